@@ -1,0 +1,13 @@
+//! `xen-abi`: Xen 4.17's public interface (`xen/include/public`) as Rust types and constants.
+//!
+//! One module per public header, named after it. Every struct that crosses a privilege boundary is
+//! `#[repr(C)]`, derives `zerocopy`'s traits and carries its C name as a doc alias; the layout test
+//! (`tests/layout.rs`) checks each one against the C headers Debian's `libxen-dev` installs.
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod errno;
+pub mod types;
+
+pub use errno::{Errno, XenResult};
+pub use types::{DomId, GrantHandle, GrantRef, Gfn, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE};
