@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 pub mod errno;
+pub mod event_channel;
+pub mod grant_table;
 pub mod types;
 
 pub use errno::{Errno, XenResult};
