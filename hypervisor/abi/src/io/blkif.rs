@@ -1,0 +1,1 @@
+//! `io/blkif.h`: (being filled in).

@@ -1,0 +1,1 @@
+//! `io/console.h`: (being filled in).

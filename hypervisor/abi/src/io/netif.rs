@@ -1,0 +1,1 @@
+//! `io/netif.h`: (being filled in).

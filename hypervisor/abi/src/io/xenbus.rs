@@ -1,0 +1,1 @@
+//! `io/xenbus.h`: (being filled in).

@@ -1,0 +1,1 @@
+//! `io/xs_wire.h`: (being filled in).
