@@ -6,11 +6,16 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[macro_use]
+pub mod sub_op;
+
 pub mod errno;
 pub mod event_channel;
 pub mod grant_table;
 pub mod io;
 pub mod types;
+pub mod xen;
 
 pub use errno::{Errno, XenResult};
+pub use sub_op::SubOp;
 pub use types::{DomId, GrantHandle, GrantRef, Gfn, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE};

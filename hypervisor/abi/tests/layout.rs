@@ -1,0 +1,168 @@
+//! Layout test: every mirrored struct and constant of `xen-abi` against Xen's C headers.
+//!
+//! How it works: each fragment under `tests/layout/` describes the Rust side of one header (its
+//! structs through `layout!`, its constants through `consts!`). The checker (`layout/checker.rs`)
+//! writes one C program that includes every fragment's headers and prints `sizeof`, `_Alignof` and
+//! each constant's value, compiles it with the system `cc -g`, runs it, and reads every member
+//! (name, offset, size) of every mirrored C struct from the program's DWARF. A member present on
+//! one side only, moved or resized, a size, alignment or constant that differs: each is reported by
+//! name and fails the test. Counts per header go to stdout (`cargo test --test layout --
+//! --nocapture`).
+//!
+//! ## Adding a fragment (e.g. for `event_channel.h`)
+//! 1. Create `tests/layout/event_channel.rs` with `pub fn fragment() -> Fragment` (copy the shape of
+//!    `tests/layout/xen.rs`): `Fragment::new("event_channel.h", &["xen/event_channel.h"])`, then one
+//!    `layout!(f, Type => "struct c_name" { field, field, ... })` per struct (list every field: the
+//!    macro destructures exhaustively; rename with `field as "c_name"`; Rust-only padding is named
+//!    `_pad*`/`_reserved*`), and `consts!(f; C_NAME = rust::VALUE, ...)` for constants.
+//! 2. Add two lines below: `#[path = "layout/event_channel.rs"] mod event_channel;` and
+//!    `event_channel::fragment,` in `FRAGMENTS`.
+//!
+//! If `/usr/include/xen/xen.h` is missing the test fails and says to `apt-get install libxen-dev`.
+
+#[macro_use]
+#[path = "layout/checker.rs"]
+mod checker;
+
+#[path = "layout/xen.rs"]
+mod xen;
+
+use std::path::PathBuf;
+
+use checker::{Fragment, Report};
+
+/// Every fragment, one per header.
+const FRAGMENTS: &[fn() -> Fragment] = &[xen::fragment];
+
+fn work_dir(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+fn run(frags: &[Fragment], name: &str) -> Report {
+    match checker::run(frags, &checker::default_include_dir(), &work_dir(name)) {
+        Ok(r) => r,
+        Err(e) => panic!("layout check could not run: {e}"),
+    }
+}
+
+#[test]
+fn layouts_match_the_c_headers() {
+    let frags: Vec<Fragment> = FRAGMENTS.iter().map(|f| f()).collect();
+    let report = run(&frags, "layout-all");
+    print!("{}", report.summary());
+    for (h, c) in &report.counts {
+        assert!(c.structs + c.consts > 0, "fragment for {h} checks nothing");
+    }
+    assert!(
+        report.mismatches.is_empty(),
+        "{} layout mismatches:\n  {}",
+        report.mismatches.len(),
+        report.mismatches.join("\n  ")
+    );
+}
+
+/// A deliberately wrong description of `struct mmu_update` and friends: the checker must name
+/// each mistake.
+#[test]
+fn checker_reports_each_mismatch_by_name() {
+    use checker::{RustField, RustStruct};
+    let field = |name: &str, offset, size| RustField {
+        name: name.to_string(),
+        offset,
+        size,
+    };
+    let mut f = Fragment::new("wrong.h", &["xen/xen.h"]);
+    // `val` dropped on the Rust side.
+    f.push_struct(RustStruct {
+        c_type: "struct mmu_update".into(),
+        rust_name: "DroppedVal".into(),
+        size: 16,
+        align: 8,
+        fields: vec![field("ptr", 0, 8), field("_pad0", 8, 8)],
+    });
+    // `val` moved and resized, plus a field C does not have.
+    f.push_struct(RustStruct {
+        c_type: "mmu_update_t".into(),
+        rust_name: "MovedVal".into(),
+        size: 24,
+        align: 4,
+        fields: vec![
+            field("ptr", 0, 8),
+            field("val", 12, 4),
+            field("extra", 16, 8),
+        ],
+    });
+    // A C member the Rust side lists under a padding name.
+    f.push_struct(RustStruct {
+        c_type: "struct vcpu_time_info".into(),
+        rust_name: "PaddingOverField".into(),
+        size: 32,
+        align: 8,
+        fields: vec![
+            field("version", 0, 4),
+            field("pad0", 4, 4),
+            field("tsc_timestamp", 8, 8),
+            field("_pad_system_time", 16, 8),
+            field("tsc_to_system_mul", 24, 4),
+            field("tsc_shift", 28, 1),
+            field("flags", 29, 1),
+            field("pad1", 30, 2),
+        ],
+    });
+    f.push_const("VIRQ_CONSOLE", 3);
+    f.push_const("DOMID_SELF", 0x7ff0);
+    let report = run(&[f], "layout-wrong");
+    let m = report.mismatches.join("\n");
+    println!("{m}");
+    let expect = [
+        "`struct mmu_update` (Rust `DroppedVal`): C field `val` (offset 8, size 8) has no Rust field",
+        "Rust padding `_pad0` (offset 8, size 8) overlaps C field `val`",
+        "`mmu_update_t` (Rust `MovedVal`): sizeof C 16, Rust 24",
+        "`mmu_update_t` (Rust `MovedVal`): alignof C 8, Rust 4",
+        "field `val`: C offset 8 size 8, Rust offset 12 size 4",
+        "Rust field `extra` (offset 16, size 8) does not exist in C",
+        "(Rust `PaddingOverField`): C field `system_time` (offset 16, size 8) has no Rust field",
+        "constant `VIRQ_CONSOLE`: C 2",
+    ];
+    for e in expect {
+        assert!(
+            m.contains(e),
+            "expected a mismatch containing {e:?}, got:\n{m}"
+        );
+    }
+    assert_eq!(
+        report.mismatches.len(),
+        expect.len() + 1,
+        "unexpected extra mismatches:\n{m}"
+    );
+    assert!(
+        !m.contains("DOMID_SELF"),
+        "a correct constant was reported:\n{m}"
+    );
+}
+
+/// An unknown C name stops the run with the compiler's message naming it.
+#[test]
+fn checker_rejects_an_unknown_c_constant() {
+    let mut f = Fragment::new("wrong.h", &["xen/xen.h"]);
+    f.push_const("VIRQ_NO_SUCH_THING", 1);
+    let e = checker::run(
+        &[f],
+        &checker::default_include_dir(),
+        &work_dir("layout-unknown"),
+    )
+    .expect_err("an unknown constant must fail");
+    assert!(e.contains("VIRQ_NO_SUCH_THING"), "{e}");
+}
+
+/// Without the headers the check fails (never skips) and says how to get them.
+#[test]
+fn missing_headers_fail_with_the_install_hint() {
+    let e = checker::run(
+        &[xen::fragment()],
+        &work_dir("no-such-include"),
+        &work_dir("layout-missing"),
+    )
+    .expect_err("missing headers must fail");
+    assert!(e.contains("apt-get install libxen-dev"), "{e}");
+}
