@@ -9,6 +9,7 @@
 #[macro_use]
 pub mod sub_op;
 
+pub mod arch_x86;
 pub mod errno;
 pub mod event_channel;
 pub mod grant_table;

@@ -24,6 +24,8 @@
 #[path = "layout/checker.rs"]
 mod checker;
 
+#[path = "layout/arch_x86.rs"]
+mod arch_x86;
 #[path = "layout/xen.rs"]
 mod xen;
 
@@ -31,8 +33,12 @@ use std::path::PathBuf;
 
 use checker::{Fragment, Report};
 
-/// Every fragment, one per header.
-const FRAGMENTS: &[fn() -> Fragment] = &[xen::fragment];
+/// Every fragment, one per header (one line each, so concurrent additions merge cleanly).
+#[rustfmt::skip]
+const FRAGMENTS: &[fn() -> Fragment] = &[
+    xen::fragment,
+    arch_x86::fragment,
+];
 
 fn work_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name)
