@@ -1,3 +1,26 @@
 //! Xen's event-channel state machine: a per-domain port table and the 2-level delivery ABI.
+//!
+//! [`EvtchnHub`] owns every domain's ports and implements each `EVTCHNOP_*` sub-op as a method
+//! of the same name, with Xen 4.17's checks, order and error codes (`xen/common/event_channel.c`).
+//! Guest-visible words are reached only through [`EventWords`], which the hypervisor implements
+//! over the real `shared_info`/`vcpu_info` pages; delivery follows `event_2l.c` behind the
+//! [`EvtchnPortOps`] seam, where the FIFO ABI will join later. Operations never act: they return
+//! [`Effects`] (vCPUs to kick, pollers to check, PIRQ actions) for the hypervisor to carry out.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod hub;
+pub mod port_ops;
+pub mod words;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use hub::{
+    virq_is_global, Channel, ChannelStatus, Domain, DomainConfig, Effect, Effects, EvtchnHub,
+    PortState, StatusKind, XenConsumer, EVTCHNS_PER_BUCKET,
+};
+pub use port_ops::{Delivery, EvtchnPortOps, TwoLevel};
+pub use words::{EventWords, VecEventWords, BITS_PER_EVTCHN_WORD, EVTCHN_WORDS};
