@@ -10,13 +10,19 @@
 pub mod sub_op;
 
 pub mod arch_x86;
+pub mod callback;
+pub mod elfnote;
 pub mod errno;
 pub mod event_channel;
+pub mod features;
 pub mod grant_table;
 pub mod io;
+pub mod sched;
 pub mod types;
+pub mod vcpu;
+pub mod version;
 pub mod xen;
 
 pub use errno::{Errno, XenResult};
 pub use sub_op::SubOp;
-pub use types::{DomId, GrantHandle, GrantRef, Gfn, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE};
+pub use types::{DomId, Gfn, GrantHandle, GrantRef, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE};

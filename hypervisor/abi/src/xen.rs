@@ -301,6 +301,7 @@ impl MmuUpdate {
         MmuUpdateCmd::try_from((self.ptr & 3) as u32).unwrap_or(MmuUpdateCmd::NormalPtUpdate)
     }
     /// `ptr` without the command bits.
+    #[doc(alias = "ptr")]
     pub const fn addr(&self) -> u64 {
         self.ptr & !3
     }

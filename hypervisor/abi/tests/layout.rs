@@ -26,6 +26,18 @@ mod checker;
 
 #[path = "layout/arch_x86.rs"]
 mod arch_x86;
+#[path = "layout/callback.rs"]
+mod callback;
+#[path = "layout/elfnote.rs"]
+mod elfnote;
+#[path = "layout/features.rs"]
+mod features;
+#[path = "layout/sched.rs"]
+mod sched;
+#[path = "layout/vcpu.rs"]
+mod vcpu;
+#[path = "layout/version.rs"]
+mod version;
 #[path = "layout/xen.rs"]
 mod xen;
 
@@ -38,6 +50,12 @@ use checker::{Fragment, Report};
 const FRAGMENTS: &[fn() -> Fragment] = &[
     xen::fragment,
     arch_x86::fragment,
+    features::fragment,
+    version::fragment,
+    elfnote::fragment,
+    sched::fragment,
+    vcpu::fragment,
+    callback::fragment,
 ];
 
 fn work_dir(name: &str) -> PathBuf {
