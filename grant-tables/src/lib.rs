@@ -1,3 +1,25 @@
 //! Xen's grant-table state machine: v1 entries, active mappings, maptrack handles and copy.
+//!
+//! [`GrantSystem`] holds every domain's grant table and answers the `GNTTABOP_*` sub-ops with
+//! Xen 4.17's checks and `GNTST_*`/errno results (`xen/common/grant_table.c`). Guest memory is
+//! a parameter ([`GrantMemory`]); operations return what the hypervisor must install or tear
+//! down ([`Mapping`], [`Unmapping`], [`DestroyedDomain`]) and never act on hardware. See
+//! `docs/abi/grant_table.md` for the sub-op table and the deviations from Xen.
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod mem;
+mod system;
+
+#[doc(hidden)]
+pub mod fuzzing;
+
+pub use mem::{header_word, split_header_word, GrantEntries, GrantMemory, GuestFrames};
+pub use system::{
+    check_count, is_unimplemented, ActiveEntry, DestroyedDomain, DomainConfig, FrameRef,
+    GrantSystem, Mapping, MaptrackEntry, Pins, Unmapping, CMPXCHG_RETRIES,
+    DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES, FIRST_FREE_GREF,
+    GRANT_ENTRIES_PER_FRAME, INITIAL_NR_GRANT_FRAMES, MAPTRACK_PER_FRAME, MAX_VERSION,
+};

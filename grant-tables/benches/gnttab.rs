@@ -1,0 +1,2 @@
+//! Criterion benchmarks of map/unmap and a 4 KiB grant copy.
+fn main() {}

@@ -1,0 +1,1235 @@
+//! The grant-table hub: every domain's v1 table, active entries and maptrack, and the `GNTTABOP_*`s.
+//!
+//! Behaviour follows Xen 4.17's `xen/common/grant_table.c`; each step names the function it
+//! mirrors. Operations never touch hardware: they return what the hypervisor must install or
+//! undo ([`Mapping`], [`Unmapping`], [`DestroyedDomain`]) and reach guest memory only through
+//! [`GrantMemory`].
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use xen_abi::grant_table::{
+    GnttabCacheFlush, GnttabCopy, GnttabCopyPtr, GnttabMapGrantRef, GnttabOp, GnttabStatus,
+    GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1, GNTCOPY_DEST_GREF,
+    GNTCOPY_SOURCE_GREF, GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP,
+    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTTAB_CACHE_CLEAN, GNTTAB_CACHE_INVAL,
+    GNTTAB_NR_RESERVED_ENTRIES, GTF_PAT, GTF_PCD, GTF_PERMIT_ACCESS, GTF_PWT, GTF_READING,
+    GTF_READONLY, GTF_SUB_PAGE, GTF_TYPE_MASK, GTF_WRITING,
+};
+use xen_abi::{DomId, Errno, Gfn, GrantHandle, GrantRef, Mfn, XenResult, PAGE_SIZE};
+
+use crate::mem::{header_word, split_header_word, GrantMemory};
+
+/// v1 entries per grant-table frame (`PAGE_SIZE / sizeof(grant_entry_v1_t)`).
+pub const GRANT_ENTRIES_PER_FRAME: u32 = (PAGE_SIZE / core::mem::size_of::<GrantEntryV1>()) as u32;
+/// Maptrack entries per maptrack frame (`MAPTRACK_PER_PAGE`: Xen's `grant_mapping` is 16 bytes).
+pub const MAPTRACK_PER_FRAME: u32 = (PAGE_SIZE / 16) as u32;
+/// Frames a table starts with (`INITIAL_NR_GRANT_FRAMES`).
+pub const INITIAL_NR_GRANT_FRAMES: u32 = 1;
+/// Xen's default `gnttab_max_frames`.
+pub const DEFAULT_MAX_GRANT_FRAMES: u32 = 64;
+/// Xen's default `gnttab_max_maptrack_frames`.
+pub const DEFAULT_MAX_MAPTRACK_FRAMES: u32 = 1024;
+/// The highest grant-table version Ferrite offers (`opt_gnttab_max_version`).
+pub const MAX_VERSION: u32 = 1;
+/// Retries of the shared-entry `cmpxchg` before giving up (`_set_status_v1`: `retries++ == 4`).
+pub const CMPXCHG_RETRIES: u32 = 5;
+
+/// The `GNTMAP_*` bits a maptrack entry keeps (`grant_mapping.flags`: "0-4: GNTMAP_*").
+const MAPTRACK_FLAG_MASK: u32 = GNTMAP_DEVICE_MAP
+    | GNTMAP_HOST_MAP
+    | GNTMAP_READONLY
+    | GNTMAP_APPLICATION_MAP
+    | GNTMAP_CONTAINS_PTE;
+
+/// Per-domain limits and privilege, fixed at domain creation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DomainConfig {
+    /// A control domain (dom0): may set up and query other domains' tables (`XSM_TARGET`).
+    pub privileged: bool,
+    /// Upper bound for `setup_table` (`max_grant_frames`).
+    pub max_grant_frames: u32,
+    /// Upper bound for the maptrack table, in frames of [`MAPTRACK_PER_FRAME`] handles.
+    pub max_maptrack_frames: u32,
+}
+
+impl Default for DomainConfig {
+    fn default() -> Self {
+        Self {
+            privileged: false,
+            max_grant_frames: DEFAULT_MAX_GRANT_FRAMES,
+            max_maptrack_frames: DEFAULT_MAX_MAPTRACK_FRAMES,
+        }
+    }
+}
+
+/// Pin counts of one active entry (`active_grant_entry.pin`: four 8-bit counters).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// Writable host-CPU mappings (and in-flight copies writing the frame).
+    pub hstw: u8,
+    /// Read-only host-CPU mappings (and in-flight copies reading the frame).
+    pub hstr: u8,
+    /// Writable device mappings.
+    pub devw: u8,
+    /// Read-only device mappings.
+    pub devr: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PinKind {
+    Host,
+    Device,
+}
+
+impl Pins {
+    /// Any pin at all.
+    pub fn any(&self) -> bool {
+        (self.hstw | self.hstr | self.devw | self.devr) != 0
+    }
+    /// Any writable pin (`GNTPIN_hstw_mask | GNTPIN_devw_mask`).
+    pub fn writable(&self) -> bool {
+        (self.hstw | self.devw) != 0
+    }
+    /// `act->pin & 0x80808080`: one more pin could overflow a counter.
+    pub fn near_overflow(&self) -> bool {
+        ((self.hstw | self.hstr | self.devw | self.devr) & 0x80) != 0
+    }
+    fn slot(&mut self, kind: PinKind, readonly: bool) -> &mut u8 {
+        match (kind, readonly) {
+            (PinKind::Host, false) => &mut self.hstw,
+            (PinKind::Host, true) => &mut self.hstr,
+            (PinKind::Device, false) => &mut self.devw,
+            (PinKind::Device, true) => &mut self.devr,
+        }
+    }
+    fn inc(&mut self, kind: PinKind, readonly: bool) {
+        let s = self.slot(kind, readonly);
+        *s = s.saturating_add(1);
+    }
+    fn dec(&mut self, kind: PinKind, readonly: bool) {
+        let s = self.slot(kind, readonly);
+        *s = s.saturating_sub(1);
+    }
+}
+
+/// The hypervisor's shadow of a pinned entry (`active_grant_entry`). Exists only while pinned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveEntry {
+    /// Pin counts.
+    pub pins: Pins,
+    /// The domain the pins belong to.
+    pub domid: DomId,
+    /// The frame pinned.
+    pub mfn: Mfn,
+}
+
+/// One live mapping of another domain's grant (`grant_mapping`), indexed by its handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaptrackEntry {
+    /// The granting domain.
+    pub dom: DomId,
+    /// The grant in `dom`'s table.
+    pub gref: GrantRef,
+    /// `GNTMAP_*` still mapped (bits 0–4; host/device cleared as each side is unmapped).
+    pub flags: u32,
+    /// The `host_addr` given at map time (virtual address or PTE address).
+    pub host_addr: u64,
+    /// The frame mapped.
+    pub mfn: Mfn,
+}
+
+#[derive(Clone, Debug)]
+struct DomainGrants {
+    cfg: DomainConfig,
+    dying: bool,
+    version: u32,
+    nr_frames: u32,
+    active: BTreeMap<u32, ActiveEntry>,
+    maptrack: Vec<Option<MaptrackEntry>>,
+    free_handles: Vec<u32>,
+    live_handles: usize,
+}
+
+impl DomainGrants {
+    fn nr_entries(&self) -> u32 {
+        self.nr_frames.saturating_mul(GRANT_ENTRIES_PER_FRAME)
+    }
+
+    fn maptrack_limit(&self) -> u64 {
+        u64::from(self.cfg.max_maptrack_frames) * u64::from(MAPTRACK_PER_FRAME)
+    }
+
+    /// Whether `get_maptrack_handle` would succeed.
+    fn can_get_handle(&self) -> bool {
+        !self.free_handles.is_empty() || (self.maptrack.len() as u64) < self.maptrack_limit()
+    }
+
+    /// `get_maptrack_handle`: a free handle, growing the table by one frame when empty.
+    fn get_handle(&mut self) -> Option<u32> {
+        if self.free_handles.is_empty() {
+            if (self.maptrack.len() as u64) >= self.maptrack_limit() {
+                return None;
+            }
+            let base = u32::try_from(self.maptrack.len()).ok()?;
+            let top = base.checked_add(MAPTRACK_PER_FRAME)?;
+            self.maptrack
+                .resize(self.maptrack.len() + MAPTRACK_PER_FRAME as usize, None);
+            // Lowest handle first: push in reverse so `pop` yields ascending handles.
+            self.free_handles.extend((base..top).rev());
+        }
+        self.free_handles.pop()
+    }
+
+    fn put_handle(&mut self, handle: u32) {
+        if let Some(slot) = self.maptrack.get_mut(handle as usize) {
+            if slot.take().is_some() {
+                self.live_handles = self.live_handles.saturating_sub(1);
+                self.free_handles.push(handle);
+            }
+        }
+    }
+}
+
+/// What the hypervisor installs after a successful `GNTTABOP_map_grant_ref`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The handle to report (`op.handle`).
+    pub handle: GrantHandle,
+    /// The frame to map.
+    pub mfn: Mfn,
+    /// `op.dev_bus_addr` (`mfn_to_maddr(mfn)`; Xen reports it for host-only maps too).
+    pub dev_bus_addr: u64,
+    /// Map read-only.
+    pub readonly: bool,
+    /// Install a host mapping at `host_addr` (`GNTMAP_host_map`).
+    pub host_map: bool,
+    /// Install an IOMMU/device mapping (`GNTMAP_device_map`).
+    pub device_map: bool,
+    /// Where (`GNTMAP_contains_pte` says whether it names the PTE itself).
+    pub host_addr: u64,
+    /// The request's `GNTMAP_*` flags.
+    pub flags: u32,
+    /// `GTF_PAT | GTF_PWT | GTF_PCD` from the entry, for the PTE's cache attributes.
+    pub cache_flags: u16,
+    /// References taken on `mfn` (one per host and per device mapping).
+    pub frame_ref: FrameRef,
+}
+
+/// What the hypervisor tears down after a successful unmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unmapping {
+    /// The frame that was mapped.
+    pub mfn: Mfn,
+    /// The granting domain.
+    pub granter: DomId,
+    /// Remove the host mapping at `host_addr`.
+    pub host_unmapped: bool,
+    /// Remove the device mapping.
+    pub device_unmapped: bool,
+    /// The host address to clear.
+    pub host_addr: u64,
+    /// `GNTTABOP_unmap_and_replace`: move the PTE at this address into `host_addr` and zap it.
+    pub new_addr: Option<u64>,
+    /// The mapping was read-only (writable ones mark the frame dirty).
+    pub readonly: bool,
+    /// The handle is free again (both sides unmapped).
+    pub handle_freed: bool,
+    /// References dropped on `mfn`.
+    pub frame_ref: FrameRef,
+    /// The owner is gone and this was the frame's last foreign reference: free it now.
+    pub free_frame: Option<Mfn>,
+    /// The granter died earlier and its grant table has no pins left: release its table frames.
+    pub table_released: Option<DomId>,
+}
+
+/// A change in the foreign-mapping reference count of a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameRef {
+    /// The frame.
+    pub mfn: Mfn,
+    /// +n taken, −n dropped.
+    pub delta: i32,
+}
+
+/// What `destroy_domain` leaves the hypervisor to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DestroyedDomain {
+    /// The dying domain's own mappings of others' grants that were released
+    /// (`gnttab_release_mappings`): drop its PTEs/IOMMU entries for them.
+    pub released: Vec<Unmapping>,
+    /// Frames owned by the dying domain that other domains still map: keep them allocated;
+    /// each comes back as `Unmapping::free_frame` after its last unmap.
+    pub retained_frames: Vec<Mfn>,
+    /// The domain's grant table can be freed now (no foreign pins left); otherwise it is kept
+    /// until an `Unmapping::table_released` names it.
+    pub table_released: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FrameInfo {
+    owner: DomId,
+    refs: u32,
+    orphaned: bool,
+}
+
+/// A held grant during a copy (`gnttab_copy_buf`).
+#[derive(Clone, Copy)]
+struct CopyBuf {
+    mfn: Mfn,
+    grant: Option<(DomId, GrantRef)>,
+}
+
+/// Every domain's grant table, keyed by `DomId`, plus foreign-mapping counts of frames.
+#[derive(Clone, Debug, Default)]
+pub struct GrantSystem {
+    domains: BTreeMap<DomId, DomainGrants>,
+    frames: BTreeMap<Mfn, FrameInfo>,
+}
+
+fn ok_or_general<T>(v: Option<T>) -> Result<T, GnttabStatus> {
+    v.ok_or(GnttabStatus::GeneralError)
+}
+
+impl GrantSystem {
+    /// An empty system.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Domains
+    // -----------------------------------------------------------------------------------------
+
+    /// Create `dom`'s grant table (`grant_table_init`): version 1, [`INITIAL_NR_GRANT_FRAMES`]
+    /// frames, which the hypervisor must already back.
+    ///
+    /// `EINVAL` for a reserved id or limits Xen refuses (`max_grant_frames` below the initial
+    /// size); `EEXIST` if `dom` exists (including a dying domain whose table is still pinned).
+    pub fn create_domain(&mut self, dom: DomId, cfg: DomainConfig) -> XenResult<()> {
+        if !dom.is_ordinary() || cfg.max_grant_frames < INITIAL_NR_GRANT_FRAMES {
+            return Err(Errno::EINVAL);
+        }
+        if self.domains.contains_key(&dom) {
+            return Err(Errno::EEXIST);
+        }
+        self.domains.insert(
+            dom,
+            DomainGrants {
+                cfg,
+                dying: false,
+                version: 1,
+                nr_frames: INITIAL_NR_GRANT_FRAMES,
+                active: BTreeMap::new(),
+                maptrack: Vec::new(),
+                free_handles: Vec::new(),
+                live_handles: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether `dom` exists and is not dying.
+    pub fn domain_exists(&self, dom: DomId) -> bool {
+        self.domains.get(&dom).is_some_and(|d| !d.dying)
+    }
+
+    /// Whether `dom` is dying but its table is kept for foreign pins.
+    pub fn domain_is_zombie(&self, dom: DomId) -> bool {
+        self.domains.get(&dom).is_some_and(|d| d.dying)
+    }
+
+    /// Domain destruction (`gnttab_release_mappings` + the deferred `grant_table_destroy`).
+    ///
+    /// Releases the domain's mappings of other domains' grants, marks its frames that others
+    /// still map as retained, and keeps its table (for the `GTF_*` bits the remaining unmaps
+    /// clear) until no foreign pins remain. `ESRCH` if `dom` does not exist or is already dying.
+    pub fn destroy_domain<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        dom: DomId,
+    ) -> XenResult<DestroyedDomain> {
+        if !self.domain_exists(dom) {
+            return Err(Errno::ESRCH);
+        }
+        let mut out = DestroyedDomain::default();
+        // Release its own mappings of others' grants, handle by handle.
+        let handles: Vec<u32> = self
+            .domains
+            .get(&dom)
+            .map(|d| {
+                d.maptrack
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, m)| m.is_some())
+                    .filter_map(|(h, _)| u32::try_from(h).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for h in handles {
+            let Some(m) = self.maptrack_entry(dom, GrantHandle(h)) else {
+                continue;
+            };
+            let done = m.flags & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP | GNTMAP_READONLY);
+            if let Some(d) = self.domains.get_mut(&dom) {
+                d.put_handle(h);
+            }
+            let u = self.unmap_complete(mem, m, done, None);
+            out.released.push(u);
+        }
+        // Only now is it dying: releasing its self-mappings above must not reap its table.
+        if let Some(d) = self.domains.get_mut(&dom) {
+            d.dying = true;
+        }
+        // Frames it owns that others still map stay alive.
+        for (mfn, f) in self.frames.iter_mut() {
+            if f.owner == dom && f.refs > 0 {
+                f.orphaned = true;
+                out.retained_frames.push(*mfn);
+            }
+        }
+        out.table_released = self.reap_if_unpinned(dom);
+        Ok(out)
+    }
+
+    fn reap_if_unpinned(&mut self, dom: DomId) -> bool {
+        let reap = self
+            .domains
+            .get(&dom)
+            .is_some_and(|d| d.dying && d.active.is_empty());
+        if reap {
+            self.domains.remove(&dom);
+        }
+        reap
+    }
+
+    /// `rcu_lock_domain_by_any_id`: `DOMID_SELF` names the caller; dying domains are not found.
+    fn resolve_any(&self, caller: DomId, dom: DomId) -> Option<DomId> {
+        let d = if dom == DomId::SELF { caller } else { dom };
+        self.domain_exists(d).then_some(d)
+    }
+
+    /// `XSM_TARGET` under the dummy policy: the domain itself or a control domain.
+    fn xsm_target(&self, caller: DomId, target: DomId) -> bool {
+        caller == target || self.domains.get(&caller).is_some_and(|d| d.cfg.privileged)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Queries
+    // -----------------------------------------------------------------------------------------
+
+    /// Current table size in frames.
+    pub fn nr_frames(&self, dom: DomId) -> Option<u32> {
+        self.domains.get(&dom).map(|d| d.nr_frames)
+    }
+
+    /// The active (pinned) entry for `gref` of `dom`, if pinned.
+    pub fn active_entry(&self, dom: DomId, gref: GrantRef) -> Option<ActiveEntry> {
+        self.domains.get(&dom)?.active.get(&gref.0).copied()
+    }
+
+    /// Every pinned entry of `dom`.
+    pub fn active_entries(&self, dom: DomId) -> impl Iterator<Item = (GrantRef, ActiveEntry)> + '_ {
+        self.domains
+            .get(&dom)
+            .into_iter()
+            .flat_map(|d| d.active.iter().map(|(r, a)| (GrantRef(*r), *a)))
+    }
+
+    /// The live maptrack entry behind `handle` of mapping domain `dom`.
+    pub fn maptrack_entry(&self, dom: DomId, handle: GrantHandle) -> Option<MaptrackEntry> {
+        self.domains
+            .get(&dom)?
+            .maptrack
+            .get(handle.0 as usize)
+            .copied()
+            .flatten()
+    }
+
+    /// Every live handle of mapping domain `dom`.
+    pub fn live_handles(
+        &self,
+        dom: DomId,
+    ) -> impl Iterator<Item = (GrantHandle, MaptrackEntry)> + '_ {
+        self.domains.get(&dom).into_iter().flat_map(|d| {
+            d.maptrack
+                .iter()
+                .enumerate()
+                .filter_map(|(h, m)| Some((GrantHandle(u32::try_from(h).ok()?), (*m)?)))
+        })
+    }
+
+    /// Number of live handles of `dom`.
+    pub fn live_handle_count(&self, dom: DomId) -> usize {
+        self.domains.get(&dom).map_or(0, |d| d.live_handles)
+    }
+
+    /// Every domain the system holds (including dying ones kept for pins).
+    pub fn domains(&self) -> impl Iterator<Item = DomId> + '_ {
+        self.domains.keys().copied()
+    }
+
+    /// Foreign-mapping references on `mfn` (host and device mappings each count one).
+    pub fn foreign_map_count(&self, mfn: Mfn) -> u32 {
+        self.frames.get(&mfn).map_or(0, |f| f.refs)
+    }
+
+    /// Whether another domain maps `mfn`: it must not be freed or handed to another domain.
+    pub fn frame_is_mapped(&self, mfn: Mfn) -> bool {
+        self.foreign_map_count(mfn) != 0
+    }
+
+    /// Frames whose owner died while they were mapped, and which are still mapped.
+    pub fn retained_frames(&self) -> impl Iterator<Item = Mfn> + '_ {
+        self.frames
+            .iter()
+            .filter(|(_, f)| f.orphaned)
+            .map(|(m, _)| *m)
+    }
+
+    fn frame_get(&mut self, owner: DomId, mfn: Mfn, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let f = self.frames.entry(mfn).or_insert(FrameInfo {
+            owner,
+            refs: 0,
+            orphaned: false,
+        });
+        f.refs = f.refs.saturating_add(n);
+    }
+
+    /// Drop `n` references; `Some(mfn)` if the frame must be freed now.
+    fn frame_put(&mut self, mfn: Mfn, n: u32) -> Option<Mfn> {
+        let f = self.frames.get_mut(&mfn)?;
+        f.refs = f.refs.saturating_sub(n);
+        if f.refs == 0 {
+            let orphaned = f.orphaned;
+            self.frames.remove(&mfn);
+            return orphaned.then_some(mfn);
+        }
+        None
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // GTF_reading / GTF_writing
+    // -----------------------------------------------------------------------------------------
+
+    /// `_set_status_v1`: check the entry (when not yet pinned) and set `GTF_reading`, plus
+    /// `GTF_writing` for a writable pin, with a bounded compare-and-swap loop.
+    fn set_status_v1<M: GrantMemory>(
+        mem: &mut M,
+        rd: DomId,
+        gref: GrantRef,
+        pinned: bool,
+        readonly: bool,
+        mapflag: bool,
+        ld: DomId,
+    ) -> Result<(), GnttabStatus> {
+        let mask = if mapflag {
+            GTF_TYPE_MASK | GTF_SUB_PAGE
+        } else {
+            GTF_TYPE_MASK
+        };
+        let e = ok_or_general(mem.read_entry(rd, gref))?;
+        let mut cur = header_word(e.flags, e.domid);
+        for _ in 0..CMPXCHG_RETRIES {
+            let (flags, domid) = split_header_word(cur);
+            if !pinned && ((flags & mask) != GTF_PERMIT_ACCESS || domid != ld) {
+                return Err(GnttabStatus::GeneralError);
+            }
+            let mut new = flags | GTF_READING;
+            if !readonly {
+                if flags & GTF_READONLY != 0 {
+                    return Err(GnttabStatus::GeneralError);
+                }
+                new |= GTF_WRITING;
+            }
+            let prev = ok_or_general(mem.cmpxchg_header(rd, gref, cur, header_word(new, domid)))?;
+            if prev == cur {
+                return Ok(());
+            }
+            cur = prev;
+        }
+        // "Shared grant entry is unstable".
+        Err(GnttabStatus::GeneralError)
+    }
+
+    /// The `unlock_out_clear` tail shared by every release path: drop `GTF_writing` when the
+    /// last writable pin went (and this op was writable), `GTF_reading` when the last pin went.
+    fn clear_status<M: GrantMemory>(
+        mem: &mut M,
+        rd: DomId,
+        gref: GrantRef,
+        pins: Pins,
+        readonly: bool,
+    ) {
+        let mut clear = 0;
+        if !readonly && !pins.writable() {
+            clear |= GTF_WRITING;
+        }
+        if !pins.any() {
+            clear |= GTF_READING;
+        }
+        if clear != 0 {
+            mem.clear_flags(rd, gref, clear);
+        }
+    }
+
+    /// Pin `gref` of `rd` for `ld` (the common core of `map_grant_ref` and
+    /// `acquire_grant_for_copy`). Returns the frame.
+    #[allow(clippy::too_many_arguments)]
+    fn pin<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        ld: DomId,
+        rd: DomId,
+        gref: GrantRef,
+        readonly: bool,
+        mapflag: bool,
+        kinds: &[PinKind],
+    ) -> Result<Mfn, GnttabStatus> {
+        let rgt = ok_or_general(self.domains.get(&rd))?;
+        if gref.0 >= rgt.nr_entries() {
+            return Err(GnttabStatus::BadGntref);
+        }
+        let act = rgt.active.get(&gref.0).copied();
+        if let Some(a) = act {
+            if a.domid != ld || a.pins.near_overflow() {
+                return Err(GnttabStatus::GeneralError);
+            }
+        }
+        let need_status = match act {
+            None => true,
+            Some(a) => !readonly && !a.pins.writable(),
+        };
+        if need_status {
+            Self::set_status_v1(mem, rd, gref, act.is_some(), readonly, mapflag, ld)?;
+        }
+        let mut entry = match act {
+            Some(a) => a,
+            None => {
+                // Read the frame after the flags are set, as Xen re-reads `shared_entry_v1().frame`.
+                let resolved = mem
+                    .read_entry(rd, gref)
+                    .ok_or(GnttabStatus::GeneralError)
+                    .and_then(|e| mem.resolve_frame(rd, Gfn(u64::from(e.frame))));
+                match resolved {
+                    Ok(mfn) => ActiveEntry {
+                        pins: Pins::default(),
+                        domid: ld,
+                        mfn,
+                    },
+                    Err(s) => {
+                        Self::clear_status(mem, rd, gref, Pins::default(), readonly);
+                        return Err(s);
+                    }
+                }
+            }
+        };
+        for k in kinds {
+            entry.pins.inc(*k, readonly);
+        }
+        if let Some(rgt) = self.domains.get_mut(&rd) {
+            rgt.active.insert(gref.0, entry);
+        }
+        Ok(entry.mfn)
+    }
+
+    /// Undo `pin` (`undo_out` / `release_grant_for_copy`).
+    fn unpin<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        rd: DomId,
+        gref: GrantRef,
+        readonly: bool,
+        kinds: &[PinKind],
+    ) -> Option<DomId> {
+        let rgt = self.domains.get_mut(&rd)?;
+        let act = rgt.active.get_mut(&gref.0)?;
+        for k in kinds {
+            act.pins.dec(*k, readonly);
+        }
+        let pins = act.pins;
+        if !pins.any() {
+            rgt.active.remove(&gref.0);
+        }
+        Self::clear_status(mem, rd, gref, pins, readonly);
+        self.reap_if_unpinned(rd).then_some(rd)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // GNTTABOP_map_grant_ref
+    // -----------------------------------------------------------------------------------------
+
+    /// `GNTTABOP_map_grant_ref` for one op (`map_grant_ref`). `caller` is the mapping domain.
+    pub fn map_grant_ref<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        op: &GnttabMapGrantRef,
+    ) -> Result<Mapping, GnttabStatus> {
+        let flags = op.flags;
+        if flags & (GNTMAP_DEVICE_MAP | GNTMAP_HOST_MAP) == 0 {
+            return Err(GnttabStatus::BadGntref);
+        }
+        if !self.domain_exists(caller) {
+            return Err(GnttabStatus::GeneralError);
+        }
+        // `rcu_lock_domain_by_id`: DOMID_SELF is not an id, so it is a bad domain.
+        let rd = op.dom;
+        if !self.domain_exists(rd) {
+            return Err(GnttabStatus::BadDomain);
+        }
+        if !self
+            .domains
+            .get(&caller)
+            .is_some_and(|d| d.can_get_handle())
+        {
+            return Err(GnttabStatus::NoDeviceSpace);
+        }
+        let readonly = flags & GNTMAP_READONLY != 0;
+        let mut kinds: heapless::Vec<PinKind, 2> = heapless::Vec::new();
+        if flags & GNTMAP_DEVICE_MAP != 0 {
+            let _ = kinds.push(PinKind::Device);
+        }
+        if flags & GNTMAP_HOST_MAP != 0 {
+            let _ = kinds.push(PinKind::Host);
+        }
+        let mfn = self.pin(mem, caller, rd, op.r#ref, readonly, true, &kinds)?;
+        // A writable mapping needs the frame to take a writable type (`get_page_type`).
+        if !readonly && !mem.writable_type_ok(mfn) {
+            self.unpin(mem, rd, op.r#ref, readonly, &kinds);
+            return Err(GnttabStatus::GeneralError);
+        }
+        let cache_flags = mem
+            .read_entry(rd, op.r#ref)
+            .map_or(0, |e| e.flags & (GTF_PAT | GTF_PWT | GTF_PCD));
+        let Some(handle) = self.domains.get_mut(&caller).and_then(|d| d.get_handle()) else {
+            self.unpin(mem, rd, op.r#ref, readonly, &kinds);
+            return Err(GnttabStatus::NoDeviceSpace);
+        };
+        if let Some(d) = self.domains.get_mut(&caller) {
+            if let Some(slot) = d.maptrack.get_mut(handle as usize) {
+                *slot = Some(MaptrackEntry {
+                    dom: rd,
+                    gref: op.r#ref,
+                    flags: flags & MAPTRACK_FLAG_MASK,
+                    host_addr: op.host_addr,
+                    mfn,
+                });
+                d.live_handles += 1;
+            }
+        }
+        let refs = kinds.len() as u32;
+        self.frame_get(rd, mfn, refs);
+        Ok(Mapping {
+            handle: GrantHandle(handle),
+            mfn,
+            dev_bus_addr: mfn.addr(),
+            readonly,
+            host_map: flags & GNTMAP_HOST_MAP != 0,
+            device_map: flags & GNTMAP_DEVICE_MAP != 0,
+            host_addr: op.host_addr,
+            flags,
+            cache_flags,
+            frame_ref: FrameRef {
+                mfn,
+                delta: refs as i32,
+            },
+        })
+    }
+
+    /// Undo a successful map whose host mapping the hypervisor then failed to install
+    /// (Xen's `undo_out`): the handle is released as if fully unmapped.
+    pub fn cancel_map<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        handle: GrantHandle,
+    ) -> Result<Unmapping, GnttabStatus> {
+        let m = self
+            .maptrack_entry(caller, handle)
+            .ok_or(GnttabStatus::BadHandle)?;
+        if let Some(d) = self.domains.get_mut(&caller) {
+            d.put_handle(handle.0);
+        }
+        let done = m.flags & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP | GNTMAP_READONLY);
+        Ok(self.unmap_complete(mem, m, done, None))
+    }
+
+    /// A batch of `GNTTABOP_map_grant_ref`: every op runs and gets its own status, handle and
+    /// `dev_bus_addr` written back, as `gnttab_map_grant_ref` does.
+    pub fn map_grant_ref_batch<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        ops: &mut [GnttabMapGrantRef],
+    ) -> Vec<Result<Mapping, GnttabStatus>> {
+        ops.iter_mut()
+            .map(|op| {
+                let r = self.map_grant_ref(mem, caller, op);
+                match &r {
+                    Ok(m) => {
+                        op.status = GnttabStatus::Okay.code();
+                        op.handle = m.handle;
+                        op.dev_bus_addr = m.dev_bus_addr;
+                    }
+                    Err(s) => op.status = s.code(),
+                }
+                r
+            })
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // GNTTABOP_unmap_grant_ref / GNTTABOP_unmap_and_replace
+    // -----------------------------------------------------------------------------------------
+
+    /// `GNTTABOP_unmap_grant_ref` for one op (`unmap_common` + `unmap_common_complete`).
+    pub fn unmap_grant_ref<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        op: &GnttabUnmapGrantRef,
+    ) -> Result<Unmapping, GnttabStatus> {
+        self.unmap_common(mem, caller, op.handle, op.host_addr, op.dev_bus_addr, None)
+    }
+
+    /// `GNTTABOP_unmap_and_replace` for one op: as unmap with `dev_bus_addr = 0`, reporting
+    /// `new_addr` for the hypervisor's PTE replacement.
+    pub fn unmap_and_replace<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        op: &GnttabUnmapAndReplace,
+    ) -> Result<Unmapping, GnttabStatus> {
+        self.unmap_common(mem, caller, op.handle, op.host_addr, 0, Some(op.new_addr))
+    }
+
+    fn unmap_common<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        handle: GrantHandle,
+        host_addr: u64,
+        dev_bus_addr: u64,
+        new_addr: Option<u64>,
+    ) -> Result<Unmapping, GnttabStatus> {
+        let lgt = self
+            .domains
+            .get(&caller)
+            .ok_or(GnttabStatus::GeneralError)?;
+        // `op->handle >= lgt->maptrack_limit` and "Zero flags" are both GNTST_bad_handle.
+        let m = lgt
+            .maptrack
+            .get(handle.0 as usize)
+            .copied()
+            .flatten()
+            .ok_or(GnttabStatus::BadHandle)?;
+        let act = self
+            .active_entry(m.dom, m.gref)
+            .ok_or(GnttabStatus::BadHandle)?;
+        if dev_bus_addr != 0 && dev_bus_addr != act.mfn.addr() {
+            // "Bus address doesn't match gntref".
+            return Err(GnttabStatus::GeneralError);
+        }
+        let mut done = 0;
+        let mut remaining = m.flags;
+        if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
+            // `replace_grant_host_mapping` fails with GNTST_general_error when the PTE does not
+            // map the frame; Ferrite compares with the address recorded at map time.
+            if host_addr != m.host_addr {
+                return Err(GnttabStatus::GeneralError);
+            }
+            remaining &= !GNTMAP_HOST_MAP;
+            done |= GNTMAP_HOST_MAP | (m.flags & GNTMAP_READONLY);
+        }
+        if dev_bus_addr != 0 && m.flags & GNTMAP_DEVICE_MAP != 0 {
+            remaining &= !GNTMAP_DEVICE_MAP;
+            done |= GNTMAP_DEVICE_MAP | (m.flags & GNTMAP_READONLY);
+        }
+        let freed = remaining & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP) == 0;
+        if let Some(d) = self.domains.get_mut(&caller) {
+            if freed {
+                d.put_handle(handle.0);
+            } else if let Some(Some(slot)) = d.maptrack.get_mut(handle.0 as usize) {
+                slot.flags = remaining;
+            }
+        }
+        let mut u = self.unmap_complete(mem, m, done, new_addr);
+        u.handle_freed = freed;
+        Ok(u)
+    }
+
+    /// `unmap_common_complete`: drop the pins and frame references for the sides in `done`.
+    fn unmap_complete<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        m: MaptrackEntry,
+        done: u32,
+        new_addr: Option<u64>,
+    ) -> Unmapping {
+        let readonly = done & GNTMAP_READONLY != 0;
+        let mut kinds: heapless::Vec<PinKind, 2> = heapless::Vec::new();
+        if done & GNTMAP_DEVICE_MAP != 0 {
+            let _ = kinds.push(PinKind::Device);
+        }
+        if done & GNTMAP_HOST_MAP != 0 {
+            let _ = kinds.push(PinKind::Host);
+        }
+        let n = kinds.len() as u32;
+        let table_released = if n == 0 {
+            None
+        } else {
+            self.unpin(mem, m.dom, m.gref, readonly, &kinds)
+        };
+        let free_frame = self.frame_put(m.mfn, n);
+        Unmapping {
+            mfn: m.mfn,
+            granter: m.dom,
+            host_unmapped: done & GNTMAP_HOST_MAP != 0,
+            device_unmapped: done & GNTMAP_DEVICE_MAP != 0,
+            host_addr: m.host_addr,
+            new_addr,
+            readonly: m.flags & GNTMAP_READONLY != 0,
+            handle_freed: true,
+            frame_ref: FrameRef {
+                mfn: m.mfn,
+                delta: -(n as i32),
+            },
+            free_frame,
+            table_released,
+        }
+    }
+
+    /// A batch of `GNTTABOP_unmap_grant_ref`, each op's status written back.
+    pub fn unmap_grant_ref_batch<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        ops: &mut [GnttabUnmapGrantRef],
+    ) -> Vec<Result<Unmapping, GnttabStatus>> {
+        ops.iter_mut()
+            .map(|op| {
+                let r = self.unmap_grant_ref(mem, caller, op);
+                op.status = r
+                    .as_ref()
+                    .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
+                r
+            })
+            .collect()
+    }
+
+    /// A batch of `GNTTABOP_unmap_and_replace`, each op's status written back.
+    pub fn unmap_and_replace_batch<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        ops: &mut [GnttabUnmapAndReplace],
+    ) -> Vec<Result<Unmapping, GnttabStatus>> {
+        ops.iter_mut()
+            .map(|op| {
+                let r = self.unmap_and_replace(mem, caller, op);
+                op.status = r
+                    .as_ref()
+                    .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
+                r
+            })
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // GNTTABOP_copy
+    // -----------------------------------------------------------------------------------------
+
+    /// `gnttab_copy_lock_domain`: only `DOMID_SELF` may name a local frame.
+    fn copy_lock_domain(
+        &self,
+        caller: DomId,
+        ptr: &GnttabCopyPtr,
+        is_gref: bool,
+    ) -> Result<DomId, GnttabStatus> {
+        if ptr.domid != DomId::SELF && !is_gref {
+            return Err(GnttabStatus::PermissionDenied);
+        }
+        self.resolve_any(caller, ptr.domid)
+            .ok_or(GnttabStatus::BadDomain)
+    }
+
+    /// `gnttab_copy_claim_buf`: pin the grant (`acquire_grant_for_copy`) or look up the frame.
+    fn copy_claim<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        dom: DomId,
+        ptr: &GnttabCopyPtr,
+        is_gref: bool,
+        readonly: bool,
+    ) -> Result<CopyBuf, GnttabStatus> {
+        let buf = if is_gref {
+            let gref = ptr.gref();
+            let mfn = self.pin(mem, caller, dom, gref, readonly, false, &[PinKind::Host])?;
+            CopyBuf {
+                mfn,
+                grant: Some((dom, gref)),
+            }
+        } else {
+            CopyBuf {
+                mfn: mem.resolve_frame(dom, ptr.gmfn())?,
+                grant: None,
+            }
+        };
+        if !readonly && !mem.writable_type_ok(buf.mfn) {
+            self.copy_release(mem, buf, readonly);
+            return Err(GnttabStatus::GeneralError);
+        }
+        Ok(buf)
+    }
+
+    /// `gnttab_copy_release_buf` / `release_grant_for_copy`.
+    fn copy_release<M: GrantMemory>(&mut self, mem: &mut M, buf: CopyBuf, readonly: bool) {
+        if let Some((dom, gref)) = buf.grant {
+            self.unpin(mem, dom, gref, readonly, &[PinKind::Host]);
+        }
+    }
+
+    /// `GNTTABOP_copy` for one op (`gnttab_copy_one`). The grants are pinned (and
+    /// `GTF_reading`/`GTF_writing` set) only for the duration of this call; the bytes move
+    /// through [`crate::mem::GuestFrames::copy_bytes`].
+    pub fn copy<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        op: &GnttabCopy,
+    ) -> Result<(), GnttabStatus> {
+        if !self.domain_exists(caller) {
+            return Err(GnttabStatus::GeneralError);
+        }
+        let src_gref = op.flags & GNTCOPY_SOURCE_GREF != 0;
+        let dst_gref = op.flags & GNTCOPY_DEST_GREF != 0;
+        let sd = self.copy_lock_domain(caller, &op.source, src_gref)?;
+        let dd = self.copy_lock_domain(caller, &op.dest, dst_gref)?;
+        let src = self.copy_claim(mem, caller, sd, &op.source, src_gref, true)?;
+        let dst = match self.copy_claim(mem, caller, dd, &op.dest, dst_gref, false) {
+            Ok(d) => d,
+            Err(s) => {
+                self.copy_release(mem, src, true);
+                return Err(s);
+            }
+        };
+        // `gnttab_copy_buf`: v1 grants always cover the whole page, so only the page bound applies.
+        let page = PAGE_SIZE as u32;
+        let len = u32::from(op.len);
+        let r =
+            if u32::from(op.source.offset) + len > page || u32::from(op.dest.offset) + len > page {
+                Err(GnttabStatus::BadCopyArg)
+            } else {
+                mem.copy_bytes(src.mfn, op.source.offset, dst.mfn, op.dest.offset, op.len);
+                Ok(())
+            };
+        self.copy_release(mem, dst, false);
+        self.copy_release(mem, src, true);
+        r
+    }
+
+    /// A batch of `GNTTABOP_copy`, each op's status written back; failures do not stop the batch.
+    pub fn copy_batch<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        ops: &mut [GnttabCopy],
+    ) -> Vec<Result<(), GnttabStatus>> {
+        ops.iter_mut()
+            .map(|op| {
+                let r = self.copy(mem, caller, op);
+                op.status = r.map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
+                r
+            })
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Table management
+    // -----------------------------------------------------------------------------------------
+
+    /// `GNTTABOP_setup_table` (`gnttab_setup_table`): grow `dom`'s table to at least
+    /// `nr_frames`; on success the hypervisor writes the gmfns of frames `0..nr_frames` to
+    /// `frame_list` (`GNTST_bad_virt_addr` if that faults).
+    pub fn setup_table<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        dom: DomId,
+        nr_frames: u32,
+    ) -> Result<u32, GnttabStatus> {
+        let d = self
+            .resolve_any(caller, dom)
+            .ok_or(GnttabStatus::BadDomain)?;
+        if !self.xsm_target(caller, d) {
+            return Err(GnttabStatus::PermissionDenied);
+        }
+        let gt = self.domains.get_mut(&d).ok_or(GnttabStatus::BadDomain)?;
+        if nr_frames > gt.cfg.max_grant_frames {
+            return Err(GnttabStatus::GeneralError);
+        }
+        if nr_frames > gt.nr_frames {
+            mem.grow_table(d, nr_frames)
+                .map_err(|_| GnttabStatus::GeneralError)?;
+            gt.nr_frames = nr_frames;
+        }
+        Ok(nr_frames)
+    }
+
+    /// `GNTTABOP_query_size` (`gnttab_query_size`): `(nr_frames, max_nr_frames)`.
+    pub fn query_size(&self, caller: DomId, dom: DomId) -> Result<(u32, u32), GnttabStatus> {
+        let d = self
+            .resolve_any(caller, dom)
+            .ok_or(GnttabStatus::BadDomain)?;
+        if !self.xsm_target(caller, d) {
+            return Err(GnttabStatus::PermissionDenied);
+        }
+        let gt = self.domains.get(&d).ok_or(GnttabStatus::BadDomain)?;
+        Ok((gt.nr_frames, gt.cfg.max_grant_frames))
+    }
+
+    /// `GNTTABOP_set_version` (`gnttab_set_version`) for the caller's own table. Whatever the
+    /// result, the hypervisor writes the version in force (`get_version`) back to `op.version`.
+    ///
+    /// `EINVAL` for a version other than 1 or 2; `ENOSYS` for 2, as Xen with
+    /// `gnttab=max-ver:1` ("behave as before set_version was introduced").
+    pub fn set_version(&mut self, caller: DomId, version: u32) -> XenResult<u32> {
+        if version != 1 && version != 2 {
+            return Err(Errno::EINVAL);
+        }
+        if version > MAX_VERSION {
+            return Err(Errno::ENOSYS);
+        }
+        let gt = self.domains.get(&caller).ok_or(Errno::ESRCH)?;
+        Ok(gt.version)
+    }
+
+    /// `GNTTABOP_get_version` (`gnttab_get_version`): `ESRCH` for an unknown domain, `EPERM`
+    /// for another domain without privilege.
+    pub fn get_version(&self, caller: DomId, dom: DomId) -> XenResult<u32> {
+        let d = self.resolve_any(caller, dom).ok_or(Errno::ESRCH)?;
+        if !self.xsm_target(caller, d) {
+            return Err(Errno::EPERM);
+        }
+        self.domains.get(&d).map(|g| g.version).ok_or(Errno::ESRCH)
+    }
+
+    /// `GNTTABOP_get_status_frames` (`gnttab_get_status_frames`): a v1 table has no status
+    /// frames, so any `nr_frames > 0` is `GNTST_general_error`; 0 succeeds with an empty list.
+    pub fn get_status_frames(
+        &self,
+        caller: DomId,
+        dom: DomId,
+        nr_frames: u32,
+    ) -> Result<u32, GnttabStatus> {
+        let d = self
+            .resolve_any(caller, dom)
+            .ok_or(GnttabStatus::BadDomain)?;
+        if !self.xsm_target(caller, d) {
+            return Err(GnttabStatus::PermissionDenied);
+        }
+        if nr_frames > 0 {
+            return Err(GnttabStatus::GeneralError);
+        }
+        Ok(0)
+    }
+
+    /// `GNTTABOP_swap_grant_ref` (`swap_grant_ref`) in the caller's own table.
+    pub fn swap_grant_ref<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        ref_a: GrantRef,
+        ref_b: GrantRef,
+    ) -> Result<(), GnttabStatus> {
+        let gt = self
+            .domains
+            .get(&caller)
+            .ok_or(GnttabStatus::GeneralError)?;
+        let n = gt.nr_entries();
+        if ref_a.0 >= n || ref_b.0 >= n {
+            return Err(GnttabStatus::BadGntref);
+        }
+        if ref_a == ref_b {
+            return Ok(());
+        }
+        if gt.active.contains_key(&ref_a.0) || gt.active.contains_key(&ref_b.0) {
+            return Err(GnttabStatus::Eagain);
+        }
+        let a = ok_or_general(mem.read_entry(caller, ref_a))?;
+        let b = ok_or_general(mem.read_entry(caller, ref_b))?;
+        ok_or_general(mem.write_entry(caller, ref_a, b))?;
+        ok_or_general(mem.write_entry(caller, ref_b, a))?;
+        Ok(())
+    }
+
+    /// `GNTTABOP_cache_flush` (`cache_flush`) as on x86: argument checks, then the frame must be
+    /// the caller's or mapped by it through a grant. `GNTTAB_CACHE_INVAL` alone is
+    /// `EOPNOTSUPP` (x86's `invalidate_dcache_va_range`); a clean is a no-op that succeeds.
+    pub fn cache_flush<M: GrantMemory>(
+        &self,
+        mem: &M,
+        caller: DomId,
+        op: &GnttabCacheFlush,
+    ) -> XenResult<()> {
+        let page = PAGE_SIZE as u32;
+        let (off, len) = (u32::from(op.offset), u32::from(op.length));
+        if off >= page
+            || len > page
+            || off + len > page
+            || op.op & !(GNTTAB_CACHE_INVAL | GNTTAB_CACHE_CLEAN) != 0
+        {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 || op.op == 0 {
+            return Ok(());
+        }
+        let mfn = Mfn::containing(op.dev_bus_addr());
+        let owner = mem.owner_of(mfn).ok_or(Errno::EINVAL)?;
+        let Some(ogt) = self.domains.get(&owner) else {
+            return Err(Errno::EPERM);
+        };
+        if owner != caller
+            && !ogt
+                .active
+                .values()
+                .any(|a| a.domid == caller && a.mfn == mfn)
+        {
+            // `grant_map_exists` scanned the whole table: ERR_PTR(-EINVAL).
+            return Err(Errno::EINVAL);
+        }
+        if op.op == GNTTAB_CACHE_INVAL {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        Ok(())
+    }
+}
+
+/// `do_grant_table_op`'s checks on `count` before dispatch: `EINVAL` if it is negative as an
+/// `int`, and for the sub-ops that take exactly one argument (`setup_table`, `query_size`,
+/// `get_status_frames`) when it is not 1.
+pub fn check_count(op: GnttabOp, count: u32) -> XenResult<()> {
+    if (count as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    match op {
+        GnttabOp::SetupTable | GnttabOp::QuerySize | GnttabOp::GetStatusFrames if count != 1 => {
+            Err(Errno::EINVAL)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The sub-ops Ferrite answers with `ENOSYS`: `dump_table` (Xen 4.17 has no handler either) and
+/// `transfer` (page flipping; no current frontend needs it).
+pub fn is_unimplemented(op: GnttabOp) -> bool {
+    matches!(op, GnttabOp::DumpTable | GnttabOp::Transfer)
+}
+
+/// The first grant reference a guest may use freely (`GNTTAB_NR_RESERVED_ENTRIES`).
+pub const FIRST_FREE_GREF: GrantRef = GrantRef(GNTTAB_NR_RESERVED_ENTRIES);
