@@ -32,11 +32,16 @@ pub const DOM_CHOICES: [DomId; 8] = [
     DomId(0x7FEF),
 ];
 
+/// Mostly one of the first four domains, sometimes `DOMID_SELF` or an id that never exists.
 fn dom_of(sel: DomSel) -> DomId {
-    DOM_CHOICES
-        .get(usize::from(sel) % DOM_CHOICES.len())
-        .copied()
-        .unwrap_or(DomId::SELF)
+    match sel {
+        0..=191 => DomId(u16::from(sel % 4)),
+        192..=223 => DomId::SELF,
+        _ => DOM_CHOICES
+            .get(usize::from(sel) % DOM_CHOICES.len())
+            .copied()
+            .unwrap_or(DomId::SELF),
+    }
 }
 
 /// One step: an `EVTCHNOP_*` by a calling domain, a hypervisor-side event, or a guest action.
@@ -196,16 +201,23 @@ pub fn scenario(n: u8, vs: &[u8]) -> Scenario {
     }
 }
 
-/// Picks ports mostly among the first few buckets, sometimes at the edges of the ABI.
+/// A port argument that `run_ops` replaces, before applying the operation, by the most recently
+/// allocated port (and, for `BindInterdomain`, by the most recent unbound port together with the
+/// domains that make the bind legal), so that random sequences reach connected channels.
+pub const RECENT: u32 = 0xFFFF_FFF0;
+
+/// Picks ports mostly among the first few (where allocations land), sometimes anywhere in the
+/// first buckets, sometimes at the edges of the ABI.
 pub fn port_of(b: u8) -> u32 {
     const SPECIAL: [u32; 8] = [0, 63, 64, 127, 128, 4095, 4096, u32::MAX];
-    if b < 200 {
-        u32::from(b) % 140
-    } else {
-        SPECIAL
-            .get(usize::from(b - 200) % SPECIAL.len())
+    match b {
+        0..=139 => u32::from(b % 10),
+        140..=159 => RECENT,
+        160..=215 => u32::from(b) % 140,
+        _ => SPECIAL
+            .get(usize::from(b) % SPECIAL.len())
             .copied()
-            .unwrap_or(0)
+            .unwrap_or(0),
     }
 }
 
@@ -251,15 +263,32 @@ pub fn decode(data: &[u8]) -> (Scenario, Vec<Op>) {
     let sc = scenario(n, &vs);
     let mut ops = Vec::new();
     while !b.done() {
-        let kind = b.u8() % OP_KINDS;
+        let sel = b.u8();
         let (x, y, z) = (b.u8(), b.u8(), b.u8());
-        ops.push(op_from(kind, x, y, z));
+        ops.push(op_from(sel, x, y, z));
     }
     (sc, ops)
 }
 
-/// Build operation `kind` (modulo [`OP_KINDS`]) from three argument bytes.
-pub fn op_from(kind: u8, x: u8, y: u8, z: u8) -> Op {
+/// Operation kinds weighted towards the common ones: `op_from` picks `WEIGHTED[sel % len]`.
+const WEIGHTED: [u8; 67] = [
+    0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7, 7, 7, 8,
+    8, 8, 9, 9, 9, 10, 11, 12, 13, 14, 15, 15, 15, 16, 16, 16, 16, 17, 17, 17, 18, 18, 19, 20, 20,
+    21, 5, 6, 6, 9, 25, 25, 26, 27, 27,
+];
+
+/// Build an operation from a selector byte (weighted, see `WEIGHTED`) and three argument bytes.
+pub fn op_from(sel: u8, x: u8, y: u8, z: u8) -> Op {
+    let kind = match sel {
+        // Domain lifecycle, rarely: each of them ends many bindings.
+        253 => 22,
+        254 => 23,
+        255 => 24,
+        _ => WEIGHTED
+            .get(usize::from(sel) % WEIGHTED.len())
+            .copied()
+            .unwrap_or(0),
+    };
     match kind % OP_KINDS {
         0 => Op::AllocUnbound {
             caller: x,
@@ -1192,6 +1221,16 @@ pub fn check_invariants(hub: &EvtchnHub<VecEventWords>) -> Result<(), String> {
     Ok(())
 }
 
+fn words_of(set: &BTreeSet<u32>) -> Vec<u64> {
+    let mut w = vec![0u64; crate::EVTCHN_WORDS];
+    for p in set {
+        if let Some(word) = w.get_mut(*p as usize / 64) {
+            *word |= 1u64 << (p % 64);
+        }
+    }
+    w
+}
+
 /// Compare every domain's ports and words with the model.
 fn compare(hub: &EvtchnHub<VecEventWords>, model: &Model) -> Result<(), String> {
     let ids: Vec<DomId> = hub.domain_ids().collect();
@@ -1222,15 +1261,8 @@ fn compare(hub: &EvtchnHub<VecEventWords>, model: &Model) -> Result<(), String> 
             }
         }
         let w = d.words();
-        for p in 0..4096u32 {
-            if bit(&w.pending, p) != md.pending.contains(&p)
-                || bit(&w.mask, p) != md.masked.contains(&p)
-            {
-                return Err(format!(
-                    "d{}:{p}: pending/mask bits differ from model",
-                    md.id
-                ));
-            }
+        if w.pending != words_of(&md.pending) || w.mask != words_of(&md.masked) {
+            return Err(format!("d{}: pending/mask words differ from model", md.id));
         }
         for (v, (s, u)) in w.pending_sel.iter().zip(&w.upcall_pending).enumerate() {
             let ms: u64 = md.sel[v].iter().fold(0, |a, b| a | (1u64 << b));
@@ -1242,14 +1274,167 @@ fn compare(hub: &EvtchnHub<VecEventWords>, model: &Model) -> Result<(), String> 
     Ok(())
 }
 
+/// The latest ports handed out, for [`RECENT`] arguments.
+#[derive(Default)]
+struct Recent {
+    /// `(owner, port, remote allowed to bind)` of the latest unbound port.
+    unbound: Option<(DomId, Port, DomId)>,
+    /// `(owner, port)` of the latest port of any kind.
+    local: Option<(DomId, Port)>,
+}
+
+fn sel_of(id: DomId) -> Option<DomSel> {
+    (id.0 < 4).then_some(id.0 as u8)
+}
+
+impl Recent {
+    fn record(&mut self, op: &Op, got: &XenResult<Outcome>) {
+        let (owner, port) = match (op, got) {
+            (
+                Op::AllocUnbound {
+                    caller,
+                    dom,
+                    remote,
+                },
+                Ok(Outcome::NewPort(p)),
+            ) => {
+                let c = dom_of(*caller);
+                let owner = if dom_of(*dom) == DomId::SELF {
+                    c
+                } else {
+                    dom_of(*dom)
+                };
+                let r = if dom_of(*remote) == DomId::SELF {
+                    c
+                } else {
+                    dom_of(*remote)
+                };
+                self.unbound = Some((owner, *p, r));
+                (owner, *p)
+            }
+            (Op::XenAlloc { dom, remote, .. }, Ok(Outcome::NewPort(p))) => {
+                self.unbound = Some((dom_of(*dom), *p, dom_of(*remote)));
+                (dom_of(*dom), *p)
+            }
+            (
+                Op::BindVirq { caller, .. }
+                | Op::BindIpi { caller, .. }
+                | Op::BindPirq { caller, .. },
+                Ok(Outcome::NewPort(p)),
+            ) => (dom_of(*caller), *p),
+            (Op::BindInterdomain { caller, .. }, Ok(Outcome::Bound(p, _))) => (dom_of(*caller), *p),
+            _ => return,
+        };
+        self.local = Some((owner, port));
+    }
+
+    fn local(&self) -> Option<(DomSel, u32)> {
+        let (d, p) = self.local?;
+        Some((sel_of(d)?, p.0))
+    }
+
+    fn resolve(&self, op: Op) -> Op {
+        let lp = |port: u32| match self.local() {
+            Some((_, p)) if port == RECENT => p,
+            _ if port == RECENT => 0,
+            _ => port,
+        };
+        let lc = |caller: DomSel, port: u32| match self.local() {
+            Some((d, _)) if port == RECENT => d,
+            _ => caller,
+        };
+        match op {
+            Op::BindInterdomain { port: RECENT, .. } => {
+                let Some((owner, p, r)) = self.unbound else {
+                    return Op::BindInterdomain {
+                        caller: 0,
+                        remote: 1,
+                        port: 0,
+                    };
+                };
+                match (sel_of(owner), sel_of(r)) {
+                    (Some(o), Some(c)) => Op::BindInterdomain {
+                        caller: c,
+                        remote: o,
+                        port: p.0,
+                    },
+                    _ => Op::BindInterdomain {
+                        caller: 0,
+                        remote: 1,
+                        port: p.0,
+                    },
+                }
+            }
+            Op::Close { caller, port } => Op::Close {
+                caller: lc(caller, port),
+                port: lp(port),
+            },
+            Op::Send { caller, port } => Op::Send {
+                caller: lc(caller, port),
+                port: lp(port),
+            },
+            Op::Unmask { caller, port } => Op::Unmask {
+                caller: lc(caller, port),
+                port: lp(port),
+            },
+            Op::BindVcpu { caller, port, vcpu } => Op::BindVcpu {
+                caller: lc(caller, port),
+                port: lp(port),
+                vcpu,
+            },
+            Op::SetPriority {
+                caller,
+                port,
+                priority,
+            } => Op::SetPriority {
+                caller: lc(caller, port),
+                port: lp(port),
+                priority,
+            },
+            Op::Status { caller, dom, port } => Op::Status {
+                caller,
+                dom,
+                port: lp(port),
+            },
+            Op::GuestMask { dom, port } => Op::GuestMask {
+                dom: lc(dom, port),
+                port: lp(port),
+            },
+            Op::XenFree { dom, port } => Op::XenFree {
+                dom: lc(dom, port),
+                port: lp(port),
+            },
+            Op::XenNotify { dom, port } => Op::XenNotify {
+                dom: lc(dom, port),
+                port: lp(port),
+            },
+            other => other,
+        }
+    }
+}
+
 /// Run `ops` on a hub and on the model, checking results, invariants and (every `full_every`
 /// steps, and at the end) the complete state against the model.
 pub fn run_ops(sc: &Scenario, ops: &[Op], full_every: usize) -> Result<(), String> {
+    run_ops_observed(sc, ops, full_every, |_, _| {})
+}
+
+/// [`run_ops`], showing each (resolved) operation and its result to `observe`.
+pub fn run_ops_observed(
+    sc: &Scenario,
+    ops: &[Op],
+    full_every: usize,
+    mut observe: impl FnMut(&Op, &XenResult<Outcome>),
+) -> Result<(), String> {
     let mut hub = hub_for(sc);
     let mut model = Model::new(sc);
+    let mut recent = Recent::default();
     for (i, op) in ops.iter().enumerate() {
+        let op = &recent.resolve(*op);
         let got = apply(&mut hub, sc, op);
         let want = model.apply(sc, op);
+        recent.record(op, &got);
+        observe(op, &got);
         if got != want {
             return Err(format!("step {i} {op:?}: hub {got:?} vs model {want:?}"));
         }
