@@ -1,1 +1,19 @@
-//! Placeholder
+//! Ferrite: a Xen-ABI-compatible paravirtualizing microhypervisor for x86_64.
+//!
+//! The crate builds for `x86_64-unknown-none` (the hypervisor image) and for the host, where the
+//! pure parts — memory-map arithmetic, the frame allocator's bitmap, command-line and ACPI
+//! parsing — run as ordinary unit tests.
+#![cfg_attr(not(test), no_std)]
+
+pub mod arch;
+pub mod boot;
+pub mod console;
+pub mod layout;
+pub mod mm;
+pub mod selftest;
+
+#[cfg(target_os = "none")]
+mod start;
+
+/// Ferrite's version, as the banner prints it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,1 +1,255 @@
-fn main(){}
+//! `cargo xtask`: build, iso, run, test, bench and fuzz Ferrite.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+use xtask::iso::{IsoSpec, Module};
+use xtask::qemu::Machine;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  build                     build the hypervisor (x86_64-unknown-none) and every host crate
+  iso [-o FILE] [--cmdline S] [--module PATH[,CMDLINE]]...
+                            build a GRUB ISO (default target/xtask/ferrite.iso)
+  run [--smp N] [--mem MIB] [--cmdline S] [--module PATH[,CMDLINE]]...
+                            boot Ferrite in QEMU (TCG) with the serial console on this terminal;
+                            Ctrl-C quits
+  test                      everything: fmt check, clippy, host unit/property/layout tests of every
+                            crate, and the QEMU integration tests
+  bench                     benchmarks (criterion baselines of the state machines)
+  fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
+";
+
+fn main() {
+    if let Err(e) = real_main() {
+        eprintln!("xtask: error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[derive(Debug, Default)]
+struct Opts {
+    smp: Option<u32>,
+    mem: Option<u32>,
+    cmdline: Option<String>,
+    modules: Vec<Module>,
+    out: Option<PathBuf>,
+    seconds: Option<u64>,
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts> {
+    let mut o = Opts::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = |name: &str| {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{name} needs a value"))
+        };
+        match a.as_str() {
+            "--smp" => o.smp = Some(val("--smp")?.parse().context("--smp takes a number")?),
+            "--mem" => {
+                o.mem = Some(
+                    val("--mem")?
+                        .parse()
+                        .context("--mem takes MiB as a number")?,
+                )
+            }
+            "--cmdline" => o.cmdline = Some(val("--cmdline")?),
+            "--module" => o.modules.push(Module::parse(&val("--module")?)),
+            "-o" => o.out = Some(val("-o")?.into()),
+            "--seconds" => {
+                o.seconds = Some(
+                    val("--seconds")?
+                        .parse()
+                        .context("--seconds takes a number")?,
+                )
+            }
+            other => bail!("unknown option '{other}'\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+fn real_main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let opts = parse_opts(&args[1..])?;
+    match cmd.as_str() {
+        "build" => build(),
+        "iso" => {
+            let out = iso(&opts)?;
+            println!("{}", out.display());
+            Ok(())
+        }
+        "run" => run(&opts),
+        "test" => test(),
+        "bench" => bench(),
+        "fuzz" => fuzz(opts.seconds.unwrap_or(60)),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command '{other}'\n{USAGE}"),
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(xtask::workspace_root());
+    c
+}
+
+fn step(name: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: == {name}");
+    let status = cmd.status().with_context(|| format!("running {name}"))?;
+    if !status.success() {
+        bail!("{name} failed ({status})");
+    }
+    Ok(())
+}
+
+fn build() -> Result<()> {
+    let elf = xtask::build::hypervisor()?;
+    step("host crates", cargo().args(["build", "--workspace"]))?;
+    println!("hypervisor: {}", elf.display());
+    Ok(())
+}
+
+fn iso(o: &Opts) -> Result<PathBuf> {
+    let hv = xtask::build::hypervisor()?;
+    let out = o
+        .out
+        .clone()
+        .unwrap_or_else(|| xtask::target_dir().join("xtask").join("ferrite.iso"));
+    if let Some(d) = out.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    let spec = IsoSpec {
+        hypervisor: hv,
+        cmdline: o.cmdline.clone().unwrap_or_else(|| "loglvl=info".into()),
+        modules: o.modules.clone(),
+    };
+    xtask::iso::build(&spec, &out)?;
+    Ok(out)
+}
+
+fn run(o: &Opts) -> Result<()> {
+    let iso = iso(o)?;
+    let m = Machine {
+        iso,
+        smp: o.smp.unwrap_or(2),
+        mem_mib: o.mem.unwrap_or(512),
+    };
+    eprintln!(
+        "xtask: booting Ferrite in QEMU (TCG, -smp {} -m {}M); Ctrl-C quits",
+        m.smp, m.mem_mib
+    );
+    let status = m
+        .command()
+        .status()
+        .context("starting qemu-system-x86_64")?;
+    match status.code() {
+        Some(0) | None => Ok(()),
+        Some(c) => {
+            eprintln!("xtask: QEMU exited with status {c}");
+            Ok(())
+        }
+    }
+}
+
+fn test() -> Result<()> {
+    xtask::tools::ensure(xtask::tools::BOOT_TOOLS)?;
+    xtask::tools::ensure(xtask::tools::ABI_TOOLS)?;
+    step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    step(
+        "clippy (host)",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step(
+        "clippy (hypervisor, x86_64-unknown-none)",
+        cargo().args([
+            "clippy",
+            "--package",
+            "hypervisor",
+            "--target",
+            xtask::build::HYPERVISOR_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step(
+        "unit, property and layout tests",
+        cargo().args(["test", "--workspace", "--exclude", "tests"]),
+    )?;
+    let hv = xtask::build::hypervisor()?;
+    step(
+        "QEMU integration tests",
+        cargo()
+            .args(["test", "--package", "tests", "--", "--test-threads=2"])
+            .env("FERRITE_HYPERVISOR", &hv),
+    )?;
+    eprintln!("xtask: all tests passed");
+    Ok(())
+}
+
+fn bench() -> Result<()> {
+    step(
+        "criterion benchmarks",
+        cargo().args([
+            "bench",
+            "--package",
+            "event-channels",
+            "--package",
+            "grant-tables",
+        ]),
+    )
+}
+
+const FUZZ_CRATES: &[&str] = &["hypervisor/abi", "event-channels", "grant-tables"];
+
+fn fuzz(seconds: u64) -> Result<()> {
+    for dir in FUZZ_CRATES {
+        let crate_dir = xtask::workspace_root().join(dir);
+        let list = Command::new("cargo")
+            .current_dir(&crate_dir)
+            .args(["+nightly", "fuzz", "list"])
+            .output()
+            .context(
+                "running cargo +nightly fuzz list (install with `cargo install cargo-fuzz`)",
+            )?;
+        for target in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let mut c = Command::new("cargo");
+            c.current_dir(&crate_dir).args([
+                "+nightly",
+                "fuzz",
+                "run",
+                target,
+                "--",
+                &format!("-max_total_time={seconds}"),
+            ]);
+            step(&format!("fuzz {dir}:{target} for {seconds}s"), &mut c)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! Small wrappers around CPU instructions and registers.
+
+use core::arch::x86_64::{__cpuid_count, CpuidResult};
+use x86_64::registers::control::{Cr0, Cr2, Cr3, Cr4};
+use x86_64::registers::model_specific::Msr;
+
+/// CPUID leaf `leaf`, sub-leaf `sub`.
+pub fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
+    __cpuid_count(leaf, sub)
+}
+
+/// True if the CPU supports x2APIC (CPUID.1:ECX[21]).
+pub fn has_x2apic() -> bool {
+    cpuid(1, 0).ecx & (1 << 21) != 0
+}
+
+/// True if the CPU supports TSC-deadline timer mode (CPUID.1:ECX[24]).
+pub fn has_tsc_deadline() -> bool {
+    cpuid(1, 0).ecx & (1 << 24) != 0
+}
+
+/// Reads a model-specific register.
+pub fn rdmsr(msr: u32) -> u64 {
+    // SAFETY: callers only name architectural MSRs this CPU has (checked through CPUID where
+    // optional); reading them has no side effects.
+    unsafe { Msr::new(msr).read() }
+}
+
+/// Writes a model-specific register.
+///
+/// # Safety
+/// The MSR must exist and the value must not break memory safety (e.g. EFER, segment bases
+/// that code relies on).
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: forwarded from the caller.
+    unsafe { Msr::new(msr).write(value) }
+}
+
+/// Loads CR3 with the L4 at physical address `root` (flushing non-global TLB entries).
+pub fn load_cr3(root: u64) {
+    let frame =
+        x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
+    let (_, flags) = Cr3::read();
+    // SAFETY: callers pass an L4 that maps the running code, stack and data at the same virtual
+    // addresses as the current one (the hypervisor's address space).
+    unsafe { Cr3::write(frame, flags) };
+}
+
+/// The current CR3 (physical address of the L4).
+pub fn read_cr3() -> u64 {
+    Cr3::read().0.start_address().as_u64()
+}
+
+/// CR2: the faulting linear address of the last page fault.
+pub fn read_cr2() -> u64 {
+    Cr2::read_raw()
+}
+
+/// CR0 and CR4 as raw values (for dumps).
+pub fn read_cr0_cr4() -> (u64, u64) {
+    (Cr0::read_raw(), Cr4::read_raw())
+}
+
+/// Time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is always available in long mode at CPL 0 and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// Halts until the next interrupt (interrupts must be enabled to wake).
+pub fn halt() {
+    x86_64::instructions::hlt();
+}
+
+/// Enables interrupts and halts atomically (`sti; hlt`), so no wakeup is lost in between.
+pub fn enable_and_halt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+}
+
+/// Enables maskable interrupts.
+pub fn enable_interrupts() {
+    x86_64::instructions::interrupts::enable();
+}
+
+/// Disables maskable interrupts.
+pub fn disable_interrupts() {
+    x86_64::instructions::interrupts::disable();
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        disable_interrupts();
+        halt();
+    }
+}
+
+/// Writes a byte to an I/O port.
+///
+/// # Safety
+/// The port must belong to a device the caller drives, and the write must be valid for it.
+pub unsafe fn outb(port: u16, value: u8) {
+    // SAFETY: forwarded from the caller.
+    unsafe { x86_64::instructions::port::Port::new(port).write(value) }
+}
+
+/// Reads a byte from an I/O port.
+///
+/// # Safety
+/// The port must belong to a device the caller drives; reads may have side effects.
+pub unsafe fn inb(port: u16) -> u8 {
+    // SAFETY: forwarded from the caller.
+    unsafe { x86_64::instructions::port::Port::new(port).read() }
+}
+
+/// Writes a 32-bit value to an I/O port.
+///
+/// # Safety
+/// As for [`outb`].
+pub unsafe fn outl(port: u16, value: u32) {
+    // SAFETY: forwarded from the caller.
+    unsafe { x86_64::instructions::port::Port::new(port).write(value) }
+}
+
+/// The current stack pointer.
+#[inline(always)]
+pub fn rsp() -> u64 {
+    let rsp: u64;
+    // SAFETY: reads a register; no memory access.
+    unsafe {
+        core::arch::asm!("mov {}, rsp", out(reg) rsp, options(nomem, nostack, preserves_flags))
+    };
+    rsp
+}
+
+/// Spin-loop hint.
+pub fn pause() {
+    core::hint::spin_loop();
+}

@@ -1,0 +1,15 @@
+//! x86-64: boot entry, CPU control, descriptor tables, traps, local APIC, TSC, SMP bring-up.
+
+pub mod apic;
+#[cfg(target_os = "none")]
+mod boot;
+pub mod cpu;
+pub mod exit;
+pub mod faults;
+pub mod gdt;
+pub mod idt;
+pub mod percpu;
+pub mod pic;
+pub mod smp;
+pub mod tsc;
+pub mod uart;

@@ -1,0 +1,83 @@
+//! The hypervisor console: the `log` facade on COM1 as `[time][cpu][level target] msg`.
+
+use crate::arch::x86_64::{cpu, percpu, tsc, uart};
+use core::fmt::{self, Write};
+
+static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+
+/// Writes straight to the UART without the console lock: for fatal paths only.
+#[derive(Debug)]
+pub struct RawWriter;
+
+impl Write for RawWriter {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        uart::puts(s);
+        Ok(())
+    }
+}
+
+/// Prints without the console lock (exception dumps, panics, NMIs).
+pub fn raw_write(args: fmt::Arguments<'_>) {
+    let _ = RawWriter.write_fmt(args);
+}
+
+struct Logger;
+
+static LOGGER: Logger = Logger;
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let ns = tsc::uptime_ns();
+        let cpu = percpu::cpu_index();
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            let _guard = LOCK.lock();
+            let _ = writeln!(
+                RawWriter,
+                "[{:5}.{:06}][{}][{:<5} {}] {}",
+                ns / 1_000_000_000,
+                (ns / 1000) % 1_000_000,
+                cpu,
+                record.level(),
+                record.target(),
+                record.args()
+            );
+        });
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger at `level`.
+pub fn init(level: log::LevelFilter) {
+    let _ = log::set_logger(&LOGGER);
+    log::set_max_level(level);
+}
+
+/// Prints the panic message and location, then ends the run.
+pub fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    cpu::disable_interrupts();
+    match info.location() {
+        Some(l) => raw_write(format_args!(
+            "\nPANIC: {} at {}:{}:{} (CPU {})\n",
+            info.message(),
+            l.file(),
+            l.line(),
+            l.column(),
+            percpu::cpu_index()
+        )),
+        None => raw_write(format_args!(
+            "\nPANIC: {} (CPU {})\n",
+            info.message(),
+            percpu::cpu_index()
+        )),
+    }
+    crate::arch::x86_64::exit::debug_exit(crate::arch::x86_64::exit::ExitCode::Panic);
+    cpu::halt_forever()
+}

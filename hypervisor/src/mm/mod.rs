@@ -1,0 +1,288 @@
+//! Memory management: the frame allocator, the hypervisor's page tables and direct map, the heap.
+
+pub mod frame;
+pub mod memmap;
+pub mod paging;
+
+#[cfg(target_os = "none")]
+mod heap;
+
+use crate::boot::BootInfo;
+use crate::layout::{self, percpu, DIRECT_MAP_BASE, KERNEL_VIRT_BASE, PERCPU_BASE, PERCPU_STRIDE};
+use core::sync::atomic::{AtomicU64, Ordering};
+use frame::FrameBitmap;
+use memmap::Range;
+use paging::{AddressSpace, MapError};
+use x86_64::structures::paging::PageTableFlags as F;
+
+/// Virtual address of physical address 0: the boot window (first GiB at `KERNEL_VIRT_BASE`) until
+/// the direct map is live, then `DIRECT_MAP_BASE`.
+static WINDOW: AtomicU64 = AtomicU64::new(KERNEL_VIRT_BASE);
+
+static FRAMES: spin::Mutex<Option<FrameBitmap<'static>>> = spin::Mutex::new(None);
+static KERNEL_SPACE: spin::Mutex<Option<AddressSpace>> = spin::Mutex::new(None);
+
+/// A pointer to physical address `pa` through the current physical window.
+pub fn phys_to_virt(pa: u64) -> *mut u8 {
+    (WINDOW.load(Ordering::Relaxed) + pa) as *mut u8
+}
+
+/// One free frame below physical address `limit`; returns its physical address.
+pub fn alloc_frame_below(limit: u64) -> Option<u64> {
+    FRAMES
+        .lock()
+        .as_mut()?
+        .alloc_below(limit / 4096)
+        .map(|f| f * 4096)
+}
+
+/// One free frame anywhere; returns its physical address.
+pub fn alloc_frame() -> Option<u64> {
+    alloc_frame_below(u64::MAX)
+}
+
+/// Returns a frame to the allocator.
+pub fn free_frame(pa: u64) -> Result<(), frame::FrameError> {
+    FRAMES
+        .lock()
+        .as_mut()
+        .ok_or(frame::FrameError::OutOfRange(pa / 4096))?
+        .free(pa / 4096)
+}
+
+/// Number of free frames.
+pub fn free_frames() -> u64 {
+    FRAMES.lock().as_ref().map_or(0, FrameBitmap::free_count)
+}
+
+/// What memory initialisation found, for the banner.
+#[derive(Clone, Copy, Debug)]
+pub struct MemInfo {
+    /// Bytes of usable RAM in the firmware map.
+    pub total_usable: u64,
+    /// Frames free after the hypervisor took what it needs at boot.
+    pub free_frames: u64,
+    /// Bytes of heap.
+    pub heap_bytes: u64,
+    /// One past the highest RAM byte (the extent of the direct map).
+    pub ram_top: u64,
+}
+
+/// Why memory could not be set up.
+#[derive(Clone, Copy, Debug)]
+pub enum MmError {
+    /// The memory map had more ranges than Ferrite keeps.
+    MemMap(memmap::MemMapError),
+    /// No room below 1 GiB for the frame bitmap.
+    NoRoomForBitmap,
+    /// Building a page table failed.
+    Map(MapError),
+    /// No contiguous room for the heap.
+    NoRoomForHeap,
+}
+
+impl From<MapError> for MmError {
+    fn from(e: MapError) -> Self {
+        MmError::Map(e)
+    }
+}
+
+extern "C" {
+    static __image_phys_start: u8;
+    static __image_phys_end: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __data_end: u8;
+}
+
+fn sym(s: &u8) -> u64 {
+    s as *const u8 as u64
+}
+
+/// The physical range the hypervisor image (including its boot code and tables) occupies.
+pub fn image_range() -> Range {
+    // SAFETY: linker-script symbols; only their addresses are used, never their contents.
+    unsafe { Range::new(sym(&__image_phys_start), sym(&__image_phys_end)) }
+}
+
+const HEAP_BYTES_MAX: u64 = 32 << 20;
+
+/// Sets up the frame allocator over the usable memory map, builds the hypervisor's page tables
+/// (direct map of all RAM, W^X image) and switches to them, then starts the heap.
+pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
+    let mut reserved: heapless::Vec<Range, 24> = heapless::Vec::new();
+    // The first MiB: real-mode IVT/BDA/EBDA, the AP trampoline page and the BIOS.
+    let _ = reserved.push(Range::new(0, 0x10_0000));
+    let _ = reserved.push(image_range());
+    let _ = reserved.push(boot.mbi);
+    for m in &boot.modules {
+        let _ = reserved.push(m.range);
+    }
+    let usable = memmap::usable_ranges(&boot.regions, &reserved).map_err(MmError::MemMap)?;
+    let total_usable = memmap::total_usable(&boot.regions).map_err(MmError::MemMap)?;
+    let ram_top = memmap::ram_top(&boot.regions).max(0x20_0000);
+
+    // The bitmap goes at the start of the first usable range below 1 GiB that holds it.
+    let nframes = ram_top.div_ceil(4096);
+    let bitmap_bytes = (frame::words_for(nframes) as u64 * 8).next_multiple_of(4096);
+    let bitmap_pa = usable
+        .iter()
+        .find(|r| r.len() >= bitmap_bytes && r.start + bitmap_bytes <= paging::TABLE_FRAME_LIMIT)
+        .map(|r| r.start)
+        .ok_or(MmError::NoRoomForBitmap)?;
+    // SAFETY: `[bitmap_pa, +bitmap_bytes)` is usable RAM below 1 GiB that nothing else uses (it
+    // is excluded from the allocator just below), mapped writable by the boot window; the slice
+    // lives until `relocate_bitmap` replaces it with the direct-map view of the same frames.
+    let words = unsafe {
+        core::slice::from_raw_parts_mut(
+            phys_to_virt(bitmap_pa).cast::<u64>(),
+            frame::words_for(nframes),
+        )
+    };
+    let mut bitmap = FrameBitmap::new(words, nframes);
+    for r in &usable {
+        bitmap.add_free_range(*r);
+    }
+    bitmap.reserve_range(Range::with_len(bitmap_pa, bitmap_bytes));
+    *FRAMES.lock() = Some(bitmap);
+
+    let mut space = AddressSpace::new()?;
+    // Direct map of every RAM-like region, and the first 2 MiB (BIOS data, ACPI RSDP).
+    let nx_rw = F::WRITABLE | F::NO_EXECUTE | F::GLOBAL;
+    space.map_range_2m(DIRECT_MAP_BASE, 0, 0x20_0000, nx_rw)?;
+    for r in boot
+        .regions
+        .iter()
+        .filter(|r| r.kind != memmap::RegionKind::Reserved)
+    {
+        space.map_range_2m(
+            DIRECT_MAP_BASE + (r.range.start & !0x1f_ffff),
+            r.range.start & !0x1f_ffff,
+            r.range.len() + (r.range.start & 0x1f_ffff),
+            nx_rw,
+        )?;
+    }
+    // The image, W^X: text RX, rodata R, data+bss RW NX.
+    // SAFETY: linker-script symbols; only their addresses are used.
+    let (text, rodata, data) = unsafe {
+        (
+            Range::new(sym(&__text_start), sym(&__text_end)),
+            Range::new(sym(&__rodata_start), sym(&__rodata_end)),
+            Range::new(sym(&__data_start), sym(&__data_end)),
+        )
+    };
+    for (r, flags) in [
+        (text, F::GLOBAL),
+        (rodata, F::NO_EXECUTE | F::GLOBAL),
+        (data, F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
+    ] {
+        space.map_range_4k(r.start, r.start - KERNEL_VIRT_BASE, r.len(), flags)?;
+    }
+    crate::arch::x86_64::cpu::load_cr3(space.root());
+    WINDOW.store(DIRECT_MAP_BASE, Ordering::SeqCst);
+    relocate_bitmap(bitmap_pa, nframes);
+    *KERNEL_SPACE.lock() = Some(space);
+
+    let heap_bytes = heap_init(total_usable)?;
+    Ok(MemInfo {
+        total_usable,
+        free_frames: free_frames(),
+        heap_bytes,
+        ram_top,
+    })
+}
+
+fn relocate_bitmap(bitmap_pa: u64, nframes: u64) {
+    let mut guard = FRAMES.lock();
+    if let Some(bm) = guard.as_mut() {
+        // SAFETY: the same frames as before, now reached through the direct map; the old slice is
+        // dropped by the assignment below, so only one mutable view exists at a time.
+        let words = unsafe {
+            core::slice::from_raw_parts_mut(
+                phys_to_virt(bitmap_pa).cast::<u64>(),
+                frame::words_for(nframes),
+            )
+        };
+        bm.rebase(words);
+    }
+}
+
+fn heap_init(total_usable: u64) -> Result<u64, MmError> {
+    let bytes = (total_usable / 16)
+        .clamp(1 << 20, HEAP_BYTES_MAX)
+        .next_multiple_of(4096);
+    let first = FRAMES
+        .lock()
+        .as_mut()
+        .and_then(|b| b.alloc_contiguous(bytes / 4096, 1, u64::MAX))
+        .ok_or(MmError::NoRoomForHeap)?;
+    #[cfg(target_os = "none")]
+    // SAFETY: the frames were just allocated for the heap alone and are mapped by the direct map.
+    unsafe {
+        heap::init(phys_to_virt(first * 4096), bytes as usize)
+    };
+    #[cfg(not(target_os = "none"))]
+    let _ = first;
+    Ok(bytes)
+}
+
+/// Maps CPU `cpu`'s per-CPU area: its data pages, the reserved GDT page, IST stacks and stack,
+/// leaving guard pages between them. Returns the area's base address.
+pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
+    let base = PERCPU_BASE + cpu as u64 * PERCPU_STRIDE;
+    let mut guard = KERNEL_SPACE.lock();
+    let space = guard.as_mut().ok_or(MmError::Map(MapError::OutOfFrames))?;
+    let flags = F::WRITABLE | F::NO_EXECUTE | F::GLOBAL;
+    let ranges = [
+        (percpu::DATA, percpu::DATA + percpu::DATA_SIZE),
+        (percpu::GDT_RESERVED_PAGE, percpu::GDT_RESERVED_PAGE + 4096),
+        percpu::IST_DF,
+        percpu::IST_NMI,
+        percpu::IST_MC,
+        percpu::STACK,
+    ];
+    for (lo, hi) in ranges {
+        let mut off = lo;
+        while off < hi {
+            let pa = alloc_frame().ok_or(MmError::Map(MapError::OutOfFrames))?;
+            // SAFETY: a frame just allocated, reached through the direct map.
+            unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, 4096) };
+            space.map_4k(base + off, pa, flags)?;
+            off += 4096;
+        }
+    }
+    Ok(base)
+}
+
+/// Maps one device page (uncached) at a fixmap slot and returns its virtual address.
+pub fn map_device_page(slot: u64, pa: u64) -> Result<u64, MmError> {
+    let va = layout::FIXMAP_BASE + slot * 4096;
+    let mut guard = KERNEL_SPACE.lock();
+    let space = guard.as_mut().ok_or(MmError::Map(MapError::OutOfFrames))?;
+    space.map_4k(
+        va,
+        pa & !0xfff,
+        F::WRITABLE | F::NO_EXECUTE | F::NO_CACHE | F::WRITE_THROUGH,
+    )?;
+    Ok(va + (pa & 0xfff))
+}
+
+/// The L4 of the hypervisor's address space.
+pub fn kernel_root() -> u64 {
+    KERNEL_SPACE.lock().as_ref().map_or(0, AddressSpace::root)
+}
+
+/// Physical address `va` maps to in the hypervisor's address space.
+pub fn translate(va: u64) -> Option<u64> {
+    KERNEL_SPACE.lock().as_ref()?.translate(va)
+}
+
+/// Copies `buf.len()` bytes from physical address `pa` (through the direct map).
+pub fn read_phys(pa: u64, buf: &mut [u8]) {
+    // SAFETY: callers pass RAM or ACPI ranges, which the direct map covers; reads have no side
+    // effects there. The copy does not overlap `buf`, which is hypervisor memory.
+    unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(pa), buf.as_mut_ptr(), buf.len()) };
+}

@@ -1,0 +1,114 @@
+//! Host tools Ferrite's build and tests need, installed with `apt-get` when missing.
+
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// A host tool: how to tell it is present, and the Debian package that provides it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    /// What the check looks for: a command on `PATH` or an absolute file path.
+    pub probe: &'static str,
+    /// The Debian package.
+    pub package: &'static str,
+}
+
+/// Tools for booting Ferrite in QEMU from a GRUB ISO.
+pub const BOOT_TOOLS: &[Tool] = &[
+    Tool {
+        probe: "qemu-system-x86_64",
+        package: "qemu-system-x86",
+    },
+    Tool {
+        probe: "grub-mkrescue",
+        package: "grub-common",
+    },
+    Tool {
+        probe: "/usr/lib/grub/i386-pc/multiboot2.mod",
+        package: "grub-pc-bin",
+    },
+    Tool {
+        probe: "xorriso",
+        package: "xorriso",
+    },
+    Tool {
+        probe: "mformat",
+        package: "mtools",
+    },
+];
+
+/// Tools for the ABI layout check.
+pub const ABI_TOOLS: &[Tool] = &[
+    Tool {
+        probe: "/usr/include/xen/xen.h",
+        package: "libxen-dev",
+    },
+    Tool {
+        probe: "cc",
+        package: "gcc",
+    },
+];
+
+fn present(t: &Tool) -> bool {
+    if t.probe.starts_with('/') {
+        return Path::new(t.probe).exists();
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| d.join(t.probe).is_file()))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// Makes sure every tool is present: installs missing packages with `apt-get` when running as
+/// root, otherwise fails with the exact command to run.
+pub fn ensure(tools: &[Tool]) -> Result<()> {
+    let mut missing: Vec<&str> = tools
+        .iter()
+        .filter(|t| !present(t))
+        .map(|t| t.package)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let cmd = format!(
+        "apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        bail!(
+            "missing host packages: {}\nrun: sudo apt-get update && sudo {cmd}",
+            missing.join(", ")
+        );
+    }
+    eprintln!("xtask: installing {}", missing.join(" "));
+    let env = [("DEBIAN_FRONTEND", "noninteractive")];
+    let update = Command::new("apt-get")
+        .args(["update", "-qq"])
+        .envs(env)
+        .status()
+        .context("running apt-get update")?;
+    if !update.success() {
+        bail!("apt-get update failed ({update})");
+    }
+    let status = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .envs(env)
+        .status()
+        .context("running apt-get install")?;
+    if !status.success() {
+        bail!("`{cmd}` failed ({status})");
+    }
+    if let Some(t) = tools.iter().find(|t| !present(t)) {
+        bail!("{} still missing after installing {}", t.probe, t.package);
+    }
+    Ok(())
+}
