@@ -146,7 +146,7 @@ pub struct BlkifRequestSegment {
     /// Last sector in the frame to transfer (inclusive).
     pub last_sect: u8,
     /// Implicit C padding, made explicit.
-    pub pad: [u8; 2],
+    pub _pad0: [u8; 2],
 }
 const _: () = assert!(size_of::<BlkifRequestSegment>() == 8);
 
@@ -165,7 +165,7 @@ pub struct BlkifRequest {
     /// Virtual device (read/write requests only).
     pub handle: BlkifVdev,
     /// Implicit C padding, made explicit.
-    pub pad: [u8; 4],
+    pub _pad0: [u8; 4],
     /// Private guest value, echoed in the response.
     pub id: u64,
     /// Start sector on disk (read/write only).
@@ -191,7 +191,7 @@ pub struct BlkifRequestDiscard {
     /// Virtual device.
     pub handle: BlkifVdev,
     /// Implicit C padding, made explicit.
-    pub pad: [u8; 4],
+    pub _pad0: [u8; 4],
     /// Private guest value, echoed in the response.
     pub id: u64,
     /// Start sector.
@@ -218,7 +218,7 @@ pub struct BlkifRequestIndirect {
     /// Number of segments across the indirect pages.
     pub nr_segments: u16,
     /// Implicit C padding, made explicit.
-    pub pad0: [u8; 4],
+    pub _pad0: [u8; 4],
     /// Private guest value, echoed in the response.
     pub id: u64,
     /// Start sector.
@@ -226,11 +226,11 @@ pub struct BlkifRequestIndirect {
     /// Virtual device.
     pub handle: BlkifVdev,
     /// Implicit C padding, made explicit.
-    pub pad1: [u8; 2],
+    pub _pad1: [u8; 2],
     /// Grants of the pages holding the segments.
     pub indirect_grefs: [GrantRef; BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST],
     /// Implicit C tail padding (to 8-byte alignment), made explicit.
-    pub pad2: [u8; 4],
+    pub _pad2: [u8; 4],
 }
 const _: () = assert!(size_of::<BlkifRequestIndirect>() == 64);
 
@@ -251,11 +251,11 @@ pub struct BlkifResponse {
     /// Copied from the request.
     pub operation: u8,
     /// Implicit C padding, made explicit.
-    pub pad0: u8,
+    pub _pad0: u8,
     /// `BLKIF_RSP_*`.
     pub status: i16,
     /// Implicit C tail padding, made explicit.
-    pub pad1: [u8; 4],
+    pub _pad1: [u8; 4],
 }
 const _: () = assert!(size_of::<BlkifResponse>() == 16);
 
