@@ -32,6 +32,12 @@ mod callback;
 mod elfnote;
 #[path = "layout/features.rs"]
 mod features;
+#[path = "layout/memory.rs"]
+mod memory;
+#[path = "layout/physdev.rs"]
+mod physdev;
+#[path = "layout/platform.rs"]
+mod platform;
 #[path = "layout/sched.rs"]
 mod sched;
 #[path = "layout/vcpu.rs"]
@@ -56,6 +62,9 @@ const FRAGMENTS: &[fn() -> Fragment] = &[
     sched::fragment,
     vcpu::fragment,
     callback::fragment,
+    memory::fragment,
+    physdev::fragment,
+    platform::fragment,
 ];
 
 fn work_dir(name: &str) -> PathBuf {
