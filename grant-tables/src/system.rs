@@ -1233,3 +1233,1446 @@ pub fn is_unimplemented(op: GnttabOp) -> bool {
 
 /// The first grant reference a guest may use freely (`GNTTAB_NR_RESERVED_ENTRIES`).
 pub const FIRST_FREE_GREF: GrantRef = GrantRef(GNTTAB_NR_RESERVED_ENTRIES);
+
+#[cfg(test)]
+mod tests {
+    //! Every sub-op and every error path, each citing the Xen 4.17 behaviour it checks
+    //! (`xen/common/grant_table.c` unless stated).
+    use super::*;
+    use crate::fuzzing::SimMemory;
+    use crate::mem::GrantEntries;
+    use alloc::vec;
+    use xen_abi::grant_table::{GNTTAB_CACHE_SOURCE_GREF, GTF_ACCEPT_TRANSFER};
+
+    const BACK: DomId = DomId(0); // privileged backend (dom0)
+    const FRONT: DomId = DomId(1); // granting frontend
+    const OTHER: DomId = DomId(2); // an unprivileged third domain
+    const R: GrantRef = GrantRef(8);
+    const VA: u64 = 0x7000_0000;
+
+    fn frame(d: DomId, i: u64) -> Mfn {
+        Mfn(0x100 * (u64::from(d.0) + 1) + i)
+    }
+    /// Frame 7 of every domain is a page table (no writable type).
+    fn pt(d: DomId) -> Mfn {
+        frame(d, 7)
+    }
+
+    fn world() -> (GrantSystem, SimMemory) {
+        let mut sys = GrantSystem::new();
+        let mut mem = SimMemory::new();
+        for d in [BACK, FRONT, OTHER] {
+            let cfg = DomainConfig {
+                privileged: d == BACK,
+                ..DomainConfig::default()
+            };
+            sys.create_domain(d, cfg).expect("fresh ids");
+            mem.add_domain(d, (0..8).map(|i| frame(d, i)));
+            mem.page_tables.insert(pt(d));
+        }
+        (sys, mem)
+    }
+
+    fn granted(ro: bool) -> (GrantSystem, SimMemory) {
+        let (sys, mut mem) = world();
+        mem.grant(FRONT, R, BACK, frame(FRONT, 1), ro);
+        (sys, mem)
+    }
+
+    fn mop(dom: DomId, gref: GrantRef, flags: u32) -> GnttabMapGrantRef {
+        GnttabMapGrantRef {
+            host_addr: VA,
+            flags,
+            r#ref: gref,
+            dom,
+            ..Default::default()
+        }
+    }
+
+    fn uop(h: GrantHandle) -> GnttabUnmapGrantRef {
+        GnttabUnmapGrantRef {
+            host_addr: VA,
+            dev_bus_addr: 0,
+            handle: h,
+            ..Default::default()
+        }
+    }
+
+    fn flags(mem: &SimMemory, d: DomId, r: GrantRef) -> u16 {
+        mem.entry(d, r).flags
+    }
+
+    fn gref_ptr(d: DomId, r: GrantRef, off: u16) -> GnttabCopyPtr {
+        let mut p = GnttabCopyPtr {
+            domid: d,
+            offset: off,
+            ..Default::default()
+        };
+        p.set_gref(r);
+        p
+    }
+
+    fn frame_ptr(m: Mfn, off: u16) -> GnttabCopyPtr {
+        GnttabCopyPtr {
+            u: m.0,
+            domid: DomId::SELF,
+            offset: off,
+            ..Default::default()
+        }
+    }
+
+    const RW: u32 = GNTMAP_HOST_MAP;
+    const RO: u32 = GNTMAP_HOST_MAP | GNTMAP_READONLY;
+
+    // ----- map_grant_ref --------------------------------------------------------------------
+
+    #[test]
+    fn map_grant_ref_no_host_or_device_flag_is_bad_gntref() {
+        // map_grant_ref: "Bad flags in grant map op" -> GNTST_bad_gntref.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, GNTMAP_READONLY)),
+            Err(GnttabStatus::BadGntref)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_unknown_domain_is_bad_domain() {
+        // map_grant_ref: rcu_lock_domain_by_id fails -> GNTST_bad_domain.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(DomId(9), R, RW)),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_domid_self_is_bad_domain() {
+        // map_grant_ref uses rcu_lock_domain_by_id (not _by_any_id): DOMID_SELF is not found.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, FRONT, &mop(DomId::SELF, R, RW)),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_dying_domain_is_bad_domain() {
+        // Ferrite deviation (docs/abi/grant_table.md): a dying granter is refused up front.
+        let (mut sys, mut mem) = granted(false);
+        sys.destroy_domain(&mut mem, FRONT).expect("exists");
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_ref_beyond_table_is_bad_gntref() {
+        // map_grant_ref: "Bad ref" (op->ref >= nr_grant_entries) -> GNTST_bad_gntref.
+        let (mut sys, mut mem) = granted(false);
+        let op = mop(FRONT, GrantRef(GRANT_ENTRIES_PER_FRAME), RW);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &op),
+            Err(GnttabStatus::BadGntref)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_entry_not_permit_access_is_general_error() {
+        // _set_status_v1: (flags & GTF_type_mask) != GTF_permit_access -> GNTST_general_error.
+        let (mut sys, mut mem) = world();
+        mem.set_entry(
+            FRONT,
+            R,
+            GrantEntryV1 {
+                flags: GTF_ACCEPT_TRANSFER,
+                domid: BACK,
+                frame: 0x201,
+            },
+        );
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_ACCEPT_TRANSFER);
+    }
+
+    #[test]
+    fn map_grant_ref_entry_for_other_domain_is_general_error() {
+        // _set_status_v1: scombo.domid != ldomid -> GNTST_general_error.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, OTHER, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_sub_page_entry_is_general_error() {
+        // _set_status_v1: for maps (mapflag) the mask includes GTF_sub_page.
+        let (mut sys, mut mem) = world();
+        let e = GrantEntryV1 {
+            flags: GTF_PERMIT_ACCESS | GTF_SUB_PAGE,
+            domid: BACK,
+            frame: frame(FRONT, 1).0 as u32,
+        };
+        mem.set_entry(FRONT, R, e);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_readonly_entry_rw_request_is_general_error() {
+        // _set_status_v1: "Attempt to write-pin a r/o grant entry" -> GNTST_general_error
+        // (Xen 4.17 does not use GNTST_permission_denied here); the entry is left untouched.
+        let (mut sys, mut mem) = granted(true);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READONLY);
+    }
+
+    #[test]
+    fn map_grant_ref_readonly_entry_ro_request_sets_only_reading() {
+        // _set_status_v1: a read-only pin sets GTF_reading and never GTF_writing.
+        let (mut sys, mut mem) = granted(true);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("ro map");
+        assert!(m.readonly);
+        assert_eq!(
+            flags(&mem, FRONT, R),
+            GTF_PERMIT_ACCESS | GTF_READONLY | GTF_READING
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_rw_sets_reading_and_writing_and_returns_frame() {
+        // map_grant_ref: GTF_reading|GTF_writing set, op->dev_bus_addr = mfn_to_maddr(mfn),
+        // a maptrack handle returned; the active entry holds one hstw pin.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("rw map");
+        assert_eq!(m.mfn, frame(FRONT, 1));
+        assert_eq!(m.dev_bus_addr, frame(FRONT, 1).addr());
+        assert!(m.host_map && !m.device_map && !m.readonly);
+        assert_eq!(
+            flags(&mem, FRONT, R),
+            GTF_PERMIT_ACCESS | GTF_READING | GTF_WRITING
+        );
+        let a = sys.active_entry(FRONT, R).expect("pinned");
+        assert_eq!((a.pins.hstw, a.domid), (1, BACK));
+        let mt = sys.maptrack_entry(BACK, m.handle).expect("live handle");
+        assert_eq!((mt.dom, mt.gref, mt.host_addr), (FRONT, R, VA));
+    }
+
+    #[test]
+    fn map_grant_ref_pinned_by_other_domain_is_general_error() {
+        // map_grant_ref: act->pin && act->domid != ld->domain_id -> GNTST_general_error.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("first");
+        mem.grant(FRONT, R, OTHER, frame(FRONT, 1), true); // guest misbehaves: re-grants in use
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, OTHER, &mop(FRONT, R, RO)),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_pin_counter_near_overflow_is_general_error() {
+        // map_grant_ref: (act->pin & 0x80808080U) != 0 -> GNTST_general_error: 128 pins of one
+        // kind succeed, the 129th is refused.
+        let (mut sys, mut mem) = granted(false);
+        for _ in 0..128 {
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+                .expect("below the limit");
+        }
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO)),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(sys.active_entry(FRONT, R).map(|a| a.pins.hstr), Some(128));
+    }
+
+    #[test]
+    fn map_grant_ref_unowned_frame_is_bad_page_and_clears_flags() {
+        // get_paged_frame: a frame the granter does not own -> GNTST_bad_page, then
+        // unlock_out_clear drops GTF_reading/GTF_writing again.
+        let (mut sys, mut mem) = world();
+        mem.grant(FRONT, R, BACK, frame(OTHER, 1), false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::BadPage)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+        assert_eq!(sys.live_handle_count(BACK), 0);
+    }
+
+    #[test]
+    fn map_grant_ref_paged_out_frame_is_eagain() {
+        // get_paged_frame: check_get_page_from_gfn -EAGAIN -> GNTST_eagain.
+        let (mut sys, mut mem) = granted(false);
+        mem.paged_out.insert(frame(FRONT, 1));
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO)),
+            Err(GnttabStatus::Eagain)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn map_grant_ref_page_table_frame_rw_is_general_error_and_clears_flags() {
+        // map_grant_ref: get_page_type(pg, PGT_writable_page) fails -> could_not_pin ->
+        // GNTST_general_error, undo_out drops the pin and the flags.
+        let (mut sys, mut mem) = world();
+        mem.grant(FRONT, R, BACK, pt(FRONT), false);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+        // A read-only map of the same page table is fine.
+        assert!(sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .is_ok());
+    }
+
+    #[test]
+    fn map_grant_ref_maptrack_exhausted_is_no_device_space() {
+        // map_grant_ref: get_maptrack_handle fails -> GNTST_no_device_space.
+        let (mut sys, mut mem) = world();
+        let cfg = DomainConfig {
+            privileged: false,
+            max_grant_frames: 4,
+            max_maptrack_frames: 1,
+        };
+        sys.create_domain(DomId(5), cfg).expect("new");
+        mem.add_domain(DomId(5), []);
+        for i in 0..MAPTRACK_PER_FRAME {
+            mem.grant(
+                FRONT,
+                GrantRef(i),
+                DomId(5),
+                frame(FRONT, u64::from(i % 6)),
+                true,
+            );
+        }
+        sys.setup_table(&mut mem, FRONT, DomId::SELF, 2)
+            .expect("grow");
+        mem.grant(
+            FRONT,
+            GrantRef(MAPTRACK_PER_FRAME),
+            DomId(5),
+            frame(FRONT, 1),
+            true,
+        );
+        for i in 0..MAPTRACK_PER_FRAME {
+            sys.map_grant_ref(&mut mem, DomId(5), &mop(FRONT, GrantRef(i), RO))
+                .expect("fits");
+        }
+        let last = mop(FRONT, GrantRef(MAPTRACK_PER_FRAME), RO);
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, DomId(5), &last),
+            Err(GnttabStatus::NoDeviceSpace)
+        );
+        // The failed op left the entry alone.
+        assert_eq!(
+            flags(&mem, FRONT, GrantRef(MAPTRACK_PER_FRAME)),
+            GTF_PERMIT_ACCESS | GTF_READONLY
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_unstable_entry_is_general_error() {
+        // _set_status_v1: cmpxchg lost five times -> "Shared grant entry is unstable".
+        let (mut sys, mut mem) = granted(false);
+        mem.contention = CMPXCHG_RETRIES;
+        assert_eq!(
+            sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW)),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R) & (GTF_READING | GTF_WRITING), 0);
+    }
+
+    #[test]
+    fn map_grant_ref_racing_guest_retries_and_succeeds() {
+        // _set_status_v1: up to four lost cmpxchgs are retried with the value found.
+        let (mut sys, mut mem) = granted(false);
+        mem.contention = CMPXCHG_RETRIES - 1;
+        assert!(sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .is_ok());
+        assert_eq!(
+            flags(&mem, FRONT, R) & (GTF_READING | GTF_WRITING),
+            GTF_READING | GTF_WRITING
+        );
+    }
+
+    #[test]
+    fn map_grant_ref_pinned_ro_skips_entry_checks_and_reuses_frame() {
+        // map_grant_ref: with a pin held, a read-only map does not call _set_status and uses
+        // act->mfn, even if the guest has since rewritten the entry's frame.
+        let (mut sys, mut mem) = granted(false);
+        let a = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("first");
+        let mut e = mem.entry(FRONT, R);
+        e.frame = frame(FRONT, 2).0 as u32;
+        mem.set_entry(FRONT, R, e);
+        let b = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("second");
+        assert_eq!(a.mfn, b.mfn);
+        assert_ne!(a.handle, b.handle);
+    }
+
+    #[test]
+    fn map_grant_ref_rw_after_ro_pin_sets_writing() {
+        // map_grant_ref: a writable map with only read-only pins calls _set_status again.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("ro");
+        assert_eq!(flags(&mem, FRONT, R) & GTF_WRITING, 0);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("rw");
+        assert_ne!(flags(&mem, FRONT, R) & GTF_WRITING, 0);
+    }
+
+    #[test]
+    fn map_grant_ref_host_and_device_take_two_frame_refs() {
+        // map_grant_ref: device_map and host_map each take a page reference (refcnt++).
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW | GNTMAP_DEVICE_MAP))
+            .expect("map");
+        assert_eq!(
+            m.frame_ref,
+            FrameRef {
+                mfn: frame(FRONT, 1),
+                delta: 2
+            }
+        );
+        assert_eq!(sys.foreign_map_count(frame(FRONT, 1)), 2);
+        let a = sys.active_entry(FRONT, R).expect("pinned");
+        assert_eq!((a.pins.hstw, a.pins.devw), (1, 1));
+    }
+
+    #[test]
+    fn map_grant_ref_reports_cache_flags() {
+        // map_grant_ref: cache_flags = shah->flags & (GTF_PAT | GTF_PWT | GTF_PCD).
+        let (mut sys, mut mem) = granted(false);
+        let mut e = mem.entry(FRONT, R);
+        e.flags |= GTF_PCD | GTF_PWT;
+        mem.set_entry(FRONT, R, e);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        assert_eq!(m.cache_flags, GTF_PCD | GTF_PWT);
+    }
+
+    #[test]
+    fn map_grant_ref_batch_continues_after_failure() {
+        // gnttab_map_grant_ref: each op is handled and its status copied back; a failure
+        // does not stop the batch.
+        let (mut sys, mut mem) = granted(false);
+        let mut ops = [
+            mop(FRONT, GrantRef(9999), RW),
+            mop(FRONT, R, RW),
+            mop(DomId(9), R, RW),
+        ];
+        let r = sys.map_grant_ref_batch(&mut mem, BACK, &mut ops);
+        assert_eq!(r.len(), 3);
+        assert_eq!(ops.map(|o| o.status), [-3, 0, -2]);
+        assert_eq!(ops[1].dev_bus_addr, frame(FRONT, 1).addr());
+        assert_eq!(Ok(ops[1].handle), r[1].map(|m| m.handle));
+    }
+
+    // ----- unmap_grant_ref / unmap_and_replace ---------------------------------------------
+
+    #[test]
+    fn unmap_grant_ref_never_allocated_handle_is_bad_handle() {
+        // unmap_common: op->handle >= lgt->maptrack_limit -> GNTST_bad_handle.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &uop(GrantHandle(0))),
+            Err(GnttabStatus::BadHandle)
+        );
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &uop(GrantHandle(u32::MAX))),
+            Err(GnttabStatus::BadHandle)
+        );
+    }
+
+    #[test]
+    fn unmap_grant_ref_free_handle_is_bad_handle() {
+        // unmap_common: "Zero flags for handle" -> GNTST_bad_handle (also a second unmap).
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        assert!(sys.unmap_grant_ref(&mut mem, BACK, &uop(m.handle)).is_ok());
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &uop(m.handle)),
+            Err(GnttabStatus::BadHandle)
+        );
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &uop(GrantHandle(m.handle.0 + 1))),
+            Err(GnttabStatus::BadHandle)
+        );
+    }
+
+    #[test]
+    fn unmap_grant_ref_other_domains_handle_is_bad_handle() {
+        // Handles index the caller's own maptrack table.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, OTHER, &uop(m.handle)),
+            Err(GnttabStatus::BadHandle)
+        );
+    }
+
+    #[test]
+    fn unmap_grant_ref_wrong_host_addr_is_general_error() {
+        // unmap_common: replace_grant_host_mapping fails -> GNTST_general_error; the mapping stays.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let op = GnttabUnmapGrantRef {
+            host_addr: VA + 0x1000,
+            ..uop(m.handle)
+        };
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert!(sys.maptrack_entry(BACK, m.handle).is_some());
+        assert_ne!(flags(&mem, FRONT, R) & GTF_WRITING, 0);
+    }
+
+    #[test]
+    fn unmap_grant_ref_wrong_dev_bus_addr_is_general_error() {
+        // unmap_common: "Bus address doesn't match gntref" -> GNTST_general_error.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW | GNTMAP_DEVICE_MAP))
+            .expect("map");
+        let op = GnttabUnmapGrantRef {
+            dev_bus_addr: m.dev_bus_addr + 0x1000,
+            ..uop(m.handle)
+        };
+        assert_eq!(
+            sys.unmap_grant_ref(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn unmap_grant_ref_last_mapping_clears_reading_and_writing() {
+        // unmap_common_complete: no writable pins -> clear GTF_writing; pin == 0 -> GTF_reading.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let u = sys
+            .unmap_grant_ref(&mut mem, BACK, &uop(m.handle))
+            .expect("unmap");
+        assert!(u.host_unmapped && u.handle_freed && !u.readonly);
+        assert_eq!(
+            u.frame_ref,
+            FrameRef {
+                mfn: m.mfn,
+                delta: -1
+            }
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+        assert!(!sys.frame_is_mapped(m.mfn));
+    }
+
+    #[test]
+    fn unmap_grant_ref_rw_with_ro_remaining_clears_only_writing() {
+        // unmap_common_complete: GTF_writing goes with the last writable pin, GTF_reading stays.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("ro");
+        let w = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("rw");
+        sys.unmap_grant_ref(&mut mem, BACK, &uop(w.handle))
+            .expect("unmap rw");
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READING);
+    }
+
+    #[test]
+    fn unmap_grant_ref_host_side_of_host_and_device_map_keeps_handle() {
+        // unmap_common: only the sides named are unmapped; the handle is freed when no
+        // GNTMAP_host_map/device_map remains.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW | GNTMAP_DEVICE_MAP))
+            .expect("map");
+        let u = sys
+            .unmap_grant_ref(&mut mem, BACK, &uop(m.handle))
+            .expect("host side");
+        assert!(u.host_unmapped && !u.device_unmapped && !u.handle_freed);
+        assert_eq!(sys.foreign_map_count(m.mfn), 1);
+        assert_ne!(
+            flags(&mem, FRONT, R) & GTF_WRITING,
+            0,
+            "device pin still writable"
+        );
+        let dev = GnttabUnmapGrantRef {
+            host_addr: 0,
+            dev_bus_addr: m.dev_bus_addr,
+            handle: m.handle,
+            ..Default::default()
+        };
+        let u = sys
+            .unmap_grant_ref(&mut mem, BACK, &dev)
+            .expect("device side");
+        assert!(u.device_unmapped && u.handle_freed);
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn unmap_grant_ref_zero_addresses_is_okay_and_keeps_mapping() {
+        // unmap_common: host_addr == 0 and dev_bus_addr == 0 unmap nothing, status okay.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let op = GnttabUnmapGrantRef {
+            host_addr: 0,
+            ..uop(m.handle)
+        };
+        let u = sys.unmap_grant_ref(&mut mem, BACK, &op).expect("no-op");
+        assert!(!u.host_unmapped && !u.handle_freed);
+        assert!(sys.maptrack_entry(BACK, m.handle).is_some());
+    }
+
+    #[test]
+    fn unmap_and_replace_reports_new_addr_and_frees_handle() {
+        // unmap_and_replace: unmap_common with new_addr and dev_bus_addr = 0.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let op = GnttabUnmapAndReplace {
+            host_addr: VA,
+            new_addr: 0x5000,
+            handle: m.handle,
+            ..Default::default()
+        };
+        let u = sys.unmap_and_replace(&mut mem, BACK, &op).expect("replace");
+        assert_eq!(u.new_addr, Some(0x5000));
+        assert!(u.handle_freed);
+        let mut ops = [op];
+        sys.unmap_and_replace_batch(&mut mem, BACK, &mut ops);
+        assert_eq!(ops[0].status, GnttabStatus::BadHandle.code());
+    }
+
+    #[test]
+    fn unmap_grant_ref_batch_reports_each_status() {
+        // gnttab_unmap_grant_ref: each op's status is copied back individually.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let mut ops = [uop(GrantHandle(77)), uop(m.handle), uop(m.handle)];
+        sys.unmap_grant_ref_batch(&mut mem, BACK, &mut ops);
+        assert_eq!(ops.map(|o| o.status), [-4, 0, -4]);
+    }
+
+    #[test]
+    fn cancel_map_undoes_pins_and_refs() {
+        // map_grant_ref undo_out: the hypervisor could not install the PTE.
+        let (mut sys, mut mem) = granted(false);
+        let m = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map");
+        let u = sys.cancel_map(&mut mem, BACK, m.handle).expect("cancel");
+        assert_eq!(u.frame_ref.delta, -1);
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert_eq!(sys.live_handle_count(BACK), 0);
+        assert_eq!(
+            sys.cancel_map(&mut mem, BACK, m.handle),
+            Err(GnttabStatus::BadHandle)
+        );
+    }
+
+    // ----- copy -----------------------------------------------------------------------------
+
+    fn copy_op(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16) -> GnttabCopy {
+        GnttabCopy {
+            source,
+            dest,
+            len,
+            flags,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn copy_gref_to_frame_moves_bytes_and_leaves_no_flags() {
+        // gnttab_copy_one: acquire (GTF_reading), memcpy, release_grant_for_copy (cleared).
+        let (mut sys, mut mem) = granted(true);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 100),
+            frame_ptr(frame(BACK, 2), 200),
+            300,
+            GNTCOPY_SOURCE_GREF,
+        );
+        sys.copy(&mut mem, BACK, &op).expect("copy");
+        for i in 0..300 {
+            assert_eq!(
+                mem.byte(frame(BACK, 2), 200 + i),
+                mem.byte(frame(FRONT, 1), 100 + i)
+            );
+        }
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READONLY);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+    }
+
+    #[test]
+    fn copy_frame_to_gref_writes_granted_frame() {
+        // gnttab_copy_claim_buf: the destination grant is pinned writable for the copy.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            frame_ptr(frame(BACK, 3), 0),
+            gref_ptr(FRONT, R, 0),
+            4096,
+            GNTCOPY_DEST_GREF,
+        );
+        sys.copy(&mut mem, BACK, &op).expect("copy");
+        assert_eq!(
+            mem.byte(frame(FRONT, 1), 4095),
+            mem.byte(frame(BACK, 3), 4095)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn copy_frame_without_domid_self_is_permission_denied() {
+        // gnttab_copy_lock_domain: "Only DOMID_SELF may reference via frame".
+        let (mut sys, mut mem) = granted(false);
+        let mut src = frame_ptr(frame(BACK, 2), 0);
+        src.domid = BACK; // its own id, but not DOMID_SELF
+        let op = copy_op(src, gref_ptr(FRONT, R, 0), 8, GNTCOPY_DEST_GREF);
+        assert_eq!(
+            sys.copy(&mut mem, BACK, &op),
+            Err(GnttabStatus::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn copy_unknown_domain_is_bad_domain() {
+        // gnttab_copy_lock_domain: rcu_lock_domain_by_any_id fails -> GNTST_bad_domain.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(DomId(40), R, 0),
+            frame_ptr(frame(BACK, 2), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(sys.copy(&mut mem, BACK, &op), Err(GnttabStatus::BadDomain));
+    }
+
+    #[test]
+    fn copy_source_offset_plus_len_beyond_page_is_bad_copy_arg_and_releases() {
+        // gnttab_copy_buf: source.offset + len > PAGE_SIZE -> GNTST_bad_copy_arg, checked after
+        // the grants are claimed, which are released again.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 4000),
+            frame_ptr(frame(BACK, 2), 0),
+            100,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(sys.copy(&mut mem, BACK, &op), Err(GnttabStatus::BadCopyArg));
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+    }
+
+    #[test]
+    fn copy_dest_offset_plus_len_beyond_page_is_bad_copy_arg() {
+        // gnttab_copy_buf: dest.offset + len > PAGE_SIZE -> GNTST_bad_copy_arg.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            frame_ptr(frame(BACK, 2), 0),
+            gref_ptr(FRONT, R, 4095),
+            2,
+            GNTCOPY_DEST_GREF,
+        );
+        assert_eq!(sys.copy(&mut mem, BACK, &op), Err(GnttabStatus::BadCopyArg));
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn copy_bad_args_on_bad_gref_report_bad_gntref_first() {
+        // gnttab_copy_one: buffers are claimed before gnttab_copy_buf checks the bounds.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(FRONT, GrantRef(600), 4000),
+            frame_ptr(frame(BACK, 2), 0),
+            200,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(sys.copy(&mut mem, BACK, &op), Err(GnttabStatus::BadGntref));
+    }
+
+    #[test]
+    fn copy_dest_readonly_grant_is_general_error() {
+        // acquire_grant_for_copy -> _set_status_v1: write-pin of a GTF_readonly entry.
+        let (mut sys, mut mem) = granted(true);
+        let op = copy_op(
+            frame_ptr(frame(BACK, 2), 0),
+            gref_ptr(FRONT, R, 0),
+            8,
+            GNTCOPY_DEST_GREF,
+        );
+        assert_eq!(
+            sys.copy(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READONLY);
+    }
+
+    #[test]
+    fn copy_entry_for_other_domain_is_general_error() {
+        // acquire_grant_for_copy -> _set_status_v1: domid mismatch.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 0),
+            frame_ptr(frame(OTHER, 2), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(
+            sys.copy(&mut mem, OTHER, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn copy_sub_page_flag_on_v1_entry_is_allowed() {
+        // _set_status_v1 with mapflag = 0: only the type is checked, GTF_sub_page is ignored.
+        let (mut sys, mut mem) = world();
+        let e = GrantEntryV1 {
+            flags: GTF_PERMIT_ACCESS | GTF_SUB_PAGE,
+            domid: BACK,
+            frame: frame(FRONT, 1).0 as u32,
+        };
+        mem.set_entry(FRONT, R, e);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 0),
+            frame_ptr(frame(BACK, 2), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert!(sys.copy(&mut mem, BACK, &op).is_ok());
+    }
+
+    #[test]
+    fn copy_dest_page_table_frame_is_general_error() {
+        // gnttab_copy_claim_buf: get_page_type(PGT_writable_page) fails -> GNTST_general_error.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 0),
+            frame_ptr(pt(BACK), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(
+            sys.copy(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn copy_unowned_frame_is_bad_page() {
+        // gnttab_copy_claim_buf -> get_paged_frame: not the caller's frame -> GNTST_bad_page.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            frame_ptr(frame(FRONT, 2), 0),
+            frame_ptr(frame(BACK, 2), 0),
+            8,
+            0,
+        );
+        assert_eq!(sys.copy(&mut mem, BACK, &op), Err(GnttabStatus::BadPage));
+    }
+
+    #[test]
+    fn copy_into_readonly_mapped_grant_sets_writing_only_during_copy() {
+        // acquire_grant_for_copy: a write with only read pins calls _set_status (GTF_writing);
+        // release_grant_for_copy clears GTF_writing, GTF_reading stays for the mapping.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("ro map");
+        let op = copy_op(
+            frame_ptr(frame(BACK, 2), 0),
+            gref_ptr(FRONT, R, 0),
+            64,
+            GNTCOPY_DEST_GREF,
+        );
+        sys.copy(&mut mem, BACK, &op).expect("copy");
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READING);
+        assert_eq!(
+            sys.active_entry(FRONT, R).map(|a| a.pins),
+            Some(Pins {
+                hstr: 1,
+                ..Pins::default()
+            })
+        );
+    }
+
+    #[test]
+    fn copy_same_grant_both_sides_is_okay() {
+        // acquire_grant_for_copy twice on one entry: read pin, then write pin on the pinned entry.
+        let (mut sys, mut mem) = granted(false);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 0),
+            gref_ptr(FRONT, R, 2048),
+            2048,
+            GNTCOPY_SOURCE_GREF | GNTCOPY_DEST_GREF,
+        );
+        sys.copy(&mut mem, BACK, &op).expect("copy");
+        assert_eq!(
+            mem.byte(frame(FRONT, 1), 2048),
+            mem.byte(frame(FRONT, 1), 0)
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+    }
+
+    #[test]
+    fn copy_batch_continues_after_failure() {
+        // gnttab_copy: a failed op gets its status; the loop goes on.
+        let (mut sys, mut mem) = granted(false);
+        let good = copy_op(
+            gref_ptr(FRONT, R, 0),
+            frame_ptr(frame(BACK, 2), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        let bad = copy_op(
+            gref_ptr(FRONT, R, 4090),
+            frame_ptr(frame(BACK, 2), 0),
+            8,
+            GNTCOPY_SOURCE_GREF,
+        );
+        let mut ops = [bad, good, bad];
+        sys.copy_batch(&mut mem, BACK, &mut ops);
+        assert_eq!(ops.map(|o| o.status), [-10, 0, -10]);
+    }
+
+    // ----- setup_table / query_size / versions / status frames --------------------------------
+
+    #[test]
+    fn setup_table_grows_table_to_nr_frames() {
+        // gnttab_setup_table: nr_frames > nr_grant_frames -> gnttab_grow_table.
+        let (mut sys, mut mem) = world();
+        assert_eq!(sys.setup_table(&mut mem, FRONT, DomId::SELF, 4), Ok(4));
+        assert_eq!(
+            sys.query_size(FRONT, DomId::SELF),
+            Ok((4, DEFAULT_MAX_GRANT_FRAMES))
+        );
+        // Refs in the new frames are usable.
+        mem.grant(
+            FRONT,
+            GrantRef(4 * GRANT_ENTRIES_PER_FRAME - 1),
+            BACK,
+            frame(FRONT, 1),
+            true,
+        );
+        let op = mop(FRONT, GrantRef(4 * GRANT_ENTRIES_PER_FRAME - 1), RO);
+        assert!(sys.map_grant_ref(&mut mem, BACK, &op).is_ok());
+    }
+
+    #[test]
+    fn setup_table_smaller_than_current_keeps_size() {
+        // gnttab_setup_table: tables never shrink; the op succeeds for the frames asked.
+        let (mut sys, mut mem) = world();
+        sys.setup_table(&mut mem, FRONT, DomId::SELF, 3)
+            .expect("grow");
+        assert_eq!(sys.setup_table(&mut mem, FRONT, DomId::SELF, 1), Ok(1));
+        assert_eq!(sys.nr_frames(FRONT), Some(3));
+    }
+
+    #[test]
+    fn setup_table_beyond_max_is_general_error() {
+        // gnttab_setup_table: "is limited to %u grant-table frames" -> GNTST_general_error.
+        let (mut sys, mut mem) = world();
+        let too_many = DEFAULT_MAX_GRANT_FRAMES + 1;
+        assert_eq!(
+            sys.setup_table(&mut mem, FRONT, DomId::SELF, too_many),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(sys.nr_frames(FRONT), Some(INITIAL_NR_GRANT_FRAMES));
+    }
+
+    #[test]
+    fn setup_table_grow_failure_is_general_error() {
+        // gnttab_setup_table: gnttab_grow_table fails (-ENOMEM) -> GNTST_general_error.
+        let (mut sys, mut mem) = world();
+        mem.fail_grow = true;
+        assert_eq!(
+            sys.setup_table(&mut mem, FRONT, DomId::SELF, 2),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert_eq!(sys.nr_frames(FRONT), Some(1));
+    }
+
+    #[test]
+    fn setup_table_other_domain_unprivileged_is_permission_denied() {
+        // xsm_grant_setup(XSM_TARGET): neither the domain itself nor privileged.
+        let (mut sys, mut mem) = world();
+        assert_eq!(
+            sys.setup_table(&mut mem, OTHER, FRONT, 2),
+            Err(GnttabStatus::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn setup_table_other_domain_privileged_is_okay() {
+        // xsm_grant_setup(XSM_TARGET): a control domain may set up any table.
+        let (mut sys, mut mem) = world();
+        assert_eq!(sys.setup_table(&mut mem, BACK, FRONT, 2), Ok(2));
+    }
+
+    #[test]
+    fn setup_table_unknown_domain_is_bad_domain() {
+        // gnttab_setup_table: rcu_lock_domain_by_any_id fails -> GNTST_bad_domain.
+        let (mut sys, mut mem) = world();
+        assert_eq!(
+            sys.setup_table(&mut mem, BACK, DomId(33), 1),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    #[test]
+    fn query_size_reports_current_and_max() {
+        // gnttab_query_size: nr_frames = nr_grant_frames, max_nr_frames = max_grant_frames.
+        let (sys, _) = world();
+        assert_eq!(
+            sys.query_size(FRONT, DomId::SELF),
+            Ok((1, DEFAULT_MAX_GRANT_FRAMES))
+        );
+        assert_eq!(
+            sys.query_size(BACK, FRONT),
+            Ok((1, DEFAULT_MAX_GRANT_FRAMES))
+        );
+    }
+
+    #[test]
+    fn query_size_other_domain_unprivileged_is_permission_denied() {
+        // xsm_grant_query_size(XSM_TARGET) -> GNTST_permission_denied.
+        let (sys, _) = world();
+        assert_eq!(
+            sys.query_size(OTHER, FRONT),
+            Err(GnttabStatus::PermissionDenied)
+        );
+    }
+
+    #[test]
+    fn query_size_unknown_domain_is_bad_domain() {
+        // gnttab_query_size: rcu_lock_domain_by_any_id fails -> GNTST_bad_domain.
+        let (sys, _) = world();
+        assert_eq!(
+            sys.query_size(BACK, DomId(33)),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    #[test]
+    fn set_version_1_is_okay() {
+        // gnttab_set_version: gt_version == op.version -> 0, op.version = 1.
+        let (mut sys, _) = world();
+        assert_eq!(sys.set_version(FRONT, 1), Ok(1));
+    }
+
+    #[test]
+    fn set_version_2_is_enosys() {
+        // gnttab_set_version: version 2 with opt_gnttab_max_version == 1 -> -ENOSYS.
+        let (mut sys, _) = world();
+        assert_eq!(sys.set_version(FRONT, 2), Err(Errno::ENOSYS));
+        assert_eq!(sys.get_version(FRONT, DomId::SELF), Ok(1));
+    }
+
+    #[test]
+    fn set_version_other_is_einval() {
+        // gnttab_set_version: op.version not 1 or 2 -> -EINVAL.
+        let (mut sys, _) = world();
+        assert_eq!(sys.set_version(FRONT, 0), Err(Errno::EINVAL));
+        assert_eq!(sys.set_version(FRONT, 3), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn get_version_self_is_1() {
+        // gnttab_get_version: DOMID_SELF via rcu_lock_domain_by_any_id.
+        let (sys, _) = world();
+        assert_eq!(sys.get_version(FRONT, DomId::SELF), Ok(1));
+        assert_eq!(sys.get_version(BACK, FRONT), Ok(1));
+    }
+
+    #[test]
+    fn get_version_unknown_domain_is_esrch() {
+        // gnttab_get_version: domain not found -> -ESRCH.
+        let (sys, _) = world();
+        assert_eq!(sys.get_version(FRONT, DomId(44)), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn get_version_other_domain_unprivileged_is_eperm() {
+        // gnttab_get_version: xsm_grant_query_size(XSM_TARGET) -> -EPERM under the dummy policy.
+        let (sys, _) = world();
+        assert_eq!(sys.get_version(OTHER, FRONT), Err(Errno::EPERM));
+    }
+
+    #[test]
+    fn get_status_frames_v1_nonzero_is_general_error() {
+        // gnttab_get_status_frames: nr_frames > nr_status_frames (0 in v1) -> GNTST_general_error.
+        let (sys, _) = world();
+        assert_eq!(
+            sys.get_status_frames(FRONT, DomId::SELF, 1),
+            Err(GnttabStatus::GeneralError)
+        );
+    }
+
+    #[test]
+    fn get_status_frames_zero_is_okay() {
+        // gnttab_get_status_frames: zero frames asked, nothing copied, GNTST_okay.
+        let (sys, _) = world();
+        assert_eq!(sys.get_status_frames(FRONT, DomId::SELF, 0), Ok(0));
+        assert_eq!(
+            sys.get_status_frames(OTHER, FRONT, 0),
+            Err(GnttabStatus::PermissionDenied)
+        );
+        assert_eq!(
+            sys.get_status_frames(OTHER, DomId(50), 0),
+            Err(GnttabStatus::BadDomain)
+        );
+    }
+
+    // ----- swap_grant_ref ---------------------------------------------------------------------
+
+    #[test]
+    fn swap_grant_ref_swaps_entries() {
+        // swap_grant_ref: v1 entries exchanged.
+        let (mut sys, mut mem) = world();
+        mem.grant(FRONT, GrantRef(8), BACK, frame(FRONT, 1), true);
+        mem.grant(FRONT, GrantRef(9), OTHER, frame(FRONT, 2), false);
+        let (a, b) = (mem.entry(FRONT, GrantRef(8)), mem.entry(FRONT, GrantRef(9)));
+        assert_eq!(
+            sys.swap_grant_ref(&mut mem, FRONT, GrantRef(8), GrantRef(9)),
+            Ok(())
+        );
+        assert_eq!(
+            (mem.entry(FRONT, GrantRef(8)), mem.entry(FRONT, GrantRef(9))),
+            (b, a)
+        );
+    }
+
+    #[test]
+    fn swap_grant_ref_out_of_range_is_bad_gntref() {
+        // swap_grant_ref: "Bad ref-a" / "Bad ref-b" -> GNTST_bad_gntref.
+        let (mut sys, mut mem) = world();
+        assert_eq!(
+            sys.swap_grant_ref(&mut mem, FRONT, GrantRef(512), GrantRef(1)),
+            Err(GnttabStatus::BadGntref)
+        );
+        assert_eq!(
+            sys.swap_grant_ref(&mut mem, FRONT, GrantRef(1), GrantRef(512)),
+            Err(GnttabStatus::BadGntref)
+        );
+    }
+
+    #[test]
+    fn swap_grant_ref_pinned_is_eagain() {
+        // swap_grant_ref: "ref a busy" / "ref b busy" -> GNTST_eagain.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map");
+        assert_eq!(
+            sys.swap_grant_ref(&mut mem, FRONT, R, GrantRef(9)),
+            Err(GnttabStatus::Eagain)
+        );
+        assert_eq!(
+            sys.swap_grant_ref(&mut mem, FRONT, GrantRef(9), R),
+            Err(GnttabStatus::Eagain)
+        );
+    }
+
+    #[test]
+    fn swap_grant_ref_same_ref_is_okay() {
+        // swap_grant_ref: "Swapping the same ref is a no-op", even when pinned.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map");
+        assert_eq!(sys.swap_grant_ref(&mut mem, FRONT, R, R), Ok(()));
+    }
+
+    // ----- cache_flush ------------------------------------------------------------------------
+
+    fn flush(mfn: Mfn, offset: u16, length: u16, op: u32) -> GnttabCacheFlush {
+        GnttabCacheFlush {
+            a: mfn.addr(),
+            offset,
+            length,
+            op,
+        }
+    }
+
+    #[test]
+    fn cache_flush_bad_range_or_op_is_einval() {
+        // cache_flush: offset >= PAGE_SIZE, offset + length > PAGE_SIZE, or unknown op bits
+        // (GNTTAB_CACHE_SOURCE_GREF included, so it never reaches the -EOPNOTSUPP branch).
+        let (sys, mem) = world();
+        let f = frame(FRONT, 1);
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(f, 4096, 0, GNTTAB_CACHE_CLEAN)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(f, 4000, 100, GNTTAB_CACHE_CLEAN)),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(f, 0, 8, GNTTAB_CACHE_SOURCE_GREF)),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn cache_flush_zero_length_or_op_is_okay() {
+        // cache_flush: length == 0 or op == 0 -> 0 with nothing done.
+        let (sys, mem) = world();
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(Mfn(0xdead), 0, 0, GNTTAB_CACHE_CLEAN)),
+            Ok(())
+        );
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(Mfn(0xdead), 0, 8, 0)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn cache_flush_invalid_frame_is_einval() {
+        // cache_flush: !mfn_valid(mfn) -> -EINVAL.
+        let (sys, mem) = world();
+        assert_eq!(
+            sys.cache_flush(&mem, FRONT, &flush(Mfn(0xdead), 0, 8, GNTTAB_CACHE_CLEAN)),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn cache_flush_foreign_unmapped_frame_is_einval() {
+        // cache_flush: grant_map_exists finds no pin of the caller on the frame -> -EINVAL.
+        let (sys, mem) = world();
+        assert_eq!(
+            sys.cache_flush(
+                &mem,
+                BACK,
+                &flush(frame(FRONT, 1), 0, 8, GNTTAB_CACHE_CLEAN)
+            ),
+            Err(Errno::EINVAL)
+        );
+    }
+
+    #[test]
+    fn cache_flush_own_or_mapped_frame_clean_is_okay() {
+        // cache_flush: d == owner, or an active grant of the owner pinned by the caller.
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(
+            sys.cache_flush(
+                &mem,
+                FRONT,
+                &flush(frame(FRONT, 1), 0, 8, GNTTAB_CACHE_CLEAN)
+            ),
+            Ok(())
+        );
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map");
+        let both = GNTTAB_CACHE_CLEAN | GNTTAB_CACHE_INVAL;
+        assert_eq!(
+            sys.cache_flush(&mem, BACK, &flush(frame(FRONT, 1), 0, 8, both)),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn cache_flush_inval_only_is_eopnotsupp() {
+        // x86 invalidate_dcache_va_range() returns -EOPNOTSUPP.
+        let (sys, mem) = world();
+        assert_eq!(
+            sys.cache_flush(
+                &mem,
+                FRONT,
+                &flush(frame(FRONT, 1), 0, 8, GNTTAB_CACHE_INVAL)
+            ),
+            Err(Errno::EOPNOTSUPP)
+        );
+    }
+
+    // ----- lifetime -----------------------------------------------------------------------------
+
+    #[test]
+    fn destroy_domain_with_mapped_frame_retains_it_until_last_unmap() {
+        // A granted page keeps a reference per mapping (map_grant_ref get_page), so the
+        // owner's death does not free it; the last put (unmap_common_complete) does.
+        let (mut sys, mut mem) = granted(false);
+        let a = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW))
+            .expect("map a");
+        let b = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map b");
+        let d = sys.destroy_domain(&mut mem, FRONT).expect("destroy");
+        assert_eq!(d.retained_frames, vec![frame(FRONT, 1)]);
+        assert!(!d.table_released);
+        assert!(sys.domain_is_zombie(FRONT) && !sys.domain_exists(FRONT));
+        assert!(sys.frame_is_mapped(frame(FRONT, 1)));
+        let u = sys
+            .unmap_grant_ref(&mut mem, BACK, &uop(a.handle))
+            .expect("unmap a");
+        assert_eq!((u.free_frame, u.table_released), (None, None));
+        let u = sys
+            .unmap_grant_ref(&mut mem, BACK, &uop(b.handle))
+            .expect("unmap b");
+        assert_eq!(u.free_frame, Some(frame(FRONT, 1)));
+        assert_eq!(u.table_released, Some(FRONT));
+        assert!(!sys.domains().any(|d| d == FRONT));
+        assert_eq!(sys.retained_frames().count(), 0);
+    }
+
+    #[test]
+    fn destroy_domain_releases_its_own_mappings() {
+        // gnttab_release_mappings: the dying domain's maptrack entries are dropped and the
+        // granters' pins and GTF_* bits go with them.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RW | GNTMAP_DEVICE_MAP))
+            .expect("map");
+        let d = sys.destroy_domain(&mut mem, BACK).expect("destroy");
+        assert_eq!(d.released.len(), 1);
+        assert_eq!(d.released[0].frame_ref.delta, -2);
+        assert!(d.table_released);
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS);
+        assert!(!sys.frame_is_mapped(frame(FRONT, 1)));
+    }
+
+    #[test]
+    fn destroy_domain_unknown_or_dying_is_esrch() {
+        let (mut sys, mut mem) = granted(false);
+        assert_eq!(sys.destroy_domain(&mut mem, DomId(30)), Err(Errno::ESRCH));
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map");
+        sys.destroy_domain(&mut mem, FRONT).expect("first");
+        assert_eq!(sys.destroy_domain(&mut mem, FRONT), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn create_domain_while_zombie_is_eexist() {
+        // The domain id stays taken until the last foreign mapping is gone.
+        let (mut sys, mut mem) = granted(false);
+        sys.map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("map");
+        sys.destroy_domain(&mut mem, FRONT).expect("destroy");
+        assert_eq!(
+            sys.create_domain(FRONT, DomainConfig::default()),
+            Err(Errno::EEXIST)
+        );
+    }
+
+    #[test]
+    fn create_domain_reserved_id_or_bad_limits_is_einval() {
+        // grant_table_init: max_grant_frames < INITIAL_NR_GRANT_FRAMES -> -EINVAL.
+        let mut sys = GrantSystem::new();
+        assert_eq!(
+            sys.create_domain(DomId::SELF, DomainConfig::default()),
+            Err(Errno::EINVAL)
+        );
+        let cfg = DomainConfig {
+            max_grant_frames: 0,
+            ..DomainConfig::default()
+        };
+        assert_eq!(sys.create_domain(DomId(3), cfg), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn frame_is_mapped_counts_every_mapping() {
+        let (mut sys, mut mem) = granted(false);
+        let f = frame(FRONT, 1);
+        assert!(!sys.frame_is_mapped(f));
+        let a = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO))
+            .expect("a");
+        let b = sys
+            .map_grant_ref(&mut mem, BACK, &mop(FRONT, R, RO | GNTMAP_DEVICE_MAP))
+            .expect("b");
+        assert_eq!(sys.foreign_map_count(f), 3);
+        sys.unmap_grant_ref(&mut mem, BACK, &uop(a.handle))
+            .expect("ua");
+        assert_eq!(sys.foreign_map_count(f), 2);
+        let both = GnttabUnmapGrantRef {
+            dev_bus_addr: f.addr(),
+            ..uop(b.handle)
+        };
+        sys.unmap_grant_ref(&mut mem, BACK, &both).expect("ub");
+        assert!(!sys.frame_is_mapped(f));
+    }
+
+    // ----- dispatch helpers -----------------------------------------------------------------
+
+    #[test]
+    fn check_count_single_arg_ops_other_than_one_is_einval() {
+        // gnttab_setup_table / gnttab_query_size / gnttab_get_status_frames: count != 1 -> -EINVAL.
+        assert_eq!(check_count(GnttabOp::SetupTable, 2), Err(Errno::EINVAL));
+        assert_eq!(check_count(GnttabOp::QuerySize, 0), Err(Errno::EINVAL));
+        assert_eq!(check_count(GnttabOp::GetStatusFrames, 1), Ok(()));
+        assert_eq!(check_count(GnttabOp::MapGrantRef, 0), Ok(()));
+    }
+
+    #[test]
+    fn check_count_negative_is_einval() {
+        // do_grant_table_op: (int)count < 0 -> -EINVAL.
+        assert_eq!(check_count(GnttabOp::Copy, 0x8000_0000), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn transfer_and_dump_table_are_enosys() {
+        // do_grant_table_op has no GNTTABOP_dump_table case (ENOSYS); Ferrite also leaves
+        // GNTTABOP_transfer unimplemented (docs/abi/grant_table.md).
+        assert!(is_unimplemented(GnttabOp::DumpTable));
+        assert!(is_unimplemented(GnttabOp::Transfer));
+        assert!(!is_unimplemented(GnttabOp::Copy));
+        assert_eq!(FIRST_FREE_GREF, GrantRef(8));
+    }
+
+    #[test]
+    fn grant_entries_cmpxchg_header_word_layout_is_flags_then_domid() {
+        // union grant_combo: flags in the low 16 bits, domid in the high 16 bits.
+        let (_, mut mem) = granted(false);
+        let word = header_word(GTF_PERMIT_ACCESS, BACK);
+        assert_eq!(
+            mem.cmpxchg_header(FRONT, R, word, word | u32::from(GTF_READING)),
+            Some(word)
+        );
+        assert_eq!(
+            split_header_word(word | 8),
+            (GTF_PERMIT_ACCESS | GTF_READING, BACK)
+        );
+    }
+}
