@@ -10,6 +10,7 @@ pub mod boot;
 pub mod console;
 pub mod layout;
 pub mod mm;
+#[cfg(target_os = "none")]
 pub mod selftest;
 
 #[cfg(target_os = "none")]

@@ -140,6 +140,32 @@ fn boot_checks(expected_cpus: usize) -> bool {
             ok = false;
         }
     }
+    // Boot modules and the boot information must never be handed out.
+    let info = crate::boot::entry::boot_info();
+    let kept = info
+        .modules
+        .iter()
+        .map(|m| m.range)
+        .chain([info.mbi, crate::mm::image_range()]);
+    for r in kept {
+        let mut pa = r.start & !0xfff;
+        while pa < r.end {
+            if crate::mm::frame_is_free(pa) {
+                log::error!(
+                    "selftest boot: frame {pa:#x} of reserved range {:#x}-{:#x} is free",
+                    r.start,
+                    r.end
+                );
+                ok = false;
+                break;
+            }
+            pa += 4096;
+        }
+    }
+    log::info!(
+        "memory: {} module(s), the boot information and the image are excluded from the allocator",
+        info.modules.len()
+    );
     // Heap: a hash map of a thousand entries.
     let mut map = hashbrown::HashMap::new();
     for i in 0u64..1000 {

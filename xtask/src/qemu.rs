@@ -152,14 +152,15 @@ pub fn run_captured(
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
-    if stopped_on.is_some() {
-        // Give QEMU a moment to exit by itself (the hypervisor writes its verdict after the line).
+    // QEMU closes its stdout as it exits, or (after a stop line) is about to write its verdict:
+    // give it a bounded moment to finish by itself before killing it.
+    if !timed_out {
         let grace = Instant::now();
-        while grace.elapsed() < Duration::from_secs(2) {
+        while grace.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     let status = match child.try_wait().context("polling qemu")? {

@@ -50,6 +50,11 @@ pub fn free_frame(pa: u64) -> Result<(), frame::FrameError> {
         .free(pa / 4096)
 }
 
+/// True if the frame containing `pa` is free in the allocator.
+pub fn frame_is_free(pa: u64) -> bool {
+    FRAMES.lock().as_ref().is_some_and(|b| b.is_free(pa / 4096))
+}
+
 /// Number of free frames.
 pub fn free_frames() -> u64 {
     FRAMES.lock().as_ref().map_or(0, FrameBitmap::free_count)
