@@ -1017,3 +1017,6 @@ impl<W: EventWords> EvtchnHub<W> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
