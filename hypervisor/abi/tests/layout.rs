@@ -32,6 +32,8 @@ mod callback;
 mod elfnote;
 #[path = "layout/features.rs"]
 mod features;
+#[path = "layout/io.rs"]
+mod io;
 #[path = "layout/memory.rs"]
 mod memory;
 #[path = "layout/physdev.rs"]
@@ -55,6 +57,12 @@ use checker::{Fragment, Report};
 #[rustfmt::skip]
 const FRAGMENTS: &[fn() -> Fragment] = &[
     xen::fragment,
+    io::ring,
+    io::blkif,
+    io::netif,
+    io::console,
+    io::xs_wire,
+    io::xenbus,
     arch_x86::fragment,
     features::fragment,
     version::fragment,
