@@ -28,10 +28,14 @@ mod checker;
 mod arch_x86;
 #[path = "layout/callback.rs"]
 mod callback;
+#[path = "layout/domctl.rs"]
+mod domctl;
 #[path = "layout/elfnote.rs"]
 mod elfnote;
 #[path = "layout/features.rs"]
 mod features;
+#[path = "layout/hvm_params.rs"]
+mod hvm_params;
 #[path = "layout/io.rs"]
 mod io;
 #[path = "layout/memory.rs"]
@@ -42,6 +46,8 @@ mod physdev;
 mod platform;
 #[path = "layout/sched.rs"]
 mod sched;
+#[path = "layout/sysctl.rs"]
+mod sysctl;
 #[path = "layout/vcpu.rs"]
 mod vcpu;
 #[path = "layout/version.rs"]
@@ -73,6 +79,9 @@ const FRAGMENTS: &[fn() -> Fragment] = &[
     memory::fragment,
     physdev::fragment,
     platform::fragment,
+    domctl::fragment,
+    sysctl::fragment,
+    hvm_params::fragment,
 ];
 
 fn work_dir(name: &str) -> PathBuf {

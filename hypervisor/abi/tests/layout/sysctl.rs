@@ -1,0 +1,76 @@
+//! Layout fragment for `sysctl.h`.
+
+use crate::checker::Fragment;
+use xen_abi::sysctl::*;
+
+pub fn fragment() -> Fragment {
+    let mut f = Fragment::new("sysctl.h", &["xen/sysctl.h"]);
+    layout!(f, XenSysctl => "struct xen_sysctl" { cmd, interface_version, u });
+    layout!(f, XenSysctlReadconsole => "struct xen_sysctl_readconsole" {
+        clear, incremental, pad0, pad1, index, buffer, count, _pad0,
+    });
+    layout!(f, XenSysctlPhysinfo => "struct xen_sysctl_physinfo" {
+        threads_per_core, cores_per_socket, nr_cpus, max_cpu_id, nr_nodes, max_node_id, cpu_khz,
+        capabilities, arch_capabilities, pad, total_pages, free_pages, scrub_pages,
+        outstanding_pages, max_mfn, hw_cap,
+    });
+    layout!(f, XenSysctlGetdomaininfolist => "struct xen_sysctl_getdomaininfolist" {
+        first_domain, _pad0, max_domains, buffer, num_domains, _pad1,
+    });
+    layout!(f, XenSysctlSchedId => "struct xen_sysctl_sched_id" { sched_id });
+    layout!(f, XenSysctlCputopo => "struct xen_sysctl_cputopo" { core, socket, node });
+    layout!(f, XenSysctlCputopoinfo => "struct xen_sysctl_cputopoinfo" {
+        num_cpus, _pad0, cputopo,
+    });
+    layout!(f, XenSysctlMeminfo => "struct xen_sysctl_meminfo" { memsize, memfree });
+    layout!(f, XenSysctlNumainfo => "struct xen_sysctl_numainfo" {
+        num_nodes, _pad0, meminfo, distance,
+    });
+    consts!(f;
+        "sizeof(((struct xen_sysctl *)0)->u)" = 128,
+        XEN_SYSCTL_INTERFACE_VERSION = XEN_SYSCTL_INTERFACE_VERSION,
+        XEN_SYSCTL_readconsole = Sysctl::Readconsole,
+        XEN_SYSCTL_tbuf_op = Sysctl::TbufOp,
+        XEN_SYSCTL_physinfo = Sysctl::Physinfo,
+        XEN_SYSCTL_sched_id = Sysctl::SchedId,
+        XEN_SYSCTL_perfc_op = Sysctl::PerfcOp,
+        XEN_SYSCTL_getdomaininfolist = Sysctl::Getdomaininfolist,
+        XEN_SYSCTL_debug_keys = Sysctl::DebugKeys,
+        XEN_SYSCTL_getcpuinfo = Sysctl::Getcpuinfo,
+        XEN_SYSCTL_availheap = Sysctl::Availheap,
+        XEN_SYSCTL_get_pmstat = Sysctl::GetPmstat,
+        XEN_SYSCTL_cpu_hotplug = Sysctl::CpuHotplug,
+        XEN_SYSCTL_pm_op = Sysctl::PmOp,
+        XEN_SYSCTL_page_offline_op = Sysctl::PageOfflineOp,
+        XEN_SYSCTL_lockprof_op = Sysctl::LockprofOp,
+        XEN_SYSCTL_cputopoinfo = Sysctl::Cputopoinfo,
+        XEN_SYSCTL_numainfo = Sysctl::Numainfo,
+        XEN_SYSCTL_cpupool_op = Sysctl::CpupoolOp,
+        XEN_SYSCTL_scheduler_op = Sysctl::SchedulerOp,
+        XEN_SYSCTL_coverage_op = Sysctl::CoverageOp,
+        XEN_SYSCTL_psr_cmt_op = Sysctl::PsrCmtOp,
+        XEN_SYSCTL_pcitopoinfo = Sysctl::Pcitopoinfo,
+        XEN_SYSCTL_psr_alloc = Sysctl::PsrAlloc,
+        XEN_SYSCTL_get_cpu_levelling_caps = Sysctl::GetCpuLevellingCaps,
+        XEN_SYSCTL_get_cpu_featureset = Sysctl::GetCpuFeatureset,
+        XEN_SYSCTL_livepatch_op = Sysctl::LivepatchOp,
+        XEN_SYSCTL_get_cpu_policy = Sysctl::GetCpuPolicy,
+        XEN_SYSCTL_PHYSCAP_hvm = PhysCap::HVM.bits(),
+        XEN_SYSCTL_PHYSCAP_pv = PhysCap::PV.bits(),
+        XEN_SYSCTL_PHYSCAP_directio = PhysCap::DIRECTIO.bits(),
+        XEN_SYSCTL_PHYSCAP_hap = PhysCap::HAP.bits(),
+        XEN_SYSCTL_PHYSCAP_shadow = PhysCap::SHADOW.bits(),
+        XEN_SYSCTL_PHYSCAP_iommu_hap_pt_share = PhysCap::IOMMU_HAP_PT_SHARE.bits(),
+        XEN_SYSCTL_PHYSCAP_vmtrace = PhysCap::VMTRACE.bits(),
+        XEN_SYSCTL_PHYSCAP_vpmu = PhysCap::VPMU.bits(),
+        XEN_SYSCTL_PHYSCAP_gnttab_v1 = PhysCap::GNTTAB_V1.bits(),
+        XEN_SYSCTL_PHYSCAP_gnttab_v2 = PhysCap::GNTTAB_V2.bits(),
+        XEN_SYSCTL_PHYSCAP_MAX = PhysCap::GNTTAB_V2.bits(),
+        XEN_INVALID_CORE_ID = XEN_INVALID_CORE_ID,
+        XEN_INVALID_SOCKET_ID = XEN_INVALID_SOCKET_ID,
+        XEN_INVALID_NODE_ID = XEN_INVALID_NODE_ID,
+        XEN_INVALID_MEM_SZ = XEN_INVALID_MEM_SZ,
+        XEN_INVALID_NODE_DIST = XEN_INVALID_NODE_DIST,
+    );
+    f
+}
