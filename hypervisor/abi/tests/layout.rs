@@ -216,3 +216,28 @@ fn missing_headers_fail_with_the_install_hint() {
     .expect_err("missing headers must fail");
     assert!(e.contains("apt-get install libxen-dev"), "{e}");
 }
+
+/// A C union may be mirrored whole as one raw field of its size; a raw field of the wrong size,
+/// or next to other fields, is still compared member by member.
+#[test]
+fn checker_accepts_a_whole_union_as_raw_bytes_only_at_full_size() {
+    use checker::{RustField, RustStruct};
+    let raw = |size| RustStruct {
+        c_type: "union grant_entry_v2".into(),
+        rust_name: "RawUnion".into(),
+        size,
+        align: 8,
+        fields: vec![RustField { name: "raw".into(), offset: 0, size }],
+    };
+    let mut f = Fragment::new("union.h", &["xen/grant_table.h"]);
+    f.push_struct(raw(16));
+    let report = run(&[f], "layout-union-ok");
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
+
+    let mut f = Fragment::new("union.h", &["xen/grant_table.h"]);
+    f.push_struct(raw(12));
+    let report = run(&[f], "layout-union-short");
+    let m = report.mismatches.join("\n");
+    assert!(m.contains("sizeof C 16, Rust 12"), "{m}");
+    assert!(m.contains("C field `hdr` (offset 0, size 4) has no Rust field"), "{m}");
+}

@@ -4,10 +4,11 @@
 pub fn value<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline
         .split_ascii_whitespace()
+        .rev()
         .filter_map(|w| w.split_once('='))
         .filter(|(k, _)| *k == key)
         .map(|(_, v)| v)
-        .last()
+        .next()
 }
 
 /// True if the bare word `flag` (or `flag=1`/`flag=on`/`flag=true`) is present.

@@ -87,9 +87,11 @@ pub const XENCONS_OUT: ByteRing = ByteRing {
 
 impl ByteRing {
     fn check<M: RingMemory + ?Sized>(&self, mem: &M) -> Result<(), RingError> {
-        let needed = (self.data_offset + self.size as usize)
-            .max(self.cons_offset + 4)
-            .max(self.prod_offset + 4);
+        let needed = self
+            .data_offset
+            .saturating_add(self.size as usize)
+            .max(self.cons_offset.saturating_add(4))
+            .max(self.prod_offset.saturating_add(4));
         let size = mem.size();
         if self.size == 0 || !self.size.is_power_of_two() || size < needed {
             return Err(RingError::MemoryTooSmall { needed, size });

@@ -308,13 +308,16 @@ pub fn run(frags: &[Fragment], include_dir: &Path, work_dir: &Path) -> Result<Re
                 .mismatches
                 .push(format!("{what}: alignof C {c_align}, Rust {}", s.align));
         }
-        let Some(members) = types.lookup(&s.c_type) else {
+        let Some((members, is_union)) = types.lookup(&s.c_type) else {
             report
                 .mismatches
                 .push(format!("{what}: C type not found in the debug info"));
             continue;
         };
         counts.fields += members.len();
+        if is_union && covers_whole_union(&members, &s.fields, c_size) {
+            continue;
+        }
         compare_fields(&what, &members, &s.fields, &mut report.mismatches);
     }
 
@@ -336,6 +339,13 @@ pub fn run(frags: &[Fragment], include_dir: &Path, work_dir: &Path) -> Result<Re
         }
     }
     Ok(report)
+}
+
+/// A C union mirrored whole as one Rust field (a byte or word array of the union's size, with
+/// typed accessors) that carries none of the members' names.
+fn covers_whole_union(c: &[CMember], rust: &[RustField], size: usize) -> bool {
+    let named = |r: &RustField| c.iter().any(|m| m.name == r.name);
+    matches!(rust, [only] if only.offset == 0 && only.size == size && !named(only))
 }
 
 /// Compare one struct's C members with its Rust fields; push a named message per mismatch.
@@ -567,14 +577,16 @@ impl DwarfTypes {
         d.byte_size.map(|s| s as usize)
     }
 
-    fn lookup(&self, c_type: &str) -> Option<Vec<CMember>> {
+    /// Every member of the struct or union `c_type`, and whether it is a union.
+    fn lookup(&self, c_type: &str) -> Option<(Vec<CMember>, bool)> {
         let off = match self.by_tag.get(c_type) {
             Some(o) => *o,
             None => self.strip(*self.by_typedef.get(c_type)?)?,
         };
+        let is_union = self.dies.get(&off)?.tag == gimli::DW_TAG_union_type;
         let mut out = Vec::new();
         self.members(off, 0, &mut out)?;
-        Some(out)
+        Some((out, is_union))
     }
 
     fn members(&self, agg: UnitOffset, base: usize, out: &mut Vec<CMember>) -> Option<()> {

@@ -72,7 +72,7 @@ pub const fn exception_name(v: u64) -> &'static str {
         19 => "#XM SIMD error",
         20 => "#VE virtualization",
         21 => "#CP control protection",
-        0..=31 => "reserved exception",
+        9 | 15 | 22..=31 => "reserved exception",
         _ => "interrupt",
     }
 }
@@ -147,6 +147,7 @@ struct Idt([Gate; 256]);
 
 static mut IDT: Idt = Idt([Gate([0; 2]); 256]);
 
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
 fn gate(handler: u64, ist: u8, dpl: u8) -> Gate {
     let low = (handler & 0xffff)
         | (u64::from(selectors::HYPERVISOR_CS) << 16)

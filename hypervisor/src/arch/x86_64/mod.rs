@@ -10,6 +10,7 @@ pub mod gdt;
 pub mod idt;
 pub mod percpu;
 pub mod pic;
+#[cfg(target_os = "none")]
 pub mod smp;
 pub mod tsc;
 pub mod uart;

@@ -3,7 +3,6 @@
 //! an identity map of the first GiB) and jumps to [`ap_entry`] on the CPU's own stack.
 
 use super::{apic, cpu, percpu};
-use crate::layout::{percpu as area, MAX_CPUS};
 use crate::mm;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -35,6 +34,7 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
         static ferrite_trampoline_end: u8;
         static boot_pdpt_lo: u8;
     }
+    use crate::layout::{percpu as area, MAX_CPUS};
     if cpu >= MAX_CPUS {
         return Err(SmpError::Timeout(apic_id));
     }
@@ -82,11 +82,9 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
         apic::send_ipi(apic_id, 0x4600 | (TRAMPOLINE_PA >> 12) as u32); // STARTUP
         super::tsc::delay_us(200);
     }
-    let before = online();
     let deadline = super::tsc::uptime_ns() + 2_000_000_000;
     while super::tsc::uptime_ns() < deadline {
         if percpu::of(cpu).is_some_and(|p| p.online.load(Ordering::Acquire)) {
-            let _ = before;
             let _ = mm::free_frame(l4);
             return Ok(());
         }
@@ -96,6 +94,7 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
 }
 
 /// Where an AP arrives in long mode, on its own stack, still on the transition L4.
+#[cfg(target_os = "none")]
 extern "C" fn ap_entry(cpu: u64) -> ! {
     let cpu = cpu as usize;
     cpu::load_cr3(mm::kernel_root());
