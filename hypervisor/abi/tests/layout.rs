@@ -227,7 +227,11 @@ fn checker_accepts_a_whole_union_as_raw_bytes_only_at_full_size() {
         rust_name: "RawUnion".into(),
         size,
         align: 8,
-        fields: vec![RustField { name: "raw".into(), offset: 0, size }],
+        fields: vec![RustField {
+            name: "raw".into(),
+            offset: 0,
+            size,
+        }],
     };
     let mut f = Fragment::new("union.h", &["xen/grant_table.h"]);
     f.push_struct(raw(16));
@@ -239,5 +243,8 @@ fn checker_accepts_a_whole_union_as_raw_bytes_only_at_full_size() {
     let report = run(&[f], "layout-union-short");
     let m = report.mismatches.join("\n");
     assert!(m.contains("sizeof C 16, Rust 12"), "{m}");
-    assert!(m.contains("C field `hdr` (offset 0, size 4) has no Rust field"), "{m}");
+    assert!(
+        m.contains("C field `hdr` (offset 0, size 4) has no Rust field"),
+        "{m}"
+    );
 }
