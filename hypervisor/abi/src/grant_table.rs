@@ -792,6 +792,28 @@ impl core::fmt::Display for GnttabStatus {
     }
 }
 
+// Field offsets that padding could silently move, checked against the C headers (x86_64).
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(GnttabMapGrantRef, status) == 18);
+    assert!(offset_of!(GnttabMapGrantRef, handle) == 20);
+    assert!(offset_of!(GnttabMapGrantRef, dev_bus_addr) == 24);
+    assert!(offset_of!(GnttabUnmapGrantRef, status) == 20);
+    assert!(offset_of!(GnttabSetupTable, nr_frames) == 4);
+    assert!(offset_of!(GnttabSetupTable, status) == 8);
+    assert!(offset_of!(GnttabSetupTable, frame_list) == 16);
+    assert!(offset_of!(GnttabTransfer, r#ref) == 12);
+    assert!(offset_of!(GnttabTransfer, status) == 16);
+    assert!(offset_of!(GnttabCopy, dest) == 16);
+    assert!(offset_of!(GnttabCopy, len) == 32);
+    assert!(offset_of!(GnttabCopy, status) == 36);
+    assert!(offset_of!(GnttabQuerySize, nr_frames) == 4);
+    assert!(offset_of!(GnttabQuerySize, status) == 12);
+    assert!(offset_of!(GnttabGetStatusFrames, status) == 6);
+    assert!(offset_of!(GnttabGetStatusFrames, frame_list) == 8);
+    assert!(offset_of!(GnttabCacheFlush, op) == 12);
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
