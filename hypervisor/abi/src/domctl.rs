@@ -13,7 +13,7 @@ use bitflags::bitflags;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::arch_x86::XenArchDomainconfig;
-use crate::types::{DomId, Gfn};
+use crate::types::{DomId, Gfn, Mfn};
 use crate::xen::{XenDomainHandle, XenctlBitmap};
 
 /// `XEN_DOMCTL_INTERFACE_VERSION` of Xen 4.17.
@@ -538,7 +538,7 @@ const _: () = assert!(size_of::<XenDomctlIrqPermission>() == 8);
 #[repr(C)]
 pub struct XenDomctlIomemPermission {
     /// First machine frame of the range.
-    pub first_mfn: u64,
+    pub first_mfn: Mfn,
     /// Number of frames (> 0).
     pub nr_mfns: u64,
     pub allow_access: u8,

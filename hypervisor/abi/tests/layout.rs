@@ -248,3 +248,24 @@ fn checker_accepts_a_whole_union_as_raw_bytes_only_at_full_size() {
         "{m}"
     );
 }
+
+/// A sub-op variant the fragment does not name is reported: every number the Rust side accepts
+/// must be compared with C.
+#[test]
+fn checker_reports_a_sub_op_variant_left_unchecked() {
+    use xen_abi::sched::ShutdownReason;
+    let mut f = Fragment::new("sched.h", &["xen/sched.h"]);
+    sub_ops!(f, ShutdownReason; SHUTDOWN_poweroff = Poweroff, SHUTDOWN_crash = Crash);
+    let report = run(&[f], "layout-sub-ops");
+    let m = report.mismatches.join("\n");
+    assert!(
+        m.contains("variant ShutdownReason::Reboot has no C name"),
+        "{m}"
+    );
+    assert!(
+        m.contains("variant ShutdownReason::SoftReset has no C name"),
+        "{m}"
+    );
+    assert!(!m.contains("Poweroff") && !m.contains("Crash"), "{m}");
+    assert_eq!(report.mismatches.len(), 4, "{m}");
+}

@@ -50,6 +50,8 @@ pub struct Fragment {
     pub includes: Vec<String>,
     pub structs: Vec<RustStruct>,
     pub consts: Vec<RustConst>,
+    /// Problems found while the fragment was built (e.g. a sub-op variant with no C name).
+    pub problems: Vec<String>,
 }
 
 impl Fragment {
@@ -122,6 +124,26 @@ macro_rules! consts {
     }};
     (@name $c:ident) => { stringify!($c) };
     (@name $c:literal) => { $c };
+}
+
+/// Check a sub-op enum: `sub_ops!(frag, XenMem; XENMEM_exchange = Exchange, ...)`. Each
+/// `C_NAME = Variant` is a constant check; a variant of the enum that the list leaves out is a
+/// reported problem, so every number the Rust side accepts is compared with C.
+#[macro_export]
+macro_rules! sub_ops {
+    ($frag:expr, $enum:ty; $($c:ident = $v:ident),* $(,)?) => {{
+        let listed: Vec<$enum> = vec![$(<$enum>::$v),*];
+        for v in <$enum as xen_abi::SubOp>::ALL {
+            if !listed.contains(v) {
+                $frag.problems.push(format!(
+                    "{}: variant {}::{v:?} has no C name in the fragment",
+                    $frag.header,
+                    stringify!($enum),
+                ));
+            }
+        }
+        $( $frag.push_const(stringify!($c), <$enum>::$v as i128); )*
+    }};
 }
 
 /// The C name of a Rust field: the override if given, else the identifier without `r#`.
@@ -286,6 +308,7 @@ pub fn run(frags: &[Fragment], include_dir: &Path, work_dir: &Path) -> Result<Re
     let mut report = Report::default();
     for f in frags {
         report.counts.entry(f.header.clone()).or_default();
+        report.mismatches.extend(f.problems.iter().cloned());
     }
 
     for (n, (header, s)) in structs.iter().enumerate() {

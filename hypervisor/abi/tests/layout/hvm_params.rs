@@ -6,9 +6,11 @@ use xen_abi::hvm_params::*;
 pub fn fragment() -> Fragment {
     let mut f = Fragment::new("hvm/params.h", &["xen/hvm/params.h"]);
     layout!(f, XenHvmParam => "struct xen_hvm_param" { domid, pad, index, value });
+    sub_ops!(f, HvmOpParam;
+        HVMOP_set_param = SetParam,
+        HVMOP_get_param = GetParam,
+    );
     consts!(f;
-        HVMOP_set_param = HvmOpParam::SetParam,
-        HVMOP_get_param = HvmOpParam::GetParam,
         HVM_PARAM_CALLBACK_IRQ = HVM_PARAM_CALLBACK_IRQ,
         HVM_PARAM_CALLBACK_IRQ_TYPE_MASK = HVM_PARAM_CALLBACK_IRQ_TYPE_MASK,
         HVM_PARAM_CALLBACK_TYPE_GSI = HVM_PARAM_CALLBACK_TYPE_GSI,

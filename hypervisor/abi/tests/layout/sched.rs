@@ -10,21 +10,25 @@ pub fn fragment() -> Fragment {
     layout!(f, SchedRemoteShutdown => "struct sched_remote_shutdown" { domain_id, _pad0, reason });
     layout!(f, SchedWatchdog => "struct sched_watchdog" { id, timeout });
     layout!(f, SchedPinOverride => "struct sched_pin_override" { pcpu });
+    sub_ops!(f, SchedOp;
+        SCHEDOP_yield = Yield,
+        SCHEDOP_block = Block,
+        SCHEDOP_shutdown = Shutdown,
+        SCHEDOP_poll = Poll,
+        SCHEDOP_remote_shutdown = RemoteShutdown,
+        SCHEDOP_shutdown_code = ShutdownCode,
+        SCHEDOP_watchdog = Watchdog,
+        SCHEDOP_pin_override = PinOverride,
+    );
+    sub_ops!(f, ShutdownReason;
+        SHUTDOWN_poweroff = Poweroff,
+        SHUTDOWN_reboot = Reboot,
+        SHUTDOWN_suspend = Suspend,
+        SHUTDOWN_crash = Crash,
+        SHUTDOWN_watchdog = Watchdog,
+        SHUTDOWN_soft_reset = SoftReset,
+    );
     consts!(f;
-        SCHEDOP_yield = SchedOp::Yield,
-        SCHEDOP_block = SchedOp::Block,
-        SCHEDOP_shutdown = SchedOp::Shutdown,
-        SCHEDOP_poll = SchedOp::Poll,
-        SCHEDOP_remote_shutdown = SchedOp::RemoteShutdown,
-        SCHEDOP_shutdown_code = SchedOp::ShutdownCode,
-        SCHEDOP_watchdog = SchedOp::Watchdog,
-        SCHEDOP_pin_override = SchedOp::PinOverride,
-        SHUTDOWN_poweroff = ShutdownReason::Poweroff,
-        SHUTDOWN_reboot = ShutdownReason::Reboot,
-        SHUTDOWN_suspend = ShutdownReason::Suspend,
-        SHUTDOWN_crash = ShutdownReason::Crash,
-        SHUTDOWN_watchdog = ShutdownReason::Watchdog,
-        SHUTDOWN_soft_reset = ShutdownReason::SoftReset,
         SHUTDOWN_MAX = SHUTDOWN_MAX,
     );
     f

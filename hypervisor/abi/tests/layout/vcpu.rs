@@ -18,21 +18,23 @@ pub fn fragment() -> Fragment {
     layout!(f, VcpuRegisterVcpuInfo => "struct vcpu_register_vcpu_info" { mfn, offset, rsvd });
     layout!(f, VcpuGetPhysid => "struct vcpu_get_physid" { phys_id });
     layout!(f, VcpuRegisterTimeMemoryArea => "struct vcpu_register_time_memory_area" { addr });
+    sub_ops!(f, VcpuOp;
+        VCPUOP_initialise = Initialise,
+        VCPUOP_up = Up,
+        VCPUOP_down = Down,
+        VCPUOP_is_up = IsUp,
+        VCPUOP_get_runstate_info = GetRunstateInfo,
+        VCPUOP_register_runstate_memory_area = RegisterRunstateMemoryArea,
+        VCPUOP_set_periodic_timer = SetPeriodicTimer,
+        VCPUOP_stop_periodic_timer = StopPeriodicTimer,
+        VCPUOP_set_singleshot_timer = SetSingleshotTimer,
+        VCPUOP_stop_singleshot_timer = StopSingleshotTimer,
+        VCPUOP_register_vcpu_info = RegisterVcpuInfo,
+        VCPUOP_send_nmi = SendNmi,
+        VCPUOP_get_physid = GetPhysid,
+        VCPUOP_register_vcpu_time_memory_area = RegisterVcpuTimeMemoryArea,
+    );
     consts!(f;
-        VCPUOP_initialise = VcpuOp::Initialise,
-        VCPUOP_up = VcpuOp::Up,
-        VCPUOP_down = VcpuOp::Down,
-        VCPUOP_is_up = VcpuOp::IsUp,
-        VCPUOP_get_runstate_info = VcpuOp::GetRunstateInfo,
-        VCPUOP_register_runstate_memory_area = VcpuOp::RegisterRunstateMemoryArea,
-        VCPUOP_set_periodic_timer = VcpuOp::SetPeriodicTimer,
-        VCPUOP_stop_periodic_timer = VcpuOp::StopPeriodicTimer,
-        VCPUOP_set_singleshot_timer = VcpuOp::SetSingleshotTimer,
-        VCPUOP_stop_singleshot_timer = VcpuOp::StopSingleshotTimer,
-        VCPUOP_register_vcpu_info = VcpuOp::RegisterVcpuInfo,
-        VCPUOP_send_nmi = VcpuOp::SendNmi,
-        VCPUOP_get_physid = VcpuOp::GetPhysid,
-        VCPUOP_register_vcpu_time_memory_area = VcpuOp::RegisterVcpuTimeMemoryArea,
         RUNSTATE_running = RUNSTATE_RUNNING,
         RUNSTATE_runnable = RUNSTATE_RUNNABLE,
         RUNSTATE_blocked = RUNSTATE_BLOCKED,

@@ -11,18 +11,20 @@ pub fn fragment() -> Fragment {
     layout!(f, XenPlatformParameters => "struct xen_platform_parameters" { virt_start });
     layout!(f, XenFeatureInfo => "struct xen_feature_info" { submap_idx, submap });
     layout!(f, XenBuildId => "struct xen_build_id" { len, buf });
+    sub_ops!(f, XenVer;
+        XENVER_version = Version,
+        XENVER_extraversion = Extraversion,
+        XENVER_compile_info = CompileInfo,
+        XENVER_capabilities = Capabilities,
+        XENVER_changeset = Changeset,
+        XENVER_platform_parameters = PlatformParameters,
+        XENVER_get_features = GetFeatures,
+        XENVER_pagesize = Pagesize,
+        XENVER_guest_handle = GuestHandle,
+        XENVER_commandline = Commandline,
+        XENVER_build_id = BuildId,
+    );
     consts!(f;
-        XENVER_version = XenVer::Version,
-        XENVER_extraversion = XenVer::Extraversion,
-        XENVER_compile_info = XenVer::CompileInfo,
-        XENVER_capabilities = XenVer::Capabilities,
-        XENVER_changeset = XenVer::Changeset,
-        XENVER_platform_parameters = XenVer::PlatformParameters,
-        XENVER_get_features = XenVer::GetFeatures,
-        XENVER_pagesize = XenVer::Pagesize,
-        XENVER_guest_handle = XenVer::GuestHandle,
-        XENVER_commandline = XenVer::Commandline,
-        XENVER_build_id = XenVer::BuildId,
         XEN_EXTRAVERSION_LEN = XEN_EXTRAVERSION_LEN,
         XEN_CAPABILITIES_INFO_LEN = XEN_CAPABILITIES_INFO_LEN,
         XEN_CHANGESET_INFO_LEN = XEN_CHANGESET_INFO_LEN,

@@ -37,6 +37,42 @@ pub fn fragment() -> Fragment {
 
     // The unions mirrored as raw words: check where each variant's members sit.
     let vesa = |o: usize| o + 4; // `u` starts at offset 4
+    sub_ops!(f, MmuUpdateCmd;
+        MMU_NORMAL_PT_UPDATE = NormalPtUpdate,
+        MMU_MACHPHYS_UPDATE = MachphysUpdate,
+        MMU_PT_UPDATE_PRESERVE_AD = PtUpdatePreserveAd,
+        MMU_PT_UPDATE_NO_TRANSLATE = PtUpdateNoTranslate,
+    );
+    sub_ops!(f, MmuextCmd;
+        MMUEXT_PIN_L1_TABLE = PinL1Table,
+        MMUEXT_PIN_L2_TABLE = PinL2Table,
+        MMUEXT_PIN_L3_TABLE = PinL3Table,
+        MMUEXT_PIN_L4_TABLE = PinL4Table,
+        MMUEXT_UNPIN_TABLE = UnpinTable,
+        MMUEXT_NEW_BASEPTR = NewBaseptr,
+        MMUEXT_TLB_FLUSH_LOCAL = TlbFlushLocal,
+        MMUEXT_INVLPG_LOCAL = InvlpgLocal,
+        MMUEXT_TLB_FLUSH_MULTI = TlbFlushMulti,
+        MMUEXT_INVLPG_MULTI = InvlpgMulti,
+        MMUEXT_TLB_FLUSH_ALL = TlbFlushAll,
+        MMUEXT_INVLPG_ALL = InvlpgAll,
+        MMUEXT_FLUSH_CACHE = FlushCache,
+        MMUEXT_SET_LDT = SetLdt,
+        MMUEXT_NEW_USER_BASEPTR = NewUserBaseptr,
+        MMUEXT_CLEAR_PAGE = ClearPage,
+        MMUEXT_COPY_PAGE = CopyPage,
+        MMUEXT_FLUSH_CACHE_GLOBAL = FlushCacheGlobal,
+        MMUEXT_MARK_SUPER = MarkSuper,
+        MMUEXT_UNMARK_SUPER = UnmarkSuper,
+    );
+    sub_ops!(f, ConsoleIoCmd;
+        CONSOLEIO_write = Write,
+        CONSOLEIO_read = Read,
+    );
+    sub_ops!(f, VmAssistCmd;
+        VMASST_CMD_enable = Enable,
+        VMASST_CMD_disable = Disable,
+    );
     consts!(f;
         "sizeof(((struct start_info *)0)->console)" = size_of::<StartInfoConsole>(),
         "offsetof(struct start_info, console.domU.mfn)" = 72,
@@ -84,38 +120,12 @@ pub fn fragment() -> Fragment {
         VIRQ_XENPMU = xen::VIRQ_XENPMU, VIRQ_ARCH_0 = xen::VIRQ_ARCH_0,
         VIRQ_ARCH_7 = xen::VIRQ_ARCH_7, NR_VIRQS = xen::NR_VIRQS,
 
-        MMU_NORMAL_PT_UPDATE = MmuUpdateCmd::NormalPtUpdate,
-        MMU_MACHPHYS_UPDATE = MmuUpdateCmd::MachphysUpdate,
-        MMU_PT_UPDATE_PRESERVE_AD = MmuUpdateCmd::PtUpdatePreserveAd,
-        MMU_PT_UPDATE_NO_TRANSLATE = MmuUpdateCmd::PtUpdateNoTranslate,
 
-        MMUEXT_PIN_L1_TABLE = MmuextCmd::PinL1Table,
-        MMUEXT_PIN_L2_TABLE = MmuextCmd::PinL2Table,
-        MMUEXT_PIN_L3_TABLE = MmuextCmd::PinL3Table,
-        MMUEXT_PIN_L4_TABLE = MmuextCmd::PinL4Table,
-        MMUEXT_UNPIN_TABLE = MmuextCmd::UnpinTable,
-        MMUEXT_NEW_BASEPTR = MmuextCmd::NewBaseptr,
-        MMUEXT_TLB_FLUSH_LOCAL = MmuextCmd::TlbFlushLocal,
-        MMUEXT_INVLPG_LOCAL = MmuextCmd::InvlpgLocal,
-        MMUEXT_TLB_FLUSH_MULTI = MmuextCmd::TlbFlushMulti,
-        MMUEXT_INVLPG_MULTI = MmuextCmd::InvlpgMulti,
-        MMUEXT_TLB_FLUSH_ALL = MmuextCmd::TlbFlushAll,
-        MMUEXT_INVLPG_ALL = MmuextCmd::InvlpgAll,
-        MMUEXT_FLUSH_CACHE = MmuextCmd::FlushCache,
-        MMUEXT_SET_LDT = MmuextCmd::SetLdt,
-        MMUEXT_NEW_USER_BASEPTR = MmuextCmd::NewUserBaseptr,
-        MMUEXT_CLEAR_PAGE = MmuextCmd::ClearPage,
-        MMUEXT_COPY_PAGE = MmuextCmd::CopyPage,
-        MMUEXT_FLUSH_CACHE_GLOBAL = MmuextCmd::FlushCacheGlobal,
-        MMUEXT_MARK_SUPER = MmuextCmd::MarkSuper,
-        MMUEXT_UNMARK_SUPER = MmuextCmd::UnmarkSuper,
 
         UVMF_NONE = xen::UVMF_NONE, UVMF_TLB_FLUSH = xen::UVMF_TLB_FLUSH,
         UVMF_INVLPG = xen::UVMF_INVLPG, UVMF_FLUSHTYPE_MASK = xen::UVMF_FLUSHTYPE_MASK,
         UVMF_MULTI = xen::UVMF_MULTI, UVMF_LOCAL = xen::UVMF_LOCAL, UVMF_ALL = xen::UVMF_ALL,
 
-        CONSOLEIO_write = ConsoleIoCmd::Write, CONSOLEIO_read = ConsoleIoCmd::Read,
-        VMASST_CMD_enable = VmAssistCmd::Enable, VMASST_CMD_disable = VmAssistCmd::Disable,
         VMASST_TYPE_4gb_segments = xen::VMASST_TYPE_4GB_SEGMENTS,
         VMASST_TYPE_4gb_segments_notify = xen::VMASST_TYPE_4GB_SEGMENTS_NOTIFY,
         VMASST_TYPE_writable_pagetables = xen::VMASST_TYPE_WRITABLE_PAGETABLES,
