@@ -15,8 +15,12 @@
 //!    `layout!(f, Type => "struct c_name" { field, field, ... })` per struct (list every field: the
 //!    macro destructures exhaustively; rename with `field as "c_name"`; Rust-only padding is named
 //!    `_pad*`/`_reserved*`), and `consts!(f; C_NAME = rust::VALUE, ...)` for constants.
+//!    Sub-op enums go through `sub_ops!(f, Enum; C_NAME = Variant, ...)`, which reports any
+//!    variant the list leaves out.
 //! 2. Add two lines below: `#[path = "layout/event_channel.rs"] mod event_channel;` and
 //!    `event_channel::fragment,` in `FRAGMENTS`.
+//! 3. Optionally add the module to `CHECKED_MODULES`, so that a `#[repr(C)]` struct added to it
+//!    later without a `layout!` line fails the test.
 //!
 //! If `/usr/include/xen/xen.h` is missing the test fails and says to `apt-get install libxen-dev`.
 
@@ -268,4 +272,65 @@ fn checker_reports_a_sub_op_variant_left_unchecked() {
     );
     assert!(!m.contains("Poweroff") && !m.contains("Crash"), "{m}");
     assert_eq!(report.mismatches.len(), 4, "{m}");
+}
+
+/// Modules whose every `#[repr(C)]` struct must be described by a fragment, and the structs
+/// exempt from that (no C type of their own: checked through `offsetof` constants, or absent
+/// from the headers).
+const CHECKED_MODULES: &[(&str, &[&str])] = &[
+    (
+        "xen.rs",
+        &["StartInfoConsole", "VgaTextMode3", "VgaVesaLfb"],
+    ),
+    ("arch_x86.rs", &[]),
+    ("features.rs", &[]),
+    ("version.rs", &[]),
+    ("elfnote.rs", &[]),
+    ("sched.rs", &[]),
+    ("vcpu.rs", &[]),
+    ("callback.rs", &[]),
+    ("memory.rs", &["E820Entry"]),
+    ("physdev.rs", &["PhysFn"]),
+    ("platform.rs", &[]),
+    ("domctl.rs", &[]),
+    ("sysctl.rs", &[]),
+    ("hvm_params.rs", &[]),
+];
+
+/// Every `#[repr(C)]` struct of the checked modules has a `layout!` line: a mirrored struct
+/// cannot escape the check by being forgotten.
+#[test]
+fn every_repr_c_struct_is_checked() {
+    let described: Vec<String> = FRAGMENTS
+        .iter()
+        .flat_map(|f| f().structs)
+        .map(|s| s.rust_name)
+        .collect();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut missing = Vec::new();
+    for (file, exempt) in CHECKED_MODULES {
+        let text = std::fs::read_to_string(src.join(file)).expect("module source is readable");
+        let mut repr_c = false;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with("#[repr(C") {
+                repr_c = true;
+            } else if let Some(rest) = line.strip_prefix("pub struct ") {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if repr_c && !exempt.contains(&name.as_str()) && !described.contains(&name) {
+                    missing.push(format!("{file}: {name}"));
+                }
+                repr_c = false;
+            } else if !(line.starts_with("#[") || line.starts_with("///") || line.ends_with(")]")) {
+                repr_c = false;
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "#[repr(C)] structs without a layout! line: {missing:?}"
+    );
 }
