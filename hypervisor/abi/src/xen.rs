@@ -319,8 +319,8 @@ pub struct MmuextOp {
     /// An [`MmuextCmd`] number.
     pub cmd: u32,
     pub _pad0: u32,
-    /// `mfn` ([UN]PIN_TABLE, NEW_BASEPTR, NEW_USER_BASEPTR, CLEAR_PAGE, COPY_PAGE, [UN]MARK_SUPER)
-    /// or `linear_addr` (INVLPG_LOCAL, INVLPG_ALL, SET_LDT).
+    /// `mfn` (`[UN]PIN_TABLE`, NEW_BASEPTR, NEW_USER_BASEPTR, CLEAR_PAGE, COPY_PAGE,
+    /// `[UN]MARK_SUPER`) or `linear_addr` (INVLPG_LOCAL, INVLPG_ALL, SET_LDT).
     pub arg1: u64,
     /// `nr_ents` (SET_LDT), `vcpumask` guest handle (TLB_FLUSH_MULTI, INVLPG_MULTI) or `src_mfn`
     /// (COPY_PAGE).
