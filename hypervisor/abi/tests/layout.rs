@@ -295,6 +295,12 @@ const CHECKED_MODULES: &[(&str, &[&str])] = &[
     ("domctl.rs", &[]),
     ("sysctl.rs", &[]),
     ("hvm_params.rs", &[]),
+    ("io/ring.rs", &["SharedRingHeader"]),
+    ("io/blkif.rs", &[]),
+    ("io/netif.rs", &["NetifExtraGso", "NetifExtraMcast", "NetifExtraHash"]),
+    ("io/console.rs", &[]),
+    ("io/xs_wire.rs", &[]),
+    ("io/xenbus.rs", &[]),
 ];
 
 /// Every `#[repr(C)]` struct of the checked modules has a `layout!` line: a mirrored struct

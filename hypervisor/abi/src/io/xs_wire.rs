@@ -166,6 +166,10 @@ impl From<XsdSockmsgType> for u32 {
     }
 }
 
+impl crate::sub_op::SubOp for XsdSockmsgType {
+    const ALL: &'static [Self] = &XsdSockmsgType::ALL;
+}
+
 /// `XS_WRITE_NONE`: legacy write flag string.
 pub const XS_WRITE_NONE: &str = "NONE";
 /// `XS_WRITE_CREATE`: legacy write flag string.
@@ -382,6 +386,11 @@ mod tests {
         for t in XsdSockmsgType::ALL {
             assert_eq!(XsdSockmsgType::try_from(u32::from(t)), Ok(t));
         }
+    }
+
+    #[test]
+    fn try_from_every_other_number_is_enosys() {
+        crate::sub_op::assert_sub_op::<XsdSockmsgType>();
     }
 
     #[test]

@@ -295,6 +295,17 @@ pub fn xs_wire() -> Fragment {
     layout!(f, XenstoreDomainInterface => "struct xenstore_domain_interface" {
         req, rsp, req_cons, req_prod, rsp_cons, rsp_prod, server_features, connection, error,
     });
+    sub_ops!(f, XsdSockmsgType;
+        XS_CONTROL = Control, XS_DIRECTORY = Directory, XS_READ = Read, XS_GET_PERMS = GetPerms,
+        XS_WATCH = Watch, XS_UNWATCH = Unwatch, XS_TRANSACTION_START = TransactionStart,
+        XS_TRANSACTION_END = TransactionEnd, XS_INTRODUCE = Introduce, XS_RELEASE = Release,
+        XS_GET_DOMAIN_PATH = GetDomainPath, XS_WRITE = Write, XS_MKDIR = Mkdir, XS_RM = Rm,
+        XS_SET_PERMS = SetPerms, XS_WATCH_EVENT = WatchEvent, XS_ERROR = Error,
+        XS_IS_DOMAIN_INTRODUCED = IsDomainIntroduced, XS_RESUME = Resume,
+        XS_SET_TARGET = SetTarget, XS_RESET_WATCHES = ResetWatches,
+        XS_DIRECTORY_PART = DirectoryPart,
+    );
+    // `c_name()` must agree with the C names checked above.
     for t in XsdSockmsgType::ALL {
         f.push_const(t.c_name(), t as i128);
     }
