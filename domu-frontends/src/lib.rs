@@ -1,7 +1,79 @@
-//! The guest side of Xen PV, shared by Ferrite's test kernels: hypercalls, start_info, console, events.
-//!
-//! Only the ABI re-export exists so far; the runtime arrives with the PV-execution work.
+//! The safe side of Ferrite's PV guest runtime, shared by the test kernels in `tests/guests`:
+//! console output, test reporting in XTF's format (`Test result: SUCCESS`), and shutdown.
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub use domu_sys as sys;
 pub use xen_abi as abi;
+
+use core::fmt::{self, Write};
+use xen_abi::sched::ShutdownReason;
+
+/// Writes to the hypervisor console (`CONSOLEIO_write`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Console;
+
+impl Write for Console {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        sys::console_write(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// Prints a formatted line on the console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use core::fmt::Write as _;
+        let _ = writeln!($crate::Console, $($arg)*);
+    }};
+}
+
+/// A test's running verdict: every failed check is printed; `finish` reports and shuts down.
+#[derive(Debug, Default)]
+pub struct Test {
+    failures: u32,
+    checks: u32,
+}
+
+impl Test {
+    /// A test with no checks yet.
+    pub const fn new() -> Test {
+        Test {
+            failures: 0,
+            checks: 0,
+        }
+    }
+
+    /// Records a check; prints `FAIL: what` when it does not hold.
+    pub fn check(&mut self, ok: bool, what: fmt::Arguments<'_>) -> bool {
+        self.checks += 1;
+        if !ok {
+            self.failures += 1;
+            let _ = writeln!(Console, "FAIL: {what}");
+        }
+        ok
+    }
+
+    /// Checks `got == want`, printing both on failure.
+    pub fn eq<T: PartialEq + fmt::Debug>(&mut self, got: T, want: T, what: &str) -> bool {
+        let ok = got == want;
+        self.check(ok, format_args!("{what}: got {got:?}, want {want:?}"))
+    }
+
+    /// Prints `Test result: SUCCESS` (or the failure count) and shuts down: poweroff on success,
+    /// crash on failure, so the hypervisor's exit status carries the verdict too.
+    pub fn finish(self) -> ! {
+        if self.failures == 0 {
+            let _ = writeln!(Console, "Test result: SUCCESS ({} checks)", self.checks);
+            sys::shutdown(ShutdownReason::Poweroff)
+        } else {
+            let _ = writeln!(
+                Console,
+                "Test result: FAILURE: {} of {} checks failed",
+                self.failures, self.checks
+            );
+            sys::shutdown(ShutdownReason::Crash)
+        }
+    }
+}

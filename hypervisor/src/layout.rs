@@ -54,6 +54,9 @@ pub mod percpu {
     pub const IST_MC: (u64, u64) = (0x2_B000, 0x2_F000);
     /// The CPU's primary stack.
     pub const STACK: (u64, u64) = (0x3_0000, 0x4_0000);
+    /// Bytes at the top of the stack kept for the guest's register frame: a CPU's Rust code
+    /// starts below them, so entering a guest can write the frame there at any time.
+    pub const GUEST_FRAME_RESERVE: u64 = 256;
 }
 
 /// The hypervisor's own selectors, in Xen's reserved GDT page (0xE000..0xEFFF).

@@ -5,11 +5,20 @@
 //! parsing — run as ordinary unit tests.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod arch;
 pub mod boot;
 pub mod console;
+pub mod domain;
+#[cfg(target_os = "none")]
+pub mod hypercall;
 pub mod layout;
 pub mod mm;
+#[cfg(target_os = "none")]
+pub mod pv;
+#[cfg(target_os = "none")]
+pub mod sched;
 #[cfg(target_os = "none")]
 pub mod selftest;
 

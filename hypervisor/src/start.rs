@@ -6,7 +6,7 @@ use crate::mm;
 use core::sync::atomic::Ordering;
 
 /// Frequency of the periodic hypervisor tick.
-const TICK_HZ: u64 = 100;
+pub const TICK_HZ: u64 = 100;
 
 /// First stage, on the boot stack: logging level, memory, per-CPU area; then moves to CPU 0's
 /// own stack.
@@ -58,7 +58,7 @@ pub fn bsp_main(info: &'static BootInfo) -> ! {
     idt::load();
     MEM.call_once(|| mem);
     smp::run_on_stack(
-        base + crate::layout::percpu::STACK.1,
+        base + crate::layout::percpu::STACK.1 - crate::layout::percpu::GUEST_FRAME_RESERVE,
         bsp_main_on_percpu_stack,
     )
 }
@@ -135,15 +135,26 @@ extern "C" fn bsp_main_on_percpu_stack() -> ! {
     }
 
     crate::selftest::run(cmdline::value(&info.cmdline, "selftest"), expected);
-    if let Some(p) = percpu::this_cpu() {
-        log::debug!(
-            "CPU0 idle after {} ticks",
-            p.timer_ticks.load(Ordering::Relaxed)
-        );
+    let Some(pcpu) = percpu::this_cpu() else {
+        panic!("CPU0 runs on its per-CPU stack")
+    };
+    // SAFETY: this is CPU 0, its area and GDT set up above.
+    if let Err(e) = unsafe { crate::arch::x86_64::guest::init_cpu(0, pcpu) } {
+        panic!("CPU0 cannot prepare for guests: {e:?}");
     }
-    loop {
-        cpu::enable_and_halt();
+    let built = crate::boot::domains::build_from_modules(info, smp::online());
+    if built == 0 {
+        log::info!("no guest to run: idle (boot modules become domains; see docs/boot.md)");
+        loop {
+            cpu::enable_and_halt();
+        }
     }
+    log::debug!(
+        "CPU0 starts guests after {} ticks",
+        pcpu.timer_ticks.load(Ordering::Relaxed)
+    );
+    crate::sched::start();
+    crate::sched::run()
 }
 
 #[panic_handler]

@@ -3,6 +3,8 @@
 pub mod acpi;
 pub mod cmdline;
 #[cfg(target_os = "none")]
+pub mod domains;
+#[cfg(target_os = "none")]
 pub mod entry;
 
 use crate::mm::memmap::{Range, Region, RegionKind, MAX_RANGES};

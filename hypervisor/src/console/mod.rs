@@ -54,6 +54,15 @@ impl log::Log for Logger {
     fn flush(&self) {}
 }
 
+/// Prints one line of a guest's console output as `(d<id>) text`, like Xen's `guest_loglvl`
+/// output.
+pub fn guest_line(dom: xen_abi::DomId, text: &str) {
+    x86_64::instructions::interrupts::without_interrupts(|| {
+        let _guard = LOCK.lock();
+        let _ = writeln!(RawWriter, "(d{}) {}", dom.0, text);
+    });
+}
+
 /// Installs the logger at `level`.
 pub fn init(level: log::LevelFilter) {
     let _ = log::set_logger(&LOGGER);

@@ -1,6 +1,7 @@
 //! Memory management: the frame allocator, the hypervisor's page tables and direct map, the heap.
 
 pub mod frame;
+pub mod guest;
 pub mod memmap;
 pub mod paging;
 
@@ -17,6 +18,13 @@ use x86_64::structures::paging::PageTableFlags as F;
 
 /// Virtual address of physical address 0: the boot window (first GiB at `KERNEL_VIRT_BASE`) until
 /// the direct map is live, then `DIRECT_MAP_BASE`.
+static RAM_FRAMES: AtomicU64 = AtomicU64::new(0);
+
+/// Frames below the top of RAM (the extent of the direct map).
+pub fn ram_frames() -> u64 {
+    RAM_FRAMES.load(Ordering::Relaxed)
+}
+
 static WINDOW: AtomicU64 = AtomicU64::new(KERNEL_VIRT_BASE);
 
 static FRAMES: spin::Mutex<Option<FrameBitmap<'static>>> = spin::Mutex::new(None);
@@ -186,9 +194,32 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     ] {
         space.map_range_4k(r.start, r.start - KERNEL_VIRT_BASE, r.len(), flags)?;
     }
+    // Every hypervisor L4 slot gets its L3 now, so guest L4s can copy the slots once.
+    for slot in layout::l4_slot(layout::HYPERVISOR_VIRT_START)
+        ..=layout::l4_slot(layout::HYPERVISOR_VIRT_END - 1)
+    {
+        space.ensure_l4_slot(slot)?;
+    }
+    // The M2P: one u64 per machine frame, guest-readable (read-only, NX) at MACH2PHYS_VIRT_START.
+    let m2p_bytes = (nframes * 8).next_multiple_of(4096);
+    let m2p_first = FRAMES
+        .lock()
+        .as_mut()
+        .and_then(|b| b.alloc_contiguous(m2p_bytes / 4096, 1, u64::MAX))
+        .ok_or(MmError::NoRoomForHeap)?;
+    space.map_range_4k(
+        layout::M2P_VIRT_START,
+        m2p_first * 4096,
+        m2p_bytes,
+        F::USER_ACCESSIBLE | F::NO_EXECUTE,
+    )?;
     crate::arch::x86_64::cpu::load_cr3(space.root());
     WINDOW.store(DIRECT_MAP_BASE, Ordering::SeqCst);
     relocate_bitmap(bitmap_pa, nframes);
+    RAM_FRAMES.store(nframes, Ordering::Relaxed);
+    // SAFETY: the M2P frames were just allocated for it alone and are direct-mapped.
+    unsafe { core::ptr::write_bytes(phys_to_virt(m2p_first * 4096), 0xff, m2p_bytes as usize) };
+    guest::set_m2p(m2p_first * 4096, nframes);
     *KERNEL_SPACE.lock() = Some(space);
 
     let heap_bytes = heap_init(total_usable)?;
@@ -262,6 +293,21 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
     Ok(base)
 }
 
+/// Maps a fresh read-execute page at `va` holding `code` (a CPU's SYSCALL stub).
+pub fn map_stub_page(va: u64, code: &[u8]) -> Result<(), MmError> {
+    let pa = alloc_frame().ok_or(MmError::Map(MapError::OutOfFrames))?;
+    let mut page = [0xccu8; 4096];
+    let n = code.len().min(4096);
+    page[..n].copy_from_slice(&code[..n]);
+    // SAFETY: a frame just allocated, written through the direct map before it is mapped
+    // executable (never writable at `va`).
+    unsafe { core::ptr::copy_nonoverlapping(page.as_ptr(), phys_to_virt(pa), 4096) };
+    let mut guard = KERNEL_SPACE.lock();
+    let space = guard.as_mut().ok_or(MmError::Map(MapError::OutOfFrames))?;
+    space.map_4k(va, pa, F::GLOBAL)?;
+    Ok(())
+}
+
 /// Maps one device page (uncached) at a fixmap slot and returns its virtual address.
 pub fn map_device_page(slot: u64, pa: u64) -> Result<u64, MmError> {
     let va = layout::FIXMAP_BASE + slot * 4096;
@@ -280,9 +326,31 @@ pub fn kernel_root() -> u64 {
     KERNEL_SPACE.lock().as_ref().map_or(0, AddressSpace::root)
 }
 
+/// Entry `slot` of the hypervisor's L4 (copied into every guest L4).
+pub fn kernel_l4_entry(slot: usize) -> u64 {
+    KERNEL_SPACE
+        .lock()
+        .as_ref()
+        .map_or(0, |s| s.l4_entry(slot & 511))
+}
+
 /// Physical address `va` maps to in the hypervisor's address space.
 pub fn translate(va: u64) -> Option<u64> {
     KERNEL_SPACE.lock().as_ref()?.translate(va)
+}
+
+/// A boot module's bytes, through the direct map (empty if the range is not below the top of
+/// RAM). Modules are reserved from the allocator, so nothing else writes them.
+pub fn module_slice(pa: u64, len: u64) -> &'static [u8] {
+    if pa
+        .checked_add(len)
+        .is_none_or(|end| end > ram_frames() * 4096)
+    {
+        return &[];
+    }
+    // SAFETY: the range is RAM (checked) that the allocator never hands out (modules are
+    // reserved at boot) and nothing writes, so a shared slice for the rest of the run is sound.
+    unsafe { core::slice::from_raw_parts(phys_to_virt(pa), len as usize) }
 }
 
 /// Copies `buf.len()` bytes from physical address `pa` (through the direct map).

@@ -60,8 +60,9 @@ impl AddressSpace {
         unsafe { entries(self.root).add(slot).read_volatile() }
     }
 
-    /// Returns the table the entry at `table[index]` points to, creating it if absent.
-    fn next_table(table_pa: u64, index: usize) -> Result<u64, MapError> {
+    /// Returns the table the entry at `table[index]` points to, creating it if absent. With
+    /// `user`, the entry also gets the U bit (for the guest-readable M2P window).
+    fn next_table(table_pa: u64, index: usize, user: bool) -> Result<u64, MapError> {
         // SAFETY: `table_pa` is a page-table frame of this space; index < 512 (callers mask it).
         let slot = unsafe { entries(table_pa).add(index) };
         // SAFETY: as above; the hypervisor's tables are only edited by one CPU at a time (boot).
@@ -70,27 +71,36 @@ impl AddressSpace {
             if e & F::HUGE_PAGE.bits() != 0 {
                 return Err(MapError::HugeInTheWay);
             }
+            if user && e & F::USER_ACCESSIBLE.bits() == 0 {
+                // SAFETY: as above.
+                unsafe { slot.write_volatile(e | F::USER_ACCESSIBLE.bits()) };
+            }
             return Ok(e & 0x000f_ffff_ffff_f000);
         }
         let new = zeroed_frame()?;
+        let flags = if user {
+            TABLE | F::USER_ACCESSIBLE
+        } else {
+            TABLE
+        };
         // SAFETY: as above.
-        unsafe { slot.write_volatile(new | TABLE.bits()) };
+        unsafe { slot.write_volatile(new | flags.bits()) };
         Ok(new)
     }
 
-    fn walk_to(&mut self, va: u64, level: u32) -> Result<u64, MapError> {
+    fn walk_to(&mut self, va: u64, level: u32, user: bool) -> Result<u64, MapError> {
         let mut table = self.root;
         let mut l = 4;
         while l > level {
             let index = ((va >> (12 + 9 * (l - 1))) & 511) as usize;
-            table = Self::next_table(table, index)?;
+            table = Self::next_table(table, index, user)?;
             l -= 1;
         }
         Ok(table)
     }
 
     fn set(&mut self, va: u64, level: u32, value: u64) -> Result<(), MapError> {
-        let table = self.walk_to(va, level)?;
+        let table = self.walk_to(va, level, value & F::USER_ACCESSIBLE.bits() != 0)?;
         let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
         // SAFETY: `table` is a page-table frame of this space and `index` < 512.
         unsafe { entries(table).add(index).write_volatile(value) };
@@ -133,6 +143,12 @@ impl AddressSpace {
             off += 4096;
         }
         Ok(())
+    }
+
+    /// Makes sure L4 slot `slot` points at an L3 table, so every address space that copies this
+    /// L4 entry sees what is mapped under it later.
+    pub fn ensure_l4_slot(&mut self, slot: usize) -> Result<(), MapError> {
+        Self::next_table(self.root, slot & 511, false).map(|_| ())
     }
 
     /// Physical address `va` maps to, walking the tables (large pages included).

@@ -17,6 +17,12 @@ pub enum ExitCode {
     Panic = 0x12,
     /// An unexpected exception stopped the hypervisor (QEMU exits with 39).
     Exception = 0x13,
+    /// The initial domain shut down with `SHUTDOWN_reboot` (QEMU exits with 41).
+    GuestReboot = 0x14,
+    /// The initial domain shut down with `SHUTDOWN_crash` or `SHUTDOWN_watchdog` (43).
+    GuestCrash = 0x15,
+    /// The hypervisor crashed the initial domain for a fault it could not deliver (45).
+    DomainCrashed = 0x16,
 }
 
 impl ExitCode {

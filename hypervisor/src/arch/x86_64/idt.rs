@@ -116,6 +116,8 @@ ferrite_trap_common:
     movq %rsp, %rdi
     cld
     call ferrite_trap_dispatch
+    .global ferrite_restore_frame
+ferrite_restore_frame:
     popq %rax
     popq %rbx
     popq %rcx
@@ -198,7 +200,7 @@ pub fn load() {
 extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
     let v = frame.vector;
     match v {
-        2 => {
+        2 if frame.cs & 3 != 3 => {
             crate::console::raw_write(format_args!(
                 "NMI on CPU {} at RIP {:#x}\n",
                 percpu::cpu_index(),
@@ -208,10 +210,23 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
         v if v == u64::from(TIMER_VECTOR) => {
             apic::timer_interrupt();
             apic::eoi();
+            if frame.cs & 3 == 3 {
+                crate::pv::guest_interrupt(frame);
+            }
         }
         v if v == u64::from(SPURIOUS_VECTOR) => {}
-        v if v == u64::from(WAKE_VECTOR) => apic::eoi(),
-        0..=31 => fatal_exception(frame),
+        v if v == u64::from(WAKE_VECTOR) => {
+            apic::eoi();
+            if frame.cs & 3 == 3 {
+                crate::pv::guest_interrupt(frame);
+            }
+        }
+        0..=31 if frame.cs & 3 == 3 => crate::pv::guest_trap(frame),
+        0..=31 => {
+            if !super::guest::fixup_exception(frame) {
+                fatal_exception(frame)
+            }
+        }
         _ => {
             log::warn!("unexpected interrupt vector {v:#x}");
             apic::eoi();

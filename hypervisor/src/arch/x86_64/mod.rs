@@ -7,6 +7,7 @@ pub mod cpu;
 pub mod exit;
 pub mod faults;
 pub mod gdt;
+pub mod guest;
 pub mod idt;
 pub mod percpu;
 pub mod pic;

@@ -21,6 +21,12 @@ pub struct PerCpu {
     pub oneshot_fired: AtomicU64,
     /// True while the timer is in one-shot mode.
     pub oneshot_mode: AtomicBool,
+    /// Guest RSP saved by the SYSCALL stub.
+    pub syscall_saved_rsp: AtomicU64,
+    /// Stack the SYSCALL stub switches to (the top of this CPU's stack).
+    pub syscall_stack_top: AtomicU64,
+    /// Where the SYSCALL stub jumps.
+    pub syscall_target: AtomicU64,
     /// This CPU's TSS (IST stacks, ring-0 stack).
     pub tss: TaskStateSegment,
 }
@@ -50,6 +56,9 @@ pub unsafe fn init_area(cpu: usize) -> &'static PerCpu {
         timer_ticks: AtomicU64::new(0),
         oneshot_fired: AtomicU64::new(0),
         oneshot_mode: AtomicBool::new(false),
+        syscall_saved_rsp: AtomicU64::new(0),
+        syscall_stack_top: AtomicU64::new(base + percpu::STACK.1),
+        syscall_target: AtomicU64::new(0),
         tss,
     };
     let p = base as *mut PerCpu;

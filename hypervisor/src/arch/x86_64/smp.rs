@@ -70,7 +70,9 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
             .cast::<u64>();
         let efer = cpu::rdmsr(0xc000_0080) & ((1 << 8) | (1 << 11) | 1);
         params.write_volatile(l4);
-        params.add(1).write_volatile(base + area::STACK.1);
+        params
+            .add(1)
+            .write_volatile(base + area::STACK.1 - crate::layout::percpu::GUEST_FRAME_RESERVE);
         params.add(2).write_volatile(cpu as u64);
         params.add(3).write_volatile(ap_entry as *const () as u64);
         params.add(4).write_volatile(efer);
@@ -108,9 +110,15 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
     pcpu.online.store(true, Ordering::Release);
     ONLINE.fetch_add(1, Ordering::AcqRel);
     log::info!("CPU{} online (APIC id {})", cpu, apic::id());
-    loop {
-        cpu::enable_and_halt();
+    // SAFETY: this is CPU `cpu`, whose area and GDT are set up above.
+    if let Err(e) = unsafe { super::guest::init_cpu(cpu, pcpu) } {
+        log::error!("CPU{cpu}: cannot prepare for guests: {e:?}");
+        loop {
+            cpu::enable_and_halt();
+        }
     }
+    apic::start_periodic(crate::start::TICK_HZ);
+    crate::sched::run()
 }
 
 /// Switches the current CPU to the stack ending at `top` and calls `f` there.

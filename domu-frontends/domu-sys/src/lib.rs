@@ -1,0 +1,177 @@
+//! The unsafe core of Ferrite's PV guest runtime: the entry point and Xen ELF notes, hypercalls
+//! through `syscall` (as Linux issues them), and typed wrappers that pass only pointers to live
+//! Rust objects. Guests link with `guest.ld` and define `guest_main`.
+#![cfg_attr(target_os = "none", no_std)]
+
+use xen_abi::xen::StartInfo;
+
+// The Xen ELF notes every test guest carries: `xen-3.0`, `LOADER=generic`, `ENTRY`,
+// `VIRT_BASE=0`, `PADDR_OFFSET=0`, a hypercall page, and support for running as dom0.
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .pushsection .note.Xen, "a", @note
+    .balign 4
+    .long 4, 8, 5
+    .asciz "Xen"
+    .asciz "xen-3.0"
+    .balign 4
+    .long 4, 8, 6
+    .asciz "Xen"
+    .asciz "Ferrite"
+    .balign 4
+    .long 4, 8, 8
+    .asciz "Xen"
+    .asciz "generic"
+    .balign 4
+    .long 4, 8, 1
+    .asciz "Xen"
+    .quad _start
+    .long 4, 8, 3
+    .asciz "Xen"
+    .quad 0
+    .long 4, 8, 4
+    .asciz "Xen"
+    .quad 0
+    .long 4, 8, 2
+    .asciz "Xen"
+    .quad hypercall_page
+    .long 4, 8, 10
+    .asciz "Xen"
+    .ascii "dom0"
+    .byte 0, 0, 0, 0
+    .popsection
+
+    .section .text.entry, "ax"
+    .global _start
+_start:
+    movq %rsi, DOMU_SYS_START_INFO(%rip)
+    leaq domu_sys_stack_top(%rip), %rsp
+    xorl %ebp, %ebp
+    call domu_sys_main
+    ud2
+
+    .section .bss.domu_sys_stack, "aw", @nobits
+    .balign 16
+domu_sys_stack:
+    .skip 65536
+domu_sys_stack_top:
+"#,
+    options(att_syntax)
+);
+
+#[no_mangle]
+static mut DOMU_SYS_START_INFO: u64 = 0;
+
+#[cfg(target_os = "none")]
+extern "C" {
+    fn guest_main();
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn domu_sys_main() -> ! {
+    // SAFETY: `guest_main` is the test's entry point, defined once per guest binary.
+    unsafe { guest_main() };
+    shutdown(xen_abi::sched::ShutdownReason::Poweroff)
+}
+
+/// The `start_info` page the builder handed over in `rsi`.
+pub fn start_info() -> &'static StartInfo {
+    // SAFETY: `_start` stored the pointer before any Rust code ran; the builder maps the page for
+    // the guest's lifetime and nothing in the guest writes it.
+    unsafe { &*(core::ptr::addr_of!(DOMU_SYS_START_INFO).read() as *const StartInfo) }
+}
+
+/// A raw hypercall: number in `rax`, arguments in `rdi, rsi, rdx, r10, r8`.
+///
+/// # Safety
+/// The arguments must be valid for hypercall `nr` (pointers to memory the hypervisor may read or
+/// write as that call specifies).
+#[inline(always)]
+pub unsafe fn hypercall(nr: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: `syscall` from guest-kernel mode is a hypercall; it clobbers rcx and r11 only.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") u64::from(nr) => ret,
+            in("rdi") a1,
+            in("rsi") a2,
+            in("rdx") a3,
+            in("r10") a4,
+            in("r8") a5,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack)
+        );
+    }
+    ret
+}
+
+use xen_abi::xen::Hypercall as H;
+
+/// `console_io(CONSOLEIO_write)`.
+pub fn console_write(bytes: &[u8]) -> i64 {
+    // SAFETY: the buffer is a live slice of `len` bytes the hypervisor only reads.
+    unsafe {
+        hypercall(
+            H::ConsoleIo as u32,
+            0,
+            bytes.len() as u64,
+            bytes.as_ptr() as u64,
+            0,
+            0,
+        )
+    }
+}
+
+/// `sched_op(SCHEDOP_shutdown)`; never returns.
+pub fn shutdown(reason: xen_abi::sched::ShutdownReason) -> ! {
+    let arg = xen_abi::sched::SchedShutdown {
+        reason: reason as u32,
+    };
+    loop {
+        // SAFETY: `arg` is a live `sched_shutdown`.
+        unsafe {
+            hypercall(
+                H::SchedOp as u32,
+                xen_abi::sched::SchedOp::Shutdown as u64,
+                core::ptr::addr_of!(arg) as u64,
+                0,
+                0,
+                0,
+            )
+        };
+    }
+}
+
+/// A hypercall whose argument (if any) is a buffer the hypervisor reads and writes.
+pub fn hypercall_buf(nr: u32, cmd: u64, buf: &mut [u8]) -> i64 {
+    // SAFETY: the buffer is a live, exclusively borrowed slice for the call's duration.
+    unsafe { hypercall(nr, cmd, buf.as_mut_ptr() as u64, 0, 0, 0) }
+}
+
+/// A hypercall with only integer arguments. Calls whose arguments are pointers must use the
+/// typed wrappers instead; integers that happen to be addresses are the caller's test intent
+/// (e.g. a deliberately bad pointer), which the hypervisor must reject.
+pub fn hypercall_ints(nr: u32, a: [u64; 5]) -> i64 {
+    // SAFETY: a well-behaved hypervisor validates every argument; integer arguments cannot make
+    // it write this guest's memory except through addresses the test chose on purpose.
+    unsafe { hypercall(nr, a[0], a[1], a[2], a[3], a[4]) }
+}
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    use core::fmt::Write;
+    struct W;
+    impl Write for W {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            console_write(s.as_bytes());
+            Ok(())
+        }
+    }
+    let _ = writeln!(W, "Test result: FAILURE: panic: {info}");
+    shutdown(xen_abi::sched::ShutdownReason::Crash)
+}

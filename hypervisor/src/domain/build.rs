@@ -1,0 +1,394 @@
+//! The PV domain builder: a domain from a kernel image (and optional initrd), following Xen's
+//! x86-64 PV start-of-day contract (`xen.h`, `dom0_construct`, libxenguest): memory, the image
+//! placed by `p_paddr`, p2m list, `start_info`, bootstrap page tables with the hypervisor's L4
+//! slots, the boot stack, the hypercall page, `shared_info`, and vCPU 0's initial registers.
+
+use super::elf::{self, ElfError, XenImage};
+use super::layout::{self, Layout, LayoutError, PAGE};
+use super::{Callback, Domain, DomainState, TrapEntry, Vcpu, VcpuState};
+use crate::arch::x86_64::guest::{FpuState, SegmentState};
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+use crate::mm::guest::{alloc_zeroed, frame_write, frame_write_u64, m2p_set, FrameAccessError};
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use xen_abi::xen::{SifFlags, StartInfo, StartInfoConsole, MAX_GUEST_CMDLINE};
+use xen_abi::{DomId, Mfn, Pfn, Port};
+use zerocopy::IntoBytes;
+
+/// What to build.
+#[derive(Debug)]
+pub struct BuildSpec<'a> {
+    /// Domain id.
+    pub id: DomId,
+    /// Name.
+    pub name: &'a str,
+    /// The initial domain (dom0): `SIF_PRIVILEGED | SIF_INITDOMAIN`.
+    pub privileged: bool,
+    /// The kernel ELF.
+    pub kernel: &'a [u8],
+    /// Its command line.
+    pub cmdline: &'a str,
+    /// The initrd, if any.
+    pub initrd: Option<&'a [u8]>,
+    /// Memory in pages.
+    pub nr_pages: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Physical CPUs to place vCPUs on, round-robin from `first_pcpu`.
+    pub pcpus: usize,
+    /// First physical CPU.
+    pub first_pcpu: usize,
+}
+
+/// Why a domain could not be built.
+#[derive(Clone, Copy, Debug)]
+pub enum BuildError {
+    /// The kernel image was refused.
+    Elf(ElfError),
+    /// The layout does not fit.
+    Layout(LayoutError),
+    /// Out of machine memory.
+    OutOfMemory,
+    /// An internal frame access failed.
+    Frame(FrameAccessError),
+    /// Zero vCPUs or more than the 32 `shared_info` has room for.
+    BadVcpuCount(u32),
+}
+
+impl From<FrameAccessError> for BuildError {
+    fn from(e: FrameAccessError) -> Self {
+        BuildError::Frame(e)
+    }
+}
+
+/// L1 flags of an ordinary page: present, writable, user, accessed.
+const L1_RW: u64 = 0x1 | 0x2 | 0x4 | 0x20;
+/// L1 flags of a bootstrap page-table page: present, user, accessed (read-only).
+const L1_RO: u64 = 0x1 | 0x4 | 0x20;
+/// Flags of upper-level entries: present, writable, user, accessed, dirty.
+const UPPER: u64 = 0x1 | 0x2 | 0x4 | 0x20 | 0x40;
+
+struct Mem<'a> {
+    p2m: &'a [Mfn],
+    layout: &'a Layout,
+}
+
+impl Mem<'_> {
+    fn mfn_of_va(&self, va: u64) -> Result<Mfn, BuildError> {
+        self.p2m
+            .get(self.layout.pfn(va) as usize)
+            .copied()
+            .ok_or(BuildError::Layout(LayoutError::Overflow))
+    }
+
+    /// Writes `data` at guest-virtual `va` of the initial mapping.
+    fn write(&self, mut va: u64, mut data: &[u8]) -> Result<(), BuildError> {
+        while !data.is_empty() {
+            let off = (va % PAGE) as usize;
+            let n = data.len().min(PAGE as usize - off);
+            frame_write(self.mfn_of_va(va)?, off, &data[..n])?;
+            data = &data[n..];
+            va += n as u64;
+        }
+        Ok(())
+    }
+
+    fn write_pfn(&self, pfn: u64, data: &[u8]) -> Result<(), BuildError> {
+        for (i, chunk) in data.chunks(PAGE as usize).enumerate() {
+            let mfn = self
+                .p2m
+                .get(pfn as usize + i)
+                .copied()
+                .ok_or(BuildError::OutOfMemory)?;
+            frame_write(mfn, 0, chunk)?;
+        }
+        Ok(())
+    }
+}
+
+/// The 64-bit hypercall page (`pv_ring3_init_hypercall_page`): 128 stubs of 32 bytes.
+pub fn hypercall_page() -> [u8; 4096] {
+    let mut p = [0xccu8; 4096];
+    for i in 0..128usize {
+        let s = &mut p[i * 32..i * 32 + 32];
+        let nr = (i as u32).to_le_bytes();
+        if i == 23 {
+            // iret: push rcx; push r11; push rax; mov $23,%eax; syscall
+            s[..11].copy_from_slice(&[
+                0x51, 0x41, 0x53, 0x50, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05,
+            ]);
+        } else {
+            // push rcx; push r11; mov $i,%eax; syscall; pop r11; pop rcx; ret
+            s[..14].copy_from_slice(&[
+                0x51, 0x41, 0x53, 0xb8, nr[0], nr[1], nr[2], nr[3], 0x0f, 0x05, 0x41, 0x5b, 0x59,
+                0xc3,
+            ]);
+        }
+    }
+    p
+}
+
+/// Builds the domain; on failure every frame taken is returned.
+pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
+    if spec.vcpus == 0 || spec.vcpus as usize > xen_abi::xen::XEN_LEGACY_MAX_VCPUS {
+        return Err(BuildError::BadVcpuCount(spec.vcpus));
+    }
+    let img = elf::parse(spec.kernel).map_err(BuildError::Elf)?;
+    let initrd_len = spec.initrd.map_or(0, |d| d.len() as u64);
+    let lay = layout::compute(
+        img.virt_base,
+        img.virt_kstart,
+        img.virt_kend,
+        spec.nr_pages,
+        initrd_len,
+        img.mod_start_pfn,
+        !spec.privileged,
+    )
+    .map_err(BuildError::Layout)?;
+
+    let mut frames: Vec<Mfn> = Vec::new();
+    let result = construct(spec, &img, &lay, &mut frames);
+    if result.is_err() {
+        for f in &frames {
+            m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
+            let _ = crate::mm::free_frame(f.addr());
+        }
+    }
+    result
+}
+
+fn construct(
+    spec: &BuildSpec<'_>,
+    img: &XenImage,
+    lay: &Layout,
+    frames: &mut Vec<Mfn>,
+) -> Result<Arc<Domain>, BuildError> {
+    let mut p2m = Vec::new();
+    p2m.try_reserve_exact(spec.nr_pages as usize)
+        .map_err(|_| BuildError::OutOfMemory)?;
+    for pfn in 0..spec.nr_pages {
+        let mfn = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
+        frames.push(mfn);
+        p2m.push(mfn);
+        m2p_set(mfn, pfn);
+    }
+    let shared_info = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
+    frames.push(shared_info);
+    let mem = Mem {
+        p2m: &p2m,
+        layout: lay,
+    };
+
+    // The image, placed by p_paddr.
+    for s in &img.segments {
+        let va = img.segment_vaddr(s);
+        let bytes = spec
+            .kernel
+            .get(s.offset as usize..(s.offset + s.filesz) as usize)
+            .ok_or(BuildError::Elf(ElfError::Truncated("segment")))?;
+        mem.write(va, bytes)?;
+    }
+    // The initrd.
+    let mut flags = SifFlags::empty();
+    let (mut mod_start, mut mod_len) = (0u64, 0u64);
+    if let Some(data) = spec.initrd {
+        mod_len = data.len() as u64;
+        match (lay.initrd, lay.initrd_pfn) {
+            (Some((start, _)), _) => {
+                mem.write(start, data)?;
+                mod_start = start;
+            }
+            (None, Some(pfn)) => {
+                mem.write_pfn(pfn, data)?;
+                mod_start = pfn;
+                flags |= SifFlags::MOD_START_PFN;
+            }
+            (None, None) => {}
+        }
+    }
+    // The p2m list.
+    let mut p2m_bytes = Vec::with_capacity(p2m.len() * 8);
+    for m in &p2m {
+        p2m_bytes.extend_from_slice(&m.0.to_le_bytes());
+    }
+    mem.write(lay.p2m.0, &p2m_bytes)?;
+
+    // Bootstrap page tables.
+    build_page_tables(&mem, lay, &p2m)?;
+
+    // Hypercall page.
+    if let Some(hp) = img.hypercall_page {
+        mem.write(hp, &hypercall_page())?;
+    }
+
+    // start_info.
+    if spec.privileged {
+        flags |= SifFlags::PRIVILEGED | SifFlags::INITDOMAIN;
+    }
+    let mut si = StartInfo {
+        magic: [0; 32],
+        nr_pages: spec.nr_pages,
+        shared_info: shared_info.addr(),
+        flags: flags.bits(),
+        _pad0: 0,
+        store_mfn: Mfn(0),
+        store_evtchn: Port(0),
+        _pad1: 0,
+        console: StartInfoConsole::dom0(0, 0),
+        pt_base: lay.pt.0,
+        nr_pt_frames: lay.nr_pt_pages,
+        mfn_list: lay.p2m.0,
+        mod_start,
+        mod_len,
+        cmd_line: [0; MAX_GUEST_CMDLINE],
+        first_p2m_pfn: Pfn(0),
+        nr_p2m_frames: 0,
+    };
+    si.magic[..14].copy_from_slice(b"xen-3.0-x86_64");
+    let cl = spec.cmdline.as_bytes();
+    let n = cl.len().min(MAX_GUEST_CMDLINE - 1);
+    si.cmd_line[..n].copy_from_slice(&cl[..n]);
+    if let (Some(store), Some(cons)) = (lay.xenstore, lay.console) {
+        si.store_mfn = mem.mfn_of_va(store)?;
+        si.console = StartInfoConsole::domu(mem.mfn_of_va(cons)?, Port(0));
+    }
+    mem.write(lay.start_info, si.as_bytes())?;
+
+    // shared_info: every vCPU starts with events masked (xen.h: "Mask all upcalls").
+    for v in 0..spec.vcpus as usize {
+        frame_write(shared_info, v * 64 + 1, &[1])?;
+    }
+    let _ = frame_write_u64;
+
+    let mut vcpus = Vec::new();
+    for v in 0..spec.vcpus {
+        let mut regs = TrapFrame {
+            cs: u64::from(selectors::FLAT_RING3_CS64),
+            ss: u64::from(selectors::FLAT_RING3_DS),
+            rflags: 0x200,
+            ..TrapFrame::default()
+        };
+        if v == 0 {
+            regs.rip = img.entry;
+            regs.rsp = lay.stack.1;
+            regs.rsi = lay.start_info;
+        }
+        let state = VcpuState {
+            regs,
+            kernel_mode: true,
+            kernel_l4: mem.mfn_of_va(lay.pt.0)?,
+            user_l4: None,
+            traps: [TrapEntry::default(); 256],
+            event_callback: Callback::default(),
+            failsafe_callback: Callback::default(),
+            syscall_callback: Callback::default(),
+            kernel_ss: selectors::FLAT_RING3_DS,
+            kernel_sp: if v == 0 { lay.stack.1 } else { 0 },
+            segments: SegmentState::default(),
+            fpu: FpuState::default(),
+            fpu_ts: false,
+            up: v == 0,
+            blocked: false,
+            bouncing: false,
+            timer_deadline: None,
+        };
+        let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
+        vcpus.push(Arc::new(Vcpu {
+            domain: spec.id,
+            id: v,
+            pcpu,
+            state: spin::Mutex::new(state),
+        }));
+    }
+    let mut name = heapless::String::new();
+    for c in spec.name.chars().take(31) {
+        let _ = name.push(c);
+    }
+    log::info!(
+        "d{}: built '{}' ({} pages, {} vCPU(s)): kernel {:#x}-{:#x} entry {:#x}, start_info {:#x}, {} page-table pages at {:#x}, stack {:#x}, mapping ends {:#x}{}",
+        spec.id.0,
+        spec.name,
+        spec.nr_pages,
+        spec.vcpus,
+        lay.kernel.0,
+        lay.kernel.1,
+        img.entry,
+        lay.start_info,
+        lay.nr_pt_pages,
+        lay.pt.0,
+        lay.stack.0,
+        lay.v_end,
+        if img.hypercall_page.is_some() { ", hypercall page" } else { "" }
+    );
+    Ok(Arc::new(Domain {
+        id: spec.id,
+        name,
+        privileged: spec.privileged,
+        state: spin::Mutex::new(DomainState::Running),
+        p2m,
+        shared_info,
+        vcpus,
+        console: spin::Mutex::new(super::ConsoleLine::default()),
+        vm_assist: core::sync::atomic::AtomicU64::new(0),
+        frames: core::mem::take(frames),
+    }))
+}
+
+/// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table
+/// pages themselves read-only, and copies the hypervisor's L4 slots into the L4.
+fn build_page_tables(mem: &Mem<'_>, lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
+    let pt_pfn0 = lay.pfn(lay.pt.0);
+    let mut next_pt = pt_pfn0 + 1; // the first page is the L4
+    let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (level, va prefix) → pfn
+    let l4 = pt_pfn0;
+    let pt_range = pt_pfn0..pt_pfn0 + lay.nr_pt_pages;
+    let mfn = |pfn: u64| {
+        p2m.get(pfn as usize)
+            .copied()
+            .ok_or(BuildError::OutOfMemory)
+    };
+    let mut va = lay.v_start;
+    while va < lay.v_end {
+        let mut table = l4;
+        for level in [4u32, 3, 2] {
+            let shift = 12 + 9 * (level - 1);
+            let index = (va >> shift) & 511;
+            let key = (level - 1, va >> shift);
+            let child = match tables.get(&key) {
+                Some(p) => *p,
+                None => {
+                    let p = next_pt;
+                    if !pt_range.contains(&p) {
+                        return Err(BuildError::Layout(LayoutError::Overflow));
+                    }
+                    next_pt += 1;
+                    tables.insert(key, p);
+                    frame_write_u64(mfn(table)?, index as usize * 8, mfn(p)?.addr() | UPPER)?;
+                    p
+                }
+            };
+            table = child;
+        }
+        let pfn = lay.pfn(va);
+        let flags = if pt_range.contains(&pfn) {
+            L1_RO
+        } else {
+            L1_RW
+        };
+        frame_write_u64(
+            mfn(table)?,
+            ((va >> 12) & 511) as usize * 8,
+            mfn(pfn)?.addr() | flags,
+        )?;
+        va += PAGE;
+    }
+    let first = crate::layout::l4_slot(HYPERVISOR_VIRT_START);
+    let last = crate::layout::l4_slot(HYPERVISOR_VIRT_END - 1);
+    for slot in first..=last {
+        frame_write_u64(mfn(l4)?, slot * 8, crate::mm::kernel_l4_entry(slot))?;
+    }
+    let _ = mem;
+    Ok(())
+}

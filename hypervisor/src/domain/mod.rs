@@ -1,0 +1,182 @@
+//! Domains and their virtual CPUs: the state Xen keeps in `struct domain` and `struct vcpu`.
+
+#[cfg(target_os = "none")]
+pub mod build;
+pub mod elf;
+pub mod layout;
+
+use crate::arch::x86_64::guest::{FpuState, SegmentState};
+use crate::arch::x86_64::idt::TrapFrame;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use spin::Mutex;
+use xen_abi::{DomId, Mfn};
+
+/// Why a domain stopped running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DomainState {
+    /// Its vCPUs may run.
+    Running,
+    /// Paused by the toolstack.
+    Paused,
+    /// `SCHEDOP_shutdown` with this `SHUTDOWN_*` reason.
+    Shutdown(u32),
+    /// Killed by the hypervisor for a fault it could not deliver.
+    Crashed,
+    /// Being torn down.
+    Dying,
+}
+
+/// One entry of a vCPU's virtual IDT (`trap_info`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TrapEntry {
+    /// Handler address (0: none).
+    pub address: u64,
+    /// `flags`: bits 0–1 the DPL, bit 2 "mask events" (an interrupt gate).
+    pub flags: u8,
+}
+
+/// A registered callback (`CALLBACKOP_register`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Callback {
+    /// Entry point (0: none).
+    pub address: u64,
+    /// Mask events on entry (`CALLBACKF_mask_events`).
+    pub mask_events: bool,
+}
+
+/// A vCPU's saved state: everything not live in hardware while it does not run.
+#[derive(Debug)]
+pub struct VcpuState {
+    /// General registers and the IRET frame.
+    pub regs: TrapFrame,
+    /// Guest-kernel mode (as opposed to guest-user mode); both run in ring 3.
+    pub kernel_mode: bool,
+    /// The guest kernel's L4 (`MMUEXT_NEW_BASEPTR`).
+    pub kernel_l4: Mfn,
+    /// The guest user L4 (`MMUEXT_NEW_USER_BASEPTR`), if any.
+    pub user_l4: Option<Mfn>,
+    /// The virtual IDT.
+    pub traps: [TrapEntry; 256],
+    /// Event upcall entry.
+    pub event_callback: Callback,
+    /// Failsafe entry (segment reload failures).
+    pub failsafe_callback: Callback,
+    /// Guest-user `syscall` entry.
+    pub syscall_callback: Callback,
+    /// `stack_switch`: the kernel stack used when entering kernel mode from user mode.
+    pub kernel_ss: u16,
+    /// See `kernel_ss`.
+    pub kernel_sp: u64,
+    /// Selectors and FS/GS bases.
+    pub segments: SegmentState,
+    /// x87/SSE state.
+    pub fpu: FpuState,
+    /// Virtual CR0.TS (`fpu_taskswitch`).
+    pub fpu_ts: bool,
+    /// The vCPU has been brought up (`VCPUOP_up` or boot).
+    pub up: bool,
+    /// Blocked in `SCHEDOP_block` until an event.
+    pub blocked: bool,
+    /// Nesting of trap delivery: a fault while delivering one crashes the domain.
+    pub bouncing: bool,
+    /// Absolute system time (ns) at which `VIRQ_TIMER` is due, if armed.
+    pub timer_deadline: Option<u64>,
+}
+
+/// A virtual CPU.
+#[derive(Debug)]
+pub struct Vcpu {
+    /// Its domain.
+    pub domain: DomId,
+    /// Its index in the domain.
+    pub id: u32,
+    /// The physical CPU it runs on.
+    pub pcpu: usize,
+    /// Saved state.
+    pub state: Mutex<VcpuState>,
+}
+
+/// A console line being assembled from `CONSOLEIO_write` output.
+#[derive(Debug, Default)]
+pub struct ConsoleLine {
+    /// Bytes of the current line.
+    pub buf: heapless::Vec<u8, 256>,
+}
+
+/// A domain.
+#[derive(Debug)]
+pub struct Domain {
+    /// Its id.
+    pub id: DomId,
+    /// Its name.
+    pub name: heapless::String<32>,
+    /// The privileged (initial) domain.
+    pub privileged: bool,
+    /// Run state.
+    pub state: Mutex<DomainState>,
+    /// pfn → mfn.
+    pub p2m: Vec<Mfn>,
+    /// Its `shared_info` frame (hypervisor-owned, shared writable).
+    pub shared_info: Mfn,
+    /// The vCPUs.
+    pub vcpus: Vec<Arc<Vcpu>>,
+    /// Console output being assembled into lines.
+    pub console: Mutex<ConsoleLine>,
+    /// `VMASST_*` bits enabled.
+    pub vm_assist: core::sync::atomic::AtomicU64,
+    /// Frames the domain owns (its memory and page tables), to free on destruction.
+    pub frames: Vec<Mfn>,
+}
+
+impl Domain {
+    /// True while its vCPUs may run.
+    pub fn is_running(&self) -> bool {
+        *self.state.lock() == DomainState::Running
+    }
+
+    /// Appends console bytes; complete lines are logged as `(d<id>) text`.
+    pub fn console_write(&self, bytes: &[u8]) {
+        let mut line = self.console.lock();
+        for &b in bytes {
+            if b == b'\n' || line.buf.is_full() {
+                self.flush_line(&mut line);
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b != b'\r' {
+                let _ = line
+                    .buf
+                    .push(if b.is_ascii_graphic() || b == b' ' || b == b'\t' {
+                        b
+                    } else {
+                        b'?'
+                    });
+            }
+        }
+    }
+
+    fn flush_line(&self, line: &mut ConsoleLine) {
+        let text = core::str::from_utf8(&line.buf).unwrap_or("?");
+        crate::console::guest_line(self.id, text);
+        line.buf.clear();
+    }
+
+    /// Flushes a partial console line (at shutdown).
+    pub fn console_flush(&self) {
+        let mut line = self.console.lock();
+        if !line.buf.is_empty() {
+            self.flush_line(&mut line);
+        }
+    }
+}
+
+/// Every domain, by id.
+pub static DOMAINS: Mutex<BTreeMap<u16, Arc<Domain>>> = Mutex::new(BTreeMap::new());
+
+/// The domain with id `id`.
+pub fn get(id: DomId) -> Option<Arc<Domain>> {
+    DOMAINS.lock().get(&id.0).cloned()
+}

@@ -1,0 +1,320 @@
+//! The hypercalls of PV execution: virtual IDT and callbacks, console, version, scheduling,
+//! VM assists, segment bases, the memory and vCPU queries, multicall.
+
+use super::{call, ret, Args};
+use crate::arch::x86_64::exit::ExitCode;
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::domain::{Callback, Domain, DomainState, TrapEntry, Vcpu};
+use crate::pv::{read_guest, write_guest};
+use xen_abi::callback::{CallbackFlags, CallbackOp, CallbackType};
+use xen_abi::sched::{SchedOp, ShutdownReason};
+use xen_abi::version::XenVer;
+use xen_abi::xen::{ConsoleIoCmd, VmAssistCmd};
+use xen_abi::{Errno, XenResult};
+
+pub fn set_trap_table(v: &Vcpu, table: u64) -> XenResult<u64> {
+    if table == 0 {
+        v.state.lock().traps = [TrapEntry::default(); 256];
+        return Ok(0);
+    }
+    // Entries until one with address 0; bounded by the 256 vectors there are.
+    let mut va = table;
+    for _ in 0..=256 {
+        let raw: [u8; 16] = read_guest(va)?;
+        let address = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+        if address == 0 {
+            return Ok(0);
+        }
+        let mut st = v.state.lock();
+        st.traps[raw[0] as usize] = TrapEntry {
+            address,
+            flags: raw[1],
+        };
+        va = va.wrapping_add(16);
+    }
+    Ok(0)
+}
+
+pub fn stack_switch(v: &Vcpu, ss: u64, sp: u64) -> XenResult<u64> {
+    let mut st = v.state.lock();
+    st.kernel_ss = ss as u16;
+    st.kernel_sp = sp;
+    Ok(0)
+}
+
+pub fn set_callbacks(v: &Vcpu, event: u64, failsafe: u64, syscall: u64) -> XenResult<u64> {
+    let mut st = v.state.lock();
+    st.event_callback = Callback {
+        address: event,
+        mask_events: true,
+    };
+    st.failsafe_callback = Callback {
+        address: failsafe,
+        mask_events: false,
+    };
+    st.syscall_callback = Callback {
+        address: syscall,
+        mask_events: false,
+    };
+    Ok(0)
+}
+
+pub fn fpu_taskswitch(v: &Vcpu, set: u64) -> XenResult<u64> {
+    v.state.lock().fpu_ts = set != 0;
+    Ok(0)
+}
+
+pub fn callback_op(v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
+    let op = CallbackOp::try_from(cmd as u32)?;
+    let raw: [u8; 16] = read_guest(arg)?;
+    let kind = u16::from_le_bytes([raw[0], raw[1]]);
+    let ty = CallbackType::try_from(u32::from(kind)).map_err(|_| Errno::EINVAL)?;
+    let mut st = v.state.lock();
+    match op {
+        CallbackOp::Register => {
+            let flags = CallbackFlags::from_bits_truncate(u16::from_le_bytes([raw[2], raw[3]]));
+            let cb = Callback {
+                address: u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8])),
+                mask_events: flags.contains(CallbackFlags::MASK_EVENTS),
+            };
+            match ty {
+                CallbackType::Event => st.event_callback = cb,
+                CallbackType::Failsafe => st.failsafe_callback = cb,
+                CallbackType::Syscall => st.syscall_callback = cb,
+                // Accepted and never delivered: no 32-bit user mode, and NMIs are not forwarded.
+                CallbackType::Syscall32 | CallbackType::Sysenter | CallbackType::Nmi => {}
+                CallbackType::SysenterDeprecated => return Err(Errno::EINVAL),
+            }
+        }
+        CallbackOp::Unregister => match ty {
+            CallbackType::Event => st.event_callback = Callback::default(),
+            CallbackType::Failsafe => st.failsafe_callback = Callback::default(),
+            CallbackType::Syscall => st.syscall_callback = Callback::default(),
+            CallbackType::Syscall32 | CallbackType::Sysenter | CallbackType::Nmi => {}
+            CallbackType::SysenterDeprecated => return Err(Errno::EINVAL),
+        },
+    }
+    Ok(0)
+}
+
+/// `console_io`: every domain may write (as Xen's debug builds allow); reading returns nothing
+/// until console input exists.
+pub fn console_io(dom: &Domain, cmd: u64, count: u64, buf: u64) -> XenResult<u64> {
+    match ConsoleIoCmd::try_from(cmd as u32)? {
+        ConsoleIoCmd::Write => {
+            let mut left = count as u32 as u64;
+            let mut va = buf;
+            while left > 0 {
+                let n = left.min(128) as usize;
+                let mut chunk = [0u8; 128];
+                crate::arch::x86_64::guest::copy_from_guest(va, &mut chunk[..n])
+                    .map_err(|_| Errno::EFAULT)?;
+                dom.console_write(&chunk[..n]);
+                left -= n as u64;
+                va = va.wrapping_add(n as u64);
+            }
+            Ok(0)
+        }
+        ConsoleIoCmd::Read => Ok(0),
+    }
+}
+
+/// `XENVER_get_features` submap 0 for a PV guest, as Xen 4.17 reports it.
+pub fn features(dom: &Domain) -> u32 {
+    use xen_abi::features::*;
+    let mut f = (1 << XENFEAT_MEMORY_OP_VNODE_SUPPORTED)
+        | (1 << XENFEAT_MMU_PT_UPDATE_PRESERVE_AD)
+        | (1 << XENFEAT_HIGHMEM_ASSIST)
+        | (1 << XENFEAT_GNTTAB_MAP_AVAIL_BITS);
+    if dom.privileged {
+        f |= 1 << XENFEAT_DOM0;
+    }
+    if dom.vm_assist.load(core::sync::atomic::Ordering::Relaxed)
+        & (1 << xen_abi::xen::VMASST_TYPE_PAE_EXTENDED_CR3)
+        != 0
+    {
+        f |= 1 << XENFEAT_PAE_PGDIR_ABOVE_4GB;
+    }
+    f
+}
+
+fn padded<const N: usize>(s: &[u8]) -> [u8; N] {
+    let mut b = [0u8; N];
+    let n = s.len().min(N - 1);
+    b[..n].copy_from_slice(&s[..n]);
+    b
+}
+
+pub fn xen_version(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
+    match XenVer::try_from(cmd as u32)? {
+        XenVer::Version => Ok((4 << 16) | 17),
+        XenVer::Extraversion => write_guest(arg, &padded::<16>(b".0-ferrite")).map(|()| 0),
+        XenVer::CompileInfo => {
+            let mut b = [0u8; 64 + 16 + 32 + 32];
+            b[..64].copy_from_slice(&padded::<64>(b"rustc"));
+            b[64..80].copy_from_slice(&padded::<16>(b"ferrite"));
+            b[80..112].copy_from_slice(&padded::<32>(b"ferrite"));
+            b[112..].copy_from_slice(&padded::<32>(crate::VERSION.as_bytes()));
+            write_guest(arg, &b).map(|()| 0)
+        }
+        XenVer::Capabilities => write_guest(arg, &padded::<1024>(b"xen-3.0-x86_64 ")).map(|()| 0),
+        XenVer::Changeset => write_guest(arg, &padded::<64>(b"ferrite")).map(|()| 0),
+        XenVer::PlatformParameters => {
+            write_guest(arg, &crate::layout::HYPERVISOR_VIRT_START.to_le_bytes()).map(|()| 0)
+        }
+        XenVer::GetFeatures => {
+            let raw: [u8; 8] = read_guest(arg)?;
+            let idx = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+            let submap = if idx == 0 { features(dom) } else { 0 };
+            write_guest(arg.wrapping_add(4), &submap.to_le_bytes()).map(|()| 0)
+        }
+        XenVer::Pagesize => Ok(4096),
+        XenVer::GuestHandle => write_guest(arg, &[0u8; 16]).map(|()| 0),
+        XenVer::Commandline => {
+            if !dom.privileged {
+                return Err(Errno::EPERM);
+            }
+            let cl = crate::boot::entry::boot_info().cmdline.as_bytes();
+            write_guest(arg, &padded::<1024>(cl)).map(|()| 0)
+        }
+        XenVer::BuildId => Err(Errno::ENODATA),
+    }
+}
+
+pub fn sched_op(
+    dom: &Domain,
+    v: &Vcpu,
+    frame: &mut TrapFrame,
+    cmd: u64,
+    arg: u64,
+) -> XenResult<u64> {
+    match SchedOp::try_from(cmd as u32)? {
+        SchedOp::Yield => {
+            crate::sched::tick();
+            Ok(0)
+        }
+        SchedOp::Shutdown => {
+            let raw: [u8; 4] = read_guest(arg)?;
+            let reason = u32::from_le_bytes(raw);
+            let r = ShutdownReason::try_from(reason).map_err(|_| Errno::EINVAL)?;
+            shutdown(dom, r, frame);
+            let _ = v;
+            Ok(0)
+        }
+        SchedOp::ShutdownCode => {
+            let _: [u8; 4] = read_guest(arg)?;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// Shuts `dom` down for `reason`; the initial domain's shutdown ends the machine.
+pub fn shutdown(dom: &Domain, reason: ShutdownReason, frame: &TrapFrame) {
+    dom.console_flush();
+    *dom.state.lock() = DomainState::Shutdown(reason as u32);
+    log::info!("d{}: shutdown: {:?}", dom.id.0, reason);
+    let _ = frame;
+    if dom.privileged {
+        let code = match reason {
+            ShutdownReason::Poweroff => ExitCode::Success,
+            ShutdownReason::Reboot => ExitCode::GuestReboot,
+            ShutdownReason::Crash | ShutdownReason::Watchdog => ExitCode::GuestCrash,
+            _ => ExitCode::Failure,
+        };
+        crate::pv::end_machine(code, "the initial domain has shut down");
+    }
+}
+
+pub fn vm_assist(dom: &Domain, cmd: u64, ty: u64) -> XenResult<u64> {
+    use xen_abi::xen::{
+        VMASST_TYPE_4GB_SEGMENTS, VMASST_TYPE_4GB_SEGMENTS_NOTIFY, VMASST_TYPE_ARCHITECTURAL_IOPL,
+        VMASST_TYPE_M2P_STRICT, VMASST_TYPE_PAE_EXTENDED_CR3, VMASST_TYPE_RUNSTATE_UPDATE_FLAG,
+        VMASST_TYPE_WRITABLE_PAGETABLES,
+    };
+    let valid = (1u64 << VMASST_TYPE_4GB_SEGMENTS)
+        | (1 << VMASST_TYPE_4GB_SEGMENTS_NOTIFY)
+        | (1 << VMASST_TYPE_WRITABLE_PAGETABLES)
+        | (1 << VMASST_TYPE_PAE_EXTENDED_CR3)
+        | (1 << VMASST_TYPE_ARCHITECTURAL_IOPL)
+        | (1 << VMASST_TYPE_RUNSTATE_UPDATE_FLAG)
+        | (1 << VMASST_TYPE_M2P_STRICT);
+    if ty >= 64 || valid & (1 << ty) == 0 {
+        return Err(Errno::EINVAL);
+    }
+    match VmAssistCmd::try_from(cmd as u32)? {
+        VmAssistCmd::Enable => dom
+            .vm_assist
+            .fetch_or(1 << ty, core::sync::atomic::Ordering::Relaxed),
+        VmAssistCmd::Disable => dom
+            .vm_assist
+            .fetch_and(!(1 << ty), core::sync::atomic::Ordering::Relaxed),
+    };
+    Ok(0)
+}
+
+pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
+    use xen_abi::memory::XenMem;
+    // The low bits carry the sub-op; the rest is a continuation start (`MEMOP_EXTENT_SHIFT`).
+    match XenMem::try_from((cmd & 0x3f) as u32)? {
+        XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
+        XenMem::CurrentReservation | XenMem::MaximumReservation => {
+            let raw: [u8; 2] = read_guest(arg)?;
+            let id = u16::from_le_bytes(raw);
+            if id == xen_abi::DomId::SELF.0 || id == dom.id.0 {
+                Ok(dom.p2m.len() as u64)
+            } else if dom.privileged {
+                crate::domain::get(xen_abi::DomId(id))
+                    .map(|d| d.p2m.len() as u64)
+                    .ok_or(Errno::ESRCH)
+            } else {
+                Err(Errno::EPERM)
+            }
+        }
+        XenMem::MachphysMapping => {
+            let mut b = [0u8; 24];
+            b[..8].copy_from_slice(&crate::layout::M2P_VIRT_START.to_le_bytes());
+            b[8..16].copy_from_slice(&crate::layout::M2P_VIRT_END.to_le_bytes());
+            b[16..].copy_from_slice(
+                &(crate::mm::guest::m2p_entries().saturating_sub(1)).to_le_bytes(),
+            );
+            write_guest(arg, &b).map(|()| 0)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+pub fn vcpu_op(dom: &Domain, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {
+    use xen_abi::vcpu::VcpuOp;
+    let op = VcpuOp::try_from(cmd as u32)?;
+    let target = dom
+        .vcpus
+        .get(usize::try_from(vcpu).map_err(|_| Errno::ENOENT)?)
+        .ok_or(Errno::ENOENT)?;
+    let _ = arg;
+    match op {
+        VcpuOp::IsUp => Ok(u64::from(target.state.lock().up)),
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// `multicall`: each entry `{op, result, args[6]}` runs in turn; its result is written back.
+pub fn multicall(
+    dom: &Domain,
+    v: &Vcpu,
+    frame: &mut TrapFrame,
+    list: u64,
+    count: u64,
+) -> XenResult<u64> {
+    for i in 0..count {
+        let va = list.wrapping_add(i.wrapping_mul(80));
+        let raw: [u8; 80] = read_guest(va)?;
+        let w = |k: usize| u64::from_le_bytes(raw[k * 8..k * 8 + 8].try_into().unwrap_or([0; 8]));
+        let r = call(dom, v, frame, w(0), Args([w(2), w(3), w(4), w(5), w(6)]), 1);
+        write_guest(va.wrapping_add(8), &ret(r).to_le_bytes())?;
+        if !dom.is_running() {
+            break;
+        }
+    }
+    Ok(0)
+}

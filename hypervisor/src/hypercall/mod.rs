@@ -1,0 +1,72 @@
+//! The hypercall table: `syscall` from guest-kernel mode with the number in `rax` and arguments in
+//! `rdi, rsi, rdx, r10, r8` (Xen's 64-bit PV convention). Every other register is preserved;
+//! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
+
+mod misc;
+
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::domain::{Domain, Vcpu};
+use xen_abi::xen::Hypercall;
+use xen_abi::{Errno, XenResult};
+
+/// Arguments of one hypercall.
+#[derive(Clone, Copy, Debug)]
+pub struct Args(pub [u64; 5]);
+
+/// Runs the hypercall described by `frame` for vCPU `v` of `dom`.
+pub fn dispatch(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) {
+    let nr = frame.rax;
+    let args = Args([frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8]);
+    if nr == Hypercall::Iret as u64 {
+        crate::pv::iret(dom, v, frame);
+        return;
+    }
+    let r = call(dom, v, frame, nr, args, 0);
+    frame.rax = ret(r);
+}
+
+/// The value `rax` gets: the result, or `-errno`.
+pub fn ret(r: XenResult<u64>) -> u64 {
+    match r {
+        Ok(v) => v,
+        Err(e) => e.to_ret() as u64,
+    }
+}
+
+/// One hypercall; `depth` > 0 inside a multicall.
+pub fn call(
+    dom: &Domain,
+    v: &Vcpu,
+    frame: &mut TrapFrame,
+    nr: u64,
+    a: Args,
+    depth: u32,
+) -> XenResult<u64> {
+    let Ok(op) = Hypercall::try_from(u32::try_from(nr).map_err(|_| Errno::ENOSYS)?) else {
+        log::debug!("d{}v{}: unknown hypercall {nr}", dom.id.0, v.id);
+        return Err(Errno::ENOSYS);
+    };
+    match op {
+        Hypercall::SetTrapTable => misc::set_trap_table(v, a.0[0]),
+        Hypercall::StackSwitch => misc::stack_switch(v, a.0[0], a.0[1]),
+        Hypercall::SetCallbacks => misc::set_callbacks(v, a.0[0], a.0[1], a.0[2]),
+        Hypercall::FpuTaskswitch => misc::fpu_taskswitch(v, a.0[0]),
+        Hypercall::ConsoleIo => misc::console_io(dom, a.0[0], a.0[1], a.0[2]),
+        Hypercall::XenVersion => misc::xen_version(dom, a.0[0], a.0[1]),
+        Hypercall::SchedOp => misc::sched_op(dom, v, frame, a.0[0], a.0[1]),
+        Hypercall::CallbackOp => misc::callback_op(v, a.0[0], a.0[1]),
+        Hypercall::VmAssist => misc::vm_assist(dom, a.0[0], a.0[1]),
+        Hypercall::SetSegmentBase => {
+            let st = v.state.lock();
+            crate::pv::set_segment_base(&st, a.0[0] as u32, a.0[1]).map(|()| 0)
+        }
+        Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
+        Hypercall::VcpuOp => misc::vcpu_op(dom, a.0[0], a.0[1], a.0[2]),
+        Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
+        Hypercall::Multicall => Err(Errno::EINVAL),
+        _ => {
+            log::debug!("d{}v{}: hypercall {op:?} not implemented", dom.id.0, v.id);
+            Err(Errno::ENOSYS)
+        }
+    }
+}

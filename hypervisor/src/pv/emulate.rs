@@ -1,0 +1,255 @@
+//! Instructions Xen emulates for PV guests: the forced-emulation CPUID prefix
+//! (`ud2; .ascii "xen"; cpuid`, `emul-inv-op.c`) and, on #GP from the guest kernel, privileged
+//! register and MSR accesses and `int n` (`emul-priv-op.c`, `do_general_protection`).
+
+use super::{inject, set_segment_base};
+use crate::arch::x86_64::cpu;
+use crate::arch::x86_64::guest::{copy_from_guest, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::domain::{Domain, Vcpu};
+use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
+
+/// `ud2; .ascii "xen"` followed by `cpuid`.
+pub const FEP_CPUID: [u8; 7] = [0x0f, 0x0b, b'x', b'e', b'n', 0x0f, 0xa2];
+
+/// Xen's hypervisor CPUID leaves (`cpuid_hypervisor_leaves`): signature, version, hypercall MSR.
+pub fn xen_leaf(leaf: u32) -> Option<[u32; 4]> {
+    match leaf {
+        0x4000_0000 => Some([0x4000_0005, 0x566e_6558, 0x6558_4d4d, 0x4d4d_566e]), // "XenVMMXenVMM"
+        0x4000_0001 => Some([(4 << 16) | 17, 0, 0, 0]),
+        0x4000_0002 => Some([1, 0x4000_0000, 0, 0]),
+        0x4000_0003..=0x4000_0005 => Some([0; 4]),
+        _ => None,
+    }
+}
+
+/// The CPUID a PV guest sees: host values with the features a PV guest cannot use hidden and
+/// the hypervisor bit set; Xen's leaves at 0x40000000.
+pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+    if let Some(r) = xen_leaf(leaf) {
+        return r;
+    }
+    let r = cpu::cpuid(leaf, sub);
+    let (mut a, mut b, mut c, mut d) = (r.eax, r.ebx, r.ecx, r.edx);
+    match leaf {
+        1 => {
+            // Hide MONITOR, VMX, SMX, EST, TM2, xTPR, PDCM, DCA, x2APIC, TSC-deadline; set HYPERVISOR.
+            c &= !((1 << 3)
+                | (1 << 5)
+                | (1 << 6)
+                | (1 << 7)
+                | (1 << 8)
+                | (1 << 14)
+                | (1 << 15)
+                | (1 << 18)
+                | (1 << 21)
+                | (1 << 24));
+            c |= 1 << 31;
+            // Hide ACPI, TM, PBE.
+            d &= !((1 << 22) | (1 << 29) | (1 << 31));
+        }
+        7 if sub == 0 => {
+            // Hide FSGSBASE and TSC_ADJUST: CR4.FSGSBASE stays clear under 64-bit PV.
+            b &= !((1 << 0) | (1 << 1));
+        }
+        _ => {}
+    }
+    let _ = &mut a;
+    [a, b, c, d]
+}
+
+/// Handles #UD at the forced-emulation prefix followed by CPUID. Returns false to deliver #UD.
+pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
+    let mut insn = [0u8; 7];
+    if copy_from_guest(frame.rip, &mut insn).is_err() || insn != FEP_CPUID {
+        return false;
+    }
+    let r = guest_cpuid(frame.rax as u32, frame.rcx as u32);
+    frame.rax = u64::from(r[0]);
+    frame.rbx = u64::from(r[1]);
+    frame.rcx = u64::from(r[2]);
+    frame.rdx = u64::from(r[3]);
+    frame.rip = frame.rip.wrapping_add(7);
+    true
+}
+
+fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
+    match n & 15 {
+        0 => &mut frame.rax,
+        1 => &mut frame.rcx,
+        2 => &mut frame.rdx,
+        3 => &mut frame.rbx,
+        4 => &mut frame.rsp,
+        5 => &mut frame.rbp,
+        6 => &mut frame.rsi,
+        7 => &mut frame.rdi,
+        8 => &mut frame.r8,
+        9 => &mut frame.r9,
+        10 => &mut frame.r10,
+        11 => &mut frame.r11,
+        12 => &mut frame.r12,
+        13 => &mut frame.r13,
+        14 => &mut frame.r14,
+        _ => &mut frame.r15,
+    }
+}
+
+/// CR4 as a PV guest sees it (`pv_guest_cr4`): PAE, MCE, OSFXSR, OSXMMEXCPT.
+pub const GUEST_CR4: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10);
+
+/// Handles #GP from a guest: `int n` per the virtual IDT, and privileged instructions of the
+/// guest kernel. Returns false when the guest should get the #GP.
+pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
+    let mut insn = [0u8; 16];
+    // Fetch what is readable; a short read leaves zeros, which decode as nothing we emulate.
+    for len in [16usize, 8, 4, 2] {
+        if copy_from_guest(frame.rip, &mut insn[..len]).is_ok() {
+            break;
+        }
+    }
+    // `int n`: decode the instruction (QEMU < 8 reports a wrong error code for it).
+    if insn[0] == 0xcd {
+        let n = insn[1];
+        let (allowed, has_handler) = {
+            let st = v.state.lock();
+            let te = st.traps[n as usize];
+            (st.kernel_mode || te.flags & 3 == 3, te.address != 0)
+        };
+        if allowed && has_handler {
+            frame.rip = frame.rip.wrapping_add(2);
+            inject(dom, v, frame, n, None);
+        } else {
+            inject(dom, v, frame, 13, Some((u64::from(n) << 3) | 2));
+        }
+        return true;
+    }
+    if !v.state.lock().kernel_mode {
+        return false;
+    }
+    let mut i = 0;
+    let mut rex = 0u8;
+    if insn[0] & 0xf0 == 0x40 {
+        rex = insn[0];
+        i = 1;
+    }
+    match (insn[i], insn[i + 1]) {
+        // wrmsr
+        (0x0f, 0x30) => {
+            let value = (frame.rdx << 32) | (frame.rax & 0xffff_ffff);
+            let st = v.state.lock();
+            let ok = match frame.rcx as u32 {
+                MSR_FS_BASE => set_segment_base(&st, SEGBASE_FS, value).is_ok(),
+                MSR_GS_BASE => set_segment_base(&st, SEGBASE_GS_KERNEL, value).is_ok(),
+                MSR_SHADOW_GS_BASE => set_segment_base(&st, SEGBASE_GS_USER, value).is_ok(),
+                // EFER writes that change nothing; STAR, LSTAR, CSTAR, SFMASK and SYSENTER_*
+                // belong to the hypervisor: dropped, as Xen does.
+                0xc000_0080 => value == cpu::rdmsr(0xc000_0080),
+                0xc000_0081..=0xc000_0084 | 0x174..=0x176 => true,
+                _ => false,
+            };
+            drop(st);
+            if ok {
+                frame.rip = frame.rip.wrapping_add(2 + i as u64);
+            }
+            ok
+        }
+        // rdmsr
+        (0x0f, 0x32) => {
+            let value = match frame.rcx as u32 {
+                m @ (MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE | 0xc000_0080) => cpu::rdmsr(m),
+                _ => return false,
+            };
+            frame.rax = value & 0xffff_ffff;
+            frame.rdx = value >> 32;
+            frame.rip = frame.rip.wrapping_add(2 + i as u64);
+            true
+        }
+        // mov %crN, reg / mov reg, %crN
+        (0x0f, op @ (0x20 | 0x22)) => {
+            let modrm = insn[i + 2];
+            if modrm >> 6 != 3 {
+                return false;
+            }
+            let crn = ((modrm >> 3) & 7) | if rex & 4 != 0 { 8 } else { 0 };
+            let reg = (modrm & 7) | if rex & 1 != 0 { 8 } else { 0 };
+            let handled = if op == 0x20 {
+                let value = match crn {
+                    0 => {
+                        let (cr0, _) = cpu::read_cr0_cr4();
+                        if v.state.lock().fpu_ts {
+                            cr0 | 8
+                        } else {
+                            cr0 & !8
+                        }
+                    }
+                    2 => {
+                        let mut b = [0u8; 8];
+                        let _ = crate::mm::guest::frame_read(
+                            dom.shared_info,
+                            v.id as usize * 64 + 16,
+                            &mut b,
+                        );
+                        u64::from_le_bytes(b)
+                    }
+                    3 => {
+                        let st = v.state.lock();
+                        let l4 = if st.kernel_mode {
+                            st.kernel_l4
+                        } else {
+                            st.user_l4.unwrap_or(st.kernel_l4)
+                        };
+                        l4.addr()
+                    }
+                    4 => GUEST_CR4,
+                    _ => return false,
+                };
+                *gpr(frame, reg) = value;
+                true
+            } else {
+                let value = *gpr(frame, reg);
+                match crn {
+                    0 => {
+                        v.state.lock().fpu_ts = value & 8 != 0;
+                        true
+                    }
+                    2 => crate::mm::guest::frame_write(
+                        dom.shared_info,
+                        v.id as usize * 64 + 16,
+                        &value.to_le_bytes(),
+                    )
+                    .is_ok(),
+                    // Bits a PV guest cannot change are dropped silently, as Xen does.
+                    4 => true,
+                    _ => false,
+                }
+            };
+            if handled {
+                frame.rip = frame.rip.wrapping_add(3 + i as u64);
+            }
+            handled
+        }
+        // wbinvd, invd: harmless for the guest to skip.
+        (0x0f, 0x09 | 0x08) => {
+            frame.rip = frame.rip.wrapping_add(2 + i as u64);
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xen_leaf_signature_spells_xenvmm() {
+        let r = xen_leaf(0x4000_0000).unwrap();
+        let mut s = [0u8; 12];
+        s[..4].copy_from_slice(&r[1].to_le_bytes());
+        s[4..8].copy_from_slice(&r[2].to_le_bytes());
+        s[8..].copy_from_slice(&r[3].to_le_bytes());
+        assert_eq!(&s, b"XenVMMXenVMM");
+        assert!(r[0] >= 0x4000_0002);
+        assert_eq!(xen_leaf(0x4000_0001).unwrap()[0], 0x0004_0011);
+    }
+}

@@ -1,0 +1,419 @@
+//! PV guest traps and entries: bouncing exceptions to the guest's virtual IDT with Xen's frame,
+//! the `iret` hypercall, guest-user `syscall`, and the instructions Xen emulates for PV kernels
+//! (forced-emulation CPUID, privileged register and MSR access, `int n`).
+
+pub mod emulate;
+
+use crate::arch::x86_64::guest::{
+    self, copy_from_guest, copy_to_guest, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
+};
+use crate::arch::x86_64::idt::{has_error_code, TrapFrame};
+use crate::arch::x86_64::{cpu, exit};
+use crate::domain::{self, DomainState, Vcpu, VcpuState};
+use crate::layout::selectors;
+use alloc::sync::Arc;
+
+/// RFLAGS bits.
+pub mod rflags {
+    pub const CF: u64 = 1 << 0;
+    pub const MBS: u64 = 1 << 1;
+    pub const TF: u64 = 1 << 8;
+    pub const IF: u64 = 1 << 9;
+    pub const DF: u64 = 1 << 10;
+    pub const IOPL: u64 = 3 << 12;
+    pub const NT: u64 = 1 << 14;
+    pub const RF: u64 = 1 << 16;
+    pub const VM: u64 = 1 << 17;
+    pub const AC: u64 = 1 << 18;
+    /// What a guest may set through `iret` (ALL in Xen's `do_iret`: arithmetic, TF, DF, OF, AC, ID).
+    pub const GUEST_MUTABLE: u64 = 0x0025_4dd5 | TF | DF | AC;
+}
+
+/// Offset of `vcpu_info[v]` in `shared_info`, and of its fields.
+const VCPU_INFO_SIZE: usize = 64;
+const UPCALL_MASK: usize = 1;
+const ARCH_CR2: usize = 16;
+
+fn upcall_mask_get(dom: &domain::Domain, vcpu: u32) -> u8 {
+    let mut b = [0u8; 1];
+    let _ = crate::mm::guest::frame_read(
+        dom.shared_info,
+        vcpu as usize * VCPU_INFO_SIZE + UPCALL_MASK,
+        &mut b,
+    );
+    b[0]
+}
+
+fn upcall_mask_set(dom: &domain::Domain, vcpu: u32, v: u8) {
+    let _ = crate::mm::guest::frame_write(
+        dom.shared_info,
+        vcpu as usize * VCPU_INFO_SIZE + UPCALL_MASK,
+        &[v],
+    );
+}
+
+/// Kills `dom` for `why` (logged with the guest's registers), as Xen's `domain_crash`. The
+/// initial domain's death ends the machine.
+pub fn crash_domain(dom: &domain::Domain, frame: &TrapFrame, why: core::fmt::Arguments<'_>) {
+    {
+        let mut s = dom.state.lock();
+        if matches!(*s, DomainState::Crashed | DomainState::Dying) {
+            return;
+        }
+        *s = DomainState::Crashed;
+    }
+    dom.console_flush();
+    log::error!(
+        "d{}: domain crashed: {}\n  RIP {:#018x} CS {:#06x} RFLAGS {:#018x} RSP {:#018x} SS {:#06x}\n  RAX {:#018x} RBX {:#018x} RCX {:#018x} RDX {:#018x}\n  RSI {:#018x} RDI {:#018x} RBP {:#018x} CR2 {:#018x}",
+        dom.id.0,
+        why,
+        frame.rip,
+        frame.cs,
+        frame.rflags,
+        frame.rsp,
+        frame.ss,
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+        cpu::read_cr2()
+    );
+    if dom.privileged {
+        end_machine(exit::ExitCode::DomainCrashed, "the initial domain crashed");
+    }
+}
+
+/// Ends the run after the initial domain is gone: under QEMU's debug-exit device with `code`.
+pub fn end_machine(code: exit::ExitCode, why: &str) -> ! {
+    log::info!("Ferrite: {why}; halting (exit code {:#x})", code as u8);
+    exit::debug_exit(code);
+    cpu::halt_forever()
+}
+
+/// Switches the vCPU between guest-kernel and guest-user mode (Xen's `toggle_guest_mode`):
+/// swaps the active and inactive GS bases and loads the other L4.
+fn toggle_mode(st: &mut VcpuState) {
+    let active = cpu::rdmsr(MSR_GS_BASE);
+    let inactive = cpu::rdmsr(MSR_SHADOW_GS_BASE);
+    // SAFETY: guest GS bases; the hypervisor does not use GS.
+    unsafe {
+        cpu::wrmsr(MSR_GS_BASE, inactive);
+        cpu::wrmsr(MSR_SHADOW_GS_BASE, active);
+    }
+    st.kernel_mode = !st.kernel_mode;
+    let l4 = if st.kernel_mode {
+        st.kernel_l4
+    } else {
+        st.user_l4.unwrap_or(st.kernel_l4)
+    };
+    cpu::load_cr3(l4.addr());
+}
+
+/// Builds Xen's bounce frame (`create_bounce_frame`) on the guest kernel stack and points the
+/// frame at `handler`: `{RCX, R11, [error code,] RIP, CS|mask<<32, RFLAGS, RSP, SS}`.
+fn bounce(
+    dom: &domain::Domain,
+    v: &Vcpu,
+    st: &mut VcpuState,
+    frame: &mut TrapFrame,
+    handler: u64,
+    error: Option<u64>,
+    mask: bool,
+) -> Result<(), ()> {
+    let from_user = !st.kernel_mode;
+    let (cs, ss) = (frame.cs, frame.ss);
+    let mut sp = if from_user {
+        toggle_mode(st);
+        st.kernel_sp
+    } else {
+        frame.rsp
+    };
+    sp &= !15;
+    let saved_mask = upcall_mask_get(dom, v.id);
+    let guest_if = if saved_mask == 0 { rflags::IF } else { 0 };
+    let fl = (frame.rflags & !rflags::IF & !rflags::IOPL) | guest_if;
+    let cs_word = if from_user { cs } else { cs & !3 } | (u64::from(saved_mask) << 32);
+    let mut words: heapless::Vec<u64, 8> = heapless::Vec::new();
+    let _ = words.push(frame.rcx);
+    let _ = words.push(frame.r11);
+    if let Some(e) = error {
+        let _ = words.push(e);
+    }
+    for w in [frame.rip, cs_word, fl, frame.rsp, ss] {
+        let _ = words.push(w);
+    }
+    let bytes: heapless::Vec<u8, 64> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let new_sp = sp.wrapping_sub(bytes.len() as u64);
+    if copy_to_guest(new_sp, &bytes).is_err() {
+        return Err(());
+    }
+    frame.rsp = new_sp;
+    frame.rip = handler;
+    frame.cs = u64::from(selectors::FLAT_RING3_CS64);
+    frame.ss = u64::from(selectors::FLAT_RING3_DS);
+    frame.rflags = (frame.rflags
+        & !(rflags::TF | rflags::VM | rflags::RF | rflags::NT | rflags::AC | rflags::IOPL))
+        | rflags::IF
+        | rflags::MBS;
+    if mask {
+        upcall_mask_set(dom, v.id, 1);
+    }
+    Ok(())
+}
+
+/// Delivers exception `vector` to the guest's handler, crashing the domain if it has none or the
+/// frame cannot be written.
+pub fn inject(
+    dom: &domain::Domain,
+    v: &Vcpu,
+    frame: &mut TrapFrame,
+    vector: u8,
+    error: Option<u64>,
+) {
+    let mut st = v.state.lock();
+    let te = st.traps[vector as usize];
+    if te.address == 0 {
+        drop(st);
+        crash_domain(
+            dom,
+            frame,
+            format_args!(
+                "unhandled exception: vector {vector} (error {:#x}) and no handler",
+                error.unwrap_or(0)
+            ),
+        );
+        return;
+    }
+    if st.bouncing {
+        drop(st);
+        crash_domain(
+            dom,
+            frame,
+            format_args!("fault while delivering vector {vector}"),
+        );
+        return;
+    }
+    st.bouncing = true;
+    let r = bounce(dom, v, &mut st, frame, te.address, error, te.flags & 4 != 0);
+    st.bouncing = false;
+    drop(st);
+    if r.is_err() {
+        crash_domain(
+            dom,
+            frame,
+            format_args!(
+                "cannot write the exception frame for vector {vector} at {:#x}",
+                frame.rsp
+            ),
+        );
+    }
+}
+
+fn current_pair() -> Option<(Arc<domain::Domain>, Arc<Vcpu>)> {
+    let v = crate::sched::current()?;
+    Some((domain::get(v.domain)?, v))
+}
+
+/// An exception raised while a guest ran.
+pub fn guest_trap(frame: &mut TrapFrame) {
+    let Some((dom, v)) = current_pair() else {
+        crate::arch::x86_64::idt::fatal_exception(frame);
+    };
+    let vector = frame.vector as u8;
+    match vector {
+        2 => log::warn!("NMI while d{}v{} ran", dom.id.0, v.id),
+        6 if emulate::forced_cpuid(frame) => {}
+        13 if emulate::privileged(&dom, &v, frame) => {}
+        14 => {
+            let cr2 = cpu::read_cr2();
+            let _ = crate::mm::guest::frame_write(
+                dom.shared_info,
+                v.id as usize * VCPU_INFO_SIZE + ARCH_CR2,
+                &cr2.to_le_bytes(),
+            );
+            // The U/S bit says which guest mode faulted, not the hardware CPL (always 3).
+            let kernel = v.state.lock().kernel_mode;
+            let ec = if kernel {
+                frame.error_code & !4
+            } else {
+                frame.error_code | 4
+            };
+            inject(&dom, &v, frame, 14, Some(ec));
+        }
+        18 => crate::arch::x86_64::idt::fatal_exception(frame),
+        v_ => {
+            let ec = has_error_code(v_).then_some(frame.error_code);
+            inject(&dom, &v, frame, v_, ec);
+        }
+    }
+    crate::sched::schedule(frame);
+}
+
+/// A device interrupt taken while a guest ran (the tick): maybe switch vCPUs.
+pub fn guest_interrupt(frame: &mut TrapFrame) {
+    crate::sched::tick();
+    crate::sched::schedule(frame);
+}
+
+/// `SYSCALL` from ring 3: a hypercall in guest-kernel mode, the guest's syscall callback in
+/// guest-user mode.
+#[no_mangle]
+extern "C" fn ferrite_guest_syscall(frame: &mut TrapFrame) {
+    let Some((dom, v)) = current_pair() else {
+        crate::arch::x86_64::idt::fatal_exception(frame);
+    };
+    let kernel = v.state.lock().kernel_mode;
+    if kernel {
+        crate::hypercall::dispatch(&dom, &v, frame);
+    } else {
+        user_syscall(&dom, &v, frame);
+    }
+    crate::sched::schedule(frame);
+}
+
+fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
+    let cb = v.state.lock().syscall_callback;
+    if cb.address == 0 {
+        // Xen rewinds over the SYSCALL and injects #UD.
+        frame.rip = frame.rip.wrapping_sub(2);
+        inject(dom, v, frame, 6, None);
+        return;
+    }
+    frame.rflags &= !rflags::DF;
+    let mut st = v.state.lock();
+    let r = bounce(dom, v, &mut st, frame, cb.address, None, cb.mask_events);
+    drop(st);
+    if r.is_err() {
+        crash_domain(
+            dom,
+            frame,
+            format_args!("cannot write the syscall frame on the kernel stack"),
+        );
+    }
+}
+
+/// The `iret` hypercall (`do_iret`): the guest pushed `{rax, r11, rcx, flags, rip, cs, rflags,
+/// rsp, ss}` and made the call with `rsp` pointing at it.
+pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
+    let mut raw = [0u8; 72];
+    if copy_from_guest(frame.rsp, &mut raw).is_err() {
+        crash_domain(
+            dom,
+            frame,
+            format_args!("iret: cannot read the frame at {:#x}", frame.rsp),
+        );
+        return;
+    }
+    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (rax, r11, rcx, flags, rip, cs, fl, rsp, ss) =
+        (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
+    let mut st = v.state.lock();
+    if cs & 3 == 3 && st.kernel_mode {
+        if st.user_l4.is_none() {
+            drop(st);
+            crash_domain(
+                dom,
+                frame,
+                format_args!("iret to user mode without a user page table"),
+            );
+            return;
+        }
+        toggle_mode(&mut st);
+    }
+    frame.rip = rip;
+    frame.rsp = rsp;
+    frame.cs = cs | 3;
+    frame.ss = ss | 3;
+    frame.rflags =
+        (fl & rflags::GUEST_MUTABLE & !(rflags::IOPL | rflags::VM)) | rflags::IF | rflags::MBS;
+    if flags & xen_abi::arch_x86::VgcfFlags::IN_SYSCALL.bits() == 0 {
+        frame.r11 = r11;
+        frame.rcx = rcx;
+    }
+    frame.rax = rax;
+    drop(st);
+    upcall_mask_set(dom, v.id, u8::from(fl & rflags::IF == 0));
+}
+
+/// Reads `len` bytes of guest memory into a fixed buffer (helper for hypercalls).
+pub fn read_guest<const N: usize>(va: u64) -> Result<[u8; N], xen_abi::Errno> {
+    let mut b = [0u8; N];
+    copy_from_guest(va, &mut b).map_err(|_| xen_abi::Errno::EFAULT)?;
+    Ok(b)
+}
+
+/// Writes bytes to guest memory (helper for hypercalls).
+pub fn write_guest(va: u64, data: &[u8]) -> Result<(), xen_abi::Errno> {
+    copy_to_guest(va, data).map_err(|_| xen_abi::Errno::EFAULT)
+}
+
+/// Loads `st`'s active L4 (after `MMUEXT_NEW_BASEPTR`-style changes).
+pub fn reload_cr3(st: &VcpuState) {
+    let l4 = if st.kernel_mode {
+        st.kernel_l4
+    } else {
+        st.user_l4.unwrap_or(st.kernel_l4)
+    };
+    cpu::load_cr3(l4.addr());
+}
+
+/// Writes a guest's FS/GS base (`set_segment_base`).
+pub fn set_segment_base(st: &VcpuState, which: u32, base: u64) -> Result<(), xen_abi::Errno> {
+    use crate::arch::x86_64::guest::MSR_FS_BASE;
+    use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL};
+    let canonical = (base as i64) << 16 >> 16 == base as i64;
+    let write = |msr: u32, v: u64| {
+        // SAFETY: guest segment bases, checked canonical; the hypervisor uses neither FS nor GS.
+        unsafe { cpu::wrmsr(msr, v) }
+    };
+    match which {
+        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical => {
+            Err(xen_abi::Errno::EINVAL)
+        }
+        SEGBASE_FS => {
+            write(MSR_FS_BASE, base);
+            Ok(())
+        }
+        SEGBASE_GS_USER => {
+            write(
+                if st.kernel_mode {
+                    MSR_SHADOW_GS_BASE
+                } else {
+                    MSR_GS_BASE
+                },
+                base,
+            );
+            Ok(())
+        }
+        SEGBASE_GS_KERNEL => {
+            write(
+                if st.kernel_mode {
+                    MSR_GS_BASE
+                } else {
+                    MSR_SHADOW_GS_BASE
+                },
+                base,
+            );
+            Ok(())
+        }
+        SEGBASE_GS_USER_SEL => {
+            let mut seg = guest::save_segments();
+            seg.gs = (base as u16) | 3;
+            // The selector load gives the user GS the descriptor's base (0 for flat selectors).
+            if st.kernel_mode {
+                seg.gs_shadow = 0;
+            } else {
+                seg.gs_base = 0;
+            }
+            if !guest::load_segments(&seg) {
+                // Xen loads the null selector when the load faults.
+                let _ = guest::load_segments(&guest::SegmentState { gs: 0, ..seg });
+            }
+            Ok(())
+        }
+        _ => Err(xen_abi::Errno::EINVAL),
+    }
+}

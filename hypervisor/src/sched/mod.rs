@@ -1,0 +1,149 @@
+//! vCPU scheduling: a run queue per physical CPU, round-robin with a 10 ms slice (the hypervisor
+//! tick), and the switch of guest state (registers, page tables, segments, FPU) between vCPUs.
+
+use crate::arch::x86_64::{cpu, guest, idt::TrapFrame, percpu};
+use crate::domain::{self, Vcpu};
+use crate::layout::MAX_CPUS;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+
+static RUNQ: [Mutex<Vec<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(Vec::new()) }; MAX_CPUS];
+static CURRENT: [Mutex<Option<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+static NEED_RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+fn this() -> usize {
+    percpu::cpu_index() as usize
+}
+
+/// Queues `v` on its physical CPU.
+pub fn add(v: Arc<Vcpu>) {
+    if let Some(q) = RUNQ.get(v.pcpu) {
+        q.lock().push(v);
+    }
+}
+
+/// Lets every CPU start running guests.
+pub fn start() {
+    STARTED.store(true, Ordering::Release);
+}
+
+/// True once guests may run.
+pub fn started() -> bool {
+    STARTED.load(Ordering::Acquire)
+}
+
+/// The vCPU running on this CPU.
+pub fn current() -> Option<Arc<Vcpu>> {
+    CURRENT.get(this())?.lock().clone()
+}
+
+/// Asks this CPU to reconsider what runs (the slice ended).
+pub fn tick() {
+    if let Some(f) = NEED_RESCHED.get(this()) {
+        f.store(true, Ordering::Relaxed);
+    }
+}
+
+fn runnable(v: &Vcpu) -> bool {
+    let dom_ok = domain::get(v.domain).is_some_and(|d| d.is_running());
+    let st = v.state.lock();
+    dom_ok && st.up && !st.blocked
+}
+
+/// The next runnable vCPU after `after` in this CPU's queue (round-robin), if any.
+fn pick(cpu: usize, after: Option<&Arc<Vcpu>>) -> Option<Arc<Vcpu>> {
+    let q = RUNQ.get(cpu)?.lock();
+    if q.is_empty() {
+        return None;
+    }
+    let start = after
+        .and_then(|a| q.iter().position(|v| Arc::ptr_eq(v, a)))
+        .map_or(0, |i| i + 1);
+    (0..q.len())
+        .map(|k| &q[(start + k) % q.len()])
+        .find(|v| runnable(v))
+        .cloned()
+}
+
+fn save(v: &Vcpu, frame: &TrapFrame) {
+    let mut st = v.state.lock();
+    st.regs = *frame;
+    st.segments = guest::save_segments();
+    guest::fpu_save(&mut st.fpu);
+}
+
+/// Loads `v`'s state into this CPU and returns the frame to resume it with.
+fn load(v: &Vcpu) -> TrapFrame {
+    let st = v.state.lock();
+    let l4 = if st.kernel_mode {
+        st.kernel_l4
+    } else {
+        st.user_l4.unwrap_or(st.kernel_l4)
+    };
+    cpu::load_cr3(l4.addr());
+    let _ = guest::load_segments(&st.segments);
+    guest::fpu_restore(&st.fpu);
+    st.regs
+}
+
+/// Called on every return to a guest with the frame about to be resumed: keeps the current
+/// vCPU if it may run and its slice is not over, otherwise switches to the next runnable one,
+/// idling (interrupts on) while there is none.
+pub fn schedule(frame: &mut TrapFrame) {
+    let cpu = this();
+    let resched = NEED_RESCHED
+        .get(cpu)
+        .is_some_and(|f| f.swap(false, Ordering::Relaxed));
+    let cur = current();
+    if let Some(c) = &cur {
+        if !resched && runnable(c) {
+            return;
+        }
+    }
+    let next = pick(cpu, cur.as_ref());
+    match (&cur, next) {
+        (Some(c), Some(n)) if Arc::ptr_eq(c, &n) => {}
+        (_, Some(n)) => {
+            if let Some(c) = &cur {
+                save(c, frame);
+            }
+            *frame = load(&n);
+            *CURRENT[cpu].lock() = Some(n);
+        }
+        (_, None) => {
+            if let Some(c) = &cur {
+                save(c, frame);
+            }
+            *CURRENT[cpu].lock() = None;
+            let n = idle_until_runnable(cpu);
+            *frame = load(&n);
+            *CURRENT[cpu].lock() = Some(n);
+        }
+    }
+}
+
+fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
+    cpu::load_cr3(crate::mm::kernel_root());
+    loop {
+        if started() {
+            if let Some(n) = pick(cpu, None) {
+                cpu::disable_interrupts();
+                return n;
+            }
+        }
+        cpu::enable_and_halt();
+        cpu::disable_interrupts();
+    }
+}
+
+/// This CPU's scheduler loop entry: waits for a runnable vCPU and enters it. Never returns.
+pub fn run() -> ! {
+    let cpu = this();
+    let n = idle_until_runnable(cpu);
+    let regs = load(&n);
+    *CURRENT[cpu].lock() = Some(n);
+    guest::enter(&regs)
+}
