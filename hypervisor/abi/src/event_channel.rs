@@ -10,111 +10,60 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 use crate::errno::Errno;
 use crate::types::{DomId, Port};
 
-/// The `EVTCHNOP_*` sub-op numbers of `HYPERVISOR_event_channel_op` (`enum event_channel_op`).
-#[doc(alias = "event_channel_op")]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum EvtchnOp {
-    /// `EVTCHNOP_bind_interdomain` → [`EvtchnBindInterdomain`].
-    #[doc(alias = "EVTCHNOP_bind_interdomain")]
-    BindInterdomain = 0,
-    /// `EVTCHNOP_bind_virq` → [`EvtchnBindVirq`].
-    #[doc(alias = "EVTCHNOP_bind_virq")]
-    BindVirq = 1,
-    /// `EVTCHNOP_bind_pirq` → [`EvtchnBindPirq`].
-    #[doc(alias = "EVTCHNOP_bind_pirq")]
-    BindPirq = 2,
-    /// `EVTCHNOP_close` → [`EvtchnClose`].
-    #[doc(alias = "EVTCHNOP_close")]
-    Close = 3,
-    /// `EVTCHNOP_send` → [`EvtchnSend`].
-    #[doc(alias = "EVTCHNOP_send")]
-    Send = 4,
-    /// `EVTCHNOP_status` → [`EvtchnStatus`].
-    #[doc(alias = "EVTCHNOP_status")]
-    Status = 5,
-    /// `EVTCHNOP_alloc_unbound` → [`EvtchnAllocUnbound`].
-    #[doc(alias = "EVTCHNOP_alloc_unbound")]
-    AllocUnbound = 6,
-    /// `EVTCHNOP_bind_ipi` → [`EvtchnBindIpi`].
-    #[doc(alias = "EVTCHNOP_bind_ipi")]
-    BindIpi = 7,
-    /// `EVTCHNOP_bind_vcpu` → [`EvtchnBindVcpu`].
-    #[doc(alias = "EVTCHNOP_bind_vcpu")]
-    BindVcpu = 8,
-    /// `EVTCHNOP_unmask` → [`EvtchnUnmask`].
-    #[doc(alias = "EVTCHNOP_unmask")]
-    Unmask = 9,
-    /// `EVTCHNOP_reset` → [`EvtchnReset`].
-    #[doc(alias = "EVTCHNOP_reset")]
-    Reset = 10,
-    /// `EVTCHNOP_init_control` → [`EvtchnInitControl`] (FIFO ABI).
-    #[doc(alias = "EVTCHNOP_init_control")]
-    InitControl = 11,
-    /// `EVTCHNOP_expand_array` → [`EvtchnExpandArray`] (FIFO ABI).
-    #[doc(alias = "EVTCHNOP_expand_array")]
-    ExpandArray = 12,
-    /// `EVTCHNOP_set_priority` → [`EvtchnSetPriority`] (FIFO ABI).
-    #[doc(alias = "EVTCHNOP_set_priority")]
-    SetPriority = 13,
-    /// `EVTCHNOP_reset_cont`: the hypervisor's continuation of a preempted `EVTCHNOP_reset`.
+sub_op_enum! {
+    /// The `EVTCHNOP_*` sub-op numbers of `HYPERVISOR_event_channel_op` (`enum event_channel_op`).
     ///
-    /// Defined only `#ifdef __XEN__`, but Xen's `do_event_channel_op` accepts it from any guest
-    /// (with [`EvtchnReset`] as argument), so a Xen-compatible hypervisor decodes it too.
-    #[doc(alias = "EVTCHNOP_reset_cont")]
-    ResetCont = 14,
-}
-
-impl EvtchnOp {
-    /// Every sub-op, in number order.
-    pub const ALL: [EvtchnOp; 15] = [
-        EvtchnOp::BindInterdomain,
-        EvtchnOp::BindVirq,
-        EvtchnOp::BindPirq,
-        EvtchnOp::Close,
-        EvtchnOp::Send,
-        EvtchnOp::Status,
-        EvtchnOp::AllocUnbound,
-        EvtchnOp::BindIpi,
-        EvtchnOp::BindVcpu,
-        EvtchnOp::Unmask,
-        EvtchnOp::Reset,
-        EvtchnOp::InitControl,
-        EvtchnOp::ExpandArray,
-        EvtchnOp::SetPriority,
-        EvtchnOp::ResetCont,
-    ];
-}
-
-impl TryFrom<u32> for EvtchnOp {
-    type Error = Errno;
-
-    /// Decode a guest's `cmd`; an unknown number is `ENOSYS`, as in `do_event_channel_op`.
-    fn try_from(cmd: u32) -> Result<Self, Errno> {
-        Ok(match cmd {
-            0 => EvtchnOp::BindInterdomain,
-            1 => EvtchnOp::BindVirq,
-            2 => EvtchnOp::BindPirq,
-            3 => EvtchnOp::Close,
-            4 => EvtchnOp::Send,
-            5 => EvtchnOp::Status,
-            6 => EvtchnOp::AllocUnbound,
-            7 => EvtchnOp::BindIpi,
-            8 => EvtchnOp::BindVcpu,
-            9 => EvtchnOp::Unmask,
-            10 => EvtchnOp::Reset,
-            11 => EvtchnOp::InitControl,
-            12 => EvtchnOp::ExpandArray,
-            13 => EvtchnOp::SetPriority,
-            14 => EvtchnOp::ResetCont,
-            _ => return Err(Errno::ENOSYS),
-        })
-    }
-}
-
-impl From<EvtchnOp> for u32 {
-    fn from(op: EvtchnOp) -> u32 {
-        op as u32
+    /// `TryFrom<u32>` answers `ENOSYS` for an unknown number, as `do_event_channel_op` does.
+    #[doc(alias = "event_channel_op")]
+    pub enum EvtchnOp {
+        /// `EVTCHNOP_bind_interdomain` → [`EvtchnBindInterdomain`].
+        #[doc(alias = "EVTCHNOP_bind_interdomain")]
+        BindInterdomain = 0,
+        /// `EVTCHNOP_bind_virq` → [`EvtchnBindVirq`].
+        #[doc(alias = "EVTCHNOP_bind_virq")]
+        BindVirq = 1,
+        /// `EVTCHNOP_bind_pirq` → [`EvtchnBindPirq`].
+        #[doc(alias = "EVTCHNOP_bind_pirq")]
+        BindPirq = 2,
+        /// `EVTCHNOP_close` → [`EvtchnClose`].
+        #[doc(alias = "EVTCHNOP_close")]
+        Close = 3,
+        /// `EVTCHNOP_send` → [`EvtchnSend`].
+        #[doc(alias = "EVTCHNOP_send")]
+        Send = 4,
+        /// `EVTCHNOP_status` → [`EvtchnStatus`].
+        #[doc(alias = "EVTCHNOP_status")]
+        Status = 5,
+        /// `EVTCHNOP_alloc_unbound` → [`EvtchnAllocUnbound`].
+        #[doc(alias = "EVTCHNOP_alloc_unbound")]
+        AllocUnbound = 6,
+        /// `EVTCHNOP_bind_ipi` → [`EvtchnBindIpi`].
+        #[doc(alias = "EVTCHNOP_bind_ipi")]
+        BindIpi = 7,
+        /// `EVTCHNOP_bind_vcpu` → [`EvtchnBindVcpu`].
+        #[doc(alias = "EVTCHNOP_bind_vcpu")]
+        BindVcpu = 8,
+        /// `EVTCHNOP_unmask` → [`EvtchnUnmask`].
+        #[doc(alias = "EVTCHNOP_unmask")]
+        Unmask = 9,
+        /// `EVTCHNOP_reset` → [`EvtchnReset`].
+        #[doc(alias = "EVTCHNOP_reset")]
+        Reset = 10,
+        /// `EVTCHNOP_init_control` → [`EvtchnInitControl`] (FIFO ABI).
+        #[doc(alias = "EVTCHNOP_init_control")]
+        InitControl = 11,
+        /// `EVTCHNOP_expand_array` → [`EvtchnExpandArray`] (FIFO ABI).
+        #[doc(alias = "EVTCHNOP_expand_array")]
+        ExpandArray = 12,
+        /// `EVTCHNOP_set_priority` → [`EvtchnSetPriority`] (FIFO ABI).
+        #[doc(alias = "EVTCHNOP_set_priority")]
+        SetPriority = 13,
+        /// `EVTCHNOP_reset_cont`: the hypervisor's continuation of a preempted `EVTCHNOP_reset`.
+        ///
+        /// Defined only `#ifdef __XEN__`, but Xen's `do_event_channel_op` accepts it from any guest
+        /// (with [`EvtchnReset`] as argument), so a Xen-compatible hypervisor decodes it too.
+        #[doc(alias = "EVTCHNOP_reset_cont")]
+        ResetCont = 14,
     }
 }
 
@@ -495,54 +444,32 @@ pub struct EvtchnFifoControlBlock {
     pub head: [u32; EVTCHN_FIFO_MAX_QUEUES],
 }
 
-/// `enum virq`: the virtual interrupts of `xen.h` (`V.` = per vCPU, `G.` = global).
+/// `enum virq`: the virtual interrupts of `xen.h` (`V.` = per vCPU, `G.` = global), gathered
+/// for event-channel users. The numbers `xen.h`'s module already mirrors are re-exported from
+/// [`crate::xen`], not copied; the remaining architecture slots are defined here.
 pub mod virq {
-    /// `VIRQ_TIMER` (V): timebase update and/or requested timeout.
-    pub const VIRQ_TIMER: u32 = 0;
-    /// `VIRQ_DEBUG` (V): request guest to dump debug info.
-    pub const VIRQ_DEBUG: u32 = 1;
-    /// `VIRQ_CONSOLE` (G, dom0): bytes received on the emergency console.
-    pub const VIRQ_CONSOLE: u32 = 2;
-    /// `VIRQ_DOM_EXC` (G, dom0): exceptional event for some domain.
-    pub const VIRQ_DOM_EXC: u32 = 3;
-    /// `VIRQ_TBUF` (G, dom0): trace buffer has records available.
-    pub const VIRQ_TBUF: u32 = 4;
-    /// `VIRQ_DEBUGGER` (G, dom0): a domain has paused for debugging.
-    pub const VIRQ_DEBUGGER: u32 = 6;
-    /// `VIRQ_XENOPROF` (V): XenOprofile interrupt, new sample available.
-    pub const VIRQ_XENOPROF: u32 = 7;
-    /// `VIRQ_CON_RING` (G, dom0): bytes received on the console.
-    pub const VIRQ_CON_RING: u32 = 8;
-    /// `VIRQ_PCPU_STATE` (G, dom0): PCPU state changed.
-    pub const VIRQ_PCPU_STATE: u32 = 9;
-    /// `VIRQ_MEM_EVENT` (G, dom0): a memory event has occurred.
-    pub const VIRQ_MEM_EVENT: u32 = 10;
-    /// `VIRQ_ARGO` (G): Argo interdomain message notification.
-    pub const VIRQ_ARGO: u32 = 11;
-    /// `VIRQ_ENOMEM` (G, dom0): low on heap memory.
-    pub const VIRQ_ENOMEM: u32 = 12;
-    /// `VIRQ_XENPMU` (V): PMC interrupt.
-    pub const VIRQ_XENPMU: u32 = 13;
-    /// `VIRQ_ARCH_0`: first architecture-specific VIRQ.
-    pub const VIRQ_ARCH_0: u32 = 16;
+    pub use crate::xen::{
+        NR_VIRQS, VIRQ_ARCH_0, VIRQ_ARCH_7, VIRQ_ARGO, VIRQ_CONSOLE, VIRQ_CON_RING, VIRQ_DEBUG,
+        VIRQ_DEBUGGER, VIRQ_DOM_EXC, VIRQ_ENOMEM, VIRQ_MEM_EVENT, VIRQ_PCPU_STATE, VIRQ_TBUF,
+        VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
+    };
+
     /// `VIRQ_ARCH_1`.
-    pub const VIRQ_ARCH_1: u32 = 17;
+    pub const VIRQ_ARCH_1: u32 = VIRQ_ARCH_0 + 1;
     /// `VIRQ_ARCH_2`.
-    pub const VIRQ_ARCH_2: u32 = 18;
+    pub const VIRQ_ARCH_2: u32 = VIRQ_ARCH_0 + 2;
     /// `VIRQ_ARCH_3`.
-    pub const VIRQ_ARCH_3: u32 = 19;
+    pub const VIRQ_ARCH_3: u32 = VIRQ_ARCH_0 + 3;
     /// `VIRQ_ARCH_4`.
-    pub const VIRQ_ARCH_4: u32 = 20;
+    pub const VIRQ_ARCH_4: u32 = VIRQ_ARCH_0 + 4;
     /// `VIRQ_ARCH_5`.
-    pub const VIRQ_ARCH_5: u32 = 21;
+    pub const VIRQ_ARCH_5: u32 = VIRQ_ARCH_0 + 5;
     /// `VIRQ_ARCH_6`.
-    pub const VIRQ_ARCH_6: u32 = 22;
-    /// `VIRQ_ARCH_7`: last architecture-specific VIRQ.
-    pub const VIRQ_ARCH_7: u32 = 23;
-    /// `VIRQ_MCA` (`arch-x86/xen-mca.h`, G, dom0): machine check architecture.
+    pub const VIRQ_ARCH_6: u32 = VIRQ_ARCH_0 + 6;
+    /// `VIRQ_MCA` (`arch-x86/xen-mca.h`, G., dom0): machine check architecture.
     pub const VIRQ_MCA: u32 = VIRQ_ARCH_0;
-    /// `NR_VIRQS`: VIRQ numbers are below this.
-    pub const NR_VIRQS: u32 = 24;
+
+    const _: () = assert!(VIRQ_ARCH_6 + 1 == VIRQ_ARCH_7);
 }
 
 pub use virq::*;
@@ -583,7 +510,8 @@ mod tests {
 
     #[test]
     fn evtchn_op_try_from_round_trips_every_op() {
-        for op in EvtchnOp::ALL {
+        crate::sub_op::assert_sub_op::<EvtchnOp>();
+        for &op in <EvtchnOp as crate::SubOp>::ALL {
             assert_eq!(EvtchnOp::try_from(u32::from(op)), Ok(op));
         }
     }
