@@ -72,7 +72,10 @@ impl VecMemory {
         }
         if let (Some((entry, nr)), true) = (self.slots, offset >= RING_ENTRIES_OFFSET) {
             let rel = offset - RING_ENTRIES_OFFSET;
-            assert!(rel.is_multiple_of(entry), "entry access at {offset} not on a slot");
+            assert!(
+                rel.is_multiple_of(entry),
+                "entry access at {offset} not on a slot"
+            );
             assert!(
                 rel / entry < nr as usize,
                 "entry access at {offset} is slot {} of {nr}",
