@@ -11,6 +11,8 @@ pub use xtask::qemu::{EXIT_EXCEPTION, EXIT_FAILURE, EXIT_PANIC, EXIT_SUCCESS};
 
 /// The line every boot must print before anything else counts.
 pub const SIGN_OF_LIFE: &str = "] Ferrite ";
+/// Xen's sign of life.
+pub const XEN_SIGN_OF_LIFE: &str = "Xen version 4.17";
 
 /// The hypervisor ELF: `FERRITE_HYPERVISOR` (set by `cargo xtask test`) or a build of our own in
 /// a separate target directory (so plain `cargo test -p tests` works too).
@@ -29,7 +31,41 @@ pub fn hypervisor() -> Result<PathBuf> {
     .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// One boot of Ferrite in QEMU.
+/// The PV test guest `name` (from `tests/guests`): `FERRITE_GUESTS` (set by `cargo xtask test`)
+/// or a build of our own in a separate target directory.
+pub fn guest(name: &str) -> Result<PathBuf> {
+    static DIR: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+    let dir = DIR
+        .get_or_init(|| {
+            if let Some(p) = std::env::var_os("FERRITE_GUESTS") {
+                return Ok(PathBuf::from(p));
+            }
+            hypervisor().map_err(|e| format!("{e:#}"))?;
+            xtask::build::guests().map_err(|e| format!("{e:#}"))
+        })
+        .clone()
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let p = dir.join(name);
+    if !p.is_file() {
+        bail!("test guest {} was not built", p.display());
+    }
+    Ok(p)
+}
+
+/// Which hypervisor a boot runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hypervisor {
+    /// Ferrite, judged by its exit status and log.
+    Ferrite,
+    /// Debian's Xen 4.17, the reference: judged by the guest's `Test result:` line.
+    Xen,
+}
+
+/// Xen's command line for running one test guest as its initial domain.
+pub const XEN_CMDLINE: &str =
+    "console=com1 com1=115200,8n1 dom0_mem=64M dom0_max_vcpus=1 loglvl=all guest_loglvl=all";
+
+/// One boot of Ferrite (or Xen) in QEMU.
 #[derive(Debug, Clone)]
 pub struct Boot {
     name: String,
@@ -38,6 +74,7 @@ pub struct Boot {
     smp: u32,
     mem_mib: u32,
     timeout: Duration,
+    hv: Hypervisor,
 }
 
 /// What a boot produced.
@@ -63,6 +100,7 @@ impl Boot {
             smp: 1,
             mem_mib: 256,
             timeout: Duration::from_secs(90),
+            hv: Hypervisor::Ferrite,
         }
     }
     /// The hypervisor command line.
@@ -88,6 +126,11 @@ impl Boot {
         self.mem_mib = mib;
         self
     }
+    /// Boots Debian's Xen 4.17 instead of Ferrite (with [`XEN_CMDLINE`] before the command line).
+    pub fn on_xen(mut self) -> Boot {
+        self.hv = Hypervisor::Xen;
+        self
+    }
     /// The hard timeout.
     pub fn timeout(mut self, t: Duration) -> Boot {
         self.timeout = t;
@@ -97,13 +140,20 @@ impl Boot {
     /// Builds the ISO and boots it. Fails on timeout, on a missing sign of life, and (unless
     /// `allow_panic`) on a `PANIC:` line.
     pub fn run_inner(&self, allow_panic: bool) -> Result<Run> {
-        let hv = hypervisor()?;
+        let (hv, cmdline, life) = match self.hv {
+            Hypervisor::Ferrite => (hypervisor()?, self.cmdline.clone(), SIGN_OF_LIFE),
+            Hypervisor::Xen => (
+                xtask::build::xen()?,
+                format!("{XEN_CMDLINE} {}", self.cmdline),
+                XEN_SIGN_OF_LIFE,
+            ),
+        };
         let root = xtask::target_dir();
         let iso = root.join("test-isos").join(format!("{}.iso", self.name));
         std::fs::create_dir_all(iso.parent().context("iso dir")?)?;
         let spec = xtask::iso::IsoSpec {
             hypervisor: hv,
-            cmdline: self.cmdline.clone(),
+            cmdline,
             modules: self.modules.clone(),
         };
         xtask::iso::build(&spec, &iso).with_context(|| format!("building {}", iso.display()))?;
@@ -113,8 +163,11 @@ impl Boot {
             smp: self.smp,
             mem_mib: self.mem_mib,
         };
+        // Xen does not end the machine when its initial domain powers off: stop at the verdict.
+        let xen = self.hv == Hypervisor::Xen;
         let out = xtask::qemu::run_captured(&machine, &log_path, self.timeout, false, &|l| {
             l.starts_with("PANIC:")
+                || (xen && (l.contains("Test result:") || l.contains("Hardware Dom0")))
         })?;
         let run = Run {
             name: self.name.clone(),
@@ -130,15 +183,15 @@ impl Boot {
                 run.tail()
             );
         }
-        if !run.log.contains(SIGN_OF_LIFE) {
+        if !run.log.contains(life) {
             bail!(
-                "{}: no sign of life ('{SIGN_OF_LIFE}') on the serial console\n{}",
+                "{}: no sign of life ('{life}') on the serial console\n{}",
                 self.name,
                 run.tail()
             );
         }
         if !allow_panic {
-            if let Some(p) = out.stopped_on {
+            if let Some(p) = out.stopped_on.filter(|p| p.starts_with("PANIC:")) {
                 bail!("{}: hypervisor panicked: {p}\n{}", self.name, run.tail());
             }
         }

@@ -166,6 +166,7 @@ fn run(o: &Opts) -> Result<()> {
 fn test() -> Result<()> {
     xtask::tools::ensure(xtask::tools::BOOT_TOOLS)?;
     xtask::tools::ensure(xtask::tools::ABI_TOOLS)?;
+    xtask::tools::ensure(xtask::tools::XEN_TOOLS)?;
     step(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),
@@ -182,11 +183,13 @@ fn test() -> Result<()> {
         ]),
     )?;
     step(
-        "clippy (hypervisor, x86_64-unknown-none)",
+        "clippy (bare metal: hypervisor and test guests)",
         cargo().args([
             "clippy",
             "--package",
             "hypervisor",
+            "--package",
+            "guests",
             "--target",
             xtask::build::HYPERVISOR_TARGET,
             "--",
@@ -199,11 +202,13 @@ fn test() -> Result<()> {
         cargo().args(["test", "--workspace", "--exclude", "tests"]),
     )?;
     let hv = xtask::build::hypervisor()?;
+    let guests = xtask::build::guests()?;
     step(
-        "QEMU integration tests",
+        "QEMU integration tests (Ferrite; the test guests also on Xen 4.17)",
         cargo()
             .args(["test", "--package", "tests", "--", "--test-threads=2"])
-            .env("FERRITE_HYPERVISOR", &hv),
+            .env("FERRITE_HYPERVISOR", &hv)
+            .env("FERRITE_GUESTS", &guests),
     )?;
     eprintln!("xtask: all tests passed");
     Ok(())

@@ -37,6 +37,12 @@ pub const BOOT_TOOLS: &[Tool] = &[
     },
 ];
 
+/// The reference hypervisor: Debian's Xen 4.17.
+pub const XEN_TOOLS: &[Tool] = &[Tool {
+    probe: "/boot/xen-4.17-amd64.gz",
+    package: "xen-hypervisor-4.17-amd64",
+}];
+
 /// Tools for the ABI layout check.
 pub const ABI_TOOLS: &[Tool] = &[
     Tool {
