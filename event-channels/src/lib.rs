@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod dispatch;
 pub mod hub;
 pub mod port_ops;
 pub mod words;
@@ -18,6 +19,7 @@ pub mod words;
 #[doc(hidden)]
 pub mod fuzzing;
 
+pub use dispatch::{arg_size, writes_back};
 pub use hub::{
     virq_is_global, Channel, ChannelStatus, Domain, DomainConfig, Effect, Effects, EvtchnHub,
     PortState, StatusKind, XenConsumer, EVTCHNS_PER_BUCKET,
