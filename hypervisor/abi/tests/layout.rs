@@ -297,7 +297,10 @@ const CHECKED_MODULES: &[(&str, &[&str])] = &[
     ("hvm_params.rs", &[]),
     ("io/ring.rs", &["SharedRingHeader"]),
     ("io/blkif.rs", &[]),
-    ("io/netif.rs", &["NetifExtraGso", "NetifExtraMcast", "NetifExtraHash"]),
+    (
+        "io/netif.rs",
+        &["NetifExtraGso", "NetifExtraMcast", "NetifExtraHash"],
+    ),
     ("io/console.rs", &[]),
     ("io/xs_wire.rs", &[]),
     ("io/xenbus.rs", &[]),
@@ -338,5 +341,189 @@ fn every_repr_c_struct_is_checked() {
     assert!(
         missing.is_empty(),
         "#[repr(C)] structs without a layout! line: {missing:?}"
+    );
+}
+
+/// Sub-op and command families whose every number in the C headers must be mirrored: a C
+/// `#define` with the prefix (and an integer value) that no fragment checks is reported, so a
+/// sub-op the Rust side dropped is caught from the C side too. `except` lists names of the
+/// family that belong to another namespace or are deliberately left out (docs/abi/README.md);
+/// an entry ending in `*` is a prefix.
+const C_FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "__HYPERVISOR_",
+        &["__HYPERVISOR_VIRT_START", "__HYPERVISOR_VIRT_END"],
+    ),
+    (
+        "VIRQ_",
+        &[
+            "VIRQ_ARCH_1",
+            "VIRQ_ARCH_2",
+            "VIRQ_ARCH_3",
+            "VIRQ_ARCH_4",
+            "VIRQ_ARCH_5",
+            "VIRQ_ARCH_6",
+        ],
+    ),
+    ("MMU_", &[]),
+    ("MMUEXT_", &[]),
+    ("UVMF_", &[]),
+    ("CONSOLEIO_", &[]),
+    ("VMASST_", &[]),
+    ("SIF_", &[]),
+    ("XENFEAT_", &[]),
+    ("XENVER_", &[]),
+    ("XEN_ELFNOTE_", &[]),
+    ("SCHEDOP_", &[]),
+    ("SHUTDOWN_", &[]),
+    ("CALLBACKOP_", &[]),
+    ("CALLBACKTYPE_", &[]),
+    ("VCPUOP_", &[]),
+    ("RUNSTATE_", &[]),
+    ("XENMAPSPACE_", &[]),
+    ("PHYSDEVOP_", &[]),
+    ("MAP_PIRQ_TYPE_", &[]),
+    ("XENPF_", &[]),
+    ("SEGBASE_", &[]),
+    ("FLAT_", &[]),
+];
+
+/// Families checked by name prefix only where the header mixes sub-ops with other constants:
+/// lower-case names after the prefix are the sub-ops.
+const C_SUB_OP_FAMILIES: &[(&str, &[&str])] = &[
+    (
+        "XENMEM_",
+        &[
+            "XENMEM_paging_op_nominate",
+            "XENMEM_paging_op_evict",
+            "XENMEM_paging_op_prep",
+            "XENMEM_access_op_set_access",
+            "XENMEM_access_op_get_access",
+            "XENMEM_access_op_set_access_multi",
+            "XENMEM_sharing_op_nominate_gfn",
+            "XENMEM_sharing_op_nominate_gref",
+            "XENMEM_sharing_op_share",
+            "XENMEM_sharing_op_debug_gfn",
+            "XENMEM_sharing_op_debug_mfn",
+            "XENMEM_sharing_op_debug_gref",
+            "XENMEM_sharing_op_add_physmap",
+            "XENMEM_sharing_op_audit",
+            "XENMEM_sharing_op_range_share",
+            "XENMEM_sharing_op_fork",
+            "XENMEM_sharing_op_fork_reset",
+            "XENMEM_resource_ioreq_server_frame_bufioreq",
+        ],
+    ),
+    (
+        "XEN_DOMCTL_",
+        &[
+            "XEN_DOMCTL_vmtrace_enable",
+            "XEN_DOMCTL_vmtrace_disable",
+            "XEN_DOMCTL_vmtrace_reset_and_enable",
+            "XEN_DOMCTL_vmtrace_output_position",
+            "XEN_DOMCTL_vmtrace_get_option",
+            "XEN_DOMCTL_vmtrace_set_option",
+        ],
+    ),
+    (
+        "XEN_SYSCTL_",
+        &[
+            "XEN_SYSCTL_cpu_featureset_raw",
+            "XEN_SYSCTL_cpu_featureset_host",
+            "XEN_SYSCTL_cpu_featureset_pv",
+            "XEN_SYSCTL_cpu_featureset_hvm",
+            "XEN_SYSCTL_cpu_featureset_pv_max",
+            "XEN_SYSCTL_cpu_featureset_hvm_max",
+            "XEN_SYSCTL_cpu_policy_raw",
+            "XEN_SYSCTL_cpu_policy_host",
+            "XEN_SYSCTL_cpu_policy_pv_max",
+            "XEN_SYSCTL_cpu_policy_hvm_max",
+            "XEN_SYSCTL_cpu_policy_pv_default",
+            "XEN_SYSCTL_cpu_policy_hvm_default",
+            "XEN_SYSCTL_pm_op_*",
+        ],
+    ),
+];
+
+/// No C number of a mirrored family is left unchecked: a sub-op the headers define but the Rust
+/// side dropped fails here, by name.
+#[test]
+fn every_c_sub_op_number_is_mirrored() {
+    let frags: Vec<Fragment> = FRAGMENTS.iter().map(|f| f()).collect();
+    let checked: Vec<&str> = frags
+        .iter()
+        .flat_map(|f| f.consts.iter())
+        .map(|c| c.c_expr.as_str())
+        .collect();
+    let mut includes: Vec<&str> = Vec::new();
+    for f in &frags {
+        for i in &f.includes {
+            if !includes.contains(&i.as_str()) {
+                includes.push(i);
+            }
+        }
+    }
+    let macros = checker::c_integer_macros(
+        &includes,
+        &checker::default_include_dir(),
+        &work_dir("layout-macros"),
+    )
+    .unwrap_or_else(|e| panic!("layout check could not run: {e}"));
+    let mut missing = Vec::new();
+    let mut seen = 0;
+    for (name, value) in &macros {
+        let excepted = |except: &[&str]| {
+            except.iter().any(|e| match e.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => e == name,
+            })
+        };
+        let plain = C_FAMILIES
+            .iter()
+            .find(|(p, _)| name.starts_with(p))
+            .is_some_and(|(_, except)| !excepted(except));
+        let sub_op = C_SUB_OP_FAMILIES
+            .iter()
+            .find(|(p, _)| name.starts_with(p))
+            .is_some_and(|(p, except)| {
+                name[p.len()..].starts_with(|c: char| c.is_ascii_lowercase()) && !excepted(except)
+            });
+        if plain || sub_op {
+            seen += 1;
+            if !checked.contains(&name.as_str()) {
+                missing.push(format!("{name} = {value}"));
+            }
+        }
+    }
+    println!(
+        "layout: {seen} C numbers of mirrored families, {} unchecked",
+        missing.len()
+    );
+    assert!(
+        seen > 300,
+        "too few C numbers found ({seen}): is the macro scan broken?"
+    );
+    assert!(
+        missing.is_empty(),
+        "C numbers with no Rust counterpart: {missing:#?}"
+    );
+}
+
+/// The macro scan finds plain integer macros (and only those) with their values.
+#[test]
+fn macro_scan_reads_integer_defines() {
+    let macros = checker::c_integer_macros(
+        &["xen/memory.h"],
+        &checker::default_include_dir(),
+        &work_dir("layout-macro-scan"),
+    )
+    .unwrap_or_else(|e| panic!("layout check could not run: {e}"));
+    let get = |n: &str| macros.iter().find(|(m, _)| m == n).map(|(_, v)| *v);
+    assert_eq!(get("XENMEM_claim_pages"), Some(24));
+    assert_eq!(get("XENMAPIDX_grant_table_status"), Some(0x8000_0000));
+    assert_eq!(
+        get("XENMEMF_populate_on_demand"),
+        None,
+        "an expression is not a literal"
     );
 }

@@ -659,3 +659,62 @@ impl DwarfTypes {
         Some(())
     }
 }
+
+/// Every object-like macro of the headers `includes` whose value is a plain integer literal
+/// (`12`, `0x1000001`, `(1U)`...), as `(name, value)`, from `cc -dM -E`.
+pub fn c_integer_macros(
+    includes: &[&str],
+    include_dir: &Path,
+    work_dir: &Path,
+) -> Result<Vec<(String, u64)>, String> {
+    std::fs::create_dir_all(work_dir).map_err(|e| format!("{}: {e}", work_dir.display()))?;
+    let src = work_dir.join("macros.c");
+    let text: String = includes
+        .iter()
+        .map(|i| format!("#include <{i}>\n"))
+        .collect();
+    std::fs::write(&src, text).map_err(|e| format!("{}: {e}", src.display()))?;
+    let out = Command::new("cc")
+        .args(["-dM", "-E", "-D__XEN_TOOLS__", "-I"])
+        .arg(include_dir)
+        .arg(&src)
+        .output()
+        .map_err(|e| format!("cannot run `cc` (install gcc): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cc -dM -E failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut macros = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(rest) = line.strip_prefix("#define ") else {
+            continue;
+        };
+        let Some((name, value)) = rest.split_once(' ') else {
+            continue;
+        };
+        if name.contains('(') {
+            continue;
+        }
+        if let Some(v) = parse_c_integer(value) {
+            macros.push((name.to_string(), v));
+        }
+    }
+    Ok(macros)
+}
+
+/// `12`, `0x1F`, `(7)`, `5U`, `0x80000000UL` → the number; anything else → `None`.
+fn parse_c_integer(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or(s)
+        .trim();
+    let s = s.trim_end_matches(['u', 'U', 'l', 'L']);
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
