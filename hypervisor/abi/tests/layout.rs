@@ -22,6 +22,11 @@
 //! 3. Optionally add the module to `CHECKED_MODULES`, so that a `#[repr(C)]` struct added to it
 //!    later without a `layout!` line fails the test.
 //!
+//! Two more guards: `every_repr_c_struct_is_checked` (a `#[repr(C)]` struct of a module in
+//! `CHECKED_MODULES` with no `layout!` line fails) and `every_c_sub_op_number_is_mirrored` (an
+//! integer `#define` of a family in `C_FAMILIES`/`C_SUB_OP_FAMILIES` that no fragment checks
+//! fails: add a family there when you mirror a new sub-op family).
+//!
 //! If `/usr/include/xen/xen.h` is missing the test fails and says to `apt-get install libxen-dev`.
 
 #[macro_use]
