@@ -215,7 +215,10 @@ impl GuestFrames for SimMemory {
 
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16) {
         let (s, d, n) = (usize::from(src_off), usize::from(dst_off), usize::from(len));
-        let bytes: Vec<u8> = (s..s + n).map(|o| self.byte(src, o)).collect();
+        let bytes: Vec<u8> = match self.data.get(&src).and_then(|d| d.get(s..s + n)) {
+            Some(slice) => slice.to_vec(),
+            None => (s..s + n).map(|o| pattern(src, o)).collect(),
+        };
         let data = self.frame_data(dst);
         if let Some(slice) = data.get_mut(d..d + n) {
             slice.copy_from_slice(&bytes);
@@ -917,7 +920,8 @@ impl Harness {
                         m.nr_frames = m.nr_frames.max(nr);
                     }
                     ck(
-                        self.sys.nr_frames(t) == self.doms.get(usize::from(t.0)).map(|m| m.nr_frames),
+                        self.sys.nr_frames(t)
+                            == self.doms.get(usize::from(t.0)).map(|m| m.nr_frames),
                         || "nr_frames differs".into(),
                     )?;
                 }
