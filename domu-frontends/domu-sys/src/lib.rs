@@ -175,3 +175,54 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let _ = writeln!(W, "Test result: FAILURE: panic: {info}");
     shutdown(xen_abi::sched::ShutdownReason::Crash)
 }
+
+pub mod traps;
+
+/// `multicall` over `entries`; each entry's `result` is filled in.
+pub fn multicall(entries: &mut [xen_abi::xen::MulticallEntry]) -> i64 {
+    // SAFETY: a live, exclusively borrowed array of `multicall_entry`; the entries' own
+    // arguments are the caller's (integers, or pointers to live objects).
+    unsafe {
+        hypercall(
+            H::Multicall as u32,
+            entries.as_mut_ptr() as u64,
+            entries.len() as u64,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// `console_io(CONSOLEIO_write)` of `len` bytes at an arbitrary address, to test the
+/// hypervisor's checks of bad guest pointers.
+pub fn console_write_raw(addr: u64, len: u64) -> i64 {
+    hypercall_ints(H::ConsoleIo as u32, [0, len, addr, 0, 0])
+}
+
+/// Reads `p2m[0]` from the p2m list the builder mapped, then that frame's M2P entry from the
+/// read-only M2P at `m2p_base`.
+pub fn read_p2m_and_m2p(p2m: *const u64, m2p_base: u64) -> (u64, u64) {
+    // SAFETY: `p2m` is `start_info.mfn_list`, mapped by the builder for at least one entry; the
+    // M2P is mapped read-only for every machine frame, including this one.
+    unsafe {
+        let mfn = p2m.read_volatile();
+        (mfn, ((m2p_base + mfn * 8) as *const u64).read_volatile())
+    }
+}
+
+/// A hypercall with a 64-bit number (to test that numbers beyond the table are refused).
+pub fn hypercall_raw_nr(nr: u64) -> i64 {
+    let ret: i64;
+    // SAFETY: an out-of-range number must be refused with -ENOSYS; no argument is a pointer.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => ret,
+            in("rdi") 0u64, in("rsi") 0u64, in("rdx") 0u64, in("r10") 0u64, in("r8") 0u64,
+            lateout("rcx") _, lateout("r11") _,
+            options(nostack)
+        );
+    }
+    ret
+}

@@ -165,7 +165,12 @@ pub fn xen_version(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
         XenVer::GetFeatures => {
             let raw: [u8; 8] = read_guest(arg)?;
             let idx = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-            let submap = if idx == 0 { features(dom) } else { 0 };
+            // XENFEAT_NR_SUBMAPS is 1.
+            let submap = if idx == 0 {
+                features(dom)
+            } else {
+                return Err(Errno::EINVAL);
+            };
             write_guest(arg.wrapping_add(4), &submap.to_le_bytes()).map(|()| 0)
         }
         XenVer::Pagesize => Ok(4096),
@@ -298,7 +303,8 @@ pub fn vcpu_op(dom: &Domain, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {
     }
 }
 
-/// `multicall`: each entry `{op, result, args[6]}` runs in turn; its result is written back.
+/// `multicall`: each 64-byte entry `{op, result, args[6]}` runs in turn; its result is written
+/// back.
 pub fn multicall(
     dom: &Domain,
     v: &Vcpu,
@@ -307,8 +313,8 @@ pub fn multicall(
     count: u64,
 ) -> XenResult<u64> {
     for i in 0..count {
-        let va = list.wrapping_add(i.wrapping_mul(80));
-        let raw: [u8; 80] = read_guest(va)?;
+        let va = list.wrapping_add(i.wrapping_mul(64));
+        let raw: [u8; 64] = read_guest(va)?;
         let w = |k: usize| u64::from_le_bytes(raw[k * 8..k * 8 + 8].try_into().unwrap_or([0; 8]));
         let r = call(dom, v, frame, w(0), Args([w(2), w(3), w(4), w(5), w(6)]), 1);
         write_guest(va.wrapping_add(8), &ret(r).to_le_bytes())?;

@@ -1,0 +1,349 @@
+//! Exception entry for test guests: a virtual IDT of stubs that take Xen's bounce frame
+//! (`RCX, R11, [error,] RIP, CS, RFLAGS, RSP, SS`), hand a register frame to a Rust handler, and
+//! return through the `iret` hypercall; plus deliberate faults whose recovery point the handler
+//! resumes at.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+use xen_abi::arch_x86::TrapInfo;
+
+/// What a stub hands the handler (lowest address first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestFrame {
+    pub rax: u64,
+    pub rbx: u64,
+    pub rcx: u64,
+    pub rdx: u64,
+    pub rsi: u64,
+    pub rdi: u64,
+    pub rbp: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r10: u64,
+    pub r11: u64,
+    pub r12: u64,
+    pub r13: u64,
+    pub r14: u64,
+    pub r15: u64,
+    pub vector: u64,
+    pub error_code: u64,
+    pub rip: u64,
+    /// CS, with the saved upcall mask in bits 32–39.
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// The last exception taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Trap {
+    /// Vector.
+    pub vector: u64,
+    /// Error code (0 if the vector has none).
+    pub error_code: u64,
+    /// RIP the frame named.
+    pub rip: u64,
+    /// CS word of the frame (selector and saved upcall mask).
+    pub cs: u64,
+    /// CR2 at the time (read through the emulated `mov %cr2`).
+    pub cr2: u64,
+    /// The frame's RFLAGS.
+    pub rflags: u64,
+}
+
+static LAST: [AtomicU64; 6] = [const { AtomicU64::new(u64::MAX) }; 6];
+static FIXUP: AtomicU64 = AtomicU64::new(0);
+/// Number of exceptions taken.
+pub static COUNT: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.domu_traps, "ax"
+    .balign 16
+    .global domu_sys_trap_stubs
+domu_sys_trap_stubs:
+    .set vec, 0
+    .rept 256
+    .balign 32
+    popq %rcx
+    popq %r11
+    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21)
+    pushq $vec
+    .else
+    pushq $0
+    pushq $vec
+    .endif
+    jmp domu_sys_trap_common
+    .set vec, vec + 1
+    .endr
+
+domu_sys_trap_common:
+    pushq %r15
+    pushq %r14
+    pushq %r13
+    pushq %r12
+    pushq %r11
+    pushq %r10
+    pushq %r9
+    pushq %r8
+    pushq %rbp
+    pushq %rdi
+    pushq %rsi
+    pushq %rdx
+    pushq %rcx
+    pushq %rbx
+    pushq %rax
+    movq %rsp, %rdi
+    cld
+    call domu_sys_trap
+    popq %rax
+    popq %rbx
+    popq %rcx
+    popq %rdx
+    popq %rsi
+    popq %rdi
+    popq %rbp
+    popq %r8
+    popq %r9
+    popq %r10
+    popq %r11
+    popq %r12
+    popq %r13
+    popq %r14
+    popq %r15
+    addq $16, %rsp
+    pushq $0
+    pushq %rcx
+    pushq %r11
+    pushq %rax
+    movl $23, %eax
+    syscall
+    ud2
+"#,
+    options(att_syntax)
+);
+
+/// Reads CR2 the PV way: `mov %cr2` is emulated by the hypervisor.
+pub fn read_cr2() -> u64 {
+    let v: u64;
+    // SAFETY: a privileged read the hypervisor emulates for the guest kernel; no memory access.
+    unsafe { core::arch::asm!("mov {}, cr2", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn domu_sys_trap(f: &mut GuestFrame) {
+    let cr2 = if f.vector == 14 { read_cr2() } else { 0 };
+    for (slot, v) in LAST
+        .iter()
+        .zip([f.vector, f.error_code, f.rip, f.cs, cr2, f.rflags])
+    {
+        slot.store(v, Ordering::SeqCst);
+    }
+    COUNT.fetch_add(1, Ordering::SeqCst);
+    let fixup = FIXUP.swap(0, Ordering::SeqCst);
+    if fixup != 0 {
+        f.rip = fixup;
+    } else if f.vector != 3 && f.vector != 4 && f.vector < 32 {
+        // An unexpected fault with no recovery point: report and stop.
+        let mut msg =
+            *b"Test result: FAILURE: unexpected exception, vector 0x.. at RIP 0x................\n";
+        let hex = |v: u64, out: &mut [u8]| {
+            for (i, b) in out.iter_mut().rev().enumerate() {
+                *b = b"0123456789abcdef"[((v >> (4 * i)) & 15) as usize];
+            }
+        };
+        hex(f.vector, &mut msg[52..54]);
+        hex(f.rip, &mut msg[64..80]);
+        let _ = crate::console_write(&msg);
+        crate::shutdown(xen_abi::sched::ShutdownReason::Crash);
+    }
+}
+
+/// The last exception taken, if any since `clear`.
+pub fn last() -> Option<Trap> {
+    let v = LAST[0].load(Ordering::SeqCst);
+    (v != u64::MAX).then(|| Trap {
+        vector: v,
+        error_code: LAST[1].load(Ordering::SeqCst),
+        rip: LAST[2].load(Ordering::SeqCst),
+        cs: LAST[3].load(Ordering::SeqCst),
+        cr2: LAST[4].load(Ordering::SeqCst),
+        rflags: LAST[5].load(Ordering::SeqCst),
+    })
+}
+
+/// Forgets the last exception.
+pub fn clear() {
+    LAST[0].store(u64::MAX, Ordering::SeqCst);
+}
+
+/// Address of the stub for `vector`.
+#[cfg(target_os = "none")]
+pub fn stub(vector: u8) -> u64 {
+    extern "C" {
+        static domu_sys_trap_stubs: u8;
+    }
+    let base = core::ptr::addr_of!(domu_sys_trap_stubs) as u64;
+    base + u64::from(vector) * 32
+}
+
+/// Installs stubs for vectors 0–31 (DPL 0; #BP and #OF DPL 3, as native IDTs) plus
+/// `extra` software-interrupt vectors with DPL 3, via `set_trap_table`. Returns its result.
+#[cfg(target_os = "none")]
+pub fn install(extra: &[u8]) -> i64 {
+    let mut table = [TrapInfo::default(); 64];
+    let mut n = 0;
+    for v in 0..32u8 {
+        let dpl = if v == 3 || v == 4 { 3 } else { 0 };
+        table[n] = TrapInfo {
+            vector: v,
+            flags: dpl,
+            cs: 0xe033,
+            _pad0: 0,
+            address: stub(v),
+        };
+        n += 1;
+    }
+    for &v in extra.iter().take(31) {
+        table[n] = TrapInfo {
+            vector: v,
+            flags: 3,
+            cs: 0xe033,
+            _pad0: 0,
+            address: stub(v),
+        };
+        n += 1;
+    }
+    // table[n] stays zero: the terminator.
+    // SAFETY: a live, zero-terminated `trap_info` array.
+    unsafe {
+        crate::hypercall(
+            xen_abi::xen::Hypercall::SetTrapTable as u32,
+            table.as_ptr() as u64,
+            0,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+macro_rules! fault {
+    ($(#[$m:meta])* $name:ident, $($asm:tt)*) => {
+        $(#[$m])*
+        pub fn $name() -> Option<Trap> {
+            clear();
+            // SAFETY: the instruction faults on purpose; the handler resumes at label 2, which
+            // this block set as the recovery point, with every register as the block left it.
+            unsafe {
+                core::arch::asm!(
+                    "lea {t}, [rip + 2f]",
+                    "mov [{fixup}], {t}",
+                    $($asm)*,
+                    "2:",
+                    t = out(reg) _,
+                    fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                    out("rax") _, out("rcx") _, out("rdx") _,
+                );
+            }
+            FIXUP.store(0, Ordering::SeqCst);
+            last()
+        }
+    };
+}
+
+fault!(
+    /// `div` by zero: #DE.
+    divide_error,
+    "xor edx, edx", "mov eax, 1", "xor ecx, ecx", "div ecx"
+);
+fault!(
+    /// `ud2`: #UD.
+    invalid_opcode,
+    "ud2"
+);
+fault!(
+    /// `int3`: #BP (a trap: RIP after the instruction).
+    breakpoint,
+    "int3"
+);
+fault!(
+    /// A load from a non-canonical address: #GP(0).
+    general_protection,
+    "mov rax, 0x8000000000000000", "mov rax, [rax]"
+);
+
+/// A load from `va`: #PF if it is unmapped.
+pub fn read_fault(va: u64) -> Option<Trap> {
+    clear();
+    // SAFETY: the load faults on purpose (or reads `va` if mapped); the handler resumes at label
+    // 2 on a fault.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov {t}, [{va}]",
+            "2:",
+            t = out(reg) _,
+            va = in(reg) va,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}
+
+/// A store to `va`: #PF if it is unmapped or read-only. The value written is the one read.
+pub fn write_fault(va: u64) -> Option<Trap> {
+    clear();
+    // SAFETY: the store faults on purpose (read-only or unmapped page); the handler resumes at
+    // label 2. If it did not fault, it rewrote the byte with its own value.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov {b}, byte ptr [{va}]",
+            "mov byte ptr [{va}], {b}",
+            "2:",
+            t = out(reg) _,
+            b = out(reg_byte) _,
+            va = in(reg) va,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}
+
+fault!(
+    /// `int $0x20` from the guest kernel (needs a stub installed by `install(&[0x20])`). Under
+    /// QEMU < 8 Xen mistakes it for a #GP (QEMU reports a wrong error code), which then resumes
+    /// after the instruction too.
+    software_interrupt_0x20,
+    "int 0x20"
+);
+
+/// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
+pub fn fep_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+    let (a, b, c, d): (u32, u32, u32, u32);
+    // SAFETY: the hypervisor emulates the prefixed CPUID; rbx is saved around it because LLVM
+    // reserves it.
+    unsafe {
+        core::arch::asm!(
+            "mov {tmp:r}, rbx",
+            "ud2",
+            ".ascii \"xen\"",
+            "cpuid",
+            "xchg {tmp:r}, rbx",
+            tmp = out(reg) b,
+            inout("eax") leaf => a,
+            inout("ecx") sub => c,
+            out("edx") d,
+        );
+    }
+    [a, b, c, d]
+}

@@ -1,0 +1,74 @@
+//! badcalls: bad hypercall numbers are `-ENOSYS` and bad guest pointers `-EFAULT`, with the
+//! domain (and hypervisor) unharmed: pointers into the hypervisor's range, unmapped pointers,
+//! NULL, and a shutdown request whose argument cannot be read (which must not shut down).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use domu_frontends::{abi::xen::Hypercall, println, sys, Test};
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    const ENOSYS: i64 = -38;
+    const EFAULT: i64 = -14;
+    for nr in [56u64, 63, 64, 99, 0xffff_ffff, 1 << 32, u64::MAX] {
+        // hypercall_ints takes a u32 number; larger ones go through the raw form.
+        let r = if nr <= u64::from(u32::MAX) {
+            sys::hypercall_ints(nr as u32, [0; 5])
+        } else {
+            sys::hypercall_raw_nr(nr)
+        };
+        t.eq(r, ENOSYS, "unknown hypercall number");
+    }
+    t.eq(
+        sys::console_write_raw(0xffff_8300_0000_0000, 16),
+        EFAULT,
+        "console_io from the hypervisor's direct map",
+    );
+    t.eq(
+        sys::console_write_raw(0xffff_82d0_4000_0000, 16),
+        EFAULT,
+        "console_io from the hypervisor image",
+    );
+    t.eq(
+        sys::console_write_raw(0x4000_0000, 16),
+        EFAULT,
+        "console_io from an unmapped page",
+    );
+    // (NULL itself is mapped for a kernel with VIRT_BASE 0: PFN 0 sits at virtual 0.)
+    t.eq(
+        sys::hypercall_ints(Hypercall::XenVersion as u32, [1, 0x4000_0000, 0, 0, 0]),
+        EFAULT,
+        "xen_version into an unmapped page",
+    );
+    t.eq(
+        sys::hypercall_ints(
+            Hypercall::XenVersion as u32,
+            [1, 0xffff_8000_0000_0000, 0, 0, 0],
+        ),
+        EFAULT,
+        "xen_version into the M2P",
+    );
+    t.eq(
+        sys::hypercall_ints(Hypercall::SetTrapTable as u32, [0x4000_0000, 0, 0, 0, 0]),
+        EFAULT,
+        "set_trap_table from an unmapped page",
+    );
+    t.eq(
+        sys::hypercall_ints(Hypercall::SchedOp as u32, [2, 0x4000_0000, 0, 0, 0]),
+        EFAULT,
+        "SCHEDOP_shutdown with an unreadable argument",
+    );
+    t.eq(
+        sys::hypercall_ints(Hypercall::SchedOp as u32, [99, 0, 0, 0, 0]),
+        ENOSYS,
+        "unknown SCHEDOP",
+    );
+    println!("still alive after the bad calls");
+    t.finish()
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
