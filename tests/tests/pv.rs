@@ -39,4 +39,4 @@ macro_rules! guest_tests {
     };
 }
 
-guest_tests!(hello, version, traps, cpuid, multicall, memop, badcalls);
+guest_tests!(hello, version, traps, cpuid, multicall, memop, badcalls, usermode);

@@ -177,6 +177,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 pub mod traps;
+pub mod user;
 
 /// `multicall` over `entries`; each entry's `result` is filled in.
 pub fn multicall(entries: &mut [xen_abi::xen::MulticallEntry]) -> i64 {
@@ -225,4 +226,65 @@ pub fn hypercall_raw_nr(nr: u64) -> i64 {
         );
     }
     ret
+}
+
+/// `mmuext_op` with one `MMUEXT_NEW_USER_BASEPTR` for `mfn`.
+pub fn new_user_baseptr(mfn: u64) -> i64 {
+    let op = xen_abi::xen::MmuextOp {
+        cmd: 15,
+        _pad0: 0,
+        arg1: mfn,
+        arg2: 0,
+    };
+    // SAFETY: a live one-element `mmuext_op` array; no done-count pointer; DOMID_SELF.
+    unsafe {
+        hypercall(
+            H::MmuextOp as u32,
+            core::ptr::addr_of!(op) as u64,
+            1,
+            0,
+            0x7ff0,
+            0,
+        )
+    }
+}
+
+/// `callback_op(CALLBACKOP_register)` of `kind` at `address`.
+pub fn register_callback(kind: u16, address: u64, mask_events: bool) -> i64 {
+    let reg = xen_abi::callback::CallbackRegister {
+        r#type: kind,
+        flags: u16::from(mask_events),
+        _pad0: 0,
+        address,
+    };
+    // SAFETY: a live `callback_register`.
+    unsafe {
+        hypercall(
+            H::CallbackOp as u32,
+            0,
+            core::ptr::addr_of!(reg) as u64,
+            0,
+            0,
+            0,
+        )
+    }
+}
+
+/// The L4's machine frame, read through the emulated `mov %cr3`.
+pub fn read_cr3() -> u64 {
+    let v: u64;
+    // SAFETY: a privileged read the hypervisor emulates for the guest kernel.
+    unsafe { core::arch::asm!("mov {}, cr3", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// `rdmsr`, emulated by the hypervisor for the guest kernel (FS/GS bases, EFER).
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: a privileged read the hypervisor emulates; an MSR it refuses raises #GP, which the
+    // test's trap table reports.
+    unsafe {
+        core::arch::asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack))
+    };
+    (u64::from(hi) << 32) | u64::from(lo)
 }

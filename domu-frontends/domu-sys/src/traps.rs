@@ -144,6 +144,9 @@ extern "C" fn domu_sys_trap(f: &mut GuestFrame) {
         slot.store(v, Ordering::SeqCst);
     }
     COUNT.fetch_add(1, Ordering::SeqCst);
+    if crate::user::handle(f) {
+        return;
+    }
     let fixup = FIXUP.swap(0, Ordering::SeqCst);
     if fixup != 0 {
         f.rip = fixup;

@@ -3,6 +3,7 @@
 //! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
 
 mod misc;
+mod mmu;
 
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};
@@ -62,6 +63,7 @@ pub fn call(
         }
         Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
         Hypercall::VcpuOp => misc::vcpu_op(dom, a.0[0], a.0[1], a.0[2]),
+        Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a.0[0], a.0[1], a.0[2], a.0[3]),
         Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
         Hypercall::Multicall => Err(Errno::EINVAL),
         _ => {

@@ -1,0 +1,174 @@
+//! Guest user mode for tests: enter user mode through the `iret` hypercall, run a fixed user
+//! program (`syscall`, `int $0x20`, `ud2`), and come back to the kernel when the program's
+//! final `ud2` arrives.
+
+use crate::traps::GuestFrame;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// What the kernel saw of the user program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserReport {
+    /// RIP the syscall callback's frame named (just after the user `syscall`).
+    pub syscall_rip: u64,
+    /// CS in the syscall frame.
+    pub syscall_cs: u64,
+    /// Vector the `int $0x20` arrived as (0x20; 13 on Xen under QEMU < 8).
+    pub int_vector: u64,
+    /// CS in that frame (user mode: RPL 3).
+    pub int_cs: u64,
+    /// The final `ud2` arrived (vector 6) from user mode.
+    pub returned: bool,
+}
+
+static SYSCALL_RIP: AtomicU64 = AtomicU64::new(0);
+static SYSCALL_CS: AtomicU64 = AtomicU64::new(0);
+static INT_VECTOR: AtomicU64 = AtomicU64::new(0);
+static INT_CS: AtomicU64 = AtomicU64::new(0);
+static RETURNED: AtomicU64 = AtomicU64::new(0);
+static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
+static ACTIVE: AtomicU64 = AtomicU64::new(0);
+
+/// Pseudo-vector of the syscall callback's stub.
+pub const SYSCALL_STUB_VECTOR: u8 = 0xfe;
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.domu_user, "ax"
+    .global domu_sys_user_program
+domu_sys_user_program:
+    syscall
+    int $0x20
+    ud2
+    ud2
+
+    .global domu_sys_enter_user
+    # rdi = user entry, rsi = user stack top, rdx = &KERNEL_RSP
+domu_sys_enter_user:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, (%rdx)
+    pushq $0xe02b
+    pushq %rsi
+    pushq $0x202
+    pushq $0xe033
+    pushq %rdi
+    pushq $0
+    pushq $0
+    pushq $0
+    pushq $0
+    movl $23, %eax
+    syscall
+    ud2
+
+    .global domu_sys_user_resume
+domu_sys_user_resume:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret
+"#,
+    options(att_syntax)
+);
+
+#[repr(C, align(16))]
+struct Stack([u8; 16384]);
+static mut USER_STACK: Stack = Stack([0; 16384]);
+static mut KERNEL_STACK: Stack = Stack([0; 16384]);
+
+/// Called from the trap handler for every exception: returns true if it belonged to the user
+/// program (and adjusted the frame).
+pub(crate) fn handle(f: &mut GuestFrame) -> bool {
+    if ACTIVE.load(Ordering::SeqCst) == 0 {
+        return false;
+    }
+    let from_user = f.cs & 3 == 3;
+    match f.vector {
+        v if v == u64::from(SYSCALL_STUB_VECTOR) => {
+            SYSCALL_RIP.store(f.rip, Ordering::SeqCst);
+            SYSCALL_CS.store(f.cs, Ordering::SeqCst);
+            true
+        }
+        0x20 if from_user => {
+            INT_VECTOR.store(0x20, Ordering::SeqCst);
+            INT_CS.store(f.cs, Ordering::SeqCst);
+            true
+        }
+        13 if from_user => {
+            // `int $0x20` seen as #GP (Xen under QEMU < 8): skip it.
+            INT_VECTOR.store(13, Ordering::SeqCst);
+            INT_CS.store(f.cs, Ordering::SeqCst);
+            f.rip += 2;
+            true
+        }
+        6 if from_user => {
+            RETURNED.store(1, Ordering::SeqCst);
+            #[cfg(target_os = "none")]
+            {
+                extern "C" {
+                    fn domu_sys_user_resume();
+                }
+                f.rip = domu_sys_user_resume as *const () as u64;
+            }
+            f.cs = 0xe030;
+            f.ss = 0xe02b;
+            f.rsp = KERNEL_RSP.load(Ordering::SeqCst);
+            f.rflags = 0x202;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Runs the user program once and reports what the kernel saw. Needs the trap table from
+/// `traps::install(&[0x20])`, the syscall callback at the stub for
+/// [`SYSCALL_STUB_VECTOR`], and a user page table (`MMUEXT_NEW_USER_BASEPTR`).
+#[cfg(target_os = "none")]
+pub fn run_user_program() -> UserReport {
+    extern "C" {
+        fn domu_sys_enter_user(entry: u64, stack: u64, save: *const AtomicU64);
+        fn domu_sys_user_program();
+    }
+    let kstack = core::ptr::addr_of!(KERNEL_STACK) as u64 + 16384;
+    let ustack = core::ptr::addr_of!(USER_STACK) as u64 + 16384;
+    // stack_switch: the kernel stack for entries from user mode.
+    crate::hypercall_ints(
+        xen_abi::xen::Hypercall::StackSwitch as u32,
+        [0xe02b, kstack, 0, 0, 0],
+    );
+    ACTIVE.store(1, Ordering::SeqCst);
+    // SAFETY: enters user mode via the iret hypercall; the user program ends in `ud2`, whose
+    // handler resumes at `domu_sys_user_resume` on the kernel stack saved in KERNEL_RSP, which
+    // pops the callee-saved registers this call pushed and returns here.
+    unsafe {
+        domu_sys_enter_user(
+            domu_sys_user_program as *const () as u64,
+            ustack,
+            core::ptr::addr_of!(KERNEL_RSP),
+        )
+    };
+    ACTIVE.store(0, Ordering::SeqCst);
+    UserReport {
+        syscall_rip: SYSCALL_RIP.load(Ordering::SeqCst),
+        syscall_cs: SYSCALL_CS.load(Ordering::SeqCst),
+        int_vector: INT_VECTOR.load(Ordering::SeqCst),
+        int_cs: INT_CS.load(Ordering::SeqCst),
+        returned: RETURNED.load(Ordering::SeqCst) == 1,
+    }
+}
+
+/// Address of the user program's first instruction (its `syscall`).
+#[cfg(target_os = "none")]
+pub fn program_start() -> u64 {
+    extern "C" {
+        fn domu_sys_user_program();
+    }
+    domu_sys_user_program as *const () as u64
+}
