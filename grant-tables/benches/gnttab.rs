@@ -21,8 +21,14 @@ fn setup() -> (GrantSystem, SimMemory) {
     let mut sys = GrantSystem::new();
     let mut mem = SimMemory::new();
     for (d, base) in [(BACK, 0x100u64), (FRONT, 0x200)] {
-        sys.create_domain(d, DomainConfig { privileged: d == BACK, ..DomainConfig::default() })
-            .expect("fresh domain");
+        sys.create_domain(
+            d,
+            DomainConfig {
+                privileged: d == BACK,
+                ..DomainConfig::default()
+            },
+        )
+        .expect("fresh domain");
         mem.add_domain(d, (0..8).map(|i| Mfn(base + i)));
     }
     mem.grant(FRONT, GrantRef(8), BACK, Mfn(0x201), false);
@@ -40,8 +46,14 @@ fn map_unmap(c: &mut Criterion) {
     };
     c.bench_function("map_grant_ref+unmap_grant_ref", |b| {
         b.iter(|| {
-            let m = sys.map_grant_ref(&mut mem, BACK, black_box(&map)).expect("map");
-            let u = GnttabUnmapGrantRef { host_addr: VA, handle: m.handle, ..Default::default() };
+            let m = sys
+                .map_grant_ref(&mut mem, BACK, black_box(&map))
+                .expect("map");
+            let u = GnttabUnmapGrantRef {
+                host_addr: VA,
+                handle: m.handle,
+                ..Default::default()
+            };
             black_box(sys.unmap_grant_ref(&mut mem, BACK, &u).expect("unmap"));
         })
     });
@@ -49,10 +61,23 @@ fn map_unmap(c: &mut Criterion) {
 
 fn copy_4k(c: &mut Criterion) {
     let (mut sys, mut mem) = setup();
-    let mut source = GnttabCopyPtr { domid: FRONT, ..Default::default() };
+    let mut source = GnttabCopyPtr {
+        domid: FRONT,
+        ..Default::default()
+    };
     source.set_gref(GrantRef(8));
-    let dest = GnttabCopyPtr { u: 0x102, domid: DomId::SELF, ..Default::default() };
-    let op = GnttabCopy { source, dest, len: 4096, flags: GNTCOPY_SOURCE_GREF, ..Default::default() };
+    let dest = GnttabCopyPtr {
+        u: 0x102,
+        domid: DomId::SELF,
+        ..Default::default()
+    };
+    let op = GnttabCopy {
+        source,
+        dest,
+        len: 4096,
+        flags: GNTCOPY_SOURCE_GREF,
+        ..Default::default()
+    };
     c.bench_function("copy_4k_gref_to_frame", |b| {
         b.iter(|| sys.copy(&mut mem, BACK, black_box(&op)).expect("copy"))
     });

@@ -9,7 +9,9 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut out = Vec::new();
     for dir in ["corpus/gnttab_ops", "regressions/gnttab_ops"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_file() {
@@ -25,7 +27,11 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
 #[test]
 fn fuzz_corpus_and_regressions_replay_cleanly() {
     let inputs = inputs();
-    assert!(inputs.len() >= 5, "expected the checked-in corpus, found {}", inputs.len());
+    assert!(
+        inputs.len() >= 5,
+        "expected the checked-in corpus, found {}",
+        inputs.len()
+    );
     for (name, bytes) in &inputs {
         if let Err(e) = run_bytes(bytes) {
             panic!("{name}: {e}");
@@ -46,7 +52,13 @@ fn fuzz_seed_corpus_reaches_successful_map_unmap_and_copy() {
             *stats.entry(k).or_insert(0u32) += v;
         }
     }
-    for k in ["Map: Ok", "Unmap: Ok", "Copy: Ok", "Destroy: Ok", "SetupTable: Ok"] {
+    for k in [
+        "Map: Ok",
+        "Unmap: Ok",
+        "Copy: Ok",
+        "Destroy: Ok",
+        "SetupTable: Ok",
+    ] {
         assert!(stats.contains_key(k), "seeds never reach {k}: {stats:?}");
     }
 }
