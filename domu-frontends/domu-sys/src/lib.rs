@@ -2,6 +2,8 @@
 //! through `syscall` (as Linux issues them), and typed wrappers that pass only pointers to live
 //! Rust objects. Guests link with `guest.ld` and define `guest_main`.
 #![cfg_attr(target_os = "none", no_std)]
+// On the host only the types and pure helpers are used (the guests build there as empty stubs).
+#![cfg_attr(not(target_os = "none"), allow(dead_code, unused_imports))]
 
 use xen_abi::xen::StartInfo;
 
@@ -201,15 +203,19 @@ pub fn console_write_raw(addr: u64, len: u64) -> i64 {
     hypercall_ints(H::ConsoleIo as u32, [0, len, addr, 0, 0])
 }
 
-/// Reads `p2m[0]` from the p2m list the builder mapped, then that frame's M2P entry from the
-/// read-only M2P at `m2p_base`.
-pub fn read_p2m_and_m2p(p2m: *const u64, m2p_base: u64) -> (u64, u64) {
-    // SAFETY: `p2m` is `start_info.mfn_list`, mapped by the builder for at least one entry; the
-    // M2P is mapped read-only for every machine frame, including this one.
-    unsafe {
-        let mfn = p2m.read_volatile();
-        (mfn, ((m2p_base + mfn * 8) as *const u64).read_volatile())
+/// Reads `p2m[0]` from the p2m list the builder mapped, then that frame's entry in the
+/// read-only M2P at `m2p_base` (which the caller got from `XENMEM_machphys_mapping`).
+pub fn read_p2m0_and_m2p(m2p_base: u64, max_mfn: u64) -> Option<(u64, u64)> {
+    let p2m = start_info().mfn_list as *const u64;
+    // SAFETY: `mfn_list` is mapped by the builder for `nr_pages` entries (at least one).
+    let mfn = unsafe { p2m.read_volatile() };
+    if mfn > max_mfn {
+        return None;
     }
+    // SAFETY: the hypervisor maps the M2P read-only at `m2p_base` for every frame up to
+    // `max_mfn`, as `XENMEM_machphys_mapping` reported.
+    let pfn = unsafe { ((m2p_base + mfn * 8) as *const u64).read_volatile() };
+    Some((mfn, pfn))
 }
 
 /// A hypercall with a 64-bit number (to test that numbers beyond the table are refused).

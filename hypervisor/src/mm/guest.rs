@@ -46,7 +46,7 @@ pub fn frame_read(mfn: Mfn, offset: usize, buf: &mut [u8]) -> Result<(), FrameAc
 
 /// Reads the little-endian u64 at `offset` of frame `mfn` (volatile: guests may change it).
 pub fn frame_read_u64(mfn: Mfn, offset: usize) -> Result<u64, FrameAccessError> {
-    if offset % 8 != 0 {
+    if !offset.is_multiple_of(8) {
         return Err(FrameAccessError::OutOfFrame);
     }
     let p = check(mfn, offset, 8)?.cast::<u64>();
@@ -56,7 +56,7 @@ pub fn frame_read_u64(mfn: Mfn, offset: usize) -> Result<u64, FrameAccessError> 
 
 /// Writes the u64 at `offset` of frame `mfn` (volatile).
 pub fn frame_write_u64(mfn: Mfn, offset: usize, v: u64) -> Result<(), FrameAccessError> {
-    if offset % 8 != 0 {
+    if !offset.is_multiple_of(8) {
         return Err(FrameAccessError::OutOfFrame);
     }
     let p = check(mfn, offset, 8)?.cast::<u64>();

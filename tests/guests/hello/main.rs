@@ -22,11 +22,11 @@ extern "C" fn guest_main() {
         format_args!("start_info.nr_pages = {}", si.nr_pages),
     );
     t.check(
-        si.shared_info != 0 && si.shared_info % 4096 == 0,
+        si.shared_info != 0 && si.shared_info.is_multiple_of(4096),
         format_args!("start_info.shared_info = {:#x}", si.shared_info),
     );
     t.check(
-        si.pt_base % 4096 == 0 && si.nr_pt_frames >= 4,
+        si.pt_base.is_multiple_of(4096) && si.nr_pt_frames >= 4,
         format_args!(
             "pt_base {:#x}, nr_pt_frames {}",
             si.pt_base, si.nr_pt_frames

@@ -5,8 +5,12 @@
 
 use super::cpu::{rdmsr, wrmsr};
 use super::idt::TrapFrame;
-use super::percpu::{self, PerCpu};
-use crate::layout::{percpu as area, selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+use super::percpu;
+#[cfg(target_os = "none")]
+use super::percpu::PerCpu;
+#[cfg(target_os = "none")]
+use crate::layout::percpu as area;
+use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use core::arch::asm;
 
 /// The `vector` value of a frame built by the SYSCALL entry.

@@ -196,6 +196,7 @@ pub fn load() {
 }
 
 /// Called by the entry stubs with the saved registers.
+#[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
     let v = frame.vector;
