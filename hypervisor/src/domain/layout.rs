@@ -68,9 +68,11 @@ const fn round_up(v: u64, a: u64) -> Option<u64> {
 }
 
 /// Tables of one level needed to map `[lo, hi)` when each covers `1 << shift` bytes (Xen's `NR`).
+/// Modular arithmetic, as in C: near the top of the address space `hi` rounds up to 0 and the
+/// difference still counts the tables (a kernel at 0xffffffff80000000 needs one L3).
 fn nr(lo: u64, hi: u64, shift: u32) -> Option<u64> {
     let size = 1u64 << shift;
-    Some((round_up(hi, size)? - (lo & !(size - 1))) >> shift)
+    Some((hi.wrapping_add(size - 1) & !(size - 1)).wrapping_sub(lo & !(size - 1)) >> shift)
 }
 
 /// Computes the layout for a kernel occupying `[kstart, kend)` with `virt_base`, a domain of
@@ -189,6 +191,8 @@ mod tests {
         let l = compute(vb, vb + 0x1000000, vb + 0x4a00000, 131072, 0, false, true).unwrap();
         assert_eq!(l.v_start, vb);
         assert!(l.v_end < 0xffff_ffff_c000_0000);
+        // One L4, one L3, one L2 and an L1 per 2 MiB of the mapping.
+        assert_eq!(l.nr_pt_pages, 3 + (l.v_end - vb) / (2 << 20));
     }
 
     #[test]

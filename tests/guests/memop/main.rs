@@ -40,7 +40,11 @@ extern "C" fn guest_main() {
     let max_mfn = u64::from_le_bytes(mm[16..24].try_into().unwrap_or([0; 8]));
     let got = sys::read_p2m0_and_m2p(v_start, max_mfn);
     println!("p2m[0] and its M2P entry: {:x?}", got);
-    t.eq(got.map(|(_, pfn)| pfn), Some(0), "M2P maps the first frame back to PFN 0");
+    t.eq(
+        got.map(|(_, pfn)| pfn),
+        Some(0),
+        "M2P maps the first frame back to PFN 0",
+    );
     t.eq(
         sys::hypercall_ints(mo, [63, 0, 0, 0, 0]),
         -38,
