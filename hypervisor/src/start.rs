@@ -88,6 +88,9 @@ extern "C" fn bsp_main_on_percpu_stack() -> ! {
     }
     pic::disable();
     apic::init_local();
+    if let Some(p) = percpu::this_cpu() {
+        p.online.store(true, Ordering::Release);
+    }
     let per_ms = apic::calibrate_timer();
     log::info!(
         "local APIC: {} mode, id {}, timer {} ticks/ms (÷16), TSC-deadline {}",

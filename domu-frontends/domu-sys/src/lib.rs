@@ -294,3 +294,24 @@ pub fn rdmsr(msr: u32) -> u64 {
     };
     (u64::from(hi) << 32) | u64::from(lo)
 }
+
+#[cfg(target_os = "none")]
+static mut STATIC_BUFFER: [u64; 8192] = [0; 8192];
+
+/// A 64 KiB buffer for a test's own use; hand it out once.
+#[cfg(target_os = "none")]
+pub fn static_buffer() -> &'static mut [u64; 8192] {
+    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(
+        !TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst),
+        "the static buffer is handed out once"
+    );
+    // SAFETY: the flag above guarantees a single mutable reference for the program's lifetime.
+    unsafe { &mut *core::ptr::addr_of_mut!(STATIC_BUFFER) }
+}
+
+/// The time-stamp counter.
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC is unprivileged (CR4.TSD is clear for PV guests) and has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

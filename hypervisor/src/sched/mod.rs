@@ -25,9 +25,23 @@ pub fn add(v: Arc<Vcpu>) {
     }
 }
 
-/// Lets every CPU start running guests.
+/// Lets every CPU start running guests, waking the idle ones.
 pub fn start() {
     STARTED.store(true, Ordering::Release);
+    let me = this();
+    for cpu in (0..MAX_CPUS).filter(|&c| c != me) {
+        kick(cpu);
+    }
+}
+
+/// Wakes physical CPU `cpu` (if online) so it re-examines its run queue.
+pub fn kick(cpu: usize) {
+    if let Some(p) = percpu::of(cpu).filter(|p| p.online.load(Ordering::Acquire)) {
+        crate::arch::x86_64::apic::send_ipi(
+            p.apic_id.load(Ordering::Relaxed),
+            0x4000 | u32::from(crate::arch::x86_64::idt::WAKE_VECTOR),
+        );
+    }
 }
 
 /// True once guests may run.

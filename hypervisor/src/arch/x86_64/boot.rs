@@ -189,7 +189,9 @@ tramp_lm:
     movq (tramp_stack - ferrite_trampoline_start + 0x8000), %rsp
     movq (tramp_arg - ferrite_trampoline_start + 0x8000), %rdi
     movq (tramp_entry - ferrite_trampoline_start + 0x8000), %rax
-    jmp *%rax
+    # `call`, not `jmp`: the entry then sees the ABI's stack alignment (rsp = 8 mod 16).
+    call *%rax
+    ud2
 
     .balign 8
 tramp_gdt:
