@@ -13,9 +13,10 @@ commands:
   build                     build the hypervisor (x86_64-unknown-none) and every host crate
   iso [-o FILE] [--cmdline S] [--module PATH[,CMDLINE]]...
                             build a GRUB ISO (default target/xtask/ferrite.iso)
-  run [--smp N] [--mem MIB] [--cmdline S] [--module PATH[,CMDLINE]]...
+  run [--smp N] [--mem MIB] [--cmdline S] [--module PATH[,CMDLINE]]... [--guest NAME | --no-guest]
                             boot Ferrite in QEMU (TCG) with the serial console on this terminal;
-                            Ctrl-C quits
+                            without modules it runs the `hello` test guest (or --guest NAME from
+                            tests/guests) as dom0; the run ends when dom0 shuts down; Ctrl-C quits
   test                      everything: fmt check, clippy, host unit/property/layout tests of every
                             crate, and the QEMU integration tests
   bench                     benchmarks (criterion baselines of the state machines)
@@ -29,7 +30,7 @@ fn main() {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Opts {
     smp: Option<u32>,
     mem: Option<u32>,
@@ -37,6 +38,8 @@ struct Opts {
     modules: Vec<Module>,
     out: Option<PathBuf>,
     seconds: Option<u64>,
+    guest: Option<String>,
+    no_guest: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
@@ -60,6 +63,8 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "--cmdline" => o.cmdline = Some(val("--cmdline")?),
             "--module" => o.modules.push(Module::parse(&val("--module")?)),
             "-o" => o.out = Some(val("-o")?.into()),
+            "--guest" => o.guest = Some(val("--guest")?),
+            "--no-guest" => o.no_guest = true,
             "--seconds" => {
                 o.seconds = Some(
                     val("--seconds")?
@@ -140,7 +145,17 @@ fn iso(o: &Opts) -> Result<PathBuf> {
 }
 
 fn run(o: &Opts) -> Result<()> {
-    let iso = iso(o)?;
+    let mut o = o.clone();
+    // With no module given, boot a demo guest as dom0 (the `hello` test guest unless --guest).
+    if o.modules.is_empty() && !o.no_guest {
+        let name = o.guest.clone().unwrap_or_else(|| "hello".into());
+        let path = xtask::build::guests()?.join(&name);
+        if !path.is_file() {
+            bail!("no test guest named '{name}' (see tests/guests/Cargo.toml)");
+        }
+        o.modules.push(Module { path, cmdline: String::new() });
+    }
+    let iso = iso(&o)?;
     let m = Machine {
         iso,
         smp: o.smp.unwrap_or(2),
