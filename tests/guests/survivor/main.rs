@@ -26,7 +26,7 @@ extern "C" fn guest_main() {
             0,
             "SCHEDOP_yield",
         );
-        if round % 50 == 0 && round < 200 {
+        if round.is_multiple_of(50) && round < 200 {
             println!("survivor: round {}", round);
         }
         round += 1;
