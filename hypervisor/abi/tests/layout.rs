@@ -41,6 +41,8 @@ mod callback;
 mod domctl;
 #[path = "layout/elfnote.rs"]
 mod elfnote;
+#[path = "layout/event_channel.rs"]
+mod event_channel;
 #[path = "layout/features.rs"]
 mod features;
 #[path = "layout/hvm_params.rs"]
@@ -91,6 +93,7 @@ const FRAGMENTS: &[fn() -> Fragment] = &[
     domctl::fragment,
     sysctl::fragment,
     hvm_params::fragment,
+    event_channel::fragment,
 ];
 
 fn work_dir(name: &str) -> PathBuf {
@@ -300,6 +303,7 @@ const CHECKED_MODULES: &[(&str, &[&str])] = &[
     ("domctl.rs", &[]),
     ("sysctl.rs", &[]),
     ("hvm_params.rs", &[]),
+    ("event_channel.rs", &["EvtchnStatusU", "EvtchnOpU"]),
     ("io/ring.rs", &["SharedRingHeader"]),
     ("io/blkif.rs", &[]),
     (
@@ -359,17 +363,7 @@ const C_FAMILIES: &[(&str, &[&str])] = &[
         "__HYPERVISOR_",
         &["__HYPERVISOR_VIRT_START", "__HYPERVISOR_VIRT_END"],
     ),
-    (
-        "VIRQ_",
-        &[
-            "VIRQ_ARCH_1",
-            "VIRQ_ARCH_2",
-            "VIRQ_ARCH_3",
-            "VIRQ_ARCH_4",
-            "VIRQ_ARCH_5",
-            "VIRQ_ARCH_6",
-        ],
-    ),
+    ("VIRQ_", &[]),
     ("MMU_", &[]),
     ("MMUEXT_", &[]),
     ("UVMF_", &[]),
@@ -391,6 +385,9 @@ const C_FAMILIES: &[(&str, &[&str])] = &[
     ("XENPF_", &[]),
     ("SEGBASE_", &[]),
     ("FLAT_", &[]),
+    ("EVTCHNOP_", &[]),
+    ("EVTCHNSTAT_", &[]),
+    ("EVTCHN_FIFO_", &[]),
 ];
 
 /// Families checked by name prefix only where the header mixes sub-ops with other constants:
