@@ -45,6 +45,8 @@ mod elfnote;
 mod event_channel;
 #[path = "layout/features.rs"]
 mod features;
+#[path = "layout/grant_table.rs"]
+mod grant_table;
 #[path = "layout/hvm_params.rs"]
 mod hvm_params;
 #[path = "layout/io.rs"]
@@ -94,6 +96,7 @@ const FRAGMENTS: &[fn() -> Fragment] = &[
     sysctl::fragment,
     hvm_params::fragment,
     event_channel::fragment,
+    grant_table::fragment,
 ];
 
 fn work_dir(name: &str) -> PathBuf {
@@ -304,6 +307,14 @@ const CHECKED_MODULES: &[(&str, &[&str])] = &[
     ("sysctl.rs", &[]),
     ("hvm_params.rs", &[]),
     ("event_channel.rs", &["EvtchnStatusU", "EvtchnOpU"]),
+    (
+        "grant_table.rs",
+        &[
+            "GrantEntryV2FullPage",
+            "GrantEntryV2SubPage",
+            "GrantEntryV2Transitive",
+        ],
+    ),
     ("io/ring.rs", &["SharedRingHeader"]),
     ("io/blkif.rs", &[]),
     (
@@ -388,6 +399,11 @@ const C_FAMILIES: &[(&str, &[&str])] = &[
     ("EVTCHNOP_", &[]),
     ("EVTCHNSTAT_", &[]),
     ("EVTCHN_FIFO_", &[]),
+    ("GNTTABOP_", &[]),
+    ("GNTTAB_", &[]),
+    ("_GTF_", &[]),
+    ("_GNTMAP_", &[]),
+    ("_GNTCOPY_", &[]),
 ];
 
 /// Families checked by name prefix only where the header mixes sub-ops with other constants:

@@ -146,6 +146,20 @@ macro_rules! sub_ops {
     }};
 }
 
+/// Byte offset of `value`'s bytes inside `whole`'s: where a typed accessor of a union held as raw
+/// words put (or found) a member, to compare with the member's C `offsetof`. Use a value whose
+/// bytes occur once.
+pub fn byte_offset<W, V>(whole: &W, value: &V) -> usize
+where
+    W: zerocopy::IntoBytes + zerocopy::Immutable,
+    V: zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    let (hay, needle) = (whole.as_bytes(), value.as_bytes());
+    hay.windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the accessor keeps the value's bytes in the union")
+}
+
 /// The C name of a Rust field: the override if given, else the identifier without `r#`.
 pub fn c_field_name<const N: usize>(rust: &str, over: [&str; N]) -> String {
     match over.first() {

@@ -3,10 +3,9 @@
 
 use std::mem::{align_of, offset_of, size_of};
 
-use crate::checker::Fragment;
+use crate::checker::{byte_offset as at, Fragment};
 use xen_abi::event_channel::*;
 use xen_abi::types::{DomId, Port};
-use zerocopy::IntoBytes;
 
 pub fn fragment() -> Fragment {
     let mut f = Fragment::new(
@@ -113,15 +112,4 @@ pub fn fragment() -> Fragment {
         VIRQ_MCA = VIRQ_MCA,
     );
     f
-}
-
-/// Byte offset of `value`'s bytes inside `union`'s (the member an accessor wrote).
-fn at<U: IntoBytes + zerocopy::Immutable, V: IntoBytes + zerocopy::Immutable>(
-    union: &U,
-    value: &V,
-) -> usize {
-    let (hay, needle) = (union.as_bytes(), value.as_bytes());
-    hay.windows(needle.len())
-        .position(|w| w == needle)
-        .expect("the accessor stores the value's bytes in the union")
 }
