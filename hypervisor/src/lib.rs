@@ -15,6 +15,8 @@ pub mod boot;
 pub mod console;
 pub mod domain;
 #[cfg(target_os = "none")]
+pub mod event;
+#[cfg(target_os = "none")]
 pub mod hypercall;
 pub mod layout;
 pub mod mm;
@@ -24,6 +26,7 @@ pub mod pv;
 pub mod sched;
 #[cfg(target_os = "none")]
 pub mod selftest;
+pub mod time;
 
 #[cfg(target_os = "none")]
 mod start;

@@ -145,6 +145,7 @@ extern "C" fn bsp_main_on_percpu_stack() -> ! {
     if let Err(e) = unsafe { crate::arch::x86_64::guest::init_cpu(0, pcpu) } {
         panic!("CPU0 cannot prepare for guests: {e:?}");
     }
+    crate::time::init();
     let built = crate::boot::domains::build_from_modules(info, smp::online());
     if built == 0 {
         log::info!("no guest to run: idle (boot modules become domains; see docs/boot.md)");

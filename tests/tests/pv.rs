@@ -39,7 +39,9 @@ macro_rules! guest_tests {
     };
 }
 
-guest_tests!(hello, version, traps, cpuid, multicall, memop, badcalls, usermode);
+guest_tests!(
+    hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events
+);
 
 /// A guest that crashes itself while a second guest keeps running and finishes (Ferrite only:
 /// Xen 4.17 on x86 cannot start a second domain from a boot module).

@@ -178,6 +178,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     shutdown(xen_abi::sched::ShutdownReason::Crash)
 }
 
+pub mod events;
 pub mod traps;
 pub mod user;
 

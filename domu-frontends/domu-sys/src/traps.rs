@@ -136,6 +136,10 @@ pub fn read_cr2() -> u64 {
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn domu_sys_trap(f: &mut GuestFrame) {
+    if f.vector == u64::from(crate::events::EVENT_STUB_VECTOR) {
+        crate::events::upcall();
+        return;
+    }
     let cr2 = if f.vector == 14 { read_cr2() } else { 0 };
     for (slot, v) in LAST
         .iter()

@@ -293,6 +293,9 @@ fn construct(
             blocked: false,
             bouncing: false,
             timer_deadline: None,
+            periodic_ns: crate::time::DEFAULT_PERIOD_NS,
+            periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,
+            runstate_area: None,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push(Arc::new(Vcpu {
@@ -322,7 +325,7 @@ fn construct(
         lay.v_end,
         if img.hypercall_page.is_some() { ", hypercall page" } else { "" }
     );
-    Ok(Arc::new(Domain {
+    let d = Arc::new(Domain {
         id: spec.id,
         name,
         privileged: spec.privileged,
@@ -333,7 +336,17 @@ fn construct(
         console: spin::Mutex::new(super::ConsoleLine::default()),
         vm_assist: core::sync::atomic::AtomicU64::new(0),
         frames: core::mem::take(frames),
-    }))
+        boot_pt_pfns: lay.pfn(lay.pt.0)..lay.pfn(lay.pt.0) + lay.nr_pt_pages,
+    });
+    crate::time::update_wallclock(&d);
+    for v in 0..spec.vcpus {
+        crate::time::update_vcpu_time(d.shared_info, v);
+    }
+    if let Err(e) = crate::event::domain_create(&d) {
+        log::error!("d{}: event channels: {e:?}", spec.id.0);
+        return Err(BuildError::OutOfMemory);
+    }
+    Ok(d)
 }
 
 /// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table

@@ -81,8 +81,14 @@ pub struct VcpuState {
     pub blocked: bool,
     /// Nesting of trap delivery: a fault while delivering one crashes the domain.
     pub bouncing: bool,
-    /// Absolute system time (ns) at which `VIRQ_TIMER` is due, if armed.
+    /// Absolute system time (ns) at which the single-shot `VIRQ_TIMER` is due, if armed.
     pub timer_deadline: Option<u64>,
+    /// Period of the periodic timer in ns (0: stopped). PV vCPUs start with Xen's 10 ms.
+    pub periodic_ns: u64,
+    /// When the periodic timer fires next.
+    pub periodic_next: u64,
+    /// `VCPUOP_register_runstate_memory_area`: the guest virtual address, if registered.
+    pub runstate_area: Option<u64>,
 }
 
 /// A virtual CPU.
@@ -128,6 +134,8 @@ pub struct Domain {
     pub vm_assist: core::sync::atomic::AtomicU64,
     /// Frames the domain owns (its memory and page tables), to free on destruction.
     pub frames: Vec<Mfn>,
+    /// PFNs of the bootstrap page tables: never mappable writable by the guest.
+    pub boot_pt_pfns: core::ops::Range<u64>,
 }
 
 impl Domain {

@@ -206,6 +206,10 @@ pub fn sched_op(
             let _ = v;
             Ok(0)
         }
+        SchedOp::Block => {
+            crate::pv::block(dom, v);
+            Ok(0)
+        }
         SchedOp::ShutdownCode => {
             let _: [u8; 4] = read_guest(arg)?;
             Ok(0)
@@ -289,18 +293,69 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
     }
 }
 
-pub fn vcpu_op(dom: &Domain, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {
+pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {
     use xen_abi::vcpu::VcpuOp;
     let op = VcpuOp::try_from(cmd as u32)?;
     let target = dom
         .vcpus
         .get(usize::try_from(vcpu).map_err(|_| Errno::ENOENT)?)
         .ok_or(Errno::ENOENT)?;
-    let _ = arg;
+    let is_current = target.id == v.id;
     match op {
         VcpuOp::IsUp => Ok(u64::from(target.state.lock().up)),
+        VcpuOp::SetSingleshotTimer => {
+            if !is_current {
+                return Err(Errno::EINVAL);
+            }
+            let raw: [u8; 16] = read_guest(arg)?;
+            let timeout = u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8]));
+            // `VCPU_SSHOTTMR_future` is ignored, as by Xen since 4.6: a deadline in the past
+            // fires at once.
+            v.state.lock().timer_deadline = Some(timeout);
+            Ok(0)
+        }
+        VcpuOp::StopSingleshotTimer => {
+            if !is_current {
+                return Err(Errno::EINVAL);
+            }
+            v.state.lock().timer_deadline = None;
+            Ok(0)
+        }
+        VcpuOp::SetPeriodicTimer => {
+            let raw: [u8; 8] = read_guest(arg)?;
+            let period = u64::from_le_bytes(raw);
+            // Xen refuses periods below 1 ms.
+            if period < 1_000_000 {
+                return Err(Errno::EINVAL);
+            }
+            let mut st = target.state.lock();
+            st.periodic_ns = period;
+            st.periodic_next = crate::time::now() + period;
+            Ok(0)
+        }
+        VcpuOp::StopPeriodicTimer => {
+            target.state.lock().periodic_ns = 0;
+            Ok(0)
+        }
+        VcpuOp::RegisterRunstateMemoryArea => {
+            let raw: [u8; 8] = read_guest(arg)?;
+            target.state.lock().runstate_area = Some(u64::from_le_bytes(raw));
+            Ok(0)
+        }
+        VcpuOp::GetRunstateInfo => {
+            // vcpu_runstate_info: state RUNSTATE_running, entry time now, no accounting yet.
+            let mut b = [0u8; 48];
+            b[8..16].copy_from_slice(&crate::time::now().to_le_bytes());
+            write_guest(arg, &b).map(|()| 0)
+        }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// `set_timer_op(timeout)`: arm (absolute system time) or, with 0, cancel the single-shot timer.
+pub fn set_timer_op(v: &Vcpu, timeout: u64) -> XenResult<u64> {
+    v.state.lock().timer_deadline = (timeout != 0).then_some(timeout);
+    Ok(0)
 }
 
 /// `multicall`: each 64-byte entry `{op, result, args[6]}` runs in turn; its result is written

@@ -75,3 +75,69 @@ fn one(dom: &Domain, v: &Vcpu, cmd: u32, arg1: u64) -> XenResult<u64> {
         _ => Err(Errno::ENOSYS),
     }
 }
+
+const PTE_P: u64 = 1;
+const PTE_RW: u64 = 2;
+const PTE_US: u64 = 4;
+const PTE_PS: u64 = 1 << 7;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// True if `mfn` belongs to `dom`'s memory (by its p2m) and is not one of its page tables.
+fn owned_frame(dom: &Domain, mfn: Mfn) -> Option<u64> {
+    let pfn = crate::mm::guest::m2p_get(mfn);
+    (dom.p2m.get(usize::try_from(pfn).ok()?) == Some(&mfn)).then_some(pfn)
+}
+
+/// `update_va_mapping(va, val, flags)` before page typing exists: replaces one L1 entry of the
+/// current page tables (which must already reach an L1) with a mapping of a frame the domain
+/// owns or of its `shared_info`, never a writable mapping of a bootstrap page table.
+pub fn update_va_mapping(dom: &Domain, v: &Vcpu, va: u64, val: u64, flags: u64) -> XenResult<u64> {
+    use crate::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
+    use crate::mm::guest::{frame_read_u64, frame_write_u64};
+    if (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&va)
+        || (va as i64) << 16 >> 16 != va as i64
+    {
+        return Err(Errno::EINVAL);
+    }
+    if val & PTE_P != 0 {
+        let mfn = Mfn((val & ADDR_MASK) >> 12);
+        if mfn != dom.shared_info {
+            let pfn = owned_frame(dom, mfn).ok_or(Errno::EINVAL)?;
+            if val & PTE_RW != 0 && dom.boot_pt_pfns.contains(&pfn) {
+                return Err(Errno::EINVAL);
+            }
+        }
+    }
+    let l4 = {
+        let st = v.state.lock();
+        if st.kernel_mode {
+            st.kernel_l4
+        } else {
+            st.user_l4.unwrap_or(st.kernel_l4)
+        }
+    };
+    let mut table = l4;
+    for level in [4u32, 3, 2] {
+        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
+        let e = frame_read_u64(table, index * 8).map_err(|_| Errno::EINVAL)?;
+        if e & PTE_P == 0 || e & PTE_PS != 0 {
+            return Err(Errno::EINVAL);
+        }
+        table = Mfn((e & ADDR_MASK) >> 12);
+        // Only the domain's own (bootstrap) tables may be walked and changed.
+        let pfn = owned_frame(dom, table).ok_or(Errno::EINVAL)?;
+        if !dom.boot_pt_pfns.contains(&pfn) {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let new = if val & PTE_P != 0 { val | PTE_US } else { val };
+    frame_write_u64(table, ((va >> 12) & 511) as usize * 8, new).map_err(|_| Errno::EINVAL)?;
+    match flags & xen_abi::xen::UVMF_FLUSHTYPE_MASK {
+        xen_abi::xen::UVMF_INVLPG => {
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(va))
+        }
+        xen_abi::xen::UVMF_TLB_FLUSH => cpu::load_cr3(cpu::read_cr3()),
+        _ => {}
+    }
+    Ok(0)
+}

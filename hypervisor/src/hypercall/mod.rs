@@ -62,7 +62,10 @@ pub fn call(
             crate::pv::set_segment_base(&st, a.0[0] as u32, a.0[1]).map(|()| 0)
         }
         Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
-        Hypercall::VcpuOp => misc::vcpu_op(dom, a.0[0], a.0[1], a.0[2]),
+        Hypercall::VcpuOp => misc::vcpu_op(dom, v, a.0[0], a.0[1], a.0[2]),
+        Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a.0[0], a.0[1]),
+        Hypercall::SetTimerOp => misc::set_timer_op(v, a.0[0]),
+        Hypercall::UpdateVaMapping => mmu::update_va_mapping(dom, v, a.0[0], a.0[1], a.0[2]),
         Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a.0[0], a.0[1], a.0[2], a.0[3]),
         Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
         Hypercall::Multicall => Err(Errno::EINVAL),

@@ -124,3 +124,50 @@ pub fn m2p_get(mfn: Mfn) -> u64 {
 pub fn m2p_entries() -> u64 {
     M2P_ENTRIES.load(Ordering::Relaxed)
 }
+
+/// Atomically sets bit `bit` (< 64) of the aligned u64 at `offset` of frame `mfn`; returns the
+/// old bit (`lock bts`). `None` if the word is not inside a RAM frame.
+pub fn frame_test_and_set_bit(mfn: Mfn, offset: usize, bit: u32) -> Option<bool> {
+    word_op(mfn, offset, |w| {
+        w.fetch_or(1 << (bit & 63), core::sync::atomic::Ordering::SeqCst) & (1 << (bit & 63)) != 0
+    })
+}
+
+/// Atomically clears bit `bit` and returns the old bit (`lock btr`).
+pub fn frame_test_and_clear_bit(mfn: Mfn, offset: usize, bit: u32) -> Option<bool> {
+    word_op(mfn, offset, |w| {
+        w.fetch_and(!(1 << (bit & 63)), core::sync::atomic::Ordering::SeqCst) & (1 << (bit & 63))
+            != 0
+    })
+}
+
+/// Reads bit `bit` of the aligned u64 at `offset`.
+pub fn frame_test_bit(mfn: Mfn, offset: usize, bit: u32) -> Option<bool> {
+    word_op(mfn, offset, |w| {
+        w.load(core::sync::atomic::Ordering::SeqCst) & (1 << (bit & 63)) != 0
+    })
+}
+
+/// Atomically swaps the byte at `offset` with `v`, returning the old byte.
+pub fn frame_swap_u8(mfn: Mfn, offset: usize, v: u8) -> Option<u8> {
+    let p = check(mfn, offset, 1).ok()?;
+    // SAFETY: one byte inside a RAM frame (checked), reached through the direct map; guest
+    // frames are shared with the guest, so every access is atomic and no reference is kept.
+    let a = unsafe { &*(p as *const core::sync::atomic::AtomicU8) };
+    Some(a.swap(v, core::sync::atomic::Ordering::SeqCst))
+}
+
+fn word_op<R>(
+    mfn: Mfn,
+    offset: usize,
+    f: impl FnOnce(&core::sync::atomic::AtomicU64) -> R,
+) -> Option<R> {
+    if !offset.is_multiple_of(8) {
+        return None;
+    }
+    let p = check(mfn, offset, 8).ok()?;
+    // SAFETY: an aligned u64 inside a RAM frame (checked), direct-mapped; accessed only atomically
+    // and only for this call (the guest may change it concurrently, which atomics allow).
+    let a = unsafe { &*(p as *const core::sync::atomic::AtomicU64) };
+    Some(f(a))
+}

@@ -250,12 +250,63 @@ pub fn guest_trap(frame: &mut TrapFrame) {
         }
     }
     crate::sched::schedule(frame);
+    deliver_events(frame);
 }
 
 /// A device interrupt taken while a guest ran (the tick): maybe switch vCPUs.
 pub fn guest_interrupt(frame: &mut TrapFrame) {
     crate::sched::tick();
     crate::sched::schedule(frame);
+    deliver_events(frame);
+}
+
+/// On the way back to a guest: if its vCPU has an event upcall pending and not masked, enter the
+/// event callback (Xen's `test_guest_events`), masking further upcalls.
+pub fn deliver_events(frame: &mut TrapFrame) {
+    let Some((dom, v)) = current_pair() else {
+        return;
+    };
+    let mut b = [0u8; 2];
+    if crate::mm::guest::frame_read(dom.shared_info, v.id as usize * VCPU_INFO_SIZE, &mut b)
+        .is_err()
+        || b[0] == 0
+        || b[1] != 0
+    {
+        return;
+    }
+    let mut st = v.state.lock();
+    let cb = st.event_callback;
+    if cb.address == 0 || !dom.is_running() {
+        return;
+    }
+    let r = bounce(&dom, &v, &mut st, frame, cb.address, None, true);
+    drop(st);
+    if r.is_err() {
+        crash_domain(
+            &dom,
+            frame,
+            format_args!("cannot write the event callback frame at {:#x}", frame.rsp),
+        );
+    }
+}
+
+/// `SCHEDOP_block`: enable event delivery and sleep until an upcall is pending.
+pub fn block(dom: &domain::Domain, v: &Vcpu) {
+    upcall_mask_set(dom, v.id, 0);
+    let pending = || {
+        let mut b = [0u8; 1];
+        let _ =
+            crate::mm::guest::frame_read(dom.shared_info, v.id as usize * VCPU_INFO_SIZE, &mut b);
+        b[0] != 0
+    };
+    if pending() {
+        return;
+    }
+    v.state.lock().blocked = true;
+    // An event that arrived meanwhile was delivered to the words before its kick: look again.
+    if pending() {
+        v.state.lock().blocked = false;
+    }
 }
 
 /// `SYSCALL` from ring 3: a hypercall in guest-kernel mode, the guest's syscall callback in
@@ -272,6 +323,7 @@ extern "C" fn ferrite_guest_syscall(frame: &mut TrapFrame) {
         user_syscall(&dom, &v, frame);
     }
     crate::sched::schedule(frame);
+    deliver_events(frame);
 }
 
 fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {

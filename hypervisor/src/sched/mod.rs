@@ -91,6 +91,9 @@ fn save(v: &Vcpu, frame: &TrapFrame) {
 
 /// Loads `v`'s state into this CPU and returns the frame to resume it with.
 fn load(v: &Vcpu) -> TrapFrame {
+    if let Some(d) = domain::get(v.domain) {
+        crate::time::update_vcpu_time(d.shared_info, v.id);
+    }
     let st = v.state.lock();
     let l4 = if st.kernel_mode {
         st.kernel_l4
@@ -140,6 +143,8 @@ pub fn schedule(frame: &mut TrapFrame) {
 }
 
 fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
+    // Run queues are also read by the tick's timer check: look at them with interrupts off.
+    cpu::disable_interrupts();
     cpu::load_cr3(crate::mm::kernel_root());
     loop {
         if started() {
@@ -150,6 +155,15 @@ fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
         }
         cpu::enable_and_halt();
         cpu::disable_interrupts();
+    }
+}
+
+/// Calls `f` for every vCPU queued on this CPU (interrupts must be off, as in the tick).
+pub fn for_each_local_vcpu(mut f: impl FnMut(&Arc<Vcpu>)) {
+    if let Some(q) = RUNQ.get(this()) {
+        for v in q.lock().iter() {
+            f(v);
+        }
     }
 }
 

@@ -211,6 +211,7 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
         v if v == u64::from(TIMER_VECTOR) => {
             apic::timer_interrupt();
             apic::eoi();
+            crate::time::tick();
             if frame.cs & 3 == 3 {
                 crate::pv::guest_interrupt(frame);
             }

@@ -11,6 +11,7 @@ pub mod guest;
 pub mod idt;
 pub mod percpu;
 pub mod pic;
+pub mod rtc;
 #[cfg(target_os = "none")]
 pub mod smp;
 pub mod tsc;

@@ -1,0 +1,181 @@
+//! Shared info, pvclock and event upcalls for test guests: map `shared_info` with
+//! `update_va_mapping`, read the time the PV way, bind and receive events through the event
+//! callback (the stub for [`EVENT_STUB_VECTOR`]), and block.
+
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use xen_abi::xen::Hypercall as H;
+
+/// Pseudo-vector of the event callback's stub.
+pub const EVENT_STUB_VECTOR: u8 = 0xfd;
+
+static SHINFO_VA: AtomicU64 = AtomicU64::new(0);
+/// Events received, per port (ports below 64 only).
+static EVENTS: [AtomicU64; 64] = [const { AtomicU64::new(0) }; 64];
+/// Upcalls taken.
+pub static UPCALLS: AtomicU64 = AtomicU64::new(0);
+
+/// The guest-virtual page just below the end of the initial mapping, which no test guest uses:
+/// where `shared_info` gets mapped.
+pub fn shared_info_va() -> u64 {
+    let si = crate::start_info();
+    let stack_end = si.pt_base + (si.nr_pt_frames + 1) * 4096;
+    let v_end = (stack_end + 512 * 1024).next_multiple_of(4 << 20);
+    v_end - 4096
+}
+
+/// Maps `shared_info` at [`shared_info_va`] (read-write) with `update_va_mapping`; returns the
+/// hypercall's result.
+pub fn map_shared_info() -> i64 {
+    let va = shared_info_va();
+    let val = crate::start_info().shared_info | 0x7; // present, writable, user
+    let r = crate::hypercall_ints(
+        H::UpdateVaMapping as u32,
+        [va, val, xen_abi::xen::UVMF_INVLPG, 0, 0],
+    );
+    if r == 0 {
+        SHINFO_VA.store(va, Ordering::SeqCst);
+    }
+    r
+}
+
+fn shinfo() -> u64 {
+    SHINFO_VA.load(Ordering::SeqCst)
+}
+
+fn byte(off: u64) -> &'static AtomicU8 {
+    // SAFETY: `shared_info` is mapped at `shinfo()` (callers check `map_shared_info` succeeded)
+    // and every offset used is inside its 3136 bytes; the hypervisor changes it concurrently,
+    // hence atomics.
+    unsafe { &*((shinfo() + off) as *const AtomicU8) }
+}
+
+fn word(off: u64) -> &'static AtomicU64 {
+    // SAFETY: as in `byte`; offsets are 8-byte aligned.
+    unsafe { &*((shinfo() + off) as *const AtomicU64) }
+}
+
+/// `vcpu_info[0].evtchn_upcall_mask`.
+pub fn set_upcall_mask(masked: bool) {
+    byte(1).store(u8::from(masked), Ordering::SeqCst);
+}
+
+/// `vcpu_info[0].evtchn_upcall_mask`.
+pub fn upcall_mask() -> bool {
+    byte(1).load(Ordering::SeqCst) != 0
+}
+
+/// System time in ns from `vcpu_info[0].time` (the pvclock protocol: retry while the version is
+/// odd or changes).
+pub fn system_time() -> u64 {
+    loop {
+        let v1 = word(32).load(Ordering::SeqCst) as u32;
+        if v1 & 1 != 0 {
+            continue;
+        }
+        let tsc_ts = word(40).load(Ordering::SeqCst);
+        let sys = word(48).load(Ordering::SeqCst);
+        let ms = word(56).load(Ordering::SeqCst);
+        let tsc = crate::rdtsc();
+        let v2 = word(32).load(Ordering::SeqCst) as u32;
+        if v1 != v2 {
+            continue;
+        }
+        let (mul, shift) = (ms as u32, (ms >> 32) as u8 as i8);
+        let delta = tsc.wrapping_sub(tsc_ts);
+        let d = if shift < 0 {
+            delta >> (-shift)
+        } else {
+            delta << shift
+        };
+        return sys.wrapping_add(((u128::from(d) * u128::from(mul)) >> 32) as u64);
+    }
+}
+
+/// `tsc_to_system_mul` of `vcpu_info[0].time`.
+pub fn tsc_to_system_mul() -> u32 {
+    word(56).load(Ordering::SeqCst) as u32
+}
+
+/// Wallclock seconds (`wc_sec` + `wc_sec_hi`) at system time 0.
+pub fn wallclock_secs() -> u64 {
+    let lo = word(3072).load(Ordering::SeqCst) >> 32; // wc_sec sits at 3076
+    let hi = word(3080).load(Ordering::SeqCst) >> 32; // wc_sec_hi at 3084
+    (hi << 32) | lo
+}
+
+/// Events received on `port` so far.
+pub fn events(port: u32) -> u64 {
+    EVENTS
+        .get(port as usize)
+        .map_or(0, |c| c.load(Ordering::SeqCst))
+}
+
+/// The event callback's work (called from the trap handler for [`EVENT_STUB_VECTOR`]): the
+/// 2-level consumer Linux runs — clear `upcall_pending`, take the selector, consume
+/// `pending & !mask` word by word.
+pub(crate) fn upcall() {
+    UPCALLS.fetch_add(1, Ordering::SeqCst);
+    byte(0).store(0, Ordering::SeqCst);
+    let sel = word(8).swap(0, Ordering::SeqCst);
+    for w in 0..64u64 {
+        if sel & (1 << w) == 0 {
+            continue;
+        }
+        let pending =
+            word(2048 + w * 8).load(Ordering::SeqCst) & !word(2560 + w * 8).load(Ordering::SeqCst);
+        for b in 0..64u64 {
+            if pending & (1 << b) != 0 {
+                word(2048 + w * 8).fetch_and(!(1 << b), Ordering::SeqCst);
+                if let Some(c) = EVENTS.get((w * 64 + b) as usize) {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+}
+
+/// `event_channel_op(cmd, arg)` over a buffer of the sub-op's argument struct.
+pub fn evtchn_op(cmd: u64, arg: &mut [u8]) -> i64 {
+    crate::hypercall_buf(H::EventChannelOp as u32, cmd, arg)
+}
+
+/// `EVTCHNOP_bind_virq` on vCPU 0: returns the port or the error.
+pub fn bind_virq(virq: u32) -> Result<u32, i64> {
+    let mut a = [0u8; 12];
+    a[..4].copy_from_slice(&virq.to_le_bytes());
+    let r = evtchn_op(1, &mut a);
+    if r < 0 {
+        Err(r)
+    } else {
+        Ok(u32::from_le_bytes([a[8], a[9], a[10], a[11]]))
+    }
+}
+
+/// `SCHEDOP_block`.
+pub fn block() -> i64 {
+    crate::hypercall_ints(H::SchedOp as u32, [1, 0, 0, 0, 0])
+}
+
+/// `set_timer_op(deadline)`.
+pub fn set_timer_op(deadline: u64) -> i64 {
+    crate::hypercall_ints(H::SetTimerOp as u32, [deadline, 0, 0, 0, 0])
+}
+
+/// `vcpu_op(cmd, vcpu 0, arg)` with the argument in a buffer.
+pub fn vcpu_op(cmd: u64, arg: &mut [u8]) -> i64 {
+    // SAFETY: `arg` is a live buffer of the sub-op's argument (or empty for none).
+    unsafe {
+        crate::hypercall(
+            H::VcpuOp as u32,
+            cmd,
+            0,
+            if arg.is_empty() {
+                0
+            } else {
+                arg.as_mut_ptr() as u64
+            },
+            0,
+            0,
+        )
+    }
+}

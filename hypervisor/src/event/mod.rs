@@ -1,0 +1,139 @@
+//! Event channels wired to real guest memory: the `event-channels` state machine with its
+//! guest-visible words in each domain's `shared_info`, the `event_channel_op` hypercall, and the
+//! effects it returns (kick a vCPU: unblock it and wake its CPU).
+
+use crate::domain::{self, Domain};
+use crate::mm::guest::{
+    frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit,
+};
+use event_channels::hub::{DomainConfig, Effects, EvtchnHub};
+use event_channels::words::EventWords;
+use spin::Mutex;
+use xen_abi::event_channel::EvtchnOp;
+use xen_abi::{DomId, Errno, Mfn, Port, VcpuId, XenResult};
+
+/// Offsets in `shared_info` (xen.h): `vcpu_info[32]` of 64 bytes, then the 2-level words.
+const PENDING: usize = 2048;
+const MASK: usize = 2560;
+const VCPU_INFO: usize = 64;
+const PENDING_SEL: usize = 8;
+
+/// The 2-level words of one domain, in its `shared_info` frame.
+#[derive(Debug, Clone, Copy)]
+pub struct SharedInfoWords {
+    /// The domain's `shared_info`.
+    pub shared_info: Mfn,
+}
+
+fn port_word(port: Port) -> (usize, u32) {
+    ((port.0 / 64) as usize * 8, port.0 % 64)
+}
+
+impl EventWords for SharedInfoWords {
+    fn pending_test_and_set(&mut self, port: Port) -> bool {
+        let (w, b) = port_word(port);
+        frame_test_and_set_bit(self.shared_info, PENDING + w, b).unwrap_or(true)
+    }
+    fn pending_test(&self, port: Port) -> bool {
+        let (w, b) = port_word(port);
+        frame_test_bit(self.shared_info, PENDING + w, b).unwrap_or(false)
+    }
+    fn pending_clear(&mut self, port: Port) {
+        let (w, b) = port_word(port);
+        let _ = frame_test_and_clear_bit(self.shared_info, PENDING + w, b);
+    }
+    fn mask_test(&self, port: Port) -> bool {
+        let (w, b) = port_word(port);
+        frame_test_bit(self.shared_info, MASK + w, b).unwrap_or(true)
+    }
+    fn mask_test_and_clear(&mut self, port: Port) -> bool {
+        let (w, b) = port_word(port);
+        frame_test_and_clear_bit(self.shared_info, MASK + w, b).unwrap_or(false)
+    }
+    fn pending_sel_test_and_set(&mut self, vcpu: VcpuId, bit: u32) -> bool {
+        if vcpu.0 >= 32 {
+            return true;
+        }
+        frame_test_and_set_bit(
+            self.shared_info,
+            vcpu.0 as usize * VCPU_INFO + PENDING_SEL,
+            bit,
+        )
+        .unwrap_or(true)
+    }
+    fn upcall_pending_test_and_set(&mut self, vcpu: VcpuId) -> bool {
+        if vcpu.0 >= 32 {
+            return true;
+        }
+        frame_swap_u8(self.shared_info, vcpu.0 as usize * VCPU_INFO, 1).is_none_or(|old| old != 0)
+    }
+}
+
+/// Every domain's event channels.
+pub static EVTCHN: Mutex<EvtchnHub<SharedInfoWords>> = Mutex::new(EvtchnHub::new());
+
+/// Registers a new domain with the event-channel state machine.
+pub fn domain_create(d: &Domain) -> XenResult<()> {
+    let mut hub = EVTCHN.lock();
+    let config = DomainConfig {
+        max_vcpus: d.vcpus.len() as u32,
+        privileged: d.privileged,
+        ..DomainConfig::default()
+    };
+    hub.domain_create(
+        d.id,
+        config,
+        SharedInfoWords {
+            shared_info: d.shared_info,
+        },
+    )
+}
+
+/// Closes a dead domain's ports (peers fall back to unbound) and acts on the effects.
+pub fn domain_kill(id: DomId) {
+    let fx = EVTCHN.lock().domain_kill(id);
+    if let Ok(fx) = fx {
+        apply(&fx);
+    }
+}
+
+/// Acts on what an operation returned: each vCPU to kick is unblocked and its CPU woken.
+pub fn apply(fx: &Effects) {
+    for (dom, vcpu) in fx.kicks() {
+        kick(dom, vcpu);
+    }
+}
+
+/// Unblocks vCPU `vcpu` of `dom` and wakes the CPU it runs on.
+pub fn kick(dom: DomId, vcpu: VcpuId) {
+    let Some(d) = domain::get(dom) else { return };
+    let Some(v) = d.vcpus.get(vcpu.0 as usize) else {
+        return;
+    };
+    v.state.lock().blocked = false;
+    crate::sched::kick(v.pcpu);
+}
+
+/// `VIRQ_TIMER` (or another per-vCPU VIRQ) for a vCPU.
+pub fn send_vcpu_virq(dom: DomId, vcpu: u32, virq: u32) {
+    let fx = EVTCHN.lock().send_guest_vcpu_virq(dom, VcpuId(vcpu), virq);
+    apply(&fx);
+}
+
+/// The `event_channel_op` hypercall.
+pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
+    let op = EvtchnOp::try_from(u32::try_from(cmd).map_err(|_| Errno::ENOSYS)?)?;
+    let size = event_channels::dispatch::arg_size(op);
+    let mut buf = [0u8; 64];
+    let bytes = buf.get_mut(..size).ok_or(Errno::EINVAL)?;
+    crate::arch::x86_64::guest::copy_from_guest(arg, bytes).map_err(|_| Errno::EFAULT)?;
+    // Physical IRQs are not routed to guests yet.
+    let fx = EVTCHN
+        .lock()
+        .event_channel_op(dom.id, op, bytes, |_, _| Err(Errno::ENOSYS))?;
+    if event_channels::dispatch::writes_back(op) {
+        crate::arch::x86_64::guest::copy_to_guest(arg, bytes).map_err(|_| Errno::EFAULT)?;
+    }
+    apply(&fx);
+    Ok(0)
+}

@@ -1,0 +1,175 @@
+//! Guest time: system time (ns since boot) from the TSC with the pvclock scale guests use,
+//! each vCPU's `vcpu_time_info`, the wallclock in `shared_info`, and the single-shot and
+//! periodic timers that raise `VIRQ_TIMER`.
+
+use crate::arch::x86_64::{cpu, rtc, tsc};
+use crate::domain::Domain;
+use crate::mm::guest::frame_write;
+use core::sync::atomic::{AtomicU64, Ordering};
+use xen_abi::Mfn;
+
+static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
+static MUL: AtomicU64 = AtomicU64::new(0);
+static SHIFT: AtomicU64 = AtomicU64::new(0);
+static BOOT_WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+
+/// `VIRQ_TIMER`.
+pub const VIRQ_TIMER: u32 = 0;
+/// The default periodic timer of a PV vCPU (Xen: 10 ms).
+pub const DEFAULT_PERIOD_NS: u64 = 10_000_000;
+
+/// Xen's `set_time_scale`: a multiplier (32.32 fixed point) and shift turning TSC ticks into ns.
+pub fn time_scale(tsc_hz: u64) -> (u32, i8) {
+    let mut tps64 = tsc_hz.max(1);
+    let mut shift: i8 = 0;
+    while tps64 > 2_000_000_000 {
+        tps64 >>= 1;
+        shift -= 1;
+    }
+    let mut tps32 = tps64 as u32;
+    while tps32 <= 1_000_000_000 {
+        tps32 <<= 1;
+        shift += 1;
+    }
+    (((1_000_000_000u64 << 32) / u64::from(tps32)) as u32, shift)
+}
+
+/// The pvclock conversion a guest performs: `((delta << shift) * mul) >> 32`.
+pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
+    let d = if shift < 0 {
+        delta >> (-shift)
+    } else {
+        delta << shift
+    };
+    ((u128::from(d) * u128::from(mul)) >> 32) as u64
+}
+
+/// Starts guest time: the scale from the calibrated TSC and the wallclock from the RTC.
+pub fn init() {
+    let (mul, shift) = time_scale(tsc::hz());
+    MUL.store(u64::from(mul), Ordering::Relaxed);
+    SHIFT.store(shift as u8 as u64, Ordering::Relaxed);
+    BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
+    BOOT_WALLCLOCK.store(rtc::unix_time(), Ordering::Relaxed);
+}
+
+fn scale() -> (u32, i8) {
+    (
+        MUL.load(Ordering::Relaxed) as u32,
+        SHIFT.load(Ordering::Relaxed) as u8 as i8,
+    )
+}
+
+/// System time in ns since boot, exactly as guests compute it from their `vcpu_time_info`.
+pub fn now() -> u64 {
+    let (mul, shift) = scale();
+    scale_delta(
+        cpu::rdtsc().wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)),
+        mul,
+        shift,
+    )
+}
+
+/// Writes vCPU `vcpu`'s `vcpu_time_info` in `shared_info` (version odd while updating).
+pub fn update_vcpu_time(shared_info: Mfn, vcpu: u32) {
+    if vcpu >= 32 {
+        return;
+    }
+    let base = vcpu as usize * 64 + 32;
+    let (mul, shift) = scale();
+    let mut v = [0u8; 4];
+    let _ = crate::mm::guest::frame_read(shared_info, base, &mut v);
+    let version = u32::from_le_bytes(v);
+    let _ = frame_write(
+        shared_info,
+        base,
+        &(version.wrapping_add(1) | 1).to_le_bytes(),
+    );
+    let tsc_now = cpu::rdtsc();
+    let sys = scale_delta(
+        tsc_now.wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)),
+        mul,
+        shift,
+    );
+    let mut body = [0u8; 24];
+    body[..8].copy_from_slice(&tsc_now.to_le_bytes());
+    body[8..16].copy_from_slice(&sys.to_le_bytes());
+    body[16..20].copy_from_slice(&mul.to_le_bytes());
+    body[20] = shift as u8;
+    body[21] = xen_abi::xen::XEN_PVCLOCK_TSC_STABLE_BIT;
+    let _ = frame_write(shared_info, base + 8, &body);
+    let _ = frame_write(
+        shared_info,
+        base,
+        &((version.wrapping_add(1) | 1).wrapping_add(1)).to_le_bytes(),
+    );
+}
+
+/// Writes the wallclock (`wc_sec`, `wc_nsec`, `wc_sec_hi`: the time at system time 0).
+pub fn update_wallclock(d: &Domain) {
+    let secs = BOOT_WALLCLOCK.load(Ordering::Relaxed);
+    let _ = frame_write(d.shared_info, 3072, &1u32.to_le_bytes());
+    let mut w = [0u8; 12];
+    w[..4].copy_from_slice(&(secs as u32).to_le_bytes());
+    w[8..12].copy_from_slice(&((secs >> 32) as u32).to_le_bytes());
+    let _ = frame_write(d.shared_info, 3076, &w);
+    let _ = frame_write(d.shared_info, 3072, &2u32.to_le_bytes());
+}
+
+#[cfg(target_os = "none")]
+/// Called on every hypervisor tick of this CPU: fires due single-shot and periodic timers of the
+/// vCPUs it runs as `VIRQ_TIMER`.
+pub fn tick() {
+    let now = now();
+    let mut due: heapless::Vec<(xen_abi::DomId, u32), 32> = heapless::Vec::new();
+    crate::sched::for_each_local_vcpu(|v| {
+        let mut st = v.state.lock();
+        let mut fire = false;
+        if st.timer_deadline.is_some_and(|t| t <= now) {
+            st.timer_deadline = None;
+            fire = true;
+        }
+        if st.periodic_ns != 0 && st.periodic_next <= now {
+            let missed = (now - st.periodic_next) / st.periodic_ns;
+            st.periodic_next += (missed + 1) * st.periodic_ns;
+            fire = true;
+        }
+        if fire {
+            let _ = due.push((v.domain, v.id));
+        }
+    });
+    for (d, v) in due {
+        crate::event::send_vcpu_virq(d, v, VIRQ_TIMER);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_scale_converts_one_second_of_ticks_to_1e9_ns() {
+        for hz in [
+            1_000_000_000u64,
+            2_104_068_000,
+            3_600_000_000,
+            100_000_000,
+            25_000_000,
+        ] {
+            let (mul, shift) = time_scale(hz);
+            let ns = scale_delta(hz, mul, shift);
+            assert!(ns.abs_diff(1_000_000_000) < 10, "{hz} Hz: {ns} ns");
+        }
+    }
+
+    #[test]
+    fn scale_delta_is_monotonic() {
+        let (mul, shift) = time_scale(2_104_068_000);
+        let mut last = 0;
+        for d in (0..10_000_000u64).step_by(997) {
+            let ns = scale_delta(d, mul, shift);
+            assert!(ns >= last);
+            last = ns;
+        }
+    }
+}
