@@ -153,7 +153,10 @@ fn run(o: &Opts) -> Result<()> {
         if !path.is_file() {
             bail!("no test guest named '{name}' (see tests/guests/Cargo.toml)");
         }
-        o.modules.push(Module { path, cmdline: String::new() });
+        o.modules.push(Module {
+            path,
+            cmdline: String::new(),
+        });
     }
     let iso = iso(&o)?;
     let m = Machine {
