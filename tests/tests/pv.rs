@@ -71,3 +71,19 @@ fn crash_of_one_guest_leaves_the_other_running_smp1() -> Result<()> {
 fn crash_of_one_guest_leaves_the_other_running_smp2() -> Result<()> {
     crash_beside(2)
 }
+
+/// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
+#[test]
+fn domu_console_ring_is_drained_into_the_log() -> Result<()> {
+    let run = Boot::new("domu_console_ring")
+        .smp(2)
+        .module(guest("survivor")?, "")
+        .module(guest("ringcons")?, "domu name=ringcons memory=16")
+        .run()?;
+    run.line("(d1) ring console: hello from a domU through its console ring")?;
+    run.line("(d1) ring console: second line, after the first was consumed")?;
+    run.line("d1: shutdown: Poweroff")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}

@@ -316,3 +316,50 @@ pub fn rdtsc() -> u64 {
     // SAFETY: RDTSC is unprivileged (CR4.TSD is clear for PV guests) and has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
+
+/// Writes `bytes` through the domU console ring (`start_info.console.domU`): copies them into
+/// `out`, publishes `out_prod`, notifies the console port, and yields until the backend has
+/// consumed them (as Linux's `hvc_xen` and XTF do). Returns false if there is no ring.
+pub fn console_ring_write(bytes: &[u8]) -> bool {
+    use core::sync::atomic::{fence, AtomicU32, Ordering};
+    let si = start_info();
+    let (mfn, port) = (si.console.domu_mfn().0, si.console.domu_evtchn().0);
+    if mfn == 0 || port == 0 {
+        return false;
+    }
+    // The ring's page is in the initial mapping at its PFN (VIRT_BASE 0): find the PFN in the
+    // read-only M2P.
+    let mut mm = [0u8; 24];
+    hypercall_buf(H::MemoryOp as u32, 12, &mut mm);
+    let m2p = u64::from_le_bytes([mm[0], mm[1], mm[2], mm[3], mm[4], mm[5], mm[6], mm[7]]);
+    // SAFETY: the M2P is mapped read-only for every machine frame at `m2p`.
+    let pfn = unsafe { ((m2p + mfn * 8) as *const u64).read_volatile() };
+    let ring = pfn * 4096;
+    // SAFETY: the console page is mapped read-write at `ring` by the builder; its indices are
+    // shared with the hypervisor, hence atomics; `out` bytes are written before `out_prod` is
+    // published (release fence).
+    let (out, out_cons, out_prod) = unsafe {
+        (
+            (ring + 1024) as *mut u8,
+            &*((ring + 3080) as *const AtomicU32),
+            &*((ring + 3084) as *const AtomicU32),
+        )
+    };
+    let mut prod = out_prod.load(Ordering::SeqCst);
+    for &b in bytes {
+        while prod.wrapping_sub(out_cons.load(Ordering::SeqCst)) >= 2048 {
+            hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
+        }
+        // SAFETY: the index is masked into `out[2048]`.
+        unsafe { out.add((prod % 2048) as usize).write_volatile(b) };
+        prod = prod.wrapping_add(1);
+    }
+    fence(Ordering::Release);
+    out_prod.store(prod, Ordering::SeqCst);
+    let mut send = port.to_le_bytes();
+    hypercall_buf(H::EventChannelOp as u32, 4, &mut send);
+    while out_cons.load(Ordering::SeqCst) != prod {
+        hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
+    }
+    true
+}

@@ -1,5 +1,8 @@
 //! The hypervisor console: the `log` facade on COM1 as `[time][cpu][level target] msg`.
 
+#[cfg(target_os = "none")]
+pub mod ring;
+
 use crate::arch::x86_64::{cpu, percpu, tsc, uart};
 use core::fmt::{self, Write};
 

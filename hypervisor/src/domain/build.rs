@@ -151,6 +151,7 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
     let mut frames: Vec<Mfn> = Vec::new();
     let result = construct(spec, &img, &lay, &mut frames);
     if result.is_err() {
+        crate::event::domain_kill(spec.id);
         for f in &frames {
             m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
             let _ = crate::mm::free_frame(f.addr());
@@ -250,9 +251,18 @@ fn construct(
     let cl = spec.cmdline.as_bytes();
     let n = cl.len().min(MAX_GUEST_CMDLINE - 1);
     si.cmd_line[..n].copy_from_slice(&cl[..n]);
+    let channels = crate::event::domain_create(spec.id, spec.vcpus, spec.privileged, shared_info)
+        .map_err(|e| {
+        log::error!("d{}: event channels: {e:?}", spec.id.0);
+        BuildError::OutOfMemory
+    })?;
+    let mut console_ring = None;
     if let (Some(store), Some(cons)) = (lay.xenstore, lay.console) {
         si.store_mfn = mem.mfn_of_va(store)?;
-        si.console = StartInfoConsole::domu(mem.mfn_of_va(cons)?, Port(0));
+        let ring = mem.mfn_of_va(cons)?;
+        let (guest_port, xen_port) = channels.unwrap_or((Port(0), Port(0)));
+        si.console = StartInfoConsole::domu(ring, guest_port);
+        console_ring = Some((ring, xen_port));
     }
     mem.write(lay.start_info, si.as_bytes())?;
 
@@ -337,14 +347,11 @@ fn construct(
         vm_assist: core::sync::atomic::AtomicU64::new(0),
         frames: core::mem::take(frames),
         boot_pt_pfns: lay.pfn(lay.pt.0)..lay.pfn(lay.pt.0) + lay.nr_pt_pages,
+        console_ring,
     });
     crate::time::update_wallclock(&d);
     for v in 0..spec.vcpus {
         crate::time::update_vcpu_time(d.shared_info, v);
-    }
-    if let Err(e) = crate::event::domain_create(&d) {
-        log::error!("d{}: event channels: {e:?}", spec.id.0);
-        return Err(BuildError::OutOfMemory);
     }
     Ok(d)
 }

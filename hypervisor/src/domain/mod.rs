@@ -136,6 +136,9 @@ pub struct Domain {
     pub frames: Vec<Mfn>,
     /// PFNs of the bootstrap page tables: never mappable writable by the guest.
     pub boot_pt_pfns: core::ops::Range<u64>,
+    /// A domU's console ring (`start_info.console.domU.mfn`) and the hypervisor's end of its
+    /// console channel, drained by the hypervisor until a dom0 console daemon exists.
+    pub console_ring: Option<(Mfn, xen_abi::Port)>,
 }
 
 impl Domain {

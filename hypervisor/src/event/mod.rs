@@ -6,7 +6,7 @@ use crate::domain::{self, Domain};
 use crate::mm::guest::{
     frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit,
 };
-use event_channels::hub::{DomainConfig, Effects, EvtchnHub};
+use event_channels::hub::{DomainConfig, Effect, Effects, EvtchnHub, XenConsumer};
 use event_channels::words::EventWords;
 use spin::Mutex;
 use xen_abi::event_channel::EvtchnOp;
@@ -72,21 +72,31 @@ impl EventWords for SharedInfoWords {
 /// Every domain's event channels.
 pub static EVTCHN: Mutex<EvtchnHub<SharedInfoWords>> = Mutex::new(EvtchnHub::new());
 
-/// Registers a new domain with the event-channel state machine.
-pub fn domain_create(d: &Domain) -> XenResult<()> {
+/// The consumer tag of the hypervisor's end of a domU's console channel.
+pub const CONSOLE_CONSUMER: XenConsumer = XenConsumer(1);
+
+/// Registers a new domain with the event-channel state machine. For a domU, also creates its
+/// console channel: a Xen-attached port (the hypervisor's end, returned second) bound to a
+/// guest port (returned first, for `start_info.console.domU.evtchn`).
+pub fn domain_create(
+    id: DomId,
+    vcpus: u32,
+    privileged: bool,
+    shared_info: Mfn,
+) -> XenResult<Option<(Port, Port)>> {
     let mut hub = EVTCHN.lock();
     let config = DomainConfig {
-        max_vcpus: d.vcpus.len() as u32,
-        privileged: d.privileged,
+        max_vcpus: vcpus,
+        privileged,
         ..DomainConfig::default()
     };
-    hub.domain_create(
-        d.id,
-        config,
-        SharedInfoWords {
-            shared_info: d.shared_info,
-        },
-    )
+    hub.domain_create(id, config, SharedInfoWords { shared_info })?;
+    if privileged {
+        return Ok(None);
+    }
+    let xen_end = hub.alloc_unbound_xen_event_channel(id, 0, id, CONSOLE_CONSUMER)?;
+    let (guest_end, _) = hub.bind_interdomain(id, id, xen_end)?;
+    Ok(Some((guest_end, xen_end)))
 }
 
 /// Closes a dead domain's ports (peers fall back to unbound) and acts on the effects.
@@ -97,11 +107,27 @@ pub fn domain_kill(id: DomId) {
     }
 }
 
-/// Acts on what an operation returned: each vCPU to kick is unblocked and its CPU woken.
+/// Acts on what an operation returned: each vCPU to kick is unblocked and its CPU woken; a
+/// send to the hypervisor's console end drains that domain's console ring.
 pub fn apply(fx: &Effects) {
     for (dom, vcpu) in fx.kicks() {
         kick(dom, vcpu);
     }
+    for e in fx.iter() {
+        if let Effect::XenNotify { dom, consumer, .. } = e {
+            if *consumer == CONSOLE_CONSUMER {
+                if let Some(d) = domain::get(*dom) {
+                    crate::console::ring::drain(&d);
+                }
+            }
+        }
+    }
+}
+
+/// Raises the guest's end of a Xen-attached channel (e.g. "console space freed").
+pub fn notify_guest(dom: DomId, xen_end: Port) {
+    let fx = EVTCHN.lock().notify_via_xen_event_channel(dom, xen_end);
+    apply(&fx);
 }
 
 /// Unblocks vCPU `vcpu` of `dom` and wakes the CPU it runs on.

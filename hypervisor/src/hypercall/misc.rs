@@ -195,6 +195,8 @@ pub fn sched_op(
 ) -> XenResult<u64> {
     match SchedOp::try_from(cmd as u32)? {
         SchedOp::Yield => {
+            // A domU waiting for console space yields: serve its ring now.
+            crate::console::ring::drain(dom);
             crate::sched::tick();
             Ok(0)
         }
@@ -220,6 +222,7 @@ pub fn sched_op(
 
 /// Shuts `dom` down for `reason`; the initial domain's shutdown ends the machine.
 pub fn shutdown(dom: &Domain, reason: ShutdownReason, frame: &TrapFrame) {
+    crate::console::ring::drain(dom);
     dom.console_flush();
     *dom.state.lock() = DomainState::Shutdown(reason as u32);
     log::info!("d{}: shutdown: {:?}", dom.id.0, reason);

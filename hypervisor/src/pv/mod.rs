@@ -62,6 +62,7 @@ pub fn crash_domain(dom: &domain::Domain, frame: &TrapFrame, why: core::fmt::Arg
         }
         *s = DomainState::Crashed;
     }
+    crate::console::ring::drain(dom);
     dom.console_flush();
     log::error!(
         "d{}: domain crashed: {}\n  RIP {:#018x} CS {:#06x} RFLAGS {:#018x} RSP {:#018x} SS {:#06x}\n  RAX {:#018x} RBX {:#018x} RCX {:#018x} RDX {:#018x}\n  RSI {:#018x} RDI {:#018x} RBP {:#018x} CR2 {:#018x}",
