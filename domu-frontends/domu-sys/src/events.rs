@@ -179,3 +179,23 @@ pub fn vcpu_op(cmd: u64, arg: &mut [u8]) -> i64 {
         )
     }
 }
+
+/// Sets `port`'s mask bit in `shared_info` (as Linux's `mask_evtchn`).
+pub fn mask_port(port: u32) {
+    word(2560 + u64::from(port / 64) * 8).fetch_or(1 << (port % 64), Ordering::SeqCst);
+}
+
+/// True if `port`'s pending bit is set.
+pub fn port_pending(port: u32) -> bool {
+    word(2048 + u64::from(port / 64) * 8).load(Ordering::SeqCst) & (1 << (port % 64)) != 0
+}
+
+/// `SCHEDOP_poll` on `ports` until `timeout` (absolute system time, 0 = none).
+pub fn poll(ports: &[u32], timeout: u64) -> i64 {
+    let mut arg = [0u8; 24];
+    arg[..8].copy_from_slice(&(ports.as_ptr() as u64).to_le_bytes());
+    arg[8..12].copy_from_slice(&(ports.len() as u32).to_le_bytes());
+    arg[16..24].copy_from_slice(&timeout.to_le_bytes());
+    // SAFETY: `arg` is a live `sched_poll` whose handle points at the live `ports` slice.
+    unsafe { crate::hypercall(H::SchedOp as u32, 3, arg.as_ptr() as u64, 0, 0, 0) }
+}

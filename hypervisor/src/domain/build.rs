@@ -306,6 +306,8 @@ fn construct(
             periodic_ns: crate::time::DEFAULT_PERIOD_NS,
             periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,
             runstate_area: None,
+            poll: None,
+            poll_deadline: None,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push(Arc::new(Vcpu {
@@ -348,6 +350,7 @@ fn construct(
         frames: core::mem::take(frames),
         boot_pt_pfns: lay.pfn(lay.pt.0)..lay.pfn(lay.pt.0) + lay.nr_pt_pages,
         console_ring,
+        unsupported_logged: core::sync::atomic::AtomicU64::new(0),
     });
     crate::time::update_wallclock(&d);
     for v in 0..spec.vcpus {

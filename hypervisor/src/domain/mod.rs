@@ -89,6 +89,10 @@ pub struct VcpuState {
     pub periodic_next: u64,
     /// `VCPUOP_register_runstate_memory_area`: the guest virtual address, if registered.
     pub runstate_area: Option<u64>,
+    /// `SCHEDOP_poll`: the ports this blocked vCPU waits on.
+    pub poll: Option<heapless::Vec<u32, 128>>,
+    /// `SCHEDOP_poll`: when the poll times out (absolute system time), if ever.
+    pub poll_deadline: Option<u64>,
 }
 
 /// A virtual CPU.
@@ -139,6 +143,8 @@ pub struct Domain {
     /// A domU's console ring (`start_info.console.domU.mfn`) and the hypervisor's end of its
     /// console channel, drained by the hypervisor until a dom0 console daemon exists.
     pub console_ring: Option<(Mfn, xen_abi::Port)>,
+    /// Unsupported hypercall numbers already logged (bit `min(nr, 63)`).
+    pub unsupported_logged: core::sync::atomic::AtomicU64,
 }
 
 impl Domain {

@@ -114,6 +114,9 @@ pub fn apply(fx: &Effects) {
         kick(dom, vcpu);
     }
     for e in fx.iter() {
+        if let Effect::Raised { dom, port, .. } = e {
+            wake_pollers(*dom, *port);
+        }
         if let Effect::XenNotify { dom, consumer, .. } = e {
             if *consumer == CONSOLE_CONSUMER {
                 if let Some(d) = domain::get(*dom) {
@@ -130,14 +133,44 @@ pub fn notify_guest(dom: DomId, xen_end: Port) {
     apply(&fx);
 }
 
-/// Unblocks vCPU `vcpu` of `dom` and wakes the CPU it runs on.
+/// Unblocks vCPU `vcpu` of `dom` (ending any poll) and wakes the CPU it runs on.
 pub fn kick(dom: DomId, vcpu: VcpuId) {
     let Some(d) = domain::get(dom) else { return };
     let Some(v) = d.vcpus.get(vcpu.0 as usize) else {
         return;
     };
-    v.state.lock().blocked = false;
+    {
+        let mut st = v.state.lock();
+        st.blocked = false;
+        st.poll = None;
+        st.poll_deadline = None;
+    }
     crate::sched::kick(v.pcpu);
+}
+
+/// `evtchn_check_pollers`: a port became pending; wake the vCPUs of `dom` polling it (whether
+/// or not it is masked).
+fn wake_pollers(dom: DomId, port: Port) {
+    let Some(d) = domain::get(dom) else { return };
+    for v in &d.vcpus {
+        let polling = v
+            .state
+            .lock()
+            .poll
+            .as_ref()
+            .is_some_and(|p| p.contains(&port.0));
+        if polling {
+            kick(dom, VcpuId(v.id));
+        }
+    }
+}
+
+/// True if `port` of `dom` is pending.
+pub fn is_pending(dom: DomId, port: u32) -> bool {
+    EVTCHN
+        .lock()
+        .domain(dom)
+        .is_some_and(|d| d.is_pending(Port(port)))
 }
 
 /// `VIRQ_TIMER` (or another per-vCPU VIRQ) for a vCPU.

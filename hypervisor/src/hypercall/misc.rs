@@ -212,12 +212,54 @@ pub fn sched_op(
             crate::pv::block(dom, v);
             Ok(0)
         }
+        SchedOp::Poll => poll(dom, v, arg),
         SchedOp::ShutdownCode => {
             let _: [u8; 4] = read_guest(arg)?;
             Ok(0)
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// `SCHEDOP_poll`: block until one of the ports is pending (masked or not) or the timeout.
+fn poll(dom: &Domain, v: &Vcpu, arg: u64) -> XenResult<u64> {
+    let raw: [u8; 24] = read_guest(arg)?;
+    let ports_va = u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8]));
+    let nr = u32::from_le_bytes(raw[8..12].try_into().unwrap_or([0; 4])) as usize;
+    let timeout = u64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
+    // Xen: at most 128 ports.
+    if nr > 128 {
+        return Err(Errno::EINVAL);
+    }
+    let mut bytes = [0u8; 512];
+    crate::arch::x86_64::guest::copy_from_guest(ports_va, &mut bytes[..nr * 4])
+        .map_err(|_| Errno::EFAULT)?;
+    let mut ports: heapless::Vec<u32, 128> = heapless::Vec::new();
+    for c in bytes[..nr * 4].chunks_exact(4) {
+        let p = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        if p >= xen_abi::event_channel::EVTCHN_2L_NR_CHANNELS {
+            return Err(Errno::EINVAL);
+        }
+        let _ = ports.push(p);
+    }
+    if ports.iter().any(|&p| crate::event::is_pending(dom.id, p)) {
+        return Ok(0);
+    }
+    {
+        let mut st = v.state.lock();
+        st.poll = Some(ports.clone());
+        st.poll_deadline = (timeout != 0).then_some(timeout);
+        st.blocked = true;
+    }
+    // A port that went pending meanwhile found no poller yet: look again.
+    if ports.iter().any(|&p| crate::event::is_pending(dom.id, p)) {
+        let mut st = v.state.lock();
+        st.poll = None;
+        st.poll_deadline = None;
+        st.blocked = false;
+    }
+    crate::sched::tick();
+    Ok(0)
 }
 
 /// Shuts `dom` down for `reason`; the initial domain's shutdown ends the machine.

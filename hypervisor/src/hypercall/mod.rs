@@ -43,8 +43,8 @@ pub fn call(
     a: Args,
     depth: u32,
 ) -> XenResult<u64> {
-    let Ok(op) = Hypercall::try_from(u32::try_from(nr).map_err(|_| Errno::ENOSYS)?) else {
-        log::debug!("d{}v{}: unknown hypercall {nr}", dom.id.0, v.id);
+    let Ok(op) = Hypercall::try_from(u32::try_from(nr).unwrap_or(u32::MAX)) else {
+        log_unsupported_once(dom, nr);
         return Err(Errno::ENOSYS);
     };
     match op {
@@ -70,8 +70,26 @@ pub fn call(
         Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
         Hypercall::Multicall => Err(Errno::EINVAL),
         _ => {
-            log::debug!("d{}v{}: hypercall {op:?} not implemented", dom.id.0, v.id);
+            log_unsupported_once(dom, nr);
             Err(Errno::ENOSYS)
         }
+    }
+}
+
+/// Logs the first use of each unsupported hypercall number by a domain (numbers from 63 up
+/// share one slot), so a guest cannot flood the console.
+fn log_unsupported_once(dom: &Domain, nr: u64) {
+    let bit = 1u64 << nr.min(63);
+    if dom
+        .unsupported_logged
+        .fetch_or(bit, core::sync::atomic::Ordering::Relaxed)
+        & bit
+        == 0
+    {
+        log::warn!(
+            "d{}: hypercall {} is not supported: -ENOSYS (logged once)",
+            dom.id.0,
+            nr
+        );
     }
 }

@@ -132,6 +132,12 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
         rex = insn[0];
         i = 1;
     }
+    // hlt: the guest kernel idles; block until an event (Xen's `hlt` emulation).
+    if insn[0] == 0xf4 {
+        frame.rip = frame.rip.wrapping_add(1);
+        super::block(dom, v);
+        return true;
+    }
     match (insn[i], insn[i + 1]) {
         // wrmsr
         (0x0f, 0x30) => {

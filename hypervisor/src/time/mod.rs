@@ -134,6 +134,11 @@ pub fn tick() {
             st.periodic_next += (missed + 1) * st.periodic_ns;
             fire = true;
         }
+        if st.poll_deadline.is_some_and(|t| t <= now) {
+            st.poll = None;
+            st.poll_deadline = None;
+            st.blocked = false;
+        }
         if fire {
             let _ = due.push((v.domain, v.id));
         }

@@ -68,6 +68,55 @@ extern "C" fn guest_main() {
         "one event on the remote end",
     );
 
+    // Masked: a send leaves the port pending without an upcall; poll sees it at once; unmask
+    // redelivers it.
+    events::mask_port(unbound);
+    t.eq(send(local), 0, "EVTCHNOP_send to a masked port");
+    t.eq(
+        events::events(unbound),
+        before + 1,
+        "no upcall for a masked port",
+    );
+    t.check(
+        events::port_pending(unbound),
+        format_args!("the masked port is pending"),
+    );
+    t.eq(
+        events::poll(&[unbound], 0),
+        0,
+        "SCHEDOP_poll on a pending port returns at once",
+    );
+    t.eq(
+        events::evtchn_op(9, &mut unbound.to_le_bytes()),
+        0,
+        "EVTCHNOP_unmask",
+    );
+    t.eq(
+        events::events(unbound),
+        before + 2,
+        "unmask redelivered the pending event",
+    );
+    // Nothing pending: poll waits for its timeout.
+    let start = events::system_time();
+    t.eq(
+        events::poll(&[unbound], start + 30_000_000),
+        0,
+        "SCHEDOP_poll with a 30 ms timeout",
+    );
+    let waited = events::system_time() - start;
+    t.check(
+        waited >= 30_000_000,
+        format_args!(
+            "poll returned after {} us, before its timeout",
+            waited / 1000
+        ),
+    );
+    t.eq(
+        events::poll(&[5000], 0),
+        -22,
+        "SCHEDOP_poll on a port beyond the table is -EINVAL",
+    );
+
     t.eq(
         events::evtchn_op(3, &mut local.to_le_bytes()),
         0,
