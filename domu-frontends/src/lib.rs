@@ -77,3 +77,18 @@ impl Test {
         }
     }
 }
+
+/// Prepares event delivery as the event tests need it, checking each step: a trap table, the
+/// event callback, `shared_info` mapped, and the default 10 ms periodic timer stopped.
+#[cfg(target_os = "none")]
+pub fn setup_events(t: &mut Test) {
+    use sys::{events, traps};
+    t.eq(traps::install(&[]), 0, "set_trap_table");
+    t.eq(
+        sys::register_callback(0, traps::stub(events::EVENT_STUB_VECTOR), true),
+        0,
+        "register the event callback",
+    );
+    t.eq(events::map_shared_info(), 0, "map shared_info");
+    t.eq(events::vcpu_op(7, &mut []), 0, "VCPUOP_stop_periodic_timer");
+}

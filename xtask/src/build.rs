@@ -7,31 +7,29 @@ use std::process::Command;
 /// The target triple of the hypervisor.
 pub const HYPERVISOR_TARGET: &str = "x86_64-unknown-none";
 
-/// Builds the hypervisor (release profile) and returns the path of its ELF image.
-pub fn hypervisor() -> Result<PathBuf> {
-    let root = crate::workspace_root();
+/// `cargo build --release --target x86_64-unknown-none` of `what` in the workspace; returns
+/// the directory the bare-metal binaries land in.
+fn build_bare_metal(what: &[&str], name: &str) -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "hypervisor",
-            "--bin",
-            "ferrite",
-            "--target",
-            HYPERVISOR_TARGET,
-        ])
+        .current_dir(crate::workspace_root())
+        .args(["build", "--release", "--target", HYPERVISOR_TARGET])
+        .args(what)
         .status()
-        .context("running cargo build for the hypervisor")?;
+        .with_context(|| format!("running cargo build for {name}"))?;
     if !status.success() {
-        bail!("building the hypervisor failed ({status})");
+        bail!("building {name} failed ({status})");
     }
-    let elf = crate::target_dir()
-        .join(HYPERVISOR_TARGET)
-        .join("release")
-        .join("ferrite");
+    Ok(crate::target_dir().join(HYPERVISOR_TARGET).join("release"))
+}
+
+/// Builds the hypervisor (release profile) and returns the path of its ELF image.
+pub fn hypervisor() -> Result<PathBuf> {
+    let elf = build_bare_metal(
+        &["--package", "hypervisor", "--bin", "ferrite"],
+        "the hypervisor",
+    )?
+    .join("ferrite");
     if !elf.is_file() {
         bail!("the hypervisor build produced no {}", elf.display());
     }
@@ -40,24 +38,7 @@ pub fn hypervisor() -> Result<PathBuf> {
 
 /// Builds the PV test guests (`tests/guests`) and returns the directory holding their ELFs.
 pub fn guests() -> Result<PathBuf> {
-    let root = crate::workspace_root();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "guests",
-            "--target",
-            HYPERVISOR_TARGET,
-        ])
-        .status()
-        .context("running cargo build for the test guests")?;
-    if !status.success() {
-        bail!("building the test guests failed ({status})");
-    }
-    Ok(crate::target_dir().join(HYPERVISOR_TARGET).join("release"))
+    build_bare_metal(&["--package", "guests"], "the test guests")
 }
 
 /// Debian's Xen 4.17 hypervisor image, the reference the test guests are also run on.

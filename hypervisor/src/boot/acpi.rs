@@ -173,6 +173,15 @@ mod tests {
         m
     }
 
+    /// A physical-memory reader over `mem` (absent bytes read as 0).
+    fn reader(mem: &BTreeMap<u64, u8>) -> impl Fn(u64, &mut [u8]) + '_ {
+        move |a: u64, buf: &mut [u8]| {
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = *mem.get(&(a + i as u64)).unwrap_or(&0);
+            }
+        }
+    }
+
     fn rsdp_v1(rsdt: u32) -> std::vec::Vec<u8> {
         let mut r = vec![0u8; 20];
         r[..8].copy_from_slice(b"RSD PTR ");
@@ -204,11 +213,7 @@ mod tests {
         let rsdt = sdt(b"RSDT", &rsdt_body);
         let facp = sdt(b"FACP", &[0; 8]);
         let mem = memory(&[(0x1000, rsdt), (0x2000, madt), (0x3000, facp)]);
-        let read = |a: u64, buf: &mut [u8]| {
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = *mem.get(&(a + i as u64)).unwrap_or(&0);
-            }
-        };
+        let read = reader(&mem);
         let m = parse_madt(&rsdp_v1(0x1000), &read).unwrap();
         assert_eq!(m.lapic_addr, 0xfee0_0000);
         assert_eq!(
@@ -236,11 +241,7 @@ mod tests {
         madt[40] ^= 1;
         let rsdt = sdt(b"RSDT", &0x2000u32.to_le_bytes());
         let mem = memory(&[(0x1000, rsdt), (0x2000, madt)]);
-        let read = |a: u64, buf: &mut [u8]| {
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = *mem.get(&(a + i as u64)).unwrap_or(&0);
-            }
-        };
+        let read = reader(&mem);
         assert_eq!(
             parse_madt(&rsdp_v1(0x1000), &read),
             Err(AcpiError::BadTable(*b"APIC"))
@@ -252,11 +253,7 @@ mod tests {
         let madt = madt_with(&[&[0, 40, 0, 0]]);
         let rsdt = sdt(b"RSDT", &0x2000u32.to_le_bytes());
         let mem = memory(&[(0x1000, rsdt), (0x2000, madt)]);
-        let read = |a: u64, buf: &mut [u8]| {
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = *mem.get(&(a + i as u64)).unwrap_or(&0);
-            }
-        };
+        let read = reader(&mem);
         assert_eq!(
             parse_madt(&rsdp_v1(0x1000), &read),
             Err(AcpiError::BadTable(*b"APIC"))

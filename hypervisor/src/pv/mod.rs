@@ -312,8 +312,7 @@ pub fn block(dom: &domain::Domain, v: &Vcpu) {
 
 /// `SYSCALL` from ring 3: a hypercall in guest-kernel mode, the guest's syscall callback in
 /// guest-user mode.
-#[no_mangle]
-extern "C" fn ferrite_guest_syscall(frame: &mut TrapFrame) {
+pub fn guest_syscall(frame: &mut TrapFrame) {
     let Some((dom, v)) = current_pair() else {
         crate::arch::x86_64::idt::fatal_exception(frame);
     };

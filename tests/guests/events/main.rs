@@ -6,7 +6,7 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
-use domu_frontends::{println, sys, sys::events, sys::traps, Test};
+use domu_frontends::{println, sys::events, Test};
 
 #[cfg(target_os = "none")]
 fn status(port: u32) -> (i64, u32) {
@@ -21,14 +21,7 @@ fn status(port: u32) -> (i64, u32) {
 #[no_mangle]
 extern "C" fn guest_main() {
     let mut t = Test::new();
-    t.eq(traps::install(&[]), 0, "set_trap_table");
-    t.eq(
-        sys::register_callback(0, traps::stub(events::EVENT_STUB_VECTOR), true),
-        0,
-        "register the event callback",
-    );
-    t.eq(events::map_shared_info(), 0, "map shared_info");
-    t.eq(events::vcpu_op(7, &mut []), 0, "VCPUOP_stop_periodic_timer");
+    domu_frontends::setup_events(&mut t);
 
     // alloc_unbound {dom: SELF, remote_dom: SELF} -> port
     let mut au = [0u8; 8];

@@ -39,25 +39,8 @@ ferrite_syscall_common:
     pushq %rcx
     pushq $0
     pushq ${vec}
-    pushq %r15
-    pushq %r14
-    pushq %r13
-    pushq %r12
-    pushq %r11
-    pushq %r10
-    pushq %r9
-    pushq %r8
-    pushq %rbp
-    pushq %rdi
-    pushq %rsi
-    pushq %rdx
-    pushq %rcx
-    pushq %rbx
-    pushq %rax
-    movq %rsp, %rdi
-    cld
-    call ferrite_guest_syscall
-    jmp ferrite_restore_frame
+    # The same register save, dispatch (vector SYSCALL_VECTOR) and IRET as every trap.
+    jmp ferrite_trap_common
 
     .global ferrite_enter_frame
 ferrite_enter_frame:

@@ -97,6 +97,7 @@ ferrite_vector_stubs:
     .set vec, vec + 1
     .endr
 
+    .global ferrite_trap_common
 ferrite_trap_common:
     pushq %r15
     pushq %r14
@@ -200,6 +201,10 @@ pub fn load() {
 #[no_mangle]
 extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
     let v = frame.vector;
+    if v == super::guest::SYSCALL_VECTOR {
+        crate::pv::guest_syscall(frame);
+        return;
+    }
     match v {
         2 if frame.cs & 3 != 3 => {
             crate::console::raw_write(format_args!(
