@@ -146,7 +146,11 @@ extern "C" fn bsp_main_on_percpu_stack() -> ! {
         panic!("CPU0 cannot prepare for guests: {e:?}");
     }
     crate::time::init();
-    let built = crate::boot::domains::build_from_modules(info, smp::online());
+    let built = x86_64::instructions::interrupts::without_interrupts(|| {
+        // The tick takes the run-queue and event locks: build with it held off, so it can never
+        // interrupt a holder on this CPU.
+        crate::boot::domains::build_from_modules(info, smp::online())
+    });
     if built == 0 {
         log::info!("no guest to run: idle (boot modules become domains; see docs/boot.md)");
         loop {

@@ -44,13 +44,32 @@ pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
                 | (1 << 18)
                 | (1 << 21)
                 | (1 << 24));
+            // Guest state is switched with FXSAVE only: hide XSAVE, OSXSAVE and what needs
+            // XSAVE-managed state (FMA, AVX, F16C) until Ferrite saves it.
+            c &= !((1 << 12) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 29));
             c |= 1 << 31;
             // Hide ACPI, TM, PBE.
             d &= !((1 << 22) | (1 << 29) | (1 << 31));
         }
         7 if sub == 0 => {
-            // Hide FSGSBASE and TSC_ADJUST: CR4.FSGSBASE stays clear under 64-bit PV.
-            b &= !((1 << 0) | (1 << 1));
+            // Hide FSGSBASE and TSC_ADJUST (CR4.FSGSBASE stays clear under 64-bit PV), and the
+            // AVX2/AVX-512 family (no XSAVE-managed state yet).
+            b &= !((1 << 0)
+                | (1 << 1)
+                | (1 << 5)
+                | (1 << 16)
+                | (1 << 17)
+                | (1 << 21)
+                | (1 << 26)
+                | (1 << 27)
+                | (1 << 28)
+                | (1 << 30)
+                | (1 << 31));
+            c &= !((1 << 1) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
+        }
+        // No XSAVE: no XSAVE state components.
+        0xd => {
+            (a, b, c, d) = (0, 0, 0, 0);
         }
         _ => {}
     }

@@ -158,10 +158,11 @@ fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
     }
 }
 
-/// Calls `f` for every vCPU queued on this CPU (interrupts must be off, as in the tick).
+/// Calls `f` for every vCPU queued on this CPU, from the tick. If the queue is busy (it is
+/// only ever held with interrupts off, so that means another CPU holds it), this tick skips it.
 pub fn for_each_local_vcpu(mut f: impl FnMut(&Arc<Vcpu>)) {
-    if let Some(q) = RUNQ.get(this()) {
-        for v in q.lock().iter() {
+    if let Some(q) = RUNQ.get(this()).and_then(|q| q.try_lock()) {
+        for v in q.iter() {
             f(v);
         }
     }
