@@ -40,7 +40,8 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events
+    hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events,
+    vcpuinfo
 );
 
 /// A guest that crashes itself while a second guest keeps running and finishes (Ferrite only:

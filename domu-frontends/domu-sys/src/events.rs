@@ -42,11 +42,25 @@ fn shinfo() -> u64 {
     SHINFO_VA.load(Ordering::SeqCst)
 }
 
-fn byte(off: u64) -> &'static AtomicU8 {
-    // SAFETY: `shared_info` is mapped at `shinfo()` (callers check `map_shared_info` succeeded)
-    // and every offset used is inside its 3136 bytes; the hypervisor changes it concurrently,
-    // hence atomics.
-    unsafe { &*((shinfo() + off) as *const AtomicU8) }
+/// Where `vcpu_info[0]` is: in `shared_info` until [`register_vcpu_info`] moves it.
+static VCPU_INFO_VA: AtomicU64 = AtomicU64::new(0);
+
+fn vcpu_info() -> u64 {
+    match VCPU_INFO_VA.load(Ordering::SeqCst) {
+        0 => shinfo(),
+        va => va,
+    }
+}
+
+fn vbyte(off: u64) -> &'static AtomicU8 {
+    // SAFETY: `vcpu_info()` is mapped (shared_info or the page registered for it) and `off` is
+    // inside its 64 bytes; the hypervisor changes it concurrently, hence atomics.
+    unsafe { &*((vcpu_info() + off) as *const AtomicU8) }
+}
+
+fn vword(off: u64) -> &'static AtomicU64 {
+    // SAFETY: as in `vbyte`; offsets are 8-byte aligned (the registered offset is too).
+    unsafe { &*((vcpu_info() + off) as *const AtomicU64) }
 }
 
 fn word(off: u64) -> &'static AtomicU64 {
@@ -56,27 +70,27 @@ fn word(off: u64) -> &'static AtomicU64 {
 
 /// `vcpu_info[0].evtchn_upcall_mask`.
 pub fn set_upcall_mask(masked: bool) {
-    byte(1).store(u8::from(masked), Ordering::SeqCst);
+    vbyte(1).store(u8::from(masked), Ordering::SeqCst);
 }
 
 /// `vcpu_info[0].evtchn_upcall_mask`.
 pub fn upcall_mask() -> bool {
-    byte(1).load(Ordering::SeqCst) != 0
+    vbyte(1).load(Ordering::SeqCst) != 0
 }
 
 /// System time in ns from `vcpu_info[0].time` (the pvclock protocol: retry while the version is
 /// odd or changes).
 pub fn system_time() -> u64 {
     loop {
-        let v1 = word(32).load(Ordering::SeqCst) as u32;
+        let v1 = vword(32).load(Ordering::SeqCst) as u32;
         if v1 & 1 != 0 {
             continue;
         }
-        let tsc_ts = word(40).load(Ordering::SeqCst);
-        let sys = word(48).load(Ordering::SeqCst);
-        let ms = word(56).load(Ordering::SeqCst);
+        let tsc_ts = vword(40).load(Ordering::SeqCst);
+        let sys = vword(48).load(Ordering::SeqCst);
+        let ms = vword(56).load(Ordering::SeqCst);
         let tsc = crate::rdtsc();
-        let v2 = word(32).load(Ordering::SeqCst) as u32;
+        let v2 = vword(32).load(Ordering::SeqCst) as u32;
         if v1 != v2 {
             continue;
         }
@@ -93,7 +107,7 @@ pub fn system_time() -> u64 {
 
 /// `tsc_to_system_mul` of `vcpu_info[0].time`.
 pub fn tsc_to_system_mul() -> u32 {
-    word(56).load(Ordering::SeqCst) as u32
+    vword(56).load(Ordering::SeqCst) as u32
 }
 
 /// Wallclock seconds (`wc_sec` + `wc_sec_hi`) at system time 0.
@@ -115,8 +129,8 @@ pub fn events(port: u32) -> u64 {
 /// `pending & !mask` word by word.
 pub(crate) fn upcall() {
     UPCALLS.fetch_add(1, Ordering::SeqCst);
-    byte(0).store(0, Ordering::SeqCst);
-    let sel = word(8).swap(0, Ordering::SeqCst);
+    vbyte(0).store(0, Ordering::SeqCst);
+    let sel = vword(8).swap(0, Ordering::SeqCst);
     for w in 0..64u64 {
         if sel & (1 << w) == 0 {
             continue;
@@ -198,4 +212,31 @@ pub fn poll(ports: &[u32], timeout: u64) -> i64 {
     arg[16..24].copy_from_slice(&timeout.to_le_bytes());
     // SAFETY: `arg` is a live `sched_poll` whose handle points at the live `ports` slice.
     unsafe { crate::hypercall(H::SchedOp as u32, 3, arg.as_ptr() as u64, 0, 0, 0) }
+}
+
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+static mut VCPU_INFO_PAGE: Page = Page([0; 4096]);
+
+/// `VCPUOP_register_vcpu_info` for vCPU 0 at offset 128 of a page of our own; on success the
+/// upcall and time accessors use the new location.
+pub fn register_vcpu_info() -> i64 {
+    let va = core::ptr::addr_of!(VCPU_INFO_PAGE) as u64;
+    // VIRT_BASE 0: the page's PFN is its address / 4096; the p2m gives its MFN.
+    let p2m = crate::start_info().mfn_list as *const u64;
+    // SAFETY: the p2m list is mapped for every PFN of the domain, this page's included.
+    let mfn = unsafe { p2m.add((va / 4096) as usize).read_volatile() };
+    let mut arg = [0u8; 16];
+    arg[..8].copy_from_slice(&mfn.to_le_bytes());
+    arg[8..12].copy_from_slice(&128u32.to_le_bytes());
+    let r = vcpu_op(10, &mut arg);
+    if r == 0 {
+        VCPU_INFO_VA.store(va + 128, Ordering::SeqCst);
+    }
+    r
+}
+
+/// `vcpu_info[0].evtchn_pending_sel` at its current location.
+pub fn pending_sel() -> u64 {
+    vword(8).load(Ordering::SeqCst)
 }

@@ -315,6 +315,7 @@ fn construct(
             id: v,
             pcpu,
             state: spin::Mutex::new(state),
+            vcpu_info: core::sync::atomic::AtomicU64::new(shared_info.addr() | (u64::from(v) * 64)),
         }));
     }
     let mut name = heapless::String::new();
@@ -353,8 +354,8 @@ fn construct(
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
     });
     crate::time::update_wallclock(&d);
-    for v in 0..spec.vcpus {
-        crate::time::update_vcpu_time(d.shared_info, v);
+    for v in &d.vcpus {
+        crate::time::update_vcpu_time(v.vcpu_info_at());
     }
     Ok(d)
 }

@@ -106,6 +106,17 @@ pub struct Vcpu {
     pub pcpu: usize,
     /// Saved state.
     pub state: Mutex<VcpuState>,
+    /// Where its `vcpu_info` lives: `mfn << 12 | offset` (in `shared_info` until
+    /// `VCPUOP_register_vcpu_info` moves it).
+    pub vcpu_info: core::sync::atomic::AtomicU64,
+}
+
+impl Vcpu {
+    /// The frame and byte offset of this vCPU's `vcpu_info`.
+    pub fn vcpu_info_at(&self) -> (Mfn, usize) {
+        let v = self.vcpu_info.load(core::sync::atomic::Ordering::Acquire);
+        (Mfn(v >> 12), (v & 0xfff) as usize)
+    }
 }
 
 /// A console line being assembled from `CONSOLEIO_write` output.

@@ -18,11 +18,29 @@ const MASK: usize = 2560;
 const VCPU_INFO: usize = 64;
 const PENDING_SEL: usize = 8;
 
-/// The 2-level words of one domain, in its `shared_info` frame.
+/// The 2-level words of one domain: the pending and mask arrays in its `shared_info`, each
+/// vCPU's selector and upcall flag in its `vcpu_info` (in `shared_info` until the guest moves it).
 #[derive(Debug, Clone, Copy)]
 pub struct SharedInfoWords {
     /// The domain's `shared_info`.
     pub shared_info: Mfn,
+    /// Each vCPU's `vcpu_info` as `mfn << 12 | offset`.
+    pub vcpu_info: [u64; 32],
+}
+
+impl SharedInfoWords {
+    /// Words with every `vcpu_info` in `shared_info`.
+    pub fn new(shared_info: Mfn) -> SharedInfoWords {
+        SharedInfoWords {
+            shared_info,
+            vcpu_info: core::array::from_fn(|v| shared_info.addr() | (v as u64 * VCPU_INFO as u64)),
+        }
+    }
+
+    fn vcpu(&self, vcpu: VcpuId) -> Option<(Mfn, usize)> {
+        let v = *self.vcpu_info.get(vcpu.0 as usize)?;
+        Some((Mfn(v >> 12), (v & 0xfff) as usize))
+    }
 }
 
 fn port_word(port: Port) -> (usize, u32) {
@@ -51,21 +69,16 @@ impl EventWords for SharedInfoWords {
         frame_test_and_clear_bit(self.shared_info, MASK + w, b).unwrap_or(false)
     }
     fn pending_sel_test_and_set(&mut self, vcpu: VcpuId, bit: u32) -> bool {
-        if vcpu.0 >= 32 {
+        let Some((mfn, off)) = self.vcpu(vcpu) else {
             return true;
-        }
-        frame_test_and_set_bit(
-            self.shared_info,
-            vcpu.0 as usize * VCPU_INFO + PENDING_SEL,
-            bit,
-        )
-        .unwrap_or(true)
+        };
+        frame_test_and_set_bit(mfn, off + PENDING_SEL, bit).unwrap_or(true)
     }
     fn upcall_pending_test_and_set(&mut self, vcpu: VcpuId) -> bool {
-        if vcpu.0 >= 32 {
+        let Some((mfn, off)) = self.vcpu(vcpu) else {
             return true;
-        }
-        frame_swap_u8(self.shared_info, vcpu.0 as usize * VCPU_INFO, 1).is_none_or(|old| old != 0)
+        };
+        frame_swap_u8(mfn, off, 1).is_none_or(|old| old != 0)
     }
 }
 
@@ -90,7 +103,7 @@ pub fn domain_create(
         privileged,
         ..DomainConfig::default()
     };
-    hub.domain_create(id, config, SharedInfoWords { shared_info })?;
+    hub.domain_create(id, config, SharedInfoWords::new(shared_info))?;
     if privileged {
         return Ok(None);
     }
@@ -195,4 +208,14 @@ pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
     }
     apply(&fx);
     Ok(0)
+}
+
+/// Points vCPU `vcpu`'s selector and upcall flag at its new `vcpu_info`
+/// (`VCPUOP_register_vcpu_info`).
+pub fn move_vcpu_info(dom: DomId, vcpu: u32, at: (Mfn, usize)) {
+    if let Some(d) = EVTCHN.lock().domain_mut(dom) {
+        if let Some(slot) = d.words_mut().vcpu_info.get_mut(vcpu as usize) {
+            *slot = at.0.addr() | at.1 as u64;
+        }
+    }
 }

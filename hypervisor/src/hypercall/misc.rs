@@ -387,6 +387,7 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
             target.state.lock().runstate_area = Some(u64::from_le_bytes(raw));
             Ok(0)
         }
+        VcpuOp::RegisterVcpuInfo => register_vcpu_info(dom, target, arg),
         VcpuOp::GetRunstateInfo => {
             // vcpu_runstate_info: state RUNSTATE_running, entry time now, no accounting yet.
             let mut b = [0u8; 48];
@@ -395,6 +396,38 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// `VCPUOP_register_vcpu_info`: move a vCPU's `vcpu_info` to `offset` of one of the domain's own
+/// frames (once per vCPU, as Xen's `map_vcpu_info`): the contents move with it, and every
+/// selector bit and the upcall flag are set so no event is lost.
+fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
+    let raw: [u8; 16] = read_guest(arg)?;
+    let mfn = xen_abi::Mfn(u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8])));
+    let offset = u32::from_le_bytes(raw[8..12].try_into().unwrap_or([0; 4])) as usize;
+    if offset > 4096 - 64 {
+        return Err(Errno::EINVAL);
+    }
+    let (old_mfn, old_off) = target.vcpu_info_at();
+    if old_mfn != dom.shared_info {
+        return Err(Errno::EINVAL);
+    }
+    let pfn = super::mmu::owned_frame(dom, mfn).ok_or(Errno::EINVAL)?;
+    if dom.boot_pt_pfns.contains(&pfn) {
+        return Err(Errno::EINVAL);
+    }
+    let mut info = [0u8; 64];
+    crate::mm::guest::frame_read(old_mfn, old_off, &mut info).map_err(|_| Errno::EINVAL)?;
+    info[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    info[0] = 1;
+    crate::mm::guest::frame_write(mfn, offset, &info).map_err(|_| Errno::EINVAL)?;
+    target.vcpu_info.store(
+        mfn.addr() | offset as u64,
+        core::sync::atomic::Ordering::Release,
+    );
+    crate::event::move_vcpu_info(dom.id, target.id, (mfn, offset));
+    crate::time::update_vcpu_time((mfn, offset));
+    Ok(0)
 }
 
 /// `set_timer_op(timeout)`: arm (absolute system time) or, with 0, cancel the single-shot timer.

@@ -83,7 +83,7 @@ const PTE_PS: u64 = 1 << 7;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 
 /// True if `mfn` belongs to `dom`'s memory (by its p2m) and is not one of its page tables.
-fn owned_frame(dom: &Domain, mfn: Mfn) -> Option<u64> {
+pub(crate) fn owned_frame(dom: &Domain, mfn: Mfn) -> Option<u64> {
     let pfn = crate::mm::guest::m2p_get(mfn);
     (dom.p2m.get(usize::try_from(pfn).ok()?) == Some(&mfn)).then_some(pfn)
 }

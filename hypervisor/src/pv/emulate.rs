@@ -207,15 +207,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                             cr0 & !8
                         }
                     }
-                    2 => {
-                        let mut b = [0u8; 8];
-                        let _ = crate::mm::guest::frame_read(
-                            dom.shared_info,
-                            v.id as usize * 64 + 16,
-                            &mut b,
-                        );
-                        u64::from_le_bytes(b)
-                    }
+                    2 => super::guest_cr2(v),
                     3 => {
                         let st = v.state.lock();
                         let l4 = if st.kernel_mode {
@@ -237,12 +229,10 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                         v.state.lock().fpu_ts = value & 8 != 0;
                         true
                     }
-                    2 => crate::mm::guest::frame_write(
-                        dom.shared_info,
-                        v.id as usize * 64 + 16,
-                        &value.to_le_bytes(),
-                    )
-                    .is_ok(),
+                    2 => {
+                        super::set_guest_cr2(v, value);
+                        true
+                    }
                     // Bits a PV guest cannot change are dropped silently, as Xen does.
                     4 => true,
                     _ => false,

@@ -29,27 +29,47 @@ pub mod rflags {
     pub const GUEST_MUTABLE: u64 = 0x0025_4dd5 | TF | DF | AC;
 }
 
-/// Offset of `vcpu_info[v]` in `shared_info`, and of its fields.
-const VCPU_INFO_SIZE: usize = 64;
+/// Offsets of `vcpu_info` fields.
+const UPCALL_PENDING: usize = 0;
 const UPCALL_MASK: usize = 1;
 const ARCH_CR2: usize = 16;
 
-fn upcall_mask_get(dom: &domain::Domain, vcpu: u32) -> u8 {
+fn vcpu_info_read(v: &Vcpu, field: usize, buf: &mut [u8]) {
+    let (mfn, off) = v.vcpu_info_at();
+    let _ = crate::mm::guest::frame_read(mfn, off + field, buf);
+}
+
+fn vcpu_info_write(v: &Vcpu, field: usize, data: &[u8]) {
+    let (mfn, off) = v.vcpu_info_at();
+    let _ = crate::mm::guest::frame_write(mfn, off + field, data);
+}
+
+fn upcall_mask_get(v: &Vcpu) -> u8 {
     let mut b = [0u8; 1];
-    let _ = crate::mm::guest::frame_read(
-        dom.shared_info,
-        vcpu as usize * VCPU_INFO_SIZE + UPCALL_MASK,
-        &mut b,
-    );
+    vcpu_info_read(v, UPCALL_MASK, &mut b);
     b[0]
 }
 
-fn upcall_mask_set(dom: &domain::Domain, vcpu: u32, v: u8) {
-    let _ = crate::mm::guest::frame_write(
-        dom.shared_info,
-        vcpu as usize * VCPU_INFO_SIZE + UPCALL_MASK,
-        &[v],
-    );
+fn upcall_mask_set(v: &Vcpu, m: u8) {
+    vcpu_info_write(v, UPCALL_MASK, &[m]);
+}
+
+/// The guest's virtual CR2 (`vcpu_info.arch.cr2`).
+pub fn guest_cr2(v: &Vcpu) -> u64 {
+    let mut b = [0u8; 8];
+    vcpu_info_read(v, ARCH_CR2, &mut b);
+    u64::from_le_bytes(b)
+}
+
+/// Sets the guest's virtual CR2.
+pub fn set_guest_cr2(v: &Vcpu, cr2: u64) {
+    vcpu_info_write(v, ARCH_CR2, &cr2.to_le_bytes());
+}
+
+fn upcall_pending(v: &Vcpu) -> bool {
+    let mut b = [0u8; 1];
+    vcpu_info_read(v, UPCALL_PENDING, &mut b);
+    b[0] != 0
 }
 
 /// Kills `dom` for `why` (logged with the guest's registers), as Xen's `domain_crash`. The
@@ -116,7 +136,7 @@ fn toggle_mode(st: &mut VcpuState) {
 /// Builds Xen's bounce frame (`create_bounce_frame`) on the guest kernel stack and points the
 /// frame at `handler`: `{RCX, R11, [error code,] RIP, CS|mask<<32, RFLAGS, RSP, SS}`.
 fn bounce(
-    dom: &domain::Domain,
+    _dom: &domain::Domain,
     v: &Vcpu,
     st: &mut VcpuState,
     frame: &mut TrapFrame,
@@ -133,7 +153,7 @@ fn bounce(
         frame.rsp
     };
     sp &= !15;
-    let saved_mask = upcall_mask_get(dom, v.id);
+    let saved_mask = upcall_mask_get(v);
     let guest_if = if saved_mask == 0 { rflags::IF } else { 0 };
     let fl = (frame.rflags & !rflags::IF & !rflags::IOPL) | guest_if;
     let cs_word = if from_user { cs } else { cs & !3 } | (u64::from(saved_mask) << 32);
@@ -160,7 +180,7 @@ fn bounce(
         | rflags::IF
         | rflags::MBS;
     if mask {
-        upcall_mask_set(dom, v.id, 1);
+        upcall_mask_set(v, 1);
     }
     Ok(())
 }
@@ -230,11 +250,7 @@ pub fn guest_trap(frame: &mut TrapFrame) {
         13 if emulate::privileged(&dom, &v, frame) => {}
         14 => {
             let cr2 = cpu::read_cr2();
-            let _ = crate::mm::guest::frame_write(
-                dom.shared_info,
-                v.id as usize * VCPU_INFO_SIZE + ARCH_CR2,
-                &cr2.to_le_bytes(),
-            );
+            set_guest_cr2(&v, cr2);
             // The U/S bit says which guest mode faulted, not the hardware CPL (always 3).
             let kernel = v.state.lock().kernel_mode;
             let ec = if kernel {
@@ -267,12 +283,7 @@ pub fn deliver_events(frame: &mut TrapFrame) {
     let Some((dom, v)) = current_pair() else {
         return;
     };
-    let mut b = [0u8; 2];
-    if crate::mm::guest::frame_read(dom.shared_info, v.id as usize * VCPU_INFO_SIZE, &mut b)
-        .is_err()
-        || b[0] == 0
-        || b[1] != 0
-    {
+    if !upcall_pending(&v) || upcall_mask_get(&v) != 0 {
         return;
     }
     let mut st = v.state.lock();
@@ -293,19 +304,14 @@ pub fn deliver_events(frame: &mut TrapFrame) {
 
 /// `SCHEDOP_block`: enable event delivery and sleep until an upcall is pending.
 pub fn block(dom: &domain::Domain, v: &Vcpu) {
-    upcall_mask_set(dom, v.id, 0);
-    let pending = || {
-        let mut b = [0u8; 1];
-        let _ =
-            crate::mm::guest::frame_read(dom.shared_info, v.id as usize * VCPU_INFO_SIZE, &mut b);
-        b[0] != 0
-    };
-    if pending() {
+    let _ = dom;
+    upcall_mask_set(v, 0);
+    if upcall_pending(v) {
         return;
     }
     v.state.lock().blocked = true;
     // An event that arrived meanwhile was delivered to the words before its kick: look again.
-    if pending() {
+    if upcall_pending(v) {
         v.state.lock().blocked = false;
     }
 }
@@ -387,7 +393,7 @@ pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
     }
     frame.rax = rax;
     drop(st);
-    upcall_mask_set(dom, v.id, u8::from(fl & rflags::IF == 0));
+    upcall_mask_set(v, u8::from(fl & rflags::IF == 0));
 }
 
 /// Reads `len` bytes of guest memory into a fixed buffer (helper for hypercalls).

@@ -92,7 +92,8 @@ fn save(v: &Vcpu, frame: &TrapFrame) {
 /// Loads `v`'s state into this CPU and returns the frame to resume it with.
 fn load(v: &Vcpu) -> TrapFrame {
     if let Some(d) = domain::get(v.domain) {
-        crate::time::update_vcpu_time(d.shared_info, v.id);
+        let _ = d;
+        crate::time::update_vcpu_time(v.vcpu_info_at());
     }
     let st = v.state.lock();
     let l4 = if st.kernel_mode {

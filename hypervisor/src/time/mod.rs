@@ -70,12 +70,11 @@ pub fn now() -> u64 {
     )
 }
 
-/// Writes vCPU `vcpu`'s `vcpu_time_info` in `shared_info` (version odd while updating).
-pub fn update_vcpu_time(shared_info: Mfn, vcpu: u32) {
-    if vcpu >= 32 {
-        return;
-    }
-    let base = vcpu as usize * 64 + 32;
+/// Writes the `vcpu_time_info` of the `vcpu_info` at `(frame, offset)` (version odd while
+/// updating).
+pub fn update_vcpu_time((frame, vcpu_info): (Mfn, usize)) {
+    let shared_info = frame;
+    let base = vcpu_info + 32;
     let (mul, shift) = scale();
     let mut v = [0u8; 4];
     let _ = crate::mm::guest::frame_read(shared_info, base, &mut v);
