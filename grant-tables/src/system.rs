@@ -766,20 +766,17 @@ impl GrantSystem {
         caller: DomId,
         ops: &mut [GnttabMapGrantRef],
     ) -> Vec<Result<Mapping, GnttabStatus>> {
-        ops.iter_mut()
-            .map(|op| {
-                let r = self.map_grant_ref(mem, caller, op);
-                match &r {
-                    Ok(m) => {
-                        op.status = GnttabStatus::Okay.code();
-                        op.handle = m.handle;
-                        op.dev_bus_addr = m.dev_bus_addr;
-                    }
-                    Err(s) => op.status = s.code(),
+        batch(
+            ops,
+            |op| self.map_grant_ref(mem, caller, op),
+            |op, r| {
+                op.status = status_code(r);
+                if let Ok(m) = r {
+                    op.handle = m.handle;
+                    op.dev_bus_addr = m.dev_bus_addr;
                 }
-                r
-            })
-            .collect()
+            },
+        )
     }
 
     // -----------------------------------------------------------------------------------------
@@ -910,15 +907,11 @@ impl GrantSystem {
         caller: DomId,
         ops: &mut [GnttabUnmapGrantRef],
     ) -> Vec<Result<Unmapping, GnttabStatus>> {
-        ops.iter_mut()
-            .map(|op| {
-                let r = self.unmap_grant_ref(mem, caller, op);
-                op.status = r
-                    .as_ref()
-                    .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
-                r
-            })
-            .collect()
+        batch(
+            ops,
+            |op| self.unmap_grant_ref(mem, caller, op),
+            |op, r| op.status = status_code(r),
+        )
     }
 
     /// A batch of `GNTTABOP_unmap_and_replace`, each op's status written back.
@@ -928,15 +921,11 @@ impl GrantSystem {
         caller: DomId,
         ops: &mut [GnttabUnmapAndReplace],
     ) -> Vec<Result<Unmapping, GnttabStatus>> {
-        ops.iter_mut()
-            .map(|op| {
-                let r = self.unmap_and_replace(mem, caller, op);
-                op.status = r
-                    .as_ref()
-                    .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
-                r
-            })
-            .collect()
+        batch(
+            ops,
+            |op| self.unmap_and_replace(mem, caller, op),
+            |op, r| op.status = status_code(r),
+        )
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1040,13 +1029,11 @@ impl GrantSystem {
         caller: DomId,
         ops: &mut [GnttabCopy],
     ) -> Vec<Result<(), GnttabStatus>> {
-        ops.iter_mut()
-            .map(|op| {
-                let r = self.copy(mem, caller, op);
-                op.status = r.map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code());
-                r
-            })
-            .collect()
+        batch(
+            ops,
+            |op| self.copy(mem, caller, op),
+            |op, r| op.status = status_code(r),
+        )
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1233,6 +1220,28 @@ pub fn is_unimplemented(op: GnttabOp) -> bool {
 
 /// The first grant reference a guest may use freely (`GNTTAB_NR_RESERVED_ENTRIES`).
 pub const FIRST_FREE_GREF: GrantRef = GrantRef(GNTTAB_NR_RESERVED_ENTRIES);
+
+/// Runs every op of a batch in turn, writing each one's outcome back into it (`write`), as Xen
+/// does for the batched grant-table sub-ops: a failure does not stop the batch.
+fn batch<Op, T>(
+    ops: &mut [Op],
+    mut run: impl FnMut(&mut Op) -> Result<T, GnttabStatus>,
+    mut write: impl FnMut(&mut Op, &Result<T, GnttabStatus>),
+) -> Vec<Result<T, GnttabStatus>> {
+    ops.iter_mut()
+        .map(|op| {
+            let r = run(op);
+            write(op, &r);
+            r
+        })
+        .collect()
+}
+
+/// The `GNTST_*` code of an outcome.
+fn status_code<T>(r: &Result<T, GnttabStatus>) -> i16 {
+    r.as_ref()
+        .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code())
+}
 
 #[cfg(test)]
 mod tests {

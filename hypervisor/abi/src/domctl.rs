@@ -218,18 +218,11 @@ const _: () = assert!(size_of::<XenDomctl>() == 144);
 impl XenDomctl {
     /// Copy the sub-op argument `T` out of `u`, or `None` if `T` is larger than the union.
     pub fn arg<T: FromBytes>(&self) -> Option<T> {
-        T::read_from_prefix(self.u.as_bytes()).ok().map(|(t, _)| t)
+        crate::sub_op::union_arg(self.u.as_bytes())
     }
     /// Copy `v` into the start of `u`; `false` if `T` is larger than the union.
     pub fn set_arg<T: IntoBytes + Immutable>(&mut self, v: &T) -> bool {
-        let src = v.as_bytes();
-        match self.u.as_mut_bytes().get_mut(..src.len()) {
-            Some(dst) => {
-                dst.copy_from_slice(src);
-                true
-            }
-            None => false,
-        }
+        crate::sub_op::set_union_arg(self.u.as_mut_bytes(), v)
     }
 }
 

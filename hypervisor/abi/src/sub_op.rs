@@ -81,3 +81,24 @@ pub(crate) fn assert_sub_op<T: SubOp>() {
         }
     }
 }
+
+/// Copies a sub-op argument `T` out of the raw bytes of a C union (`xen_domctl.u`,
+/// `xen_sysctl.u`, `xen_platform_op.u`); `None` if `T` is larger than the union.
+pub(crate) fn union_arg<T: zerocopy::FromBytes>(u: &[u8]) -> Option<T> {
+    T::read_from_prefix(u).ok().map(|(t, _)| t)
+}
+
+/// Copies `v` into the start of a C union's raw bytes; `false` if `T` is larger than the union.
+pub(crate) fn set_union_arg<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    u: &mut [u8],
+    v: &T,
+) -> bool {
+    let src = v.as_bytes();
+    match u.get_mut(..src.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(src);
+            true
+        }
+        None => false,
+    }
+}
