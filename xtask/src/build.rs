@@ -10,6 +10,7 @@ pub const HYPERVISOR_TARGET: &str = "x86_64-unknown-none";
 /// `cargo build --release --target x86_64-unknown-none` of `what` in the workspace; returns
 /// the directory the bare-metal binaries land in.
 fn build_bare_metal(what: &[&str], name: &str) -> Result<PathBuf> {
+    crate::tools::ensure_rust_targets()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(crate::workspace_root())

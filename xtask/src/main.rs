@@ -185,6 +185,7 @@ fn test() -> Result<()> {
     xtask::tools::ensure(xtask::tools::BOOT_TOOLS)?;
     xtask::tools::ensure(xtask::tools::ABI_TOOLS)?;
     xtask::tools::ensure(xtask::tools::XEN_TOOLS)?;
+    xtask::tools::ensure_rust_targets()?;
     step(
         "cargo fmt --check",
         cargo().args(["fmt", "--all", "--", "--check"]),

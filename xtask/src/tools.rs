@@ -118,3 +118,42 @@ pub fn ensure(tools: &[Tool]) -> Result<()> {
     }
     Ok(())
 }
+
+/// Bare-metal and dom0 targets the workspace builds for (also listed in `rust-toolchain.toml`,
+/// which rustup normally honours; this covers a toolchain installed before the file listed them).
+pub const RUST_TARGETS: &[&str] = &["x86_64-unknown-none", "x86_64-unknown-linux-musl"];
+
+/// Makes sure the pinned toolchain has the targets, adding them with rustup if it can.
+pub fn ensure_rust_targets() -> Result<()> {
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .current_dir(crate::workspace_root())
+        .output()
+    else {
+        // No rustup: the toolchain manager is someone else's; the build will say what is missing.
+        return Ok(());
+    };
+    let installed = String::from_utf8_lossy(&out.stdout);
+    let missing: Vec<&str> = RUST_TARGETS
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|l| l.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: adding Rust targets {}", missing.join(" "));
+    let status = Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing)
+        .current_dir(crate::workspace_root())
+        .status()
+        .context("running rustup target add")?;
+    if !status.success() {
+        bail!(
+            "`rustup target add {}` failed ({status})",
+            missing.join(" ")
+        );
+    }
+    Ok(())
+}
