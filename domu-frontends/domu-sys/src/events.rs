@@ -221,6 +221,11 @@ static mut VCPU_INFO_PAGE: Page = Page([0; 4096]);
 /// `VCPUOP_register_vcpu_info` for vCPU 0 at offset 128 of a page of our own; on success the
 /// upcall and time accessors use the new location.
 pub fn register_vcpu_info() -> i64 {
+    register_vcpu_info_at(128)
+}
+
+/// `VCPUOP_register_vcpu_info` for vCPU 0 at `offset` of a page of our own.
+pub fn register_vcpu_info_at(offset: u32) -> i64 {
     let va = core::ptr::addr_of!(VCPU_INFO_PAGE) as u64;
     // VIRT_BASE 0: the page's PFN is its address / 4096; the p2m gives its MFN.
     let p2m = crate::start_info().mfn_list as *const u64;
@@ -228,10 +233,10 @@ pub fn register_vcpu_info() -> i64 {
     let mfn = unsafe { p2m.add((va / 4096) as usize).read_volatile() };
     let mut arg = [0u8; 16];
     arg[..8].copy_from_slice(&mfn.to_le_bytes());
-    arg[8..12].copy_from_slice(&128u32.to_le_bytes());
+    arg[8..12].copy_from_slice(&offset.to_le_bytes());
     let r = vcpu_op(10, &mut arg);
     if r == 0 {
-        VCPU_INFO_VA.store(va + 128, Ordering::SeqCst);
+        VCPU_INFO_VA.store(va + u64::from(offset), Ordering::SeqCst);
     }
     r
 }

@@ -217,7 +217,7 @@ fn construct(
     mem.write(lay.p2m.0, &p2m_bytes)?;
 
     // Bootstrap page tables.
-    build_page_tables(&mem, lay, &p2m)?;
+    build_page_tables(lay, &p2m)?;
 
     // Hypercall page.
     if let Some(hp) = img.hypercall_page {
@@ -270,7 +270,6 @@ fn construct(
     for v in 0..spec.vcpus as usize {
         frame_write(shared_info, v * 64 + 1, &[1])?;
     }
-    let _ = frame_write_u64;
 
     let mut vcpus = Vec::new();
     for v in 0..spec.vcpus {
@@ -310,13 +309,7 @@ fn construct(
             poll_deadline: None,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
-        vcpus.push(Arc::new(Vcpu {
-            domain: spec.id,
-            id: v,
-            pcpu,
-            state: spin::Mutex::new(state),
-            vcpu_info: core::sync::atomic::AtomicU64::new(shared_info.addr() | (u64::from(v) * 64)),
-        }));
+        vcpus.push((v, pcpu, state));
     }
     let mut name = heapless::String::new();
     for c in spec.name.chars().take(31) {
@@ -338,14 +331,28 @@ fn construct(
         lay.v_end,
         if img.hypercall_page.is_some() { ", hypercall page" } else { "" }
     );
-    let d = Arc::new(Domain {
+    let d = Arc::new_cyclic(|dom| Domain {
         id: spec.id,
         name,
         privileged: spec.privileged,
         state: spin::Mutex::new(DomainState::Running),
         p2m,
         shared_info,
-        vcpus,
+        vcpus: vcpus
+            .into_iter()
+            .map(|(v, pcpu, state)| {
+                Arc::new(Vcpu {
+                    domain: spec.id,
+                    dom: dom.clone(),
+                    id: v,
+                    pcpu,
+                    state: spin::Mutex::new(state),
+                    vcpu_info: core::sync::atomic::AtomicU64::new(
+                        shared_info.addr() | (u64::from(v) * 64),
+                    ),
+                })
+            })
+            .collect(),
         console: spin::Mutex::new(super::ConsoleLine::default()),
         vm_assist: core::sync::atomic::AtomicU64::new(0),
         frames: core::mem::take(frames),
@@ -362,7 +369,7 @@ fn construct(
 
 /// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table
 /// pages themselves read-only, and copies the hypervisor's L4 slots into the L4.
-fn build_page_tables(mem: &Mem<'_>, lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
+fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
     let pt_pfn0 = lay.pfn(lay.pt.0);
     let mut next_pt = pt_pfn0 + 1; // the first page is the L4
     let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (level, va prefix) → pfn
@@ -413,6 +420,5 @@ fn build_page_tables(mem: &Mem<'_>, lay: &Layout, p2m: &[Mfn]) -> Result<(), Bui
     for slot in first..=last {
         frame_write_u64(mfn(l4)?, slot * 8, crate::mm::kernel_l4_entry(slot))?;
     }
-    let _ = mem;
     Ok(())
 }

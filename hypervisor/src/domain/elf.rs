@@ -187,7 +187,6 @@ pub fn parse(image: &[u8]) -> Result<XenImage, ElfError> {
     }
     let mut img = XenImage::default();
     let mut entry_note = None;
-    let mut loader_ok = false;
     for i in 0..phnum {
         let off = usize::try_from(phoff)
             .ok()
@@ -225,12 +224,7 @@ pub fn parse(image: &[u8]) -> Result<XenImage, ElfError> {
                     })
                     .map_err(|_| ElfError::TooManySegments)?;
             }
-            4 => parse_notes(
-                &image[file_range],
-                &mut img,
-                &mut entry_note,
-                &mut loader_ok,
-            )?,
+            4 => parse_notes(&image[file_range], &mut img, &mut entry_note)?,
             _ => {}
         }
     }
@@ -243,7 +237,6 @@ pub fn parse(image: &[u8]) -> Result<XenImage, ElfError> {
     if !(img.loader.starts_with("generic") || img.guest_os.starts_with("linux")) {
         return Err(ElfError::BadLoader);
     }
-    let _ = loader_ok;
     if img.required_features & !SUPPORTED_REQUIRED != 0 {
         return Err(ElfError::UnsupportedRequiredFeature);
     }
@@ -276,12 +269,7 @@ pub fn parse(image: &[u8]) -> Result<XenImage, ElfError> {
     Ok(img)
 }
 
-fn parse_notes(
-    notes: &[u8],
-    img: &mut XenImage,
-    entry: &mut Option<u64>,
-    loader_ok: &mut bool,
-) -> Result<(), ElfError> {
+fn parse_notes(notes: &[u8], img: &mut XenImage, entry: &mut Option<u64>) -> Result<(), ElfError> {
     let mut off = 0usize;
     while off + 12 <= notes.len() {
         let namesz = u32_at(notes, off).unwrap_or(0) as usize;
@@ -314,10 +302,7 @@ fn parse_notes(
             ElfNote::PaddrOffset => img.paddr_offset = note_number(desc).unwrap_or(0),
             ElfNote::XenVersion => img.xen_version = note_string(desc),
             ElfNote::GuestOs => img.guest_os = note_string(desc),
-            ElfNote::Loader => {
-                img.loader = note_string(desc);
-                *loader_ok = true;
-            }
+            ElfNote::Loader => img.loader = note_string(desc),
             ElfNote::Features => parse_features(&note_string::<256>(desc), img)?,
             ElfNote::SupportedFeatures => {
                 img.supported_features |= note_number(desc).unwrap_or(0) as u32

@@ -98,8 +98,10 @@ pub struct VcpuState {
 /// A virtual CPU.
 #[derive(Debug)]
 pub struct Vcpu {
-    /// Its domain.
+    /// Its domain's id.
     pub domain: DomId,
+    /// Its domain, without a reference cycle (the domain owns its vCPUs).
+    pub dom: alloc::sync::Weak<Domain>,
     /// Its index in the domain.
     pub id: u32,
     /// The physical CPU it runs on.
@@ -112,6 +114,11 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
+    /// Its domain, while it exists (no global lookup: this is on every return to a guest).
+    pub fn domain(&self) -> Option<Arc<Domain>> {
+        self.dom.upgrade()
+    }
+
     /// The frame and byte offset of this vCPU's `vcpu_info`.
     pub fn vcpu_info_at(&self) -> (Mfn, usize) {
         let v = self.vcpu_info.load(core::sync::atomic::Ordering::Acquire);

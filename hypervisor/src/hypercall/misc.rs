@@ -186,13 +186,7 @@ pub fn xen_version(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
     }
 }
 
-pub fn sched_op(
-    dom: &Domain,
-    v: &Vcpu,
-    frame: &mut TrapFrame,
-    cmd: u64,
-    arg: u64,
-) -> XenResult<u64> {
+pub fn sched_op(dom: &Domain, v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
     match SchedOp::try_from(cmd as u32)? {
         SchedOp::Yield => {
             // A domU waiting for console space yields: serve its ring now.
@@ -204,12 +198,11 @@ pub fn sched_op(
             let raw: [u8; 4] = read_guest(arg)?;
             let reason = u32::from_le_bytes(raw);
             let r = ShutdownReason::try_from(reason).map_err(|_| Errno::EINVAL)?;
-            shutdown(dom, r, frame);
-            let _ = v;
+            shutdown(dom, r);
             Ok(0)
         }
         SchedOp::Block => {
-            crate::pv::block(dom, v);
+            crate::pv::block(v);
             Ok(0)
         }
         SchedOp::Poll => poll(dom, v, arg),
@@ -263,12 +256,11 @@ fn poll(dom: &Domain, v: &Vcpu, arg: u64) -> XenResult<u64> {
 }
 
 /// Shuts `dom` down for `reason`; the initial domain's shutdown ends the machine.
-pub fn shutdown(dom: &Domain, reason: ShutdownReason, frame: &TrapFrame) {
+pub fn shutdown(dom: &Domain, reason: ShutdownReason) {
     crate::console::ring::drain(dom);
     dom.console_flush();
     *dom.state.lock() = DomainState::Shutdown(reason as u32);
     log::info!("d{}: shutdown: {:?}", dom.id.0, reason);
-    let _ = frame;
     if dom.privileged {
         let code = match reason {
             ShutdownReason::Poweroff => ExitCode::Success,
@@ -369,13 +361,13 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
         VcpuOp::SetPeriodicTimer => {
             let raw: [u8; 8] = read_guest(arg)?;
             let period = u64::from_le_bytes(raw);
-            // Xen refuses periods below 1 ms.
-            if period < 1_000_000 {
+            // Xen refuses periods below 1 ms and above `STIME_DELTA_MAX`.
+            if !(1_000_000..=crate::time::STIME_DELTA_MAX).contains(&period) {
                 return Err(Errno::EINVAL);
             }
             let mut st = target.state.lock();
             st.periodic_ns = period;
-            st.periodic_next = crate::time::now() + period;
+            st.periodic_next = crate::time::now().saturating_add(period);
             Ok(0)
         }
         VcpuOp::StopPeriodicTimer => {
@@ -405,8 +397,9 @@ fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let raw: [u8; 16] = read_guest(arg)?;
     let mfn = xen_abi::Mfn(u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8])));
     let offset = u32::from_le_bytes(raw[8..12].try_into().unwrap_or([0; 4])) as usize;
+    // Xen's `map_vcpu_info`: a vcpu_info that would cross its page is -ENXIO.
     if offset > 4096 - 64 {
-        return Err(Errno::EINVAL);
+        return Err(Errno::ENXIO);
     }
     let (old_mfn, old_off) = target.vcpu_info_at();
     if old_mfn != dom.shared_info {

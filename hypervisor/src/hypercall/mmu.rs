@@ -27,7 +27,7 @@ pub fn mmuext_op(
         let raw: [u8; 24] = read_guest(ops.wrapping_add(i.wrapping_mul(24)))?;
         let cmd = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
         let arg1 = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
-        let r = one(dom, v, cmd, arg1);
+        let r = one(v, cmd, arg1);
         if let Err(e) = r {
             result = Err(e);
             break;
@@ -40,8 +40,7 @@ pub fn mmuext_op(
     result
 }
 
-fn one(dom: &Domain, v: &Vcpu, cmd: u32, arg1: u64) -> XenResult<u64> {
-    let _ = dom;
+fn one(v: &Vcpu, cmd: u32, arg1: u64) -> XenResult<u64> {
     match MmuextCmd::try_from(cmd)? {
         MmuextCmd::NewUserBaseptr => {
             let mut st = v.state.lock();
@@ -103,8 +102,10 @@ pub fn update_va_mapping(dom: &Domain, v: &Vcpu, va: u64, val: u64, flags: u64) 
         let mfn = Mfn((val & ADDR_MASK) >> 12);
         if mfn != dom.shared_info {
             let pfn = owned_frame(dom, mfn).ok_or(Errno::EINVAL)?;
+            // A page table cannot also be writable: a type conflict, -EBUSY as Xen's
+            // `get_page_type` answers.
             if val & PTE_RW != 0 && dom.boot_pt_pfns.contains(&pfn) {
-                return Err(Errno::EINVAL);
+                return Err(Errno::EBUSY);
             }
         }
     }

@@ -54,7 +54,7 @@ pub fn call(
         Hypercall::FpuTaskswitch => misc::fpu_taskswitch(v, a.0[0]),
         Hypercall::ConsoleIo => misc::console_io(dom, a.0[0], a.0[1], a.0[2]),
         Hypercall::XenVersion => misc::xen_version(dom, a.0[0], a.0[1]),
-        Hypercall::SchedOp => misc::sched_op(dom, v, frame, a.0[0], a.0[1]),
+        Hypercall::SchedOp => misc::sched_op(dom, v, a.0[0], a.0[1]),
         Hypercall::CallbackOp => misc::callback_op(v, a.0[0], a.0[1]),
         Hypercall::VmAssist => misc::vm_assist(dom, a.0[0], a.0[1]),
         Hypercall::SetSegmentBase => {

@@ -73,12 +73,6 @@ pub fn frame_zero(mfn: Mfn) -> Result<(), FrameAccessError> {
     Ok(())
 }
 
-/// A pointer to byte `offset` of frame `mfn` for atomic operations on guest-shared words
-/// (`shared_info`); only `arch` and `mm` may dereference it.
-pub fn frame_ptr(mfn: Mfn, offset: usize, len: usize) -> Result<*mut u8, FrameAccessError> {
-    check(mfn, offset, len)
-}
-
 /// Allocates a zeroed frame.
 pub fn alloc_zeroed() -> Option<Mfn> {
     let pa = alloc_frame()?;

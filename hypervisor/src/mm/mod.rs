@@ -334,11 +334,6 @@ pub fn kernel_l4_entry(slot: usize) -> u64 {
         .map_or(0, |s| s.l4_entry(slot & 511))
 }
 
-/// Physical address `va` maps to in the hypervisor's address space.
-pub fn translate(va: u64) -> Option<u64> {
-    KERNEL_SPACE.lock().as_ref()?.translate(va)
-}
-
 /// A boot module's bytes, through the direct map (empty if the range is not below the top of
 /// RAM). Modules are reserved from the allocator, so nothing else writes them.
 pub fn module_slice(pa: u64, len: u64) -> &'static [u8] {

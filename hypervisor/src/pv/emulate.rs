@@ -73,7 +73,6 @@ pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
         }
         _ => {}
     }
-    let _ = &mut a;
     [a, b, c, d]
 }
 
@@ -154,7 +153,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
     // hlt: the guest kernel idles; block until an event (Xen's `hlt` emulation).
     if insn[0] == 0xf4 {
         frame.rip = frame.rip.wrapping_add(1);
-        super::block(dom, v);
+        super::block(v);
         return true;
     }
     match (insn[i], insn[i + 1]) {

@@ -136,7 +136,6 @@ fn toggle_mode(st: &mut VcpuState) {
 /// Builds Xen's bounce frame (`create_bounce_frame`) on the guest kernel stack and points the
 /// frame at `handler`: `{RCX, R11, [error code,] RIP, CS|mask<<32, RFLAGS, RSP, SS}`.
 fn bounce(
-    _dom: &domain::Domain,
     v: &Vcpu,
     st: &mut VcpuState,
     frame: &mut TrapFrame,
@@ -218,7 +217,7 @@ pub fn inject(
         return;
     }
     st.bouncing = true;
-    let r = bounce(dom, v, &mut st, frame, te.address, error, te.flags & 4 != 0);
+    let r = bounce(v, &mut st, frame, te.address, error, te.flags & 4 != 0);
     st.bouncing = false;
     drop(st);
     if r.is_err() {
@@ -235,7 +234,7 @@ pub fn inject(
 
 fn current_pair() -> Option<(Arc<domain::Domain>, Arc<Vcpu>)> {
     let v = crate::sched::current()?;
-    Some((domain::get(v.domain)?, v))
+    Some((v.domain()?, v))
 }
 
 /// An exception raised while a guest ran.
@@ -291,7 +290,7 @@ pub fn deliver_events(frame: &mut TrapFrame) {
     if cb.address == 0 || !dom.is_running() {
         return;
     }
-    let r = bounce(&dom, &v, &mut st, frame, cb.address, None, true);
+    let r = bounce(&v, &mut st, frame, cb.address, None, true);
     drop(st);
     if r.is_err() {
         crash_domain(
@@ -303,8 +302,7 @@ pub fn deliver_events(frame: &mut TrapFrame) {
 }
 
 /// `SCHEDOP_block`: enable event delivery and sleep until an upcall is pending.
-pub fn block(dom: &domain::Domain, v: &Vcpu) {
-    let _ = dom;
+pub fn block(v: &Vcpu) {
     upcall_mask_set(v, 0);
     if upcall_pending(v) {
         return;
@@ -342,7 +340,7 @@ fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
     }
     frame.rflags &= !rflags::DF;
     let mut st = v.state.lock();
-    let r = bounce(dom, v, &mut st, frame, cb.address, None, cb.mask_events);
+    let r = bounce(v, &mut st, frame, cb.address, None, cb.mask_events);
     drop(st);
     if r.is_err() {
         crash_domain(

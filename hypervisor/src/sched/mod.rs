@@ -2,7 +2,7 @@
 //! tick), and the switch of guest state (registers, page tables, segments, FPU) between vCPUs.
 
 use crate::arch::x86_64::{cpu, guest, idt::TrapFrame, percpu};
-use crate::domain::{self, Vcpu};
+use crate::domain::Vcpu;
 use crate::layout::MAX_CPUS;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -62,7 +62,7 @@ pub fn tick() {
 }
 
 fn runnable(v: &Vcpu) -> bool {
-    let dom_ok = domain::get(v.domain).is_some_and(|d| d.is_running());
+    let dom_ok = v.domain().is_some_and(|d| d.is_running());
     let st = v.state.lock();
     dom_ok && st.up && !st.blocked
 }
@@ -91,10 +91,7 @@ fn save(v: &Vcpu, frame: &TrapFrame) {
 
 /// Loads `v`'s state into this CPU and returns the frame to resume it with.
 fn load(v: &Vcpu) -> TrapFrame {
-    if let Some(d) = domain::get(v.domain) {
-        let _ = d;
-        crate::time::update_vcpu_time(v.vcpu_info_at());
-    }
+    crate::time::update_vcpu_time(v.vcpu_info_at());
     let st = v.state.lock();
     let l4 = if st.kernel_mode {
         st.kernel_l4

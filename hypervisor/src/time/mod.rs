@@ -15,6 +15,8 @@ static BOOT_WALLCLOCK: AtomicU64 = AtomicU64::new(0);
 
 /// `VIRQ_TIMER`.
 pub const VIRQ_TIMER: u32 = 0;
+/// The longest timer period Xen accepts (`STIME_DELTA_MAX`, `u64::MAX >> 2` ns).
+pub const STIME_DELTA_MAX: u64 = u64::MAX >> 2;
 /// The default periodic timer of a PV vCPU (Xen: 10 ms).
 pub const DEFAULT_PERIOD_NS: u64 = 10_000_000;
 
@@ -130,7 +132,9 @@ pub fn tick() {
         }
         if st.periodic_ns != 0 && st.periodic_next <= now {
             let missed = (now - st.periodic_next) / st.periodic_ns;
-            st.periodic_next += (missed + 1) * st.periodic_ns;
+            st.periodic_next = st
+                .periodic_next
+                .saturating_add((missed + 1).saturating_mul(st.periodic_ns));
             fire = true;
         }
         if st.poll_deadline.is_some_and(|t| t <= now) {

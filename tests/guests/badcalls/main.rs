@@ -66,6 +66,21 @@ extern "C" fn guest_main() {
         ENOSYS,
         "unknown SCHEDOP",
     );
+    // update_va_mapping: no mapping into the hypervisor's range, and never a writable mapping
+    // of one of the guest's own page tables.
+    let uvm = Hypercall::UpdateVaMapping as u32;
+    let l4 = sys::read_cr3() & !0xfff;
+    t.eq(
+        sys::hypercall_ints(uvm, [0xffff_8300_0000_0000, l4 | 0x7, 2, 0, 0]),
+        -22,
+        "update_va_mapping into the hypervisor's range",
+    );
+    let free = sys::events::shared_info_va();
+    t.eq(
+        sys::hypercall_ints(uvm, [free, l4 | 0x7, 2, 0, 0]),
+        -16,
+        "update_va_mapping of the L4 writable: a type conflict",
+    );
     println!("still alive after the bad calls");
     t.finish()
 }

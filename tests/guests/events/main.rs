@@ -109,6 +109,11 @@ extern "C" fn guest_main() {
         -22,
         "SCHEDOP_poll on a port beyond the table is -EINVAL",
     );
+    t.eq(
+        events::poll(&[unbound; 129], 0),
+        -22,
+        "SCHEDOP_poll on more than 128 ports is -EINVAL",
+    );
 
     t.eq(
         events::evtchn_op(3, &mut local.to_le_bytes()),

@@ -17,6 +17,16 @@ const TOLERANCE_NS: u64 = 100_000_000;
 extern "C" fn guest_main() {
     let mut t = Test::new();
     domu_frontends::setup_events(&mut t);
+    t.eq(
+        events::vcpu_op(6, &mut 500_000u64.to_le_bytes()),
+        -22,
+        "a periodic timer under 1 ms is -EINVAL",
+    );
+    t.eq(
+        events::vcpu_op(6, &mut u64::MAX.to_le_bytes()),
+        -22,
+        "a periodic timer beyond STIME_DELTA_MAX is -EINVAL",
+    );
     let port = match events::bind_virq(0) {
         Ok(p) => p,
         Err(e) => {

@@ -12,6 +12,11 @@ use domu_frontends::{println, sys::events, Test};
 extern "C" fn guest_main() {
     let mut t = Test::new();
     domu_frontends::setup_events(&mut t);
+    t.eq(
+        events::register_vcpu_info_at(4090),
+        -6,
+        "a vcpu_info that would cross its page is -ENXIO",
+    );
     t.eq(events::register_vcpu_info(), 0, "VCPUOP_register_vcpu_info");
     t.eq(
         events::pending_sel(),
