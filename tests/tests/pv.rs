@@ -41,7 +41,7 @@ macro_rules! guest_tests {
 
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events,
-    vcpuinfo
+    vcpuinfo, ioport
 );
 
 /// A guest that crashes itself while a second guest keeps running and finishes (Ferrite only:

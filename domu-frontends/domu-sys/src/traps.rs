@@ -334,6 +334,102 @@ fault!(
     "int 0x20"
 );
 
+/// `in al, dx` from `port`: the byte read, or the exception it raised (#GP without I/O
+/// privilege).
+pub fn port_in8(port: u16) -> Result<u8, Trap> {
+    clear();
+    let mut v: u64 = 0x5a;
+    // SAFETY: a port read the hypervisor emulates or refuses with #GP; the handler resumes at
+    // label 2 on a fault.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "in al, dx",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("dx") port,
+            inout("rax") v,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    match last() {
+        Some(t) => Err(t),
+        None => Ok(v as u8),
+    }
+}
+
+/// `in al, 0x71` (the immediate form): the CMOS data port.
+pub fn cmos_data_in8() -> Result<u8, Trap> {
+    clear();
+    let mut v: u64 = 0;
+    // SAFETY: as in `port_in8`.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "in al, 0x71",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            inout("rax") v,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    match last() {
+        Some(t) => Err(t),
+        None => Ok(v as u8),
+    }
+}
+
+/// `in eax, dx` from `port`: the 32-bit value read, with RAX's upper half as it was left.
+pub fn port_in32(port: u16) -> Result<u64, Trap> {
+    clear();
+    let mut v: u64 = 0xdead_beef_0000_0000;
+    // SAFETY: as in `port_in8`.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "in eax, dx",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("dx") port,
+            inout("rax") v,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    match last() {
+        Some(t) => Err(t),
+        None => Ok(v),
+    }
+}
+
+/// `out dx, al`: writes `value` to `port`, or the exception it raised.
+pub fn port_out8(port: u16, value: u8) -> Result<(), Trap> {
+    clear();
+    // SAFETY: as in `port_in8`.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "out dx, al",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("dx") port,
+            in("al") value,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    match last() {
+        Some(t) => Err(t),
+        None => Ok(()),
+    }
+}
+
 /// CPUID through Xen's forced-emulation prefix (`ud2; .ascii "xen"; cpuid`).
 pub fn fep_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
     let (a, b, c, d): (u32, u32, u32, u32);

@@ -307,6 +307,7 @@ fn construct(
             runstate_area: None,
             poll: None,
             poll_deadline: None,
+            iopl: 0,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push((v, pcpu, state));
@@ -359,6 +360,11 @@ fn construct(
         boot_pt_pfns: lay.pfn(lay.pt.0)..lay.pfn(lay.pt.0) + lay.nr_pt_pages,
         console_ring,
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
+        ioports: if spec.privileged {
+            super::ioports::IoPorts::hardware_domain()
+        } else {
+            super::ioports::IoPorts::none()
+        },
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

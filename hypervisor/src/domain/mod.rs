@@ -3,6 +3,7 @@
 #[cfg(target_os = "none")]
 pub mod build;
 pub mod elf;
+pub mod ioports;
 pub mod layout;
 
 use crate::arch::x86_64::guest::{FpuState, SegmentState};
@@ -93,6 +94,8 @@ pub struct VcpuState {
     pub poll: Option<heapless::Vec<u32, 128>>,
     /// `SCHEDOP_poll`: when the poll times out (absolute system time), if ever.
     pub poll_deadline: Option<u64>,
+    /// Virtual IOPL (`PHYSDEVOP_set_iopl`), 0–3.
+    pub iopl: u8,
 }
 
 /// A virtual CPU.
@@ -163,6 +166,8 @@ pub struct Domain {
     pub console_ring: Option<(Mfn, xen_abi::Port)>,
     /// Unsupported hypercall numbers already logged (bit `min(nr, 63)`).
     pub unsupported_logged: core::sync::atomic::AtomicU64,
+    /// The I/O ports it may reach (all but the hypervisor's for the hardware domain).
+    pub ioports: ioports::IoPorts,
 }
 
 impl Domain {

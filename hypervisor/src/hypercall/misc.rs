@@ -272,6 +272,23 @@ pub fn shutdown(dom: &Domain, reason: ShutdownReason) {
     }
 }
 
+/// `physdev_op`: `PHYSDEVOP_set_iopl` (the vCPU's virtual IOPL, 0–3, as Xen keeps it); the
+/// interrupt and PCI sub-ops need passthrough and answer `-ENOSYS`.
+pub fn physdev_op(v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
+    use xen_abi::physdev::PhysdevOp;
+    match PhysdevOp::try_from(cmd as u32)? {
+        PhysdevOp::SetIopl => {
+            let iopl = u32::from_le_bytes(read_guest::<4>(arg)?);
+            if iopl > 3 {
+                return Err(Errno::EINVAL);
+            }
+            v.state.lock().iopl = iopl as u8;
+            Ok(0)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
 pub fn vm_assist(dom: &Domain, cmd: u64, ty: u64) -> XenResult<u64> {
     use xen_abi::xen::{
         VMASST_TYPE_4GB_SEGMENTS, VMASST_TYPE_4GB_SEGMENTS_NOTIFY, VMASST_TYPE_ARCHITECTURAL_IOPL,

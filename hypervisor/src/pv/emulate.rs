@@ -141,6 +141,9 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
         }
         return true;
     }
+    if let Some(done) = port_io(dom, v, frame, &insn) {
+        return done;
+    }
     if !v.state.lock().kernel_mode {
         return false;
     }
@@ -251,6 +254,96 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
     }
 }
 
+/// An `in`/`out` instruction: its length, port-size, direction and where the port comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortInsn {
+    /// Instruction length in bytes.
+    pub len: u64,
+    /// Access size: 1, 2 or 4.
+    pub size: u8,
+    /// `out` (as opposed to `in`).
+    pub write: bool,
+    /// The immediate port, or `None` for the `dx` forms.
+    pub imm: Option<u8>,
+}
+
+/// Decodes `in`/`out` (E4–E7, EC–EF) after optional operand-size (66) and REX prefixes. String
+/// forms (`ins`/`outs`) are not decoded: the guest gets the #GP.
+pub fn decode_port_insn(insn: &[u8; 16]) -> Option<PortInsn> {
+    let mut i = 0;
+    let mut opsize16 = false;
+    while i < 4 {
+        match insn[i] {
+            0x66 => opsize16 = true,
+            0x40..=0x4f => {}
+            _ => break,
+        }
+        i += 1;
+    }
+    let op = insn[i];
+    let wide = op & 1 != 0;
+    let size = match (wide, opsize16) {
+        (false, _) => 1,
+        (true, true) => 2,
+        (true, false) => 4,
+    };
+    let (imm, len) = match op {
+        0xe4..=0xe7 => (Some(insn[i + 1]), i as u64 + 2),
+        0xec..=0xef => (None, i as u64 + 1),
+        _ => return None,
+    };
+    Some(PortInsn {
+        len,
+        size,
+        write: op & 2 != 0,
+        imm,
+    })
+}
+
+/// Emulates port I/O for a vCPU whose virtual IOPL allows it (Xen's `guest_io_okay`); a port
+/// the domain may not reach reads as all ones and drops writes (`admin_io_okay`). Returns
+/// `None` if the instruction is not port I/O, `Some(false)` to deliver the #GP.
+fn port_io(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, insn: &[u8; 16]) -> Option<bool> {
+    let p = decode_port_insn(insn)?;
+    let (iopl, kernel) = {
+        let st = v.state.lock();
+        (st.iopl, st.kernel_mode)
+    };
+    let arch_iopl = dom.vm_assist.load(core::sync::atomic::Ordering::Relaxed)
+        & (1 << xen_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL)
+        != 0;
+    if !crate::domain::ioports::iopl_ok(iopl, kernel, arch_iopl) {
+        return Some(false);
+    }
+    let port = p.imm.map_or(frame.rdx as u16, u16::from);
+    let mask = if p.size == 4 {
+        u32::MAX
+    } else {
+        (1u32 << (8 * p.size)) - 1
+    };
+    let allowed = dom.ioports.permitted(port, p.size);
+    if p.write {
+        if allowed {
+            // SAFETY: the port is the domain's (the hypervisor's own are never permitted).
+            unsafe { cpu::port_write(port, p.size, frame.rax as u32 & mask) };
+        }
+    } else {
+        let value = if allowed {
+            // SAFETY: as above.
+            unsafe { cpu::port_read(port, p.size) }
+        } else {
+            mask
+        };
+        frame.rax = match p.size {
+            // 32-bit results zero-extend into RAX; narrower ones merge.
+            4 => u64::from(value),
+            _ => (frame.rax & !u64::from(mask)) | u64::from(value & mask),
+        };
+    }
+    frame.rip = frame.rip.wrapping_add(p.len);
+    Some(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +358,54 @@ mod tests {
         assert_eq!(&s, b"XenVMMXenVMM");
         assert!(r[0] >= 0x4000_0002);
         assert_eq!(xen_leaf(0x4000_0001).unwrap()[0], 0x0004_0011);
+    }
+
+    fn insn(bytes: &[u8]) -> [u8; 16] {
+        let mut b = [0x90u8; 16];
+        b[..bytes.len()].copy_from_slice(bytes);
+        b
+    }
+
+    #[test]
+    fn port_instructions_decode() {
+        let d = |b: &[u8]| decode_port_insn(&insn(b));
+        assert_eq!(
+            d(&[0xe4, 0x71]),
+            Some(PortInsn {
+                len: 2,
+                size: 1,
+                write: false,
+                imm: Some(0x71)
+            })
+        );
+        assert_eq!(
+            d(&[0xee]),
+            Some(PortInsn {
+                len: 1,
+                size: 1,
+                write: true,
+                imm: None
+            })
+        );
+        assert_eq!(
+            d(&[0x66, 0xed]),
+            Some(PortInsn {
+                len: 2,
+                size: 2,
+                write: false,
+                imm: None
+            })
+        );
+        assert_eq!(
+            d(&[0xe7, 0x80]),
+            Some(PortInsn {
+                len: 2,
+                size: 4,
+                write: true,
+                imm: Some(0x80)
+            })
+        );
+        assert_eq!(d(&[0x6c]), None, "ins is not emulated");
+        assert_eq!(d(&[0x0f, 0x30]), None);
     }
 }

@@ -122,6 +122,38 @@ pub unsafe fn outl(port: u16, value: u32) {
     unsafe { x86_64::instructions::port::Port::new(port).write(value) }
 }
 
+/// Reads 1, 2 or 4 bytes from an I/O port (zero-extended).
+///
+/// # Safety
+/// As for [`inb`].
+pub unsafe fn port_read(port: u16, size: u8) -> u32 {
+    use x86_64::instructions::port::Port;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match size {
+            1 => u32::from(Port::<u8>::new(port).read()),
+            2 => u32::from(Port::<u16>::new(port).read()),
+            _ => Port::<u32>::new(port).read(),
+        }
+    }
+}
+
+/// Writes 1, 2 or 4 bytes (the low ones of `value`) to an I/O port.
+///
+/// # Safety
+/// As for [`outb`].
+pub unsafe fn port_write(port: u16, size: u8, value: u32) {
+    use x86_64::instructions::port::Port;
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        match size {
+            1 => Port::<u8>::new(port).write(value as u8),
+            2 => Port::<u16>::new(port).write(value as u16),
+            _ => Port::<u32>::new(port).write(value),
+        }
+    }
+}
+
 /// The current stack pointer.
 #[inline(always)]
 pub fn rsp() -> u64 {
