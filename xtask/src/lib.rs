@@ -4,6 +4,7 @@
 pub mod build;
 pub mod iso;
 pub mod qemu;
+pub mod rig;
 pub mod tools;
 
 use std::path::PathBuf;

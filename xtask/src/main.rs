@@ -19,6 +19,10 @@ commands:
                             tests/guests) as dom0; the run ends when dom0 shuts down; Ctrl-C quits
   test                      everything: fmt check, clippy, host unit/property/layout tests of every
                             crate, and the QEMU integration tests
+  rig [--scenario NAME]... [--hypervisor IMAGE] [--quiet]
+                            the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
+                            QEMU running Ferrite's dom0 binaries; every scenario, or those named
+                            (see docs/rig.md)
   bench                     benchmarks (criterion baselines of the state machines)
   fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
 ";
@@ -40,6 +44,9 @@ struct Opts {
     seconds: Option<u64>,
     guest: Option<String>,
     no_guest: bool,
+    scenarios: Vec<String>,
+    hypervisor: Option<PathBuf>,
+    quiet: bool,
 }
 
 fn parse_opts(args: &[String]) -> Result<Opts> {
@@ -65,6 +72,9 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "-o" => o.out = Some(val("-o")?.into()),
             "--guest" => o.guest = Some(val("--guest")?),
             "--no-guest" => o.no_guest = true,
+            "--scenario" => o.scenarios.push(val("--scenario")?),
+            "--hypervisor" => o.hypervisor = Some(val("--hypervisor")?.into()),
+            "--quiet" => o.quiet = true,
             "--seconds" => {
                 o.seconds = Some(
                     val("--seconds")?
@@ -94,6 +104,7 @@ fn real_main() -> Result<()> {
         }
         "run" => run(&opts),
         "test" => test(),
+        "rig" => rig(&opts),
         "bench" => bench(),
         "fuzz" => fuzz(opts.seconds.unwrap_or(60)),
         "help" | "--help" | "-h" => {
@@ -231,6 +242,11 @@ fn test() -> Result<()> {
     )?;
     eprintln!("xtask: all tests passed");
     Ok(())
+}
+
+fn rig(o: &Opts) -> Result<()> {
+    let rig = xtask::rig::Rig::prepare(o.hypervisor.clone())?;
+    xtask::rig::run_scenarios(&rig, &o.scenarios, false, !o.quiet)
 }
 
 fn bench() -> Result<()> {

@@ -1,0 +1,435 @@
+//! The reference rig: Debian's Xen 4.17 (or any hypervisor image) with Debian's Linux as PV dom0
+//! under QEMU, running Ferrite's dom0 binaries in scenarios that report through serial markers and
+//! QEMU's exit code. See docs/rig.md.
+
+pub mod cpio;
+pub mod scenarios;
+
+use crate::iso::{IsoSpec, Module};
+use crate::qemu::{Machine, Outcome};
+use crate::tools::Tool;
+use anyhow::{bail, Context, Result};
+use cpio::{Archive, Entry};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Debian packages the rig is built from (probe files that tell they are installed).
+pub const RIG_TOOLS: &[Tool] = &[
+    Tool {
+        probe: "/boot/xen-4.17-amd64.gz",
+        package: "xen-hypervisor-4.17-amd64",
+    },
+    Tool {
+        probe: "/usr/lib/xen-4.17/bin/xl",
+        package: "xen-utils-4.17",
+    },
+    Tool {
+        probe: "/usr/bin/xenstore-read",
+        package: "xenstore-utils",
+    },
+    Tool {
+        probe: "/usr/share/doc/linux-image-amd64",
+        package: "linux-image-amd64",
+    },
+    Tool {
+        probe: "/bin/busybox",
+        package: "busybox-static",
+    },
+    Tool {
+        probe: "mkfs.ext4",
+        package: "e2fsprogs",
+    },
+    Tool {
+        probe: "fio",
+        package: "fio",
+    },
+    Tool {
+        probe: "gzip",
+        package: "gzip",
+    },
+];
+
+/// The Xen tools dom0 needs, from `/usr/lib/xen-4.17/bin` and `/usr/bin`.
+const XEN_BINARIES: &[&str] = &[
+    "/usr/lib/xen-4.17/bin/xl",
+    "/usr/lib/xen-4.17/bin/xenstored",
+    "/usr/lib/xen-4.17/bin/xenconsoled",
+    "/usr/lib/xen-4.17/bin/xenconsole",
+    "/usr/lib/xen-4.17/bin/xen-init-dom0",
+    "/usr/lib/xen-4.17/bin/libxl-save-helper",
+    "/usr/lib/xen-4.17/bin/xenstore-control",
+    "/usr/bin/xenstore",
+    "/usr/bin/xenstore-read",
+    "/usr/bin/xenstore-write",
+    "/usr/bin/xenstore-list",
+    "/usr/bin/xenstore-ls",
+    "/usr/bin/xenstore-rm",
+    "/usr/bin/xenstore-exists",
+    "/usr/bin/xenstore-chmod",
+    "/usr/bin/xenstore-watch",
+    // libxl calls pthread_cancel(), which dlopen()s libgcc_s: without it `xl create` aborts.
+    "/lib/x86_64-linux-gnu/libgcc_s.so.1",
+    // The hotplug scripts need bash, flock, losetup and `stat -L -c`.
+    "/bin/bash",
+    "/usr/bin/flock",
+    "/sbin/losetup",
+    "/usr/bin/stat",
+];
+
+/// Kernel modules every dom0 loads (the scenario adds its own, e.g. `xen-blkback`).
+const DOM0_MODULES: &[&str] = &[
+    "xenfs",
+    "xen-evtchn",
+    "xen-privcmd",
+    "xen-gntdev",
+    "xen-gntalloc",
+    "loop",
+    "brd",
+];
+
+/// Kernel modules the domU's initramfs carries.
+const DOMU_MODULES: &[&str] = &["xen-blkfront", "ext4"];
+
+/// Binaries the domU's tests use beside busybox.
+const DOMU_BINARIES: &[&str] = &[
+    "/usr/sbin/mkfs.ext4",
+    "/usr/sbin/mke2fs",
+    "/usr/sbin/e2fsck",
+    "/usr/bin/fio",
+];
+
+/// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).
+pub const DOM0_BINARIES: &[(&str, &str)] = &[];
+
+/// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
+pub const DOM0_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Builds [`DOM0_BINARIES`] (release, static musl) and returns the directory holding them.
+pub fn dom0_binaries() -> Result<PathBuf> {
+    crate::tools::ensure_rust_targets()?;
+    let mut packages: Vec<&str> = DOM0_BINARIES.iter().map(|(p, _)| *p).collect();
+    packages.dedup();
+    if !packages.is_empty() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut c = Command::new(cargo);
+        c.current_dir(crate::workspace_root()).args([
+            "build",
+            "--release",
+            "--target",
+            DOM0_TARGET,
+        ]);
+        for p in &packages {
+            c.args(["--package", p]);
+        }
+        let status = c
+            .status()
+            .context("running cargo build for the dom0 binaries")?;
+        if !status.success() {
+            bail!("building the dom0 binaries failed ({status})");
+        }
+    }
+    Ok(crate::target_dir().join(DOM0_TARGET).join("release"))
+}
+
+/// What the rig boots.
+#[derive(Debug, Clone)]
+pub struct Rig {
+    /// The hypervisor image (`multiboot2` kernel): Debian's `xen.gz`, or Ferrite.
+    pub hypervisor: PathBuf,
+    /// Its command line.
+    pub hypervisor_cmdline: String,
+    /// Debian's kernel version (`/lib/modules/<kver>`).
+    pub kver: String,
+    /// Directory of Ferrite's static dom0 binaries.
+    pub dom0_bin_dir: PathBuf,
+    /// Work directory (archives, ISOs, logs).
+    pub work: PathBuf,
+}
+
+/// The Xen command line of the rig (serial console, fixed dom0 memory, verbose logs).
+pub const XEN_CMDLINE: &str =
+    "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
+     loglvl=all guest_loglvl=all console_timestamps=boot";
+
+impl Rig {
+    /// Installs what is missing, builds Ferrite's dom0 binaries and returns the rig for
+    /// `hypervisor` (Debian's Xen when `None`).
+    pub fn prepare(hypervisor: Option<PathBuf>) -> Result<Rig> {
+        crate::tools::ensure(crate::tools::BOOT_TOOLS)?;
+        crate::tools::ensure(RIG_TOOLS)?;
+        let kver = debian_kernel()?;
+        let dom0_bin_dir = dom0_binaries()?;
+        let work = crate::target_dir().join("rig");
+        std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+        Ok(Rig {
+            hypervisor: hypervisor.unwrap_or_else(|| crate::build::XEN_IMAGE.into()),
+            hypervisor_cmdline: XEN_CMDLINE.into(),
+            kver,
+            dom0_bin_dir,
+            work,
+        })
+    }
+
+    fn vmlinuz(&self) -> PathBuf {
+        PathBuf::from(format!("/boot/vmlinuz-{}", self.kver))
+    }
+
+    /// Adds `modules` and their dependencies for the rig's kernel, and the `modules.dep` that
+    /// `modprobe` reads (made by `depmod` over a staging copy).
+    fn add_modules(&self, a: &mut Archive, modules: &[&str], stage: &Path) -> Result<()> {
+        if stage.exists() {
+            std::fs::remove_dir_all(stage)?;
+        }
+        let moddir = format!("/lib/modules/{}", self.kver);
+        for m in modules {
+            let out = Command::new("modprobe")
+                .args(["-S", &self.kver, "--show-depends", m])
+                .output()
+                .context("running modprobe --show-depends")?;
+            if !out.status.success() {
+                bail!(
+                    "modprobe --show-depends {m}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let mut w = line.split_whitespace();
+                if w.next() != Some("insmod") {
+                    continue;
+                }
+                let Some(ko) = w.next() else { continue };
+                let dst = stage.join(ko.trim_start_matches('/'));
+                std::fs::create_dir_all(dst.parent().context("module path has a parent")?)?;
+                std::fs::copy(ko, &dst).with_context(|| format!("copying {ko}"))?;
+            }
+        }
+        for f in [
+            "modules.order",
+            "modules.builtin",
+            "modules.builtin.modinfo",
+        ] {
+            let src = Path::new(&moddir).join(f);
+            if src.exists() {
+                std::fs::copy(&src, stage.join(moddir.trim_start_matches('/')).join(f))?;
+            }
+        }
+        let status = Command::new("depmod")
+            .arg("-b")
+            .arg(stage)
+            .arg(&self.kver)
+            .status()
+            .context("running depmod")?;
+        if !status.success() {
+            bail!("depmod -b {} failed ({status})", stage.display());
+        }
+        a.add_tree_at(&stage.join(moddir.trim_start_matches('/')), &moddir)
+    }
+
+    /// The domU's initramfs: busybox, the block frontend and ext4, e2fsprogs, fio and the tests.
+    fn domu_initrd(&self) -> Result<PathBuf> {
+        let mut a = busybox_root()?;
+        self.add_modules(&mut a, DOMU_MODULES, &self.work.join("domu-modules"))?;
+        add_with_libs(&mut a, DOMU_BINARIES)?;
+        a.add_script("init", include_str!("scripts/domu-init.sh"));
+        for (name, text) in scenarios::DOMU_TESTS {
+            a.add_script(&format!("tests/{name}.sh"), text);
+        }
+        let out = self.work.join("domu-initrd.gz");
+        a.write_gz(&out)?;
+        Ok(out)
+    }
+
+    /// dom0's initramfs for `scenario`.
+    fn dom0_initramfs(&self, scenario: &scenarios::Scenario) -> Result<PathBuf> {
+        let mut a = busybox_root()?;
+        let mut modules: Vec<&str> = DOM0_MODULES.to_vec();
+        modules.extend_from_slice(scenario.dom0_modules);
+        self.add_modules(&mut a, &modules, &self.work.join("dom0-modules"))?;
+        add_with_libs(&mut a, XEN_BINARIES)?;
+        a.add(
+            "usr/sbin/xl",
+            Entry::Symlink("/usr/lib/xen-4.17/bin/xl".into()),
+        );
+        a.add_host(Path::new("/etc/xen/xl.conf"));
+        a.add_host_tree(Path::new("/etc/xen/scripts"))?;
+        a.add_script("init", include_str!("scripts/dom0-init.sh"));
+        a.add(
+            "rig/modules",
+            Entry::Bytes(modules.join("\n").into_bytes(), 0o644),
+        );
+        a.add(
+            "rig/name",
+            Entry::Bytes(scenario.name.as_bytes().to_vec(), 0o644),
+        );
+        a.add_script("rig/scenario.sh", scenario.script);
+        a.add_script("rig/lib.sh", include_str!("scripts/lib.sh"));
+        for (_, bin) in DOM0_BINARIES {
+            a.add(
+                &format!("rig/bin/{bin}"),
+                Entry::HostFile(self.dom0_bin_dir.join(bin)),
+            );
+        }
+        if scenario.needs_domu {
+            a.add("guest/vmlinuz", Entry::HostFile(self.vmlinuz()));
+            a.add("guest/initrd.gz", Entry::HostFile(self.domu_initrd()?));
+        }
+        let out = self.work.join(format!("dom0-{}.cpio.gz", scenario.name));
+        a.write_gz(&out)?;
+        Ok(out)
+    }
+
+    /// Builds the ISO for `scenario` and boots it; the outcome's status is QEMU's exit code
+    /// ([`crate::qemu::EXIT_SUCCESS`] when the scenario passed).
+    pub fn run(&self, scenario: &scenarios::Scenario, echo: bool) -> Result<Outcome> {
+        let initramfs = self.dom0_initramfs(scenario)?;
+        let iso = self.work.join(format!("{}.iso", scenario.name));
+        let spec = IsoSpec {
+            hypervisor: self.hypervisor.clone(),
+            cmdline: self.hypervisor_cmdline.clone(),
+            modules: vec![
+                Module {
+                    path: self.vmlinuz(),
+                    cmdline: "console=hvc0 earlyprintk=xen".into(),
+                },
+                Module {
+                    path: initramfs,
+                    cmdline: String::new(),
+                },
+            ],
+        };
+        crate::iso::build(&spec, &iso)?;
+        let machine = Machine {
+            iso,
+            smp: 2,
+            mem_mib: 2048,
+        };
+        let log = crate::target_dir()
+            .join("test-logs")
+            .join(format!("rig-{}.log", scenario.name));
+        eprintln!(
+            "xtask: rig scenario '{}' (timeout {} s, log {})",
+            scenario.name,
+            scenario.timeout.as_secs(),
+            log.display()
+        );
+        crate::qemu::run_captured(&machine, &log, scenario.timeout, echo, &|_| false)
+    }
+}
+
+/// Checks an outcome: the pass marker, no fail marker, and QEMU's exit code from dom0's verdict.
+pub fn verdict(name: &str, o: &Outcome) -> Result<()> {
+    let pass = o
+        .log
+        .lines()
+        .any(|l| l.starts_with(&format!("RIG-PASS {name}")));
+    let fail = o
+        .log
+        .lines()
+        .find(|l| l.contains("RIG-FAIL") || l.contains("RIG-ERROR"));
+    if o.timed_out {
+        bail!("rig scenario '{name}' timed out after {:?}", o.elapsed);
+    }
+    if let Some(l) = fail {
+        bail!("rig scenario '{name}' failed: {l}");
+    }
+    if !pass || o.status != Some(crate::qemu::EXIT_SUCCESS) {
+        bail!(
+            "rig scenario '{name}': no pass marker or wrong exit status {:?}",
+            o.status
+        );
+    }
+    Ok(())
+}
+
+/// Debian's kernel: the newest `/lib/modules/<kver>` with a `/boot/vmlinuz-<kver>`.
+fn debian_kernel() -> Result<String> {
+    let mut kvers: Vec<String> = std::fs::read_dir("/lib/modules")
+        .context("reading /lib/modules")?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|k| Path::new(&format!("/boot/vmlinuz-{k}")).is_file())
+        .collect();
+    kvers.sort();
+    kvers
+        .pop()
+        .context("no Debian kernel (/boot/vmlinuz-*) with modules installed")
+}
+
+/// A root with busybox-static and every applet linked.
+fn busybox_root() -> Result<Archive> {
+    let mut a = Archive::default();
+    for d in [
+        "proc", "sys", "dev", "tmp", "run", "root", "mnt", "etc", "var",
+    ] {
+        a.add(d, Entry::Dir);
+    }
+    let out = Command::new("/bin/busybox")
+        .arg("--list-full")
+        .output()
+        .context("running busybox --list-full")?;
+    for applet in String::from_utf8_lossy(&out.stdout).lines() {
+        a.add(applet, Entry::Symlink("/bin/busybox".into()));
+    }
+    a.add("bin/busybox", Entry::HostFile("/bin/busybox".into()));
+    a.add("var/run", Entry::Symlink("/run".into()));
+    a.add(
+        "etc/passwd",
+        Entry::Bytes(b"root:x:0:0:root:/root:/bin/sh\n".to_vec(), 0o644),
+    );
+    a.add("etc/group", Entry::Bytes(b"root:x:0:\n".to_vec(), 0o644));
+    Ok(a)
+}
+
+/// Adds host binaries and every shared library `ldd` lists for them, at their host paths.
+fn add_with_libs(a: &mut Archive, files: &[&str]) -> Result<()> {
+    for f in files {
+        if !Path::new(f).exists() {
+            bail!("{f} is missing on the host");
+        }
+        // A real file replaces a busybox applet link of the same name.
+        a.add(f, Entry::HostFile(std::fs::canonicalize(f)?));
+        let out = Command::new("ldd").arg(f).output().context("running ldd")?;
+        for lib in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+        {
+            if !a.contains(lib) {
+                a.add(lib, Entry::HostFile(std::fs::canonicalize(lib)?));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs scenarios by name (all when `names` is empty, or only the essential ones when
+/// `essential_only`), one QEMU at a time; fails on the first failure.
+pub fn run_scenarios(rig: &Rig, names: &[String], essential_only: bool, echo: bool) -> Result<()> {
+    let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
+        .iter()
+        .filter(|s| {
+            if names.is_empty() {
+                !essential_only || s.essential
+            } else {
+                names.iter().any(|n| n == s.name)
+            }
+        })
+        .collect();
+    if chosen.is_empty() {
+        let known: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
+        bail!("no such rig scenario; known: {}", known.join(", "));
+    }
+    for s in chosen {
+        let o = rig.run(s, echo)?;
+        verdict(s.name, &o)?;
+        eprintln!(
+            "xtask: rig scenario '{}' passed in {:.1} s",
+            s.name,
+            o.elapsed.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Default hard timeout of a scenario.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

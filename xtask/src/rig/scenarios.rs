@@ -1,0 +1,33 @@
+//! The rig's scenarios: a dom0 script each (run after the toolstack is up), and the domU tests.
+
+use std::time::Duration;
+
+/// One scenario.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// Its name (`cargo xtask rig --scenario NAME`).
+    pub name: &'static str,
+    /// Run by `cargo xtask test`.
+    pub essential: bool,
+    /// Hard timeout of the whole boot.
+    pub timeout: Duration,
+    /// Kernel modules beyond the rig's base set.
+    pub dom0_modules: &'static [&'static str],
+    /// Whether the domU kernel and initramfs go into dom0.
+    pub needs_domu: bool,
+    /// The dom0 script (`/rig/scenario.sh`); exit status 0 is a pass.
+    pub script: &'static str,
+}
+
+/// Every scenario, in the order `cargo xtask rig` runs them.
+pub const ALL: &[Scenario] = &[Scenario {
+    name: "dom0",
+    essential: false,
+    timeout: Duration::from_secs(180),
+    dom0_modules: &[],
+    needs_domu: false,
+    script: include_str!("scripts/dom0.sh"),
+}];
+
+/// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
+pub const DOMU_TESTS: &[(&str, &str)] = &[];
