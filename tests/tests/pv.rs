@@ -73,6 +73,21 @@ fn crash_of_one_guest_leaves_the_other_running_smp2() -> Result<()> {
     crash_beside(2)
 }
 
+/// `memory_op` as seen by an unprivileged domain: its own one-entry E820, no host map
+/// (Ferrite only, as above).
+#[test]
+fn memop_as_domu() -> Result<()> {
+    let run = Boot::new("memop_domu")
+        .smp(2)
+        .module(guest("survivor")?, "")
+        .module(guest("memop")?, "domu name=memop memory=16")
+        .run()?;
+    run.line("(d1) Test result: SUCCESS")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
 /// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
 #[test]
 fn domu_console_ring_is_drained_into_the_log() -> Result<()> {

@@ -343,8 +343,51 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
             );
             write_guest(arg, &b).map(|()| 0)
         }
+        XenMem::MemoryMap => {
+            // Xen answers from the map the toolstack set (`XENMEM_set_memory_map`; libxl sets a
+            // single RAM entry for PV domUs) and -ENOSYS when none was set, as for a PV dom0.
+            if dom.privileged {
+                return Err(Errno::ENOSYS);
+            }
+            let ram = (0, dom.p2m.len() as u64 * 4096, xen_abi::memory::E820_RAM);
+            let mut map: xen_abi::memory::XenMemoryMap = crate::pv::read_guest_struct(arg)?;
+            let n = map.nr_entries.min(1);
+            if n == 1 {
+                write_guest(map.buffer, &e820_bytes(ram))?;
+            }
+            map.nr_entries = n;
+            write_guest(arg, zerocopy::IntoBytes::as_bytes(&map)).map(|()| 0)
+        }
+        XenMem::MachineMemoryMap => {
+            if !dom.privileged {
+                return Err(Errno::EPERM);
+            }
+            let host = crate::mm::host_map();
+            let mut map: xen_abi::memory::XenMemoryMap = crate::pv::read_guest_struct(arg)?;
+            if map.buffer != 0 {
+                // Xen wants room for one more entry than the map has.
+                if (map.nr_entries as usize) < host.len() + 1 {
+                    return Err(Errno::EINVAL);
+                }
+                for (i, r) in host.iter().enumerate() {
+                    let e = (r.range.start, r.range.len(), r.kind.e820_type());
+                    write_guest(map.buffer + 20 * i as u64, &e820_bytes(e))?;
+                }
+            }
+            map.nr_entries = host.len() as u32;
+            write_guest(arg, zerocopy::IntoBytes::as_bytes(&map)).map(|()| 0)
+        }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// A packed 20-byte `e820entry`.
+fn e820_bytes((addr, size, ty): (u64, u64, u32)) -> [u8; 20] {
+    let mut b = [0u8; 20];
+    b[..8].copy_from_slice(&addr.to_le_bytes());
+    b[8..16].copy_from_slice(&size.to_le_bytes());
+    b[16..].copy_from_slice(&ty.to_le_bytes());
+    b
 }
 
 pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {

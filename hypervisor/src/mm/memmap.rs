@@ -68,6 +68,19 @@ pub enum RegionKind {
     Reserved,
 }
 
+impl RegionKind {
+    /// The E820 type number (`E820_RAM` = 1, reserved 2, ACPI 3, NVS 4, unusable 5).
+    pub fn e820_type(self) -> u32 {
+        match self {
+            RegionKind::Usable => 1,
+            RegionKind::Reserved => 2,
+            RegionKind::AcpiReclaimable => 3,
+            RegionKind::AcpiNvs => 4,
+            RegionKind::Defective => 5,
+        }
+    }
+}
+
 /// One firmware memory-map entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {

@@ -27,6 +27,15 @@ pub fn ram_frames() -> u64 {
 
 static WINDOW: AtomicU64 = AtomicU64::new(KERNEL_VIRT_BASE);
 
+/// The firmware memory map as the bootloader gave it (for `XENMEM_machine_memory_map`).
+static HOST_MAP: spin::Once<heapless::Vec<memmap::Region, { memmap::MAX_RANGES }>> =
+    spin::Once::new();
+
+/// The firmware memory map, once `init` has run.
+pub fn host_map() -> &'static [memmap::Region] {
+    HOST_MAP.get().map_or(&[], |v| v.as_slice())
+}
+
 static FRAMES: spin::Mutex<Option<FrameBitmap<'static>>> = spin::Mutex::new(None);
 static KERNEL_SPACE: spin::Mutex<Option<AddressSpace>> = spin::Mutex::new(None);
 
@@ -126,6 +135,7 @@ const HEAP_BYTES_MAX: u64 = 32 << 20;
 /// Sets up the frame allocator over the usable memory map, builds the hypervisor's page tables
 /// (direct map of all RAM, W^X image) and switches to them, then starts the heap.
 pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
+    HOST_MAP.call_once(|| boot.regions.iter().copied().collect());
     let mut reserved: heapless::Vec<Range, 24> = heapless::Vec::new();
     // The first MiB: real-mode IVT/BDA/EBDA, the AP trampoline page and the BIOS.
     let _ = reserved.push(Range::new(0, 0x10_0000));

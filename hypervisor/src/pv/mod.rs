@@ -401,6 +401,15 @@ pub fn read_guest<const N: usize>(va: u64) -> Result<[u8; N], xen_abi::Errno> {
     Ok(b)
 }
 
+/// Reads a plain-data ABI struct from guest memory (helper for hypercalls).
+pub fn read_guest_struct<T: zerocopy::FromBytes + zerocopy::IntoBytes + Default>(
+    va: u64,
+) -> Result<T, xen_abi::Errno> {
+    let mut t = T::default();
+    copy_from_guest(va, t.as_mut_bytes()).map_err(|_| xen_abi::Errno::EFAULT)?;
+    Ok(t)
+}
+
 /// Writes bytes to guest memory (helper for hypercalls).
 pub fn write_guest(va: u64, data: &[u8]) -> Result<(), xen_abi::Errno> {
     copy_to_guest(va, data).map_err(|_| xen_abi::Errno::EFAULT)
