@@ -75,6 +75,7 @@ pub struct Boot {
     mem_mib: u32,
     timeout: Duration,
     hv: Hypervisor,
+    input: Option<xtask::qemu::SerialInput>,
 }
 
 /// What a boot produced.
@@ -101,7 +102,16 @@ impl Boot {
             mem_mib: 256,
             timeout: Duration::from_secs(90),
             hv: Hypervisor::Ferrite,
+            input: None,
         }
+    }
+    /// Types `bytes` on the serial console once a line containing `after` appears.
+    pub fn type_after(mut self, after: &str, bytes: &[u8]) -> Boot {
+        self.input = Some(xtask::qemu::SerialInput {
+            after: after.into(),
+            bytes: bytes.into(),
+        });
+        self
     }
     /// The hypervisor command line.
     pub fn cmdline(mut self, c: &str) -> Boot {
@@ -165,10 +175,17 @@ impl Boot {
         };
         // Xen does not end the machine when its initial domain powers off: stop at the verdict.
         let xen = self.hv == Hypervisor::Xen;
-        let out = xtask::qemu::run_captured(&machine, &log_path, self.timeout, false, &|l| {
-            l.starts_with("PANIC:")
-                || (xen && (l.contains("Test result:") || l.contains("Hardware Dom0")))
-        })?;
+        let out = xtask::qemu::run_captured_with_input(
+            &machine,
+            &log_path,
+            self.timeout,
+            false,
+            &|l| {
+                l.starts_with("PANIC:")
+                    || (xen && (l.contains("Test result:") || l.contains("Hardware Dom0")))
+            },
+            self.input.clone(),
+        )?;
         let run = Run {
             name: self.name.clone(),
             status: out.status,

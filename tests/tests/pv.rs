@@ -44,6 +44,48 @@ guest_tests!(
     vcpuinfo, ioport
 );
 
+/// What the consread guest waits for, and what is typed then.
+const CONSREAD_PROMPT: &str = "consread: waiting for console input";
+const CONSREAD_INPUT: &[u8] = b"ferrite-input-42\n";
+
+fn consread(hv_xen: bool, smp: u32) -> Result<()> {
+    let name = if hv_xen {
+        "consread_xen".to_string()
+    } else {
+        format!("consread_ferrite_smp{smp}")
+    };
+    let mut b = Boot::new(&name)
+        .smp(smp)
+        .module(guest("consread")?, "")
+        .type_after(CONSREAD_PROMPT, CONSREAD_INPUT);
+    if hv_xen {
+        b = b.on_xen();
+    }
+    let run = b.run()?;
+    run.line("Test result: SUCCESS")?;
+    if !hv_xen {
+        run.expect_exit(EXIT_SUCCESS)?;
+    }
+    Ok(())
+}
+
+/// Serial input reaches the initial domain through `VIRQ_CONSOLE` and `CONSOLEIO_read` (the
+/// harness types a line when the guest asks).
+#[test]
+fn console_input_ferrite_smp1() -> Result<()> {
+    consread(false, 1)
+}
+
+#[test]
+fn console_input_ferrite_smp2() -> Result<()> {
+    consread(false, 2)
+}
+
+#[test]
+fn console_input_xen() -> Result<()> {
+    consread(true, 1)
+}
+
 /// A guest that crashes itself while a second guest keeps running and finishes (Ferrite only:
 /// Xen 4.17 on x86 cannot start a second domain from a boot module).
 fn crash_beside(smp: u32) -> Result<()> {

@@ -90,6 +90,28 @@ pub fn run_captured(
     echo: bool,
     stop_at: &dyn Fn(&str) -> bool,
 ) -> Result<Outcome> {
+    run_captured_with_input(machine, log_path, timeout, echo, stop_at, None)
+}
+
+/// Typed input for the serial console: once a line containing `after` appears, `bytes` are
+/// written to the machine's serial port.
+#[derive(Debug, Clone)]
+pub struct SerialInput {
+    /// The line fragment to wait for.
+    pub after: String,
+    /// What to type.
+    pub bytes: Vec<u8>,
+}
+
+/// [`run_captured`], typing `input` on the serial console when its trigger line appears.
+pub fn run_captured_with_input(
+    machine: &Machine,
+    log_path: &Path,
+    timeout: Duration,
+    echo: bool,
+    stop_at: &dyn Fn(&str) -> bool,
+    input: Option<SerialInput>,
+) -> Result<Outcome> {
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -98,12 +120,19 @@ pub fn run_captured(
     let start = Instant::now();
     let mut child = machine
         .command()
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting qemu-system-x86_64")?;
     let stdout = child.stdout.take().context("qemu stdout")?;
+    // Kept open until QEMU ends: closing it early would end the serial input.
+    let mut stdin = child.stdin.take();
+    let mut input = input;
     let (tx, rx) = mpsc::channel::<String>();
     let reader = std::thread::spawn(move || {
         let mut r = BufReader::new(stdout);
@@ -138,6 +167,13 @@ pub fn run_captured(
                     let _ = std::io::stdout().flush();
                 }
                 log.push_str(&line);
+                if input.as_ref().is_some_and(|i| line.contains(&i.after)) {
+                    if let (Some(i), Some(w)) = (input.take(), stdin.as_mut()) {
+                        w.write_all(&i.bytes)
+                            .context("typing on the serial console")?;
+                        w.flush().context("typing on the serial console")?;
+                    }
+                }
                 if stop_at(line.trim_end()) {
                     stopped_on = Some(line.trim_end().to_string());
                     break;
@@ -171,6 +207,7 @@ pub fn run_captured(
             None
         }
     };
+    drop(stdin);
     // Collect any output still buffered.
     let _ = reader.join();
     while let Ok(line) = rx.try_recv() {

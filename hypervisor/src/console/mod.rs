@@ -8,6 +8,50 @@ use core::fmt::{self, Write};
 
 static LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
+/// Serial input waiting for the initial domain's `CONSOLEIO_read` (Xen's `serial_rx_ring`: when
+/// full, the oldest bytes are dropped).
+static INPUT: spin::Mutex<heapless::Deque<u8, 1024>> = spin::Mutex::new(heapless::Deque::new());
+
+/// Moves what arrived on the serial port into the input ring (from the tick of CPU 0, with
+/// interrupts off). Returns true if anything arrived: the caller raises `VIRQ_CONSOLE`.
+pub fn poll_input() -> bool {
+    let mut got = false;
+    // A bounded drain: the UART's FIFO holds 16 bytes.
+    for _ in 0..64 {
+        let Some(b) = uart::getb() else { break };
+        let mut q = INPUT.lock();
+        if q.is_full() {
+            let _ = q.pop_front();
+        }
+        let _ = q.push_back(b);
+        got = true;
+    }
+    got
+}
+
+/// Puts bytes taken by [`read_input`] back at the front (a guest buffer that faulted).
+pub fn unread_input(bytes: &[u8]) {
+    let mut q = INPUT.lock();
+    for &b in bytes.iter().rev() {
+        if q.is_full() {
+            let _ = q.pop_back();
+        }
+        let _ = q.push_front(b);
+    }
+}
+
+/// Takes up to `buf.len()` bytes of serial input; returns how many.
+pub fn read_input(buf: &mut [u8]) -> usize {
+    let mut q = INPUT.lock();
+    let mut n = 0;
+    while n < buf.len() {
+        let Some(b) = q.pop_front() else { break };
+        buf[n] = b;
+        n += 1;
+    }
+    n
+}
+
 /// Writes straight to the UART without the console lock: for fatal paths only.
 #[derive(Debug)]
 pub struct RawWriter;

@@ -192,6 +192,13 @@ pub fn send_vcpu_virq(dom: DomId, vcpu: u32, virq: u32) {
     apply(&fx);
 }
 
+/// A global VIRQ (`VIRQ_CONSOLE`, …) to the domain handling it (the hardware domain unless
+/// another was set).
+pub fn send_global_virq(virq: u32) {
+    let fx = EVTCHN.lock().send_global_virq(virq);
+    apply(&fx);
+}
+
 /// The `event_channel_op` hypercall.
 pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
     let op = EvtchnOp::try_from(u32::try_from(cmd).map_err(|_| Errno::ENOSYS)?)?;

@@ -115,7 +115,19 @@ pub fn console_io(dom: &Domain, cmd: u64, count: u64, buf: u64) -> XenResult<u64
             }
             Ok(0)
         }
-        ConsoleIoCmd::Read => Ok(0),
+        // Serial input belongs to the initial domain (Xen's XSM default denies the others).
+        ConsoleIoCmd::Read if !dom.privileged => Err(Errno::EPERM),
+        ConsoleIoCmd::Read => {
+            let mut chunk = [0u8; 256];
+            let want = (count as u32 as usize).min(chunk.len());
+            let n = crate::console::read_input(&mut chunk[..want]);
+            if let Err(e) = write_guest(buf, &chunk[..n]) {
+                // Not lost: the bytes go back to the front of the ring.
+                crate::console::unread_input(&chunk[..n]);
+                return Err(e);
+            }
+            Ok(n as u64)
+        }
     }
 }
 

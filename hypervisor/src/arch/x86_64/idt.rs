@@ -217,6 +217,9 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
             apic::timer_interrupt();
             apic::eoi();
             crate::time::tick();
+            if percpu::cpu_index() == 0 && crate::console::poll_input() {
+                crate::event::send_global_virq(xen_abi::xen::VIRQ_CONSOLE);
+            }
             if frame.cs & 3 == 3 {
                 crate::pv::guest_interrupt(frame);
             }

@@ -44,3 +44,10 @@ pub fn puts(s: &str) {
         putb(b);
     }
 }
+
+/// A received byte, if one is waiting (polled: COM1's interrupt is not routed).
+pub fn getb() -> Option<u8> {
+    // SAFETY: reading COM1's line status register has no side effects; reading the receive
+    // buffer only consumes the byte the status says is there.
+    unsafe { (inb(COM1 + 5) & 1 != 0).then(|| inb(COM1)) }
+}
