@@ -308,6 +308,14 @@ fn construct(
             poll: None,
             poll_deadline: None,
             iopl: 0,
+            runstate: crate::domain::runstate::Runstate::new(
+                if v == 0 {
+                    crate::domain::runstate::RUNNABLE
+                } else {
+                    crate::domain::runstate::OFFLINE
+                },
+                crate::time::now(),
+            ),
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push((v, pcpu, state));

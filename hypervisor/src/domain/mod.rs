@@ -5,6 +5,7 @@ pub mod build;
 pub mod elf;
 pub mod ioports;
 pub mod layout;
+pub mod runstate;
 
 use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
@@ -96,6 +97,8 @@ pub struct VcpuState {
     pub poll_deadline: Option<u64>,
     /// Virtual IOPL (`PHYSDEVOP_set_iopl`), 0–3.
     pub iopl: u8,
+    /// Runstate accounting.
+    pub runstate: runstate::Runstate,
 }
 
 /// A virtual CPU.

@@ -448,15 +448,26 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
         }
         VcpuOp::RegisterRunstateMemoryArea => {
             let raw: [u8; 8] = read_guest(arg)?;
-            target.state.lock().runstate_area = Some(u64::from_le_bytes(raw));
+            let va = u64::from_le_bytes(raw);
+            // Xen's `guest_handle_okay`: the area must lie in guest space (it may be unmapped).
+            if !crate::arch::x86_64::guest::guest_range_ok(va, 48) {
+                return Err(Errno::EFAULT);
+            }
+            let mut st = target.state.lock();
+            st.runstate_area = Some(va);
+            // Written at once: as kept for the current vCPU, as `vcpu_runstate_get` for another.
+            let shown = if is_current {
+                st.runstate
+            } else {
+                st.runstate.at(crate::time::now())
+            };
+            let _ = write_guest(va, &shown.to_bytes(false));
             Ok(0)
         }
         VcpuOp::RegisterVcpuInfo => register_vcpu_info(dom, target, arg),
         VcpuOp::GetRunstateInfo => {
-            // vcpu_runstate_info: state RUNSTATE_running, entry time now, no accounting yet.
-            let mut b = [0u8; 48];
-            b[8..16].copy_from_slice(&crate::time::now().to_le_bytes());
-            write_guest(arg, &b).map(|()| 0)
+            let r = target.state.lock().runstate.at(crate::time::now());
+            write_guest(arg, &r.to_bytes(false)).map(|()| 0)
         }
         _ => Err(Errno::ENOSYS),
     }

@@ -2,7 +2,7 @@
 //! tick), and the switch of guest state (registers, page tables, segments, FPU) between vCPUs.
 
 use crate::arch::x86_64::{cpu, guest, idt::TrapFrame, percpu};
-use crate::domain::Vcpu;
+use crate::domain::{runstate, Vcpu};
 use crate::layout::MAX_CPUS;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -83,22 +83,53 @@ fn pick(cpu: usize, after: Option<&Arc<Vcpu>>) -> Option<Arc<Vcpu>> {
 }
 
 fn save(v: &Vcpu, frame: &TrapFrame) {
+    let dom_running = v.domain().is_some_and(|d| d.is_running());
     let mut st = v.state.lock();
     st.regs = *frame;
     st.segments = guest::save_segments();
     guest::fpu_save(&mut st.fpu);
+    // Xen's `vcpu_runstate_change` on the way out.
+    let next = if st.blocked {
+        runstate::BLOCKED
+    } else if st.up && dom_running {
+        runstate::RUNNABLE
+    } else {
+        runstate::OFFLINE
+    };
+    st.runstate.change(next, crate::time::now());
+}
+
+/// Writes `st`'s runstate to its registered area (in the page tables now loaded), with Xen's
+/// `XEN_RUNSTATE_UPDATE` protocol when the domain enabled `VMASST_TYPE_runstate_update_flag`.
+/// A bad area is the guest's problem: the write is skipped, as Xen's is.
+pub fn write_runstate_area(dom_assist: u64, st: &crate::domain::VcpuState) {
+    let Some(va) = st.runstate_area else { return };
+    let flag = dom_assist & (1 << xen_abi::xen::VMASST_TYPE_RUNSTATE_UPDATE_FLAG) != 0;
+    let bytes = st.runstate.to_bytes(flag);
+    if flag {
+        let _ = guest::copy_to_guest(va + 8, &bytes[8..16]);
+    }
+    let _ = guest::copy_to_guest(va, &bytes);
+    if flag {
+        let _ = guest::copy_to_guest(va + 8, &st.runstate.entry.to_le_bytes());
+    }
 }
 
 /// Loads `v`'s state into this CPU and returns the frame to resume it with.
 fn load(v: &Vcpu) -> TrapFrame {
     crate::time::update_vcpu_time(v.vcpu_info_at());
-    let st = v.state.lock();
+    let assist = v
+        .domain()
+        .map_or(0, |d| d.vm_assist.load(Ordering::Relaxed));
+    let mut st = v.state.lock();
+    st.runstate.change(runstate::RUNNING, crate::time::now());
     let l4 = if st.kernel_mode {
         st.kernel_l4
     } else {
         st.user_l4.unwrap_or(st.kernel_l4)
     };
     cpu::load_cr3(l4.addr());
+    write_runstate_area(assist, &st);
     let _ = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
     st.regs

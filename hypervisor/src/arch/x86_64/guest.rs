@@ -298,7 +298,8 @@ pub enum GuestAccessError {
     Fault,
 }
 
-fn guest_range_ok(va: u64, len: usize) -> bool {
+/// True if `[va, va + len)` lies wholly outside the hypervisor's reserved range.
+pub fn guest_range_ok(va: u64, len: usize) -> bool {
     let Some(end) = va.checked_add(len as u64) else {
         return false;
     };
