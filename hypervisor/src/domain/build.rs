@@ -10,6 +10,7 @@ use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use crate::mm::guest::{alloc_zeroed, frame_write, frame_write_u64, m2p_set, FrameAccessError};
+use crate::mm::typing::PageType;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -55,6 +56,8 @@ pub enum BuildError {
     Frame(FrameAccessError),
     /// Zero vCPUs or more than the 32 `shared_info` has room for.
     BadVcpuCount(u32),
+    /// The bootstrap page tables failed validation (a builder bug).
+    Typing(xen_abi::Errno),
 }
 
 impl From<FrameAccessError> for BuildError {
@@ -152,8 +155,10 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
     let result = construct(spec, &img, &lay, &mut frames);
     if result.is_err() {
         crate::event::domain_kill(spec.id);
+        let ft = crate::mm::frame_table();
         for f in &frames {
             m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
+            ft.clear(f.0);
             let _ = crate::mm::free_frame(f.addr());
         }
     }
@@ -271,6 +276,28 @@ fn construct(
         frame_write(shared_info, v * 64 + 1, &[1])?;
     }
 
+    // Ownership and types, as Xen's builder leaves them: every frame the domain's, shared_info
+    // permanently writable (it can never become a page table), the bootstrap L4 pinned (which
+    // validates the whole initial tree) and held by each vCPU's kernel base pointer.
+    let ft = crate::mm::frame_table();
+    let owner = u32::from(spec.id.0);
+    let asker = crate::mm::typing::Asker {
+        id: owner,
+        io: spec.privileged,
+    };
+    for f in frames.iter() {
+        ft.assign(f.0, owner);
+    }
+    ft.get_page_type(shared_info.0, PageType::Writable, asker)
+        .map_err(BuildError::Typing)?;
+    let l4 = mem.mfn_of_va(lay.pt.0)?;
+    ft.pin(l4.0, PageType::L4, asker)
+        .map_err(BuildError::Typing)?;
+    for _ in 0..spec.vcpus {
+        ft.get_page_and_type(l4.0, PageType::L4, asker)
+            .map_err(BuildError::Typing)?;
+    }
+
     let mut vcpus = Vec::new();
     for v in 0..spec.vcpus {
         let mut regs = TrapFrame {
@@ -287,7 +314,7 @@ fn construct(
         let state = VcpuState {
             regs,
             kernel_mode: true,
-            kernel_l4: mem.mfn_of_va(lay.pt.0)?,
+            kernel_l4: l4,
             user_l4: None,
             traps: [TrapEntry::default(); 256],
             event_callback: Callback::default(),
@@ -365,7 +392,7 @@ fn construct(
         console: spin::Mutex::new(super::ConsoleLine::default()),
         vm_assist: core::sync::atomic::AtomicU64::new(0),
         frames: core::mem::take(frames),
-        boot_pt_pfns: lay.pfn(lay.pt.0)..lay.pfn(lay.pt.0) + lay.nr_pt_pages,
+        mmu: spin::Mutex::new(()),
         console_ring,
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
         ioports: if spec.privileged {

@@ -162,8 +162,8 @@ pub struct Domain {
     pub vm_assist: core::sync::atomic::AtomicU64,
     /// Frames the domain owns (its memory and page tables), to free on destruction.
     pub frames: Vec<Mfn>,
-    /// PFNs of the bootstrap page tables: never mappable writable by the guest.
-    pub boot_pt_pfns: core::ops::Range<u64>,
+    /// Serialises the domain's page-table operations (validation, updates, pins).
+    pub mmu: Mutex<()>,
     /// A domU's console ring (`start_info.console.domU.mfn`) and the hypervisor's end of its
     /// console channel, drained by the hypervisor until a dom0 console daemon exists.
     pub console_ring: Option<(Mfn, xen_abi::Port)>,
@@ -174,6 +174,15 @@ pub struct Domain {
 }
 
 impl Domain {
+    /// Who the frame table sees asking: this domain, with I/O privilege if it is the hardware
+    /// domain.
+    pub fn asker(&self) -> crate::mm::typing::Asker {
+        crate::mm::typing::Asker {
+            id: u32::from(self.id.0),
+            io: self.privileged,
+        }
+    }
+
     /// True while its vCPUs may run.
     pub fn is_running(&self) -> bool {
         *self.state.lock() == DomainState::Running

@@ -488,10 +488,10 @@ fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     if old_mfn != dom.shared_info {
         return Err(Errno::EINVAL);
     }
-    let pfn = super::mmu::owned_frame(dom, mfn).ok_or(Errno::EINVAL)?;
-    if dom.boot_pt_pfns.contains(&pfn) {
-        return Err(Errno::EINVAL);
-    }
+    // Xen's `map_vcpu_info` holds a writable type reference: the page can never become a
+    // page table while the hypervisor writes into it.
+    let ft = crate::mm::frame_table();
+    ft.get_page_and_type(mfn.0, crate::mm::typing::PageType::Writable, dom.asker())?;
     let mut info = [0u8; 64];
     crate::mm::guest::frame_read(old_mfn, old_off, &mut info).map_err(|_| Errno::EINVAL)?;
     info[8..16].copy_from_slice(&u64::MAX.to_le_bytes());

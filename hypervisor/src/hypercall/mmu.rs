@@ -1,12 +1,117 @@
-//! `mmuext_op`, the part PV execution needs before page typing exists: the user and kernel base
-//! pointers (only the domain's boot L4, which the builder validated) and local TLB flushes.
-//! Pinning, new page tables and the rest arrive with the PV MMU; until then they are `-ENOSYS`.
+//! The PV MMU hypercalls over the frame table (`mm::typing`): `mmu_update`, `mmuext_op` and
+//! `update_va_mapping`. Every change to a guest page table goes through Xen's checks: the table
+//! must be a validated page table of the domain, the new entry's frame the domain's own (or I/O
+//! space for the hardware domain), never a writable mapping of a page table, never in the
+//! hypervisor's L4 slots.
 
 use crate::arch::x86_64::cpu;
 use crate::domain::{Domain, Vcpu};
+use crate::mm::typing::{PageType, ADDR_MASK, PTE_P, PTE_PSE};
 use crate::pv::{read_guest, write_guest};
-use xen_abi::xen::MmuextCmd;
-use xen_abi::{Errno, Mfn, XenResult};
+use xen_abi::xen::{MmuUpdate, MmuUpdateCmd, MmuextCmd};
+use xen_abi::{DomId, Errno, Mfn, XenResult};
+
+/// The domain whose pages a call maps (`foreigndom`): the caller itself, or — for the
+/// privileged domain — another domain.
+fn page_owner(dom: &Domain, foreigndom: u64) -> XenResult<crate::mm::typing::Asker> {
+    let fd = foreigndom as u16;
+    if fd == DomId::SELF.0 || fd == dom.id.0 {
+        return Ok(dom.asker());
+    }
+    if !dom.privileged {
+        return Err(Errno::EPERM);
+    }
+    let other = crate::domain::get(DomId(fd)).ok_or(Errno::ESRCH)?;
+    Ok(crate::mm::typing::Asker {
+        id: u32::from(other.id.0),
+        io: dom.privileged,
+    })
+}
+
+/// `mmu_update(reqs, count, pdone, foreigndom)`: a batch of `{ptr, val}` requests.
+pub fn mmu_update(
+    dom: &Domain,
+    reqs: u64,
+    count: u64,
+    pdone: u64,
+    foreigndom: u64,
+) -> XenResult<u64> {
+    let pg_owner = page_owner(dom, foreigndom)?;
+    let ft = crate::mm::frame_table();
+    let mut done = 0u32;
+    let mut result = Ok(0);
+    {
+        let _mmu = dom.mmu.lock();
+        for i in 0..(count as u32) {
+            let req: MmuUpdate =
+                match crate::pv::read_guest_struct(reqs.wrapping_add(u64::from(i) * 16)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+            let (ptr, val) = (req.ptr, req.val);
+            let mfn = (ptr & ADDR_MASK) >> 12;
+            let r = match MmuUpdateCmd::try_from((ptr & 3) as u32) {
+                // Nothing is translated for a PV domain: NO_TRANSLATE is a normal update.
+                Ok(
+                    c @ (MmuUpdateCmd::NormalPtUpdate
+                    | MmuUpdateCmd::PtUpdatePreserveAd
+                    | MmuUpdateCmd::PtUpdateNoTranslate),
+                ) => {
+                    let index = ((ptr & 0xfff) >> 3) as usize;
+                    let preserve = c == MmuUpdateCmd::PtUpdatePreserveAd;
+                    update_entry(dom, mfn, index, val, preserve, pg_owner)
+                }
+                Ok(MmuUpdateCmd::MachphysUpdate) => {
+                    if ft.owner(mfn) == pg_owner.id {
+                        crate::mm::guest::m2p_set(Mfn(mfn), val);
+                        Ok(())
+                    } else {
+                        Err(Errno::EINVAL)
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = r {
+                result = Err(e);
+                break;
+            }
+            done += 1;
+        }
+    }
+    if pdone != 0 {
+        write_guest(pdone, &done.to_le_bytes())?;
+    }
+    result
+}
+
+/// One `MMU_NORMAL_PT_UPDATE`: through the frame table if `table` is a validated page table of
+/// the domain, a plain write if it is an ordinary page of the domain (Xen writes those too).
+fn update_entry(
+    dom: &Domain,
+    table: u64,
+    index: usize,
+    val: u64,
+    preserve_ad: bool,
+    pg_owner: crate::mm::typing::Asker,
+) -> XenResult<()> {
+    let ft = crate::mm::frame_table();
+    if ft.owner(table) != u32::from(dom.id.0) {
+        return Err(Errno::EINVAL);
+    }
+    let ts = ft.type_state(table);
+    if ts.ty.level().is_some() && ts.validated {
+        return ft
+            .mod_entry(table, index, val, preserve_ad, pg_owner)
+            .map(|_| ());
+    }
+    ft.get_page_type(table, PageType::Writable, dom.asker())?;
+    let r = crate::mm::guest::frame_write_u64(Mfn(table), index * 8, val);
+    ft.put_page_type(table);
+    r.map_err(|_| Errno::EINVAL)
+}
 
 /// `mmuext_op(ops, count, pdone, foreigndom)`.
 pub fn mmuext_op(
@@ -17,17 +122,15 @@ pub fn mmuext_op(
     pdone: u64,
     foreigndom: u64,
 ) -> XenResult<u64> {
-    let fd = foreigndom as u16;
-    if fd != xen_abi::DomId::SELF.0 && fd != dom.id.0 {
-        return Err(Errno::ESRCH);
-    }
+    let pg_owner = page_owner(dom, foreigndom)?;
     let mut done = 0u64;
     let mut result = Ok(0);
     for i in 0..count {
         let raw: [u8; 24] = read_guest(ops.wrapping_add(i.wrapping_mul(24)))?;
         let cmd = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
         let arg1 = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
-        let r = one(v, cmd, arg1);
+        let arg2 = u64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
+        let r = one(dom, v, pg_owner, cmd, arg1, arg2);
         if let Err(e) = r {
             result = Err(e);
             break;
@@ -40,75 +143,125 @@ pub fn mmuext_op(
     result
 }
 
-fn one(v: &Vcpu, cmd: u32, arg1: u64) -> XenResult<u64> {
+fn flush_local() {
+    cpu::load_cr3(cpu::read_cr3());
+}
+
+fn one(
+    dom: &Domain,
+    v: &Vcpu,
+    pg_owner: crate::mm::typing::Asker,
+    cmd: u32,
+    arg1: u64,
+    arg2: u64,
+) -> XenResult<u64> {
+    let ft = crate::mm::frame_table();
+    let me = dom.asker();
     match MmuextCmd::try_from(cmd)? {
-        MmuextCmd::NewUserBaseptr => {
-            let mut st = v.state.lock();
-            if arg1 == 0 {
-                st.user_l4 = None;
-            } else if Mfn(arg1) == st.kernel_l4 {
-                // The boot L4 as the user L4 too, as XTF does; other L4s need page typing.
-                st.user_l4 = Some(Mfn(arg1));
-            } else {
-                return Err(Errno::EINVAL);
-            }
-            Ok(0)
+        c @ (MmuextCmd::PinL1Table
+        | MmuextCmd::PinL2Table
+        | MmuextCmd::PinL3Table
+        | MmuextCmd::PinL4Table) => {
+            let ty = match c {
+                MmuextCmd::PinL1Table => PageType::L1,
+                MmuextCmd::PinL2Table => PageType::L2,
+                MmuextCmd::PinL3Table => PageType::L3,
+                _ => PageType::L4,
+            };
+            let _mmu = dom.mmu.lock();
+            ft.pin(arg1, ty, pg_owner).map(|()| 0)
+        }
+        MmuextCmd::UnpinTable => {
+            let _mmu = dom.mmu.lock();
+            ft.unpin(arg1, pg_owner.id).map(|()| 0)
         }
         MmuextCmd::NewBaseptr => {
-            let st = v.state.lock();
-            if Mfn(arg1) == st.kernel_l4 {
-                cpu::load_cr3(cpu::read_cr3());
-                Ok(0)
-            } else {
-                Err(Errno::EINVAL)
+            let _mmu = dom.mmu.lock();
+            ft.get_page_and_type(arg1, PageType::L4, me)?;
+            let mut st = v.state.lock();
+            let old = core::mem::replace(&mut st.kernel_l4, Mfn(arg1));
+            ft.put_page_and_type(old.0);
+            crate::pv::reload_cr3(&st);
+            Ok(0)
+        }
+        MmuextCmd::NewUserBaseptr => {
+            let _mmu = dom.mmu.lock();
+            if arg1 != 0 {
+                ft.get_page_and_type(arg1, PageType::L4, me)?;
             }
+            let mut st = v.state.lock();
+            let old = core::mem::replace(&mut st.user_l4, (arg1 != 0).then_some(Mfn(arg1)));
+            if let Some(o) = old {
+                ft.put_page_and_type(o.0);
+            }
+            crate::pv::reload_cr3(&st);
+            Ok(0)
         }
         MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushMulti | MmuextCmd::TlbFlushAll => {
-            cpu::load_cr3(cpu::read_cr3());
+            flush_local();
             Ok(0)
         }
         MmuextCmd::InvlpgLocal | MmuextCmd::InvlpgMulti | MmuextCmd::InvlpgAll => {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(arg1));
             Ok(0)
         }
+        // No cache to manage under PV: Xen's flush_cache is wbinvd for privileged domains.
+        MmuextCmd::FlushCache | MmuextCmd::FlushCacheGlobal => Ok(0),
+        MmuextCmd::ClearPage => {
+            ft.get_page_and_type(arg1, PageType::Writable, me)?;
+            let r = crate::mm::guest::frame_zero(Mfn(arg1));
+            ft.put_page_and_type(arg1);
+            r.map(|()| 0).map_err(|_| Errno::EINVAL)
+        }
+        MmuextCmd::CopyPage => {
+            ft.get_page(arg2, me.id)?;
+            if let Err(e) = ft.get_page_and_type(arg1, PageType::Writable, me) {
+                ft.put_page(arg2);
+                return Err(e);
+            }
+            let mut buf = [0u8; 4096];
+            let r = crate::mm::guest::frame_read(Mfn(arg2), 0, &mut buf)
+                .and_then(|()| crate::mm::guest::frame_write(Mfn(arg1), 0, &buf));
+            ft.put_page_and_type(arg1);
+            ft.put_page(arg2);
+            r.map(|()| 0).map_err(|_| Errno::EINVAL)
+        }
         _ => Err(Errno::ENOSYS),
     }
 }
 
-const PTE_P: u64 = 1;
-const PTE_RW: u64 = 2;
-const PTE_US: u64 = 4;
-const PTE_PS: u64 = 1 << 7;
-const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
-
-/// True if `mfn` belongs to `dom`'s memory (by its p2m) and is not one of its page tables.
-pub(crate) fn owned_frame(dom: &Domain, mfn: Mfn) -> Option<u64> {
-    let pfn = crate::mm::guest::m2p_get(mfn);
-    (dom.p2m.get(usize::try_from(pfn).ok()?) == Some(&mfn)).then_some(pfn)
+/// The L1 page table mapping `va` in `l4`'s tree, walking the guest's own tables.
+fn l1_of(l4: Mfn, va: u64) -> XenResult<u64> {
+    use crate::mm::guest::frame_read_u64;
+    let mut table = l4;
+    for level in [4u32, 3, 2] {
+        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
+        let e = frame_read_u64(table, index * 8).map_err(|_| Errno::EINVAL)?;
+        if e & PTE_P == 0 || e & PTE_PSE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        table = Mfn((e & ADDR_MASK) >> 12);
+    }
+    Ok(table.0)
 }
 
-/// `update_va_mapping(va, val, flags)` before page typing exists: replaces one L1 entry of the
-/// current page tables (which must already reach an L1) with a mapping of a frame the domain
-/// owns or of its `shared_info`, never a writable mapping of a bootstrap page table.
-pub fn update_va_mapping(dom: &Domain, v: &Vcpu, va: u64, val: u64, flags: u64) -> XenResult<u64> {
+/// `update_va_mapping(va, val, flags)` and, for `update_va_mapping_otherdomain`, with the
+/// frame owner `foreigndom`: replaces the L1 entry mapping `va` in the current page tables.
+pub fn update_va_mapping(
+    dom: &Domain,
+    v: &Vcpu,
+    va: u64,
+    val: u64,
+    flags: u64,
+    foreigndom: u64,
+) -> XenResult<u64> {
     use crate::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
-    use crate::mm::guest::{frame_read_u64, frame_write_u64};
     if (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&va)
         || (va as i64) << 16 >> 16 != va as i64
     {
         return Err(Errno::EINVAL);
     }
-    if val & PTE_P != 0 {
-        let mfn = Mfn((val & ADDR_MASK) >> 12);
-        if mfn != dom.shared_info {
-            let pfn = owned_frame(dom, mfn).ok_or(Errno::EINVAL)?;
-            // A page table cannot also be writable: a type conflict, -EBUSY as Xen's
-            // `get_page_type` answers.
-            if val & PTE_RW != 0 && dom.boot_pt_pfns.contains(&pfn) {
-                return Err(Errno::EBUSY);
-            }
-        }
-    }
+    let pg_owner = page_owner(dom, foreigndom)?;
     let l4 = {
         let st = v.state.lock();
         if st.kernel_mode {
@@ -117,27 +270,20 @@ pub fn update_va_mapping(dom: &Domain, v: &Vcpu, va: u64, val: u64, flags: u64) 
             st.user_l4.unwrap_or(st.kernel_l4)
         }
     };
-    let mut table = l4;
-    for level in [4u32, 3, 2] {
-        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
-        let e = frame_read_u64(table, index * 8).map_err(|_| Errno::EINVAL)?;
-        if e & PTE_P == 0 || e & PTE_PS != 0 {
+    {
+        let _mmu = dom.mmu.lock();
+        let l1 = l1_of(l4, va)?;
+        let ft = crate::mm::frame_table();
+        if ft.owner(l1) != u32::from(dom.id.0) {
             return Err(Errno::EINVAL);
         }
-        table = Mfn((e & ADDR_MASK) >> 12);
-        // Only the domain's own (bootstrap) tables may be walked and changed.
-        let pfn = owned_frame(dom, table).ok_or(Errno::EINVAL)?;
-        if !dom.boot_pt_pfns.contains(&pfn) {
-            return Err(Errno::EINVAL);
-        }
+        ft.mod_entry(l1, ((va >> 12) & 511) as usize, val, false, pg_owner)?;
     }
-    let new = if val & PTE_P != 0 { val | PTE_US } else { val };
-    frame_write_u64(table, ((va >> 12) & 511) as usize * 8, new).map_err(|_| Errno::EINVAL)?;
     match flags & xen_abi::xen::UVMF_FLUSHTYPE_MASK {
         xen_abi::xen::UVMF_INVLPG => {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(va))
         }
-        xen_abi::xen::UVMF_TLB_FLUSH => cpu::load_cr3(cpu::read_cr3()),
+        xen_abi::xen::UVMF_TLB_FLUSH => flush_local(),
         _ => {}
     }
     Ok(0)

@@ -66,7 +66,18 @@ pub fn call(
         Hypercall::VcpuOp => misc::vcpu_op(dom, v, a.0[0], a.0[1], a.0[2]),
         Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a.0[0], a.0[1]),
         Hypercall::SetTimerOp => misc::set_timer_op(v, a.0[0]),
-        Hypercall::UpdateVaMapping => mmu::update_va_mapping(dom, v, a.0[0], a.0[1], a.0[2]),
+        Hypercall::UpdateVaMapping => mmu::update_va_mapping(
+            dom,
+            v,
+            a.0[0],
+            a.0[1],
+            a.0[2],
+            u64::from(xen_abi::DomId::SELF.0),
+        ),
+        Hypercall::UpdateVaMappingOtherdomain => {
+            mmu::update_va_mapping(dom, v, a.0[0], a.0[1], a.0[2], a.0[3])
+        }
+        Hypercall::MmuUpdate => mmu::mmu_update(dom, a.0[0], a.0[1], a.0[2], a.0[3]),
         Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a.0[0], a.0[1], a.0[2], a.0[3]),
         Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
         Hypercall::Multicall => Err(Errno::EINVAL),

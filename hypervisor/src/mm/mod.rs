@@ -4,6 +4,7 @@ pub mod frame;
 pub mod guest;
 pub mod memmap;
 pub mod paging;
+pub mod typing;
 
 #[cfg(target_os = "none")]
 mod heap;
@@ -34,6 +35,41 @@ static HOST_MAP: spin::Once<heapless::Vec<memmap::Region, { memmap::MAX_RANGES }
 /// The firmware memory map, once `init` has run.
 pub fn host_map() -> &'static [memmap::Region] {
     HOST_MAP.get().map_or(&[], |v| v.as_slice())
+}
+
+static FRAME_TABLE: spin::Once<&'static [typing::FrameInfo]> = spin::Once::new();
+
+/// Frame contents through the direct map, for the frame table's validation code.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectMem;
+
+impl typing::PtMemory for DirectMem {
+    fn read(&self, mfn: u64, index: usize) -> u64 {
+        guest::frame_read_u64(xen_abi::Mfn(mfn), index * 8).unwrap_or(0)
+    }
+    fn write(&self, mfn: u64, index: usize, value: u64) {
+        let _ = guest::frame_write_u64(xen_abi::Mfn(mfn), index * 8, value);
+    }
+    fn xen_l4_entry(&self, slot: usize) -> u64 {
+        kernel_l4_entry(slot)
+    }
+    fn io_allowed(&self, mfn: u64) -> bool {
+        // The IO-APIC, the HPET, and the local APIC with the MSI window.
+        !(mfn == 0xfec00 || mfn == 0xfed00 || (0xfee00..=0xfeeff).contains(&mfn))
+    }
+    fn flush_tlbs(&self) {
+        // Domains run one vCPU at a time on one CPU each until SMP guests arrive: the local
+        // flush covers the CPU that may hold the stale writable entry.
+        crate::arch::x86_64::cpu::load_cr3(crate::arch::x86_64::cpu::read_cr3());
+    }
+}
+
+/// The frame table (empty before `init`).
+pub fn frame_table() -> typing::FrameTable<'static, DirectMem> {
+    typing::FrameTable {
+        frames: FRAME_TABLE.get().copied().unwrap_or(&[]),
+        mem: DirectMem,
+    }
 }
 
 static FRAMES: spin::Mutex<Option<FrameBitmap<'static>>> = spin::Mutex::new(None);
@@ -231,6 +267,41 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     unsafe { core::ptr::write_bytes(phys_to_virt(m2p_first * 4096), 0xff, m2p_bytes as usize) };
     guest::set_m2p(m2p_first * 4096, nframes);
     *KERNEL_SPACE.lock() = Some(space);
+
+    // The frame table: owner, counts and type of every frame up to the top of RAM.
+    let ft_bytes =
+        (nframes * core::mem::size_of::<typing::FrameInfo>() as u64).next_multiple_of(4096);
+    let ft_first = FRAMES
+        .lock()
+        .as_mut()
+        .and_then(|b| b.alloc_contiguous(ft_bytes / 4096, 1, u64::MAX))
+        .ok_or(MmError::NoRoomForHeap)?;
+    // SAFETY: the frames were just allocated for the frame table alone and are direct-mapped;
+    // zeroed they would not be valid `FrameInfo`s, so each is written before the slice exists.
+    let table = unsafe {
+        let p = phys_to_virt(ft_first * 4096).cast::<typing::FrameInfo>();
+        for i in 0..nframes as usize {
+            p.add(i).write(typing::FrameInfo::new());
+        }
+        core::slice::from_raw_parts(p, nframes as usize)
+    };
+    FRAME_TABLE.call_once(|| table);
+    // What the firmware does not call RAM is I/O space (a domain with I/O privilege may map
+    // it); RAM the hypervisor keeps (its image, tables, modules) stays unowned: unmappable.
+    let ft = frame_table();
+    for f in 0..nframes {
+        let pa = f * 4096;
+        let ram = boot.regions.iter().any(|r| {
+            r.kind == memmap::RegionKind::Usable && r.range.start <= pa && pa + 4096 <= r.range.end
+        });
+        if !ram {
+            ft.mark_io(f);
+        }
+    }
+    // The first MiB (BIOS areas, VGA) is I/O space too, as Xen treats it.
+    for f in 0..0x100 {
+        ft.mark_io(f);
+    }
 
     let heap_bytes = heap_init(total_usable)?;
     Ok(MemInfo {

@@ -402,10 +402,10 @@ pub fn read_guest<const N: usize>(va: u64) -> Result<[u8; N], xen_abi::Errno> {
 }
 
 /// Reads a plain-data ABI struct from guest memory (helper for hypercalls).
-pub fn read_guest_struct<T: zerocopy::FromBytes + zerocopy::IntoBytes + Default>(
+pub fn read_guest_struct<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
     va: u64,
 ) -> Result<T, xen_abi::Errno> {
-    let mut t = T::default();
+    let mut t = T::new_zeroed();
     copy_from_guest(va, t.as_mut_bytes()).map_err(|_| xen_abi::Errno::EFAULT)?;
     Ok(t)
 }

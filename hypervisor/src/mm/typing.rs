@@ -1,0 +1,883 @@
+//! Page ownership, types and reference counts for every machine frame, as Xen keeps them
+//! (`struct page_info`: `count_info` and `type_info`; `xen/arch/x86/mm.c`).
+//!
+//! A frame has an owner and a general reference count (one reference is the owner's allocation
+//! itself, Xen's `PGC_allocated`). It also has one *type* at a time — none, L1, L2, L3, L4,
+//! writable or segment descriptors — with a type count: the number of uses that need that type
+//! (a writable mapping, a parent table's entry, a pin, a vCPU's base pointer). The type can only
+//! change while the type count is zero. Taking a page-table type for the first time *validates*
+//! the page: every present entry is checked (owned frames only, no writable mapping of a page
+//! table, no entry in the hypervisor's reserved L4 slots, reserved bits clear) and takes its own
+//! references — recursively, so a validated L4 holds its whole tree. When the type count drops
+//! to zero the page is de-validated at once and the references of its entries are released.
+//!
+//! This module is pure logic over a [`PtMemory`] (the frames' contents) so that it is
+//! host-tested; the hypervisor supplies the direct-mapped implementation.
+//!
+//! Concurrency: counts are atomics updated with compare-and-swap, so domains may take
+//! references to each other's frames (grants) at any time; the page-table operations of one
+//! domain (validation, entry updates, pins) run under that domain's MMU lock, so a page is never
+//! validated by two CPUs at once. A frame seen with its type taken but not yet validated is busy.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use xen_abi::Errno;
+
+/// The owner of a frame nobody has.
+pub const OWNER_NONE: u32 = u32::MAX;
+/// The owner of I/O frames (`DOMID_IO`): mappable by a domain with I/O privilege, uncounted.
+pub const OWNER_IO: u32 = 0x7ff1;
+
+/// Present.
+pub const PTE_P: u64 = 1 << 0;
+/// Writable.
+pub const PTE_RW: u64 = 1 << 1;
+/// User.
+pub const PTE_US: u64 = 1 << 2;
+/// Write-through.
+pub const PTE_PWT: u64 = 1 << 3;
+/// Cache disable.
+pub const PTE_PCD: u64 = 1 << 4;
+/// Accessed.
+pub const PTE_A: u64 = 1 << 5;
+/// Dirty.
+pub const PTE_D: u64 = 1 << 6;
+/// Page size (L2/L3), PAT (L1).
+pub const PTE_PSE: u64 = 1 << 7;
+/// Global.
+pub const PTE_G: u64 = 1 << 8;
+/// No-execute.
+pub const PTE_NX: u64 = 1 << 63;
+/// The frame-number bits of an entry.
+pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// First and last L4 slot the hypervisor reserves (Xen's `ROOT_PAGETABLE_{FIRST,LAST}_XEN_SLOT`).
+pub const XEN_L4_FIRST: usize = 256;
+/// See [`XEN_L4_FIRST`].
+pub const XEN_L4_LAST: usize = 271;
+
+/// True if a guest may use L4 slot `i` (Xen's `is_guest_l4_slot`).
+pub fn is_guest_l4_slot(i: usize) -> bool {
+    !(XEN_L4_FIRST..=XEN_L4_LAST).contains(&i)
+}
+
+/// A frame's type (Xen's `PGT_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum PageType {
+    /// No use that needs a type.
+    None = 0,
+    /// An L1 page table.
+    L1 = 1,
+    /// An L2 page table.
+    L2 = 2,
+    /// An L3 page table.
+    L3 = 3,
+    /// An L4 page table.
+    L4 = 4,
+    /// Mapped writable somewhere.
+    Writable = 5,
+    /// Holds GDT/LDT descriptors.
+    SegDesc = 6,
+}
+
+impl PageType {
+    fn from_bits(b: u64) -> PageType {
+        match b {
+            1 => PageType::L1,
+            2 => PageType::L2,
+            3 => PageType::L3,
+            4 => PageType::L4,
+            5 => PageType::Writable,
+            6 => PageType::SegDesc,
+            _ => PageType::None,
+        }
+    }
+
+    /// The page-table type of `level` (1–4).
+    pub fn table(level: u32) -> Option<PageType> {
+        match level {
+            1 => Some(PageType::L1),
+            2 => Some(PageType::L2),
+            3 => Some(PageType::L3),
+            4 => Some(PageType::L4),
+            _ => None,
+        }
+    }
+
+    /// The level (1–4) of a page-table type.
+    pub fn level(self) -> Option<u32> {
+        match self {
+            PageType::L1 => Some(1),
+            PageType::L2 => Some(2),
+            PageType::L3 => Some(3),
+            PageType::L4 => Some(4),
+            _ => None,
+        }
+    }
+
+    fn needs_validation(self) -> bool {
+        self.level().is_some() || self == PageType::SegDesc
+    }
+}
+
+const COUNT_MASK: u64 = 0xffff_ffff;
+const TYPE_SHIFT: u32 = 32;
+const TYPE_MASK: u64 = 0xf << TYPE_SHIFT;
+const VALIDATED: u64 = 1 << 40;
+const PINNED: u64 = 1 << 41;
+
+/// What Xen keeps per frame.
+#[derive(Debug)]
+pub struct FrameInfo {
+    owner: AtomicU32,
+    count: AtomicU32,
+    type_info: AtomicU64,
+}
+
+impl FrameInfo {
+    /// An unowned frame.
+    pub const fn new() -> FrameInfo {
+        FrameInfo {
+            owner: AtomicU32::new(OWNER_NONE),
+            count: AtomicU32::new(0),
+            type_info: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Default for FrameInfo {
+    fn default() -> Self {
+        FrameInfo::new()
+    }
+}
+
+/// A frame's type state, as read at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TypeState {
+    /// The type.
+    pub ty: PageType,
+    /// Uses needing the type.
+    pub count: u32,
+    /// Validated (page tables, descriptor pages).
+    pub validated: bool,
+    /// Pinned (`MMUEXT_PIN_L*_TABLE`).
+    pub pinned: bool,
+}
+
+/// The contents of frames, as the validation code reads and writes them.
+pub trait PtMemory {
+    /// Entry `index` (0–511) of frame `mfn`.
+    fn read(&self, mfn: u64, index: usize) -> u64;
+    /// Sets entry `index` of frame `mfn`.
+    fn write(&self, mfn: u64, index: usize, value: u64);
+    /// The hypervisor's entry for reserved L4 slot `slot`.
+    fn xen_l4_entry(&self, slot: usize) -> u64;
+    /// True if an I/O frame may be mapped by a domain with I/O privilege (the hypervisor keeps
+    /// its interrupt controllers and timers, as Xen's `dom0_setup_permissions` does).
+    fn io_allowed(&self, _mfn: u64) -> bool {
+        true
+    }
+    /// Called when a frame's type changes from writable to something a guest must not write
+    /// (stale writable TLB entries must go).
+    fn flush_tlbs(&self) {}
+}
+
+/// Who is asking: a domain id and whether it may map I/O frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asker {
+    /// The domain id.
+    pub id: u32,
+    /// May map non-RAM (I/O) frames, and use cache attributes in L1 entries (Xen's
+    /// `l1_disallow_mask` for domains with I/O capabilities).
+    pub io: bool,
+}
+
+/// Flags a guest may not set at each level (Xen's `L*_DISALLOW_MASK` on x86-64: PWT, PCD,
+/// PSE/PAT and G; G is allowed in L1; a domain with I/O privilege may set the cache bits in L1).
+pub fn disallowed(level: u32, io: bool) -> u64 {
+    let base = PTE_PWT | PTE_PCD | PTE_PSE | PTE_G;
+    match level {
+        1 if io => 0,
+        1 => base & !PTE_G,
+        _ => base,
+    }
+}
+
+/// The frame table over `frames` (indexed by machine frame number) and their contents.
+pub struct FrameTable<'a, M: PtMemory> {
+    /// One entry per machine frame.
+    pub frames: &'a [FrameInfo],
+    /// The frames' contents.
+    pub mem: M,
+}
+
+impl<M: PtMemory> FrameTable<'_, M> {
+    fn info(&self, mfn: u64) -> Option<&FrameInfo> {
+        self.frames.get(usize::try_from(mfn).ok()?)
+    }
+
+    /// Gives frame `mfn` to `owner` with the allocation reference (count 1, no type).
+    pub fn assign(&self, mfn: u64, owner: u32) {
+        if let Some(f) = self.info(mfn) {
+            f.type_info.store(0, Ordering::Release);
+            f.count.store(1, Ordering::Release);
+            f.owner.store(owner, Ordering::Release);
+        }
+    }
+
+    /// Forgets everything about `mfn` (a frame going back to the allocator unused).
+    pub fn clear(&self, mfn: u64) {
+        if let Some(f) = self.info(mfn) {
+            f.type_info.store(0, Ordering::Release);
+            f.count.store(0, Ordering::Release);
+            f.owner.store(OWNER_NONE, Ordering::Release);
+        }
+    }
+
+    /// Marks frame `mfn` as an I/O frame (not RAM a domain can own).
+    pub fn mark_io(&self, mfn: u64) {
+        if let Some(f) = self.info(mfn) {
+            f.owner.store(OWNER_IO, Ordering::Release);
+        }
+    }
+
+    /// Takes the frame back from its owner once nothing references it: returns true if its
+    /// count was exactly the allocation reference (the frame may be freed), false if others
+    /// still hold references (it stays until they drop them).
+    pub fn release(&self, mfn: u64) -> bool {
+        self.put_page(mfn)
+    }
+
+    /// The owner of `mfn` (`OWNER_NONE` if none; `OWNER_IO` for I/O frames and frames beyond
+    /// the table).
+    pub fn owner(&self, mfn: u64) -> u32 {
+        self.info(mfn)
+            .map_or(OWNER_IO, |f| f.owner.load(Ordering::Acquire))
+    }
+
+    /// The general reference count of `mfn`.
+    pub fn count(&self, mfn: u64) -> u32 {
+        self.info(mfn)
+            .map_or(0, |f| f.count.load(Ordering::Acquire))
+    }
+
+    /// The type state of `mfn`.
+    pub fn type_state(&self, mfn: u64) -> TypeState {
+        let x = self
+            .info(mfn)
+            .map_or(0, |f| f.type_info.load(Ordering::Acquire));
+        TypeState {
+            ty: PageType::from_bits((x & TYPE_MASK) >> TYPE_SHIFT),
+            count: (x & COUNT_MASK) as u32,
+            validated: x & VALIDATED != 0,
+            pinned: x & PINNED != 0,
+        }
+    }
+
+    /// Takes a general reference on `mfn` for domain `dom` (Xen's `get_page`): the frame must be
+    /// owned by `dom` and allocated. -EINVAL otherwise.
+    pub fn get_page(&self, mfn: u64, dom: u32) -> Result<(), Errno> {
+        let f = self.info(mfn).ok_or(Errno::EINVAL)?;
+        if f.owner.load(Ordering::Acquire) != dom {
+            return Err(Errno::EINVAL);
+        }
+        let mut c = f.count.load(Ordering::Acquire);
+        loop {
+            if c == 0 || c == u32::MAX {
+                return Err(Errno::EINVAL);
+            }
+            match f
+                .count
+                .compare_exchange_weak(c, c + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => c = now,
+            }
+        }
+        // The owner could have changed between the check and the increment only if the frame
+        // was freed and reassigned, which needs the count to reach zero first: it did not.
+        Ok(())
+    }
+
+    /// Drops a general reference; returns true when it was the last one (the frame is free).
+    pub fn put_page(&self, mfn: u64) -> bool {
+        let Some(f) = self.info(mfn) else {
+            return false;
+        };
+        let prev = f
+            .count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1))
+            .unwrap_or(0);
+        if prev == 1 {
+            f.owner.store(OWNER_NONE, Ordering::Release);
+            f.type_info.store(0, Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Takes a type reference of type `ty` on `mfn` (Xen's `get_page_type`), validating the
+    /// page if it takes a page-table or descriptor type afresh. -EINVAL for a type conflict or a
+    /// page that fails validation; -EBUSY for a page still being validated.
+    pub fn get_page_type(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+        let f = self.info(mfn).ok_or(Errno::EINVAL)?;
+        let mut x = f.type_info.load(Ordering::Acquire);
+        loop {
+            let count = x & COUNT_MASK;
+            let cur = PageType::from_bits((x & TYPE_MASK) >> TYPE_SHIFT);
+            if count == 0 {
+                let fresh = (u64::from(ty as u8) << TYPE_SHIFT) | 1;
+                let new = if ty.needs_validation() {
+                    fresh
+                } else {
+                    fresh | VALIDATED
+                };
+                match f
+                    .type_info
+                    .compare_exchange(x, new, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => {
+                        if !ty.needs_validation() {
+                            return Ok(());
+                        }
+                        if cur == PageType::Writable {
+                            self.mem.flush_tlbs();
+                        }
+                        return match self.validate(mfn, ty, a) {
+                            Ok(()) => {
+                                f.type_info.fetch_or(VALIDATED, Ordering::AcqRel);
+                                Ok(())
+                            }
+                            Err(e) => {
+                                f.type_info.store(0, Ordering::Release);
+                                Err(e)
+                            }
+                        };
+                    }
+                    Err(now) => {
+                        x = now;
+                        continue;
+                    }
+                }
+            }
+            if cur != ty {
+                return Err(Errno::EINVAL);
+            }
+            if x & VALIDATED == 0 {
+                return Err(Errno::EBUSY);
+            }
+            if count == COUNT_MASK {
+                return Err(Errno::EINVAL);
+            }
+            match f
+                .type_info
+                .compare_exchange_weak(x, x + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => x = now,
+            }
+        }
+    }
+
+    /// Drops a type reference; the last one of a page-table type de-validates the page,
+    /// releasing what its entries hold.
+    pub fn put_page_type(&self, mfn: u64) {
+        let Some(f) = self.info(mfn) else { return };
+        let mut x = f.type_info.load(Ordering::Acquire);
+        loop {
+            if x & COUNT_MASK == 0 {
+                return;
+            }
+            let last = x & COUNT_MASK == 1;
+            let ty = PageType::from_bits((x & TYPE_MASK) >> TYPE_SHIFT);
+            // The last reference of a table: keep the type (count 1, not validated: busy)
+            // while its entries are released, then clear it.
+            let new = if last && ty.needs_validation() {
+                x & !VALIDATED & !PINNED
+            } else if last {
+                0
+            } else {
+                x - 1
+            };
+            match f
+                .type_info
+                .compare_exchange_weak(x, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if last && ty.needs_validation() {
+                        self.devalidate(mfn, ty);
+                        f.type_info.store(0, Ordering::Release);
+                    }
+                    return;
+                }
+                Err(now) => x = now,
+            }
+        }
+    }
+
+    /// [`get_page`](Self::get_page) and [`get_page_type`](Self::get_page_type) together.
+    pub fn get_page_and_type(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+        self.get_page(mfn, a.id)?;
+        if let Err(e) = self.get_page_type(mfn, ty, a) {
+            self.put_page(mfn);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Drops a type and a general reference.
+    pub fn put_page_and_type(&self, mfn: u64) -> bool {
+        self.put_page_type(mfn);
+        self.put_page(mfn)
+    }
+
+    /// `MMUEXT_PIN_L*_TABLE`: takes a type and general reference held by the pin. -EINVAL if
+    /// already pinned or the page fails validation.
+    pub fn pin(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+        if ty.level().is_none() {
+            return Err(Errno::EINVAL);
+        }
+        self.get_page_and_type(mfn, ty, a)?;
+        let f = self.info(mfn).ok_or(Errno::EINVAL)?;
+        let prev = f.type_info.fetch_or(PINNED, Ordering::AcqRel);
+        if prev & PINNED != 0 {
+            self.put_page_and_type(mfn);
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// `MMUEXT_UNPIN_TABLE`: drops the pin's references. -EINVAL if `mfn` is not `dom`'s or not
+    /// pinned.
+    pub fn unpin(&self, mfn: u64, dom: u32) -> Result<(), Errno> {
+        let f = self.info(mfn).ok_or(Errno::EINVAL)?;
+        if f.owner.load(Ordering::Acquire) != dom {
+            return Err(Errno::EINVAL);
+        }
+        let prev = f.type_info.fetch_and(!PINNED, Ordering::AcqRel);
+        if prev & PINNED == 0 {
+            return Err(Errno::EINVAL);
+        }
+        self.put_page_and_type(mfn);
+        Ok(())
+    }
+
+    /// Takes what a present L1 entry needs: a general reference, and a writable type
+    /// reference if it maps writable. I/O frames need I/O privilege and take nothing.
+    fn get_l1e(&self, e: u64, a: Asker) -> Result<(), Errno> {
+        if e & PTE_P == 0 {
+            return Ok(());
+        }
+        if e & disallowed(1, a.io) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mfn = (e & ADDR_MASK) >> 12;
+        if self.owner(mfn) == OWNER_IO {
+            return if a.io && self.mem.io_allowed(mfn) {
+                Ok(())
+            } else {
+                Err(Errno::EINVAL)
+            };
+        }
+        if e & PTE_RW != 0 {
+            self.get_page(mfn, a.id)?;
+            if self.get_page_type(mfn, PageType::Writable, a).is_err() {
+                self.put_page(mfn);
+                // A type conflict on a writable mapping: Xen's `get_page_from_l1e` says -EBUSY.
+                return Err(Errno::EBUSY);
+            }
+            Ok(())
+        } else {
+            self.get_page(mfn, a.id)
+        }
+    }
+
+    fn put_l1e(&self, e: u64) {
+        if e & PTE_P == 0 {
+            return;
+        }
+        let mfn = (e & ADDR_MASK) >> 12;
+        if self.owner(mfn) == OWNER_IO {
+            return;
+        }
+        if e & PTE_RW != 0 {
+            self.put_page_and_type(mfn);
+        } else {
+            self.put_page(mfn);
+        }
+    }
+
+    /// Takes what a present entry of a level-`level` (2–4) table needs: the child table,
+    /// validated as level `level - 1`.
+    fn get_upper(&self, level: u32, e: u64, a: Asker) -> Result<(), Errno> {
+        if e & PTE_P == 0 {
+            return Ok(());
+        }
+        // Superpages are not supported for PV guests (as Xen without `allowsuperpage`).
+        if e & disallowed(level, a.io) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let child = PageType::table(level - 1).ok_or(Errno::EINVAL)?;
+        self.get_page_and_type((e & ADDR_MASK) >> 12, child, a)
+    }
+
+    fn put_upper(&self, e: u64) {
+        if e & PTE_P != 0 {
+            self.put_page_and_type((e & ADDR_MASK) >> 12);
+        }
+    }
+
+    fn get_entry(&self, level: u32, e: u64, a: Asker) -> Result<(), Errno> {
+        if level == 1 {
+            self.get_l1e(e, a)
+        } else {
+            self.get_upper(level, e, a)
+        }
+    }
+
+    fn put_entry(&self, level: u32, e: u64) {
+        if level == 1 {
+            self.put_l1e(e)
+        } else {
+            self.put_upper(e)
+        }
+    }
+
+    /// Guest entries get the user bit: the guest kernel runs in ring 3 (Xen's
+    /// `adjust_guest_l*e`).
+    fn adjust(e: u64) -> u64 {
+        if e & PTE_P != 0 {
+            e | PTE_US
+        } else {
+            e
+        }
+    }
+
+    /// Validates `mfn` as `ty`, taking the references of its entries; on failure releases the
+    /// ones taken.
+    fn validate(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+        let Some(level) = ty.level() else {
+            // Descriptor pages are checked by their users (no references held).
+            return Ok(());
+        };
+        for i in 0..512 {
+            if level == 4 && !is_guest_l4_slot(i) {
+                self.mem.write(mfn, i, self.mem.xen_l4_entry(i));
+                continue;
+            }
+            let e = Self::adjust(self.mem.read(mfn, i));
+            if let Err(err) = self.get_entry(level, e, a) {
+                for j in (0..i).rev() {
+                    if level == 4 && !is_guest_l4_slot(j) {
+                        continue;
+                    }
+                    self.put_entry(level, self.mem.read(mfn, j));
+                }
+                return Err(err);
+            }
+            self.mem.write(mfn, i, e);
+        }
+        Ok(())
+    }
+
+    fn devalidate(&self, mfn: u64, ty: PageType) {
+        let Some(level) = ty.level() else { return };
+        for i in 0..512 {
+            if level == 4 && !is_guest_l4_slot(i) {
+                continue;
+            }
+            self.put_entry(level, self.mem.read(mfn, i));
+        }
+    }
+
+    /// Changes entry `index` of the validated page table `table` to `new` (Xen's
+    /// `mod_l*_entry`): the new entry's references are taken before the old one's are dropped.
+    /// With `preserve_ad`, the accessed and dirty bits of the old entry are kept
+    /// (`MMU_PT_UPDATE_PRESERVE_AD`). Returns the level of the table.
+    pub fn mod_entry(
+        &self,
+        table: u64,
+        index: usize,
+        new: u64,
+        preserve_ad: bool,
+        a: Asker,
+    ) -> Result<u32, Errno> {
+        let ts = self.type_state(table);
+        let level = ts.ty.level().ok_or(Errno::EINVAL)?;
+        if !ts.validated || index >= 512 {
+            return Err(Errno::EINVAL);
+        }
+        if level == 4 && !is_guest_l4_slot(index) {
+            return Err(Errno::EINVAL);
+        }
+        let old = self.mem.read(table, index);
+        let mut new = Self::adjust(new);
+        if preserve_ad {
+            new |= old & (PTE_A | PTE_D);
+        }
+        // Same frame, same references (only A/D or nothing-to-count bits changed): no counting.
+        let refs = |e: u64| {
+            if e & PTE_P == 0 {
+                None
+            } else {
+                Some((e & ADDR_MASK, if level == 1 { e & PTE_RW } else { 0 }))
+            }
+        };
+        if refs(old) == refs(new) {
+            if new & PTE_P != 0 && new & disallowed(level, a.io) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            self.mem.write(table, index, new);
+            return Ok(level);
+        }
+        self.get_entry(level, new, a)?;
+        self.mem.write(table, index, new);
+        self.put_entry(level, old);
+        Ok(level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+
+    struct Mem {
+        pages: RefCell<HashMap<u64, [u64; 512]>>,
+    }
+
+    impl PtMemory for &Mem {
+        fn read(&self, mfn: u64, index: usize) -> u64 {
+            self.pages.borrow().get(&mfn).map_or(0, |p| p[index])
+        }
+        fn write(&self, mfn: u64, index: usize, value: u64) {
+            self.pages.borrow_mut().entry(mfn).or_insert([0; 512])[index] = value;
+        }
+        fn xen_l4_entry(&self, slot: usize) -> u64 {
+            0x8000_0000 | (slot as u64) << 12 | 0x63
+        }
+    }
+
+    const D: Asker = Asker { id: 1, io: false };
+    const OTHER: Asker = Asker { id: 2, io: false };
+
+    fn setup(n: usize) -> (Vec<FrameInfo>, Mem) {
+        let frames: Vec<FrameInfo> = (0..n).map(|_| FrameInfo::new()).collect();
+        (
+            frames,
+            Mem {
+                pages: RefCell::new(HashMap::new()),
+            },
+        )
+    }
+
+    fn pte(mfn: u64, flags: u64) -> u64 {
+        (mfn << 12) | flags
+    }
+
+    /// Frames 10 (L4), 11 (L3), 12 (L2), 13 (L1); 20.. data; all owned by domain 1; frame 90
+    /// owned by domain 2.
+    fn tree(t: &FrameTable<'_, &Mem>) {
+        for m in [10, 11, 12, 13, 20, 21, 22, 23] {
+            t.assign(m, 1);
+        }
+        t.assign(90, 2);
+        t.mem.write(10, 0, pte(11, PTE_P | PTE_RW));
+        t.mem.write(11, 0, pte(12, PTE_P | PTE_RW));
+        t.mem.write(12, 0, pte(13, PTE_P | PTE_RW));
+        t.mem.write(13, 0, pte(20, PTE_P | PTE_RW));
+        t.mem.write(13, 1, pte(21, PTE_P));
+        // The tables themselves mapped read-only, as Linux and the builder do.
+        t.mem.write(13, 2, pte(13, PTE_P));
+    }
+
+    #[test]
+    fn validating_an_l4_types_the_whole_tree_and_unpin_releases_it() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        t.pin(10, PageType::L4, D).unwrap();
+        let st = |m| t.type_state(m);
+        assert_eq!(
+            (st(10).ty, st(10).count, st(10).pinned),
+            (PageType::L4, 1, true)
+        );
+        assert_eq!((st(11).ty, st(11).count), (PageType::L3, 1));
+        assert_eq!((st(12).ty, st(12).count), (PageType::L2, 1));
+        assert_eq!((st(13).ty, st(13).count), (PageType::L1, 1));
+        assert_eq!((st(20).ty, st(20).count), (PageType::Writable, 1));
+        assert_eq!(st(21).ty, PageType::None);
+        assert_eq!(t.count(21), 2, "allocation + read-only mapping");
+        assert_eq!(t.count(13), 3, "allocation + L2 entry + its own mapping");
+        // The reserved slots were filled and the user bit added to guest entries.
+        assert_eq!((&mem).read(10, 256) & 0x8000_0000, 0x8000_0000);
+        assert_ne!((&mem).read(13, 0) & PTE_US, 0);
+        assert_eq!(
+            t.pin(10, PageType::L4, D),
+            Err(Errno::EINVAL),
+            "pinned twice"
+        );
+        t.unpin(10, 1).unwrap();
+        assert_eq!(t.unpin(10, 1), Err(Errno::EINVAL), "not pinned");
+        for m in [10, 11, 12, 13, 20, 21] {
+            assert_eq!(st(m).ty, PageType::None, "frame {m}");
+            assert_eq!(t.count(m), 1, "frame {m} back to its allocation reference");
+        }
+    }
+
+    #[test]
+    fn a_writable_mapping_of_a_page_table_is_refused() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        (&mem).write(13, 3, pte(12, PTE_P | PTE_RW));
+        assert_eq!(t.pin(10, PageType::L4, D), Err(Errno::EBUSY));
+        for m in [10, 11, 12, 13, 20, 21] {
+            assert_eq!(
+                t.type_state(m).count,
+                0,
+                "frame {m} released after the failure"
+            );
+            assert_eq!(t.count(m), 1, "frame {m}");
+        }
+        // And the other way: a page mapped writable cannot become a table.
+        (&mem).write(13, 3, 0);
+        t.pin(13, PageType::L1, D).unwrap();
+        assert_eq!(t.get_page_and_type(20, PageType::L1, D), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn foreign_frames_reserved_slots_and_bad_flags_are_refused() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        t.pin(13, PageType::L1, D).unwrap();
+        assert_eq!(
+            t.mod_entry(13, 5, pte(90, PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            t.mod_entry(13, 5, pte(22, PTE_P | PTE_PCD), false, D),
+            Err(Errno::EINVAL),
+            "cache attributes without I/O privilege"
+        );
+        assert_eq!(
+            t.mod_entry(13, 5, pte(99, PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        t.mark_io(99);
+        assert_eq!(
+            t.mod_entry(13, 5, pte(99, PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            t.mod_entry(
+                13,
+                5,
+                pte(99, PTE_P | PTE_PCD),
+                false,
+                Asker { id: 1, io: true }
+            ),
+            Ok(1)
+        );
+        // The pinned L1 is shared by the tree: pinning the L4 takes another L1 reference.
+        t.pin(10, PageType::L4, D).unwrap();
+        assert_eq!(t.type_state(13).count, 2);
+        assert_eq!(
+            t.mod_entry(10, 260, pte(11, PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!(
+            t.mod_entry(12, 1, pte(22, PTE_P | PTE_PSE), false, D),
+            Err(Errno::EINVAL),
+            "superpages"
+        );
+        assert_eq!(t.get_page(90, 1), Err(Errno::EINVAL));
+        assert_eq!(t.get_page(90, OTHER.id), Ok(()));
+    }
+
+    #[test]
+    fn mod_entry_moves_references() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        t.pin(10, PageType::L4, D).unwrap();
+        // Map 22 writable, then remap the slot read-only to 23, then clear it.
+        t.mod_entry(13, 7, pte(22, PTE_P | PTE_RW), false, D)
+            .unwrap();
+        assert_eq!(t.type_state(22).ty, PageType::Writable);
+        t.mod_entry(13, 7, pte(23, PTE_P), false, D).unwrap();
+        assert_eq!(t.type_state(22).count, 0);
+        assert_eq!((t.count(22), t.count(23)), (1, 2));
+        t.mod_entry(13, 7, 0, false, D).unwrap();
+        assert_eq!(t.count(23), 1);
+        // A/D preserved on request; flags-only change of the same frame counts nothing.
+        (&mem).write(13, 0, (&mem).read(13, 0) | PTE_A | PTE_D);
+        t.mod_entry(13, 0, pte(20, PTE_P | PTE_RW), true, D)
+            .unwrap();
+        assert_eq!((&mem).read(13, 0) & (PTE_A | PTE_D), PTE_A | PTE_D);
+        assert_eq!(t.type_state(20).count, 1);
+        // Dropping write access to 20 releases its writable type.
+        t.mod_entry(13, 0, pte(20, PTE_P), false, D).unwrap();
+        assert_eq!(t.type_state(20).count, 0);
+        // Now 20 can become an L1 (empty), and be hooked into the L2.
+        t.mod_entry(12, 1, pte(20, PTE_P | PTE_RW), false, D)
+            .unwrap();
+        assert_eq!(t.type_state(20).ty, PageType::L1);
+        // Unhooking it releases the L1 type.
+        t.mod_entry(12, 1, 0, false, D).unwrap();
+        assert_eq!(t.type_state(20).ty, PageType::None);
+        // Updates to a page that is not a validated table are refused here.
+        assert_eq!(t.mod_entry(21, 0, 0, false, D), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn release_keeps_a_frame_others_still_reference() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        t.assign(50, 1);
+        t.get_page(50, 1).unwrap();
+        assert!(!t.release(50), "still referenced");
+        assert_eq!(t.owner(50), 1);
+        assert!(t.put_page(50), "last reference frees it");
+        assert_eq!(t.owner(50), OWNER_NONE);
+        assert_eq!(t.get_page(50, 1), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn self_referencing_tables_are_refused_not_looped() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        t.assign(10, 1);
+        t.assign(11, 1);
+        // L4 → L3 → (the L4 as an L2): a type conflict, not an infinite recursion.
+        (&mem).write(10, 0, pte(11, PTE_P));
+        (&mem).write(11, 0, pte(10, PTE_P));
+        assert_eq!(t.pin(10, PageType::L4, D), Err(Errno::EINVAL));
+        assert_eq!((t.count(10), t.count(11)), (1, 1));
+        // An L2 that points at itself as its own L1.
+        (&mem).write(11, 0, pte(11, PTE_P));
+        assert_eq!(t.pin(11, PageType::L2, D), Err(Errno::EINVAL));
+        assert_eq!(t.count(11), 1);
+    }
+}
