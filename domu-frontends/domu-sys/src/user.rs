@@ -18,6 +18,8 @@ pub struct UserReport {
     pub int_cs: u64,
     /// The final `ud2` arrived (vector 6) from user mode.
     pub returned: bool,
+    /// A page fault the user program took: (error code, CR2), if any.
+    pub page_fault: Option<(u64, u64)>,
 }
 
 static SYSCALL_RIP: AtomicU64 = AtomicU64::new(0);
@@ -25,6 +27,8 @@ static SYSCALL_CS: AtomicU64 = AtomicU64::new(0);
 static INT_VECTOR: AtomicU64 = AtomicU64::new(0);
 static INT_CS: AtomicU64 = AtomicU64::new(0);
 static RETURNED: AtomicU64 = AtomicU64::new(0);
+static PF_ERROR: AtomicU64 = AtomicU64::new(u64::MAX);
+static PF_CR2: AtomicU64 = AtomicU64::new(0);
 static KERNEL_RSP: AtomicU64 = AtomicU64::new(0);
 static ACTIVE: AtomicU64 = AtomicU64::new(0);
 
@@ -42,10 +46,18 @@ domu_sys_user_program:
     ud2
     ud2
 
+    # Loads from the address in rbx (a 3-byte instruction the #PF handler skips), then ends.
+    .global domu_sys_user_probe
+domu_sys_user_probe:
+    movq (%rbx), %rax
+    ud2
+    ud2
+
     .global domu_sys_enter_user
-    # rdi = user entry, rsi = user stack top, rdx = &KERNEL_RSP
+    # rdi = user entry, rsi = user stack top, rdx = &KERNEL_RSP, rcx = rbx for the program
 domu_sys_enter_user:
     pushq %rbx
+    movq %rcx, %rbx
     pushq %rbp
     pushq %r12
     pushq %r13
@@ -108,6 +120,13 @@ pub(crate) fn handle(f: &mut GuestFrame) -> bool {
             f.rip += 2;
             true
         }
+        14 if from_user => {
+            PF_ERROR.store(f.error_code, Ordering::SeqCst);
+            PF_CR2.store(crate::traps::read_cr2(), Ordering::SeqCst);
+            // Skip the probe's `movq (%rbx), %rax`.
+            f.rip += 3;
+            true
+        }
         6 if from_user => {
             RETURNED.store(1, Ordering::SeqCst);
             #[cfg(target_os = "none")]
@@ -133,9 +152,40 @@ pub(crate) fn handle(f: &mut GuestFrame) -> bool {
 #[cfg(target_os = "none")]
 pub fn run_user_program() -> UserReport {
     extern "C" {
-        fn domu_sys_enter_user(entry: u64, stack: u64, save: *const AtomicU64);
         fn domu_sys_user_program();
     }
+    run(domu_sys_user_program as *const () as u64, 0)
+}
+
+/// Runs a user program that loads from `va` and reports the page fault it took, if any (the
+/// user page table must map the program and the user stack; see [`probe_start`]).
+#[cfg(target_os = "none")]
+pub fn run_user_probe(va: u64) -> UserReport {
+    run(probe_start(), va)
+}
+
+/// Address of the probe program (one page of code: map it in the user page table).
+#[cfg(target_os = "none")]
+pub fn probe_start() -> u64 {
+    extern "C" {
+        fn domu_sys_user_probe();
+    }
+    domu_sys_user_probe as *const () as u64
+}
+
+/// The user stack's address range (map it writable in the user page table).
+pub fn user_stack() -> (u64, u64) {
+    let lo = core::ptr::addr_of!(USER_STACK) as u64;
+    (lo, lo + 16384)
+}
+
+#[cfg(target_os = "none")]
+fn run(entry: u64, rbx: u64) -> UserReport {
+    extern "C" {
+        fn domu_sys_enter_user(entry: u64, stack: u64, save: *const AtomicU64, rbx: u64);
+    }
+    PF_ERROR.store(u64::MAX, Ordering::SeqCst);
+    RETURNED.store(0, Ordering::SeqCst);
     let kstack = core::ptr::addr_of!(KERNEL_STACK) as u64 + 16384;
     let ustack = core::ptr::addr_of!(USER_STACK) as u64 + 16384;
     // stack_switch: the kernel stack for entries from user mode.
@@ -147,13 +197,7 @@ pub fn run_user_program() -> UserReport {
     // SAFETY: enters user mode via the iret hypercall; the user program ends in `ud2`, whose
     // handler resumes at `domu_sys_user_resume` on the kernel stack saved in KERNEL_RSP, which
     // pops the callee-saved registers this call pushed and returns here.
-    unsafe {
-        domu_sys_enter_user(
-            domu_sys_user_program as *const () as u64,
-            ustack,
-            core::ptr::addr_of!(KERNEL_RSP),
-        )
-    };
+    unsafe { domu_sys_enter_user(entry, ustack, core::ptr::addr_of!(KERNEL_RSP), rbx) };
     ACTIVE.store(0, Ordering::SeqCst);
     UserReport {
         syscall_rip: SYSCALL_RIP.load(Ordering::SeqCst),
@@ -161,6 +205,10 @@ pub fn run_user_program() -> UserReport {
         int_vector: INT_VECTOR.load(Ordering::SeqCst),
         int_cs: INT_CS.load(Ordering::SeqCst),
         returned: RETURNED.load(Ordering::SeqCst) == 1,
+        page_fault: match PF_ERROR.load(Ordering::SeqCst) {
+            u64::MAX => None,
+            e => Some((e, PF_CR2.load(Ordering::SeqCst))),
+        },
     }
 }
 

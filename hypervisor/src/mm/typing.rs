@@ -477,20 +477,17 @@ impl<M: PtMemory> FrameTable<'_, M> {
             return if a.io && self.mem.io_allowed(mfn) {
                 Ok(())
             } else {
-                Err(Errno::EINVAL)
+                Err(Errno::EPERM)
             };
         }
-        if e & PTE_RW != 0 {
-            self.get_page(mfn, a.id)?;
-            if self.get_page_type(mfn, PageType::Writable, a).is_err() {
-                self.put_page(mfn);
-                // A type conflict on a writable mapping: Xen's `get_page_from_l1e` says -EBUSY.
-                return Err(Errno::EBUSY);
-            }
-            Ok(())
-        } else {
-            self.get_page(mfn, a.id)
+        // Xen's `get_page_from_l1e`: a frame of another owner, or a writable mapping of a frame
+        // that has another type, "could not pin": -EBUSY.
+        self.get_page(mfn, a.id).map_err(|_| Errno::EBUSY)?;
+        if e & PTE_RW != 0 && self.get_page_type(mfn, PageType::Writable, a).is_err() {
+            self.put_page(mfn);
+            return Err(Errno::EBUSY);
         }
+        Ok(())
     }
 
     fn put_l1e(&self, e: u64) {
@@ -765,7 +762,7 @@ mod tests {
         t.pin(13, PageType::L1, D).unwrap();
         assert_eq!(
             t.mod_entry(13, 5, pte(90, PTE_P), false, D),
-            Err(Errno::EINVAL)
+            Err(Errno::EBUSY)
         );
         assert_eq!(
             t.mod_entry(13, 5, pte(22, PTE_P | PTE_PCD), false, D),
@@ -774,12 +771,12 @@ mod tests {
         );
         assert_eq!(
             t.mod_entry(13, 5, pte(99, PTE_P), false, D),
-            Err(Errno::EINVAL)
+            Err(Errno::EBUSY)
         );
         t.mark_io(99);
         assert_eq!(
             t.mod_entry(13, 5, pte(99, PTE_P), false, D),
-            Err(Errno::EINVAL)
+            Err(Errno::EPERM)
         );
         assert_eq!(
             t.mod_entry(
