@@ -179,6 +179,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 }
 
 pub mod events;
+pub mod failsafe;
 pub mod mmu;
 pub mod traps;
 pub mod user;

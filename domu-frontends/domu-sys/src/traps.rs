@@ -450,3 +450,22 @@ pub fn fep_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
     }
     [a, b, c, d]
 }
+
+/// `mov ds, sel`: `None` if it loaded, or the exception it raised (#GP for a bad selector).
+pub fn load_ds(sel: u16) -> Option<Trap> {
+    clear();
+    // SAFETY: a selector load the CPU checks; a fault resumes at label 2 via the handler.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov ds, {s:x}",
+            "2:",
+            t = out(reg) _,
+            s = in(reg) sel,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}

@@ -343,6 +343,8 @@ fn construct(
                 },
                 crate::time::now(),
             ),
+            gdt_frames: heapless::Vec::new(),
+            gdt_ents: 0,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push((v, pcpu, state));

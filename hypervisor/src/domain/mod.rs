@@ -99,6 +99,10 @@ pub struct VcpuState {
     pub iopl: u8,
     /// Runstate accounting.
     pub runstate: runstate::Runstate,
+    /// The guest GDT's frames (`set_gdt`), each holding a descriptor-page type reference.
+    pub gdt_frames: heapless::Vec<u64, 14>,
+    /// Descriptors in the guest GDT.
+    pub gdt_ents: u32,
 }
 
 /// A virtual CPU.

@@ -61,6 +61,10 @@ pub fn call(
             let st = v.state.lock();
             crate::pv::set_segment_base(&st, a.0[0] as u32, a.0[1]).map(|()| 0)
         }
+        Hypercall::SetGdt => crate::pv::descriptors::set_gdt(dom, v, a.0[0], a.0[1]),
+        Hypercall::UpdateDescriptor => {
+            crate::pv::descriptors::update_descriptor(dom, a.0[0], a.0[1])
+        }
         Hypercall::PhysdevOp => misc::physdev_op(v, a.0[0], a.0[1]),
         Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
         Hypercall::VcpuOp => misc::vcpu_op(dom, v, a.0[0], a.0[1], a.0[2]),

@@ -353,6 +353,23 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
     let mut guard = KERNEL_SPACE.lock();
     let space = guard.as_mut().ok_or(MmError::Map(MapError::OutOfFrames))?;
     let flags = F::WRITABLE | F::NO_EXECUTE | F::GLOBAL;
+    // The guest part of the GDT window shows the zero page until a guest GDT is installed.
+    let zero = *ZERO_PAGE.call_once(|| {
+        let pa = alloc_frame().unwrap_or(0);
+        // SAFETY: a frame just allocated, reached through the direct map.
+        unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, 4096) };
+        pa
+    });
+    if zero == 0 {
+        return Err(MmError::Map(MapError::OutOfFrames));
+    }
+    for i in 0..14 {
+        space.map_4k(
+            base + percpu::GDT + i * 4096,
+            zero,
+            F::NO_EXECUTE | F::GLOBAL,
+        )?;
+    }
     let ranges = [
         (percpu::DATA, percpu::DATA + percpu::DATA_SIZE),
         (percpu::GDT_RESERVED_PAGE, percpu::GDT_RESERVED_PAGE + 4096),
@@ -372,6 +389,26 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
         }
     }
     Ok(base)
+}
+
+/// A page of zeros, shown read-only wherever the hypervisor needs "nothing here".
+static ZERO_PAGE: spin::Once<u64> = spin::Once::new();
+
+/// Shows machine frame `mfn` (a guest's validated descriptor page) as page `index` of CPU
+/// `cpu`'s GDT window, writable by the CPU (it sets accessed bits), or the zero page for `None`.
+pub fn set_gdt_page(cpu: usize, index: usize, mfn: Option<u64>) {
+    let va = PERCPU_BASE + cpu as u64 * PERCPU_STRIDE + percpu::GDT + index as u64 * 4096;
+    let (pa, flags) = match mfn {
+        Some(m) => (m << 12, F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
+        None => (
+            ZERO_PAGE.get().copied().unwrap_or(0),
+            F::NO_EXECUTE | F::GLOBAL,
+        ),
+    };
+    if let Some(space) = KERNEL_SPACE.lock().as_mut() {
+        let _ = space.map_4k(va, pa, flags);
+    }
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(va));
 }
 
 /// Maps a fresh read-execute page at `va` holding `code` (a CPU's SYSCALL stub).

@@ -555,7 +555,12 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// ones taken.
     fn validate(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
         let Some(level) = ty.level() else {
-            // Descriptor pages are checked by their users (no references held).
+            // A descriptor page: every descriptor checked (and fixed up), no references.
+            for i in 0..512 {
+                let d = crate::arch::x86_64::segments::check_descriptor(self.mem.read(mfn, i))
+                    .ok_or(Errno::EINVAL)?;
+                self.mem.write(mfn, i, d);
+            }
             return Ok(());
         };
         for i in 0..512 {

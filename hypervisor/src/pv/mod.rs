@@ -2,6 +2,7 @@
 //! the `iret` hypercall, guest-user `syscall`, and the instructions Xen emulates for PV kernels
 //! (forced-emulation CPUID, privileged register and MSR access, `int n`).
 
+pub mod descriptors;
 pub mod emulate;
 
 use crate::arch::x86_64::guest::{
@@ -182,6 +183,69 @@ fn bounce(
         upcall_mask_set(v, 1);
     }
     Ok(())
+}
+
+/// A data segment selector of the guest's would not load on its way back in (Xen's
+/// `load_segments` failure): enter the failsafe callback on the kernel stack with
+/// `{RCX, R11, DS, ES, FS, GS, RIP, CS|mask<<32, RFLAGS, RSP, SS}`, or crash the domain if it
+/// registered none.
+pub fn failsafe(v: &Vcpu, frame: &mut TrapFrame, seg: &guest::SegmentState) {
+    let Some(dom) = v.domain() else { return };
+    let mut st = v.state.lock();
+    let cb = st.failsafe_callback;
+    if cb.address == 0 {
+        drop(st);
+        crash_domain(
+            &dom,
+            frame,
+            format_args!("a segment selector would not load and there is no failsafe callback"),
+        );
+        return;
+    }
+    let from_user = !st.kernel_mode;
+    let (cs, ss) = (frame.cs, frame.ss);
+    let sp = if from_user {
+        toggle_mode(&mut st);
+        st.kernel_sp
+    } else {
+        frame.rsp
+    } & !15;
+    let mask = upcall_mask_get(v);
+    let fl = (frame.rflags & !rflags::IF & !rflags::IOPL) | if mask == 0 { rflags::IF } else { 0 };
+    let cs_word = if from_user { cs } else { cs & !3 } | (u64::from(mask) << 32);
+    let words = [
+        frame.rcx,
+        frame.r11,
+        u64::from(seg.ds),
+        u64::from(seg.es),
+        u64::from(seg.fs),
+        u64::from(seg.gs),
+        frame.rip,
+        cs_word,
+        fl,
+        frame.rsp,
+        ss,
+    ];
+    let bytes: heapless::Vec<u8, 88> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let new_sp = sp.wrapping_sub(bytes.len() as u64);
+    drop(st);
+    if copy_to_guest(new_sp, &bytes).is_err() {
+        crash_domain(
+            &dom,
+            frame,
+            format_args!("cannot write the failsafe frame at {new_sp:#x}"),
+        );
+        return;
+    }
+    if cb.mask_events {
+        upcall_mask_set(v, 1);
+    }
+    frame.rsp = new_sp;
+    frame.rip = cb.address;
+    frame.cs = u64::from(selectors::FLAT_RING3_CS64);
+    frame.ss = u64::from(selectors::FLAT_RING3_DS);
+    frame.rflags &=
+        !(rflags::AC | rflags::VM | rflags::RF | rflags::NT | rflags::IOPL | rflags::TF);
 }
 
 /// Delivers exception `vector` to the guest's handler, crashing the domain if it has none or the

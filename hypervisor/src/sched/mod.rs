@@ -130,9 +130,17 @@ fn load(v: &Vcpu) -> TrapFrame {
     };
     cpu::load_cr3(l4.addr());
     write_runstate_area(assist, &st);
-    let _ = guest::load_segments(&st.segments);
+    crate::pv::descriptors::install(&st.gdt_frames);
+    let segs_ok = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
-    st.regs
+    let mut regs = st.regs;
+    if !segs_ok {
+        // A selector the guest left behind no longer loads: Xen's failsafe callback.
+        let seg = st.segments;
+        drop(st);
+        crate::pv::failsafe(v, &mut regs, &seg);
+    }
+    regs
 }
 
 /// Called on every return to a guest with the frame about to be resumed: keeps the current

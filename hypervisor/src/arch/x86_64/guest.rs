@@ -230,25 +230,16 @@ pub fn load_segments(s: &SegmentState) -> bool {
     ok
 }
 
-/// Only the null selector and Xen's flat ring-3 data/code selectors can be loaded until guest
-/// GDTs exist; anything else fails (and would fault).
+/// Loads one selector the guest had; false if it faulted (see `segments`).
 fn load_selector(which: u8, sel: u16) -> bool {
-    let loadable =
-        sel & !3 == 0 || sel == selectors::FLAT_RING3_DS || sel == selectors::FLAT_RING3_CS32;
-    if !loadable {
-        return false;
-    }
-    // SAFETY: the selector is null or a present DPL-3 descriptor in the reserved GDT page; the
-    // hypervisor does not use DS/ES/FS/GS in 64-bit mode.
-    unsafe {
-        match which {
-            0 => asm!("mov ds, {0:x}", in(reg) sel, options(nostack)),
-            1 => asm!("mov es, {0:x}", in(reg) sel, options(nostack)),
-            2 => asm!("mov fs, {0:x}", in(reg) sel, options(nostack)),
-            _ => asm!("mov gs, {0:x}", in(reg) sel, options(nostack)),
-        }
-    }
-    true
+    use super::segments::{load, Seg};
+    let seg = match which {
+        0 => Seg::Ds,
+        1 => Seg::Es,
+        2 => Seg::Fs,
+        _ => Seg::Gs,
+    };
+    load(seg, sel)
 }
 
 /// A 512-byte FXSAVE area.

@@ -233,7 +233,7 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
         }
         0..=31 if frame.cs & 3 == 3 => crate::pv::guest_trap(frame),
         0..=31 => {
-            if !super::guest::fixup_exception(frame) {
+            if !super::guest::fixup_exception(frame) && !super::segments::fixup(frame) {
                 fatal_exception(frame)
             }
         }

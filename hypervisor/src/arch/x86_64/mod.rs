@@ -12,6 +12,7 @@ pub mod idt;
 pub mod percpu;
 pub mod pic;
 pub mod rtc;
+pub mod segments;
 #[cfg(target_os = "none")]
 pub mod smp;
 pub mod tsc;
