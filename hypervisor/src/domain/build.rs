@@ -395,6 +395,8 @@ fn construct(
         vm_assist: core::sync::atomic::AtomicU64::new(0),
         frames: core::mem::take(frames),
         mmu: spin::Mutex::new(()),
+        tot_pages: core::sync::atomic::AtomicU64::new(spec.nr_pages),
+        max_pages: spec.nr_pages,
         console_ring,
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
         ioports: if spec.privileged {

@@ -331,16 +331,28 @@ pub fn vm_assist(dom: &Domain, cmd: u64, ty: u64) -> XenResult<u64> {
 pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
     use xen_abi::memory::XenMem;
     // The low bits carry the sub-op; the rest is a continuation start (`MEMOP_EXTENT_SHIFT`).
+    use super::memory::{reservation, Reservation};
+    let start = cmd >> xen_abi::memory::MEMOP_EXTENT_SHIFT;
     match XenMem::try_from((cmd & 0x3f) as u32)? {
+        XenMem::IncreaseReservation => reservation(dom, Reservation::Increase, arg, start),
+        XenMem::DecreaseReservation => reservation(dom, Reservation::Decrease, arg, start),
+        XenMem::PopulatePhysmap => reservation(dom, Reservation::Populate, arg, start),
         XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
         XenMem::CurrentReservation | XenMem::MaximumReservation => {
             let raw: [u8; 2] = read_guest(arg)?;
             let id = u16::from_le_bytes(raw);
+            let of = |d: &Domain| {
+                if XenMem::try_from((cmd & 0x3f) as u32) == Ok(XenMem::CurrentReservation) {
+                    d.tot_pages.load(core::sync::atomic::Ordering::Acquire)
+                } else {
+                    d.max_pages
+                }
+            };
             if id == xen_abi::DomId::SELF.0 || id == dom.id.0 {
-                Ok(dom.p2m.len() as u64)
+                Ok(of(dom))
             } else if dom.privileged {
                 crate::domain::get(xen_abi::DomId(id))
-                    .map(|d| d.p2m.len() as u64)
+                    .map(|d| of(&d))
                     .ok_or(Errno::ESRCH)
             } else {
                 Err(Errno::EPERM)

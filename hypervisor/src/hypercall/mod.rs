@@ -2,6 +2,7 @@
 //! `rdi, rsi, rdx, r10, r8` (Xen's 64-bit PV convention). Every other register is preserved;
 //! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
 
+mod memory;
 mod misc;
 mod mmu;
 

@@ -53,6 +53,10 @@ impl typing::PtMemory for DirectMem {
     fn xen_l4_entry(&self, slot: usize) -> u64 {
         kernel_l4_entry(slot)
     }
+    fn freed(&self, mfn: u64) {
+        guest::m2p_set(xen_abi::Mfn(mfn), guest::INVALID_M2P_ENTRY);
+        let _ = free_frame(mfn << 12);
+    }
     fn io_allowed(&self, mfn: u64) -> bool {
         // The IO-APIC, the HPET, and the local APIC with the MSI window.
         !(mfn == 0xfec00 || mfn == 0xfed00 || (0xfee00..=0xfeeff).contains(&mfn))

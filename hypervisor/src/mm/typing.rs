@@ -177,6 +177,8 @@ pub trait PtMemory {
     fn io_allowed(&self, _mfn: u64) -> bool {
         true
     }
+    /// Called when the last reference to a frame is dropped: it goes back to the allocator.
+    fn freed(&self, _mfn: u64) {}
     /// Called when a frame's type changes from writable to something a guest must not write
     /// (stale writable TLB entries must go).
     fn flush_tlbs(&self) {}
@@ -241,9 +243,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
     }
 
-    /// Takes the frame back from its owner once nothing references it: returns true if its
-    /// count was exactly the allocation reference (the frame may be freed), false if others
-    /// still hold references (it stays until they drop them).
+    /// Drops the owner's allocation reference: returns true if that was the last reference
+    /// (the frame went back through [`PtMemory::freed`]), false if others still hold
+    /// references (it stays until they drop them).
     pub fn release(&self, mfn: u64) -> bool {
         self.put_page(mfn)
     }
@@ -299,7 +301,8 @@ impl<M: PtMemory> FrameTable<'_, M> {
         Ok(())
     }
 
-    /// Drops a general reference; returns true when it was the last one (the frame is free).
+    /// Drops a general reference; returns true when it was the last one (the frame is free and
+    /// was handed to [`PtMemory::freed`]).
     pub fn put_page(&self, mfn: u64) -> bool {
         let Some(f) = self.info(mfn) else {
             return false;
@@ -311,6 +314,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
         if prev == 1 {
             f.owner.store(OWNER_NONE, Ordering::Release);
             f.type_info.store(0, Ordering::Release);
+            self.mem.freed(mfn);
             true
         } else {
             false
@@ -648,6 +652,7 @@ mod tests {
 
     struct Mem {
         pages: RefCell<HashMap<u64, [u64; 512]>>,
+        freed: RefCell<Vec<u64>>,
     }
 
     impl PtMemory for &Mem {
@@ -660,6 +665,9 @@ mod tests {
         fn xen_l4_entry(&self, slot: usize) -> u64 {
             0x8000_0000 | (slot as u64) << 12 | 0x63
         }
+        fn freed(&self, mfn: u64) {
+            self.freed.borrow_mut().push(mfn);
+        }
     }
 
     const D: Asker = Asker { id: 1, io: false };
@@ -671,6 +679,7 @@ mod tests {
             frames,
             Mem {
                 pages: RefCell::new(HashMap::new()),
+                freed: RefCell::new(Vec::new()),
             },
         )
     }
@@ -858,8 +867,10 @@ mod tests {
         t.get_page(50, 1).unwrap();
         assert!(!t.release(50), "still referenced");
         assert_eq!(t.owner(50), 1);
+        assert!(mem.freed.borrow().is_empty());
         assert!(t.put_page(50), "last reference frees it");
         assert_eq!(t.owner(50), OWNER_NONE);
+        assert_eq!(*mem.freed.borrow(), vec![50]);
         assert_eq!(t.get_page(50, 1), Err(Errno::EINVAL));
     }
 
