@@ -469,3 +469,27 @@ pub fn load_ds(sel: u16) -> Option<Trap> {
     FIXUP.store(0, Ordering::SeqCst);
     last()
 }
+
+/// `xsetbv`: writes `value` to extended control register `xcr`, or the exception it raised
+/// (#UD while the guest's CR4.OSXSAVE is clear, #GP for a value the hypervisor refuses).
+pub fn xsetbv(xcr: u32, value: u64) -> Option<Trap> {
+    clear();
+    // SAFETY: the hypervisor emulates `xsetbv` for the guest kernel or raises an exception, and
+    // the handler resumes at label 2; XCR0 governs only the x87/SSE/AVX state, which Rust code
+    // in the soft-float guest never uses.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "xsetbv",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("ecx") xcr,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}

@@ -324,6 +324,7 @@ fn construct(
             kernel_sp: if v == 0 { lay.stack.1 } else { 0 },
             segments: SegmentState::default(),
             fpu: FpuState::default(),
+            cr4_osxsave: false,
             fpu_ts: false,
             up: v == 0,
             blocked: false,

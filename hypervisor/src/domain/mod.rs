@@ -73,8 +73,10 @@ pub struct VcpuState {
     pub kernel_sp: u64,
     /// Selectors and FS/GS bases.
     pub segments: SegmentState,
-    /// x87/SSE state.
+    /// x87/SSE/AVX state and the guest's XCR0.
     pub fpu: FpuState,
+    /// The guest kernel's virtual CR4.OSXSAVE (it must set it before `xsetbv`).
+    pub cr4_osxsave: bool,
     /// Virtual CR0.TS (`fpu_taskswitch`).
     pub fpu_ts: bool,
     /// The vCPU has been brought up (`VCPUOP_up` or boot).

@@ -1,10 +1,12 @@
 //! Instructions Xen emulates for PV guests: the forced-emulation CPUID prefix
 //! (`ud2; .ascii "xen"; cpuid`, `emul-inv-op.c`) and, on #GP from the guest kernel, privileged
-//! register and MSR accesses and `int n` (`emul-priv-op.c`, `do_general_protection`).
+//! register and MSR accesses, `xsetbv` and `int n` (`emul-priv-op.c`, `do_general_protection`).
 
 use super::{inject, set_segment_base};
 use crate::arch::x86_64::cpu;
-use crate::arch::x86_64::guest::{copy_from_guest, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE};
+use crate::arch::x86_64::guest::{
+    self, copy_from_guest, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
+};
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};
 use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
@@ -23,14 +25,29 @@ pub fn xen_leaf(leaf: u32) -> Option<[u32; 4]> {
     }
 }
 
+/// What of a vCPU the CPUID it sees depends on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuidView {
+    /// The components Ferrite switches (`guest::xfeatures`, 0 without XSAVE).
+    pub xfeatures: u64,
+    /// The vCPU's XCR0.
+    pub xcr0: u64,
+    /// OSXSAVE is reported: the guest set its virtual CR4.OSXSAVE, or (Xen's de-facto PV ABI)
+    /// the guest kernel asks through the forced-emulation prefix while XSAVE is enabled.
+    pub osxsave: bool,
+}
+
 /// The CPUID a PV guest sees: host values with the features a PV guest cannot use hidden and
-/// the hypervisor bit set; Xen's leaves at 0x40000000.
-pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
+/// the hypervisor bit set; XSAVE and the AVX family as far as Ferrite switches their state, and
+/// leaf 0xD describing exactly those components; Xen's leaves at 0x40000000.
+pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
     if let Some(r) = xen_leaf(leaf) {
         return r;
     }
     let r = cpu::cpuid(leaf, sub);
     let (mut a, mut b, mut c, mut d) = (r.eax, r.ebx, r.ecx, r.edx);
+    let xsave = view.xfeatures != 0;
+    let avx = view.xfeatures & guest::XSTATE_YMM != 0;
     match leaf {
         1 => {
             // Hide MONITOR, VMX, SMX, EST, TM2, xTPR, PDCM, DCA, x2APIC, TSC-deadline; set HYPERVISOR.
@@ -44,19 +61,31 @@ pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
                 | (1 << 18)
                 | (1 << 21)
                 | (1 << 24));
-            // Guest state is switched with FXSAVE only: hide XSAVE, OSXSAVE and what needs
-            // XSAVE-managed state (FMA, AVX, F16C) until Ferrite saves it.
-            c &= !((1 << 12) | (1 << 26) | (1 << 27) | (1 << 28) | (1 << 29));
+            // XSAVE as far as Ferrite switches state with it; OSXSAVE as Xen reports it to PV
+            // guests; FMA, AVX and F16C only with the AVX state switched.
+            if !xsave {
+                c &= !(1 << 26);
+            }
+            c &= !(1 << 27);
+            if xsave && view.osxsave {
+                c |= 1 << 27;
+            }
+            if !avx {
+                c &= !((1 << 12) | (1 << 28) | (1 << 29));
+            }
             c |= 1 << 31;
             // Hide ACPI, TM, PBE.
             d &= !((1 << 22) | (1 << 29) | (1 << 31));
         }
         7 if sub == 0 => {
-            // Hide FSGSBASE and TSC_ADJUST (CR4.FSGSBASE stays clear under 64-bit PV), and the
-            // AVX2/AVX-512 family (no XSAVE-managed state yet).
+            // Hide FSGSBASE and TSC_ADJUST (CR4.FSGSBASE stays clear under 64-bit PV), AVX2
+            // unless the AVX state is switched, and the AVX-512 family and AMX (their state is
+            // not switched).
+            if !avx {
+                b &= !(1 << 5);
+            }
             b &= !((1 << 0)
                 | (1 << 1)
-                | (1 << 5)
                 | (1 << 16)
                 | (1 << 17)
                 | (1 << 21)
@@ -66,11 +95,16 @@ pub fn guest_cpuid(leaf: u32, sub: u32) -> [u32; 4] {
                 | (1 << 30)
                 | (1 << 31));
             c &= !((1 << 1) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
+            d &= !((1 << 2) | (1 << 3) | (1 << 8) | (1 << 22) | (1 << 23) | (1 << 24) | (1 << 25));
         }
-        // No XSAVE: no XSAVE state components.
-        0xd => {
-            (a, b, c, d) = (0, 0, 0, 0);
+        7 if sub == 1 => {
+            // AVX-VNNI needs the AVX state; AVX512_BF16 the AVX-512 state, never switched.
+            if !avx {
+                a &= !(1 << 4);
+            }
+            a &= !(1 << 5);
         }
+        0xd => [a, b, c, d] = guest::xstate_cpuid(sub, view.xfeatures, view.xcr0, [a, b, c, d]),
         _ => {}
     }
     [a, b, c, d]
@@ -82,7 +116,18 @@ pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
     if copy_from_guest(frame.rip, &mut insn).is_err() || insn != FEP_CPUID {
         return false;
     }
-    let r = guest_cpuid(frame.rax as u32, frame.rcx as u32);
+    let xfeatures = guest::xfeatures();
+    let view = crate::sched::current().map_or(CpuidView::default(), |v| {
+        let st = v.state.lock();
+        CpuidView {
+            xfeatures,
+            xcr0: st.fpu.xcr0,
+            // Xen's `guest_cpuid` leaks the hardware's CR4.OSXSAVE into the kernel's
+            // emulated view (see its comment on the PV ABI); user mode sees its virtual CR4.
+            osxsave: st.cr4_osxsave || st.kernel_mode,
+        }
+    });
+    let r = guest_cpuid(frame.rax as u32, frame.rcx as u32, view);
     frame.rax = u64::from(r[0]);
     frame.rbx = u64::from(r[1]);
     frame.rcx = u64::from(r[2]);
@@ -112,8 +157,12 @@ fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
     }
 }
 
-/// CR4 as a PV guest sees it (`pv_guest_cr4`): PAE, MCE, OSFXSR, OSXMMEXCPT.
+/// CR4 as a PV guest sees it (`pv_guest_cr4`): PAE, MCE, OSFXSR, OSXMMEXCPT, and OSXSAVE
+/// ([`CR4_OSXSAVE`]) once the guest sets it.
 pub const GUEST_CR4: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10);
+/// CR4.OSXSAVE: the one CR4 bit a PV guest controls here (`PV_CR4_GUEST_MASK`), kept per vCPU
+/// when the guest may use XSAVE (`pv_fixup_guest_cr4`).
+pub const CR4_OSXSAVE: u64 = 1 << 18;
 
 /// Handles #GP from a guest: `int n` per the virtual IDT, and privileged instructions of the
 /// guest kernel. Returns false when the guest should get the #GP.
@@ -219,7 +268,14 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                         };
                         l4.addr()
                     }
-                    4 => GUEST_CR4,
+                    4 => {
+                        GUEST_CR4
+                            | if v.state.lock().cr4_osxsave {
+                                CR4_OSXSAVE
+                            } else {
+                                0
+                            }
+                    }
                     _ => return false,
                 };
                 *gpr(frame, reg) = value;
@@ -236,7 +292,11 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                         true
                     }
                     // Bits a PV guest cannot change are dropped silently, as Xen does.
-                    4 => true,
+                    4 => {
+                        v.state.lock().cr4_osxsave =
+                            value & CR4_OSXSAVE != 0 && guest::xfeatures() != 0;
+                        true
+                    }
                     _ => false,
                 }
             };
@@ -244,6 +304,22 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 frame.rip = frame.rip.wrapping_add(3 + i as u64);
             }
             handled
+        }
+        // xsetbv (Xen's `x86emul_write_xcr` and `handle_xsetbv`): #UD while the guest's CR4.OSXSAVE
+        // is clear; XCR0 only, valid and within what Ferrite switches, or #GP(0).
+        (0x0f, 0x01) if insn[i + 2] == 0xd1 => {
+            let mut st = v.state.lock();
+            if !st.cr4_osxsave {
+                drop(st);
+                inject(dom, v, frame, 6, None);
+                return true;
+            }
+            let value = (frame.rdx << 32) | (frame.rax & 0xffff_ffff);
+            let ok = frame.rcx as u32 == 0 && guest::set_guest_xcr0(&mut st.fpu, value);
+            if ok {
+                frame.rip = frame.rip.wrapping_add(3 + i as u64);
+            }
+            ok
         }
         // wbinvd, invd: harmless for the guest to skip.
         (0x0f, 0x09 | 0x08) => {

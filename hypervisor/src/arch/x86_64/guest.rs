@@ -1,6 +1,7 @@
 //! Running PV guests in ring 3: per-CPU SYSCALL stubs (the guest owns GS, so the stub finds the
 //! CPU's stack through RIP-relative slots, as Xen's per-CPU stubs do), the first entry into a
-//! guest, CPU state switched between vCPUs (CR3, segment selectors and bases, FPU), and copies
+//! guest, CPU state switched between vCPUs (CR3, segment selectors and bases, x87/SSE/AVX state
+//! with XSAVE or FXSAVE, XCR0), and copies
 //! to and from guest virtual memory that turn a fault into `EFAULT`.
 
 use super::cpu::{rdmsr, wrmsr};
@@ -12,6 +13,7 @@ use super::percpu::PerCpu;
 use crate::layout::percpu as area;
 use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use core::arch::asm;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The `vector` value of a frame built by the SYSCALL entry.
 pub const SYSCALL_VECTOR: u64 = 0x100;
@@ -110,7 +112,7 @@ pub fn stub_code(stub: u64, slots: [u64; 3]) -> [u8; 32] {
 }
 
 /// Prepares this CPU to run guests: its SYSCALL stub, the SYSCALL MSRs, CR4 (FXSR for guests,
-/// PGE, SMEP where present) and the x87/SSE defaults.
+/// PGE, SMEP where present, OSXSAVE where XSAVE is), XCR0 and the x87/SSE defaults.
 ///
 /// # Safety
 /// Must run on CPU `cpu` after its area is mapped and its GDT loaded.
@@ -145,16 +147,57 @@ pub unsafe fn init_cpu(cpu: usize, pcpu: &'static PerCpu) -> Result<(), crate::m
         wrmsr(MSR_EFER, rdmsr(MSR_EFER) | 1);
     }
     let smep = super::cpu::cpuid(7, 0).ebx & (1 << 7) != 0;
+    let max_leaf = super::cpu::cpuid(0, 0).eax;
+    let xf = if max_leaf >= 0xd {
+        let d = super::cpu::cpuid(0xd, 0);
+        switched_components(
+            super::cpu::cpuid(1, 0).ecx,
+            (u64::from(d.edx) << 32) | u64::from(d.eax),
+        )
+    } else {
+        0
+    };
     // SAFETY: OSFXSR/OSXMMEXCPT let guests use SSE (the hypervisor itself is soft-float), PGE
     // keeps the hypervisor's global mappings across guest CR3 loads, SMEP stops the hypervisor
-    // from executing guest pages. CR0: MP set, EM and TS clear.
+    // from executing guest pages, OSXSAVE (where XSAVE exists) lets guests and `fpu_save` use
+    // XSAVE, with XCR0 the components CPUID says this CPU has (`switched_components`).
+    // CR0: MP set, EM and TS clear.
     unsafe {
         let (cr0, cr4) = super::cpu::read_cr0_cr4();
-        let cr4 = cr4 | (1 << 9) | (1 << 10) | (1 << 7) | if smep { 1 << 20 } else { 0 };
+        let cr4 = cr4
+            | (1 << 9)
+            | (1 << 10)
+            | (1 << 7)
+            | if smep { 1 << 20 } else { 0 }
+            | if xf != 0 { 1 << 18 } else { 0 };
         asm!("mov cr4, {}", in(reg) cr4, options(nostack));
         let cr0 = (cr0 | (1 << 1)) & !((1 << 2) | (1 << 3));
         asm!("mov cr0, {}", in(reg) cr0, options(nostack));
         asm!("fninit", options(nostack));
+        if xf != 0 {
+            asm!("xsetbv", in("ecx") 0u32, in("eax") xf as u32, in("edx") (xf >> 32) as u32, options(nomem, nostack, preserves_flags));
+        }
+    }
+    // Every CPU computes the same values (Ferrite assumes symmetric CPUs, as for its other
+    // CPUID-gated features).
+    XFEATURES.store(xf, Ordering::Relaxed);
+    XSAVE_SIZE.store(
+        if xf != 0 {
+            xsave_size_for(xf, host_xstate_component)
+        } else {
+            0
+        },
+        Ordering::Relaxed,
+    );
+    if cpu == 0 {
+        log::info!(
+            "guest FPU state: {}",
+            if xf != 0 {
+                alloc::format!("XSAVE, XCR0 {xf:#x}, {} bytes", xsave_size())
+            } else {
+                alloc::string::String::from("FXSAVE (no XSAVE)")
+            }
+        );
     }
     Ok(())
 }
@@ -242,42 +285,245 @@ fn load_selector(which: u8, sel: u16) -> bool {
     load(seg, sel)
 }
 
-/// A 512-byte FXSAVE area.
-#[repr(C, align(16))]
+/// XCR0 bit of the x87 state component.
+pub const XSTATE_FP: u64 = 1 << 0;
+/// XCR0 bit of the SSE state component (XMM registers, MXCSR).
+pub const XSTATE_SSE: u64 = 1 << 1;
+/// XCR0 bit of the AVX state component (upper halves of the YMM registers).
+pub const XSTATE_YMM: u64 = 1 << 2;
+/// The state components Ferrite switches between vCPUs when the CPU has them. AVX-512 (opmask,
+/// ZMM_Hi256, Hi16_ZMM), MPX, PKRU and the XSAVES-only components are left out: guests never
+/// see them enabled.
+pub const XSTATE_SWITCHED: u64 = XSTATE_FP | XSTATE_SSE | XSTATE_YMM;
+/// Size of the legacy (FXSAVE) region plus the XSAVE header.
+pub const XSAVE_AREA_MIN: u32 = 512 + 64;
+
+/// The XCR0 this CPU runs the hypervisor with: every component in [`XSTATE_SWITCHED`] the CPU
+/// has, or 0 without XSAVE (guest state is then switched with FXSAVE).
+static XFEATURES: AtomicU64 = AtomicU64::new(0);
+/// The uncompressed XSAVE area size for [`XFEATURES`] (0 without XSAVE).
+static XSAVE_SIZE: AtomicU32 = AtomicU32::new(0);
+
+/// The components Ferrite switches on a CPU whose CPUID leaf 1 ECX is `leaf1_ecx` and whose
+/// leaf 0xD sub-leaf 0 offers `supported` (EDX:EAX): 0 without XSAVE or without both x87 and
+/// SSE; AVX when both the feature flag and its state component are there.
+pub fn switched_components(leaf1_ecx: u32, supported: u64) -> u64 {
+    const XSAVE: u32 = 1 << 26;
+    const AVX: u32 = 1 << 28;
+    if leaf1_ecx & XSAVE == 0 || supported & (XSTATE_FP | XSTATE_SSE) != XSTATE_FP | XSTATE_SSE {
+        return 0;
+    }
+    let mut c = XSTATE_FP | XSTATE_SSE;
+    if leaf1_ecx & AVX != 0 && supported & XSTATE_YMM != 0 {
+        c |= XSTATE_YMM;
+    }
+    c & XSTATE_SWITCHED
+}
+
+/// The uncompressed (standard-form) XSAVE area size for the components in `xcr0`, where
+/// `component(i)` gives CPUID leaf 0xD sub-leaf `i`'s size (EAX) and offset (EBX): the end of
+/// the last component, and never less than the legacy region plus header.
+pub fn xsave_size_for(xcr0: u64, component: impl Fn(u32) -> (u32, u32)) -> u32 {
+    (2..63u32)
+        .filter(|&i| xcr0 & (1 << i) != 0)
+        .map(|i| {
+            let (size, offset) = component(i);
+            offset.saturating_add(size)
+        })
+        .fold(XSAVE_AREA_MIN, u32::max)
+}
+
+/// Xen's `handle_xsetbv` rules for a new XCR0 (`valid_xcr0`, within what the hypervisor
+/// offers): x87 always; AVX needs SSE; AVX-512's three components need AVX and come together;
+/// MPX's two come together; nothing outside `allowed`.
+pub fn xcr0_valid(xcr0: u64, allowed: u64) -> bool {
+    const AVX512: u64 = (1 << 5) | (1 << 6) | (1 << 7);
+    const MPX: u64 = (1 << 3) | (1 << 4);
+    xcr0 & !allowed == 0
+        && xcr0 & XSTATE_FP != 0
+        && (xcr0 & XSTATE_YMM == 0 || xcr0 & XSTATE_SSE != 0)
+        && (xcr0 & AVX512 == 0 || (xcr0 & XSTATE_YMM != 0 && xcr0 & AVX512 == AVX512))
+        && (xcr0 & MPX == 0 || xcr0 & MPX == MPX)
+}
+
+/// The XCR0 Ferrite runs with and switches guest state under (0: no XSAVE, FXSAVE is used).
+pub fn xfeatures() -> u64 {
+    XFEATURES.load(Ordering::Relaxed)
+}
+
+/// The uncompressed XSAVE area size for [`xfeatures`] (0 without XSAVE).
+pub fn xsave_size() -> u32 {
+    XSAVE_SIZE.load(Ordering::Relaxed)
+}
+
+/// CPUID leaf 0xD sub-leaf `i`: (size, offset) of state component `i`.
+pub fn host_xstate_component(i: u32) -> (u32, u32) {
+    let r = super::cpu::cpuid(0xd, i);
+    (r.eax, r.ebx)
+}
+
+/// CPUID leaf 0xD for a PV guest, as Xen's PV policy gives it, where `xfeatures` are the
+/// components Ferrite switches (0: no XSAVE, an empty leaf), `xcr0` the vCPU's and `host` the
+/// hardware's answer for `sub`: sub-leaf 0 offers the switched components, with the area size
+/// for the vCPU's XCR0 (EBX) and for all of them (ECX); sub-leaf 1 the XSAVEOPT, XSAVEC and
+/// XGETBV1 flags (not XSAVES: it needs ring 0); sub-leaves 2–62 the size, offset and alignment
+/// flag of each switched component; the rest is empty.
+pub fn xstate_cpuid(sub: u32, xfeatures: u64, xcr0: u64, host: [u32; 4]) -> [u32; 4] {
+    let size = |c| xsave_size_for(c, host_xstate_component);
+    match sub {
+        _ if xfeatures == 0 => [0; 4],
+        0 => [
+            xfeatures as u32,
+            size(xcr0),
+            size(xfeatures),
+            (xfeatures >> 32) as u32,
+        ],
+        1 => [host[0] & 0x7, 0, 0, 0],
+        2..=62 if xfeatures & (1 << sub) != 0 => [host[0], host[1], host[2] & 2, 0],
+        _ => [0; 4],
+    }
+}
+
+/// Reads XCR0 (`xgetbv`); only with CR4.OSXSAVE set, i.e. when [`xfeatures`] is non-zero.
+fn xgetbv0() -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: callers check that XSAVE is enabled (CR4.OSXSAVE set by `init_cpu`); XGETBV of
+    // XCR0 reads a register and nothing else.
+    unsafe {
+        asm!("xgetbv", in("ecx") 0u32, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Loads XCR0 with `value` unless it holds it already.
+///
+/// # Safety
+/// CR4.OSXSAVE must be set and `value` must satisfy [`xcr0_valid`] against [`xfeatures`] (the
+/// components this CPU enabled at `init_cpu`), so XSETBV cannot fault.
+unsafe fn set_xcr0(value: u64) {
+    if xgetbv0() != value {
+        // SAFETY: forwarded from the caller; the hypervisor itself uses no XSAVE-managed state.
+        unsafe {
+            asm!("xsetbv", in("ecx") 0u32, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nomem, nostack, preserves_flags))
+        };
+    }
+}
+
+/// One 64-byte block of an XSAVE area (the area must be 64-byte aligned).
+#[repr(C, align(64))]
 #[derive(Clone, Copy)]
-pub struct FpuState(pub [u8; 512]);
+struct XsaveBlock([u8; 64]);
+
+/// A vCPU's x87/SSE/AVX state while it does not run: a heap-allocated, 64-byte-aligned area in
+/// XSAVE's standard form sized for [`xfeatures`] (just the 512-byte FXSAVE region without
+/// XSAVE), and the guest's XCR0.
+pub struct FpuState {
+    area: alloc::boxed::Box<[XsaveBlock]>,
+    /// The guest's XCR0 (`xsetbv`), loaded while it runs; 0 without XSAVE.
+    pub xcr0: u64,
+}
 
 impl core::fmt::Debug for FpuState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("FpuState")
+        write!(
+            f,
+            "FpuState {{ {} bytes, xcr0 {:#x} }}",
+            self.area.len() * 64,
+            self.xcr0
+        )
     }
 }
 
 impl Default for FpuState {
-    /// The state after `fninit` with MXCSR's reset value.
+    /// The architectural initial state: FCW 0x37f and MXCSR 0x1f80 in the legacy region, an
+    /// all-zero XSAVE header (XSTATE_BV = 0: XRSTOR puts every component in its init state),
+    /// and XCR0 = x87|SSE, as Xen starts a PV vCPU (`xcr0` 0 means `XSTATE_FP_SSE`) until the
+    /// guest kernel's `xsetbv`.
     fn default() -> Self {
-        let mut a = [0u8; 512];
-        a[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
-        a[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
-        a[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK
-        FpuState(a)
+        let xcr0 = if xfeatures() != 0 {
+            XSTATE_FP | XSTATE_SSE
+        } else {
+            0
+        };
+        FpuState::init(xsave_size() as usize, xcr0)
     }
 }
 
-/// Saves the x87/SSE state.
-pub fn fpu_save(s: &mut FpuState) {
-    // SAFETY: FXSAVE writes 512 bytes to a 16-byte-aligned buffer we own; CR4.OSFXSR is set.
-    unsafe { asm!("fxsave64 [{}]", in(reg) s.0.as_mut_ptr(), options(nostack)) };
+impl FpuState {
+    /// The init state in an area of `size` bytes (at least the 512-byte legacy region).
+    fn init(size: usize, xcr0: u64) -> Self {
+        let mut area =
+            alloc::vec![XsaveBlock([0; 64]); size.max(512).div_ceil(64)].into_boxed_slice();
+        area[0].0[0..2].copy_from_slice(&0x037fu16.to_le_bytes()); // FCW
+        area[0].0[24..28].copy_from_slice(&0x1f80u32.to_le_bytes()); // MXCSR
+        area[0].0[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK
+        FpuState { area, xcr0 }
+    }
 }
 
-/// Restores the x87/SSE state.
+/// Saves the live x87/SSE/AVX state of the vCPU leaving this CPU: XSAVE of every switched
+/// component (under the hypervisor's full XCR0, whatever the guest enabled), or FXSAVE.
+pub fn fpu_save(s: &mut FpuState) {
+    let xf = xfeatures();
+    let area = s.area.as_mut_ptr().cast::<u8>();
+    if xf != 0 {
+        // SAFETY: `xf` is what `init_cpu` enabled on every CPU. XSAVE writes at most
+        // `xsave_size()` bytes (the area's size, see `Default`) to a 64-byte-aligned area we own.
+        unsafe {
+            set_xcr0(xf);
+            asm!("xsave64 [{}]", in(reg) area, in("eax") xf as u32, in("edx") (xf >> 32) as u32, options(nostack));
+        }
+    } else {
+        // SAFETY: FXSAVE writes 512 bytes to a 16-byte-aligned buffer we own; CR4.OSFXSR is set.
+        unsafe { asm!("fxsave64 [{}]", in(reg) area, options(nostack)) };
+    }
+    // MXCSR's reserved bits would make the restore #GP: keep only the defined ones.
+    let b = &mut s.area[0].0;
+    let mxcsr = u32::from_le_bytes([b[24], b[25], b[26], b[27]]) & 0xffff;
+    b[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+}
+
+/// Restores the x87/SSE/AVX state of the vCPU entering this CPU and loads its XCR0. XRSTOR runs
+/// under the hypervisor's full XCR0, so nothing a guest set can make it fault: the area is
+/// hypervisor memory written only by `Default` and `fpu_save`, and the guest's XCR0 was checked
+/// by [`xcr0_valid`] when it was set.
 pub fn fpu_restore(s: &FpuState) {
-    let mut copy = *s;
-    // MXCSR reserved bits would #GP: keep only the defined ones.
-    let mxcsr = u32::from_le_bytes([copy.0[24], copy.0[25], copy.0[26], copy.0[27]]) & 0xffff;
-    copy.0[24..28].copy_from_slice(&mxcsr.to_le_bytes());
-    // SAFETY: FXRSTOR reads a 16-byte-aligned 512-byte area with a valid MXCSR.
-    unsafe { asm!("fxrstor64 [{}]", in(reg) copy.0.as_ptr(), options(nostack)) };
+    let xf = xfeatures();
+    let area = s.area.as_ptr().cast::<u8>();
+    if xf != 0 {
+        let xcr0 = if xcr0_valid(s.xcr0, xf) {
+            s.xcr0
+        } else {
+            XSTATE_FP | XSTATE_SSE
+        };
+        // SAFETY: `xf` is what `init_cpu` enabled; the area is 64-byte aligned, `xsave_size()`
+        // long, in standard form with a header only XSAVE (under the same `xf`) or `Default`
+        // wrote, and MXCSR's reserved bits clear. `xcr0` is valid for this CPU (checked above).
+        unsafe {
+            set_xcr0(xf);
+            asm!("xrstor64 [{}]", in(reg) area, in("eax") xf as u32, in("edx") (xf >> 32) as u32, options(nostack));
+            set_xcr0(xcr0);
+        }
+    } else {
+        // SAFETY: FXRSTOR reads a 16-byte-aligned 512-byte area with a valid MXCSR.
+        unsafe { asm!("fxrstor64 [{}]", in(reg) area, options(nostack)) };
+    }
+}
+
+/// Emulated `xsetbv` of XCR0 for the vCPU running on this CPU: if `value` is valid and within
+/// what Ferrite switches, loads it and keeps it in `s`; otherwise returns false (the guest
+/// gets #GP(0)).
+pub fn set_guest_xcr0(s: &mut FpuState, value: u64) -> bool {
+    let xf = xfeatures();
+    if xf == 0 || !xcr0_valid(value, xf) {
+        return false;
+    }
+    // SAFETY: XSAVE is enabled (`xf` non-zero) and `value` was just checked against it. The
+    // running guest's state stays live: components it enables now hold what its last restore
+    // (or its own use) left, never another vCPU's.
+    unsafe { set_xcr0(value) };
+    s.xcr0 = value;
+    true
 }
 
 /// Why a guest copy failed.
@@ -369,6 +615,115 @@ mod tests {
         assert_eq!(c[14], 0x68);
         assert_eq!((stub as i64 + 25 + disp(21)) as u64, slots[0]);
         assert_eq!((stub as i64 + 31 + disp(27)) as u64, slots[2]);
+    }
+
+    #[test]
+    fn switched_components_need_xsave_and_take_avx_only_with_its_flag() {
+        const XSAVE: u32 = 1 << 26;
+        const AVX: u32 = 1 << 28;
+        assert_eq!(switched_components(AVX, 0x7), 0, "no XSAVE flag");
+        assert_eq!(switched_components(XSAVE, 0x1), 0, "no SSE component");
+        assert_eq!(
+            switched_components(XSAVE, 0x7),
+            0x3,
+            "AVX state but no AVX flag"
+        );
+        assert_eq!(
+            switched_components(XSAVE | AVX, 0x3),
+            0x3,
+            "AVX flag but no state"
+        );
+        assert_eq!(switched_components(XSAVE | AVX, 0x7), 0x7);
+        // AVX-512, MPX and PKRU are never switched, whatever the CPU has.
+        assert_eq!(switched_components(XSAVE | AVX, 0x2ff), 0x7);
+    }
+
+    #[test]
+    fn xsave_size_is_the_end_of_the_last_component() {
+        // Skylake-X's standard layout: AVX at 576 (256 bytes), MPX at 960/1024, AVX-512 from
+        // 1088 to 2688, PKRU at 2688 (8 bytes).
+        let layout = |i: u32| match i {
+            2 => (256, 576),
+            3 => (64, 960),
+            4 => (64, 1024),
+            5 => (64, 1088),
+            6 => (512, 1152),
+            7 => (1024, 1664),
+            9 => (8, 2688),
+            _ => (0, 0),
+        };
+        assert_eq!(xsave_size_for(0x3, layout), 576);
+        assert_eq!(xsave_size_for(0x7, layout), 832);
+        assert_eq!(xsave_size_for(0xe7, layout), 2688);
+        assert_eq!(xsave_size_for(0x2e7, layout), 2696);
+        // A bogus offset cannot wrap the size.
+        assert_eq!(xsave_size_for(0x7, |_| (u32::MAX, 8)), u32::MAX);
+    }
+
+    #[test]
+    fn xcr0_valid_follows_xens_rules() {
+        let all = 0x2ff;
+        assert!(xcr0_valid(0x1, all));
+        assert!(xcr0_valid(0x3, all));
+        assert!(xcr0_valid(0x7, all));
+        assert!(xcr0_valid(0xe7, all));
+        assert!(xcr0_valid(0x1f, all));
+        assert!(!xcr0_valid(0x0, all), "x87 is mandatory");
+        assert!(!xcr0_valid(0x6, all), "x87 is mandatory");
+        assert!(!xcr0_valid(0x5, all), "AVX without SSE");
+        assert!(!xcr0_valid(0x63, all), "AVX-512 without AVX");
+        assert!(!xcr0_valid(0x67, all), "AVX-512 components apart");
+        assert!(!xcr0_valid(0xf, all), "MPX components apart");
+        assert!(!xcr0_valid(0x7, 0x3), "AVX not offered");
+        assert!(!xcr0_valid(0x3 | (1 << 63), all), "reserved bit 63");
+        assert!(!xcr0_valid(0x203, 0x7), "PKRU not offered");
+    }
+
+    #[test]
+    fn xstate_cpuid_describes_only_switched_components() {
+        assert_eq!(xstate_cpuid(0, 0, 0, [7, 832, 832, 0]), [0; 4], "no XSAVE");
+        assert_eq!(xstate_cpuid(2, 0, 0, [256, 576, 0, 0]), [0; 4]);
+        // x87|SSE only: sizes need no host sub-leaf.
+        assert_eq!(
+            xstate_cpuid(0, 0x3, 0x3, [0x2ff, 2696, 2696, 0]),
+            [0x3, 576, 576, 0]
+        );
+        assert_eq!(
+            xstate_cpuid(1, 0x3, 0x3, [0x1f, 1, 2, 3]),
+            [0x7, 0, 0, 0],
+            "XSAVEOPT, XSAVEC, XGETBV1; not XSAVES or XFD"
+        );
+        assert_eq!(
+            xstate_cpuid(2, 0x3, 0x3, [256, 576, 0, 0]),
+            [0; 4],
+            "AVX not switched"
+        );
+        assert_eq!(
+            xstate_cpuid(2, 0x7, 0x3, [256, 576, 3, 9]),
+            [256, 576, 2, 0]
+        );
+        assert_eq!(
+            xstate_cpuid(9, 0x7, 0x7, [8, 2688, 0, 0]),
+            [0; 4],
+            "no PKRU"
+        );
+        assert_eq!(xstate_cpuid(63, 0x7, 0x7, [1, 1, 1, 1]), [0; 4]);
+    }
+
+    #[test]
+    fn fresh_fpu_state_is_the_init_state() {
+        let s = FpuState::init(832, 3);
+        assert_eq!(s.area.len() * 64, 832);
+        assert_eq!(s.xcr0, 3);
+        assert_eq!(s.area.as_ptr() as usize % 64, 0);
+        assert_eq!(&s.area[0].0[0..2], &0x037fu16.to_le_bytes());
+        assert_eq!(&s.area[0].0[24..28], &0x1f80u32.to_le_bytes());
+        assert!(
+            s.area[8..].iter().all(|b| b.0 == [0; 64]),
+            "XSAVE header zero"
+        );
+        assert_eq!(FpuState::init(0, 0).area.len() * 64, 512, "FXSAVE area");
+        assert_eq!(FpuState::init(2696, 7).area.len() * 64, 2752, "rounded up");
     }
 
     #[test]
