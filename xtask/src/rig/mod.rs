@@ -96,11 +96,10 @@ const DOMU_BINARIES: &[&str] = &[
     "/usr/sbin/mkfs.ext4",
     "/usr/sbin/mke2fs",
     "/usr/sbin/e2fsck",
-    "/usr/bin/fio",
 ];
 
 /// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).
-pub const DOM0_BINARIES: &[(&str, &str)] = &[];
+pub const DOM0_BINARIES: &[(&str, &str)] = &[("blkback", "blkback")];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
 pub const DOM0_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -149,7 +148,7 @@ pub struct Rig {
 
 /// The Xen command line of the rig (serial console, fixed dom0 memory, verbose logs).
 pub const XEN_CMDLINE: &str =
-    "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=2 \
+    "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 \
      loglvl=all guest_loglvl=all console_timestamps=boot";
 
 impl Rig {
@@ -253,6 +252,10 @@ impl Rig {
         );
         a.add_host(Path::new("/etc/xen/xl.conf"));
         a.add_host_tree(Path::new("/etc/xen/scripts"))?;
+        a.add_script(
+            "etc/xen/scripts/ferrite-vbd",
+            include_str!("scripts/ferrite-vbd"),
+        );
         a.add_script("init", include_str!("scripts/dom0-init.sh"));
         a.add(
             "rig/modules",

@@ -20,14 +20,27 @@ pub struct Scenario {
 }
 
 /// Every scenario, in the order `cargo xtask rig` runs them.
-pub const ALL: &[Scenario] = &[Scenario {
-    name: "dom0",
-    essential: false,
-    timeout: Duration::from_secs(180),
-    dom0_modules: &[],
-    needs_domu: false,
-    script: include_str!("scripts/dom0.sh"),
-}];
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "dom0",
+        essential: false,
+        timeout: Duration::from_secs(180),
+        dom0_modules: &[],
+        needs_domu: false,
+        script: include_str!("scripts/dom0.sh"),
+    },
+    Scenario {
+        name: "blk",
+        essential: true,
+        timeout: Duration::from_secs(420),
+        dom0_modules: &[],
+        needs_domu: true,
+        script: include_str!("scripts/blk.sh"),
+    },
+];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
-pub const DOMU_TESTS: &[(&str, &str)] = &[];
+pub const DOMU_TESTS: &[(&str, &str)] = &[
+    ("pattern", include_str!("scripts/domu-pattern.sh")),
+    ("readonly", include_str!("scripts/domu-readonly.sh")),
+];

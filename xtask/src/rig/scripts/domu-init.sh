@@ -1,11 +1,20 @@
 #!/bin/sh
-# The PV domU's /init on the reference rig: load the frontends, run /test.sh, power off.
+# The PV domU's /init on the reference rig: load the frontend (with the module parameters the
+# domU's command line names in rigmod=a=1,b=2), run /tests/<rigtest>.sh, power off.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
-echo "DOMU-INIT-START uptime=$(cut -d' ' -f1 /proc/uptime) cmdline=$(cat /proc/cmdline)"
-# Frontend module parameters come from the kernel command line (blkfront.x=y): modprobe reads them.
-for m in $(cat /modules); do modprobe "$m" || echo "DOMU: modprobe $m failed"; done
-if sh /test.sh; then echo "DOMU-PASS"; else echo "DOMU-FAIL status=$?"; fi
+test=none; modargs=
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    rigtest=*) test=${w#rigtest=} ;;
+    rigmod=*) modargs=$(echo "${w#rigmod=}" | tr ',' ' ') ;;
+  esac
+done
+echo "DOMU-INIT-START test=$test uptime=$(cut -d' ' -f1 /proc/uptime)"
+modprobe xen-blkfront $modargs || echo "DOMU: modprobe xen-blkfront failed"
+modprobe ext4 || echo "DOMU: modprobe ext4 failed"
+i=0; while [ ! -b /dev/xvda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+if [ -f "/tests/$test.sh" ] && sh "/tests/$test.sh"; then echo "DOMU-PASS"; else echo "DOMU-FAIL test=$test"; fi
 echo "DOMU-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync
 poweroff -f

@@ -1,12 +1,19 @@
 # Helpers for dom0 scenario scripts on the reference rig (sourced by /rig/scenario.sh).
 up() { cut -d' ' -f1 /proc/uptime; }
 log() { echo "RIG: [$(up)] $*"; }
-fail() { echo "RIG-FAIL $(cat /rig/name): $*"; exit 1; }
+prefix() { while IFS= read -r l; do echo "$1$l"; done; }
+fail() {
+  [ -f /tmp/blkback.log ] && tail -n 40 /tmp/blkback.log | prefix "BLKBACK: "
+  echo "RIG-FAIL $(cat /rig/name): $*"; exit 1
+}
 
-# waitgone NAME [TENTHS]: wait until domain NAME no longer exists.
+# waitgone NAME [SECONDS]: wait until domain NAME no longer exists (polling xenstore, which is
+# far cheaper under TCG than running xl).
 waitgone() {
-  i=0; while xl list "$1" >/dev/null 2>&1; do
-    i=$((i+1)); [ $i -gt "${2:-1800}" ] && return 1; sleep 0.1
+  id=$(xl domid "$1" 2>/dev/null) || return 0
+  end=$(( $(cut -d. -f1 /proc/uptime) + ${2:-180} ))
+  while xenstore-read "/local/domain/$id/name" >/dev/null 2>&1; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && return 1; sleep 0.5
   done
 }
 
@@ -17,23 +24,25 @@ name = "$1"
 type = "pv"
 kernel = "/guest/vmlinuz"
 ramdisk = "/guest/initrd.gz"
-extra = "console=hvc0 quiet rigtest=$2 $4"
+extra = "console=hvc0 loglevel=4 rigtest=$2 $4"
 memory = 160
-vcpus = 2
+vcpus = 1
 disk = [ $3 ]
 on_poweroff = "destroy"
 on_crash = "destroy"
 CFG
 }
 
-# run_domu NAME TIMEOUT_TENTHS: create NAME from /tmp/NAME.cfg, wait for it to end, and fail unless
+# run_domu NAME TIMEOUT_SECONDS: create NAME from /tmp/NAME.cfg, wait for it to end, and fail unless
 # its console shows DOMU-PASS.
 run_domu() {
   log "xl create $1"
-  xl create "/tmp/$1.cfg" || fail "xl create $1"
+  xl create -p "/tmp/$1.cfg" || fail "xl create $1"
   log "$1 created"
+  # The guest's console goes to the serial log, each line tagged with its name.
+  ( xl console "$1" </dev/null 2>&1 | prefix "[$1] " ) &
+  xl unpause "$1"
   waitgone "$1" "$2" || { xl destroy "$1"; fail "$1 did not finish"; }
   log "$1 gone"
-  grep -a 'DOMU' "/var/log/xen/guest-$1.log" | sed 's/^/DOMU-LOG: /'
   grep -a -q 'DOMU-PASS' "/var/log/xen/guest-$1.log" || fail "$1 did not pass"
 }
