@@ -18,7 +18,7 @@ commands:
                             without modules it runs the `hello` test guest (or --guest NAME from
                             tests/guests) as dom0; the run ends when dom0 shuts down; Ctrl-C quits
   test                      everything: fmt check, clippy, host unit/property/layout tests of every
-                            crate, and the QEMU integration tests
+                            crate, the QEMU integration tests and the essential rig scenarios
   rig [--scenario NAME]... [--hypervisor IMAGE] [--quiet]
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
@@ -240,6 +240,11 @@ fn test() -> Result<()> {
             .env("FERRITE_HYPERVISOR", &hv)
             .env("FERRITE_GUESTS", &guests),
     )?;
+    eprintln!(
+        "xtask: == reference rig: essential scenarios (Xen 4.17 + Debian Linux dom0, blkback)"
+    );
+    let rig = xtask::rig::Rig::prepare(None)?;
+    xtask::rig::run_scenarios(&rig, &[], true, false)?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }
@@ -262,7 +267,12 @@ fn bench() -> Result<()> {
     )
 }
 
-const FUZZ_CRATES: &[&str] = &["hypervisor/abi", "event-channels", "grant-tables"];
+const FUZZ_CRATES: &[&str] = &[
+    "hypervisor/abi",
+    "event-channels",
+    "grant-tables",
+    "dom0/blkback",
+];
 
 fn fuzz(seconds: u64) -> Result<()> {
     for dir in FUZZ_CRATES {

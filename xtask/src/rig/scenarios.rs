@@ -37,6 +37,14 @@ pub const ALL: &[Scenario] = &[
         needs_domu: true,
         script: include_str!("scripts/blk.sh"),
     },
+    Scenario {
+        name: "blk-variants",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &[],
+        needs_domu: true,
+        script: include_str!("scripts/blk-variants.sh"),
+    },
 ];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
