@@ -17,6 +17,8 @@ pub mod domain;
 #[cfg(target_os = "none")]
 pub mod event;
 #[cfg(target_os = "none")]
+pub mod grant;
+#[cfg(target_os = "none")]
 pub mod hypercall;
 pub mod layout;
 pub mod mm;

@@ -180,6 +180,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
 
 pub mod events;
 pub mod failsafe;
+pub mod gnttab;
 pub mod mmu;
 pub mod traps;
 pub mod user;

@@ -1,7 +1,9 @@
 //! Domains built at boot from the boot modules: the first module is dom0's kernel (its command
 //! line is the module's), a following module that is not a domU is dom0's initrd, and each module
 //! whose command line starts with `domu` becomes an unprivileged domain:
-//! `domu name=NAME memory=MIB vcpus=N [-- GUEST COMMAND LINE]`.
+//! `domu name=NAME memory=MIB vcpus=N [restarts=N] [-- GUEST COMMAND LINE]`. With `restarts=N`
+//! the domU is rebuilt from its module after each of its first N shutdowns or crashes (xl's
+//! `on_poweroff=restart`, with a new domain id each time; `domain::destroy`).
 
 use super::{cmdline, BootInfo, Module};
 use crate::domain::build::{build, BuildSpec};
@@ -45,6 +47,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
     let mut i = 0;
     while i < info.modules.len() {
         let m = &info.modules[i];
+        let mut restarts = 0u32;
         let (spec_id, name, privileged, mem_mib, vcpus, guest_cmdline, initrd) =
             if i == 0 && !is_domu(m) {
                 let initrd = info.modules.get(1).filter(|n| !is_domu(n));
@@ -79,6 +82,9 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                 let vcpus = cmdline::value(head, "vcpus")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
+                restarts = cmdline::value(head, "restarts")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 let id = DomId(next_id);
                 next_id += 1;
                 (id, name, false, mem, vcpus, String::from(tail), None)
@@ -103,8 +109,20 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
             pcpus,
             first_pcpu,
         };
+        let free_before = crate::mm::free_frames();
         match build(&spec) {
             Ok(d) => {
+                let restart = (restarts > 0).then(|| crate::domain::destroy::RestartSpec {
+                    name: name.clone(),
+                    kernel: module_bytes(m),
+                    cmdline: guest_cmdline.clone(),
+                    nr_pages: spec.nr_pages,
+                    vcpus,
+                    pcpus,
+                    first_pcpu,
+                    left: restarts,
+                });
+                crate::domain::destroy::note_built(d.id, free_before, restart);
                 for v in &d.vcpus {
                     crate::sched::add(v.clone());
                 }

@@ -155,6 +155,7 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
     let result = construct(spec, &img, &lay, &mut frames);
     if result.is_err() {
         crate::event::domain_kill(spec.id);
+        crate::grant::domain_destroy(spec.id);
         let ft = crate::mm::frame_table();
         for f in &frames {
             m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
@@ -259,6 +260,10 @@ fn construct(
     let channels = crate::event::domain_create(spec.id, spec.vcpus, spec.privileged, shared_info)
         .map_err(|e| {
         log::error!("d{}: event channels: {e:?}", spec.id.0);
+        BuildError::OutOfMemory
+    })?;
+    crate::grant::domain_create(spec.id, spec.privileged).map_err(|e| {
+        log::error!("d{}: grant table: {e:?}", spec.id.0);
         BuildError::OutOfMemory
     })?;
     let mut console_ring = None;

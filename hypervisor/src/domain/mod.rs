@@ -2,6 +2,8 @@
 
 #[cfg(target_os = "none")]
 pub mod build;
+#[cfg(target_os = "none")]
+pub mod destroy;
 pub mod elf;
 pub mod ioports;
 pub mod layout;

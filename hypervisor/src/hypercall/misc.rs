@@ -282,6 +282,7 @@ pub fn shutdown(dom: &Domain, reason: ShutdownReason) {
         };
         crate::pv::end_machine(code, "the initial domain has shut down");
     }
+    crate::domain::destroy::request(dom.id);
 }
 
 /// `physdev_op`: `PHYSDEVOP_set_iopl` (the vCPU's virtual IOPL, 0–3, as Xen keeps it); the
@@ -338,6 +339,7 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
         XenMem::DecreaseReservation => reservation(dom, Reservation::Decrease, arg, start),
         XenMem::PopulatePhysmap => reservation(dom, Reservation::Populate, arg, start),
         XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
+        XenMem::AddToPhysmap => crate::grant::add_to_physmap(dom, arg),
         XenMem::CurrentReservation | XenMem::MaximumReservation => {
             let raw: [u8; 2] = read_guest(arg)?;
             let id = u16::from_le_bytes(raw);

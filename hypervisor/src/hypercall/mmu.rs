@@ -231,7 +231,7 @@ fn one(
 }
 
 /// The L1 page table mapping `va` in `l4`'s tree, walking the guest's own tables.
-fn l1_of(l4: Mfn, va: u64) -> XenResult<u64> {
+pub(crate) fn l1_of(l4: Mfn, va: u64) -> XenResult<u64> {
     use crate::mm::guest::frame_read_u64;
     let mut table = l4;
     for level in [4u32, 3, 2] {

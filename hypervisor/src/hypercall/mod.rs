@@ -4,7 +4,7 @@
 
 mod memory;
 mod misc;
-mod mmu;
+pub(crate) mod mmu;
 
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};
@@ -70,6 +70,7 @@ pub fn call(
         Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
         Hypercall::VcpuOp => misc::vcpu_op(dom, v, a.0[0], a.0[1], a.0[2]),
         Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a.0[0], a.0[1]),
+        Hypercall::GrantTableOp => crate::grant::grant_table_op(dom, v, a.0[0], a.0[1], a.0[2]),
         Hypercall::SetTimerOp => misc::set_timer_op(v, a.0[0]),
         Hypercall::UpdateVaMapping => mmu::update_va_mapping(
             dom,

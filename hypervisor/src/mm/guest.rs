@@ -151,6 +151,27 @@ pub fn frame_swap_u8(mfn: Mfn, offset: usize, v: u8) -> Option<u8> {
     Some(a.swap(v, core::sync::atomic::Ordering::SeqCst))
 }
 
+/// Atomically replaces the aligned u64 at `offset` of frame `mfn` with `new` if it equals
+/// `old` (`lock cmpxchg`): `Ok(old)` on success, `Err(found)` otherwise. `None` if the word is not
+/// inside a RAM frame.
+pub fn frame_cmpxchg_u64(mfn: Mfn, offset: usize, old: u64, new: u64) -> Option<Result<u64, u64>> {
+    word_op(mfn, offset, |w| {
+        w.compare_exchange(
+            old,
+            new,
+            core::sync::atomic::Ordering::SeqCst,
+            core::sync::atomic::Ordering::SeqCst,
+        )
+    })
+}
+
+/// Atomically ANDs the aligned u64 at `offset` of frame `mfn` with `mask` (`lock and`).
+pub fn frame_fetch_and_u64(mfn: Mfn, offset: usize, mask: u64) -> Option<u64> {
+    word_op(mfn, offset, |w| {
+        w.fetch_and(mask, core::sync::atomic::Ordering::SeqCst)
+    })
+}
+
 fn word_op<R>(
     mfn: Mfn,
     offset: usize,

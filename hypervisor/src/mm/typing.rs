@@ -494,7 +494,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
         Ok(())
     }
 
-    fn put_l1e(&self, e: u64) {
+    /// Releases what a present L1 entry holds (Xen's `put_page_from_l1e`): its general
+    /// reference, and the writable type reference if it maps writable.
+    pub fn put_l1e(&self, e: u64) {
         if e & PTE_P == 0 {
             return;
         }

@@ -25,6 +25,28 @@ pub fn add(v: Arc<Vcpu>) {
     }
 }
 
+/// Takes every vCPU of domain `dom` off the run queues (domain destruction).
+pub fn remove_domain(dom: xen_abi::DomId) {
+    for q in &RUNQ {
+        q.lock().retain(|v| v.domain != dom);
+    }
+}
+
+/// True if a vCPU of domain `dom` is current on some CPU (its page tables may be loaded
+/// there); that CPU is kicked so it reschedules.
+pub fn is_current_anywhere(dom: xen_abi::DomId) -> bool {
+    let mut any = false;
+    for (cpu, c) in CURRENT.iter().enumerate() {
+        if c.lock().as_ref().is_some_and(|v| v.domain == dom) {
+            any = true;
+            if cpu != this() {
+                kick(cpu);
+            }
+        }
+    }
+    any
+}
+
 /// Lets every CPU start running guests, waking the idle ones.
 pub fn start() {
     STARTED.store(true, Ordering::Release);
@@ -166,6 +188,8 @@ pub fn schedule(frame: &mut TrapFrame) {
             }
             *frame = load(&n);
             *CURRENT[cpu].lock() = Some(n);
+            // The previous vCPU's page tables are no longer loaded here.
+            crate::domain::destroy::reap();
         }
         (_, None) => {
             if let Some(c) = &cur {
@@ -184,6 +208,7 @@ fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
     cpu::disable_interrupts();
     cpu::load_cr3(crate::mm::kernel_root());
     loop {
+        crate::domain::destroy::reap();
         if started() {
             if let Some(n) = pick(cpu, None) {
                 cpu::disable_interrupts();

@@ -1,0 +1,238 @@
+//! Domain destruction (Xen's `domain_kill` + `domain_relinquish_resources` + `domain_destroy`)
+//! and xl's `on_poweroff`/`on_crash=restart` for boot-module domUs.
+//!
+//! A domU that shuts down or crashes is only marked (it stops being runnable); the scheduler
+//! calls [`reap`] at a point where no CPU runs the dead domain's vCPUs or uses its page tables,
+//! and the domain is torn down there: its vCPUs leave the run queues, its event channels close
+//! (peers' ports fall back to unbound), its grant table releases its mappings of others' grants
+//! and is freed (or kept while others still map its grants), the references its vCPUs hold
+//! (base pointers, GDT frames, `vcpu_info`), its pins and `shared_info`'s permanent type go —
+//! which de-validates its page tables and releases every reference their entries held — and
+//! every frame it owns drops its allocation reference: a frame nobody else references returns
+//! to the allocator; one still mapped by another domain through a grant stays until unmapped
+//! (`grant::reap_orphans`). The free-frame count is logged against the count before the domain
+//! was built.
+//!
+//! `restarts=N` on a `domu` module rebuilds the domain from its module after each of its first
+//! N deaths, each time with a new domain id (as xl does), the lowest one above the old id that
+//! no domain or grant table holds.
+
+use super::build::{build, BuildSpec};
+use super::{DomainState, DOMAINS};
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+use spin::Mutex;
+use xen_abi::{DomId, Mfn};
+
+/// How to build a boot-module domU again.
+#[derive(Debug, Clone)]
+pub struct RestartSpec {
+    /// Name.
+    pub name: String,
+    /// The kernel image (a boot module, reserved for the hypervisor's lifetime).
+    pub kernel: &'static [u8],
+    /// The guest command line.
+    pub cmdline: String,
+    /// Memory in pages.
+    pub nr_pages: u64,
+    /// vCPUs.
+    pub vcpus: u32,
+    /// Physical CPUs, and the first one its vCPUs go on.
+    pub pcpus: usize,
+    /// See `pcpus`.
+    pub first_pcpu: usize,
+    /// Restarts left.
+    pub left: u32,
+}
+
+/// What is remembered about a built domain until it is destroyed.
+#[derive(Debug)]
+struct Record {
+    /// Free frames before the domain (or the first of its restart chain) was built.
+    free_before: u64,
+    restart: Option<RestartSpec>,
+}
+
+static RECORDS: Mutex<BTreeMap<u16, Record>> = Mutex::new(BTreeMap::new());
+static DEAD: Mutex<Vec<DomId>> = Mutex::new(Vec::new());
+static PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Records that `id` was built when `free_before` frames were free, and how to restart it.
+pub fn note_built(id: DomId, free_before: u64, restart: Option<RestartSpec>) {
+    RECORDS.lock().insert(
+        id.0,
+        Record {
+            free_before,
+            restart,
+        },
+    );
+}
+
+/// Asks for a dead (shut down or crashed) domU to be torn down by the scheduler.
+pub fn request(id: DomId) {
+    let mut dead = DEAD.lock();
+    if !dead.contains(&id) {
+        dead.push(id);
+    }
+    PENDING.store(true, Ordering::Release);
+}
+
+/// Tears down every dead domain none of whose vCPUs is current on any CPU (called by the
+/// scheduler with this CPU's page tables no longer the dead domain's).
+pub fn reap() {
+    if !PENDING.load(Ordering::Acquire) {
+        return;
+    }
+    let ready: Vec<DomId> = {
+        let mut dead = DEAD.lock();
+        let (ready, busy): (Vec<DomId>, Vec<DomId>) = dead
+            .iter()
+            .partition(|id| !crate::sched::is_current_anywhere(**id));
+        *dead = busy;
+        PENDING.store(!dead.is_empty(), Ordering::Release);
+        ready
+    };
+    for id in ready {
+        destroy(id);
+    }
+}
+
+/// Tears domain `id` down now; restarts it if its module asked for it.
+fn destroy(id: DomId) {
+    let Some(d) = DOMAINS.lock().remove(&id.0) else {
+        return;
+    };
+    *d.state.lock() = DomainState::Dying;
+    crate::sched::remove_domain(id);
+    let ft = crate::mm::frame_table();
+    let owner = u32::from(id.0);
+
+    // Event channels: closed, peers unbound, the domain forgotten.
+    let fx = crate::event::EVTCHN.lock().domain_destroy(id);
+    if let Ok(fx) = fx {
+        crate::event::apply(&fx);
+    }
+    // Grants: its mappings of others' grants released; its table freed or kept.
+    let table_frames = crate::grant::domain_destroy(id);
+
+    // The references the domain's structures hold.
+    {
+        let _mmu = d.mmu.lock();
+        for v in &d.vcpus {
+            let (vi, _) = v.vcpu_info_at();
+            let mut st = v.state.lock();
+            ft.put_page_and_type(st.kernel_l4.0);
+            if let Some(u) = st.user_l4.take() {
+                ft.put_page_and_type(u.0);
+            }
+            crate::pv::descriptors::release_gdt(&mut st);
+            if vi != d.shared_info {
+                ft.put_page_and_type(vi.0);
+            }
+        }
+        ft.put_page_type(d.shared_info.0);
+        // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
+        let frames = crate::mm::ram_frames();
+        for m in 0..frames {
+            if ft.owner(m) == owner && ft.type_state(m).pinned {
+                let _ = ft.unpin(m, owner);
+            }
+        }
+    }
+
+    // Every frame it owns gives up its allocation reference.
+    let (mut freed, mut retained, mut typed) = (0u64, 0u64, 0u64);
+    for m in 0..crate::mm::ram_frames() {
+        if ft.owner(m) != owner || table_frames.contains(&Mfn(m)) || ft.count(m) == 0 {
+            continue;
+        }
+        if ft.type_state(m).count != 0 {
+            typed += 1;
+        }
+        // The frame table frees it (M2P entry invalidated) at its last put.
+        if ft.release(m) {
+            freed += 1;
+        } else {
+            retained += 1;
+            crate::grant::add_orphan(Mfn(m), owner);
+        }
+    }
+    // Frames of domains that died earlier, released by this one's page tables.
+    crate::grant::reap_orphans();
+    let record = RECORDS.lock().remove(&id.0);
+    let free_before = record.as_ref().map_or(0, |r| r.free_before);
+    log::info!(
+        "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {} (before build {})",
+        id.0,
+        freed,
+        retained,
+        typed,
+        crate::mm::free_frames(),
+        free_before
+    );
+    drop(d);
+    if let Some(Record {
+        free_before,
+        restart: Some(spec),
+    }) = record
+    {
+        if spec.left > 0 {
+            restart(id, free_before, spec);
+        } else {
+            log::info!(
+                "d{}: '{}' restarted for the last time; free frames {} (before its first build {})",
+                id.0,
+                spec.name,
+                crate::mm::free_frames(),
+                free_before
+            );
+        }
+    }
+}
+
+/// The lowest domain id above `after` that no domain, event-channel or grant table holds.
+fn next_free_id(after: DomId) -> Option<DomId> {
+    (after.0.checked_add(1)?..0x7ff0)
+        .map(DomId)
+        .find(|&id| !DOMAINS.lock().contains_key(&id.0) && !crate::grant::id_in_use(id))
+}
+
+fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
+    let Some(id) = next_free_id(old) else {
+        log::error!("d{}: no domain id left to restart '{}'", old.0, spec.name);
+        return;
+    };
+    spec.left -= 1;
+    let b = BuildSpec {
+        id,
+        name: &spec.name,
+        privileged: false,
+        kernel: spec.kernel,
+        cmdline: &spec.cmdline,
+        initrd: None,
+        nr_pages: spec.nr_pages,
+        vcpus: spec.vcpus,
+        pcpus: spec.pcpus,
+        first_pcpu: spec.first_pcpu,
+    };
+    match build(&b) {
+        Ok(d) => {
+            log::info!(
+                "d{}: '{}' restarted as d{} ({} restart(s) left)",
+                old.0,
+                spec.name,
+                id.0,
+                spec.left
+            );
+            note_built(id, free_before, Some(spec));
+            let vcpus = d.vcpus.clone();
+            DOMAINS.lock().insert(id.0, d);
+            for v in vcpus {
+                crate::sched::add(v);
+            }
+        }
+        Err(e) => log::error!("d{}: cannot restart '{}': {e:?}", id.0, spec.name),
+    }
+}
