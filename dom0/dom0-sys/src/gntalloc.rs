@@ -21,8 +21,13 @@ struct AllocGrefHeader {
     index: u64,
 }
 
-const IOCTL_GNTALLOC_ALLOC_GREF: libc::c_ulong =
-    ioc_none(b'G', 5, size_of::<AllocGrefHeader>() + size_of::<u32>());
+/// `sizeof(struct ioctl_gntalloc_alloc_gref)`: the 16-byte header and one `u32`, padded to the
+/// struct's 8-byte alignment (24).
+const IOCTL_GNTALLOC_ALLOC_GREF: libc::c_ulong = ioc_none(
+    b'G',
+    5,
+    (size_of::<AllocGrefHeader>() + size_of::<u32>()).next_multiple_of(8),
+);
 const IOCTL_GNTALLOC_DEALLOC_GREF: libc::c_ulong = ioc_none(b'G', 6, size_of::<DeallocGref>());
 const GNTALLOC_FLAG_WRITABLE: u16 = 1;
 

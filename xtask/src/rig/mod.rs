@@ -89,7 +89,7 @@ const DOM0_MODULES: &[&str] = &[
 ];
 
 /// Kernel modules the domU's initramfs carries.
-const DOMU_MODULES: &[&str] = &["xen-blkfront", "ext4"];
+const DOMU_MODULES: &[&str] = &["xen-blkfront", "ext4", "xen-gntalloc", "xen-evtchn"];
 
 /// Binaries the domU's tests use beside busybox.
 const DOMU_BINARIES: &[&str] = &[
@@ -99,7 +99,8 @@ const DOMU_BINARIES: &[&str] = &[
 ];
 
 /// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).
-pub const DOM0_BINARIES: &[(&str, &str)] = &[("blkback", "blkback")];
+pub const DOM0_BINARIES: &[(&str, &str)] =
+    &[("blkback", "blkback"), ("blkback", "blkfront-hostile")];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
 pub const DOM0_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -231,6 +232,10 @@ impl Rig {
         self.add_modules(&mut a, DOMU_MODULES, &self.work.join("domu-modules"))?;
         add_with_libs(&mut a, DOMU_BINARIES)?;
         a.add_script("init", include_str!("scripts/domu-init.sh"));
+        a.add(
+            "bin/blkfront-hostile",
+            Entry::HostFile(self.dom0_bin_dir.join("blkfront-hostile")),
+        );
         for (name, text) in scenarios::DOMU_TESTS {
             a.add_script(&format!("tests/{name}.sh"), text);
         }

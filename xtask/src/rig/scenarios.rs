@@ -45,10 +45,28 @@ pub const ALL: &[Scenario] = &[
         needs_domu: true,
         script: include_str!("scripts/blk-variants.sh"),
     },
+    Scenario {
+        name: "blk-lifecycle",
+        essential: false,
+        timeout: Duration::from_secs(420),
+        dom0_modules: &[],
+        needs_domu: true,
+        script: include_str!("scripts/blk-lifecycle.sh"),
+    },
+    Scenario {
+        name: "blk-hostile",
+        essential: false,
+        timeout: Duration::from_secs(540),
+        dom0_modules: &[],
+        needs_domu: true,
+        script: include_str!("scripts/blk-hostile.sh"),
+    },
 ];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
 pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("pattern", include_str!("scripts/domu-pattern.sh")),
     ("readonly", include_str!("scripts/domu-readonly.sh")),
+    ("hotplug", include_str!("scripts/domu-hotplug.sh")),
+    ("hostile", include_str!("scripts/domu-hostile.sh")),
 ];

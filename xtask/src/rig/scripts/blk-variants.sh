@@ -8,9 +8,9 @@ dd if=/dev/zero of=/tmp/v.img bs=1M count=16 2>/dev/null
 domu blkv pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/v.img'" \
   "rigmod=feature_persistent=0,max_indirect_segments=0"
 run_domu blkv 300
-sum=$(grep -a 'DOMU-DISK-MD5' /var/log/xen/guest-blkv.log | tail -1 | awk '{print $NF}' | tr -d '\r')
+sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blkv.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 [ -n "$sum" ] && [ "$sum" = "$(md5sum /tmp/v.img | cut -d' ' -f1)" ] || fail "image checksum differs"
-grep -a -q 'feature_persistent:N' /var/log/xen/guest-blkv.log || fail "persistent grants were not off"
+grep -a -q 'feature_persistent:N' /tmp/blkv.cons || fail "persistent grants were not off"
 log "variant persistent=0 indirect=0 passed"
 dd if=/dev/zero of=/tmp/ro.img bs=1M count=8 2>/dev/null
 printf 'ferrite-readonly' | dd of=/tmp/ro.img conv=notrunc 2>/dev/null

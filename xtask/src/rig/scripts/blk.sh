@@ -7,7 +7,7 @@ blkback > /tmp/blkback.log 2>&1 &
 BB=$!
 domu blk1 pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/disk.img'"
 run_domu blk1 200
-sum=$(grep -a 'DOMU-DISK-MD5' /var/log/xen/guest-blk1.log | tail -1 | awk '{print $NF}' | tr -d '\r')
+sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blk1.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 img=$(md5sum /tmp/disk.img | cut -d' ' -f1)
 log "image md5 dom0=$img domU=$sum"
 [ -n "$sum" ] && [ "$sum" = "$img" ] || fail "image checksum differs"

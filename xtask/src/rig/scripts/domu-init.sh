@@ -3,17 +3,18 @@
 # domU's command line names in rigmod=a=1,b=2), run /tests/<rigtest>.sh, power off.
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
-test=none; modargs=
+test=none; modargs=; blkfront=1
 for w in $(cat /proc/cmdline); do
   case "$w" in
     rigtest=*) test=${w#rigtest=} ;;
     rigmod=*) modargs=$(echo "${w#rigmod=}" | tr ',' ' ') ;;
+    rignoblk) blkfront=0 ;;
   esac
 done
 echo "DOMU-INIT-START test=$test uptime=$(cut -d' ' -f1 /proc/uptime)"
-modprobe xen-blkfront $modargs || echo "DOMU: modprobe xen-blkfront failed"
+[ $blkfront = 1 ] && { modprobe xen-blkfront $modargs || echo "DOMU: modprobe xen-blkfront failed"; }
 modprobe ext4 || echo "DOMU: modprobe ext4 failed"
-i=0; while [ ! -b /dev/xvda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ $blkfront = 1 ] && [ ! -b /dev/xvda ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 if [ -f "/tests/$test.sh" ] && sh "/tests/$test.sh"; then echo "DOMU-PASS"; else echo "DOMU-FAIL test=$test"; fi
 echo "DOMU-DONE uptime=$(cut -d' ' -f1 /proc/uptime)"
 sync

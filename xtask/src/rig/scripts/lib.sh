@@ -33,16 +33,42 @@ on_crash = "destroy"
 CFG
 }
 
-# run_domu NAME TIMEOUT_SECONDS: create NAME from /tmp/NAME.cfg, wait for it to end, and fail unless
-# its console shows DOMU-PASS.
-run_domu() {
+# start_domu NAME: create NAME from /tmp/NAME.cfg and start it; its console goes to the serial
+# log (each line tagged with its name) and to /tmp/NAME.cons.
+start_domu() {
   log "xl create $1"
   xl create -p "/tmp/$1.cfg" || fail "xl create $1"
   log "$1 created"
-  # The guest's console goes to the serial log, each line tagged with its name.
-  ( xl console "$1" </dev/null 2>&1 | prefix "[$1] " ) &
+  ( xl console "$1" </dev/null 2>&1 | tee "/tmp/$1.cons" | prefix "[$1] " ) &
   xl unpause "$1"
+}
+
+# finish_domu NAME TIMEOUT_SECONDS: wait for NAME to end; fail unless it printed DOMU-PASS.
+finish_domu() {
   waitgone "$1" "$2" || { xl destroy "$1"; fail "$1 did not finish"; }
   log "$1 gone"
-  grep -a -q 'DOMU-PASS' "/var/log/xen/guest-$1.log" || fail "$1 did not pass"
+  sleep 1
+  grep -a -q 'DOMU-PASS' "/tmp/$1.cons" || fail "$1 did not pass"
+}
+
+# run_domu NAME TIMEOUT_SECONDS: start_domu, then finish_domu.
+run_domu() {
+  start_domu "$1"
+  finish_domu "$1" "$2"
+}
+
+# waitfor FILE PATTERN SECONDS: wait until FILE contains PATTERN.
+waitfor() {
+  end=$(( $(cut -d. -f1 /proc/uptime) + $3 ))
+  until grep -a -q "$2" "$1" 2>/dev/null; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "no '$2' in $1 after $3 s"; sleep 0.5
+  done
+}
+
+# noleaks PID FILE: the process holds no descriptor of FILE and no gntdev mapping.
+noleaks() {
+  fds=$(ls -l "/proc/$1/fd" 2>/dev/null | grep -c "$2")
+  maps=$(grep -c gntdev "/proc/$1/maps" 2>/dev/null)
+  log "blkback holds $fds descriptor(s) of $2 and $maps gntdev mapping(s)"
+  [ "$fds" = 0 ] && [ "$maps" = 0 ] || fail "blkback leaks: $fds fds of $2, $maps gntdev maps"
 }
