@@ -64,8 +64,15 @@ impl Test {
     /// Prints `Test result: SUCCESS` (or the failure count) and shuts down: poweroff on success,
     /// crash on failure, so the hypervisor's exit status carries the verdict too.
     pub fn finish(self) -> ! {
+        self.finish_then(|| {})
+    }
+
+    /// As [`finish`](Self::finish), running `last` after the verdict is printed and before the
+    /// shutdown (to tell a peer domain the verdict is out).
+    pub fn finish_then(self, last: impl FnOnce()) -> ! {
         if self.failures == 0 {
             let _ = writeln!(Console, "Test result: SUCCESS ({} checks)", self.checks);
+            last();
             sys::shutdown(ShutdownReason::Poweroff)
         } else {
             let _ = writeln!(
@@ -73,6 +80,7 @@ impl Test {
                 "Test result: FAILURE: {} of {} checks failed",
                 self.failures, self.checks
             );
+            last();
             sys::shutdown(ShutdownReason::Crash)
         }
     }

@@ -130,6 +130,31 @@ fn memop_as_domu() -> Result<()> {
     Ok(())
 }
 
+/// Two domains exchange 10,000 event round trips over an interdomain channel (Ferrite only,
+/// as above).
+fn evping(smp: u32) -> Result<()> {
+    let run = Boot::new(&format!("evping_smp{smp}"))
+        .smp(smp)
+        .timeout(std::time::Duration::from_secs(120))
+        .module(guest("evping")?, "")
+        .module(guest("evping")?, "domu name=client memory=16")
+        .run()?;
+    run.line("(d1) Test result: SUCCESS")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
+#[test]
+fn interdomain_event_round_trips_smp1() -> Result<()> {
+    evping(1)
+}
+
+#[test]
+fn interdomain_event_round_trips_smp2() -> Result<()> {
+    evping(2)
+}
+
 /// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
 #[test]
 fn domu_console_ring_is_drained_into_the_log() -> Result<()> {

@@ -199,6 +199,11 @@ pub fn mask_port(port: u32) {
     word(2560 + u64::from(port / 64) * 8).fetch_or(1 << (port % 64), Ordering::SeqCst);
 }
 
+/// Clears `port`'s pending bit in `shared_info` (as Linux's `clear_evtchn`).
+pub fn clear_port(port: u32) {
+    word(2048 + u64::from(port / 64) * 8).fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
+}
+
 /// True if `port`'s pending bit is set.
 pub fn port_pending(port: u32) -> bool {
     word(2048 + u64::from(port / 64) * 8).load(Ordering::SeqCst) & (1 << (port % 64)) != 0
