@@ -155,6 +155,84 @@ fn interdomain_event_round_trips_smp2() -> Result<()> {
     evping(2)
 }
 
+/// The first and last numbers after `free frames ` in a hypervisor log line
+/// (`free frames N (before build M)`, or just `free frames N`).
+fn free_frames_in(line: &str) -> Option<(u64, u64)> {
+    let after = line.split("free frames ").nth(1)?;
+    let nums: Vec<u64> = after
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    Some((*nums.first()?, *nums.last()?))
+}
+
+/// A domU (the grants guest, leaving a grant of its own mapped) is destroyed and rebuilt 100
+/// times; after the last destruction the free-frame count is what it was before the first
+/// build (Ferrite only, as above).
+#[test]
+fn domu_create_and_destroy_100_times_returns_every_frame() -> Result<()> {
+    let run = Boot::new("restarts")
+        .smp(2)
+        .timeout(std::time::Duration::from_secs(400))
+        .module(guest("restarts")?, "")
+        .module(
+            guest("grants")?,
+            "domu name=again memory=8 restarts=100 -- leave-mapped",
+        )
+        .run()?;
+    run.line("(d1) Test result: SUCCESS")?;
+    run.line("(d101) Test result: SUCCESS")?;
+    run.line("d100: 'again' restarted as d101 (0 restart(s) left)")?;
+    let first = run.line("d1: destroyed: ")?;
+    let last = run.line("d101: destroyed: ")?;
+    let (now, before) = free_frames_in(last).ok_or_else(|| anyhow::anyhow!("no counts: {last}"))?;
+    anyhow::ensure!(
+        now == before,
+        "free frames {now} after 100 restarts, {before} before"
+    );
+    let (now1, before1) =
+        free_frames_in(first).ok_or_else(|| anyhow::anyhow!("no counts: {first}"))?;
+    anyhow::ensure!(now1 == before1, "first destruction: {first}");
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
+/// A domU dies while domain 0 maps its granted page: its event channel closes (domain 0's
+/// port falls back to unbound), the page stays mapped with its contents, and at domain 0's
+/// unmap the page and the dead domain's grant table go back to the allocator, the free-frame
+/// count back to its value before the domU was built (Ferrite only, as above).
+#[test]
+fn domain_destroyed_while_its_grant_is_mapped_elsewhere() -> Result<()> {
+    let run = Boot::new("grantdeath")
+        .smp(2)
+        .module(guest("grantdeath")?, "")
+        .module(
+            guest("grantdeath")?,
+            "domu name=granter memory=8 -- granter",
+        )
+        .run()?;
+    run.line("(d1) Test result: SUCCESS")?;
+    let destroyed = run.line("d1: destroyed: ")?;
+    anyhow::ensure!(
+        destroyed.contains("1 still mapped by other domains"),
+        "the granted frame is kept: {destroyed}"
+    );
+    run.line("d1: grant table kept for 1 frame(s) still mapped by other domains")?;
+    run.line("d1: grant table released at the last unmap of its grants")?;
+    let freed = run.line("frame(s) of dead domains freed after their last mapping")?;
+    let (_, before) =
+        free_frames_in(destroyed).ok_or_else(|| anyhow::anyhow!("no counts: {destroyed}"))?;
+    let (now, _) = free_frames_in(freed).ok_or_else(|| anyhow::anyhow!("no counts: {freed}"))?;
+    anyhow::ensure!(
+        now == before,
+        "free frames {now} after the unmap, {before} before d1"
+    );
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
 /// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
 #[test]
 fn domu_console_ring_is_drained_into_the_log() -> Result<()> {

@@ -101,7 +101,9 @@ pub fn reap() {
 
 /// Tears domain `id` down now; restarts it if its module asked for it.
 fn destroy(id: DomId) {
-    let Some(d) = DOMAINS.lock().remove(&id.0) else {
+    // The domain stays findable (dying) until it is gone: whoever watches for its id to
+    // disappear sees the teardown complete.
+    let Some(d) = DOMAINS.lock().get(&id.0).cloned() else {
         return;
     };
     *d.state.lock() = DomainState::Dying;
@@ -172,6 +174,7 @@ fn destroy(id: DomId) {
         crate::mm::free_frames(),
         free_before
     );
+    DOMAINS.lock().remove(&id.0);
     drop(d);
     if let Some(Record {
         free_before,

@@ -1,0 +1,50 @@
+//! restarts: the initial domain watches a domU that is rebuilt 100 times (`restarts=100` on its
+//! module; each death is a destruction, each rebuild takes the next domain id, as xl's
+//! `on_poweroff=restart` does). It waits for the last generation (domain 101) to appear and to
+//! be destroyed, then checks that no generation is left. The hypervisor logs the free-frame
+//! count after each destruction; the test compares the last with the count before the first
+//! build. Ferrite only: Xen 4.17 on x86 cannot build domains from boot modules.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use domu_frontends::{abi::xen::Hypercall, println, sys, Test};
+
+/// The last generation's domain id: the first is 1, each restart takes the next.
+#[cfg(target_os = "none")]
+const LAST: u16 = 101;
+
+/// `XENMEM_current_reservation` of `dom`: its pages, or -ESRCH once it is gone.
+#[cfg(target_os = "none")]
+fn reservation(dom: u16) -> i64 {
+    let mut d = dom.to_le_bytes();
+    sys::hypercall_buf(Hypercall::MemoryOp as u32, 3, &mut d)
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    let mut seen = false;
+    let mut polls = 0u64;
+    loop {
+        let r = reservation(LAST);
+        if r >= 0 {
+            seen = true;
+        } else if seen {
+            break;
+        }
+        polls += 1;
+        if polls.is_multiple_of(20_000) {
+            println!("restarts: waiting for d{} (poll {})", LAST, polls);
+        }
+        sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
+    }
+    println!("restarts: d{} came and went", LAST);
+    let left: u16 = (1..=LAST).filter(|&d| reservation(d) != -3).count() as u16;
+    t.eq(left, 0, "domains 1..=101 are all destroyed");
+    t.finish();
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
