@@ -23,7 +23,8 @@ commands:
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
                             (see docs/rig.md)
-  bench                     benchmarks (criterion baselines of the state machines)
+  bench [rig-blk]           benchmarks (criterion baselines of the state machines); rig-blk: fio in
+                            a PV domU on blkback vs Linux's xen-blkback on the rig, as ratios
   fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
 ";
 
@@ -94,7 +95,12 @@ fn real_main() -> Result<()> {
         print!("{USAGE}");
         return Ok(());
     };
-    let opts = parse_opts(&args[1..])?;
+    // `bench` takes a benchmark name, not options.
+    let opts = if cmd == "bench" {
+        Opts::default()
+    } else {
+        parse_opts(&args[1..])?
+    };
     match cmd.as_str() {
         "build" => build(),
         "iso" => {
@@ -105,7 +111,7 @@ fn real_main() -> Result<()> {
         "run" => run(&opts),
         "test" => test(),
         "rig" => rig(&opts),
-        "bench" => bench(),
+        "bench" => bench(&args[1..]),
         "fuzz" => fuzz(opts.seconds.unwrap_or(60)),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
@@ -254,7 +260,11 @@ fn rig(o: &Opts) -> Result<()> {
     xtask::rig::run_scenarios(&rig, &o.scenarios, false, !o.quiet)
 }
 
-fn bench() -> Result<()> {
+fn bench(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("rig-blk") {
+        let rig = xtask::rig::Rig::prepare(None)?;
+        return xtask::rig::bench_blk(&rig);
+    }
     step(
         "criterion benchmarks",
         cargo().args([

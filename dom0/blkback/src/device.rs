@@ -321,6 +321,9 @@ fn serve_queue(
 }
 
 fn worker(sh: &Shared, jobs: &Mutex<Receiver<Job>>) {
+    // One buffer per worker, grown to the largest request seen and reused: a fresh allocation
+    // per request would fault every page in again (each fault a trap to Xen in a PV dom0).
+    let mut pages: Vec<Page> = Vec::new();
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -329,7 +332,7 @@ fn worker(sh: &Shared, jobs: &Mutex<Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        let (id, op, status) = execute(sh, job.req);
+        let (id, op, status) = execute(sh, job.req, &mut pages);
         job.queue.respond(id, op, status);
         job.queue.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -347,7 +350,7 @@ fn spans(domid: DomId, segs: &[Segment]) -> Vec<ForeignSpan> {
 }
 
 /// Carries out a validated request; returns (id, op, status) for the response.
-fn execute(sh: &Shared, req: Decoded) -> (u64, u8, i16) {
+fn execute(sh: &Shared, req: Decoded, pages: &mut Vec<Page>) -> (u64, u8, i16) {
     let req = match req {
         Decoded::Indirect {
             id,
@@ -392,7 +395,10 @@ fn execute(sh: &Shared, req: Decoded) -> (u64, u8, i16) {
             segments,
         } => {
             let bytes: usize = segments.iter().map(|s| usize::from(s.len())).sum();
-            let mut pages = vec![Page([0; PAGE_SIZE]); bytes.div_ceil(PAGE_SIZE)];
+            let need = bytes.div_ceil(PAGE_SIZE);
+            if pages.len() < need {
+                pages.resize(need, Page([0; PAGE_SIZE]));
+            }
             let buf = &mut pages.as_mut_bytes()[..bytes];
             let sp = spans(sh.domid, &segments);
             let at = sector * SECTOR_SIZE;

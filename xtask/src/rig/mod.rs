@@ -41,10 +41,6 @@ pub const RIG_TOOLS: &[Tool] = &[
         package: "e2fsprogs",
     },
     Tool {
-        probe: "fio",
-        package: "fio",
-    },
-    Tool {
         probe: "gzip",
         package: "gzip",
     },
@@ -226,11 +222,15 @@ impl Rig {
         a.add_tree_at(&stage.join(moddir.trim_start_matches('/')), &moddir)
     }
 
-    /// The domU's initramfs: busybox, the block frontend and ext4, e2fsprogs, fio and the tests.
-    fn domu_initrd(&self) -> Result<PathBuf> {
+    /// The domU's initramfs: busybox, the block frontend and ext4, e2fsprogs, the tests, and
+    /// fio when `fio`.
+    fn domu_initrd(&self, fio: bool) -> Result<PathBuf> {
         let mut a = busybox_root()?;
         self.add_modules(&mut a, DOMU_MODULES, &self.work.join("domu-modules"))?;
         add_with_libs(&mut a, DOMU_BINARIES)?;
+        if fio {
+            add_with_libs(&mut a, &["/usr/bin/fio"])?;
+        }
         a.add_script("init", include_str!("scripts/domu-init.sh"));
         a.add(
             "bin/blkfront-hostile",
@@ -239,7 +239,11 @@ impl Rig {
         for (name, text) in scenarios::DOMU_TESTS {
             a.add_script(&format!("tests/{name}.sh"), text);
         }
-        let out = self.work.join("domu-initrd.gz");
+        let out = self.work.join(if fio {
+            "domu-initrd-fio.gz"
+        } else {
+            "domu-initrd.gz"
+        });
         a.write_gz(&out)?;
         Ok(out)
     }
@@ -249,7 +253,9 @@ impl Rig {
         let mut a = busybox_root()?;
         let mut modules: Vec<&str> = DOM0_MODULES.to_vec();
         modules.extend_from_slice(scenario.dom0_modules);
-        self.add_modules(&mut a, &modules, &self.work.join("dom0-modules"))?;
+        let mut shipped = modules.clone();
+        shipped.extend_from_slice(scenario.dom0_extra_modules);
+        self.add_modules(&mut a, &shipped, &self.work.join("dom0-modules"))?;
         add_with_libs(&mut a, XEN_BINARIES)?;
         a.add(
             "usr/sbin/xl",
@@ -280,7 +286,10 @@ impl Rig {
         }
         if scenario.needs_domu {
             a.add("guest/vmlinuz", Entry::HostFile(self.vmlinuz()));
-            a.add("guest/initrd.gz", Entry::HostFile(self.domu_initrd()?));
+            a.add(
+                "guest/initrd.gz",
+                Entry::HostFile(self.domu_initrd(scenario.domu_fio)?),
+            );
         }
         let out = self.work.join(format!("dom0-{}.cpio.gz", scenario.name));
         a.write_gz(&out)?;
@@ -327,10 +336,10 @@ impl Rig {
 
 /// Checks an outcome: the pass marker, no fail marker, and QEMU's exit code from dom0's verdict.
 pub fn verdict(name: &str, o: &Outcome) -> Result<()> {
-    let pass = o
-        .log
-        .lines()
-        .any(|l| l.starts_with(&format!("RIG-PASS {name}")));
+    let pass = o.log.lines().any(|l| {
+        let mut w = l.split_whitespace();
+        w.next() == Some("RIG-PASS") && w.next() == Some(name)
+    });
     let fail = o
         .log
         .lines()
@@ -439,5 +448,107 @@ pub fn run_scenarios(rig: &Rig, names: &[String], essential_only: bool, echo: bo
     Ok(())
 }
 
+/// The fio results of one backend, as `(test, value, unit)`.
+type BenchResults = Vec<(String, f64, String)>;
+
+fn bench_results(log: &str, backend: &str) -> BenchResults {
+    let tag = format!("RIG-BENCH {backend} BENCH ");
+    log.lines()
+        .filter_map(|l| l.trim_end().strip_prefix(&tag))
+        .filter_map(|rest| {
+            let mut w = rest.split_whitespace();
+            let (name, value, unit) = (w.next()?, w.next()?.parse().ok()?, w.next()?);
+            Some((name.to_string(), value, unit.to_string()))
+        })
+        .collect()
+}
+
+/// `cargo xtask bench rig-blk`: fio in a PV domU on blkback and on Linux's xen-blkback in the
+/// same boot; prints each figure and the ratio blkback / xen-blkback.
+pub fn bench_blk(rig: &Rig) -> Result<()> {
+    crate::tools::ensure(&[Tool {
+        probe: "fio",
+        package: "fio",
+    }])?;
+    let s = &scenarios::BENCHES[0];
+    let o = rig.run(s, false)?;
+    verdict(s.name, &o)?;
+    let ours = bench_results(&o.log, "ferrite");
+    let theirs = bench_results(&o.log, "linux");
+    if ours.len() != 4 || theirs.len() != 4 {
+        bail!("bench-blk: incomplete fio results (blkback {ours:?}, xen-blkback {theirs:?})");
+    }
+    println!("rig-blk (fio in a PV domU, RAM-backed image, QEMU TCG; higher is better)");
+    println!(
+        "{:<10} {:>14} {:>14} {:>7}",
+        "test", "blkback", "xen-blkback", "ratio"
+    );
+    for ((name, a, unit), (_, b, _)) in ours.iter().zip(&theirs) {
+        let ratio = if *b > 0.0 { a / b } else { f64::NAN };
+        println!("{name:<10} {a:>9.0} {unit:<4} {b:>9.0} {unit:<4} {ratio:>7.2}");
+    }
+    Ok(())
+}
+
 /// Default hard timeout of a scenario.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(log: &str, status: Option<i32>, timed_out: bool) -> Outcome {
+        Outcome {
+            status,
+            timed_out,
+            stopped_on: None,
+            log: log.into(),
+            elapsed: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn verdict_needs_marker_exit_code_and_no_failure() {
+        let ok = "DOM0-READY\nRIG-PASS blk uptime=1\n";
+        assert!(verdict("blk", &outcome(ok, Some(crate::qemu::EXIT_SUCCESS), false)).is_ok());
+        // Exit code without the marker, the marker with a failing exit code, a timeout, or a
+        // failure line anywhere: all fail.
+        assert!(verdict(
+            "blk",
+            &outcome("x\n", Some(crate::qemu::EXIT_SUCCESS), false)
+        )
+        .is_err());
+        assert!(verdict("blk", &outcome(ok, Some(crate::qemu::EXIT_FAILURE), false)).is_err());
+        assert!(verdict("blk", &outcome(ok, Some(crate::qemu::EXIT_SUCCESS), true)).is_err());
+        let both = "RIG-FAIL blk: x\nRIG-PASS blk\n";
+        assert!(verdict(
+            "blk",
+            &outcome(both, Some(crate::qemu::EXIT_SUCCESS), false)
+        )
+        .is_err());
+        // Another scenario's marker does not count.
+        let other = "RIG-PASS blk-variants\n";
+        assert!(verdict(
+            "blk",
+            &outcome(other, Some(crate::qemu::EXIT_SUCCESS), false)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn bench_results_reads_tagged_fio_lines() {
+        let log = "RIG-BENCH ferrite BENCH randread 1234 IOPS\r\n\
+                   RIG-BENCH linux BENCH randread 2000 IOPS\n\
+                   RIG-BENCH ferrite BENCH seqread 55 MiB/s\n\
+                   [benchf] BENCH randread 1 IOPS\n";
+        let r = bench_results(log, "ferrite");
+        assert_eq!(
+            r,
+            vec![
+                ("randread".to_string(), 1234.0, "IOPS".to_string()),
+                ("seqread".to_string(), 55.0, "MiB/s".to_string())
+            ]
+        );
+        assert_eq!(bench_results(log, "linux").len(), 1);
+    }
+}

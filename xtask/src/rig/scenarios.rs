@@ -15,6 +15,10 @@ pub struct Scenario {
     pub dom0_modules: &'static [&'static str],
     /// Whether the domU kernel and initramfs go into dom0.
     pub needs_domu: bool,
+    /// Whether the domU's initramfs carries fio (and its ~80 MB of libraries).
+    pub domu_fio: bool,
+    /// Kernel modules put into dom0 but not loaded at boot (the scenario loads them).
+    pub dom0_extra_modules: &'static [&'static str],
     /// The dom0 script (`/rig/scenario.sh`); exit status 0 is a pass.
     pub script: &'static str,
 }
@@ -27,6 +31,8 @@ pub const ALL: &[Scenario] = &[
         timeout: Duration::from_secs(180),
         dom0_modules: &[],
         needs_domu: false,
+        domu_fio: false,
+        dom0_extra_modules: &[],
         script: include_str!("scripts/dom0.sh"),
     },
     Scenario {
@@ -35,6 +41,8 @@ pub const ALL: &[Scenario] = &[
         timeout: Duration::from_secs(420),
         dom0_modules: &[],
         needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
         script: include_str!("scripts/blk.sh"),
     },
     Scenario {
@@ -43,6 +51,8 @@ pub const ALL: &[Scenario] = &[
         timeout: Duration::from_secs(600),
         dom0_modules: &[],
         needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
         script: include_str!("scripts/blk-variants.sh"),
     },
     Scenario {
@@ -51,6 +61,8 @@ pub const ALL: &[Scenario] = &[
         timeout: Duration::from_secs(420),
         dom0_modules: &[],
         needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
         script: include_str!("scripts/blk-lifecycle.sh"),
     },
     Scenario {
@@ -59,9 +71,23 @@ pub const ALL: &[Scenario] = &[
         timeout: Duration::from_secs(540),
         dom0_modules: &[],
         needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
         script: include_str!("scripts/blk-hostile.sh"),
     },
 ];
+
+/// Benchmarks (`cargo xtask bench rig-blk`), run on their own, never by `cargo xtask rig`.
+pub const BENCHES: &[Scenario] = &[Scenario {
+    name: "bench-blk",
+    essential: false,
+    timeout: Duration::from_secs(900),
+    dom0_modules: &[],
+    needs_domu: true,
+    domu_fio: true,
+    dom0_extra_modules: &["xen-blkback"],
+    script: include_str!("scripts/bench-blk.sh"),
+}];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
 pub const DOMU_TESTS: &[(&str, &str)] = &[
@@ -69,4 +95,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("readonly", include_str!("scripts/domu-readonly.sh")),
     ("hotplug", include_str!("scripts/domu-hotplug.sh")),
     ("hostile", include_str!("scripts/domu-hostile.sh")),
+    ("fio", include_str!("scripts/domu-fio.sh")),
 ];
