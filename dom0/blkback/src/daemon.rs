@@ -63,7 +63,12 @@ pub fn run(cfg: Config) -> Result<()> {
     let (tx, rx) = mpsc::channel::<WatchEvent>();
     xs.watch_with(&base, "vbd", tx.clone())?;
     xs.watch_with("@releaseDomain", "release", tx.clone())?;
-    log::info!("blkback: serving {base} ({cfg:?})");
+    match dom0_sys::privcmd::Privcmd::open().and_then(|p| p.xen_version()) {
+        Ok((major, minor)) => {
+            log::info!("blkback: on Xen {major}.{minor}, serving {base} ({cfg:?})")
+        }
+        Err(e) => log::info!("blkback: serving {base} ({cfg:?}); xen_version: {e}"),
+    }
     let mut devices: BTreeMap<(u16, u32), Device> = BTreeMap::new();
     while let Ok(ev) = rx.recv() {
         let mut broken = Vec::new();

@@ -1,17 +1,18 @@
 # Scenario blk-variants: the pattern/ext4 test with persistent grants and indirect descriptors
-# turned off in the frontend, then a read-only disk (the guest cannot write; the image is
-# unchanged).
+# turned off in the frontend and a 4-page ring (ring-page-order 2), then a read-only disk (the
+# guest cannot write; the image is unchanged).
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
 dd if=/dev/zero of=/tmp/v.img bs=1M count=16 2>/dev/null
 domu blkv pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/v.img'" \
-  "rigmod=feature_persistent=0,max_indirect_segments=0"
+  "rigmod=feature_persistent=0,max_indirect_segments=0,max_ring_page_order=2"
 run_domu blkv 300
 sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blkv.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 [ -n "$sum" ] && [ "$sum" = "$(md5sum /tmp/v.img | cut -d' ' -f1)" ] || fail "image checksum differs"
 grep -a -q 'feature_persistent:N' /tmp/blkv.cons || fail "persistent grants were not off"
-log "variant persistent=0 indirect=0 passed"
+grep -q "connected, 1 queue(s), 4 ring page(s) each" /tmp/blkback.log || fail "no 4-page ring"
+log "variant persistent=0 indirect=0 ring-page-order=2 passed"
 dd if=/dev/zero of=/tmp/ro.img bs=1M count=8 2>/dev/null
 printf 'ferrite-readonly' | dd of=/tmp/ro.img conv=notrunc 2>/dev/null
 before=$(md5sum /tmp/ro.img | cut -d' ' -f1)
