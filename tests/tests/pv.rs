@@ -233,6 +233,35 @@ fn domain_destroyed_while_its_grant_is_mapped_elsewhere() -> Result<()> {
     Ok(())
 }
 
+/// A guest's second vCPU: initialised, brought up, running beside the first and exchanging
+/// IPIs over event channels, then taken down, on two CPUs, on Ferrite and on Xen.
+fn smp_guest(xen: bool) -> Result<()> {
+    let name = if xen { "smp_xen" } else { "smp_ferrite_smp2" };
+    let mut b = Boot::new(name)
+        .smp(2)
+        .cmdline("dom0_max_vcpus=2")
+        .module(guest("smp")?, "");
+    if xen {
+        b = b.on_xen();
+    }
+    let run = b.run()?;
+    run.line("Test result: SUCCESS")?;
+    if !xen {
+        run.expect_exit(EXIT_SUCCESS)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn smp_guest_ferrite() -> Result<()> {
+    smp_guest(false)
+}
+
+#[test]
+fn smp_guest_xen() -> Result<()> {
+    smp_guest(true)
+}
+
 /// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
 #[test]
 fn domu_console_ring_is_drained_into_the_log() -> Result<()> {

@@ -332,6 +332,7 @@ fn construct(
             cr4_osxsave: false,
             fpu_ts: false,
             up: v == 0,
+            initialised: v == 0,
             blocked: false,
             bouncing: false,
             timer_deadline: None,

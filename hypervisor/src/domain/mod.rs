@@ -83,6 +83,8 @@ pub struct VcpuState {
     pub fpu_ts: bool,
     /// The vCPU has been brought up (`VCPUOP_up` or boot).
     pub up: bool,
+    /// It has a context (vCPU 0 from the builder, others from `VCPUOP_initialise`).
+    pub initialised: bool,
     /// Blocked in `SCHEDOP_block` until an event.
     pub blocked: bool,
     /// Nesting of trap delivery: a fault while delivering one crashes the domain.

@@ -426,6 +426,9 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
     let is_current = target.id == v.id;
     match op {
         VcpuOp::IsUp => Ok(u64::from(target.state.lock().up)),
+        VcpuOp::Initialise => super::vcpu::initialise(dom, target, arg),
+        VcpuOp::Up => super::vcpu::up(target),
+        VcpuOp::Down => super::vcpu::down(dom, target),
         VcpuOp::SetSingleshotTimer => {
             if !is_current {
                 return Err(Errno::EINVAL);

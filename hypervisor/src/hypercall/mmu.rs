@@ -197,12 +197,21 @@ fn one(
             crate::pv::reload_cr3(&st);
             Ok(0)
         }
-        MmuextCmd::TlbFlushLocal | MmuextCmd::TlbFlushMulti | MmuextCmd::TlbFlushAll => {
+        MmuextCmd::TlbFlushLocal => {
             flush_local();
             Ok(0)
         }
-        MmuextCmd::InvlpgLocal | MmuextCmd::InvlpgMulti | MmuextCmd::InvlpgAll => {
+        MmuextCmd::InvlpgLocal => {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(arg1));
+            Ok(0)
+        }
+        // Other vCPUs' TLBs: every CPU running guest code flushes (a superset of the vCPU
+        // mask), as Xen's flush_tlb_mask on the domain's dirty CPUs.
+        MmuextCmd::TlbFlushMulti
+        | MmuextCmd::TlbFlushAll
+        | MmuextCmd::InvlpgMulti
+        | MmuextCmd::InvlpgAll => {
+            crate::sched::shootdown();
             Ok(0)
         }
         // No cache to manage under PV: Xen's flush_cache is wbinvd for privileged domains.
@@ -285,6 +294,12 @@ pub fn update_va_mapping(
         }
         xen_abi::xen::UVMF_TLB_FLUSH => flush_local(),
         _ => {}
+    }
+    // UVMF_ALL, or UVMF_MULTI (a vCPU-mask pointer above bit 2): the other vCPUs' TLBs too.
+    if flags & xen_abi::xen::UVMF_FLUSHTYPE_MASK != 0
+        && (flags & xen_abi::xen::UVMF_ALL != 0 || flags & !7 != 0)
+    {
+        crate::sched::shootdown();
     }
     Ok(0)
 }

@@ -5,6 +5,7 @@
 mod memory;
 mod misc;
 pub(crate) mod mmu;
+mod vcpu;
 
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};

@@ -54,6 +54,8 @@ impl typing::PtMemory for DirectMem {
         kernel_l4_entry(slot)
     }
     fn freed(&self, mfn: u64) {
+        // No CPU may keep a stale mapping of a frame that goes to someone else.
+        self.flush_tlbs();
         guest::m2p_set(xen_abi::Mfn(mfn), guest::INVALID_M2P_ENTRY);
         let _ = free_frame(mfn << 12);
     }
@@ -62,9 +64,8 @@ impl typing::PtMemory for DirectMem {
         !(mfn == 0xfec00 || mfn == 0xfed00 || (0xfee00..=0xfeeff).contains(&mfn))
     }
     fn flush_tlbs(&self) {
-        // Domains run one vCPU at a time on one CPU each until SMP guests arrive: the local
-        // flush covers the CPU that may hold the stale writable entry.
-        crate::arch::x86_64::cpu::load_cr3(crate::arch::x86_64::cpu::read_cr3());
+        #[cfg(target_os = "none")]
+        crate::sched::shootdown();
     }
 }
 

@@ -547,11 +547,12 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
     }
 
-    /// Guest entries get the user bit: the guest kernel runs in ring 3 (Xen's
-    /// `adjust_guest_l*e`).
+    /// Guest entries get the user bit (the guest kernel runs in ring 3, Xen's
+    /// `adjust_guest_l*e`) and lose the global bit: a global guest mapping would survive the
+    /// switch to another domain's page tables.
     fn adjust(e: u64) -> u64 {
         if e & PTE_P != 0 {
-            e | PTE_US
+            (e | PTE_US) & !PTE_G
         } else {
             e
         }

@@ -304,6 +304,7 @@ fn current_pair() -> Option<(Arc<domain::Domain>, Arc<Vcpu>)> {
 
 /// An exception raised while a guest ran.
 pub fn guest_trap(frame: &mut TrapFrame) {
+    crate::sched::left_guest();
     let Some((dom, v)) = current_pair() else {
         crate::arch::x86_64::idt::fatal_exception(frame);
     };
@@ -332,13 +333,16 @@ pub fn guest_trap(frame: &mut TrapFrame) {
     }
     crate::sched::schedule(frame);
     deliver_events(frame);
+    crate::sched::entering_guest();
 }
 
 /// A device interrupt taken while a guest ran (the tick): maybe switch vCPUs.
 pub fn guest_interrupt(frame: &mut TrapFrame) {
+    crate::sched::left_guest();
     crate::sched::tick();
     crate::sched::schedule(frame);
     deliver_events(frame);
+    crate::sched::entering_guest();
 }
 
 /// On the way back to a guest: if its vCPU has an event upcall pending and not masked, enter the
@@ -382,6 +386,7 @@ pub fn block(v: &Vcpu) {
 /// `SYSCALL` from ring 3: a hypercall in guest-kernel mode, the guest's syscall callback in
 /// guest-user mode.
 pub fn guest_syscall(frame: &mut TrapFrame) {
+    crate::sched::left_guest();
     let Some((dom, v)) = current_pair() else {
         crate::arch::x86_64::idt::fatal_exception(frame);
     };
@@ -393,6 +398,7 @@ pub fn guest_syscall(frame: &mut TrapFrame) {
     }
     crate::sched::schedule(frame);
     deliver_events(frame);
+    crate::sched::entering_guest();
 }
 
 fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {

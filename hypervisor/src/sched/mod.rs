@@ -6,13 +6,74 @@ use crate::domain::{runstate, Vcpu};
 use crate::layout::MAX_CPUS;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 static RUNQ: [Mutex<Vec<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(Vec::new()) }; MAX_CPUS];
 static CURRENT: [Mutex<Option<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static NEED_RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Per CPU: running guest code (between the return to a guest and the next entry to the
+/// hypervisor). Only such CPUs can use stale TLB entries; the others flush before they return.
+static IN_GUEST: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Per CPU: TLB flushes asked of it, and done by it.
+static FLUSH_REQ: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+static FLUSH_DONE: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Called on every entry to the hypervisor from a guest.
+pub fn left_guest() {
+    if let Some(f) = IN_GUEST.get(this()) {
+        f.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Called last before returning to a guest: carries out any TLB flush asked of this CPU while
+/// it was in the hypervisor, then marks it as running guest code.
+pub fn entering_guest() {
+    let cpu = this();
+    let (Some(g), Some(req), Some(done)) =
+        (IN_GUEST.get(cpu), FLUSH_REQ.get(cpu), FLUSH_DONE.get(cpu))
+    else {
+        return;
+    };
+    // Dekker with `shootdown`: either it sees us in the guest and waits for us, or we see its
+    // request here.
+    g.store(true, Ordering::SeqCst);
+    let want = req.load(Ordering::SeqCst);
+    if done.load(Ordering::SeqCst) < want {
+        cpu::flush_tlb_all();
+        done.store(want, Ordering::SeqCst);
+    }
+}
+
+/// TLB shootdown: flushes this CPU's TLB and makes sure no other CPU runs guest code with a
+/// TLB entry older than now (they are interrupted and flush before they return to a guest).
+/// Safe with locks held and interrupts off: it waits only for CPUs running guest code, which
+/// take the interrupt at once.
+pub fn shootdown() {
+    cpu::flush_tlb_all();
+    let me = this();
+    let mut waiting: heapless::Vec<(usize, u64), MAX_CPUS> = heapless::Vec::new();
+    for c in (0..MAX_CPUS).filter(|&c| c != me) {
+        let Some(p) = percpu::of(c).filter(|p| p.online.load(Ordering::Acquire)) else {
+            continue;
+        };
+        let want = FLUSH_REQ[c].fetch_add(1, Ordering::SeqCst) + 1;
+        if IN_GUEST[c].load(Ordering::SeqCst) {
+            crate::arch::x86_64::apic::send_ipi(
+                p.apic_id.load(Ordering::Relaxed),
+                0x4000 | u32::from(crate::arch::x86_64::idt::WAKE_VECTOR),
+            );
+            let _ = waiting.push((c, want));
+        }
+    }
+    for (c, want) in waiting {
+        while IN_GUEST[c].load(Ordering::SeqCst) && FLUSH_DONE[c].load(Ordering::SeqCst) < want {
+            cpu::pause();
+        }
+    }
+}
 
 fn this() -> usize {
     percpu::cpu_index() as usize
@@ -236,5 +297,6 @@ pub fn run() -> ! {
     let n = idle_until_runnable(cpu);
     let regs = load(&n);
     *CURRENT[cpu].lock() = Some(n);
+    entering_guest();
     guest::enter(&regs)
 }

@@ -46,6 +46,16 @@ pub fn load_cr3(root: u64) {
     unsafe { Cr3::write(frame, flags) };
 }
 
+/// Flushes this CPU's whole TLB, global entries included (CR4.PGE toggled).
+pub fn flush_tlb_all() {
+    let (_, cr4) = read_cr0_cr4();
+    // SAFETY: clearing and restoring CR4.PGE only flushes the TLB; nothing else changes.
+    unsafe {
+        core::arch::asm!("mov cr4, {}", in(reg) cr4 & !(1u64 << 7), options(nostack));
+        core::arch::asm!("mov cr4, {}", in(reg) cr4, options(nostack));
+    }
+}
+
 /// The current CR3 (physical address of the L4).
 pub fn read_cr3() -> u64 {
     Cr3::read().0.start_address().as_u64()

@@ -1,0 +1,185 @@
+//! smp: a second vCPU of the guest. `VCPUOP_up` of a vCPU never initialised is -EINVAL;
+//! `VCPUOP_initialise` gives vCPU 1 its context (entry, stack, page tables, trap table), a second
+//! initialise is -EEXIST; after `VCPUOP_up` it runs — at the same time as vCPU 0 (its counter
+//! advances while vCPU 0 spins) — and the two exchange 1,000 IPIs over event channels bound
+//! with `EVTCHNOP_bind_ipi`, each waiting in `SCHEDOP_poll`. vCPU 1 then takes itself down
+//! (`VCPUOP_down`) and `VCPUOP_is_up` says so. Needs two vCPUs on two CPUs (`-smp 2`,
+//! `dom0_max_vcpus=2`).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(target_os = "none")]
+use domu_frontends::{
+    abi::arch_x86::VcpuGuestContext, println, sys, sys::events, sys::traps, Test,
+};
+
+#[cfg(target_os = "none")]
+const ROUNDS: u64 = 1000;
+
+#[cfg(target_os = "none")]
+static STARTED: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static SPIN: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static STOP_SPIN: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static PONGS: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static PORT_A: AtomicU32 = AtomicU32::new(0);
+#[cfg(target_os = "none")]
+static PORT_B: AtomicU32 = AtomicU32::new(0);
+#[cfg(target_os = "none")]
+static AP_DONE: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+#[repr(C, align(16))]
+struct Stack([u8; 32768]);
+#[cfg(target_os = "none")]
+static mut AP_STACK: Stack = Stack([0; 32768]);
+
+#[cfg(target_os = "none")]
+fn vcpu_op(cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    sys::hypercall_ints(
+        domu_frontends::abi::xen::Hypercall::VcpuOp as u32,
+        [cmd, vcpu, arg, 0, 0],
+    )
+}
+
+#[cfg(target_os = "none")]
+fn send(port: u32) -> i64 {
+    let mut a = port.to_le_bytes();
+    events::evtchn_op(4, &mut a)
+}
+
+#[cfg(target_os = "none")]
+fn bind_ipi(vcpu: u32) -> u32 {
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&vcpu.to_le_bytes());
+    if events::evtchn_op(7, &mut a) != 0 {
+        return 0;
+    }
+    u32::from_le_bytes([a[4], a[5], a[6], a[7]])
+}
+
+/// Waits (SCHEDOP_poll) for `port` and consumes its event; false after 10 s.
+#[cfg(target_os = "none")]
+fn take(port: u32) -> bool {
+    let deadline = events::system_time() + 10_000_000_000;
+    while !events::port_pending(port) {
+        if events::system_time() > deadline {
+            return false;
+        }
+        events::poll(&[port], deadline);
+    }
+    events::clear_port(port);
+    true
+}
+
+/// vCPU 1's entry (from its `vcpu_guest_context`).
+#[cfg(target_os = "none")]
+extern "C" fn ap_main() -> ! {
+    STARTED.store(1, Ordering::SeqCst);
+    while STOP_SPIN.load(Ordering::SeqCst) == 0 {
+        SPIN.fetch_add(1, Ordering::SeqCst);
+    }
+    let (a, b) = (PORT_A.load(Ordering::SeqCst), PORT_B.load(Ordering::SeqCst));
+    for _ in 0..ROUNDS {
+        if !take(b) || send(a) != 0 {
+            break;
+        }
+        PONGS.fetch_add(1, Ordering::SeqCst);
+    }
+    AP_DONE.store(1, Ordering::SeqCst);
+    vcpu_op(2, 1, 0); // VCPUOP_down on itself
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    domu_frontends::setup_events(&mut t);
+    t.eq(vcpu_op(3, 1, 0), 0, "vCPU 1 starts down (VCPUOP_is_up)");
+    t.eq(
+        vcpu_op(1, 1, 0),
+        -22,
+        "VCPUOP_up of a vCPU never initialised",
+    );
+
+    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+    let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
+    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
+    ctx.flags = 1 << 2; // VGCF_in_kernel
+    ctx.user_regs.rip = ap_main as *const () as u64;
+    ctx.user_regs.rsp = top - 8;
+    ctx.user_regs.cs = 0xe033;
+    ctx.user_regs.ss = 0xe02b;
+    ctx.user_regs.rflags = 0x200;
+    ctx.ctrlreg[3] = sys::read_cr3();
+    ctx.kernel_ss = 0xe02b;
+    ctx.kernel_sp = top;
+    for v in 0..32u8 {
+        ctx.trap_ctxt[v as usize].vector = v;
+        ctx.trap_ctxt[v as usize].flags = if v == 3 || v == 4 { 3 } else { 0 };
+        ctx.trap_ctxt[v as usize].cs = 0xe033;
+        ctx.trap_ctxt[v as usize].address = traps::stub(v);
+    }
+    let arg = core::ptr::addr_of!(ctx) as u64;
+    t.eq(vcpu_op(0, 1, arg), 0, "VCPUOP_initialise(1)");
+    t.eq(vcpu_op(0, 1, arg), -17, "a second initialise is -EEXIST");
+
+    let a = bind_ipi(0);
+    let b = bind_ipi(1);
+    t.check(
+        a != 0 && b != 0,
+        format_args!("bind_ipi for vCPU 0 ({a}) and 1 ({b})"),
+    );
+    PORT_A.store(a, Ordering::SeqCst);
+    PORT_B.store(b, Ordering::SeqCst);
+
+    t.eq(vcpu_op(1, 1, 0), 0, "VCPUOP_up(1)");
+    t.eq(vcpu_op(3, 1, 0), 1, "vCPU 1 is up");
+    let deadline = events::system_time() + 10_000_000_000;
+    while STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
+        core::hint::spin_loop();
+    }
+    t.eq(STARTED.load(Ordering::SeqCst), 1, "vCPU 1 ran");
+    // Both at once: vCPU 1's counter moves while vCPU 0 spins without giving up its CPU.
+    let c1 = SPIN.load(Ordering::SeqCst);
+    let until = events::system_time() + 20_000_000;
+    while events::system_time() < until {
+        core::hint::spin_loop();
+    }
+    let c2 = SPIN.load(Ordering::SeqCst);
+    println!("vCPU 1 counted {} while vCPU 0 spun 20 ms", c2 - c1);
+    t.check(c2 > c1, format_args!("vCPU 1 runs while vCPU 0 runs"));
+    STOP_SPIN.store(1, Ordering::SeqCst);
+
+    let mut pings = 0;
+    for _ in 0..ROUNDS {
+        if send(b) != 0 || !take(a) {
+            break;
+        }
+        pings += 1;
+    }
+    t.eq(pings, ROUNDS, "IPI round trips (vCPU 0's side)");
+    t.eq(
+        PONGS.load(Ordering::SeqCst),
+        ROUNDS,
+        "IPIs answered by vCPU 1",
+    );
+    let deadline = events::system_time() + 10_000_000_000;
+    while vcpu_op(3, 1, 0) != 0 && events::system_time() < deadline {
+        core::hint::spin_loop();
+    }
+    t.eq(AP_DONE.load(Ordering::SeqCst), 1, "vCPU 1 finished");
+    t.eq(vcpu_op(3, 1, 0), 0, "vCPU 1 took itself down");
+    t.finish()
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
