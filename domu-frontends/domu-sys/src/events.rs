@@ -170,6 +170,21 @@ pub fn block() -> i64 {
     crate::hypercall_ints(H::SchedOp as u32, [1, 0, 0, 0, 0])
 }
 
+/// Blocks until `done()` holds, the race-free way (Linux's idle loop): upcalls are masked
+/// while `done` is checked, and `SCHEDOP_block` unmasks them and sleeps only if no upcall is
+/// pending — an upcall between an unmasked check and the block would otherwise consume the
+/// event the block waits for. Upcalls are left unmasked.
+pub fn wait_until(mut done: impl FnMut() -> bool) {
+    loop {
+        set_upcall_mask(true);
+        if done() {
+            set_upcall_mask(false);
+            return;
+        }
+        block();
+    }
+}
+
 /// `set_timer_op(deadline)`.
 pub fn set_timer_op(deadline: u64) -> i64 {
     crate::hypercall_ints(H::SetTimerOp as u32, [deadline, 0, 0, 0, 0])

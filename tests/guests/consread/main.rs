@@ -37,9 +37,7 @@ extern "C" fn guest_main() {
     let mut len = 0;
     println!("consread: waiting for console input");
     let deadline = events::system_time() + 30_000_000_000;
-    while events::events(port) == before && events::system_time() < deadline {
-        events::block();
-    }
+    events::wait_until(|| events::events(port) != before || events::system_time() >= deadline);
     // Let the whole line arrive (byte by byte under emulation), then try a bad buffer: -EFAULT,
     // and the input stays for the reads below.
     let settle = events::system_time() + 300_000_000;

@@ -18,17 +18,33 @@ fn send(port: u32) -> i64 {
     events::evtchn_op(4, &mut a)
 }
 
-/// Waits until `port` has seen more than `seen` events; false on a 10 s timeout.
+/// Waits until `port` has seen more than `seen` events; false (with what the guest sees of
+/// its event state) on a 10 s timeout. The timer (VIRQ_TIMER, bound at start) ends a block
+/// that no event ends.
 #[cfg(target_os = "none")]
 fn wait_beyond(port: u32, seen: u64) -> bool {
     let deadline = events::system_time() + 10_000_000_000;
-    while events::events(port) <= seen {
+    loop {
+        // Masked while checking: see `events::wait_until`.
+        events::set_upcall_mask(true);
+        if events::events(port) > seen {
+            events::set_upcall_mask(false);
+            return true;
+        }
         if events::system_time() > deadline {
+            println!(
+                "timeout on port {port}: events {} (want > {seen}), pending {}, mask {}, sel {:#x}",
+                events::events(port),
+                events::port_pending(port),
+                events::upcall_mask(),
+                events::pending_sel()
+            );
+            events::set_upcall_mask(false);
             return false;
         }
+        events::set_timer_op(events::system_time() + 1_000_000_000);
         events::block();
     }
-    true
 }
 
 #[cfg(target_os = "none")]
@@ -50,6 +66,11 @@ extern "C" fn guest_main() {
         );
         let port = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
         println!("server: port {port}");
+        let timer = events::bind_virq(0).unwrap_or(0);
+        t.check(
+            timer != 0,
+            format_args!("bind VIRQ_TIMER (for the wait timeouts)"),
+        );
         let mut answered = 0;
         while answered < ROUNDS {
             if !wait_beyond(port, answered) {
@@ -67,6 +88,8 @@ extern "C" fn guest_main() {
             format_args!("the client's final event"),
         );
         t.eq(events::events(port), ROUNDS + 1, "events received, exactly");
+        // A wait only ever times out (1 s) when a wake-up was lost.
+        t.eq(events::events(timer), 0, "no wait needed its timer");
     } else {
         // EVTCHNOP_bind_interdomain {remote_dom 0, remote_port 1} → local port.
         let mut a = [0u8; 12];
@@ -90,6 +113,11 @@ extern "C" fn guest_main() {
             format_args!("binding raised the local port"),
         );
         events::clear_port(port);
+        let timer = events::bind_virq(0).unwrap_or(0);
+        t.check(
+            timer != 0,
+            format_args!("bind VIRQ_TIMER (for the wait timeouts)"),
+        );
         let base = events::events(port);
         let mut done = 0;
         while done < ROUNDS {

@@ -139,9 +139,7 @@ extern "C" fn guest_main() {
             0,
             "set_timer_op(+20 ms)",
         );
-        while events::events(port) == before {
-            events::block();
-        }
+        events::wait_until(|| events::events(port) != before);
         let (count, words) = failsafe::last();
         println!("failsafe: {count} call(s), DS/ES/FS/GS {:x?}", words);
         t.check(count >= 1, format_args!("the failsafe callback ran"));

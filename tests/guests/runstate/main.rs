@@ -95,9 +95,9 @@ extern "C" fn guest_main() {
         "set_timer_op(+50 ms)",
     );
     let before = events::events(port);
-    while events::events(port) == before && events::system_time() < start + 5_000_000_000 {
-        events::block();
-    }
+    events::wait_until(|| {
+        events::events(port) != before || events::system_time() >= start + 5_000_000_000
+    });
     let a1 = area();
     println!("area after blocking: {:x?}", a1);
     t.eq(a1[0] & 0xffff_ffff, 0, "area: running again");

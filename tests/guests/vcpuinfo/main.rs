@@ -42,9 +42,9 @@ extern "C" fn guest_main() {
     );
     let before = events::events(port);
     // Block until the timer: a spurious upcall from the registration may wake us first.
-    while events::events(port) == before && events::system_time() < start + 2_000_000_000 {
-        events::block();
-    }
+    events::wait_until(|| {
+        events::events(port) != before || events::system_time() >= start + 2_000_000_000
+    });
     let woke = events::system_time();
     println!(
         "timer event after {} us through the moved vcpu_info",

@@ -394,11 +394,10 @@ extern "C" fn guest_main() {
         let fired = events::events(port);
         // `SCHEDOP_block` returns at any event (a domU's console channel, say): block again
         // until the timer's, within a second.
-        while events::events(port) == fired
-            && events::system_time().saturating_sub(start) < 1_000_000_000
-        {
-            t.eq(events::block(), 0, "SCHEDOP_block");
-        }
+        events::wait_until(|| {
+            events::events(port) != fired
+                || events::system_time().saturating_sub(start) >= 1_000_000_000
+        });
         t.check(
             events::events(port) > fired,
             format_args!("round {round}: the timer woke the vCPU"),
