@@ -62,8 +62,7 @@ pub enum Hypervisor {
 }
 
 /// Xen's command line for running one test guest as its initial domain.
-pub const XEN_CMDLINE: &str =
-    "console=com1 com1=115200,8n1 dom0_mem=64M dom0_max_vcpus=1 loglvl=all guest_loglvl=all";
+pub const XEN_CMDLINE: &str = xtask::pvbench::XEN_CMDLINE;
 
 /// One boot of Ferrite (or Xen) in QEMU.
 #[derive(Debug, Clone)]

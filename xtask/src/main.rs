@@ -265,6 +265,9 @@ fn bench(args: &[String]) -> Result<()> {
         let rig = xtask::rig::Rig::prepare(None)?;
         return xtask::rig::bench_blk(&rig);
     }
+    if args.first().map(String::as_str) == Some("pv") {
+        return xtask::pvbench::run();
+    }
     step(
         "criterion benchmarks",
         cargo().args([
@@ -274,7 +277,9 @@ fn bench(args: &[String]) -> Result<()> {
             "--package",
             "grant-tables",
         ]),
-    )
+    )?;
+    // The side-by-side PV benchmark: Ferrite against Xen 4.17 in the same QEMU.
+    xtask::pvbench::run()
 }
 
 const FUZZ_CRATES: &[&str] = &[

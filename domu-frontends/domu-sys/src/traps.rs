@@ -274,6 +274,11 @@ fault!(
     "ud2"
 );
 fault!(
+    /// An SSE instruction (`xorps xmm0, xmm0`): #NM while the guest's CR0.TS is set.
+    sse_op,
+    "xorps xmm0, xmm0"
+);
+fault!(
     /// `int3`: #BP (a trap: RIP after the instruction).
     breakpoint,
     "int3"

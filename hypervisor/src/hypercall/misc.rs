@@ -59,8 +59,11 @@ pub fn set_callbacks(v: &Vcpu, event: u64, failsafe: u64, syscall: u64) -> XenRe
     Ok(0)
 }
 
+/// `fpu_taskswitch(set)`: the vCPU's virtual CR0.TS, in the hardware while it runs, so its
+/// next FPU instruction raises #NM for the guest (which clears TS, as Xen does).
 pub fn fpu_taskswitch(v: &Vcpu, set: u64) -> XenResult<u64> {
     v.state.lock().fpu_ts = set != 0;
+    crate::arch::x86_64::cpu::set_ts(set != 0);
     Ok(0)
 }
 

@@ -285,6 +285,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 match crn {
                     0 => {
                         v.state.lock().fpu_ts = value & 8 != 0;
+                        cpu::set_ts(value & 8 != 0);
                         true
                     }
                     2 => {

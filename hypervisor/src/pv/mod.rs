@@ -312,6 +312,15 @@ pub fn guest_trap(frame: &mut TrapFrame) {
     match vector {
         2 => log::warn!("NMI while d{}v{} ran", dom.id.0, v.id),
         6 if emulate::forced_cpuid(frame) => {}
+        // #NM: the guest set its virtual TS (fpu_taskswitch / mov %cr0); Xen clears it and
+        // delivers #NM. Without a virtual TS it was the hypervisor's and is just cleared.
+        7 => {
+            cpu::set_ts(false);
+            let had_ts = core::mem::replace(&mut v.state.lock().fpu_ts, false);
+            if had_ts {
+                inject(&dom, &v, frame, 7, None);
+            }
+        }
         13 if emulate::privileged(&dom, &v, frame) => {}
         14 => {
             let cr2 = cpu::read_cr2();

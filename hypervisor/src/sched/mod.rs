@@ -170,6 +170,9 @@ fn save(v: &Vcpu, frame: &TrapFrame) {
     let mut st = v.state.lock();
     st.regs = *frame;
     st.segments = guest::save_segments();
+    // The state is saved (and restored) with TS clear; the guest's virtual TS goes back in
+    // when it runs again.
+    cpu::set_ts(false);
     guest::fpu_save(&mut st.fpu);
     // Xen's `vcpu_runstate_change` on the way out.
     let next = if st.blocked {
@@ -216,6 +219,7 @@ fn load(v: &Vcpu) -> TrapFrame {
     crate::pv::descriptors::install(&st.gdt_frames);
     let segs_ok = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
+    cpu::set_ts(st.fpu_ts);
     let mut regs = st.regs;
     if !segs_ok {
         // A selector the guest left behind no longer loads: Xen's failsafe callback.

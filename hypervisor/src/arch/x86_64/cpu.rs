@@ -46,6 +46,17 @@ pub fn load_cr3(root: u64) {
     unsafe { Cr3::write(frame, flags) };
 }
 
+/// Sets or clears CR0.TS (a guest's virtual TS: its next FPU instruction raises #NM).
+pub fn set_ts(on: bool) {
+    let (cr0, _) = read_cr0_cr4();
+    let want = if on { cr0 | 8 } else { cr0 & !8 };
+    if want != cr0 {
+        // SAFETY: only the task-switched flag changes; the hypervisor saves and restores guest
+        // FPU state with TS clear (see `sched`).
+        unsafe { core::arch::asm!("mov cr0, {}", in(reg) want, options(nostack)) };
+    }
+}
+
 /// Flushes this CPU's whole TLB, global entries included (CR4.PGE toggled).
 pub fn flush_tlb_all() {
     let (_, cr4) = read_cr0_cr4();
