@@ -498,3 +498,138 @@ pub fn xsetbv(xcr: u32, value: u64) -> Option<Trap> {
     FIXUP.store(0, Ordering::SeqCst);
     last()
 }
+
+/// Page-table write forms (writable page tables): each runs one instruction on the u64 at
+/// `va` and returns the exception it raised, if any, with what the instruction left behind.
+pub mod pte {
+    use super::{clear, last, Trap, FIXUP};
+    use core::sync::atomic::Ordering;
+
+    macro_rules! op {
+        ($(#[$m:meta])* $name:ident, $insn:literal) => {
+            $(#[$m])*
+            pub fn $name(va: u64, value: u64) -> Option<Trap> {
+                clear();
+                // SAFETY: a write to `va` the hypervisor emulates or refuses with #PF; the
+                // handler resumes at label 2 on a fault.
+                unsafe {
+                    core::arch::asm!(
+                        "lea {t}, [rip + 2f]",
+                        "mov [{fixup}], {t}",
+                        $insn,
+                        "2:",
+                        t = out(reg) _,
+                        fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                        va = in(reg) va,
+                        v = in(reg) value,
+                    );
+                }
+                FIXUP.store(0, Ordering::SeqCst);
+                last()
+            }
+        };
+    }
+
+    op!(
+        /// `mov %v, (%va)`.
+        store,
+        "mov qword ptr [{va}], {v}"
+    );
+    op!(
+        /// `lock and %v, (%va)`.
+        lock_and,
+        "lock and qword ptr [{va}], {v}"
+    );
+    op!(
+        /// `lock or %v, (%va)`.
+        lock_or,
+        "lock or qword ptr [{va}], {v}"
+    );
+
+    /// `xchg %v, (%va)`: the old value, or the exception.
+    pub fn xchg(va: u64, value: u64) -> Result<u64, Trap> {
+        clear();
+        let mut r = value;
+        // SAFETY: as in `store`.
+        unsafe {
+            core::arch::asm!(
+                "lea {t}, [rip + 2f]",
+                "mov [{fixup}], {t}",
+                "xchg qword ptr [{va}], {r}",
+                "2:",
+                t = out(reg) _,
+                fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                va = in(reg) va,
+                r = inout(reg) r,
+            );
+        }
+        FIXUP.store(0, Ordering::SeqCst);
+        last().map_or(Ok(r), Err)
+    }
+
+    /// `lock cmpxchg %new, (%va)` with RAX = `expected`: (ZF, RAX after), or the exception.
+    pub fn cmpxchg(va: u64, expected: u64, new: u64) -> Result<(bool, u64), Trap> {
+        clear();
+        let mut rax = expected;
+        let zf: u8;
+        // SAFETY: as in `store`; on a fault `setz` is skipped and ZF is read as it was.
+        unsafe {
+            core::arch::asm!(
+                "lea {t}, [rip + 2f]",
+                "mov [{fixup}], {t}",
+                "lock cmpxchg qword ptr [{va}], {n}",
+                "2:",
+                "setz {z}",
+                t = out(reg) _,
+                fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                va = in(reg) va,
+                n = in(reg) new,
+                z = out(reg_byte) zf,
+                inout("rax") rax,
+            );
+        }
+        FIXUP.store(0, Ordering::SeqCst);
+        last().map_or(Ok((zf != 0, rax)), Err)
+    }
+
+    /// `lock btrq $1, (%va)` (clear the RW bit): the old bit (CF), or the exception.
+    pub fn lock_btr_rw(va: u64) -> Result<bool, Trap> {
+        clear();
+        let cf: u8;
+        // SAFETY: as in `cmpxchg`.
+        unsafe {
+            core::arch::asm!(
+                "lea {t}, [rip + 2f]",
+                "mov [{fixup}], {t}",
+                "lock btr qword ptr [{va}], 1",
+                "2:",
+                "setc {c}",
+                t = out(reg) _,
+                fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                va = in(reg) va,
+                c = out(reg_byte) cf,
+            );
+        }
+        FIXUP.store(0, Ordering::SeqCst);
+        last().map_or(Ok(cf != 0), Err)
+    }
+
+    /// `lock andb $0xfd, (%va)`: Linux's `clear_bit(_PAGE_BIT_RW)` on the low byte.
+    pub fn lock_andb_clear_rw(va: u64) -> Option<Trap> {
+        clear();
+        // SAFETY: as in `store`.
+        unsafe {
+            core::arch::asm!(
+                "lea {t}, [rip + 2f]",
+                "mov [{fixup}], {t}",
+                "lock and byte ptr [{va}], 0xfd",
+                "2:",
+                t = out(reg) _,
+                fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                va = in(reg) va,
+            );
+        }
+        FIXUP.store(0, Ordering::SeqCst);
+        last()
+    }
+}

@@ -136,7 +136,7 @@ pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
     true
 }
 
-fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
+pub(crate) fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
     match n & 15 {
         0 => &mut frame.rax,
         1 => &mut frame.rcx,

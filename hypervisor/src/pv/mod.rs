@@ -4,6 +4,7 @@
 
 pub mod descriptors;
 pub mod emulate;
+pub mod ptwr;
 
 use crate::arch::x86_64::guest::{
     self, copy_from_guest, copy_to_guest, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
@@ -322,6 +323,8 @@ pub fn guest_trap(frame: &mut TrapFrame) {
             }
         }
         13 if emulate::privileged(&dom, &v, frame) => {}
+        // A write to one of its own page tables: emulated (writable page tables).
+        14 if frame.error_code & 3 == 3 && ptwr::write_fault(&dom, &v, frame, cpu::read_cr2()) => {}
         14 => {
             let cr2 = cpu::read_cr2();
             set_guest_cr2(&v, cr2);

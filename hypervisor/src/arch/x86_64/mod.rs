@@ -11,6 +11,7 @@ pub mod guest;
 pub mod idt;
 pub mod percpu;
 pub mod pic;
+pub mod ptwr;
 pub mod rtc;
 pub mod segments;
 #[cfg(target_os = "none")]

@@ -1,0 +1,85 @@
+//! The write-fault half of writable page tables (Xen's `ptwr_do_page_fault`): a kernel-mode
+//! write fault on a read-only mapping of one of the domain's own validated L1 tables is
+//! emulated through [`crate::arch::x86_64::ptwr`] and the frame table's checks. As on Xen 4.17,
+//! this does not wait for `VMASST_TYPE_writable_pagetables` (which 64-bit PV kernels enable
+//! anyway).
+
+use crate::arch::x86_64::guest::copy_from_guest;
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::x86_64::ptwr::{decode, execute};
+use crate::domain::{Domain, Vcpu};
+use crate::mm::typing::{PageType, ADDR_MASK, PTE_P, PTE_RW};
+
+/// Tries to emulate the write that faulted at `cr2`. True if it was applied (the guest resumes
+/// after the instruction); false to deliver the page fault.
+pub fn write_fault(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, cr2: u64) -> bool {
+    let l4 = {
+        let st = v.state.lock();
+        if !st.kernel_mode {
+            return false;
+        }
+        st.kernel_l4
+    };
+    let ft = crate::mm::frame_table();
+    let _mmu = dom.mmu.lock();
+    // The read-only mapping of the table being written.
+    let Ok(map_l1) = crate::hypercall::mmu::l1_of(l4, cr2) else {
+        return false;
+    };
+    let Ok(e) =
+        crate::mm::guest::frame_read_u64(xen_abi::Mfn(map_l1), ((cr2 >> 12) & 511) as usize * 8)
+    else {
+        return false;
+    };
+    if e & (PTE_P | PTE_RW) != PTE_P {
+        return false;
+    }
+    let table = (e & ADDR_MASK) >> 12;
+    let ts = ft.type_state(table);
+    if ft.owner(table) != u32::from(dom.id.0) || ts.ty != PageType::L1 || !ts.validated {
+        return false;
+    }
+    let mut bytes = [0u8; 15];
+    let mut got = 0;
+    for len in [15usize, 8, 4, 2, 1] {
+        if copy_from_guest(frame.rip, &mut bytes[..len]).is_ok() {
+            got = len;
+            break;
+        }
+    }
+    let Some(insn) = decode(&bytes[..got]) else {
+        return false;
+    };
+    // The operand must lie inside one 8-byte entry.
+    let off = (cr2 & 7) as u8;
+    if off + insn.size > 8 {
+        return false;
+    }
+    let index = ((cr2 & 0xfff) >> 3) as usize;
+    let Ok(pte) = crate::mm::guest::frame_read_u64(xen_abi::Mfn(table), index * 8) else {
+        return false;
+    };
+    let shift = 8 * u32::from(off);
+    let mask = if insn.size == 8 {
+        u64::MAX
+    } else {
+        (1u64 << (8 * insn.size)) - 1
+    };
+    let old = (pte >> shift) & mask;
+    let regs = *frame;
+    let out = execute(&insn, old, |n| *super::emulate::gpr(&mut regs.clone(), n));
+    if let Some(value) = out.store {
+        let new = (pte & !(mask << shift)) | ((value & mask) << shift);
+        // The guest flushes its TLB for the entry, as on Xen; a frame whose last mapping goes
+        // is shot down by the frame table before it is reused.
+        if ft.mod_entry(table, index, new, false, dom.asker()).is_err() {
+            return false;
+        }
+    }
+    if let Some((n, value)) = out.reg {
+        *super::emulate::gpr(frame, n) = value;
+    }
+    frame.rflags = (frame.rflags & !out.flags.0) | out.flags.1;
+    frame.rip = frame.rip.wrapping_add(insn.len);
+    true
+}
