@@ -84,7 +84,7 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
 fn give_back(dom: &Domain, mfn: u64) -> bool {
     let ft = crate::mm::frame_table();
     let owner = u32::from(dom.id.0);
-    if ft.owner(mfn) != owner || Mfn(mfn) == dom.shared_info || ft.count(mfn) == 0 {
+    if ft.owner(mfn) != owner || Mfn(mfn) == dom.shared_info || !ft.allocated(mfn) {
         return false;
     }
     {

@@ -121,6 +121,11 @@ impl PageType {
 }
 
 const COUNT_MASK: u64 = 0xffff_ffff;
+/// In the general count: the owner still holds its allocation reference (Xen's
+/// `PGC_allocated`), so it is dropped at most once, by the owner giving the frame back or by
+/// its destruction.
+const ALLOCATED: u32 = 1 << 31;
+const REFS: u32 = !ALLOCATED;
 const TYPE_SHIFT: u32 = 32;
 const TYPE_MASK: u64 = 0xf << TYPE_SHIFT;
 const VALIDATED: u64 = 1 << 40;
@@ -222,7 +227,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     pub fn assign(&self, mfn: u64, owner: u32) {
         if let Some(f) = self.info(mfn) {
             f.type_info.store(0, Ordering::Release);
-            f.count.store(1, Ordering::Release);
+            f.count.store(ALLOCATED | 1, Ordering::Release);
             f.owner.store(owner, Ordering::Release);
         }
     }
@@ -246,8 +251,22 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// Drops the owner's allocation reference: returns true if that was the last reference
     /// (the frame went back through [`PtMemory::freed`]), false if others still hold
     /// references (it stays until they drop them).
+    /// A second release of the same allocation (the frame given back, then its domain
+    /// destroyed) drops nothing.
     pub fn release(&self, mfn: u64) -> bool {
+        let Some(f) = self.info(mfn) else {
+            return false;
+        };
+        if f.count.fetch_and(REFS, Ordering::AcqRel) & ALLOCATED == 0 {
+            return false;
+        }
         self.put_page(mfn)
+    }
+
+    /// True while the owner holds its allocation reference.
+    pub fn allocated(&self, mfn: u64) -> bool {
+        self.info(mfn)
+            .is_some_and(|f| f.count.load(Ordering::Acquire) & ALLOCATED != 0)
     }
 
     /// The owner of `mfn` (`OWNER_NONE` if none; `OWNER_IO` for I/O frames and frames beyond
@@ -260,7 +279,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// The general reference count of `mfn`.
     pub fn count(&self, mfn: u64) -> u32 {
         self.info(mfn)
-            .map_or(0, |f| f.count.load(Ordering::Acquire))
+            .map_or(0, |f| f.count.load(Ordering::Acquire) & REFS)
     }
 
     /// The type state of `mfn`.
@@ -285,7 +304,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
         let mut c = f.count.load(Ordering::Acquire);
         loop {
-            if c == 0 || c == u32::MAX {
+            if c & REFS == 0 || c & REFS == REFS {
                 return Err(Errno::EINVAL);
             }
             match f
@@ -307,9 +326,13 @@ impl<M: PtMemory> FrameTable<'_, M> {
         let Some(f) = self.info(mfn) else {
             return false;
         };
+        // The allocation bit goes with its reference (`release`), so the count can only reach
+        // zero with the bit clear.
         let prev = f
             .count
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| c.checked_sub(1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                (c & REFS != 0).then(|| c - 1)
+            })
             .unwrap_or(0);
         if prev == 1 {
             f.owner.store(OWNER_NONE, Ordering::Release);
@@ -869,6 +892,9 @@ mod tests {
         t.assign(50, 1);
         t.get_page(50, 1).unwrap();
         assert!(!t.release(50), "still referenced");
+        assert!(!t.allocated(50));
+        assert!(!t.release(50), "a second release drops nothing");
+        assert_eq!(t.count(50), 1, "the other reference is intact");
         assert_eq!(t.owner(50), 1);
         assert!(mem.freed.borrow().is_empty());
         assert!(t.put_page(50), "last reference frees it");
