@@ -123,6 +123,11 @@ fn rescan(
                 continue;
             }
             let be = format!("{base}/{domid}/{devid}");
+            // A device the toolstack is unplugging (online=0) is not adopted again after it was
+            // released: its directory lingers until libxl removes it.
+            if xs.read_parse::<u32>(NO_TX, &format!("{be}/online")) == Some(0) {
+                continue;
+            }
             let Ok(fe) = xs.read_string(NO_TX, &format!("{be}/frontend")) else {
                 continue;
             };

@@ -359,15 +359,22 @@ pub fn verdict(name: &str, o: &Outcome) -> Result<()> {
     Ok(())
 }
 
-/// Debian's kernel: the newest `/lib/modules/<kver>` with a `/boot/vmlinuz-<kver>`.
+/// Debian's generic kernel (`linux-image-amd64`): the newest `/lib/modules/<kver>-amd64`
+/// (not a `-cloud-` or `-rt-` flavour) with a `/boot/vmlinuz-<kver>`.
 fn debian_kernel() -> Result<String> {
     let mut kvers: Vec<String> = std::fs::read_dir("/lib/modules")
         .context("reading /lib/modules")?
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|k| k.ends_with("-amd64") && !k.contains("-cloud-") && !k.contains("-rt-"))
         .filter(|k| Path::new(&format!("/boot/vmlinuz-{k}")).is_file())
         .collect();
-    kvers.sort();
+    // Numeric order: 6.1.0-56 is newer than 6.1.0-9.
+    kvers.sort_by_key(|k| {
+        k.split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse::<u64>().ok())
+            .collect::<Vec<_>>()
+    });
     kvers
         .pop()
         .context("no Debian kernel (/boot/vmlinuz-*) with modules installed")

@@ -96,4 +96,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("hotplug", include_str!("scripts/domu-hotplug.sh")),
     ("hostile", include_str!("scripts/domu-hostile.sh")),
     ("fio", include_str!("scripts/domu-fio.sh")),
+    ("busy", include_str!("scripts/domu-busy.sh")),
 ];

@@ -1,6 +1,6 @@
 # Scenario blk-lifecycle: hot-unplug and re-attach of a disk while the guest runs, the guest
-# powering off with I/O in flight, and nothing left behind in blkback (descriptors of the
-# image, gntdev mappings) after each.
+# powering off with I/O in flight, a guest destroyed (domain death) in the middle of I/O, and
+# nothing left behind in blkback (descriptors of the image, gntdev mappings) after each.
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
@@ -24,5 +24,18 @@ finish_domu blkh 120
 # The guest powered off with direct reads in flight; xl tore the device down.
 sleep 2
 noleaks $BB hp.img
+# Domain death: the frontend never closes; xl tears the backend down.
+dd if=/dev/zero of=/tmp/d.img bs=1M count=8 2>/dev/null
+domu blkd busy "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/d.img'"
+start_domu blkd
+waitfor /tmp/blkd.cons DOMU-BUSY 120
+sleep 3
+xl destroy blkd || fail "xl destroy"
+waitgone blkd 60 || fail "blkd still there"
+sleep 2
+noleaks $BB d.img
 kill -0 $BB || fail "blkback died"
-grep -a "queue 0:" /tmp/blkback.log | prefix "RIG: "
+grep -a -E "queue 0:|released" /tmp/blkback.log | prefix "RIG: "
+# Three devices came and went (two attaches of xvdb, one xvda): each released exactly once.
+n=$(grep -c released /tmp/blkback.log)
+[ "$n" = 3 ] || fail "devices released $n times, not 3"

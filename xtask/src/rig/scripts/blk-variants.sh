@@ -1,6 +1,6 @@
 # Scenario blk-variants: the pattern/ext4 test with persistent grants and indirect descriptors
-# turned off in the frontend and a 4-page ring (ring-page-order 2), then a read-only disk (the
-# guest cannot write; the image is unchanged).
+# turned off in the frontend and a 4-page ring (ring-page-order 2), then a read-only disk — a
+# block device opened with O_DIRECT — (the guest cannot write; the disk is unchanged).
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
@@ -13,12 +13,16 @@ sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blkv.cons | tail -1 | awk '{print $NF}' | tr 
 grep -a -q 'feature_persistent:N' /tmp/blkv.cons || fail "persistent grants were not off"
 grep -q "connected, 1 queue(s), 4 ring page(s) each" /tmp/blkback.log || fail "no 4-page ring"
 log "variant persistent=0 indirect=0 ring-page-order=2 passed"
-dd if=/dev/zero of=/tmp/ro.img bs=1M count=8 2>/dev/null
-printf 'ferrite-readonly' | dd of=/tmp/ro.img conv=notrunc 2>/dev/null
-before=$(md5sum /tmp/ro.img | cut -d' ' -f1)
-domu blkro readonly "'format=raw, vdev=xvda, access=ro, script=ferrite-vbd, target=/tmp/ro.img'"
+# The read-only disk is a block device (brd's /dev/ram0), served with O_DIRECT.
+kill $BB; wait $BB 2>/dev/null
+blkback --direct-io >> /tmp/blkback.log 2>&1 &
+BB=$!
+dd if=/dev/zero of=/dev/ram0 bs=1M count=4 2>/dev/null
+printf 'ferrite-readonly' | dd of=/dev/ram0 conv=notrunc 2>/dev/null
+before=$(md5sum /dev/ram0 | cut -d' ' -f1)
+domu blkro readonly "'format=raw, vdev=xvda, access=ro, script=ferrite-vbd, target=/dev/ram0'"
 run_domu blkro 200
-[ "$before" = "$(md5sum /tmp/ro.img | cut -d' ' -f1)" ] || fail "read-only image changed"
-log "read-only disk passed"
+[ "$before" = "$(md5sum /dev/ram0 | cut -d' ' -f1)" ] || fail "read-only disk changed"
+log "read-only block device with O_DIRECT passed"
 kill -0 $BB || fail "blkback died"
 grep -c released /tmp/blkback.log | prefix "RIG: devices released: "
