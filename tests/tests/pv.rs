@@ -262,6 +262,21 @@ fn smp_guest_xen() -> Result<()> {
     smp_guest(true)
 }
 
+/// A read-only grant from a domU cannot be written by domain 0 through any path (Ferrite only,
+/// as above).
+#[test]
+fn read_only_grant_cannot_be_written_through_any_path() -> Result<()> {
+    let run = Boot::new("grantro_smp2")
+        .smp(2)
+        .module(guest("grantro")?, "")
+        .module(guest("grantro")?, "domu name=granter memory=16 -- granter")
+        .run()?;
+    run.line("(d1) Test result: SUCCESS")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
 /// A domU's console ring is drained into the log by the hypervisor (Ferrite only, as above).
 #[test]
 fn domu_console_ring_is_drained_into_the_log() -> Result<()> {
