@@ -46,6 +46,9 @@ pub mod percpu {
     pub const GDT: u64 = 0x1_0000;
     /// Page 14 of the GDT window: the reserved descriptors.
     pub const GDT_RESERVED_PAGE: u64 = GDT + 14 * 0x1000;
+    /// The LDT window: up to 16 pages of a guest's LDT (`MMUEXT_SET_LDT`), the zero page
+    /// elsewhere.
+    pub const LDT: u64 = 0x5_0000;
     /// Double-fault IST stack (bottom, top).
     pub const IST_DF: (u64, u64) = (0x2_1000, 0x2_5000);
     /// NMI IST stack.

@@ -352,6 +352,9 @@ fn construct(
             ),
             gdt_frames: heapless::Vec::new(),
             gdt_ents: 0,
+            ldt_frames: heapless::Vec::new(),
+            ldt_ents: 0,
+            ldt_base: 0,
         };
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push((v, pcpu, state));

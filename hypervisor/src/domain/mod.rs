@@ -109,6 +109,13 @@ pub struct VcpuState {
     pub gdt_frames: heapless::Vec<u64, 14>,
     /// Descriptors in the guest GDT.
     pub gdt_ents: u32,
+    /// The guest LDT's frames (`MMUEXT_SET_LDT`), each holding a descriptor-page type
+    /// reference, and its number of descriptors (0: none).
+    pub ldt_frames: heapless::Vec<u64, 16>,
+    /// See `ldt_frames`.
+    pub ldt_ents: u32,
+    /// The LDT's linear address, as the guest gave it.
+    pub ldt_base: u64,
 }
 
 /// A virtual CPU.

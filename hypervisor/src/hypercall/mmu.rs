@@ -235,6 +235,7 @@ fn one(
             ft.put_page(arg2);
             r.map(|()| 0).map_err(|_| Errno::EINVAL)
         }
+        MmuextCmd::SetLdt => crate::pv::descriptors::set_ldt(dom, v, arg1, arg2),
         _ => Err(Errno::ENOSYS),
     }
 }

@@ -375,6 +375,13 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
             F::NO_EXECUTE | F::GLOBAL,
         )?;
     }
+    for i in 0..16 {
+        space.map_4k(
+            base + percpu::LDT + i * 4096,
+            zero,
+            F::NO_EXECUTE | F::GLOBAL,
+        )?;
+    }
     let ranges = [
         (percpu::DATA, percpu::DATA + percpu::DATA_SIZE),
         (percpu::GDT_RESERVED_PAGE, percpu::GDT_RESERVED_PAGE + 4096),
@@ -402,7 +409,16 @@ static ZERO_PAGE: spin::Once<u64> = spin::Once::new();
 /// Shows machine frame `mfn` (a guest's validated descriptor page) as page `index` of CPU
 /// `cpu`'s GDT window, writable by the CPU (it sets accessed bits), or the zero page for `None`.
 pub fn set_gdt_page(cpu: usize, index: usize, mfn: Option<u64>) {
-    let va = PERCPU_BASE + cpu as u64 * PERCPU_STRIDE + percpu::GDT + index as u64 * 4096;
+    set_window_page(cpu, percpu::GDT, index, mfn);
+}
+
+/// As [`set_gdt_page`], for page `index` of CPU `cpu`'s LDT window.
+pub fn set_ldt_page(cpu: usize, index: usize, mfn: Option<u64>) {
+    set_window_page(cpu, percpu::LDT, index, mfn);
+}
+
+fn set_window_page(cpu: usize, window: u64, index: usize, mfn: Option<u64>) {
+    let va = PERCPU_BASE + cpu as u64 * PERCPU_STRIDE + window + index as u64 * 4096;
     let (pa, flags) = match mfn {
         Some(m) => (m << 12, F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
         None => (

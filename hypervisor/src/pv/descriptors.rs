@@ -81,13 +81,102 @@ pub fn set_gdt(
     Ok(0)
 }
 
-/// Drops a vCPU's GDT frames (domain teardown).
+/// Drops a vCPU's GDT and LDT frames (domain teardown).
 pub fn release_gdt(st: &mut crate::domain::VcpuState) {
     let ft = crate::mm::frame_table();
     for f in core::mem::take(&mut st.gdt_frames) {
         ft.put_page_and_type(f);
     }
     st.gdt_ents = 0;
+    for f in core::mem::take(&mut st.ldt_frames) {
+        ft.put_page_and_type(f);
+    }
+    st.ldt_ents = 0;
+}
+
+/// The LDT frames each CPU's window shows and the descriptor count loaded.
+#[cfg(target_os = "none")]
+static LOADED_LDT: [spin::Mutex<(heapless::Vec<u64, 16>, u32)>; MAX_CPUS] =
+    [const { spin::Mutex::new((heapless::Vec::new(), 0)) }; MAX_CPUS];
+
+/// Shows `frames` in this CPU's LDT window and loads LDTR with `ents` descriptors (the null
+/// LDT for none).
+#[cfg(target_os = "none")]
+pub fn install_ldt(frames: &[u64], ents: u32) {
+    let cpu = crate::arch::x86_64::percpu::cpu_index() as usize;
+    let Some(slot) = LOADED_LDT.get(cpu) else {
+        return;
+    };
+    let mut loaded = slot.lock();
+    if loaded.0.as_slice() == frames && loaded.1 == ents {
+        return;
+    }
+    for i in 0..16 {
+        let want = frames.get(i).copied();
+        if loaded.0.get(i).copied() != want {
+            crate::mm::set_ldt_page(cpu, i, want);
+        }
+    }
+    loaded.0.clear();
+    let _ = loaded.0.extend_from_slice(frames);
+    loaded.1 = ents;
+    crate::arch::x86_64::gdt::load_ldt(cpu, ents);
+}
+
+/// The frame mapped at guest address `va` in `l4`'s tree, if present.
+#[cfg(target_os = "none")]
+fn frame_at(l4: xen_abi::Mfn, va: u64) -> Option<u64> {
+    let l1 = crate::hypercall::mmu::l1_of(l4, va).ok()?;
+    let e =
+        crate::mm::guest::frame_read_u64(xen_abi::Mfn(l1), ((va >> 12) & 511) as usize * 8).ok()?;
+    (e & 1 != 0).then_some((e & 0x000f_ffff_ffff_f000) >> 12)
+}
+
+/// `MMUEXT_SET_LDT(linear_addr, nr_ents)`: the vCPU's LDT becomes `ents` descriptors at
+/// page-aligned guest address `base` (Xen's checks: aligned, in guest space, at most 8192
+/// entries; else -EINVAL). Unlike Xen, which maps LDT pages lazily on first use, the pages are
+/// taken now: each must be mapped (in the current page tables) to a frame of the domain that
+/// validates as a descriptor page, else -EINVAL.
+#[cfg(target_os = "none")]
+pub fn set_ldt(
+    dom: &crate::domain::Domain,
+    v: &crate::domain::Vcpu,
+    base: u64,
+    ents: u64,
+) -> XenResult<u64> {
+    if base & 0xfff != 0
+        || ents > 8192
+        || !crate::arch::x86_64::guest::guest_range_ok(base, (ents * 8) as usize)
+    {
+        return Err(Errno::EINVAL);
+    }
+    let ft = crate::mm::frame_table();
+    let mut frames: heapless::Vec<u64, 16> = heapless::Vec::new();
+    {
+        let _mmu = dom.mmu.lock();
+        let l4 = v.state.lock().kernel_l4;
+        for i in 0..(ents * 8).div_ceil(4096) {
+            let taken = frame_at(l4, base + i * 4096).filter(|&f| {
+                ft.get_page_and_type(f, PageType::SegDesc, dom.asker())
+                    .is_ok()
+            });
+            let Some(f) = taken else {
+                for &g in &frames {
+                    ft.put_page_and_type(g);
+                }
+                return Err(Errno::EINVAL);
+            };
+            let _ = frames.push(f);
+        }
+    }
+    let mut st = v.state.lock();
+    for f in core::mem::replace(&mut st.ldt_frames, frames) {
+        ft.put_page_and_type(f);
+    }
+    st.ldt_ents = ents as u32;
+    st.ldt_base = base;
+    install_ldt(&st.ldt_frames, st.ldt_ents);
+    Ok(0)
 }
 
 /// `update_descriptor(ma, desc)`: writes one checked descriptor at machine address `ma` of one

@@ -217,6 +217,7 @@ fn load(v: &Vcpu) -> TrapFrame {
     cpu::load_cr3(l4.addr());
     write_runstate_area(assist, &st);
     crate::pv::descriptors::install(&st.gdt_frames);
+    crate::pv::descriptors::install_ldt(&st.ldt_frames, st.ldt_ents);
     let segs_ok = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
     cpu::set_ts(st.fpu_ts);

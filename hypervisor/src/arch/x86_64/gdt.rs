@@ -77,6 +77,34 @@ pub unsafe fn load(cpu: usize, pcpu: &'static PerCpu) {
     }
 }
 
+/// Loads CPU `cpu`'s LDTR: with `ents` > 0, an LDT descriptor for its LDT window (`ents`
+/// descriptors) in the reserved page at `selectors::LDT`; with 0, the null LDT.
+#[cfg(target_os = "none")]
+pub fn load_ldt(cpu: usize, ents: u32) {
+    if ents == 0 {
+        // SAFETY: loading the null selector into LDTR disables the LDT.
+        unsafe { asm!("lldt {0:x}", in(reg) 0u16, options(nostack, preserves_flags)) };
+        return;
+    }
+    let base = area_base(cpu) + percpu::LDT;
+    let limit = u64::from(ents) * 8 - 1;
+    let low = (limit & 0xffff)
+        | ((base & 0xff_ffff) << 16)
+        | (0x82 << 40) // present, LDT
+        | (((limit >> 16) & 0xf) << 48)
+        | (((base >> 24) & 0xff) << 56);
+    let page = (area_base(cpu) + percpu::GDT_RESERVED_PAGE) as *mut u64;
+    let index = (usize::from(selectors::LDT) - 0xe000) / 8;
+    // SAFETY: the reserved page is mapped writable; the LDT descriptor's two slots are the
+    // hypervisor's (guest selectors never reach the reserved page's system entries), and the
+    // window it describes holds validated descriptor pages or the zero page.
+    unsafe {
+        page.add(index).write_volatile(low);
+        page.add(index + 1).write_volatile(base >> 32);
+        asm!("lldt {0:x}", in(reg) selectors::LDT, options(nostack, preserves_flags));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
