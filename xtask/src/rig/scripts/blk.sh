@@ -6,7 +6,7 @@ dd if=/dev/zero of=/tmp/disk.img bs=1M count=32 2>/dev/null
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
 domu blk1 pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/disk.img'"
-run_domu blk1 200
+run_domu blk1 300
 sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blk1.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 img=$(md5sum /tmp/disk.img | cut -d' ' -f1)
 log "image md5 dom0=$img domU=$sum"
