@@ -41,7 +41,8 @@ macro_rules! guest_tests {
 
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events,
-    vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants, fpuswitch, ptwr, ldt
+    vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants, fpuswitch, ptwr, ldt,
+    exchange
 );
 
 /// What the consread guest waits for, and what is typed then.

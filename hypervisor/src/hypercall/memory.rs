@@ -98,3 +98,98 @@ fn give_back(dom: &Domain, mfn: u64) -> bool {
     ft.release(mfn);
     true
 }
+
+/// Largest extent `XENMEM_exchange` hands out here (2 MiB, more than Linux's swiotlb asks).
+const MAX_EXCHANGE_ORDER: u32 = 9;
+
+/// `XENMEM_exchange` (Xen's `memory_exchange`) for a PV domain: single frames given up (`in`,
+/// order 0, MFNs the domain owns and nothing else references) for extents of
+/// `2^out.extent_order` machine-contiguous frames, below the address limit of
+/// `out.mem_flags` if any (what Linux's `xen_create_contiguous_region` asks for DMA). The new
+/// MFNs are written over `out`'s PFNs, whose M2P entries they take; `nr_exchanged` counts the
+/// `in` extents done and is written back, also on failure.
+pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
+    let mut x: xen_abi::memory::XenMemoryExchange = read_guest_struct(arg)?;
+    let (inr, outr) = (x.r#in, x.out);
+    if inr.domid != outr.domid
+        || (inr.domid != DomId::SELF && inr.domid != dom.id)
+        || inr.extent_order != 0
+        || outr.extent_order > MAX_EXCHANGE_ORDER
+        || inr.nr_extents != outr.nr_extents << outr.extent_order
+        || x.nr_exchanged > inr.nr_extents
+    {
+        return Err(Errno::EINVAL);
+    }
+    let k = 1u64 << outr.extent_order;
+    let bits = xen_abi::memory::xenmemf_get_address_bits(outr.mem_flags);
+    let below = if bits == 0 || bits >= 64 {
+        u64::MAX
+    } else {
+        1u64 << bits
+    };
+    let ft = crate::mm::frame_table();
+    let owner = u32::from(dom.id.0);
+    let mut result = Ok(0);
+    while x.nr_exchanged < inr.nr_extents {
+        let j = x.nr_exchanged / k;
+        // The frames given up: the domain's, allocated, referenced by nothing else.
+        let mut given: heapless::Vec<u64, 512> = heapless::Vec::new();
+        for i in 0..k {
+            let raw: [u8; 8] =
+                match crate::pv::read_guest(inr.extent_start.wrapping_add((j * k + i) * 8)) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+            let m = u64::from_le_bytes(raw);
+            let free_to_give = ft.owner(m) == owner
+                && ft.allocated(m)
+                && ft.count(m) == 1
+                && ft.type_state(m).count == 0
+                && Mfn(m) != dom.shared_info
+                && !given.contains(&m);
+            if !free_to_give {
+                result = Err(Errno::EINVAL);
+                break;
+            }
+            let _ = given.push(m);
+        }
+        if result.is_err() {
+            break;
+        }
+        let gpfn_slot = outr.extent_start.wrapping_add(j * 8);
+        let gpfn = match crate::pv::read_guest::<8>(gpfn_slot) {
+            Ok(r) => u64::from_le_bytes(r),
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let Some(first) = crate::mm::alloc_contiguous_zeroed(k, below) else {
+            result = Err(Errno::ENOMEM);
+            break;
+        };
+        if let Err(e) = write_guest(gpfn_slot, &first.to_le_bytes()) {
+            for f in first..first + k {
+                let _ = crate::mm::free_frame(f << 12);
+            }
+            result = Err(e);
+            break;
+        }
+        for (i, f) in (first..first + k).enumerate() {
+            ft.assign(f, owner);
+            m2p_set(Mfn(f), gpfn.wrapping_add(i as u64));
+        }
+        for &m in &given {
+            // Freed (M2P invalidated) now: nothing else referenced it.
+            ft.release(m);
+        }
+        x.nr_exchanged += k;
+    }
+    let done = x.nr_exchanged.to_le_bytes();
+    // `nr_exchanged` sits after the two 32-byte reservations.
+    write_guest(arg + 64, &done)?;
+    result
+}

@@ -341,6 +341,7 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
         XenMem::IncreaseReservation => reservation(dom, Reservation::Increase, arg, start),
         XenMem::DecreaseReservation => reservation(dom, Reservation::Decrease, arg, start),
         XenMem::PopulatePhysmap => reservation(dom, Reservation::Populate, arg, start),
+        XenMem::Exchange => super::memory::exchange(dom, arg),
         XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
         XenMem::AddToPhysmap => crate::grant::add_to_physmap(dom, arg),
         XenMem::CurrentReservation | XenMem::MaximumReservation => {

@@ -403,6 +403,19 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
     Ok(base)
 }
 
+/// `count` contiguous zeroed frames aligned to `count`, all below physical address `below`:
+/// the first frame number.
+pub fn alloc_contiguous_zeroed(count: u64, below: u64) -> Option<u64> {
+    let first =
+        FRAMES
+            .lock()
+            .as_mut()?
+            .alloc_contiguous(count, count.next_power_of_two(), below / 4096)?;
+    // SAFETY: the frames were just allocated for the caller alone and are direct-mapped.
+    unsafe { core::ptr::write_bytes(phys_to_virt(first * 4096), 0, (count * 4096) as usize) };
+    Some(first)
+}
+
 /// A page of zeros, shown read-only wherever the hypervisor needs "nothing here".
 static ZERO_PAGE: spin::Once<u64> = spin::Once::new();
 

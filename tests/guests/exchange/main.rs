@@ -1,0 +1,92 @@
+//! exchange: `XENMEM_exchange`, as Linux's `xen_create_contiguous_region` uses it: four single
+//! frames for one extent of four machine-contiguous frames below 4 GiB. The new extent is
+//! aligned, its M2P entries name the PFNs given, it maps and reads zero; the old frames are
+//! gone (a mapping of one is refused); `nr_exchanged` says 4. Giving up a frame the guest does
+//! not own is -EINVAL with nothing exchanged.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use domu_frontends::{
+    abi::xen::Hypercall,
+    println, sys,
+    sys::mmu::{self, update_va_mapping, ADDR_MASK, PTE_RW},
+    Test,
+};
+
+/// `memory_op(XENMEM_exchange)` of `inputs` (order 0) for one extent of order `out_order` at
+/// `gpfn`: (rc, nr_exchanged, the out extent's first MFN).
+#[cfg(target_os = "none")]
+fn exchange(inputs: &mut [u64], out_order: u32, gpfn: u64, address_bits: u32) -> (i64, u64, u64) {
+    let mut out = [gpfn];
+    let mut x = [0u8; 72];
+    // in: extent_start, nr_extents, extent_order 0, mem_flags 0, domid SELF
+    x[..8].copy_from_slice(&(inputs.as_mut_ptr() as u64).to_le_bytes());
+    x[8..16].copy_from_slice(&(inputs.len() as u64).to_le_bytes());
+    x[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    // out: extent_start, nr_extents 1, extent_order, mem_flags (address bits), domid SELF
+    x[32..40].copy_from_slice(&(out.as_mut_ptr() as u64).to_le_bytes());
+    x[40..48].copy_from_slice(&1u64.to_le_bytes());
+    x[48..52].copy_from_slice(&out_order.to_le_bytes());
+    x[52..56].copy_from_slice(&address_bits.to_le_bytes());
+    x[56..58].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    let rc = sys::hypercall_buf(Hypercall::MemoryOp as u32, 11, &mut x);
+    let done = u64::from_le_bytes(x[64..72].try_into().unwrap_or([0; 8]));
+    (rc, done, out[0])
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    t.eq(sys::traps::install(&[]), 0, "set_trap_table");
+    let si = sys::start_info();
+    let hv_frame = (mmu::read_table(sys::read_cr3() >> 12, 256) & ADDR_MASK) >> 12;
+    let mut bad = [hv_frame, 0, 0, 0];
+    let (rc, done, _) = exchange(&mut bad, 2, 0, 32);
+    t.eq(
+        (rc, done),
+        (-22, 0),
+        "a frame not the guest's: -EINVAL, nothing exchanged",
+    );
+
+    let base_pfn = si.nr_pages - 8;
+    let old: [u64; 4] = core::array::from_fn(|i| mmu::pfn_to_mfn(base_pfn + i as u64));
+    let mut inputs = old;
+    let (rc, done, first) = exchange(&mut inputs, 2, base_pfn, 32);
+    println!("exchange: rc {rc}, {done} exchanged, new extent at MFN {first:#x}");
+    t.eq((rc, done), (0, 4), "four frames exchanged");
+    t.eq(first % 4, 0, "the new extent is aligned to its size");
+    t.check(
+        first + 4 <= 1 << 20,
+        format_args!("the new extent lies below 4 GiB"),
+    );
+    t.check(
+        (0..4).all(|i| mmu::mfn_to_pfn(first + i) == base_pfn + i),
+        format_args!("the new frames' M2P entries name the PFNs"),
+    );
+    let buf = sys::static_buffer();
+    let spare = (buf.as_ptr() as u64 + 4095) & !4095;
+    let own = mmu::va_to_mfn(spare);
+    let mut ok = true;
+    for i in 0..4 {
+        ok &= update_va_mapping(spare, ((first + i) << 12) | PTE_RW, 2) == 0;
+        // SAFETY: `spare` maps the new frame now.
+        ok &= unsafe { (spare as *const u64).read_volatile() } == 0;
+    }
+    t.check(ok, format_args!("the new frames map and read zero"));
+    t.eq(
+        update_va_mapping(spare, (old[0] << 12) | PTE_RW, 2),
+        -16,
+        "an old frame is no longer the guest's",
+    );
+    t.eq(
+        update_va_mapping(spare, (own << 12) | PTE_RW, 2),
+        0,
+        "restore",
+    );
+    t.finish()
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
