@@ -116,6 +116,67 @@ fn crash_of_one_guest_leaves_the_other_running_smp2() -> Result<()> {
     crash_beside(2)
 }
 
+/// What `fatal_exception` prints when the hypervisor itself faults.
+const FATAL_EXCEPTION: &str = "*** FATAL EXCEPTION";
+
+/// hcfuzz (a domU issuing random hypercalls, `seed` reproducing the sequence) beside
+/// fuzzwatch (domain 0 checking its memory and answering events the whole time): no
+/// hypervisor panic or fatal exception, domain 0 unharmed, the machine powered off by it
+/// (Ferrite only, as above). The fuzzer may crash itself; the log says how far it got.
+/// `HCFUZZ_TRACE=N` makes the fuzzer print every call from call N on.
+pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<()> {
+    let trace = std::env::var("HCFUZZ_TRACE")
+        .map(|n| format!(" trace={n}"))
+        .unwrap_or_default();
+    let run = Boot::new(&format!("hcfuzz_seed{seed}_smp{smp}"))
+        .smp(smp)
+        .timeout(std::time::Duration::from_secs(seconds + 60))
+        .module(guest("fuzzwatch")?, &format!("seconds={seconds}"))
+        .module(
+            guest("hcfuzz")?,
+            &format!("domu name=hcfuzz memory=16 -- seed={seed} seconds={seconds}{trace}"),
+        )
+        .run()?;
+    anyhow::ensure!(
+        !run.log.contains(FATAL_EXCEPTION),
+        "hcfuzz seed {seed}: the hypervisor took a fatal exception\n{}",
+        run.tail()
+    );
+    run.line(&format!("(d1) hcfuzz: seed={seed} seconds={seconds}"))?;
+    run.line("hcfuzz: 1000 calls done")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
+#[test]
+fn hypercall_fuzzer_leaves_dom0_and_hypervisor_intact_smp2() -> Result<()> {
+    for seed in [1, 2] {
+        hcfuzz(seed, 12, 2)?;
+    }
+    Ok(())
+}
+
+/// The soak: `HCFUZZ_SEEDS` seeds (default 20) of `HCFUZZ_SECONDS` (default 15) each, from
+/// `HCFUZZ_FIRST_SEED` (default 1000); `cargo test -p tests --test pv hcfuzz_soak -- --ignored`.
+#[test]
+#[ignore = "a soak of several minutes"]
+fn hcfuzz_soak() -> Result<()> {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let first = env("HCFUZZ_FIRST_SEED", 1000);
+    let seconds = env("HCFUZZ_SECONDS", 15);
+    let failed: Vec<String> = (first..first + env("HCFUZZ_SEEDS", 20))
+        .filter_map(|seed| hcfuzz(seed, seconds, 2).err().map(|e| format!("{e:#}")))
+        .collect();
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n\n"));
+    Ok(())
+}
+
 /// `memory_op` as seen by an unprivileged domain: its own one-entry E820, no host map
 /// (Ferrite only, as above).
 #[test]

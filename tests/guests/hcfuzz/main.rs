@@ -1,0 +1,711 @@
+//! hcfuzz: a domU that issues random hypercalls with random arguments for a bounded time,
+//! seeded and reproducible (`seed=S seconds=T [trace=N]` on its command line). Numbers are
+//! drawn from 0..64 and beyond, sub-ops biased to valid ones, arguments from interesting sets
+//! (0, small and boundary integers, domain ids, ports, grant refs, its own and foreign machine
+//! frames, PTE values and addresses, pointers to its scratch buffers filled with such values,
+//! to unmapped, non-canonical and hypervisor addresses). It keeps itself alive: calls that
+//! would end or block it for good (`SCHEDOP_shutdown`/`block`, `VCPUOP_down` of vCPU 0,
+//! `iret`, `MMUEXT_NEW_BASEPTR`) are left out, and every value that would let the hypervisor
+//! write its code, stack or runtime data is replaced by one of its scratch pages. Whatever the
+//! hypervisor does to this domain is allowed; a hypervisor panic or harm to domain 0 (which
+//! runs `fuzzwatch` beside it) is a bug. It prints `hcfuzz: N calls done` every 1,000 calls,
+//! and with `trace=N` every call from call N on, so a failure is reproduced from its seed.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use core::sync::atomic::{AtomicU64, Ordering};
+#[cfg(target_os = "none")]
+use domu_frontends::{println, sys, sys::events};
+
+/// Scratch pages: 0..DATA hold argument buffers (refilled before each call), `MC` the
+/// multicall list, `HV` is only handed out as a `vcpu_info` frame, TABLES.. are page-table
+/// material (never touched by this guest directly), `GNT` shows the grant table.
+#[cfg(target_os = "none")]
+const DATA: usize = 6;
+#[cfg(target_os = "none")]
+const MC: usize = 6;
+#[cfg(target_os = "none")]
+const HV: usize = 7;
+#[cfg(target_os = "none")]
+const TABLES: usize = 8;
+#[cfg(target_os = "none")]
+const GNT: usize = 16;
+#[cfg(target_os = "none")]
+const PAGES: usize = 17;
+
+#[cfg(target_os = "none")]
+#[repr(C, align(4096))]
+struct Scratch([AtomicU64; PAGES * 512]);
+
+#[cfg(target_os = "none")]
+static SCRATCH: Scratch = Scratch([const { AtomicU64::new(0) }; PAGES * 512]);
+
+/// splitmix64: small, fast, and the same sequence for the same seed everywhere.
+#[cfg(target_os = "none")]
+struct Rng(u64);
+
+#[cfg(target_os = "none")]
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn one_in(&mut self, n: u64) -> bool {
+        self.below(n) == 0
+    }
+    fn pick(&mut self, xs: &[u64]) -> u64 {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// What the fuzzer knows about itself, gathered once at start (the start_info page, the p2m
+/// list and shared_info are never read again: the calls may change or remove them).
+#[cfg(target_os = "none")]
+struct World {
+    base: u64,
+    v_end: u64,
+    mfn: [u64; PAGES],
+    pt_mfns: [u64; 8],
+    n_pt: usize,
+    l4: u64,
+    own_lo: u64,
+    own_hi: u64,
+    max_mfn: u64,
+    /// System time = t0 + (tsc - c0) * num / den.
+    t0: u64,
+    c0: u64,
+    num: u64,
+    den: u64,
+}
+
+#[cfg(target_os = "none")]
+impl World {
+    fn now(&self) -> u64 {
+        let d = u128::from(sys::rdtsc().wrapping_sub(self.c0));
+        self.t0 + (d * u128::from(self.num) / u128::from(self.den.max(1))) as u64
+    }
+    fn page(&self, i: usize) -> u64 {
+        self.base + i as u64 * 4096
+    }
+    fn in_data(&self, va: u64) -> bool {
+        (self.base..self.page(DATA)).contains(&va)
+    }
+    fn in_tables(&self, va: u64) -> bool {
+        (self.page(TABLES)..self.page(GNT)).contains(&va)
+    }
+    /// Addresses of this guest's own code, stack and runtime data: never handed to the
+    /// hypervisor as something to write or map over.
+    fn protected(&self, va: u64) -> bool {
+        (0x10_0000..self.v_end).contains(&va) && !self.in_data(va) && !self.in_tables(va)
+    }
+    /// Frames it may hand out: its data and table pages, its page tables, the grant frame.
+    fn allowed_mfn(&self, m: u64) -> bool {
+        self.mfn[..DATA].contains(&m)
+            || self.mfn[TABLES..].contains(&m)
+            || self.pt_mfns[..self.n_pt].contains(&m)
+    }
+    /// Replaces a value that, used as an address or a frame, would reach its own memory.
+    fn guard(&self, rng: &mut Rng, v: u64) -> u64 {
+        if self.protected(v) {
+            self.page(TABLES + rng.below(8) as usize) + rng.below(512) * 8
+        } else if (self.own_lo..=self.own_hi).contains(&v) && !self.allowed_mfn(v) {
+            self.mfn[TABLES + rng.below(8) as usize]
+        } else {
+            v
+        }
+    }
+
+    fn mfn_val(&self, rng: &mut Rng) -> u64 {
+        match rng.below(8) {
+            0 => self.mfn[rng.below(DATA as u64) as usize],
+            1 | 2 => self.mfn[TABLES + rng.below(8) as usize],
+            3 => self.pt_mfns[rng.below(self.n_pt as u64) as usize],
+            4 => rng.pick(&[0, 1, 2, self.max_mfn, self.max_mfn + 1, 1 << 40, u64::MAX]),
+            _ => {
+                // A frame someone else owns (domain 0, the hypervisor, free memory).
+                let m = rng.below(self.max_mfn + 1);
+                if (self.own_lo..=self.own_hi).contains(&m) {
+                    m.wrapping_sub(self.own_hi - self.own_lo + 1)
+                } else {
+                    m
+                }
+            }
+        }
+    }
+    fn pte_val(&self, rng: &mut Rng) -> u64 {
+        let flags = rng.pick(&[
+            0x1, 0x3, 0x5, 0x7, 0x25, 0x27, 0x67, 0x83, 0x87, 0x107, 0xe07,
+        ]);
+        let nx = if rng.one_in(4) { 1 << 63 } else { 0 };
+        let junk = if rng.one_in(8) {
+            rng.next() & 0x7ff0_0000_0000_0000
+        } else {
+            0
+        };
+        (self.mfn_val(rng) << 12) | flags | nx | junk
+    }
+    /// The machine address of a page-table entry: one of its scratch tables, an unused L4 slot
+    /// (1..=255) of its own L4, or some other frame.
+    fn pte_addr(&self, rng: &mut Rng) -> u64 {
+        let kind = rng.pick(&[0, 0, 0, 0, 1, 2]);
+        match rng.below(4) {
+            0 => (self.l4 << 12) | ((1 + rng.below(255)) * 8) | kind,
+            1 => {
+                // Not one of its own bootstrap tables: those map this kernel.
+                let m = self.mfn_val(rng);
+                let m = if self.pt_mfns[..self.n_pt].contains(&m) {
+                    self.mfn[TABLES]
+                } else {
+                    m
+                };
+                (m << 12) | (rng.below(512) * 8) | kind
+            }
+            _ => (self.mfn[TABLES + rng.below(8) as usize] << 12) | (rng.below(512) * 8) | kind,
+        }
+    }
+    /// An address for output only: a table page (perhaps mapped read-only, or not at all), low
+    /// memory (mapped and unused: the kernel starts at 1 MiB; room for a 1 KiB write), or `ptr`.
+    fn out_ptr(&self, rng: &mut Rng) -> u64 {
+        match rng.below(3) {
+            0 => self.page(TABLES + rng.below(8) as usize) + rng.below(512) * 8,
+            1 => rng.below(0xf_0000),
+            _ => self.ptr(rng),
+        }
+    }
+    /// A virtual address to map something at: never its data pages (it writes them) nor
+    /// its own memory.
+    fn va(&self, rng: &mut Rng) -> u64 {
+        let va = match rng.below(6) {
+            0 | 1 => self.page(TABLES + rng.below(8) as usize),
+            2 => rng.below(240) << 12,
+            3 => ((1 + rng.below(255)) << 39) | (rng.below(1 << 27) << 12),
+            _ => self.ptr(rng) & !0xfff,
+        };
+        if self.in_data(va) {
+            self.page(TABLES + rng.below(8) as usize)
+        } else {
+            va
+        }
+    }
+    /// A pointer for the hypervisor to read or write: into its data pages (whose contents it
+    /// controls: filled before each call) or somewhere unreadable. Never memory whose contents
+    /// came from the hypervisor (times, frames) and could be read back as an address of its own.
+    fn ptr(&self, rng: &mut Rng) -> u64 {
+        match rng.below(12) {
+            0..=4 => {
+                let off = match rng.below(4) {
+                    0 => 0,
+                    1 => 4096 - 8 * (1 + rng.below(4)),
+                    2 => rng.below(4096),
+                    _ => rng.below(256) * 8,
+                };
+                self.page(rng.below(DATA as u64) as usize) + off
+            }
+            5 | 6 => self.page(rng.below(DATA as u64) as usize) + rng.below(512) * 8,
+            7 => rng.pick(&[
+                0x4000_0000,
+                self.v_end,
+                1 << 39,
+                0x7fff_ffff_f000,
+                0x7fff_ffff_fffc,
+            ]),
+            8 => rng.pick(&[
+                0x8000_0000_0000,
+                0x8000_0000_0000_0000,
+                0xdead_beef_0000_0000,
+            ]),
+            9 => rng.pick(&[
+                0xffff_8000_0000_0000,
+                0xffff_8000_0000_0000 + self.max_mfn * 8 - 4,
+                0xffff_8300_0000_0000,
+                0xffff_82d0_4000_0000,
+                0xffff_87ff_ffff_fff8,
+                0xffff_ffff_ffff_f000,
+                u64::MAX - 7,
+            ]),
+            10 => self.page(rng.below(DATA as u64) as usize),
+            _ => rng.pick(&[0, u64::MAX]),
+        }
+    }
+    /// One interesting value of any kind.
+    fn any(&self, rng: &mut Rng) -> u64 {
+        let v = match rng.below(14) {
+            0 => rng.below(17),
+            1 => rng.pick(&[
+                31,
+                32,
+                63,
+                64,
+                127,
+                128,
+                255,
+                256,
+                511,
+                512,
+                1023,
+                1024,
+                4095,
+                4096,
+                0xffff,
+                0x7fff_ffff,
+                0x8000_0000,
+                0xffff_ffff,
+                1 << 32,
+                i64::MAX as u64,
+                1 << 63,
+                u64::MAX,
+                u64::MAX - 1,
+                (-4096i64) as u64,
+            ]),
+            2 => rng.pick(&[0, 1, 2, 0x7ff0, 0x7ff1, 0x7ff2, 0x7ff4, 0x7fff, 0xffff]),
+            3 => rng.pick(&[0, 1, 2, 3, 4, 5, 8, 63, 64, 1023, 1024, 4095, 4096]),
+            4 => self.mfn_val(rng),
+            5 => self.pte_val(rng),
+            6 => self.pte_addr(rng),
+            7 | 8 => self.ptr(rng),
+            9 => self.va(rng),
+            10 => self.now() + rng.below(5_000_000),
+            11 => (self.any_small(rng) << 32) | self.any_small(rng),
+            _ => rng.next(),
+        };
+        self.guard(rng, v)
+    }
+    fn any_small(&self, rng: &mut Rng) -> u64 {
+        let r = rng.below(4096);
+        rng.pick(&[0, 1, 2, 3, 4, 7, 8, 16, 0x7ff0, 0xffff, 0xffff_ffff, r])
+    }
+    /// Fills from `va` (inside the data pages) to the end of its page, and 2 KiB into the next
+    /// data page, with interesting values.
+    fn fill(&self, rng: &mut Rng, va: u64) {
+        let first = ((va - self.base) / 8) as usize;
+        let end = ((first / 512 + 1) * 512 + 256).min(DATA * 512);
+        for w in &SCRATCH.0[first..end] {
+            let v = self.any(rng);
+            w.store(v, Ordering::Relaxed);
+        }
+    }
+    fn word(&self, va: u64) -> &'static AtomicU64 {
+        &SCRATCH.0[((va - self.base) / 8) as usize]
+    }
+    /// A pointer to a data buffer with `entries` entries of `size` bytes that fit in its page,
+    /// or (one time in eight) a bad pointer; `page` confines it to one data page.
+    fn array(&self, rng: &mut Rng, size: u64, page: Option<usize>) -> (u64, u64) {
+        if rng.one_in(8) {
+            let bad = rng.pick(&[0x4000_0000, 0x8000_0000_0000, 0xffff_8300_0000_0000, !7]);
+            return (bad, rng.pick(&[1, 2, 64, 0x7fff_ffff, u64::MAX]));
+        }
+        let p = page.unwrap_or(rng.below(DATA as u64 - 1) as usize);
+        let off = rng.below(4096 / size) * size;
+        let va = self.page(p) + (off & !7);
+        let room = (self.page(p + 1) - va) / size;
+        let n = match rng.below(4) {
+            0 => 0,
+            1 => 1,
+            _ => 1 + rng.below(room.min(16)),
+        };
+        self.fill(rng, va);
+        (va, n.min(room))
+    }
+}
+
+/// One hypercall.
+#[cfg(target_os = "none")]
+#[derive(Clone, Copy)]
+struct Call {
+    nr: u64,
+    a: [u64; 5],
+}
+
+/// How many sub-ops each hypercall with a sub-op in its first argument has (or 0).
+#[cfg(target_os = "none")]
+fn subops(nr: u64) -> u64 {
+    match nr {
+        6 | 29 => 8,
+        12 => 30,
+        17 => 12,
+        18 => 3,
+        20 => 14,
+        21 => 2,
+        24 => 16,
+        25 => 5,
+        28 | 30 | 31 => 3,
+        32 => 16,
+        33 => 32,
+        34..=63 => 16,
+        _ => 0,
+    }
+}
+
+#[cfg(target_os = "none")]
+fn gen(w: &World, rng: &mut Rng, page: Option<usize>, depth: u32) -> Option<Call> {
+    let nr = match rng.below(20) {
+        0 => rng.pick(&[64, 65, 100, 1000, 0xffff_ffff, 1 << 32, u64::MAX]),
+        1..=4 => rng.below(64),
+        // The hypercalls Ferrite implements, more often.
+        _ => rng.pick(&[
+            0, 1, 2, 3, 4, 5, 10, 12, 12, 13, 14, 15, 17, 18, 20, 20, 20, 21, 22, 24, 24, 25, 26,
+            26, 29, 30, 32, 32, 32, 33,
+        ]),
+    };
+    if nr == 23 {
+        return None; // iret: pops a frame of the guest's stack and goes there.
+    }
+    let mut a = [0u64; 5];
+    for x in a.iter_mut() {
+        *x = w.any(rng);
+    }
+    let n = subops(nr);
+    if n > 0 {
+        a[0] = if rng.one_in(5) {
+            w.any(rng)
+        } else {
+            rng.below(n)
+        };
+        a[1] = w.ptr(rng);
+        if let Some(p) = page {
+            if w.in_data(a[1]) {
+                a[1] = w.page(p) + (a[1] & 0xff8);
+            }
+        }
+        if w.in_data(a[1]) {
+            w.fill(rng, a[1]);
+        }
+    }
+    let cmd = a[0] as u32;
+    match nr {
+        // set_trap_table, set_gdt, set_callbacks...: the generic arguments.
+        0 | 7 | 16 | 19 | 27 => {
+            a[0] = w.ptr(rng);
+            if let (Some(p), true) = (page, w.in_data(a[0])) {
+                a[0] = w.page(p) + (a[0] & 0xff8);
+            }
+            if w.in_data(a[0]) {
+                w.fill(rng, a[0]);
+            }
+        }
+        // mmu_update(reqs, count, done, foreigndom) and mmuext_op(ops, count, done, dom).
+        1 | 26 => {
+            let size = if nr == 1 { 16 } else { 24 };
+            let (list, count) = w.array(rng, size, page);
+            a[0] = list;
+            a[1] = count;
+            if rng.one_in(2) {
+                a[3] = 0x7ff0;
+            }
+            if w.in_data(list) {
+                for i in 0..count {
+                    let e = list + i * size;
+                    if nr == 1 {
+                        w.word(e).store(w.pte_addr(rng), Ordering::Relaxed);
+                        w.word(e + 8).store(w.pte_val(rng), Ordering::Relaxed);
+                    } else {
+                        let c = if rng.one_in(8) {
+                            w.any(rng)
+                        } else {
+                            rng.below(22)
+                        };
+                        // MMUEXT_NEW_BASEPTR would run this kernel on tables that lack it.
+                        let c = if c as u32 == 5 { 6 } else { c };
+                        w.word(e).store(c, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        // sched_op_compat: its argument is the shutdown reason itself.
+        6 if (1..=4).contains(&cmd) => return None,
+        // update_va_mapping(va, pte, flags[, dom]).
+        14 | 22 => {
+            a[0] = w.va(rng);
+            a[1] = w.pte_val(rng);
+            let mask = (w.ptr(rng) & !3) | 2;
+            a[2] = rng.pick(&[0, 1, 2, 3, 4 | 2, mask, a[2]]);
+            if nr == 22 {
+                a[3] = rng.pick(&[0, 1, 0x7ff0, 0x7ff2, a[3]]);
+            }
+        }
+        13 => {
+            if depth > 0 {
+                a[0] = 0x4000_0000;
+            } else if rng.one_in(4) {
+                // No list of calls but its own: an unreadable one.
+                a[0] = rng.pick(&[0x4000_0000, 0x8000_0000_0000, !63, 0xffff_8300_0000_0000]);
+            } else {
+                // One data page per entry for its buffers (pages 0..5, 2 KiB of spill each).
+                let n = 1 + rng.below(DATA as u64 - 1);
+                let list = w.page(MC);
+                let mut i = 0;
+                while i < n {
+                    let Some(c) = gen(w, rng, Some(i as usize % (DATA - 1)), depth + 1) else {
+                        continue;
+                    };
+                    let e = list + i * 64;
+                    let words = [c.nr, rng.next(), c.a[0], c.a[1], c.a[2], c.a[3], c.a[4], 0];
+                    for (k, v) in words.iter().enumerate() {
+                        SCRATCH.0[((e - w.base) / 8) as usize + k].store(*v, Ordering::Relaxed);
+                    }
+                    i += 1;
+                }
+                a[0] = list;
+                a[1] = n;
+            }
+        }
+        // xen_version writes its answer (or reads a features index): anywhere.
+        17 if rng.one_in(2) => a[1] = w.out_ptr(rng),
+        // console_io: short writes only (the console is the test's log).
+        18 if cmd == 0 => a[1] = rng.below(48),
+        20 => {
+            let size = match cmd {
+                0 => 32,
+                1 | 7 => 24,
+                2 => 24,
+                4 => 16,
+                5 => 40,
+                _ => 16,
+            };
+            let (list, count) = w.array(rng, size, page);
+            a[1] = list;
+            // (A huge count over readable memory walks into its stack: only `array`'s.)
+            a[2] = count;
+            if w.in_data(list) {
+                for i in 0..count {
+                    let e = list + i * size;
+                    match cmd {
+                        0 => {
+                            let flags = rng.below(32);
+                            let host = if flags & 16 != 0 {
+                                w.pte_addr(rng)
+                            } else {
+                                w.va(rng)
+                            };
+                            w.word(e).store(host, Ordering::Relaxed);
+                            let r = rng.next();
+                            let gref = rng.pick(&[0, 1, 2, 3, 4, 5, 8, 16, 511, 512, r]);
+                            w.word(e + 8).store(flags | (gref << 32), Ordering::Relaxed);
+                            let dom = rng.pick(&[0, 0, 1, 0x7ff0, 0x7ff2, 9]);
+                            w.word(e + 16).store(dom, Ordering::Relaxed);
+                        }
+                        1 | 7 => {
+                            w.word(e).store(w.va(rng), Ordering::Relaxed);
+                            if cmd == 7 {
+                                w.word(e + 8).store(w.va(rng), Ordering::Relaxed);
+                            }
+                            w.word(e + 16).store(rng.below(16), Ordering::Relaxed);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        24 => {
+            a[1] = rng.pick(&[0, 0, 0, 1, 31, 32, a[1]]);
+            // VCPUOP_down of vCPU 0 powers the domain off.
+            if cmd == 2 && a[1] as u32 == 0 {
+                return None;
+            }
+            a[2] = w.ptr(rng);
+            if let (Some(p), true) = (page, w.in_data(a[2])) {
+                a[2] = w.page(p) + (a[2] & 0xff8);
+            }
+            if cmd == 10 {
+                // VCPUOP_register_vcpu_info: its own frame HV (written nowhere else), or
+                // another. The mask byte it carries keeps upcalls off.
+                let (arg, _) = w.array(rng, 16, page);
+                a[2] = arg;
+                if w.in_data(arg) {
+                    // (Offsets below 1984 or invalid: the runstate area may use the rest.)
+                    let mfn = if rng.one_in(2) {
+                        w.mfn[HV]
+                    } else {
+                        w.mfn_val(rng)
+                    };
+                    w.word(arg).store(mfn, Ordering::Relaxed);
+                    let r = rng.next();
+                    let off = rng.pick(&[0, 64, 128, 1983, 4032, 4033, 4096, r % 1984, r]);
+                    w.word(arg + 8).store(off, Ordering::Relaxed);
+                }
+            } else if cmd == 4 {
+                // VCPUOP_register_runstate_memory_area: the hypervisor writes it at every
+                // switch, so never where it reads arguments: the top half of HV, low memory, a
+                // table page, or nowhere.
+                let (arg, _) = w.array(rng, 8, page);
+                a[2] = arg;
+                if w.in_data(arg) {
+                    let area = match rng.below(4) {
+                        0 => w.page(HV) + 2048 + rng.below(2048),
+                        1 => w.out_ptr(rng),
+                        2 => rng.pick(&[0x4000_0000, 0x8000_0000_0000, !7, 0xffff_8300_0000_0000]),
+                        _ => w.page(HV) + 4096 - 8,
+                    };
+                    w.word(arg).store(area, Ordering::Relaxed);
+                }
+            } else if w.in_data(a[2]) {
+                w.fill(rng, a[2]);
+            }
+        }
+        29 => match cmd {
+            1 => return None, // SCHEDOP_block: nothing may wake it.
+            // SCHEDOP_shutdown only with an argument that cannot be read.
+            2 => a[1] = rng.pick(&[0x4000_0000, 0x8000_0000_0000, 0xffff_8300_0000_0000, !3]),
+            3 => {
+                // SCHEDOP_poll, always with a near timeout.
+                let (arg, _) = w.array(rng, 24, page);
+                a[1] = arg;
+                if w.in_data(arg) && (arg & 0xfff) <= 4096 - 24 {
+                    // (The ports' fill may overwrite the argument: it is written last.)
+                    let (ports, n) = w.array(rng, 4, page);
+                    w.word(arg).store(ports, Ordering::Relaxed);
+                    let nr = rng.pick(&[0, 1, n, 128, 129, 1 << 31]);
+                    w.word(arg + 8).store(nr, Ordering::Relaxed);
+                    let timeout = w.now() + rng.below(2_000_000);
+                    w.word(arg + 16).store(timeout, Ordering::Relaxed);
+                } else {
+                    // Not memory whose contents it does not control: no timeout there.
+                    a[1] = 0x4000_0000;
+                }
+            }
+            _ => {}
+        },
+        _ => {}
+    }
+    for x in a.iter_mut() {
+        *x = w.guard(rng, *x);
+    }
+    Some(Call { nr, a })
+}
+
+#[cfg(target_os = "none")]
+fn issue(c: &Call) -> i64 {
+    if c.nr > u64::from(u32::MAX) {
+        sys::hypercall_raw_nr(c.nr)
+    } else {
+        sys::hypercall_ints(c.nr as u32, c.a)
+    }
+}
+
+/// `key=NUMBER` from the command line.
+#[cfg(target_os = "none")]
+fn arg(cl: &[u8], key: &[u8]) -> Option<u64> {
+    cl.split(|&b| b == b' ' || b == 0)
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix(b"="))
+        .and_then(|v| core::str::from_utf8(v).ok()?.parse().ok())
+}
+
+#[cfg(target_os = "none")]
+fn setup() -> World {
+    let si = sys::start_info();
+    let base = core::ptr::addr_of!(SCRATCH) as u64;
+    let mut mfn = [0u64; PAGES];
+    for (i, m) in mfn.iter_mut().enumerate() {
+        *m = sys::mmu::va_to_mfn(base + i as u64 * 4096);
+    }
+    let n_pt = (si.nr_pt_frames as usize).min(8);
+    let mut pt_mfns = [0u64; 8];
+    for (i, m) in pt_mfns.iter_mut().enumerate().take(n_pt) {
+        *m = sys::mmu::va_to_mfn(si.pt_base + i as u64 * 4096);
+    }
+    let (mut own_lo, mut own_hi) = (u64::MAX, 0);
+    for pfn in 0..si.nr_pages {
+        let m = sys::mmu::pfn_to_mfn(pfn);
+        own_lo = own_lo.min(m);
+        own_hi = own_hi.max(m);
+    }
+    let max_mfn = sys::hypercall_ints(12, [2, 0, 0, 0, 0]).max(1) as u64;
+    // Time: calibrate the TSC against the PV clock over 20 ms, then never read shared_info
+    // again (vcpu_info may move).
+    let _ = events::map_shared_info();
+    let v_end = events::shared_info_va() + 4096;
+    let (t0, c0) = (events::system_time(), sys::rdtsc());
+    while events::system_time() < t0 + 20_000_000 {
+        sys::hypercall_ints(29, [0, 0, 0, 0, 0]);
+    }
+    let (t1, c1) = (events::system_time(), sys::rdtsc());
+    let w = World {
+        base,
+        v_end,
+        mfn,
+        pt_mfns,
+        n_pt: n_pt.max(1),
+        l4: sys::read_cr3() >> 12,
+        own_lo,
+        own_hi,
+        max_mfn,
+        t0: t1,
+        c0: c1,
+        num: t1 - t0,
+        den: c1 - c0,
+    };
+    // Its own grant table, shown at GNT, for grant entries of its own making.
+    let mut frames = [0u64; 1];
+    let (rc, _) = sys::gnttab::setup_table(domu_frontends::abi::DomId::SELF, 1, &mut frames);
+    if rc == 0 {
+        let _ = sys::mmu::update_va_mapping(w.page(GNT), (frames[0] << 12) | sys::mmu::PTE_RW, 2);
+    }
+    w
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let cl = &sys::start_info().cmd_line;
+    let seed = arg(cl, b"seed").unwrap_or(1);
+    let seconds = arg(cl, b"seconds").unwrap_or(10);
+    let trace = arg(cl, b"trace").unwrap_or(u64::MAX);
+    println!("hcfuzz: seed={seed} seconds={seconds}");
+    let w = setup();
+    let mut rng = Rng(seed);
+    for p in 0..DATA {
+        w.fill(&mut rng, w.page(p));
+    }
+    println!(
+        "hcfuzz: own frames {:#x}..={:#x}, max mfn {:#x}, scratch at {:#x}",
+        w.own_lo, w.own_hi, w.max_mfn, w.base
+    );
+    let deadline = w.now() + seconds * 1_000_000_000;
+    let mut calls = 0u64;
+    while w.now() < deadline {
+        // Now and then a grant entry of its own: random flags, domain and frame.
+        if rng.one_in(16) {
+            let e = &SCRATCH.0[GNT * 512 + rng.below(16) as usize];
+            let r = rng.below(0x10000);
+            let flags = rng.pick(&[0, 1, 1, 1 | 4, 2, 3, r]);
+            let dom = rng.pick(&[0, 1, 0x7ff0, 9]);
+            e.store(
+                (w.mfn_val(&mut rng) << 32) | (dom << 16) | flags,
+                Ordering::SeqCst,
+            );
+        }
+        let Some(c) = gen(&w, &mut rng, None, 0) else {
+            continue;
+        };
+        if calls >= trace {
+            println!(
+                "\nhcfuzz: #{calls} nr {} args {:#x} {:#x} {:#x} {:#x} {:#x}",
+                c.nr, c.a[0], c.a[1], c.a[2], c.a[3], c.a[4]
+            );
+        }
+        let r = issue(&c);
+        if calls >= trace {
+            println!("\nhcfuzz: #{calls} -> {r}");
+        }
+        // fpu_taskswitch(1), alone or in a multicall, would fault this kernel's next SSE use.
+        if c.nr == 5 || c.nr == 13 {
+            sys::hypercall_ints(5, [0; 5]);
+        }
+        calls += 1;
+        if calls.is_multiple_of(1000) {
+            // (A newline first: a console write of the fuzzer's may have left a partial line.)
+            println!("\nhcfuzz: {calls} calls done");
+        }
+    }
+    println!("\nhcfuzz: done: seed {seed}, {calls} calls in {seconds} s");
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
