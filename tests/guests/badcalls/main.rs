@@ -81,6 +81,14 @@ extern "C" fn guest_main() {
         -16,
         "update_va_mapping of the L4 writable: a type conflict",
     );
+    // An LDT selector with no LDT loaded: the load faults and the null selector is loaded
+    // instead (on an AP whose LDTR was never loaded, Ferrite once read the descriptor from
+    // guest address 0xfef0 and took a fatal page fault: found by hcfuzz).
+    t.eq(
+        sys::hypercall_ints(Hypercall::SetSegmentBase as u32, [3, 0xfef7, 0, 0, 0]),
+        0,
+        "set_segment_base(GS_USER_SEL) with an LDT selector and no LDT",
+    );
     println!("still alive after the bad calls");
     t.finish()
 }

@@ -30,7 +30,7 @@ fn tss_descriptor(tss: u64) -> (u64, u64) {
     (low, tss >> 32)
 }
 
-/// Fills CPU `cpu`'s reserved GDT page and loads GDTR, CS, SS/DS/ES and TR.
+/// Fills CPU `cpu`'s reserved GDT page and loads GDTR, CS, SS/DS/ES, TR and the null LDT.
 ///
 /// # Safety
 /// `cpu`'s area must be mapped and initialised (`percpu::init_area`), and the caller must be
@@ -74,6 +74,10 @@ pub unsafe fn load(cpu: usize, pcpu: &'static PerCpu) {
             selectors::TSS / 8,
             PrivilegeLevel::Ring0,
         ));
+        // The null LDT, as Xen's `load_system_tables`: after INIT-SIPI an AP's LDTR is base 0
+        // with limit 0xffff, so an LDT selector (a guest's `mov %gs`, or set_segment_base's
+        // GS_USER_SEL load) would read descriptors from guest address 0 (found by hcfuzz).
+        asm!("lldt {0:x}", in(reg) 0u16, options(nostack, preserves_flags));
     }
 }
 
