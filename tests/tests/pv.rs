@@ -151,7 +151,10 @@ pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<()> {
 
 #[test]
 fn hypercall_fuzzer_leaves_dom0_and_hypervisor_intact_smp2() -> Result<()> {
-    for seed in [1, 2] {
+    let seeds = std::env::var("HCFUZZ_SEED").map_or(vec![1, 2], |s| {
+        s.split(',').filter_map(|x| x.parse().ok()).collect()
+    });
+    for seed in seeds {
         hcfuzz(seed, 12, 2)?;
     }
     Ok(())
