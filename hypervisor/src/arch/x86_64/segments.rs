@@ -81,7 +81,8 @@ pub fn load(_which: Seg, _sel: u16) -> bool {
     false
 }
 
-/// If the hypervisor faulted (#NP, #SS, #GP) loading a guest selector, resumes at the fixup,
+/// If the hypervisor faulted (#NP, #SS, #GP, or #PF reading a descriptor) loading a guest
+/// selector, resumes at the fixup,
 /// which reports the failure. Returns false for any other fault.
 pub fn fixup(frame: &mut crate::arch::x86_64::idt::TrapFrame) -> bool {
     #[cfg(target_os = "none")]
@@ -98,7 +99,7 @@ pub fn fixup(frame: &mut crate::arch::x86_64::idt::TrapFrame) -> bool {
                 &ferrite_seg_fixup as *const u8 as u64,
             )
         };
-        if ips.contains(&frame.rip) && matches!(frame.vector, 11..=13) {
+        if ips.contains(&frame.rip) && matches!(frame.vector, 11..=14) {
             frame.rip = fix;
             return true;
         }
