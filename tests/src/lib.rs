@@ -251,6 +251,14 @@ impl Run {
         Ok(self)
     }
 
+    /// For a two-domain boot: fails unless domain 1 and domain 0 both reported
+    /// `Test result: SUCCESS` and the machine ended with the success status.
+    pub fn expect_both_succeeded(&self) -> Result<&Run> {
+        self.line("(d1) Test result: SUCCESS")?;
+        self.line("(d0) Test result: SUCCESS")?;
+        self.expect_exit(EXIT_SUCCESS)
+    }
+
     /// Fails unless some line contains `needle`; returns the first such line.
     pub fn line(&self, needle: &str) -> Result<&str> {
         self.log

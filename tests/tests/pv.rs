@@ -189,9 +189,7 @@ fn memop_as_domu() -> Result<()> {
         .module(guest("survivor")?, "")
         .module(guest("memop")?, "domu name=memop memory=16")
         .run()?;
-    run.line("(d1) Test result: SUCCESS")?;
-    run.line("(d0) Test result: SUCCESS")?;
-    run.expect_exit(EXIT_SUCCESS)?;
+    run.expect_both_succeeded()?;
     Ok(())
 }
 
@@ -204,9 +202,7 @@ fn evping(smp: u32) -> Result<()> {
         .module(guest("evping")?, "")
         .module(guest("evping")?, "domu name=client memory=16")
         .run()?;
-    run.line("(d1) Test result: SUCCESS")?;
-    run.line("(d0) Test result: SUCCESS")?;
-    run.expect_exit(EXIT_SUCCESS)?;
+    run.expect_both_succeeded()?;
     Ok(())
 }
 
@@ -336,9 +332,7 @@ fn read_only_grant_cannot_be_written_through_any_path() -> Result<()> {
         .module(guest("grantro")?, "")
         .module(guest("grantro")?, "domu name=granter memory=16 -- granter")
         .run()?;
-    run.line("(d1) Test result: SUCCESS")?;
-    run.line("(d0) Test result: SUCCESS")?;
-    run.expect_exit(EXIT_SUCCESS)?;
+    run.expect_both_succeeded()?;
     Ok(())
 }
 
@@ -372,8 +366,6 @@ fn xsave_state_is_switched_between_domains_smp1() -> Result<()> {
             "domu name=xsave2 memory=16 -- peer seed=2 yield_ms=500",
         )
         .run()?;
-    run.line("(d1) Test result: SUCCESS")?;
-    run.line("(d0) Test result: SUCCESS")?;
-    run.expect_exit(EXIT_SUCCESS)?;
+    run.expect_both_succeeded()?;
     Ok(())
 }
