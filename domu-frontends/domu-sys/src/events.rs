@@ -153,6 +153,28 @@ pub fn evtchn_op(cmd: u64, arg: &mut [u8]) -> i64 {
     crate::hypercall_buf(H::EventChannelOp as u32, cmd, arg)
 }
 
+/// `EVTCHNOP_alloc_unbound` for DOMID_SELF, open to `remote` (a domain id or DOMID_SELF).
+pub fn alloc_unbound(remote: u16) -> Result<u32, i64> {
+    let mut a = [0u8; 8];
+    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    a[2..4].copy_from_slice(&remote.to_le_bytes());
+    match evtchn_op(6, &mut a) {
+        0 => Ok(u32::from_le_bytes([a[4], a[5], a[6], a[7]])),
+        e => Err(e),
+    }
+}
+
+/// `EVTCHNOP_bind_interdomain` to `remote_port` of `remote_dom`: the local port.
+pub fn bind_interdomain(remote_dom: u16, remote_port: u32) -> Result<u32, i64> {
+    let mut b = [0u8; 12];
+    b[..2].copy_from_slice(&remote_dom.to_le_bytes());
+    b[4..8].copy_from_slice(&remote_port.to_le_bytes());
+    match evtchn_op(0, &mut b) {
+        0 => Ok(u32::from_le_bytes([b[8], b[9], b[10], b[11]])),
+        e => Err(e),
+    }
+}
+
 /// `EVTCHNOP_bind_virq` on vCPU 0: returns the port or the error.
 pub fn bind_virq(virq: u32) -> Result<u32, i64> {
     let mut a = [0u8; 12];

@@ -178,6 +178,24 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     shutdown(xen_abi::sched::ShutdownReason::Crash)
 }
 
+/// Reads the u64 at `va` (volatile). For test kernels reading pages they mapped: an unmapped
+/// address is a page fault for the caller's trap table.
+pub fn read_u64(va: u64) -> u64 {
+    // SAFETY: the callers pass addresses of their own mappings (or expect the fault).
+    unsafe { (va as *const u64).read_volatile() }
+}
+
+/// Writes the u64 at `va` (volatile); see [`read_u64`].
+pub fn write_u64(va: u64, v: u64) {
+    // SAFETY: as in `read_u64`, for writable mappings.
+    unsafe { (va as *mut u64).write_volatile(v) }
+}
+
+/// `SCHEDOP_yield`.
+pub fn yield_cpu() {
+    hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
+}
+
 pub mod events;
 pub mod failsafe;
 pub mod gnttab;

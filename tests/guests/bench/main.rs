@@ -44,20 +44,18 @@ extern "C" fn guest_main() {
     t.check(ok, format_args!("xen_version answered"));
 
     // 2. Event send -> upcall over a loopback channel.
-    let mut a = [0u8; 8];
-    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    a[2..4].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    t.eq(events::evtchn_op(6, &mut a), 0, "alloc_unbound(SELF, SELF)");
-    let p1 = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
-    let mut b = [0u8; 12];
-    b[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    b[4..8].copy_from_slice(&p1.to_le_bytes());
-    t.eq(
-        events::evtchn_op(0, &mut b),
-        0,
-        "bind_interdomain(SELF, p1)",
+    let p1 = events::alloc_unbound(0x7ff0);
+    t.check(
+        p1.is_ok(),
+        format_args!("alloc_unbound(SELF, SELF): {p1:?}"),
     );
-    let p2 = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+    let p1 = p1.unwrap_or(0);
+    let p2 = events::bind_interdomain(0x7ff0, p1);
+    t.check(
+        p2.is_ok(),
+        format_args!("bind_interdomain(SELF, p1): {p2:?}"),
+    );
+    let p2 = p2.unwrap_or(0);
     events::clear_port(p2);
     events::set_upcall_mask(false);
     let before = events::events(p2);

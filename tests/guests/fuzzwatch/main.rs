@@ -90,29 +90,24 @@ extern "C" fn guest_main() {
     }
 
     // An unbound port for domain 1 (it may bind it and send), and a loopback pair.
-    let mut a = [0u8; 8];
-    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    a[2..4].copy_from_slice(&1u16.to_le_bytes());
-    t.eq(
-        events::evtchn_op(6, &mut a),
-        0,
-        "alloc_unbound for domain 1",
+    let peer_port = events::alloc_unbound(1);
+    t.check(
+        peer_port.is_ok(),
+        format_args!("alloc_unbound for domain 1: {peer_port:?}"),
     );
-    let peer_port = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
-    let mut a = [0u8; 8];
-    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    a[2..4].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    t.eq(events::evtchn_op(6, &mut a), 0, "alloc_unbound for itself");
-    let lo_a = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
-    let mut b = [0u8; 12];
-    b[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    b[4..8].copy_from_slice(&lo_a.to_le_bytes());
-    t.eq(
-        events::evtchn_op(0, &mut b),
-        0,
-        "bind_interdomain to itself",
+    let peer_port = peer_port.unwrap_or(0);
+    let lo_a = events::alloc_unbound(0x7ff0);
+    t.check(
+        lo_a.is_ok(),
+        format_args!("alloc_unbound for itself: {lo_a:?}"),
     );
-    let lo_b = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
+    let lo_a = lo_a.unwrap_or(0);
+    let lo_b = events::bind_interdomain(0x7ff0, lo_a);
+    t.check(
+        lo_b.is_ok(),
+        format_args!("bind_interdomain to itself: {lo_b:?}"),
+    );
+    let lo_b = lo_b.unwrap_or(0);
     events::clear_port(lo_b);
     let timer = events::bind_virq(0).unwrap_or(0);
     t.check(timer != 0, format_args!("bind VIRQ_TIMER"));

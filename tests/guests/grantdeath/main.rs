@@ -23,28 +23,14 @@ use domu_frontends::{
 };
 
 #[cfg(target_os = "none")]
+use domu_frontends::sys::{read_u64, write_u64, yield_cpu};
+
+#[cfg(target_os = "none")]
 const READY: u64 = 0x5245_4144_5921;
 #[cfg(target_os = "none")]
 const BOUND: u64 = 0x424f_554e_4421;
 #[cfg(target_os = "none")]
 const GREF: u32 = 10;
-
-#[cfg(target_os = "none")]
-fn read_u64(va: u64) -> u64 {
-    // SAFETY: callers pass addresses the test mapped.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-#[cfg(target_os = "none")]
-fn write_u64(va: u64, v: u64) {
-    // SAFETY: callers pass addresses the test mapped writable.
-    unsafe { (va as *mut u64).write_volatile(v) }
-}
-
-#[cfg(target_os = "none")]
-fn yield_cpu() {
-    sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
-}
 
 /// `EVTCHNOP_status` of our `port`: `(rc, EVTCHNSTAT_*)`.
 #[cfg(target_os = "none")]

@@ -15,7 +15,6 @@ use domu_frontends::{
         GnttabCopy, GnttabCopyPtr, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP,
         GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READONLY,
     },
-    abi::xen::Hypercall,
     abi::DomId,
     println, sys,
     sys::gnttab::{self, Table},
@@ -25,6 +24,9 @@ use domu_frontends::{
 };
 
 #[cfg(target_os = "none")]
+use domu_frontends::sys::{read_u64, write_u64, yield_cpu};
+
+#[cfg(target_os = "none")]
 const RO_REF: u32 = 10;
 #[cfg(target_os = "none")]
 const MAILBOX_REF: u32 = 11;
@@ -32,23 +34,6 @@ const MAILBOX_REF: u32 = 11;
 const DONE: u64 = 0x444f_4e45;
 #[cfg(target_os = "none")]
 const GENERAL_ERROR: i16 = -1;
-
-#[cfg(target_os = "none")]
-fn read_u64(va: u64) -> u64 {
-    // SAFETY: callers pass addresses the test mapped.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-#[cfg(target_os = "none")]
-fn write_u64(va: u64, v: u64) {
-    // SAFETY: callers pass addresses the test mapped writable.
-    unsafe { (va as *mut u64).write_volatile(v) }
-}
-
-#[cfg(target_os = "none")]
-fn yield_cpu() {
-    sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
-}
 
 #[cfg(target_os = "none")]
 fn pattern(i: u64) -> u64 {

@@ -32,6 +32,9 @@ use domu_frontends::{
 };
 
 #[cfg(target_os = "none")]
+use domu_frontends::sys::{read_u64, write_u64};
+
+#[cfg(target_os = "none")]
 const UVMF_INVLPG: u64 = 2;
 #[cfg(target_os = "none")]
 const GENERAL_ERROR: i16 = -1;
@@ -43,18 +46,6 @@ const BAD_GNTREF: i16 = -3;
 const BAD_HANDLE: i16 = -4;
 #[cfg(target_os = "none")]
 const PERMISSION_DENIED: i16 = -8;
-
-#[cfg(target_os = "none")]
-fn read_u64(va: u64) -> u64 {
-    // SAFETY: callers pass addresses the test mapped.
-    unsafe { (va as *const u64).read_volatile() }
-}
-
-#[cfg(target_os = "none")]
-fn write_u64(va: u64, v: u64) {
-    // SAFETY: callers pass addresses the test mapped writable.
-    unsafe { (va as *mut u64).write_volatile(v) }
-}
 
 #[cfg(target_os = "none")]
 fn ptr(u: u64, domid: DomId, offset: u16) -> GnttabCopyPtr {

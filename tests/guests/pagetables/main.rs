@@ -21,6 +21,9 @@ use domu_frontends::{
 };
 
 #[cfg(target_os = "none")]
+use domu_frontends::sys::read_u64;
+
+#[cfg(target_os = "none")]
 const EINVAL: i64 = -22;
 #[cfg(target_os = "none")]
 const EBUSY: i64 = -16;
@@ -43,12 +46,6 @@ const NEW_VA: u64 = 8 << 21;
 #[cfg(target_os = "none")]
 fn pte_ptr(table: u64, index: usize) -> u64 {
     (table << 12) | (index as u64 * 8)
-}
-
-#[cfg(target_os = "none")]
-fn read_u64(va: u64) -> u64 {
-    // SAFETY: the callers pass addresses the test mapped (or expects to fault under `traps`).
-    unsafe { (va as *const u64).read_volatile() }
 }
 
 #[cfg(target_os = "none")]

@@ -18,6 +18,9 @@ use domu_frontends::{
     Test,
 };
 
+#[cfg(target_os = "none")]
+use domu_frontends::sys::read_u64;
+
 /// Where the test's L1 maps (L2 slot 10: 20 MiB); its entry 0 maps the L1 itself read-only.
 #[cfg(target_os = "none")]
 const BASE: u64 = 10 << 21;
@@ -25,12 +28,6 @@ const BASE: u64 = 10 << 21;
 #[cfg(target_os = "none")]
 fn invlpg(va: u64) {
     mmuext(7, va, 0);
-}
-
-#[cfg(target_os = "none")]
-fn read_u64(va: u64) -> u64 {
-    // SAFETY: callers read pages the test mapped.
-    unsafe { (va as *const u64).read_volatile() }
 }
 
 #[cfg(target_os = "none")]
