@@ -168,6 +168,7 @@ impl Gntdev {
             pages,
             index,
             count: refs.len() as u32,
+            writable,
         })
     }
 
@@ -254,6 +255,7 @@ pub struct GrantMapping {
     pages: SharedPages,
     index: u64,
     count: u32,
+    writable: bool,
 }
 
 impl std::ops::Deref for GrantMapping {
@@ -270,6 +272,11 @@ impl std::ops::DerefMut for GrantMapping {
 }
 
 impl GrantMapping {
+    /// True if mapped writable.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
     /// `IOCTL_GNTDEV_SET_UNMAP_NOTIFY`: when this mapping goes away (even if the process dies),
     /// the kernel sends an event on `port` so the peer learns the backend is gone.
     pub fn set_unmap_notify(&self, port: Port) -> io::Result<()> {

@@ -6,6 +6,7 @@
 //! Every ioctl number and argument struct below is the one in the Linux UAPI headers Xen ships
 //! as `/usr/include/xen/sys/{evtchn,gntdev,gntalloc,privcmd}.h`.
 
+pub mod blockio;
 pub mod evtchn;
 pub mod file;
 pub mod gntalloc;
@@ -78,6 +79,11 @@ impl SharedPages {
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The first byte, for I/O that the kernel does into the pages (see [`blockio`]).
+    pub(crate) fn base_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
     }
 
     /// True for an empty mapping (never made).
