@@ -3,7 +3,7 @@
 //! and drives each device's handshake ([`crate::xenbus`]); each connected device's queues and
 //! I/O run on their own threads ([`crate::device`]).
 
-use crate::device::{Backing, Connection, QueueSpec};
+use crate::device::{Backing, Connection, Engine, Options, QueueSpec};
 use crate::request::{Limits, MAX_INDIRECT_SEGMENTS, SECTOR_SIZE};
 use crate::xenbus::{self, Action, Observed, Phase};
 use anyhow::{bail, Context, Result};
@@ -29,6 +29,8 @@ pub struct Config {
     pub persistent: bool,
     /// Offer indirect descriptors.
     pub indirect: bool,
+    /// The I/O engine.
+    pub engine: Engine,
 }
 
 impl Default for Config {
@@ -39,6 +41,7 @@ impl Default for Config {
             direct_io: false,
             persistent: true,
             indirect: true,
+            engine: Engine::Pool,
         }
     }
 }
@@ -244,12 +247,24 @@ fn act(
                     token: token.clone(),
                 });
             });
-            let conn = Connection::connect(dev.fe_domid, gntdev, backing, &specs, on_broken)?;
+            // Persistent grants when both ends want them (blkfront writes its own
+            // `feature-persistent`).
+            let fe_persistent = xs
+                .read_parse::<u32>(NO_TX, &format!("{}/{}", dev.fe, keys::FEATURE_PERSISTENT))
+                .unwrap_or(0)
+                == 1;
+            let opts = Options {
+                engine: cfg.engine,
+                persistent: cfg.persistent && fe_persistent,
+            };
+            let conn = Connection::connect(dev.fe_domid, gntdev, backing, &specs, opts, on_broken)?;
             log::info!(
-                "{}: connected, {} queue(s), {} ring page(s) each",
+                "{}: connected, {} queue(s), {} ring page(s) each, persistent grants {}, {:?} engine",
                 dev.be,
                 specs.len(),
-                specs[0].ring_refs.len()
+                specs[0].ring_refs.len(),
+                if opts.persistent { "on" } else { "off" },
+                opts.engine
             );
             dev.conn = Some(conn);
         }
@@ -291,7 +306,7 @@ fn open_backing(xs: &Xenstore, be: &str, cfg: &Config) -> Result<Backing> {
         .with_context(|| format!("opening {path}"))?;
     let bytes = dom0_sys::file::size_bytes(&file).with_context(|| format!("size of {path}"))?;
     Ok(Backing {
-        file,
+        file: Arc::new(file),
         limits: Limits {
             sectors: bytes / SECTOR_SIZE,
             read_only,

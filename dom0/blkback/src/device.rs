@@ -1,35 +1,51 @@
 //! One virtual block device: its backing, its queues (a mapped ring and an event channel each,
-//! served by one thread), and the worker pool that does the I/O so one slow request does not
-//! stall the ring.
+//! served by one thread), and the I/O engine, so one slow request does not stall the ring:
+//! a pool of worker threads doing `preadv`/`pwritev`, or an io_uring per queue (see
+//! docs/blkback.md for the measurements behind the default).
 
 use crate::request::{self, Decoded, Dir, Limits, Reject, Segment, SECTOR_SIZE};
+use dom0_sys::blockio::{Bounce, Completion, IoBuf, Uring};
 use dom0_sys::evtchn::Evtchn;
 use dom0_sys::gntdev::{ForeignSpan, Gntdev, GrantMapping};
+use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use xen_abi::io::blkif::{
-    BlkifBackRing, BlkifRequestSegment, BlkifResponse, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
+    BlkifBackRing, BlkifRequestSegment, BlkifResponse, BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE,
+    BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
 };
 use xen_abi::types::{DomId, GrantRef, Port, PAGE_SIZE};
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-/// A page-aligned page, so local buffers suit `O_DIRECT`.
-#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
-#[repr(C, align(4096))]
-struct Page([u8; PAGE_SIZE]);
+use zerocopy::FromBytes;
 
 /// The disk behind a device.
 #[derive(Debug)]
 pub struct Backing {
     /// The open file or block device.
-    pub file: File,
+    pub file: Arc<File>,
     /// What requests may do.
     pub limits: Limits,
+}
+
+/// How a device's reads and writes reach its backing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// [`WORKERS`] threads per device, each doing one blocking `preadv`/`pwritev` at a time.
+    Pool,
+    /// One io_uring per queue, driven by the queue's own thread (no hand-off).
+    Uring,
+}
+
+/// Per-connection choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// The I/O engine.
+    pub engine: Engine,
+    /// Both ends agreed on `feature-persistent`: keep the frontend's grants mapped.
+    pub persistent: bool,
 }
 
 /// Why a device could not connect.
@@ -48,19 +64,39 @@ pub enum ConnectError {
     Ring(xen_abi::io::ring::RingError),
 }
 
+/// Persistent grants kept mapped per queue, as Linux's blkback (`max_persistent_grants`).
+pub const MAX_PERSISTENT_GRANTS: usize = 1056;
+
+/// Requests a queue has in flight at most with the io_uring engine (their bounce buffers are
+/// the memory bound); further requests wait in the shared ring.
+pub const URING_MAX_IN_FLIGHT: usize = 64;
+
+/// The frontend's persistent grants of one queue: each mapped on first use (writable, as the
+/// frontend grants them) and kept until the queue goes; beyond [`MAX_PERSISTENT_GRANTS`], or if
+/// a grant cannot be mapped, a request falls back to grant copy.
+#[derive(Default)]
+struct Persistent {
+    maps: Mutex<HashMap<GrantRef, Arc<GrantMapping>>>,
+    /// Requests served in place and by copy (for the log).
+    in_place: AtomicUsize,
+    copied: AtomicUsize,
+}
+
 /// A queue's shared state: the ring (locked: the queue thread takes requests, workers put
 /// responses) and its event channel.
 struct Queue {
     ring: Mutex<(BlkifBackRing, GrantMapping)>,
-    evtchn: Evtchn,
+    evtchn: Arc<Evtchn>,
     port: Port,
     stop: AtomicBool,
-    /// Requests handed to workers and not answered yet.
+    /// Requests taken from the ring and not answered yet.
     in_flight: AtomicUsize,
     /// Set when the frontend broke the ring protocol.
     broken: AtomicBool,
     /// Requests taken, refused, and wake-ups by event or by timeout (for the log).
     stats: [AtomicUsize; 4],
+    /// Present when persistent grants were negotiated.
+    persistent: Option<Persistent>,
 }
 
 const TAKEN: usize = 0;
@@ -69,7 +105,7 @@ const EVENTS: usize = 2;
 const TIMEOUTS: usize = 3;
 
 impl Queue {
-    fn respond(&self, id: u64, op: u8, status: i16) {
+    fn respond(&self, (id, op, status): (u64, u8, i16)) {
         let rsp = BlkifResponse {
             id,
             operation: op,
@@ -88,6 +124,12 @@ impl Queue {
         if notify {
             let _ = self.evtchn.notify(self.port);
         }
+    }
+
+    /// Answers a request taken from the ring.
+    fn answer(&self, r: (u64, u8, i16)) {
+        self.respond(r);
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -120,7 +162,7 @@ pub struct QueueSpec {
     pub event_channel: Port,
 }
 
-/// Worker threads per device.
+/// Worker threads per device with the pool engine.
 pub const WORKERS: usize = 4;
 
 impl Connection {
@@ -130,6 +172,7 @@ impl Connection {
         gntdev: &Arc<Gntdev>,
         backing: Arc<Backing>,
         specs: &[QueueSpec],
+        opts: Options,
         on_broken: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<Connection, ConnectError> {
         let shared = Arc::new(Shared {
@@ -155,31 +198,51 @@ impl Connection {
             let _ = mem.set_unmap_notify(port);
             queues.push(Arc::new(Queue {
                 ring: Mutex::new((ring, mem)),
-                evtchn,
+                evtchn: Arc::new(evtchn),
                 port,
                 stop: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 broken: AtomicBool::new(false),
                 stats: Default::default(),
+                persistent: opts.persistent.then(Persistent::default),
             }));
+        }
+        let mut uring = Vec::new();
+        if opts.engine == Engine::Uring {
+            for i in 0..queues.len() {
+                let entries = u32::try_from(URING_MAX_IN_FLIGHT * 2).unwrap_or(128);
+                uring.push(Uring::new(entries).map_err(|err| ConnectError::Os {
+                    what: format!("queue {i}: io_uring_setup"),
+                    err,
+                })?);
+            }
         }
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let jobs_rx = Arc::new(Mutex::new(jobs_rx));
-        let workers = (0..WORKERS)
-            .map(|_| {
-                let rx = Arc::clone(&jobs_rx);
-                let sh = Arc::clone(&shared);
-                std::thread::spawn(move || worker(&sh, &rx))
-            })
-            .collect();
+        let workers = match opts.engine {
+            Engine::Pool => (0..WORKERS)
+                .map(|_| {
+                    let rx = Arc::clone(&jobs_rx);
+                    let sh = Arc::clone(&shared);
+                    std::thread::spawn(move || worker(&sh, &rx))
+                })
+                .collect(),
+            Engine::Uring => Vec::new(),
+        };
+        let mut uring = uring.into_iter();
         let queues = queues
             .into_iter()
             .map(|q| {
                 let q2 = Arc::clone(&q);
                 let sh = Arc::clone(&shared);
-                let tx = jobs_tx.clone();
                 let ob = Arc::clone(&on_broken);
-                let h = std::thread::spawn(move || serve_queue(&sh, &q2, &tx, &*ob));
+                let h = match uring.next() {
+                    Some(u) => std::thread::spawn(move || serve_uring(&sh, &q2, u, &*ob)),
+                    None => {
+                        let tx = jobs_tx.clone();
+                        std::thread::spawn(move || serve_pool(&sh, &q2, &tx, &*ob))
+                    }
+                };
                 (q, h)
             })
             .collect();
@@ -224,6 +287,14 @@ impl Drop for Connection {
                 st[EVENTS],
                 st[TIMEOUTS]
             );
+            if let Some(p) = &q.persistent {
+                let mapped = p.maps.lock().map(|m| m.len()).unwrap_or(0);
+                log::info!(
+                    "queue {i}: persistent grants: {mapped} mapped, {} requests in place, {} by copy",
+                    p.in_place.load(Ordering::Relaxed),
+                    p.copied.load(Ordering::Relaxed)
+                );
+            }
         }
         // Workers finish what is queued, then see the channel close.
         self.jobs = None;
@@ -241,89 +312,102 @@ impl Drop for Connection {
     }
 }
 
-fn serve_queue(
+/// Takes what the frontend published (at most `room` requests; copies only, the ring lock is
+/// not held during I/O) and decodes it: valid requests are returned, invalid ones answered at
+/// once. Returns the requests and whether more may be waiting.
+fn take_requests(sh: &Shared, q: &Queue, room: usize) -> (Vec<Decoded>, bool) {
+    let mut batch = Vec::new();
+    let more = {
+        let Ok(mut g) = q.ring.lock() else {
+            return (Vec::new(), false);
+        };
+        let (ring, mem) = &mut *g;
+        while batch.len() < room {
+            match ring.take_request(&**mem) {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("domain {} ring broken: {e}", sh.domid.0);
+                    q.broken.store(true, Ordering::SeqCst);
+                    break;
+                }
+            }
+        }
+        if q.broken.load(Ordering::SeqCst) || batch.len() == room {
+            false
+        } else {
+            ring.final_check_for_requests(&mut **mem).unwrap_or(false)
+        }
+    };
+    q.stats[TAKEN].fetch_add(batch.len(), Ordering::Relaxed);
+    let mut ok = Vec::with_capacity(batch.len());
+    for r in batch {
+        q.in_flight.fetch_add(1, Ordering::SeqCst);
+        match request::decode(&r, &sh.backing.limits) {
+            Ok(d) => ok.push(d),
+            Err(Reject {
+                id,
+                op,
+                status,
+                why,
+            }) => {
+                log::debug!("domain {} request {id:#x} refused: {why}", sh.domid.0);
+                q.stats[REFUSED].fetch_add(1, Ordering::Relaxed);
+                q.answer((id, op, status));
+            }
+        }
+    }
+    (ok, more)
+}
+
+/// Waits up to `ms` for the queue's event channel and re-arms it.
+fn wait_event(q: &Queue, ms: i32) {
+    match q.evtchn.pending(ms) {
+        Ok(Some(p)) => {
+            q.stats[EVENTS].fetch_add(1, Ordering::Relaxed);
+            let _ = q.evtchn.unmask(p);
+        }
+        Ok(None) => {
+            q.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            log::warn!("evtchn: {e}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn serve_pool(
     sh: &Shared,
     q: &Arc<Queue>,
     jobs: &Sender<Job>,
     on_broken: &(dyn Fn() + Send + Sync),
 ) {
     while !q.stop.load(Ordering::SeqCst) {
-        // Take what is published; copies only, the lock is not held during I/O.
-        let mut batch = Vec::new();
-        let more = {
-            let Ok(mut g) = q.ring.lock() else { return };
-            let (ring, mem) = &mut *g;
-            loop {
-                match ring.take_request(&**mem) {
-                    Ok(Some(r)) => batch.push(r),
-                    Ok(None) => break,
-                    Err(e) => {
-                        log::warn!("domain {} ring broken: {e}", sh.domid.0);
-                        q.broken.store(true, Ordering::SeqCst);
-                        break;
-                    }
-                }
-            }
-            if q.broken.load(Ordering::SeqCst) {
-                false
-            } else {
-                ring.final_check_for_requests(&mut **mem).unwrap_or(false)
-            }
-        };
-        q.stats[TAKEN].fetch_add(batch.len(), Ordering::Relaxed);
-        for r in batch {
-            match request::decode(&r, &sh.backing.limits) {
-                Ok(d) => {
-                    q.in_flight.fetch_add(1, Ordering::SeqCst);
-                    if jobs
-                        .send(Job {
-                            queue: Arc::clone(q),
-                            req: d,
-                        })
-                        .is_err()
-                    {
-                        q.in_flight.fetch_sub(1, Ordering::SeqCst);
-                    }
-                }
-                Err(Reject {
-                    id,
-                    op,
-                    status,
-                    why,
-                }) => {
-                    log::debug!("domain {} request {id:#x} refused: {why}", sh.domid.0);
-                    q.stats[REFUSED].fetch_add(1, Ordering::Relaxed);
-                    q.respond(id, op, status);
-                }
+        let (batch, more) = take_requests(sh, q, usize::MAX);
+        for req in batch {
+            if let Err(mpsc::SendError(j)) = jobs.send(Job {
+                queue: Arc::clone(q),
+                req,
+            }) {
+                q.answer((j.req.id(), j.req.op(), BLKIF_RSP_ERROR));
             }
         }
         if q.broken.load(Ordering::SeqCst) {
             on_broken();
             return;
         }
-        if more {
-            continue;
-        }
-        match q.evtchn.pending(200) {
-            Ok(Some(p)) => {
-                q.stats[EVENTS].fetch_add(1, Ordering::Relaxed);
-                let _ = q.evtchn.unmask(p);
-            }
-            Ok(None) => {
-                q.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                log::warn!("evtchn: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if !more {
+            wait_event(q, 200);
         }
     }
 }
 
 fn worker(sh: &Shared, jobs: &Mutex<Receiver<Job>>) {
-    // One buffer per worker, grown to the largest request seen and reused: a fresh allocation
-    // per request would fault every page in again (each fault a trap to Xen in a PV dom0).
-    let mut pages: Vec<Page> = Vec::new();
+    // One bounce buffer per worker, grown to the largest request seen and reused: a fresh
+    // allocation per request would fault every page in again (each fault a trap to Xen in a
+    // PV dom0).
+    let mut spare = Vec::new();
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -332,9 +416,222 @@ fn worker(sh: &Shared, jobs: &Mutex<Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        let (id, op, status) = execute(sh, job.req, &mut pages);
-        job.queue.respond(id, op, status);
-        job.queue.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let q = &job.queue;
+        let r = match prepare(sh, q, job.req, &mut spare) {
+            Prepared::Done(r) => r,
+            Prepared::Flush { id } => (
+                id,
+                BLKIF_OP_FLUSH_DISKCACHE,
+                sync_status(sh.backing.file.sync_data()),
+            ),
+            Prepared::Data(mut d) => {
+                let file = &sh.backing.file;
+                let res = match d.dir {
+                    Dir::Read => d.buf.read_at(file, d.at),
+                    Dir::Write => d.buf.write_at(file, d.at),
+                };
+                d.finish(sh, res, &mut spare)
+            }
+        };
+        q.answer(r);
+    }
+}
+
+fn sync_status(r: std::io::Result<()>) -> i16 {
+    match r {
+        Ok(()) => BLKIF_RSP_OKAY,
+        Err(e) => {
+            log::debug!("flush: {e}");
+            BLKIF_RSP_ERROR
+        }
+    }
+}
+
+/// Tag of the event channel's poll in a queue's io_uring (requests use their slot index).
+const EVTCHN_TAG: u64 = u64::MAX;
+
+fn serve_uring(sh: &Shared, q: &Arc<Queue>, mut ring: Uring, on_broken: &(dyn Fn() + Send + Sync)) {
+    let mut spare = Vec::new();
+    // Requests in the io_uring, by tag.
+    let mut slots: Vec<Option<Slot>> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut busy = 0usize;
+    let mut armed = false;
+    let mut stop_at = None;
+    loop {
+        if q.stop.load(Ordering::SeqCst) {
+            // Drain: take nothing new, wait for what is in flight (up to DRAIN_GRACE).
+            let t = *stop_at.get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
+            if busy == 0 || Instant::now() > t {
+                if busy > 0 {
+                    log::warn!("{busy} requests still in flight after {DRAIN_GRACE:?}");
+                }
+                return; // dropping the ring waits for the kernel to finish with every buffer
+            }
+        } else {
+            let (batch, _) = take_requests(sh, q, URING_MAX_IN_FLIGHT - busy);
+            for req in batch {
+                let (id, op) = (req.id(), req.op());
+                let slot = match prepare(sh, q, req, &mut spare) {
+                    Prepared::Done(r) => {
+                        q.answer(r);
+                        continue;
+                    }
+                    Prepared::Flush { id } => Slot::Flush { id },
+                    Prepared::Data(d) => Slot::Data(d),
+                };
+                let tag = match free.pop() {
+                    Some(t) => t,
+                    None => {
+                        slots.push(None);
+                        slots.len() - 1
+                    }
+                };
+                let file = &sh.backing.file;
+                let started = match slot {
+                    Slot::Flush { .. } => ring.sync(file, tag as u64).map(|()| slot),
+                    Slot::Data(mut d) => {
+                        let buf = std::mem::replace(&mut d.buf, IoBuf::mapped());
+                        let r = match d.dir {
+                            Dir::Read => ring.read(file, d.at, buf, tag as u64),
+                            Dir::Write => ring.write(file, d.at, buf, tag as u64),
+                        };
+                        match r {
+                            Ok(()) => Ok(Slot::Data(d)),
+                            Err((e, buf)) => {
+                                d.buf = buf;
+                                q.answer(d.finish(sh, Err(e), &mut spare));
+                                free.push(tag);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                match started {
+                    Ok(s) => {
+                        slots[tag] = Some(s);
+                        busy += 1;
+                    }
+                    Err(e) => {
+                        log::debug!("io_uring: {e}");
+                        free.push(tag);
+                        q.answer((id, op, BLKIF_RSP_ERROR));
+                    }
+                }
+            }
+            if q.broken.load(Ordering::SeqCst) {
+                on_broken();
+                q.stop.store(true, Ordering::SeqCst);
+                continue;
+            }
+            if !armed {
+                let fd: Arc<dyn std::os::fd::AsRawFd + Send + Sync> = q.evtchn.clone();
+                match ring.poll_readable(fd, EVTCHN_TAG) {
+                    Ok(()) => armed = true,
+                    Err(e) => log::warn!("io_uring poll: {e}"),
+                }
+            }
+        }
+        let done = match ring.wait(Duration::from_millis(200)) {
+            Ok(c) => c,
+            Err(e) => {
+                log::warn!("io_uring wait: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+        };
+        if done.is_empty() {
+            q.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);
+        }
+        for c in done {
+            let (tag, result, buf) = match c {
+                Completion::Readable { .. } => {
+                    armed = false;
+                    wait_event(q, 0);
+                    continue;
+                }
+                Completion::Sync { tag, result } => (tag, result, None),
+                Completion::Data { tag, result, buf } => (tag, result, Some(buf)),
+            };
+            let Some(slot) = usize::try_from(tag)
+                .ok()
+                .and_then(|t| slots.get_mut(t))
+                .and_then(Option::take)
+            else {
+                continue;
+            };
+            free.push(tag as usize);
+            busy -= 1;
+            q.answer(match (slot, buf) {
+                (Slot::Data(mut d), Some(buf)) => {
+                    d.buf = buf;
+                    d.finish(sh, result, &mut spare)
+                }
+                (Slot::Flush { id }, _) => (id, BLKIF_OP_FLUSH_DISKCACHE, sync_status(result)),
+                (Slot::Data(d), None) => (d.id, d.op, BLKIF_RSP_ERROR),
+            });
+        }
+    }
+}
+
+enum Slot {
+    Data(DataIo),
+    Flush { id: u64 },
+}
+
+/// A read or write ready to go: its buffer is the guest's pages (persistent grants) or a bounce
+/// buffer already filled for a write.
+struct DataIo {
+    id: u64,
+    op: u8,
+    dir: Dir,
+    at: u64,
+    buf: IoBuf,
+    /// Where a read's bounce buffer goes afterwards.
+    spans: Vec<ForeignSpan>,
+}
+
+enum Prepared {
+    /// Answered without I/O (refused, or done synchronously).
+    Done((u64, u8, i16)),
+    Flush {
+        id: u64,
+    },
+    Data(DataIo),
+}
+
+impl DataIo {
+    /// After the I/O: a read through a bounce buffer is copied out to the guest; the bounce
+    /// buffer goes back to `spare`. Returns the response.
+    fn finish(
+        self,
+        sh: &Shared,
+        res: std::io::Result<()>,
+        spare: &mut Vec<Bounce>,
+    ) -> (u64, u8, i16) {
+        let out = match (res, self.dir, self.buf.bounce_bytes()) {
+            (Ok(()), Dir::Read, Some(bytes)) => sh
+                .gntdev
+                .copy_out(&self.spans, bytes)
+                .map_err(|e| e.to_string()),
+            (Ok(()), _, _) => Ok(()),
+            (Err(e), _, _) => Err(e.to_string()),
+        };
+        if let Some(b) = self.buf.into_bounce() {
+            spare.push(b);
+        }
+        match out {
+            Ok(()) => (self.id, self.op, BLKIF_RSP_OKAY),
+            Err(e) => {
+                log::debug!(
+                    "domain {} {:?} at byte {}: {e}",
+                    sh.domid.0,
+                    self.dir,
+                    self.at
+                );
+                (self.id, self.op, BLKIF_RSP_ERROR)
+            }
+        }
     }
 }
 
@@ -349,8 +646,40 @@ fn spans(domid: DomId, segs: &[Segment]) -> Vec<ForeignSpan> {
         .collect()
 }
 
-/// Carries out a validated request; returns (id, op, status) for the response.
-fn execute(sh: &Shared, req: Decoded, pages: &mut Vec<Page>) -> (u64, u8, i16) {
+/// The guest's pages for `segs`, in place, if every grant is (or can now be) kept mapped.
+fn in_place(sh: &Shared, p: &Persistent, segs: &[Segment]) -> Option<IoBuf> {
+    let Ok(mut maps) = p.maps.lock() else {
+        return None;
+    };
+    let mut buf = IoBuf::mapped();
+    for s in segs {
+        let m = match maps.get(&s.gref) {
+            Some(m) => Arc::clone(m),
+            None if maps.len() < MAX_PERSISTENT_GRANTS => {
+                match sh.gntdev.map_grant_refs(sh.domid, &[s.gref], true) {
+                    Ok(m) => {
+                        let m = Arc::new(m);
+                        maps.insert(s.gref, Arc::clone(&m));
+                        m
+                    }
+                    Err(e) => {
+                        log::debug!("domain {} grant {}: {e}", sh.domid.0, s.gref.0);
+                        return None;
+                    }
+                }
+            }
+            None => return None,
+        };
+        buf.push_mapped(m, usize::from(s.offset()), usize::from(s.len()))
+            .ok()?;
+    }
+    Some(buf)
+}
+
+/// Turns a validated request into I/O to do: indirect segment lists are fetched and checked,
+/// buffers found (mapped persistent grants) or filled (grant copy into a bounce buffer for a
+/// write); discards are done here.
+fn prepare(sh: &Shared, q: &Queue, req: Decoded, spare: &mut Vec<Bounce>) -> Prepared {
     let req = match req {
         Decoded::Indirect {
             id,
@@ -373,19 +702,18 @@ fn execute(sh: &Shared, req: Decoded, pages: &mut Vec<Page>) -> (u64, u8, i16) {
                 .collect();
             if let Err(e) = sh.gntdev.copy_in(&page_spans, &mut buf) {
                 log::debug!("domain {} indirect pages: {e}", sh.domid.0);
-                return (id, op, BLKIF_RSP_ERROR);
+                return Prepared::Done((id, op, BLKIF_RSP_ERROR));
             }
             let Ok(desc) = <[BlkifRequestSegment]>::ref_from_bytes(&buf) else {
-                return (id, op, BLKIF_RSP_ERROR);
+                return Prepared::Done((id, op, BLKIF_RSP_ERROR));
             };
             match request::finish_indirect(req.clone(), desc, &sh.backing.limits) {
                 Ok(d) => d,
-                Err(r) => return (r.id, r.op, r.status),
+                Err(r) => return Prepared::Done((r.id, r.op, r.status)),
             }
         }
         other => other,
     };
-    let file = &sh.backing.file;
     match req {
         Decoded::Rw {
             id,
@@ -394,57 +722,66 @@ fn execute(sh: &Shared, req: Decoded, pages: &mut Vec<Page>) -> (u64, u8, i16) {
             sector,
             segments,
         } => {
+            let at = sector * SECTOR_SIZE;
+            if let Some(p) = &q.persistent {
+                if let Some(buf) = in_place(sh, p, &segments) {
+                    p.in_place.fetch_add(1, Ordering::Relaxed);
+                    return Prepared::Data(DataIo {
+                        id,
+                        op,
+                        dir,
+                        at,
+                        buf,
+                        spans: Vec::new(),
+                    });
+                }
+                p.copied.fetch_add(1, Ordering::Relaxed);
+            }
             let bytes: usize = segments.iter().map(|s| usize::from(s.len())).sum();
             let need = bytes.div_ceil(PAGE_SIZE);
-            if pages.len() < need {
-                pages.resize(need, Page([0; PAGE_SIZE]));
-            }
-            let buf = &mut pages.as_mut_bytes()[..bytes];
-            let sp = spans(sh.domid, &segments);
-            let at = sector * SECTOR_SIZE;
-            let ok = match dir {
-                Dir::Write => sh
-                    .gntdev
-                    .copy_in(&sp, buf)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| file.write_all_at(buf, at).map_err(|e| e.to_string())),
-                Dir::Read => file
-                    .read_exact_at(buf, at)
-                    .map_err(|e| e.to_string())
-                    .and_then(|()| sh.gntdev.copy_out(&sp, buf).map_err(|e| e.to_string())),
+            let mut b = match spare.iter().position(|b| b.len() >= bytes) {
+                Some(i) => spare.swap_remove(i),
+                None => Bounce::new(need),
             };
-            match ok {
-                Ok(()) => (id, op, BLKIF_RSP_OKAY),
-                Err(e) => {
-                    log::debug!("domain {} {dir:?} at sector {sector}: {e}", sh.domid.0);
-                    (id, op, BLKIF_RSP_ERROR)
+            let sp = spans(sh.domid, &segments);
+            if dir == Dir::Write {
+                if let Err(e) = sh.gntdev.copy_in(&sp, &mut b.as_mut_slice()[..bytes]) {
+                    log::debug!("domain {} write at byte {at}: {e}", sh.domid.0);
+                    spare.push(b);
+                    return Prepared::Done((id, op, BLKIF_RSP_ERROR));
                 }
             }
+            match IoBuf::bounce(b, bytes) {
+                Ok(buf) => Prepared::Data(DataIo {
+                    id,
+                    op,
+                    dir,
+                    at,
+                    buf,
+                    spans: sp,
+                }),
+                Err(_) => Prepared::Done((id, op, BLKIF_RSP_ERROR)),
+            }
         }
-        Decoded::Flush { id } => {
-            let st = if file.sync_data().is_ok() {
-                BLKIF_RSP_OKAY
-            } else {
-                BLKIF_RSP_ERROR
-            };
-            (id, xen_abi::io::blkif::BLKIF_OP_FLUSH_DISKCACHE, st)
-        }
+        Decoded::Flush { id } => Prepared::Flush { id },
         Decoded::Discard {
             id,
             sector,
             nr_sectors,
         } => {
-            let st =
-                match dom0_sys::file::discard(file, sector * SECTOR_SIZE, nr_sectors * SECTOR_SIZE)
-                {
-                    Ok(()) => BLKIF_RSP_OKAY,
-                    Err(e) => {
-                        log::debug!("discard: {e}");
-                        BLKIF_RSP_ERROR
-                    }
-                };
-            (id, xen_abi::io::blkif::BLKIF_OP_DISCARD, st)
+            let st = match dom0_sys::file::discard(
+                &sh.backing.file,
+                sector * SECTOR_SIZE,
+                nr_sectors * SECTOR_SIZE,
+            ) {
+                Ok(()) => BLKIF_RSP_OKAY,
+                Err(e) => {
+                    log::debug!("discard: {e}");
+                    BLKIF_RSP_ERROR
+                }
+            };
+            Prepared::Done((id, BLKIF_OP_DISCARD, st))
         }
-        Decoded::Indirect { id, op, .. } => (id, op, BLKIF_RSP_ERROR),
+        Decoded::Indirect { id, op, .. } => Prepared::Done((id, op, BLKIF_RSP_ERROR)),
     }
 }

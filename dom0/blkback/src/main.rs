@@ -2,9 +2,10 @@
 
 use anyhow::{bail, Context, Result};
 use blkback::daemon::{self, Config};
+use blkback::device::Engine;
 
 const USAGE: &str = "usage: blkback [--max-queues N] [--max-ring-page-order N] [--direct-io]
-               [--no-persistent] [--no-indirect] [--verbose]
+               [--no-persistent] [--no-indirect] [--io pool|uring] [--verbose]
 Serves every backend/vbd device of this domain in xenstore (one process for all devices).";
 
 struct Logger(log::LevelFilter);
@@ -47,6 +48,13 @@ fn real_main() -> Result<()> {
             "--direct-io" => cfg.direct_io = true,
             "--no-persistent" => cfg.persistent = false,
             "--no-indirect" => cfg.indirect = false,
+            "--io" => {
+                cfg.engine = match args.next().as_deref() {
+                    Some("pool") => Engine::Pool,
+                    Some("uring") => Engine::Uring,
+                    _ => bail!("--io takes 'pool' or 'uring'"),
+                }
+            }
             "--verbose" => level = log::LevelFilter::Debug,
             "-h" | "--help" => {
                 println!("{USAGE}");

@@ -117,6 +117,27 @@ pub enum Decoded {
     },
 }
 
+impl Decoded {
+    /// The frontend's id, for the response.
+    pub fn id(&self) -> u64 {
+        match self {
+            Decoded::Rw { id, .. }
+            | Decoded::Indirect { id, .. }
+            | Decoded::Flush { id }
+            | Decoded::Discard { id, .. } => *id,
+        }
+    }
+
+    /// The opcode the response echoes.
+    pub fn op(&self) -> u8 {
+        match self {
+            Decoded::Rw { op, .. } | Decoded::Indirect { op, .. } => *op,
+            Decoded::Flush { .. } => xen_abi::io::blkif::BLKIF_OP_FLUSH_DISKCACHE,
+            Decoded::Discard { .. } => xen_abi::io::blkif::BLKIF_OP_DISCARD,
+        }
+    }
+}
+
 /// A request refused: answer `id` with `status` for opcode `op`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reject {

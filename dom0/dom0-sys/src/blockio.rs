@@ -321,6 +321,11 @@ pub struct Uring {
     data_in_flight: usize,
 }
 
+// SAFETY: the only non-`Send` parts are the iovecs' raw pointers, which point into buffers the
+// same `Uring` owns (bounce buffers, or mappings kept by `Arc`s) and move with it; the kernel
+// side of an io_uring is not tied to the thread that made it.
+unsafe impl Send for Uring {}
+
 impl std::fmt::Debug for Uring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Uring")

@@ -470,8 +470,8 @@ fn bench_results(log: &str, backend: &str) -> BenchResults {
         .collect()
 }
 
-/// `cargo xtask bench rig-blk`: fio in a PV domU on blkback and on Linux's xen-blkback in the
-/// same boot; prints each figure and the ratio blkback / xen-blkback.
+/// `cargo xtask bench rig-blk`: fio in a PV domU on blkback (thread pool, then io_uring) and on
+/// Linux's xen-blkback in the same boot; prints each figure and the ratios to xen-blkback.
 pub fn bench_blk(rig: &Rig) -> Result<()> {
     crate::tools::ensure(&[Tool {
         probe: "fio",
@@ -480,19 +480,26 @@ pub fn bench_blk(rig: &Rig) -> Result<()> {
     let s = &scenarios::BENCHES[0];
     let o = rig.run(s, false)?;
     verdict(s.name, &o)?;
-    let ours = bench_results(&o.log, "ferrite");
-    let theirs = bench_results(&o.log, "linux");
-    if ours.len() != 4 || theirs.len() != 4 {
-        bail!("bench-blk: incomplete fio results (blkback {ours:?}, xen-blkback {theirs:?})");
+    let pool = bench_results(&o.log, "pool");
+    let uring = bench_results(&o.log, "uring");
+    let linux = bench_results(&o.log, "linux");
+    if [&pool, &uring, &linux].iter().any(|r| r.len() != 4) {
+        bail!(
+            "bench-blk: incomplete fio results (pool {pool:?}, uring {uring:?}, xen-blkback {linux:?})"
+        );
     }
     println!("rig-blk (fio in a PV domU, RAM-backed image, QEMU TCG; higher is better)");
     println!(
-        "{:<10} {:>14} {:>14} {:>7}",
-        "test", "blkback", "xen-blkback", "ratio"
+        "{:<10} {:>14} {:>14} {:>14} {:>7} {:>7}",
+        "test", "blkback pool", "blkback uring", "xen-blkback", "pool/k", "uring/k"
     );
-    for ((name, a, unit), (_, b, _)) in ours.iter().zip(&theirs) {
-        let ratio = if *b > 0.0 { a / b } else { f64::NAN };
-        println!("{name:<10} {a:>9.0} {unit:<4} {b:>9.0} {unit:<4} {ratio:>7.2}");
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    for (((name, p, unit), (_, u, _)), (_, k, _)) in pool.iter().zip(&uring).zip(&linux) {
+        println!(
+            "{name:<10} {p:>8.0} {unit:<5} {u:>8.0} {unit:<5} {k:>8.0} {unit:<5} {:>7.2} {:>7.2}",
+            ratio(*p, *k),
+            ratio(*u, *k)
+        );
     }
     Ok(())
 }
@@ -544,11 +551,11 @@ mod tests {
 
     #[test]
     fn bench_results_reads_tagged_fio_lines() {
-        let log = "RIG-BENCH ferrite BENCH randread 1234 IOPS\r\n\
+        let log = "RIG-BENCH pool BENCH randread 1234 IOPS\r\n\
                    RIG-BENCH linux BENCH randread 2000 IOPS\n\
-                   RIG-BENCH ferrite BENCH seqread 55 MiB/s\n\
+                   RIG-BENCH pool BENCH seqread 55 MiB/s\n\
                    [benchf] BENCH randread 1 IOPS\n";
-        let r = bench_results(log, "ferrite");
+        let r = bench_results(log, "pool");
         assert_eq!(
             r,
             vec![
