@@ -41,7 +41,7 @@ impl Default for Config {
             direct_io: false,
             persistent: true,
             indirect: true,
-            engine: Engine::Pool,
+            engine: Engine::Uring,
         }
     }
 }
@@ -264,7 +264,7 @@ fn act(
                 specs.len(),
                 specs[0].ring_refs.len(),
                 if opts.persistent { "on" } else { "off" },
-                opts.engine
+                conn.engine()
             );
             dev.conn = Some(conn);
         }

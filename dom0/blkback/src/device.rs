@@ -151,6 +151,7 @@ pub struct Connection {
     queues: Vec<(Arc<Queue>, JoinHandle<()>)>,
     workers: Vec<JoinHandle<()>>,
     jobs: Option<Sender<Job>>,
+    engine: Engine,
 }
 
 /// One queue as the frontend set it up.
@@ -208,13 +209,19 @@ impl Connection {
             }));
         }
         let mut uring = Vec::new();
+        let mut opts = opts;
         if opts.engine == Engine::Uring {
-            for i in 0..queues.len() {
-                let entries = u32::try_from(URING_MAX_IN_FLIGHT * 2).unwrap_or(128);
-                uring.push(Uring::new(entries).map_err(|err| ConnectError::Os {
-                    what: format!("queue {i}: io_uring_setup"),
-                    err,
-                })?);
+            let entries = u32::try_from(URING_MAX_IN_FLIGHT * 2).unwrap_or(128);
+            match (0..queues.len())
+                .map(|_| Uring::new(entries))
+                .collect::<Result<Vec<_>, _>>()
+            {
+                Ok(u) => uring = u,
+                // E.g. a kernel built without io_uring or with `kernel.io_uring_disabled` set.
+                Err(e) => {
+                    log::warn!("io_uring_setup: {e}; using the thread pool");
+                    opts.engine = Engine::Pool;
+                }
             }
         }
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
@@ -250,6 +257,7 @@ impl Connection {
             queues,
             workers,
             jobs: Some(jobs_tx),
+            engine: opts.engine,
         })
     }
 
@@ -258,6 +266,11 @@ impl Connection {
     /// last reference to each queue goes).
     pub fn disconnect(self) {
         drop(self)
+    }
+
+    /// The engine in use (the pool when io_uring was asked for but is not available).
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// Requests taken from the rings and not answered yet.
