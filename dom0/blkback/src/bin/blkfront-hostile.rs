@@ -98,6 +98,9 @@ fn main() -> Result<()> {
         &format!("{fe}/protocol"),
         XEN_IO_PROTO_ABI_NATIVE.as_bytes(),
     )?;
+    // Ask for persistent grants, so the hostile requests also meet blkback's mapping path (a
+    // grant that cannot be mapped must fall back to grant copy and fail there, not crash).
+    xs.write(NO_TX, &format!("{fe}/feature-persistent"), b"1")?;
     xs.write(NO_TX, &format!("{fe}/state"), b"3")?;
     wait_state(&xs, &format!("{be}/state"), 4, 60)?;
     println!("HOSTILE: connected to {be}, {sectors} sectors");
