@@ -4,7 +4,7 @@
 # a loop device), in the same boot.
 . /rig/lib.sh
 dd if=/dev/zero of=/tmp/bench.img bs=1M count=128 2>/dev/null
-blkback > /tmp/blkback.log 2>&1 &
+blkback --io pool > /tmp/blkback.log 2>&1 &
 BB=$!
 domu benchf fio "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/bench.img'"
 sed -i 's/^memory = .*/memory = 512/' /tmp/benchf.cfg
