@@ -51,6 +51,10 @@ pub struct SimMemory {
     pub contention: u32,
     /// Make `grow_table` fail with `ENOMEM`.
     pub fail_grow: bool,
+    /// References taken by `hold_frame` and not released.
+    pub held: BTreeMap<Mfn, u32>,
+    /// Frames their owner frees (on another CPU) just before a copy takes its reference.
+    pub vanish_on_hold: BTreeSet<Mfn>,
 }
 
 impl SimMemory {
@@ -213,7 +217,32 @@ impl GuestFrames for SimMemory {
         self.owners.get(&mfn).copied()
     }
 
+    fn hold_frame(&mut self, owner: DomId, mfn: Mfn) -> bool {
+        if self.vanish_on_hold.remove(&mfn) {
+            self.free_frame(mfn);
+        }
+        if self.freed.contains(&mfn) || self.owners.get(&mfn) != Some(&owner) {
+            return false;
+        }
+        *self.held.entry(mfn).or_default() += 1;
+        true
+    }
+
+    fn release_frame(&mut self, mfn: Mfn) {
+        match self.held.get_mut(&mfn) {
+            Some(1) => {
+                self.held.remove(&mfn);
+            }
+            Some(n) => *n -= 1,
+            None => panic!("release_frame({mfn:?}) without hold_frame"),
+        }
+    }
+
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16) {
+        assert!(
+            self.held.contains_key(&src) && self.held.contains_key(&dst),
+            "copy_bytes on frames not held"
+        );
         let (s, d, n) = (usize::from(src_off), usize::from(dst_off), usize::from(len));
         let bytes: Vec<u8> = match self.data.get(&src).and_then(|d| d.get(s..s + n)) {
             Some(slice) => slice.to_vec(),
@@ -1460,6 +1489,10 @@ impl Harness {
 
     /// The invariants, checked after every step.
     pub fn check_invariants(&self) -> Result<(), String> {
+        // A copy's frame references end with the copy.
+        ck(self.mem.held.is_empty(), || {
+            format!("frames still held after a step: {:?}", self.mem.held)
+        })?;
         // The set of domains the system holds is the model's live and zombie domains.
         let sys_doms: Vec<DomId> = self.sys.domains().collect();
         let model_doms: Vec<DomId> = (0..SLOTS)

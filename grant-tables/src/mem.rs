@@ -58,8 +58,16 @@ pub trait GuestFrames {
     /// The domain owning `mfn`, if the frame is valid and owned.
     fn owner_of(&self, mfn: Mfn) -> Option<DomId>;
 
+    /// Take a general reference on `mfn` for the length of a copy, if `owner` still owns it
+    /// (`get_page`, as Xen's `acquire_grant_for_copy` does): the owner may free the frame on
+    /// another CPU (ballooning it out) while the copy runs, and a freed frame may already be
+    /// someone else's. False means the frame is gone: the copy fails.
+    fn hold_frame(&mut self, owner: DomId, mfn: Mfn) -> bool;
+    /// Drop a reference [`GuestFrames::hold_frame`] took (`put_page`); the frame is freed now if
+    /// its owner let it go meanwhile.
+    fn release_frame(&mut self, mfn: Mfn);
     /// Copy `len` bytes from `src` at `src_off` to `dst` at `dst_off`. Both ranges have been
-    /// checked to lie within one page.
+    /// checked to lie within one page, and both frames are held.
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16);
 }
 

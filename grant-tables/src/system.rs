@@ -969,6 +969,11 @@ impl GrantSystem {
                 grant: None,
             }
         };
+        // The frame stays allocated for the copy even if its owner frees it meanwhile.
+        if !mem.hold_frame(dom, buf.mfn) {
+            self.copy_unpin(mem, &buf, readonly);
+            return Err(GnttabStatus::GeneralError);
+        }
         if !readonly && !mem.writable_type_ok(buf.mfn) {
             self.copy_release(mem, buf, readonly);
             return Err(GnttabStatus::GeneralError);
@@ -976,11 +981,16 @@ impl GrantSystem {
         Ok(buf)
     }
 
-    /// `gnttab_copy_release_buf` / `release_grant_for_copy`.
-    fn copy_release<M: GrantMemory>(&mut self, mem: &mut M, buf: CopyBuf, readonly: bool) {
+    fn copy_unpin<M: GrantMemory>(&mut self, mem: &mut M, buf: &CopyBuf, readonly: bool) {
         if let Some((dom, gref)) = buf.grant {
             self.unpin(mem, dom, gref, readonly, &[PinKind::Host]);
         }
+    }
+
+    /// `gnttab_copy_release_buf` / `release_grant_for_copy`: the frame reference, then the pin.
+    fn copy_release<M: GrantMemory>(&mut self, mem: &mut M, buf: CopyBuf, readonly: bool) {
+        mem.release_frame(buf.mfn);
+        self.copy_unpin(mem, &buf, readonly);
     }
 
     /// `GNTTABOP_copy` for one op (`gnttab_copy_one`). The grants are pinned (and
@@ -1931,6 +1941,53 @@ mod tests {
             flags,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn copy_fails_cleanly_when_a_frame_is_freed_under_it() {
+        // The backend's destination frame is ballooned out on another CPU between the lookup
+        // and the copy: the copy must not write into the freed frame, and the source grant's
+        // pin (GTF_reading) must not outlive the failed op.
+        let (mut sys, mut mem) = granted(true);
+        let dst = frame(BACK, 2);
+        mem.vanish_on_hold.insert(dst);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 100),
+            frame_ptr(dst, 200),
+            300,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(
+            sys.copy(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert!(mem.freed.contains(&dst));
+        assert!(
+            !mem.data.contains_key(&dst),
+            "nothing written into the freed frame"
+        );
+        assert!(
+            mem.held.is_empty(),
+            "source reference released: {:?}",
+            mem.held
+        );
+        assert_eq!(flags(&mem, FRONT, R), GTF_PERMIT_ACCESS | GTF_READONLY);
+        assert_eq!(sys.active_entry(FRONT, R), None);
+        // The granted source frame going away fails the same way.
+        let src = frame(FRONT, 1);
+        mem.vanish_on_hold.insert(src);
+        let op = copy_op(
+            gref_ptr(FRONT, R, 0),
+            frame_ptr(frame(BACK, 3), 0),
+            16,
+            GNTCOPY_SOURCE_GREF,
+        );
+        assert_eq!(
+            sys.copy(&mut mem, BACK, &op),
+            Err(GnttabStatus::GeneralError)
+        );
+        assert!(mem.held.is_empty());
+        assert_eq!(sys.active_entry(FRONT, R), None);
     }
 
     #[test]

@@ -140,6 +140,19 @@ impl GuestFrames for Frames {
             .flatten()
     }
 
+    fn hold_frame(&mut self, owner: DomId, mfn: Mfn) -> bool {
+        // Checks the owner and takes the reference in one step: a frame freed and given to
+        // another domain since the lookup is refused.
+        crate::mm::frame_table()
+            .get_page(mfn.0, u32::from(owner.0))
+            .is_ok()
+    }
+
+    fn release_frame(&mut self, mfn: Mfn) {
+        // The last put frees a frame its owner let go during the copy.
+        crate::mm::frame_table().put_page(mfn.0);
+    }
+
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16) {
         let mut buf = [0u8; 4096];
         let Some(b) = buf.get_mut(..len as usize) else {
