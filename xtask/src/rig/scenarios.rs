@@ -134,4 +134,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("fio", include_str!("scripts/domu-fio.sh")),
     ("busy", include_str!("scripts/domu-busy.sh")),
     ("spin", include_str!("scripts/domu-spin.sh")),
+    ("steady", include_str!("scripts/domu-steady.sh")),
 ];
