@@ -55,7 +55,8 @@ pub const ALL: &[Scenario] = &[
         essential: false,
         timeout: Duration::from_secs(600),
         dom0_modules: &[],
-        dom0_vcpus: 1,
+        // blkback's two queue threads run in parallel.
+        dom0_vcpus: 2,
         needs_domu: true,
         domu_fio: false,
         dom0_extra_modules: &[],
