@@ -35,8 +35,13 @@ impl Machine {
     /// The full QEMU command. `-cpu max,-smap`: QEMU 7.2's TCG pops IRET frames with
     /// SMAP-checked accesses, which breaks PV kernels' own `iretq` in ring 3.
     pub fn command(&self) -> Command {
+        self.command_with("tcg", "max,-smap")
+    }
+
+    /// The full QEMU command with another `-accel` (e.g. `tcg,thread=single`) and `-cpu`.
+    pub fn command_with(&self, accel: &str, cpu: &str) -> Command {
         let mut c = Command::new("qemu-system-x86_64");
-        c.args(["-accel", "tcg", "-machine", "q35", "-cpu", "max,-smap"])
+        c.args(["-accel", accel, "-machine", "q35", "-cpu", cpu])
             .args([
                 "-smp",
                 &self.smp.to_string(),
@@ -112,14 +117,26 @@ pub fn run_captured_with_input(
     stop_at: &dyn Fn(&str) -> bool,
     input: Option<SerialInput>,
 ) -> Result<Outcome> {
+    run_command_captured(machine.command(), log_path, timeout, echo, stop_at, input)
+}
+
+/// [`run_captured_with_input`] for a QEMU command built by the caller (e.g.
+/// [`Machine::command_with`]).
+pub fn run_command_captured(
+    mut command: Command,
+    log_path: &Path,
+    timeout: Duration,
+    echo: bool,
+    stop_at: &dyn Fn(&str) -> bool,
+    input: Option<SerialInput>,
+) -> Result<Outcome> {
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let mut log_file = std::fs::File::create(log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
     let start = Instant::now();
-    let mut child = machine
-        .command()
+    let mut child = command
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {

@@ -144,9 +144,26 @@ pub struct Rig {
 }
 
 /// The Xen command line of the rig (serial console, fixed dom0 memory, verbose logs).
-pub const XEN_CMDLINE: &str =
-    "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 \
-     loglvl=all guest_loglvl=all console_timestamps=boot";
+/// `dom0_max_vcpus` is the scenario's ([`scenarios::Scenario::dom0_vcpus`]).
+///
+/// `spec-ctrl=eager-fpu`: on this (AMD-vendor) CPU model Xen 4.17 otherwise switches vCPUs' FPU
+/// state lazily (`CR0.TS`, restored on `#NM`), and under QEMU 7.2 TCG that corrupts the SSE
+/// state of whichever vCPU runs next on a CPU shared by two guests' vCPUs: dom0 programs crashed
+/// at random and `xl create` failed to decompress the kernel (docs/rig.md, `stress`).
+pub const XEN_CMDLINE: &str = "console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M \
+     spec-ctrl=eager-fpu loglvl=all guest_loglvl=all console_timestamps=boot";
+
+/// QEMU's `-accel` and `-cpu` for the rig, and extra words for Xen's command line; the
+/// environment variables `RIG_ACCEL`, `RIG_CPU` and `RIG_XEN_EXTRA` override them (for
+/// experiments; see docs/rig.md).
+fn machine_options() -> (String, String, String) {
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    (
+        var("RIG_ACCEL", "tcg"),
+        var("RIG_CPU", "max,-smap"),
+        var("RIG_XEN_EXTRA", ""),
+    )
+}
 
 impl Rig {
     /// Installs what is missing, builds Ferrite's dom0 binaries and returns the rig for
@@ -301,9 +318,14 @@ impl Rig {
     pub fn run(&self, scenario: &scenarios::Scenario, echo: bool) -> Result<Outcome> {
         let initramfs = self.dom0_initramfs(scenario)?;
         let iso = self.work.join(format!("{}.iso", scenario.name));
+        let (accel, cpu, xen_extra) = machine_options();
+        let cmdline = format!(
+            "{} dom0_max_vcpus={} {xen_extra}",
+            self.hypervisor_cmdline, scenario.dom0_vcpus
+        );
         let spec = IsoSpec {
             hypervisor: self.hypervisor.clone(),
-            cmdline: self.hypervisor_cmdline.clone(),
+            cmdline: cmdline.trim_end().to_string(),
             modules: vec![
                 Module {
                     path: self.vmlinuz(),
@@ -325,12 +347,19 @@ impl Rig {
             .join("test-logs")
             .join(format!("rig-{}.log", scenario.name));
         eprintln!(
-            "xtask: rig scenario '{}' (timeout {} s, log {})",
+            "xtask: rig scenario '{}' (timeout {} s, log {}; -accel {accel} -cpu {cpu}; xen: {cmdline})",
             scenario.name,
             scenario.timeout.as_secs(),
             log.display()
         );
-        crate::qemu::run_captured(&machine, &log, scenario.timeout, echo, &|_| false)
+        crate::qemu::run_command_captured(
+            machine.command_with(&accel, &cpu),
+            &log,
+            scenario.timeout,
+            echo,
+            &|_| false,
+            None,
+        )
     }
 }
 
@@ -429,18 +458,25 @@ fn add_with_libs(a: &mut Archive, files: &[&str]) -> Result<()> {
 /// Runs scenarios by name (all when `names` is empty, or only the essential ones when
 /// `essential_only`), one QEMU at a time; fails on the first failure.
 pub fn run_scenarios(rig: &Rig, names: &[String], essential_only: bool, echo: bool) -> Result<()> {
+    // Diagnostics run only when named.
     let chosen: Vec<&scenarios::Scenario> = scenarios::ALL
         .iter()
+        .chain(scenarios::DIAGNOSTICS)
         .filter(|s| {
             if names.is_empty() {
-                !essential_only || s.essential
+                !essential_only && !scenarios::DIAGNOSTICS.iter().any(|d| d.name == s.name)
+                    || s.essential
             } else {
                 names.iter().any(|n| n == s.name)
             }
         })
         .collect();
     if chosen.is_empty() {
-        let known: Vec<&str> = scenarios::ALL.iter().map(|s| s.name).collect();
+        let known: Vec<&str> = scenarios::ALL
+            .iter()
+            .chain(scenarios::DIAGNOSTICS)
+            .map(|s| s.name)
+            .collect();
         bail!("no such rig scenario; known: {}", known.join(", "));
     }
     for s in chosen {

@@ -13,6 +13,8 @@ pub struct Scenario {
     pub timeout: Duration,
     /// Kernel modules beyond the rig's base set.
     pub dom0_modules: &'static [&'static str],
+    /// dom0's vCPUs (`dom0_max_vcpus`).
+    pub dom0_vcpus: u32,
     /// Whether the domU kernel and initramfs go into dom0.
     pub needs_domu: bool,
     /// Whether the domU's initramfs carries fio (and its ~80 MB of libraries).
@@ -30,6 +32,7 @@ pub const ALL: &[Scenario] = &[
         essential: false,
         timeout: Duration::from_secs(180),
         dom0_modules: &[],
+        dom0_vcpus: 1,
         needs_domu: false,
         domu_fio: false,
         dom0_extra_modules: &[],
@@ -41,6 +44,7 @@ pub const ALL: &[Scenario] = &[
         // Measured 181-254 s on the project's machine; TCG varies a lot between runs.
         timeout: Duration::from_secs(540),
         dom0_modules: &[],
+        dom0_vcpus: 1,
         needs_domu: true,
         domu_fio: false,
         dom0_extra_modules: &[],
@@ -51,6 +55,8 @@ pub const ALL: &[Scenario] = &[
         essential: false,
         timeout: Duration::from_secs(600),
         dom0_modules: &[],
+        // blkback's two queue threads run in parallel.
+        dom0_vcpus: 2,
         needs_domu: true,
         domu_fio: false,
         dom0_extra_modules: &[],
@@ -61,6 +67,7 @@ pub const ALL: &[Scenario] = &[
         essential: false,
         timeout: Duration::from_secs(420),
         dom0_modules: &[],
+        dom0_vcpus: 1,
         needs_domu: true,
         domu_fio: false,
         dom0_extra_modules: &[],
@@ -71,10 +78,38 @@ pub const ALL: &[Scenario] = &[
         essential: false,
         timeout: Duration::from_secs(540),
         dom0_modules: &[],
+        dom0_vcpus: 1,
         needs_domu: true,
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk-hostile.sh"),
+    },
+];
+
+/// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
+pub const DIAGNOSTICS: &[Scenario] = &[
+    Scenario {
+        name: "stress",
+        essential: false,
+        timeout: Duration::from_secs(480),
+        dom0_modules: &[],
+        dom0_vcpus: 2,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/stress.sh"),
+    },
+    Scenario {
+        name: "stress-nodisk",
+        essential: false,
+        timeout: Duration::from_secs(480),
+        dom0_modules: &[],
+        dom0_vcpus: 2,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        // The same without disks: the guests only compute; blkback serves nothing.
+        script: concat!("STRESS_DISK=0\n", include_str!("scripts/stress.sh")),
     },
 ];
 
@@ -84,6 +119,7 @@ pub const BENCHES: &[Scenario] = &[Scenario {
     essential: false,
     timeout: Duration::from_secs(900),
     dom0_modules: &[],
+    dom0_vcpus: 1,
     needs_domu: true,
     domu_fio: true,
     dom0_extra_modules: &["xen-blkback"],
@@ -98,4 +134,6 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("hostile", include_str!("scripts/domu-hostile.sh")),
     ("fio", include_str!("scripts/domu-fio.sh")),
     ("busy", include_str!("scripts/domu-busy.sh")),
+    ("spin", include_str!("scripts/domu-spin.sh")),
+    ("steady", include_str!("scripts/domu-steady.sh")),
 ];

@@ -14,6 +14,18 @@ got=$(dd if=$dev bs=1M iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 echo "DOMU: pattern want=$want got=$got"
 [ "$want" = "$got" ]
 echo "DOMU-PATTERN-OK"
+# With several vCPUs (blkfront then uses a queue per vCPU), direct reads of the first 8 MiB from
+# every vCPU at once, each checked against the pattern, so that every queue carries I/O.
+n=$(nproc)
+if [ "$n" -gt 1 ]; then
+  first=$(i=0; while [ $i -lt 8 ]; do yes "ferrite-blk $i" | head -c 1048576; i=$((i+1)); done | md5sum)
+  for c in $(seq 0 $((n - 1))); do
+    taskset -c $c sh -c "dd if=$dev bs=64k count=128 iflag=direct 2>/dev/null | md5sum > /tmp/p$c" &
+  done
+  wait
+  for c in $(seq 0 $((n - 1))); do [ "$(cat /tmp/p$c)" = "$first" ]; done
+  echo "DOMU-PARALLEL-OK on $n vCPUs"
+fi
 mkfs.ext4 -q -F $dev
 mkdir -p /mnt/x && mount -t ext4 $dev /mnt/x
 dd if=/dev/urandom of=/mnt/x/f bs=64k count=64 2>/dev/null
