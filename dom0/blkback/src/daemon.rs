@@ -257,7 +257,15 @@ fn act(
                 engine: cfg.engine,
                 persistent: cfg.persistent && fe_persistent,
             };
-            let conn = Connection::connect(dev.fe_domid, gntdev, backing, &specs, opts, on_broken)?;
+            let conn = Connection::connect(
+                &dev.be,
+                dev.fe_domid,
+                gntdev,
+                backing,
+                &specs,
+                opts,
+                on_broken,
+            )?;
             log::info!(
                 "{}: connected, {} queue(s), {} ring page(s) each, persistent grants {}, {:?} engine",
                 dev.be,

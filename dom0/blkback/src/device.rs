@@ -140,6 +140,8 @@ struct Job {
 
 /// Everything a device needs to serve its queues.
 struct Shared {
+    /// The backend path, naming the device in the log.
+    name: String,
     domid: DomId,
     gntdev: Arc<Gntdev>,
     backing: Arc<Backing>,
@@ -148,6 +150,7 @@ struct Shared {
 /// A connected device: its queue threads and worker pool. Dropping it without
 /// [`Connection::disconnect`] leaves threads running; always disconnect.
 pub struct Connection {
+    name: String,
     queues: Vec<(Arc<Queue>, JoinHandle<()>)>,
     workers: Vec<JoinHandle<()>>,
     jobs: Option<Sender<Job>>,
@@ -169,6 +172,7 @@ pub const WORKERS: usize = 4;
 impl Connection {
     /// Maps every queue's ring, binds its event channel and starts serving.
     pub fn connect(
+        name: &str,
         domid: DomId,
         gntdev: &Arc<Gntdev>,
         backing: Arc<Backing>,
@@ -177,6 +181,7 @@ impl Connection {
         on_broken: Arc<dyn Fn() + Send + Sync>,
     ) -> Result<Connection, ConnectError> {
         let shared = Arc::new(Shared {
+            name: name.to_string(),
             domid,
             gntdev: Arc::clone(gntdev),
             backing,
@@ -254,6 +259,7 @@ impl Connection {
             })
             .collect();
         Ok(Connection {
+            name: name.to_string(),
             queues,
             workers,
             jobs: Some(jobs_tx),
@@ -294,7 +300,8 @@ impl Drop for Connection {
             let _ = h.join();
             let st: Vec<usize> = q.stats.iter().map(|c| c.load(Ordering::Relaxed)).collect();
             log::info!(
-                "queue {i}: {} requests, {} refused, {} wake-ups by event, {} by timeout",
+                "{}: queue {i}: {} requests, {} refused, {} wake-ups by event, {} by timeout",
+                self.name,
                 st[TAKEN],
                 st[REFUSED],
                 st[EVENTS],
@@ -303,7 +310,8 @@ impl Drop for Connection {
             if let Some(p) = &q.persistent {
                 let mapped = p.maps.lock().map(|m| m.len()).unwrap_or(0);
                 log::info!(
-                    "queue {i}: persistent grants: {mapped} mapped, {} requests in place, {} by copy",
+                    "{}: queue {i}: persistent grants: {mapped} mapped, {} requests in place, {} by copy",
+                    self.name,
                     p.in_place.load(Ordering::Relaxed),
                     p.copied.load(Ordering::Relaxed)
                 );
@@ -340,7 +348,7 @@ fn take_requests(sh: &Shared, q: &Queue, room: usize) -> (Vec<Decoded>, bool) {
                 Ok(Some(r)) => batch.push(r),
                 Ok(None) => break,
                 Err(e) => {
-                    log::warn!("domain {} ring broken: {e}", sh.domid.0);
+                    log::warn!("{} ring broken: {e}", sh.name);
                     q.broken.store(true, Ordering::SeqCst);
                     break;
                 }
@@ -364,7 +372,7 @@ fn take_requests(sh: &Shared, q: &Queue, room: usize) -> (Vec<Decoded>, bool) {
                 status,
                 why,
             }) => {
-                log::debug!("domain {} request {id:#x} refused: {why}", sh.domid.0);
+                log::debug!("{} request {id:#x} refused: {why}", sh.name);
                 q.stats[REFUSED].fetch_add(1, Ordering::Relaxed);
                 q.answer((id, op, status));
             }
@@ -636,12 +644,7 @@ impl DataIo {
         match out {
             Ok(()) => (self.id, self.op, BLKIF_RSP_OKAY),
             Err(e) => {
-                log::debug!(
-                    "domain {} {:?} at byte {}: {e}",
-                    sh.domid.0,
-                    self.dir,
-                    self.at
-                );
+                log::debug!("{} {:?} at byte {}: {e}", sh.name, self.dir, self.at);
                 (self.id, self.op, BLKIF_RSP_ERROR)
             }
         }
@@ -676,7 +679,7 @@ fn in_place(sh: &Shared, p: &Persistent, segs: &[Segment]) -> Option<IoBuf> {
                         m
                     }
                     Err(e) => {
-                        log::debug!("domain {} grant {}: {e}", sh.domid.0, s.gref.0);
+                        log::debug!("{} grant {}: {e}", sh.name, s.gref.0);
                         return None;
                     }
                 }
@@ -714,7 +717,7 @@ fn prepare(sh: &Shared, q: &Queue, req: Decoded, spare: &mut Vec<Bounce>) -> Pre
                 })
                 .collect();
             if let Err(e) = sh.gntdev.copy_in(&page_spans, &mut buf) {
-                log::debug!("domain {} indirect pages: {e}", sh.domid.0);
+                log::debug!("{} indirect pages: {e}", sh.name);
                 return Prepared::Done((id, op, BLKIF_RSP_ERROR));
             }
             let Ok(desc) = <[BlkifRequestSegment]>::ref_from_bytes(&buf) else {
@@ -759,7 +762,7 @@ fn prepare(sh: &Shared, q: &Queue, req: Decoded, spare: &mut Vec<Bounce>) -> Pre
             let sp = spans(sh.domid, &segments);
             if dir == Dir::Write {
                 if let Err(e) = sh.gntdev.copy_in(&sp, &mut b.as_mut_slice()[..bytes]) {
-                    log::debug!("domain {} write at byte {at}: {e}", sh.domid.0);
+                    log::debug!("{} write at byte {at}: {e}", sh.name);
                     spare.push(b);
                     return Prepared::Done((id, op, BLKIF_RSP_ERROR));
                 }

@@ -1,7 +1,8 @@
 # Scenario blk-variants: the pattern/ext4 test in a 2-vCPU domU (two queues, checked in xenstore
 # and in blkback's per-queue request counts) with persistent grants and indirect descriptors
-# turned off in the frontend and 4-page rings (ring-page-order 2), then a read-only disk — a
-# block device opened with O_DIRECT — (the guest cannot write; the disk is unchanged).
+# turned off in the frontend and 4-page rings (ring-page-order 2), on the io_uring engine; then a
+# read-only disk — a block device opened with O_DIRECT, on the thread-pool engine, in the guest's
+# persistent grants — (the guest cannot write; the disk is unchanged).
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
@@ -24,17 +25,19 @@ finish_domu blkv 300
 grep -a -q 'DOMU-PARALLEL-OK on 2 vCPUs' /tmp/blkv.cons || fail "no parallel reads on both vCPUs"
 # Both queues carried requests (each queue logs its count when the device disconnects).
 for q in 0 1; do
-  c=$(grep -a "INFO queue $q: " /tmp/blkback.log | head -1 | sed 's/.*queue [0-9]*: \([0-9]*\) requests.*/\1/')
+  c=$(grep -a "/51712: queue $q: [0-9]* requests" /tmp/blkback.log | head -1 | sed 's/.*queue [0-9]*: \([0-9]*\) requests.*/\1/')
   log "queue $q: ${c:-no} requests"
   [ -n "$c" ] && [ "$c" -gt 0 ] || fail "queue $q carried no requests"
 done
 sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blkv.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 [ -n "$sum" ] && [ "$sum" = "$(md5sum /tmp/v.img | cut -d' ' -f1)" ] || fail "image checksum differs"
 grep -a -q 'feature_persistent:N' /tmp/blkv.cons || fail "persistent grants were not off"
+grep -q 'persistent grants off' /tmp/blkback.log || fail "blkback did not see persistent grants off"
 log "variant persistent=0 indirect=0 ring-page-order=2, 2 queues passed"
 # The read-only disk is a block device (brd's /dev/ram0), served with O_DIRECT.
 kill $BB; wait $BB 2>/dev/null
-blkback --direct-io >> /tmp/blkback.log 2>&1 &
+# (This one uses the thread-pool engine, so both engines see guest I/O in the rig.)
+blkback --direct-io --io pool >> /tmp/blkback.log 2>&1 &
 BB=$!
 dd if=/dev/zero of=/dev/ram0 bs=1M count=4 2>/dev/null
 printf 'ferrite-readonly' | dd of=/dev/ram0 conv=notrunc 2>/dev/null
@@ -42,6 +45,7 @@ before=$(md5sum /dev/ram0 | cut -d' ' -f1)
 domu blkro readonly "'format=raw, vdev=xvda, access=ro, script=ferrite-vbd, target=/dev/ram0'"
 run_domu blkro 200
 [ "$before" = "$(md5sum /dev/ram0 | cut -d' ' -f1)" ] || fail "read-only disk changed"
+grep -q 'persistent grants on, Pool engine' /tmp/blkback.log || fail "the read-only disk was not served by the pool"
 log "read-only block device with O_DIRECT passed"
 kill -0 $BB || fail "blkback died"
 grep -c released /tmp/blkback.log | prefix "RIG: devices released: "
