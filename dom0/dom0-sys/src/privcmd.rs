@@ -1,9 +1,11 @@
-//! `/dev/xen/privcmd`: hypercalls from dom0 userspace. Only hypercalls whose arguments this
-//! module builds itself are exposed, so every call is safe to make.
+//! `/dev/xen/privcmd`: hypercalls from dom0 userspace, and foreign mappings of another domain's
+//! frames. Only hypercalls whose arguments this module builds itself are exposed, so every call
+//! is safe to make.
 
-use crate::{ioc_none, ioctl};
+use crate::{ioc_none, ioctl, SharedPages};
 use std::fs::{File, OpenOptions};
 use std::io;
+use xen_abi::types::{DomId, PAGE_SIZE};
 
 #[repr(C)]
 struct Hypercall {
@@ -41,5 +43,135 @@ impl Privcmd {
         // no buffer (its argument is NULL), so the hypervisor touches no memory of ours.
         let v = unsafe { ioctl(&self.file, IOCTL_PRIVCMD_HYPERCALL, &mut h)? } as u32;
         Ok(((v >> 16) as u16, v as u16))
+    }
+}
+
+/// `struct privcmd_mmapbatch_v2`.
+#[repr(C)]
+struct MmapBatchV2 {
+    num: libc::c_uint,
+    dom: u16,
+    addr: u64,
+    arr: *const u64,
+    err: *mut libc::c_int,
+}
+
+const IOCTL_PRIVCMD_MMAPBATCH_V2: libc::c_ulong = ioc_none(b'P', 4, size_of::<MmapBatchV2>());
+const _: () = assert!(size_of::<MmapBatchV2>() == 32);
+
+/// A foreign mapping that failed for some frames: which, and the (negative) Xen errno of each.
+#[derive(Debug)]
+pub enum ForeignMapError {
+    /// The call itself failed (bad domain, no privilege, bad arguments).
+    Io(io::Error),
+    /// These frames could not be mapped: `(index into the frame list, -errno)`. Nothing stays
+    /// mapped.
+    Frames(Vec<(usize, i32)>),
+}
+
+impl std::fmt::Display for ForeignMapError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForeignMapError::Io(e) => write!(f, "IOCTL_PRIVCMD_MMAPBATCH_V2: {e}"),
+            ForeignMapError::Frames(v) => {
+                write!(f, "{} frame(s) not mapped:", v.len())?;
+                for (i, e) in v.iter().take(8) {
+                    write!(f, " #{i}: {}", io::Error::from_raw_os_error(-e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ForeignMapError {}
+
+impl From<io::Error> for ForeignMapError {
+    fn from(e: io::Error) -> Self {
+        ForeignMapError::Io(e)
+    }
+}
+
+impl Privcmd {
+    /// Maps frames of domain `domid` into this process as one contiguous range
+    /// (`IOCTL_PRIVCMD_MMAPBATCH_V2`, as libxenforeignmemory's `xenforeignmemory_map`): for a PV
+    /// domain `frames` are its MFNs, for a translated one its GFNs; Xen checks each (the caller
+    /// must be privileged over `domid`). Read-only unless `writable`.
+    ///
+    /// All or nothing: if any frame fails, nothing stays mapped and the error lists each failed
+    /// frame with its errno (a page of the range that Xen refused would fault on access, so no
+    /// partial mapping is handed out).
+    pub fn map_foreign(
+        &self,
+        domid: DomId,
+        frames: &[u64],
+        writable: bool,
+    ) -> Result<ForeignMapping, ForeignMapError> {
+        if frames.is_empty() || frames.len() > (libc::c_uint::MAX as usize) / PAGE_SIZE {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput).into());
+        }
+        let mut pages = crate::mmap_shared(&self.file, frames.len() * PAGE_SIZE, writable, 0)?;
+        let mut err = vec![0 as libc::c_int; frames.len()];
+        let mut arg = MmapBatchV2 {
+            num: frames.len() as libc::c_uint,
+            dom: domid.0,
+            addr: pages.base_ptr() as u64,
+            arr: frames.as_ptr(),
+            err: err.as_mut_ptr(),
+        };
+        // SAFETY: `arg` is the privcmd_mmapbatch_v2 the ioctl takes; `arr` points to `num` frame
+        // numbers and `err` to `num` ints, both live for the call; `addr` is the start of a fresh
+        // privcmd mapping of exactly `num` pages (the kernel requires and checks that), owned by
+        // `pages`, into which the kernel installs the foreign frames.
+        let rc = unsafe { ioctl(&self.file, IOCTL_PRIVCMD_MMAPBATCH_V2, &mut arg) };
+        let failed: Vec<(usize, i32)> = err
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| **e != 0)
+            .map(|(i, e)| (i, *e))
+            .collect();
+        if !failed.is_empty() {
+            pages.munmap();
+            return Err(ForeignMapError::Frames(failed));
+        }
+        if let Err(e) = rc {
+            pages.munmap();
+            return Err(e.into());
+        }
+        Ok(ForeignMapping { pages, domid })
+    }
+}
+
+/// Frames of another domain mapped into this process by [`Privcmd::map_foreign`]; unmapped on
+/// drop (the kernel drops its references to the frames with the range).
+#[derive(Debug)]
+pub struct ForeignMapping {
+    pages: SharedPages,
+    domid: DomId,
+}
+
+impl ForeignMapping {
+    /// The domain whose frames these are.
+    pub fn domid(&self) -> DomId {
+        self.domid
+    }
+}
+
+impl std::ops::Deref for ForeignMapping {
+    type Target = SharedPages;
+    fn deref(&self) -> &SharedPages {
+        &self.pages
+    }
+}
+
+impl std::ops::DerefMut for ForeignMapping {
+    fn deref_mut(&mut self) -> &mut SharedPages {
+        &mut self.pages
+    }
+}
+
+impl Drop for ForeignMapping {
+    fn drop(&mut self) {
+        self.pages.munmap();
     }
 }

@@ -95,8 +95,11 @@ const DOMU_BINARIES: &[&str] = &[
 ];
 
 /// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).
-pub const DOM0_BINARIES: &[(&str, &str)] =
-    &[("blkback", "blkback"), ("blkback", "blkfront-hostile")];
+pub const DOM0_BINARIES: &[(&str, &str)] = &[
+    ("blkback", "blkback"),
+    ("blkback", "blkfront-hostile"),
+    ("dom0", "console-peek"),
+];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
 pub const DOM0_TARGET: &str = "x86_64-unknown-linux-musl";

@@ -160,6 +160,31 @@ impl ByteRing {
         Ok(n)
     }
 
+    /// Observer side: copy the last `min(dst.len(), size, prod)` bytes the producer wrote, in
+    /// order and ending at its current index, into the start of `dst`, consuming nothing (a
+    /// console dump reads what is still in the ring, whether or not the daemon has taken it).
+    /// Only the producer index is read. Returns the number of bytes copied.
+    ///
+    /// A producer still writing may overwrite the oldest of these bytes while they are copied;
+    /// the newest ones are as it published them.
+    pub fn recent<M: RingMemory + ?Sized>(
+        &self,
+        mem: &M,
+        dst: &mut [u8],
+    ) -> Result<usize, RingError> {
+        self.check(mem)?;
+        let prod = mem.read_index(self.prod_offset);
+        // A free-running index below `size` has written only `prod` bytes since it started at 0.
+        let n = (self.size.min(prod) as usize).min(dst.len());
+        let start = prod.wrapping_sub(n as u32);
+        self.copy(start, n, |off, range| {
+            if let Some(d) = dst.get_mut(range) {
+                mem.read_bytes(off, d);
+            }
+        });
+        Ok(n)
+    }
+
     /// Split `n <= size` bytes starting at free-running `idx` into at most two contiguous chunks:
     /// `f(page_offset, buffer_range)`.
     fn copy(&self, idx: RingIdx, n: usize, mut f: impl FnMut(usize, core::ops::Range<usize>)) {
@@ -249,6 +274,40 @@ mod tests {
             XENCONS_OUT.read(&mut m, &mut buf),
             Err(RingError::Overflow { .. })
         ));
+    }
+
+    #[test]
+    fn recent_before_wrap_returns_everything_written_and_consumes_nothing() {
+        let mut m = Mem(XenconsInterface::new_zeroed());
+        assert_eq!(XENCONS_OUT.write(&mut m, b"first line\n"), Ok(11));
+        let mut buf = [0u8; 4096];
+        assert_eq!(XENCONS_OUT.recent(&m, &mut buf), Ok(11));
+        assert_eq!(&buf[..11], b"first line\n");
+        assert_eq!(m.0.out_cons, 0);
+        assert_eq!(XENCONS_OUT.queued(&m), Ok(11));
+    }
+
+    #[test]
+    fn recent_after_wrap_returns_last_ring_size_bytes_in_order() {
+        let mut m = Mem(XenconsInterface::new_zeroed());
+        m.0.out_cons = u32::MAX - 100;
+        m.0.out_prod = u32::MAX - 100;
+        let mut sink = [0u8; 2048];
+        // 5000 bytes numbered 0..5000 (mod 251), drained as they go so the ring never fills.
+        let mut data = [0u8; 5000];
+        for (i, x) in data.iter_mut().enumerate() {
+            *x = (i % 251) as u8;
+        }
+        for chunk in data.chunks(1000) {
+            assert_eq!(XENCONS_OUT.write(&mut m, chunk), Ok(chunk.len()));
+            assert_eq!(XENCONS_OUT.read(&mut m, &mut sink), Ok(chunk.len()));
+        }
+        let mut buf = [0u8; 4096];
+        assert_eq!(XENCONS_OUT.recent(&m, &mut buf), Ok(2048));
+        assert_eq!(&buf[..2048], &data[5000 - 2048..]);
+        let mut small = [0u8; 10];
+        assert_eq!(XENCONS_OUT.recent(&m, &mut small), Ok(10));
+        assert_eq!(&small, &data[4990..]);
     }
 
     #[test]

@@ -231,6 +231,8 @@ impl core::fmt::Display for RingError {
     }
 }
 
+impl core::error::Error for RingError {}
+
 /// The errno a guest-facing caller reports: a misbehaving peer is `EIO` (as blkback fails a ring),
 /// a full ring `EAGAIN`, a misuse by the caller `EINVAL`.
 impl From<RingError> for Errno {

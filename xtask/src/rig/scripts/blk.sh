@@ -6,7 +6,23 @@ dd if=/dev/zero of=/tmp/disk.img bs=1M count=32 2>/dev/null
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
 domu blk1 pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/disk.img'"
-run_domu blk1 300
+start_domu blk1
+# privcmd foreign mapping (dom0-sys): console-peek maps the guest's console ring frame
+# (console/ring-ref) read-only and prints what is still in it; its last complete line must be
+# one xenconsoled delivered. A frame beyond RAM and a domain that does not exist are refused.
+waitfor /tmp/blk1.cons 'DOMU-INIT-START' 120
+id=$(xl domid blk1)
+console-peek "$id" > /tmp/blk1.peek || fail "console-peek $id failed"
+peeked=$(tr -d '\r' < /tmp/blk1.peek | sed '$d' | grep -a 'DOMU' | tail -1)
+log "console-peek $id: $(wc -c < /tmp/blk1.peek) bytes, last line '$peeked'"
+[ -n "$peeked" ] || fail "console-peek: no DOMU line in the guest's console ring"
+if console-peek "$id" --frame 0x7fffffff > /dev/null 2> /tmp/peek.err; then fail "console-peek mapped a frame beyond RAM"; fi
+log "frame beyond RAM: $(tr "\n" " " < /tmp/peek.err)"
+grep -q 'not mapped' /tmp/peek.err || fail "console-peek: no per-frame error for a frame beyond RAM"
+if console-peek 31000 --frame 1 > /dev/null 2> /tmp/peek.err; then fail "console-peek mapped a frame of a domain that does not exist"; fi
+log "no such domain: $(tr "\n" " " < /tmp/peek.err)"
+finish_domu blk1 300
+tr -d '\r' < /tmp/blk1.cons | grep -a -q -F -x -- "$peeked" || fail "console-peek's line '$peeked' is not in the guest's console"
 sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blk1.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
 img=$(md5sum /tmp/disk.img | cut -d' ' -f1)
 log "image md5 dom0=$img domU=$sum"
