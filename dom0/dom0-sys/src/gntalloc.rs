@@ -114,18 +114,7 @@ impl GrantedPages {
     }
 }
 
-impl std::ops::Deref for GrantedPages {
-    type Target = SharedPages;
-    fn deref(&self) -> &SharedPages {
-        &self.pages
-    }
-}
-
-impl std::ops::DerefMut for GrantedPages {
-    fn deref_mut(&mut self) -> &mut SharedPages {
-        &mut self.pages
-    }
-}
+crate::shared_pages_owner!(GrantedPages);
 
 impl Drop for GrantedPages {
     fn drop(&mut self) {

@@ -258,18 +258,7 @@ pub struct GrantMapping {
     writable: bool,
 }
 
-impl std::ops::Deref for GrantMapping {
-    type Target = SharedPages;
-    fn deref(&self) -> &SharedPages {
-        &self.pages
-    }
-}
-
-impl std::ops::DerefMut for GrantMapping {
-    fn deref_mut(&mut self) -> &mut SharedPages {
-        &mut self.pages
-    }
-}
+crate::shared_pages_owner!(GrantMapping);
 
 impl GrantMapping {
     /// True if mapped writable.

@@ -157,6 +157,26 @@ impl xen_abi::io::ring::RingMemory for SharedPages {
     }
 }
 
+/// Makes a type that owns its mapping in a field `pages: SharedPages` read and write through it
+/// (`Deref`/`DerefMut` to [`SharedPages`]).
+macro_rules! shared_pages_owner {
+    ($t:ty) => {
+        impl std::ops::Deref for $t {
+            type Target = $crate::SharedPages;
+            fn deref(&self) -> &$crate::SharedPages {
+                &self.pages
+            }
+        }
+
+        impl std::ops::DerefMut for $t {
+            fn deref_mut(&mut self) -> &mut $crate::SharedPages {
+                &mut self.pages
+            }
+        }
+    };
+}
+pub(crate) use shared_pages_owner;
+
 /// `mmap(NULL, len, prot, MAP_SHARED, fd, offset)` of a device that hands out page ranges.
 fn mmap_shared<F: AsRawFd>(
     f: &F,

@@ -157,18 +157,7 @@ impl ForeignMapping {
     }
 }
 
-impl std::ops::Deref for ForeignMapping {
-    type Target = SharedPages;
-    fn deref(&self) -> &SharedPages {
-        &self.pages
-    }
-}
-
-impl std::ops::DerefMut for ForeignMapping {
-    fn deref_mut(&mut self) -> &mut SharedPages {
-        &mut self.pages
-    }
-}
+crate::shared_pages_owner!(ForeignMapping);
 
 impl Drop for ForeignMapping {
     fn drop(&mut self) {

@@ -2,7 +2,9 @@
 //! (without xen-blkfront loaded) for a vbd the toolstack attached, it connects a ring by hand,
 //! sends requests a correct frontend never would, checks each answer, and finally makes its
 //! producer index jump; blkback must answer every bad request with an error and then close the
-//! device. Prints `HOSTILE-PASS` on success.
+//! device. It then reconnects the same device as Linux's `xenbus_reset_frontend` does after a
+//! kexec (`Closed` → `Initialising`, the backend back to `InitWait`, a fresh ring, `Connected`),
+//! writes and reads back a page, and closes cleanly. Prints `HOSTILE-PASS` on success.
 
 use anyhow::{bail, Context, Result};
 use dom0_sys::evtchn::Evtchn;
@@ -78,31 +80,9 @@ fn main() -> Result<()> {
         .read_parse(NO_TX, &format!("{be}/sectors"))
         .context("sectors")?;
     let ga = Gntalloc::open()?;
-    let mut ring_page = ga.alloc(DomId(be_dom), 1)?;
     let data = ga.alloc(DomId(be_dom), 1)?;
-    let mut front = BlkifFrontRing::init(&mut *ring_page).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ev = Evtchn::open()?;
-    let port = ev.bind_unbound_port(DomId(be_dom))?;
-    xs.write(
-        NO_TX,
-        &format!("{fe}/ring-ref"),
-        ring_page.refs()[0].0.to_string().as_bytes(),
-    )?;
-    xs.write(
-        NO_TX,
-        &format!("{fe}/event-channel"),
-        port.0.to_string().as_bytes(),
-    )?;
-    xs.write(
-        NO_TX,
-        &format!("{fe}/protocol"),
-        XEN_IO_PROTO_ABI_NATIVE.as_bytes(),
-    )?;
-    // Ask for persistent grants, so the hostile requests also meet blkback's mapping path (a
-    // grant that cannot be mapped must fall back to grant copy and fail there, not crash).
-    xs.write(NO_TX, &format!("{fe}/feature-persistent"), b"1")?;
-    xs.write(NO_TX, &format!("{fe}/state"), b"3")?;
-    wait_state(&xs, &format!("{be}/state"), 4, 60)?;
+    let mut q = Queue::connect(&xs, &fe, &be, DomId(be_dom), &ga, &ev)?;
     println!("HOSTILE: connected to {be}, {sectors} sectors");
     let good = data.refs()[0];
     let mut cases: Vec<(&str, BlkifRequest, i16)> = vec![
@@ -183,16 +163,122 @@ fn main() -> Result<()> {
         BLKIF_RSP_ERROR,
     ));
     for (name, req, want) in &cases {
-        front
-            .put_request(&mut *ring_page, req)
+        q.expect(&ev, name, req, *want)?;
+    }
+    // The producer index jumps far past anything a frontend could have produced.
+    let bogus = q.front.req_prod_pvt().wrapping_add(1000);
+    q.ring_page.write_index(REQ_PROD_OFFSET, bogus);
+    ev.notify(q.port)?;
+    wait_state(&xs, &format!("{be}/state"), 5, 30)?;
+    println!("HOSTILE: jumping index closed the device");
+    xs.write(NO_TX, &format!("{fe}/state"), b"6")?;
+    wait_state(&xs, &format!("{be}/state"), 6, 30)?;
+    ev.unbind(q.port)?;
+    drop(q);
+
+    // Reconnection of the same device (Linux's xenbus_reset_frontend after a kexec): the backend
+    // must leave Closed for InitWait when the frontend is Initialising again, and serve a new ring.
+    xs.write(NO_TX, &format!("{fe}/state"), b"1")?;
+    wait_state(&xs, &format!("{be}/state"), 2, 30)?;
+    let mut q = Queue::connect(&xs, &fe, &be, DomId(be_dom), &ga, &ev)?;
+    println!("HOSTILE: reconnected to {be}");
+    let mut data = data;
+    let pattern = [0xa5u8; 4096];
+    data.write_bytes(0, &pattern);
+    let page = [seg(data.refs()[0], 0, 7)];
+    q.expect(
+        &ev,
+        "write after reconnect",
+        &rw(BLKIF_OP_WRITE, 20, 16, &page),
+        BLKIF_RSP_OKAY,
+    )?;
+    data.write_bytes(0, &[0u8; 4096]);
+    q.expect(
+        &ev,
+        "read after reconnect",
+        &rw(BLKIF_OP_READ, 21, 16, &page),
+        BLKIF_RSP_OKAY,
+    )?;
+    let mut back = [0u8; 4096];
+    data.read_bytes(0, &mut back);
+    if back != pattern {
+        bail!("read after reconnect: the page read back is not the page written");
+    }
+    xs.write(NO_TX, &format!("{fe}/state"), b"5")?;
+    wait_state(&xs, &format!("{be}/state"), 5, 30)?;
+    xs.write(NO_TX, &format!("{fe}/state"), b"6")?;
+    wait_state(&xs, &format!("{be}/state"), 6, 30)?;
+    println!("HOSTILE: reconnected ring served and closed");
+    ev.unbind(q.port)?;
+    drop(q);
+    println!("HOSTILE-PASS");
+    Ok(())
+}
+
+/// One connected ring: its granted page, the front ring state and the event channel.
+struct Queue {
+    ring_page: dom0_sys::gntalloc::GrantedPages,
+    front: BlkifFrontRing,
+    port: xen_abi::types::Port,
+}
+
+impl Queue {
+    /// Grants a fresh ring page to the backend, binds a channel, writes the ring nodes and
+    /// `Initialised`, and waits for the backend's `Connected`.
+    fn connect(
+        xs: &Xenstore,
+        fe: &str,
+        be: &str,
+        be_dom: DomId,
+        ga: &std::sync::Arc<Gntalloc>,
+        ev: &Evtchn,
+    ) -> Result<Queue> {
+        let mut ring_page = ga.alloc(be_dom, 1)?;
+        let front = BlkifFrontRing::init(&mut *ring_page).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let port = ev.bind_unbound_port(be_dom)?;
+        xs.write(
+            NO_TX,
+            &format!("{fe}/ring-ref"),
+            ring_page.refs()[0].0.to_string().as_bytes(),
+        )?;
+        xs.write(
+            NO_TX,
+            &format!("{fe}/event-channel"),
+            port.0.to_string().as_bytes(),
+        )?;
+        xs.write(
+            NO_TX,
+            &format!("{fe}/protocol"),
+            XEN_IO_PROTO_ABI_NATIVE.as_bytes(),
+        )?;
+        // Ask for persistent grants, so the hostile requests also meet blkback's mapping path (a
+        // grant that cannot be mapped must fall back to grant copy and fail there, not crash).
+        xs.write(NO_TX, &format!("{fe}/feature-persistent"), b"1")?;
+        xs.write(NO_TX, &format!("{fe}/state"), b"3")?;
+        wait_state(xs, &format!("{be}/state"), 4, 60)?;
+        Ok(Queue {
+            ring_page,
+            front,
+            port,
+        })
+    }
+
+    /// Sends `req` and requires its response to carry its id and status `want`.
+    fn expect(&mut self, ev: &Evtchn, name: &str, req: &BlkifRequest, want: i16) -> Result<()> {
+        self.front
+            .put_request(&mut *self.ring_page, req)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        if front.push_requests_and_check_notify(&mut *ring_page) {
-            ev.notify(port)?;
+        if self
+            .front
+            .push_requests_and_check_notify(&mut *self.ring_page)
+        {
+            ev.notify(self.port)?;
         }
         let end = Instant::now() + Duration::from_secs(20);
         let rsp: BlkifResponse = loop {
-            if let Some(r) = front
-                .take_response(&*ring_page)
+            if let Some(r) = self
+                .front
+                .take_response(&*self.ring_page)
                 .map_err(|e| anyhow::anyhow!("{e}"))?
             {
                 break r;
@@ -203,21 +289,13 @@ fn main() -> Result<()> {
             let _ = ev.pending(50)?.map(|p| ev.unmask(p));
         };
         println!("HOSTILE: {name}: id {} status {}", rsp.id, rsp.status);
-        if rsp.id != req.id || rsp.status != *want {
+        if rsp.id != req.id || rsp.status != want {
             bail!(
                 "{name}: got id {} status {}, wanted status {want}",
                 rsp.id,
                 rsp.status
             );
         }
+        Ok(())
     }
-    // The producer index jumps far past anything a frontend could have produced.
-    let bogus = front.req_prod_pvt().wrapping_add(1000);
-    ring_page.write_index(REQ_PROD_OFFSET, bogus);
-    ev.notify(port)?;
-    wait_state(&xs, &format!("{be}/state"), 5, 30)?;
-    println!("HOSTILE: jumping index closed the device");
-    xs.write(NO_TX, &format!("{fe}/state"), b"6")?;
-    println!("HOSTILE-PASS");
-    Ok(())
 }

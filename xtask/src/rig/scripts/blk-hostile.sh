@@ -2,7 +2,8 @@
 # by blkback; while it does, a frontend of ours in a second domU sends malformed requests and a
 # jumping producer index straight onto the ring of its own disk on the same blkback. blkback
 # answers each bad request with an error and closes that device, and the good domU's I/O goes on
-# correct (every round's checksum, the image's checksum at the end).
+# correct (every round's checksum, the image's checksum at the end). The hostile frontend then
+# reconnects the same device and is served again.
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
@@ -22,6 +23,11 @@ xl block-attach blkx 'format=raw, vdev=xvdc, access=rw, script=ferrite-vbd, targ
 finish_domu blkx 120
 grep -a -q HOSTILE-PASS /tmp/blkx.cons || fail "hostile frontend was not answered as expected"
 grep -a -q "51744: frontend broke the ring; closing" /tmp/blkback.log || fail "blkback did not close the hostile device"
+# The same frontend then reconnected (Closed -> Initialising): blkback went back to InitWait,
+# served a fresh ring, and the page it wrote there is in the image (4 KiB of 0xa5 at sector 16).
+grep -a -q "51744: Closed -> InitWait" /tmp/blkback.log || fail "blkback did not take the hostile frontend back to InitWait"
+[ "$(dd if=/tmp/x.img bs=4096 skip=2 count=1 2>/dev/null | tr -d '\245' | wc -c)" = 0 ] || fail "the write after reconnection is not in the image"
+[ "$(grep -a -c '51744: connected, ' /tmp/blkback.log)" = 2 ] || fail "the hostile device did not connect exactly twice"
 r1=$(rounds)
 grep -a -q 'DOMU-STEADY-ROUND [0-9]* BAD' /tmp/blkg.cons && fail "good domU saw bad data"
 grep -a -q 'DOMU-FAIL' /tmp/blkg.cons && fail "good domU failed"
