@@ -5,7 +5,7 @@
 use crate::{ioc_none, ioctl, SharedPages};
 use std::fs::{File, OpenOptions};
 use std::io;
-use xen_abi::types::{DomId, PAGE_SIZE};
+use xen_abi::types::{DomId, Mfn, PAGE_SIZE};
 
 #[repr(C)]
 struct Hypercall {
@@ -94,9 +94,10 @@ impl From<io::Error> for ForeignMapError {
 
 impl Privcmd {
     /// Maps frames of domain `domid` into this process as one contiguous range
-    /// (`IOCTL_PRIVCMD_MMAPBATCH_V2`, as libxenforeignmemory's `xenforeignmemory_map`): for a PV
-    /// domain `frames` are its MFNs, for a translated one its GFNs; Xen checks each (the caller
-    /// must be privileged over `domid`). Read-only unless `writable`.
+    /// (`IOCTL_PRIVCMD_MMAPBATCH_V2`, as libxenforeignmemory's `xenforeignmemory_map`). For a PV
+    /// domain, the kind Ferrite runs, the frames are machine frames it owns (what it names its
+    /// pages by, e.g. in `console/ring-ref`); Xen checks each, and the caller must be privileged
+    /// over `domid`. Read-only unless `writable`.
     ///
     /// All or nothing: if any frame fails, nothing stays mapped and the error lists each failed
     /// frame with its errno (a page of the range that Xen refused would fault on access, so no
@@ -104,19 +105,20 @@ impl Privcmd {
     pub fn map_foreign(
         &self,
         domid: DomId,
-        frames: &[u64],
+        frames: &[Mfn],
         writable: bool,
     ) -> Result<ForeignMapping, ForeignMapError> {
         if frames.is_empty() || frames.len() > (libc::c_uint::MAX as usize) / PAGE_SIZE {
             return Err(io::Error::from(io::ErrorKind::InvalidInput).into());
         }
         let mut pages = crate::mmap_shared(&self.file, frames.len() * PAGE_SIZE, writable, 0)?;
+        let arr: Vec<u64> = frames.iter().map(|f| f.0).collect();
         let mut err = vec![0 as libc::c_int; frames.len()];
         let mut arg = MmapBatchV2 {
             num: frames.len() as libc::c_uint,
             dom: domid.0,
             addr: pages.base_ptr() as u64,
-            arr: frames.as_ptr(),
+            arr: arr.as_ptr(),
             err: err.as_mut_ptr(),
         };
         // SAFETY: `arg` is the privcmd_mmapbatch_v2 the ioctl takes; `arr` points to `num` frame

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use dom0_sys::privcmd::Privcmd;
 use std::io::Write;
 use xen_abi::io::console::{XenconsInterface, XENCONS_OUT};
-use xen_abi::types::DomId;
+use xen_abi::types::{DomId, Mfn};
 use xenstore::{Xenstore, NO_TX};
 
 fn parse_u64(s: &str) -> Option<u64> {
@@ -58,7 +58,7 @@ fn main() -> Result<()> {
     };
     let privcmd = Privcmd::open().context("opening /dev/xen/privcmd")?;
     let page = privcmd
-        .map_foreign(domid, &[frame], false)
+        .map_foreign(domid, &[Mfn(frame)], false)
         .with_context(|| format!("mapping frame {frame:#x} of domain {}", domid.0))?;
     let mut buf = vec![0u8; size_of::<XenconsInterface>()];
     let n = XENCONS_OUT
