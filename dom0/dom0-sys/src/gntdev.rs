@@ -168,7 +168,6 @@ impl Gntdev {
             pages,
             index,
             count: refs.len() as u32,
-            writable,
         })
     }
 
@@ -255,17 +254,11 @@ pub struct GrantMapping {
     pages: SharedPages,
     index: u64,
     count: u32,
-    writable: bool,
 }
 
 crate::shared_pages_owner!(GrantMapping);
 
 impl GrantMapping {
-    /// True if mapped writable.
-    pub fn writable(&self) -> bool {
-        self.writable
-    }
-
     /// `IOCTL_GNTDEV_SET_UNMAP_NOTIFY`: when this mapping goes away (even if the process dies),
     /// the kernel sends an event on `port` so the peer learns the backend is gone.
     pub fn set_unmap_notify(&self, port: Port) -> io::Result<()> {

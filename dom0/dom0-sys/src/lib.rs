@@ -67,6 +67,7 @@ pub fn poll_readable<F: AsRawFd>(f: &F, timeout_ms: i32) -> io::Result<bool> {
 pub struct SharedPages {
     ptr: std::ptr::NonNull<u8>,
     len: usize,
+    writable: bool,
 }
 
 // SAFETY: the pages are plain memory owned by the mapping that holds this value; every access
@@ -76,6 +77,12 @@ unsafe impl Send for SharedPages {}
 unsafe impl Sync for SharedPages {}
 
 impl SharedPages {
+    /// True if mapped writable; writes into a read-only mapping are refused with a panic that
+    /// names the mistake instead of a SIGSEGV.
+    pub fn writable(&self) -> bool {
+        self.writable
+    }
+
     /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len
@@ -119,6 +126,7 @@ impl xen_abi::io::ring::RingMemory for SharedPages {
     }
 
     fn write_index(&mut self, offset: usize, value: xen_abi::io::ring::RingIdx) {
+        assert!(self.writable, "index store into a read-only shared mapping");
         self.atomic_at(offset)
             .store(value, std::sync::atomic::Ordering::Release)
     }
@@ -145,12 +153,13 @@ impl xen_abi::io::ring::RingMemory for SharedPages {
     }
 
     fn write_bytes(&mut self, offset: usize, src: &[u8]) {
+        assert!(self.writable, "write into a read-only shared mapping");
         assert!(
             offset.checked_add(src.len()).is_some_and(|e| e <= self.len),
             "shared write in bounds"
         );
-        // SAFETY: the destination range is inside the mapping (asserted; callers map it writable
-        // before writing) and does not overlap `src`.
+        // SAFETY: the destination range is inside the mapping and the mapping is writable (both
+        // asserted) and does not overlap `src`.
         unsafe {
             std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.as_ptr().add(offset), src.len())
         }
@@ -208,7 +217,7 @@ fn mmap_shared<F: AsRawFd>(
     }
     let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
         .ok_or_else(|| io::Error::other("mmap returned null"))?;
-    Ok(SharedPages { ptr, len })
+    Ok(SharedPages { ptr, len, writable })
 }
 
 impl SharedPages {
@@ -220,5 +229,48 @@ impl SharedPages {
             unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
             self.len = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xen_abi::io::ring::RingMemory;
+
+    fn zero_page(writable: bool) -> SharedPages {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/zero")
+            .expect("/dev/zero opens");
+        mmap_shared(&f, 4096, writable, 0).expect("/dev/zero maps")
+    }
+
+    #[test]
+    fn writable_mapping_takes_writes_and_indices() {
+        let mut p = zero_page(true);
+        assert!(p.writable());
+        p.write_bytes(8, b"ferrite");
+        p.write_index(0, 0x1234);
+        let mut b = [0u8; 7];
+        p.read_bytes(8, &mut b);
+        assert_eq!(&b, b"ferrite");
+        assert_eq!(p.read_index(0), 0x1234);
+        p.munmap();
+    }
+
+    #[test]
+    #[should_panic(expected = "write into a read-only shared mapping")]
+    fn write_into_read_only_mapping_panics_with_a_message_not_a_fault() {
+        let mut p = zero_page(false);
+        assert!(!p.writable());
+        p.write_bytes(0, b"x");
+    }
+
+    #[test]
+    #[should_panic(expected = "index store into a read-only shared mapping")]
+    fn index_store_into_read_only_mapping_panics_with_a_message_not_a_fault() {
+        let mut p = zero_page(false);
+        p.write_index(0, 1);
     }
 }

@@ -140,7 +140,7 @@ impl Privcmd {
             pages.munmap();
             return Err(e.into());
         }
-        Ok(ForeignMapping { pages, domid })
+        Ok(ForeignMapping { pages })
     }
 }
 
@@ -149,14 +149,6 @@ impl Privcmd {
 #[derive(Debug)]
 pub struct ForeignMapping {
     pages: SharedPages,
-    domid: DomId,
-}
-
-impl ForeignMapping {
-    /// The domain whose frames these are.
-    pub fn domid(&self) -> DomId {
-        self.domid
-    }
 }
 
 crate::shared_pages_owner!(ForeignMapping);
@@ -164,5 +156,46 @@ crate::shared_pages_owner!(ForeignMapping);
 impl Drop for ForeignMapping {
     fn drop(&mut self) {
         self.pages.munmap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `Privcmd` over `/dev/null`: good enough for the checks made before any ioctl.
+    fn null_privcmd() -> Privcmd {
+        Privcmd {
+            file: File::open("/dev/null").expect("/dev/null opens"),
+        }
+    }
+
+    #[test]
+    fn map_foreign_no_frames_is_invalid_input() {
+        let Err(ForeignMapError::Io(e)) = null_privcmd().map_foreign(DomId(1), &[], false) else {
+            panic!("an empty frame list was accepted");
+        };
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn map_foreign_more_frames_than_a_batch_is_invalid_input() {
+        let n = libc::c_uint::MAX as usize / PAGE_SIZE + 1;
+        let frames = vec![Mfn(1); n];
+        let Err(ForeignMapError::Io(e)) = null_privcmd().map_foreign(DomId(1), &frames, false)
+        else {
+            panic!("{n} frames were accepted");
+        };
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn frames_error_names_each_failed_frame_and_its_errno() {
+        let e = ForeignMapError::Frames(vec![(0, -libc::EPERM), (3, -libc::ESRCH)]);
+        assert_eq!(
+            e.to_string(),
+            "2 frame(s) not mapped: #0: Operation not permitted (os error 1) \
+             #3: No such process (os error 3)"
+        );
     }
 }

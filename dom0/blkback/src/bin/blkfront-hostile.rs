@@ -80,7 +80,7 @@ fn main() -> Result<()> {
         .read_parse(NO_TX, &format!("{be}/sectors"))
         .context("sectors")?;
     let ga = Gntalloc::open()?;
-    let data = ga.alloc(DomId(be_dom), 1)?;
+    let mut data = ga.alloc(DomId(be_dom), 1)?;
     let ev = Evtchn::open()?;
     let mut q = Queue::connect(&xs, &fe, &be, DomId(be_dom), &ga, &ev)?;
     println!("HOSTILE: connected to {be}, {sectors} sectors");
@@ -182,7 +182,6 @@ fn main() -> Result<()> {
     wait_state(&xs, &format!("{be}/state"), 2, 30)?;
     let mut q = Queue::connect(&xs, &fe, &be, DomId(be_dom), &ga, &ev)?;
     println!("HOSTILE: reconnected to {be}");
-    let mut data = data;
     let pattern = [0xa5u8; 4096];
     data.write_bytes(0, &pattern);
     let page = [seg(data.refs()[0], 0, 7)];

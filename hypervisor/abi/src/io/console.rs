@@ -174,7 +174,8 @@ impl ByteRing {
     ) -> Result<usize, RingError> {
         self.check(mem)?;
         let prod = mem.read_index(self.prod_offset);
-        // A free-running index below `size` has written only `prod` bytes since it started at 0.
+        // A free-running index below `size` has written only `prod` bytes since it started at 0
+        // (after a wrap of 2^32 this under-reports the history; it never reads unwritten bytes).
         let n = (self.size.min(prod) as usize).min(dst.len());
         let start = prod.wrapping_sub(n as u32);
         self.copy(start, n, |off, range| {
