@@ -46,6 +46,11 @@ impl Test {
     }
 
     /// Records a check; prints `FAIL: what` when it does not hold.
+    /// The number of failed checks so far.
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
     pub fn check(&mut self, ok: bool, what: fmt::Arguments<'_>) -> bool {
         self.checks += 1;
         if !ok {
@@ -84,6 +89,30 @@ impl Test {
             sys::shutdown(ShutdownReason::Crash)
         }
     }
+}
+
+/// The number given as `key=N` on a command line (words separated by spaces).
+pub fn arg_in(cl: &[u8], key: &[u8]) -> Option<u64> {
+    cl.split(|&b| b == b' ' || b == 0)
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix(b"="))
+        .and_then(|v| core::str::from_utf8(v).ok()?.parse().ok())
+}
+
+/// True if `word` stands alone on a command line.
+pub fn flag_in(cl: &[u8], word: &[u8]) -> bool {
+    cl.split(|&b| b == b' ' || b == 0).any(|w| w == word)
+}
+
+/// The number given as `key=N` on this guest's command line (`start_info.cmd_line`).
+#[cfg(target_os = "none")]
+pub fn arg(key: &[u8]) -> Option<u64> {
+    arg_in(&sys::start_info().cmd_line, key)
+}
+
+/// True if `word` stands alone on this guest's command line.
+#[cfg(target_os = "none")]
+pub fn flag(word: &[u8]) -> bool {
+    flag_in(&sys::start_info().cmd_line, word)
 }
 
 /// Prepares event delivery as the event tests need it, checking each step: a trap table, the

@@ -40,9 +40,9 @@ macro_rules! guest_tests {
 }
 
 guest_tests!(
-    hello, version, traps, cpuid, multicall, memop, badcalls, usermode, pvclock, timer, events,
-    vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants, fpuswitch, ptwr, ldt,
-    exchange
+    hello, version, traps, cpuid, multicall, memop, badcalls, badframe, usermode, pvclock, timer,
+    events, vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants, fpuswitch, ptwr,
+    ldt, exchange
 );
 
 /// What the consread guest waits for, and what is typed then.
@@ -368,4 +368,38 @@ fn xsave_state_is_switched_between_domains_smp1() -> Result<()> {
         .run()?;
     run.expect_both_succeeded()?;
     Ok(())
+}
+
+/// badframe as a domU doing every bad frame, callback and trap table, then returning with a
+/// null CS and no #GP handler, beside survivor as domain 0: only the domU dies, with the
+/// hypervisor's log line, and domain 0 finishes (Ferrite only, as above).
+fn bad_frames_beside(smp: u32) -> Result<()> {
+    let run = Boot::new(&format!("bad_frames_beside_survivor_smp{smp}"))
+        .smp(smp)
+        .module(guest("survivor")?, "rounds=3000")
+        .module(guest("badframe")?, "domu name=badframe memory=16 -- crash")
+        .run()?;
+    run.line("(d1) badframe: iret with a null CS and no trap table: this domain must crash")?;
+    run.line("d1: domain crashed: unhandled exception: vector 13")?;
+    anyhow::ensure!(
+        !run.log.contains("(d1) Test result"),
+        "the domU reported a verdict instead of crashing"
+    );
+    anyhow::ensure!(
+        !run.log.contains(FATAL_EXCEPTION),
+        "the hypervisor took a fatal exception"
+    );
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
+#[test]
+fn bad_frames_of_a_domu_crash_only_it_smp1() -> Result<()> {
+    bad_frames_beside(1)
+}
+
+#[test]
+fn bad_frames_of_a_domu_crash_only_it_smp2() -> Result<()> {
+    bad_frames_beside(2)
 }

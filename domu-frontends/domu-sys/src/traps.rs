@@ -54,6 +54,9 @@ pub struct Trap {
 
 static LAST: [AtomicU64; 6] = [const { AtomicU64::new(u64::MAX) }; 6];
 static FIXUP: AtomicU64 = AtomicU64::new(0);
+/// The kernel stack [`iret_probe`] resumes on when its `iret` faults (0: none set).
+#[no_mangle]
+static DOMU_SYS_IRET_RECOVER_RSP: AtomicU64 = AtomicU64::new(0);
 /// Number of exceptions taken.
 pub static COUNT: AtomicU64 = AtomicU64::new(0);
 
@@ -152,7 +155,15 @@ extern "C" fn domu_sys_trap(f: &mut GuestFrame) {
         return;
     }
     let fixup = FIXUP.swap(0, Ordering::SeqCst);
-    if fixup != 0 {
+    let recover_rsp = DOMU_SYS_IRET_RECOVER_RSP.swap(0, Ordering::SeqCst);
+    if fixup != 0 && recover_rsp != 0 {
+        // An `iret_probe` frame that did not load: the frame is whatever it asked for (perhaps
+        // user mode, a bad stack): resume in the kernel on the probe's own stack.
+        f.rip = fixup;
+        f.rsp = recover_rsp;
+        f.cs = 0xe030 | (f.cs & !0xffff);
+        f.ss = 0xe02b;
+    } else if fixup != 0 {
         f.rip = fixup;
     } else if f.vector != 3 && f.vector != 4 && f.vector < 32 {
         // An unexpected fault with no recovery point: report and stop.
@@ -237,6 +248,91 @@ pub fn install(extra: &[u8]) -> i64 {
             0,
         )
     }
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.domu_iret_probe, "ax"
+    # rdi = the 9-word iret_context to return with, rsi = &FIXUP. Returns when the frame's
+    # target was `domu_sys_iret_landing` or the iret faulted and the handler resumed at 2.
+    .global domu_sys_iret_probe
+domu_sys_iret_probe:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, DOMU_SYS_IRET_RECOVER_RSP(%rip)
+    leaq 2f(%rip), %rax
+    movq %rax, (%rsi)
+    pushq 64(%rdi)
+    pushq 56(%rdi)
+    pushq 48(%rdi)
+    pushq 40(%rdi)
+    pushq 32(%rdi)
+    pushq 24(%rdi)
+    pushq 16(%rdi)
+    pushq 8(%rdi)
+    pushq 0(%rdi)
+    movl $23, %eax
+    syscall
+    ud2
+    # A target that takes its stack back without touching the one it arrived with.
+    .global domu_sys_iret_landing
+domu_sys_iret_landing:
+    movq DOMU_SYS_IRET_RECOVER_RSP(%rip), %rsp
+2:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret
+"#,
+    options(att_syntax)
+);
+
+/// The address of a target for [`iret_probe`] that arrives without using its stack (so a
+/// frame with any RSP can return there) and ends the probe with no exception.
+#[cfg(target_os = "none")]
+pub fn iret_landing() -> u64 {
+    extern "C" {
+        fn domu_sys_iret_landing();
+    }
+    domu_sys_iret_landing as *const () as u64
+}
+
+/// Makes the `iret` hypercall with `ctx` as the frame (from guest-kernel mode) and returns the
+/// exception it led to, if any: the frame may name any selectors, flags, stack or target (user
+/// mode needs a user page table and a `stack_switch` stack). A frame that loads must return to
+/// [`iret_landing`]. On an exception the handler resumes here in kernel mode on this call's
+/// stack, with RAX, RCX and R11 as the frame gave them.
+#[cfg(target_os = "none")]
+pub fn iret_probe(ctx: &xen_abi::arch_x86::IretContext) -> Option<Trap> {
+    extern "C" {
+        fn domu_sys_iret_probe(ctx: *const xen_abi::arch_x86::IretContext, fixup: *const AtomicU64);
+    }
+    clear();
+    // SAFETY: the callee saves the callee-saved registers, records its stack for the trap
+    // handler and makes the iret hypercall with `ctx`; it comes back either through the
+    // landing (which reloads that stack) or through the handler's resume at its label 2. RAX,
+    // RCX and R11 come back as the frame set them.
+    unsafe {
+        core::arch::asm!(
+            "call {probe}",
+            probe = sym domu_sys_iret_probe,
+            in("rdi") ctx as *const _,
+            in("rsi") core::ptr::addr_of!(FIXUP),
+            out("rax") _, out("rcx") _, out("rdx") _, out("r8") _, out("r9") _, out("r10") _,
+            out("r11") _,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    DOMU_SYS_IRET_RECOVER_RSP.store(0, Ordering::SeqCst);
+    last()
 }
 
 macro_rules! fault {

@@ -353,7 +353,7 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(u64,
     } else {
         use crate::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
         if (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&addr)
-            || (addr as i64) << 16 >> 16 != addr as i64
+            || crate::arch::x86_64::guest::GuestVa::new(addr).is_none()
         {
             return Err(());
         }

@@ -4,36 +4,12 @@
 use super::{call, ret, Args};
 use crate::arch::x86_64::exit::ExitCode;
 use crate::arch::x86_64::idt::TrapFrame;
-use crate::domain::{Callback, Domain, DomainState, TrapEntry, Vcpu};
+use crate::domain::{Domain, DomainState, Vcpu};
 use crate::pv::{read_guest, write_guest};
-use xen_abi::callback::{CallbackFlags, CallbackOp, CallbackType};
 use xen_abi::sched::{SchedOp, ShutdownReason};
 use xen_abi::version::XenVer;
 use xen_abi::xen::{ConsoleIoCmd, VmAssistCmd};
 use xen_abi::{Errno, XenResult};
-
-pub fn set_trap_table(v: &Vcpu, table: u64) -> XenResult<u64> {
-    if table == 0 {
-        v.state.lock().traps = [TrapEntry::default(); 256];
-        return Ok(0);
-    }
-    // Entries until one with address 0; bounded by the 256 vectors there are.
-    let mut va = table;
-    for _ in 0..=256 {
-        let raw: [u8; 16] = read_guest(va)?;
-        let address = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
-        if address == 0 {
-            return Ok(0);
-        }
-        let mut st = v.state.lock();
-        st.traps[raw[0] as usize] = TrapEntry {
-            address,
-            flags: raw[1],
-        };
-        va = va.wrapping_add(16);
-    }
-    Ok(0)
-}
 
 pub fn stack_switch(v: &Vcpu, ss: u64, sp: u64) -> XenResult<u64> {
     let mut st = v.state.lock();
@@ -42,61 +18,11 @@ pub fn stack_switch(v: &Vcpu, ss: u64, sp: u64) -> XenResult<u64> {
     Ok(0)
 }
 
-pub fn set_callbacks(v: &Vcpu, event: u64, failsafe: u64, syscall: u64) -> XenResult<u64> {
-    let mut st = v.state.lock();
-    st.event_callback = Callback {
-        address: event,
-        mask_events: true,
-    };
-    st.failsafe_callback = Callback {
-        address: failsafe,
-        mask_events: false,
-    };
-    st.syscall_callback = Callback {
-        address: syscall,
-        mask_events: false,
-    };
-    Ok(0)
-}
-
 /// `fpu_taskswitch(set)`: the vCPU's virtual CR0.TS, in the hardware while it runs, so its
 /// next FPU instruction raises #NM for the guest (which clears TS, as Xen does).
 pub fn fpu_taskswitch(v: &Vcpu, set: u64) -> XenResult<u64> {
     v.state.lock().fpu_ts = set != 0;
     crate::arch::x86_64::cpu::set_ts(set != 0);
-    Ok(0)
-}
-
-pub fn callback_op(v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
-    let op = CallbackOp::try_from(cmd as u32)?;
-    let raw: [u8; 16] = read_guest(arg)?;
-    let kind = u16::from_le_bytes([raw[0], raw[1]]);
-    let ty = CallbackType::try_from(u32::from(kind)).map_err(|_| Errno::EINVAL)?;
-    let mut st = v.state.lock();
-    match op {
-        CallbackOp::Register => {
-            let flags = CallbackFlags::from_bits_truncate(u16::from_le_bytes([raw[2], raw[3]]));
-            let cb = Callback {
-                address: u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8])),
-                mask_events: flags.contains(CallbackFlags::MASK_EVENTS),
-            };
-            match ty {
-                CallbackType::Event => st.event_callback = cb,
-                CallbackType::Failsafe => st.failsafe_callback = cb,
-                CallbackType::Syscall => st.syscall_callback = cb,
-                // Accepted and never delivered: no 32-bit user mode, and NMIs are not forwarded.
-                CallbackType::Syscall32 | CallbackType::Sysenter | CallbackType::Nmi => {}
-                CallbackType::SysenterDeprecated => return Err(Errno::EINVAL),
-            }
-        }
-        CallbackOp::Unregister => match ty {
-            CallbackType::Event => st.event_callback = Callback::default(),
-            CallbackType::Failsafe => st.failsafe_callback = Callback::default(),
-            CallbackType::Syscall => st.syscall_callback = Callback::default(),
-            CallbackType::Syscall32 | CallbackType::Sysenter | CallbackType::Nmi => {}
-            CallbackType::SysenterDeprecated => return Err(Errno::EINVAL),
-        },
-    }
     Ok(0)
 }
 

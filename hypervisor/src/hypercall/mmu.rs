@@ -267,7 +267,7 @@ pub fn update_va_mapping(
 ) -> XenResult<u64> {
     use crate::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
     if (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&va)
-        || (va as i64) << 16 >> 16 != va as i64
+        || crate::arch::x86_64::guest::GuestVa::new(va).is_none()
     {
         return Err(Errno::EINVAL);
     }

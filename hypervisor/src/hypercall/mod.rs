@@ -2,6 +2,7 @@
 //! `rdi, rsi, rdx, r10, r8` (Xen's 64-bit PV convention). Every other register is preserved;
 //! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
 
+mod callback;
 mod memory;
 mod misc;
 pub(crate) mod mmu;
@@ -50,14 +51,14 @@ pub fn call(
         return Err(Errno::ENOSYS);
     };
     match op {
-        Hypercall::SetTrapTable => misc::set_trap_table(v, a.0[0]),
+        Hypercall::SetTrapTable => callback::set_trap_table(v, a.0[0]),
         Hypercall::StackSwitch => misc::stack_switch(v, a.0[0], a.0[1]),
-        Hypercall::SetCallbacks => misc::set_callbacks(v, a.0[0], a.0[1], a.0[2]),
+        Hypercall::SetCallbacks => callback::set_callbacks(v, a.0[0], a.0[1], a.0[2]),
         Hypercall::FpuTaskswitch => misc::fpu_taskswitch(v, a.0[0]),
         Hypercall::ConsoleIo => misc::console_io(dom, a.0[0], a.0[1], a.0[2]),
         Hypercall::XenVersion => misc::xen_version(dom, a.0[0], a.0[1]),
         Hypercall::SchedOp => misc::sched_op(dom, v, a.0[0], a.0[1]),
-        Hypercall::CallbackOp => misc::callback_op(v, a.0[0], a.0[1]),
+        Hypercall::CallbackOp => callback::callback_op(v, a.0[0], a.0[1]),
         Hypercall::VmAssist => misc::vm_assist(dom, a.0[0], a.0[1]),
         Hypercall::SetSegmentBase => {
             let st = v.state.lock();

@@ -1,21 +1,20 @@
 //! Bringing secondary vCPUs up and down: `VCPUOP_initialise` (a `vcpu_guest_context`, Xen's
 //! `arch_set_info_guest` for a 64-bit PV vCPU), `VCPUOP_up` and `VCPUOP_down`.
 
+use crate::arch::x86_64::guest::GuestVa;
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Callback, Domain, TrapEntry, Vcpu};
-use crate::layout::selectors;
 use crate::mm::typing::PageType;
 use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
 use xen_abi::{Errno, Mfn, XenResult};
 
-fn canonical(va: u64) -> bool {
-    (va as i64) << 16 >> 16 == va as i64
-}
-
 /// `VCPUOP_initialise`: gives a vCPU that has never run its first context. -EEXIST if it was
-/// initialised already; -EINVAL for a non-canonical address, a code or stack selector other
-/// than the flat ring-3 ones, an LDT (not supported), or page tables / GDT frames that do not
-/// validate. The FPU starts in its initial state (`fpu_ctxt` is not loaded).
+/// initialised already; -EINVAL, as Xen's `arch_set_info_guest`, for a non-canonical RIP, RSP,
+/// kernel stack, segment base, callback or virtual-IDT handler, an LDT (not supported), or page
+/// tables / GDT frames that do not validate. Selectors get RPL 3 and are otherwise taken as
+/// they are (as Xen's `fixup_guest_*_selector`): one the CPU refuses when the vCPU first runs
+/// is the guest's #GP, delivered by the exit path. The FPU starts in its initial state
+/// (`fpu_ctxt` is not loaded).
 pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let c: VcpuGuestContext = crate::pv::read_guest_struct(arg)?;
     if target.state.lock().initialised {
@@ -27,17 +26,18 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let addresses = [
         r.rip,
         r.rsp,
-        c.event_callback_eip,
-        c.failsafe_callback_eip,
-        c.syscall_callback_eip,
         c.kernel_sp,
         c.fs_base,
         c.gs_base_kernel,
         c.gs_base_user,
+        c.event_callback_eip,
+        c.failsafe_callback_eip,
+        c.syscall_callback_eip,
     ];
-    if !addresses.iter().all(|&a| canonical(a))
-        || !(cs == selectors::FLAT_RING3_CS64 || cs == selectors::FLAT_RING3_CS32)
-        || ss != selectors::FLAT_RING3_DS
+    if !addresses
+        .iter()
+        .chain(c.trap_ctxt.iter().map(|t| &t.address))
+        .all(|&a| GuestVa::new(a).is_some())
         || c.ldt_ents != 0
         || c.gdt_ents > crate::pv::descriptors::MAX_GDT_ENTRIES
     {

@@ -8,6 +8,7 @@ use crate::arch::x86_64::guest::{
     self, copy_from_guest, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
 };
 use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::x86_64::trap::Vector;
 use crate::domain::{Domain, Vcpu};
 use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 
@@ -184,9 +185,15 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
         };
         if allowed && has_handler {
             frame.rip = frame.rip.wrapping_add(2);
-            inject(dom, v, frame, n, None);
+            inject(dom, v, frame, Vector(n), None);
         } else {
-            inject(dom, v, frame, 13, Some((u64::from(n) << 3) | 2));
+            inject(
+                dom,
+                v,
+                frame,
+                Vector::GENERAL_PROTECTION,
+                Some((u64::from(n) << 3) | 2),
+            );
         }
         return true;
     }
@@ -312,7 +319,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
             let mut st = v.state.lock();
             if !st.cr4_osxsave {
                 drop(st);
-                inject(dom, v, frame, 6, None);
+                inject(dom, v, frame, Vector::INVALID_OPCODE, None);
                 return true;
             }
             let value = (frame.rdx << 32) | (frame.rax & 0xffff_ffff);

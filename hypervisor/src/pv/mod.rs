@@ -6,14 +6,14 @@ pub mod descriptors;
 pub mod emulate;
 pub mod ptwr;
 
-use crate::arch::x86_64::guest::{
-    self, copy_from_guest, copy_to_guest, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
-};
-use crate::arch::x86_64::idt::{has_error_code, TrapFrame};
-use crate::arch::x86_64::{cpu, exit};
+use crate::arch::x86_64::guest::{self, copy_from_guest, copy_to_guest};
+use crate::arch::x86_64::idt::TrapFrame;
+use crate::arch::x86_64::trap::{Exception, ExceptionSource, Trap, Vector};
+use crate::arch::x86_64::{cpu, exit, percpu};
 use crate::domain::{self, DomainState, Vcpu, VcpuState};
 use crate::layout::selectors;
 use alloc::sync::Arc;
+use xen_abi::arch_x86::{IretContext, VgcfFlags};
 
 /// RFLAGS bits.
 pub mod rflags {
@@ -120,13 +120,7 @@ pub fn end_machine(code: exit::ExitCode, why: &str) -> ! {
 /// Switches the vCPU between guest-kernel and guest-user mode (Xen's `toggle_guest_mode`):
 /// swaps the active and inactive GS bases and loads the other L4.
 fn toggle_mode(st: &mut VcpuState) {
-    let active = cpu::rdmsr(MSR_GS_BASE);
-    let inactive = cpu::rdmsr(MSR_SHADOW_GS_BASE);
-    // SAFETY: guest GS bases; the hypervisor does not use GS.
-    unsafe {
-        cpu::wrmsr(MSR_GS_BASE, inactive);
-        cpu::wrmsr(MSR_SHADOW_GS_BASE, active);
-    }
+    guest::swap_gs_bases();
     st.kernel_mode = !st.kernel_mode;
     let l4 = if st.kernel_mode {
         st.kernel_l4
@@ -250,17 +244,18 @@ pub fn failsafe(v: &Vcpu, frame: &mut TrapFrame, seg: &guest::SegmentState) {
         !(rflags::AC | rflags::VM | rflags::RF | rflags::NT | rflags::IOPL | rflags::TF);
 }
 
-/// Delivers exception `vector` to the guest's handler, crashing the domain if it has none or the
-/// frame cannot be written.
+/// Delivers `vector` (an exception, or the software interrupt of an `int n`) to the guest's
+/// handler, crashing the domain if it has none or the frame cannot be written.
 pub fn inject(
     dom: &domain::Domain,
     v: &Vcpu,
     frame: &mut TrapFrame,
-    vector: u8,
+    vector: Vector,
     error: Option<u64>,
 ) {
     let mut st = v.state.lock();
-    let te = st.traps[vector as usize];
+    let te = st.traps[usize::from(vector.0)];
+    let vector = vector.0;
     if te.address == 0 {
         drop(st);
         crash_domain(
@@ -303,58 +298,97 @@ fn current_pair() -> Option<(Arc<domain::Domain>, Arc<Vcpu>)> {
     Some((v.domain()?, v))
 }
 
-/// An exception raised while a guest ran.
-pub fn guest_trap(frame: &mut TrapFrame) {
+/// The one entry from the trap boundary (`arch`'s dispatcher hands every decoded trap here):
+/// the hypervisor's own tick while it idles, or anything that left a guest — a hypercall or
+/// system call, an exception, an interrupt — after which the vCPU to resume is chosen and its
+/// events delivered on the one way back ([`return_to_guest`]).
+pub fn trap(trap: Trap, frame: &mut TrapFrame) {
+    if trap == (Trap::Timer { in_guest: false }) {
+        timer_tick();
+        return;
+    }
     crate::sched::left_guest();
-    let Some((dom, v)) = current_pair() else {
-        crate::arch::x86_64::idt::fatal_exception(frame);
-    };
-    let vector = frame.vector as u8;
-    match vector {
-        2 => log::warn!("NMI while d{}v{} ran", dom.id.0, v.id),
-        6 if emulate::forced_cpuid(frame) => {}
-        // #NM: the guest set its virtual TS (fpu_taskswitch / mov %cr0); Xen clears it and
-        // delivers #NM. Without a virtual TS it was the hypervisor's and is just cleared.
-        7 => {
-            cpu::set_ts(false);
-            let had_ts = core::mem::replace(&mut v.state.lock().fpu_ts, false);
-            if had_ts {
-                inject(&dom, &v, frame, 7, None);
+    match trap {
+        Trap::Syscall => syscall(frame),
+        Trap::Exception(e) => exception(e, frame),
+        Trap::Timer { .. } => {
+            timer_tick();
+            crate::sched::tick();
+        }
+        Trap::Wake => {}
+        Trap::Nmi => {
+            if let Some((dom, v)) = current_pair() {
+                log::warn!("NMI while d{}v{} ran", dom.id.0, v.id);
             }
         }
-        13 if emulate::privileged(&dom, &v, frame) => {}
-        // A write to one of its own page tables: emulated (writable page tables).
-        14 if frame.error_code & 3 == 3 && ptwr::write_fault(&dom, &v, frame, cpu::read_cr2()) => {}
-        14 => {
-            let cr2 = cpu::read_cr2();
-            set_guest_cr2(&v, cr2);
-            // The U/S bit says which guest mode faulted, not the hardware CPL (always 3).
-            let kernel = v.state.lock().kernel_mode;
-            let ec = if kernel {
-                frame.error_code & !4
-            } else {
-                frame.error_code | 4
-            };
-            inject(&dom, &v, frame, 14, Some(ec));
-        }
-        18 => crate::arch::x86_64::idt::fatal_exception(frame),
-        v_ => {
-            let ec = has_error_code(v_).then_some(frame.error_code);
-            inject(&dom, &v, frame, v_, ec);
-        }
     }
+    return_to_guest(frame);
+}
+
+/// The hypervisor tick's generic work: due guest timers, and serial input for the initial
+/// domain (`VIRQ_CONSOLE`, polled on CPU 0).
+fn timer_tick() {
+    crate::time::tick();
+    if percpu::cpu_index() == 0 && crate::console::poll_input() {
+        crate::event::send_global_virq(xen_abi::xen::VIRQ_CONSOLE);
+    }
+}
+
+/// Every return to a guest (Xen's `test_all_events`): maybe switch vCPUs, enter the event
+/// callback if an upcall is pending and unmasked, then carry out TLB flushes asked of this CPU.
+fn return_to_guest(frame: &mut TrapFrame) {
     crate::sched::schedule(frame);
     deliver_events(frame);
     crate::sched::entering_guest();
 }
 
-/// A device interrupt taken while a guest ran (the tick): maybe switch vCPUs.
-pub fn guest_interrupt(frame: &mut TrapFrame) {
-    crate::sched::left_guest();
-    crate::sched::tick();
-    crate::sched::schedule(frame);
-    deliver_events(frame);
-    crate::sched::entering_guest();
+/// An exception raised while a guest ran, or by the hypervisor's return to it.
+fn exception(e: Exception, frame: &mut TrapFrame) {
+    let Some((dom, v)) = current_pair() else {
+        crate::arch::x86_64::idt::fatal_exception(frame);
+    };
+    let by_guest = e.source == ExceptionSource::Guest;
+    match e.vector {
+        Vector::INVALID_OPCODE if by_guest && emulate::forced_cpuid(frame) => {}
+        // #NM: the guest set its virtual TS (fpu_taskswitch / mov %cr0); Xen clears it and
+        // delivers #NM. Without a virtual TS it was the hypervisor's and is just cleared.
+        Vector::DEVICE_NOT_AVAILABLE => {
+            cpu::set_ts(false);
+            let had_ts = core::mem::replace(&mut v.state.lock().fpu_ts, false);
+            if had_ts {
+                inject(&dom, &v, frame, Vector::DEVICE_NOT_AVAILABLE, None);
+            }
+        }
+        Vector::GENERAL_PROTECTION if by_guest && emulate::privileged(&dom, &v, frame) => {}
+        // A write to one of its own page tables: emulated (writable page tables).
+        Vector::PAGE_FAULT
+            if by_guest
+                && e.error_code.unwrap_or(0) & 3 == 3
+                && ptwr::write_fault(&dom, &v, frame, e.cr2) => {}
+        Vector::PAGE_FAULT => {
+            set_guest_cr2(&v, e.cr2);
+            // The U/S bit says which guest mode faulted, not the hardware CPL (always 3).
+            let kernel = v.state.lock().kernel_mode;
+            let ec = e.error_code.unwrap_or(0);
+            let ec = if kernel { ec & !4 } else { ec | 4 };
+            inject(&dom, &v, frame, Vector::PAGE_FAULT, Some(ec));
+        }
+        Vector::MACHINE_CHECK => crate::arch::x86_64::idt::fatal_exception(frame),
+        vector => {
+            if e.source == ExceptionSource::Exit {
+                log::debug!(
+                    "d{}v{}: the return frame (RIP {:#x} CS {:#x} SS {:#x}) raised {}",
+                    dom.id.0,
+                    v.id,
+                    frame.rip,
+                    frame.cs,
+                    frame.ss,
+                    vector.name()
+                );
+            }
+            inject(&dom, &v, frame, vector, e.error_code);
+        }
+    }
 }
 
 /// On the way back to a guest: if its vCPU has an event upcall pending and not masked, enter the
@@ -397,8 +431,7 @@ pub fn block(v: &Vcpu) {
 
 /// `SYSCALL` from ring 3: a hypercall in guest-kernel mode, the guest's syscall callback in
 /// guest-user mode.
-pub fn guest_syscall(frame: &mut TrapFrame) {
-    crate::sched::left_guest();
+fn syscall(frame: &mut TrapFrame) {
     let Some((dom, v)) = current_pair() else {
         crate::arch::x86_64::idt::fatal_exception(frame);
     };
@@ -408,9 +441,6 @@ pub fn guest_syscall(frame: &mut TrapFrame) {
     } else {
         user_syscall(&dom, &v, frame);
     }
-    crate::sched::schedule(frame);
-    deliver_events(frame);
-    crate::sched::entering_guest();
 }
 
 fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
@@ -418,7 +448,7 @@ fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
     if cb.address == 0 {
         // Xen rewinds over the SYSCALL and injects #UD.
         frame.rip = frame.rip.wrapping_sub(2);
-        inject(dom, v, frame, 6, None);
+        inject(dom, v, frame, Vector::INVALID_OPCODE, None);
         return;
     }
     frame.rflags &= !rflags::DF;
@@ -434,23 +464,23 @@ fn user_syscall(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
     }
 }
 
-/// The `iret` hypercall (`do_iret`): the guest pushed `{rax, r11, rcx, flags, rip, cs, rflags,
-/// rsp, ss}` and made the call with `rsp` pointing at it.
+/// The `iret` hypercall (`do_iret`): the guest pushed an `iret_context` (`{rax, r11, rcx,
+/// flags, rip, cs, rflags, rsp, ss}`) and made the call with `rsp` pointing at it. As in Xen,
+/// the values are taken as they are but for RPL 3 on both selectors and RFLAGS without IOPL
+/// and VM; a frame the CPU then refuses to load (a null or hypervisor selector, a non-canonical
+/// RIP) is the guest's fault on the way back, delivered to it by the exit path
+/// (`trap::exit_check` and the fixup of the exit `iretq`), never the hypervisor's.
 pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
-    let mut raw = [0u8; 72];
-    if copy_from_guest(frame.rsp, &mut raw).is_err() {
+    let Ok(c) = read_guest_struct::<IretContext>(frame.rsp) else {
         crash_domain(
             dom,
             frame,
             format_args!("iret: cannot read the frame at {:#x}", frame.rsp),
         );
         return;
-    }
-    let w = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
-    let (rax, r11, rcx, flags, rip, cs, fl, rsp, ss) =
-        (w(0), w(1), w(2), w(3), w(4), w(5), w(6), w(7), w(8));
+    };
     let mut st = v.state.lock();
-    if cs & 3 == 3 && st.kernel_mode {
+    if c.cs & 3 == 3 && st.kernel_mode {
         if st.user_l4.is_none() {
             drop(st);
             crash_domain(
@@ -462,19 +492,20 @@ pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
         }
         toggle_mode(&mut st);
     }
-    frame.rip = rip;
-    frame.rsp = rsp;
-    frame.cs = cs | 3;
-    frame.ss = ss | 3;
-    frame.rflags =
-        (fl & rflags::GUEST_MUTABLE & !(rflags::IOPL | rflags::VM)) | rflags::IF | rflags::MBS;
-    if flags & xen_abi::arch_x86::VgcfFlags::IN_SYSCALL.bits() == 0 {
-        frame.r11 = r11;
-        frame.rcx = rcx;
+    frame.rip = c.rip;
+    frame.rsp = c.rsp;
+    frame.cs = c.cs | 3;
+    frame.ss = c.ss | 3;
+    frame.rflags = (c.rflags & rflags::GUEST_MUTABLE & !(rflags::IOPL | rflags::VM))
+        | rflags::IF
+        | rflags::MBS;
+    if c.flags & VgcfFlags::IN_SYSCALL.bits() == 0 {
+        frame.r11 = c.r11;
+        frame.rcx = c.rcx;
     }
-    frame.rax = rax;
+    frame.rax = c.rax;
     drop(st);
-    upcall_mask_set(v, u8::from(fl & rflags::IF == 0));
+    upcall_mask_set(v, u8::from(c.rflags & rflags::IF == 0));
 }
 
 /// Reads `len` bytes of guest memory into a fixed buffer (helper for hypercalls).
@@ -508,45 +539,17 @@ pub fn reload_cr3(st: &VcpuState) {
     cpu::load_cr3(l4.addr());
 }
 
-/// Writes a guest's FS/GS base (`set_segment_base`).
+/// Writes a guest's FS/GS base (`set_segment_base`): canonical bases only (-EINVAL), into
+/// the register that holds that base in the vCPU's current mode.
 pub fn set_segment_base(st: &VcpuState, which: u32, base: u64) -> Result<(), xen_abi::Errno> {
-    use crate::arch::x86_64::guest::MSR_FS_BASE;
+    use guest::SegmentBase;
     use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER, SEGBASE_GS_USER_SEL};
-    let canonical = (base as i64) << 16 >> 16 == base as i64;
-    let write = |msr: u32, v: u64| {
-        // SAFETY: guest segment bases, checked canonical; the hypervisor uses neither FS nor GS.
-        unsafe { cpu::wrmsr(msr, v) }
-    };
-    match which {
-        SEGBASE_FS | SEGBASE_GS_USER | SEGBASE_GS_KERNEL if !canonical => {
-            Err(xen_abi::Errno::EINVAL)
-        }
-        SEGBASE_FS => {
-            write(MSR_FS_BASE, base);
-            Ok(())
-        }
-        SEGBASE_GS_USER => {
-            write(
-                if st.kernel_mode {
-                    MSR_SHADOW_GS_BASE
-                } else {
-                    MSR_GS_BASE
-                },
-                base,
-            );
-            Ok(())
-        }
-        SEGBASE_GS_KERNEL => {
-            write(
-                if st.kernel_mode {
-                    MSR_GS_BASE
-                } else {
-                    MSR_SHADOW_GS_BASE
-                },
-                base,
-            );
-            Ok(())
-        }
+    let reg = match which {
+        SEGBASE_FS => SegmentBase::Fs,
+        SEGBASE_GS_USER if st.kernel_mode => SegmentBase::GsShadow,
+        SEGBASE_GS_USER => SegmentBase::Gs,
+        SEGBASE_GS_KERNEL if st.kernel_mode => SegmentBase::Gs,
+        SEGBASE_GS_KERNEL => SegmentBase::GsShadow,
         SEGBASE_GS_USER_SEL => {
             let mut seg = guest::save_segments();
             seg.gs = (base as u16) | 3;
@@ -560,8 +563,10 @@ pub fn set_segment_base(st: &VcpuState, which: u32, base: u64) -> Result<(), xen
                 // Xen loads the null selector when the load faults.
                 let _ = guest::load_segments(&guest::SegmentState { gs: 0, ..seg });
             }
-            Ok(())
+            return Ok(());
         }
-        _ => Err(xen_abi::Errno::EINVAL),
-    }
+        _ => return Err(xen_abi::Errno::EINVAL),
+    };
+    let base = guest::GuestVa::new(base).ok_or(xen_abi::Errno::EINVAL)?;
+    guest::set_segment_base(reg, base.get()).map_err(|_| xen_abi::Errno::EINVAL)
 }

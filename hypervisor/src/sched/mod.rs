@@ -303,5 +303,5 @@ pub fn run() -> ! {
     let regs = load(&n);
     *CURRENT[cpu].lock() = Some(n);
     entering_guest();
-    guest::enter(&regs)
+    crate::arch::x86_64::trap::enter_guest(&regs)
 }

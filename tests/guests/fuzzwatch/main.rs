@@ -46,12 +46,7 @@ fn wait_beyond(port: u32, seen: u64, deadline: u64) -> bool {
 extern "C" fn guest_main() {
     let mut t = Test::new();
     domu_frontends::setup_events(&mut t);
-    let cl = &sys::start_info().cmd_line;
-    let seconds = cl
-        .split(|&b| b == b' ' || b == 0)
-        .find_map(|w| w.strip_prefix(b"seconds="))
-        .and_then(|v| core::str::from_utf8(v).ok()?.parse::<u64>().ok())
-        .unwrap_or(10);
+    let seconds = domu_frontends::arg(b"seconds").unwrap_or(10);
     let buf = sys::static_buffer();
     let base = (buf.as_ptr() as u64 + 4095) & !4095;
     let (gt_va, granted) = (base, base + 4096);

@@ -589,14 +589,6 @@ fn issue(c: &Call) -> i64 {
     }
 }
 
-/// `key=NUMBER` from the command line.
-#[cfg(target_os = "none")]
-fn arg(cl: &[u8], key: &[u8]) -> Option<u64> {
-    cl.split(|&b| b == b' ' || b == 0)
-        .find_map(|w| w.strip_prefix(key)?.strip_prefix(b"="))
-        .and_then(|v| core::str::from_utf8(v).ok()?.parse().ok())
-}
-
 #[cfg(target_os = "none")]
 fn setup() -> World {
     let si = sys::start_info();
@@ -653,10 +645,9 @@ fn setup() -> World {
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
-    let cl = &sys::start_info().cmd_line;
-    let seed = arg(cl, b"seed").unwrap_or(1);
-    let seconds = arg(cl, b"seconds").unwrap_or(10);
-    let trace = arg(cl, b"trace").unwrap_or(u64::MAX);
+    let seed = domu_frontends::arg(b"seed").unwrap_or(1);
+    let seconds = domu_frontends::arg(b"seconds").unwrap_or(10);
+    let trace = domu_frontends::arg(b"trace").unwrap_or(u64::MAX);
     println!("hcfuzz: seed={seed} seconds={seconds}");
     let w = setup();
     let mut rng = Rng(seed);

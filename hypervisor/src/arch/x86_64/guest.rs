@@ -15,8 +15,7 @@ use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-/// The `vector` value of a frame built by the SYSCALL entry.
-pub const SYSCALL_VECTOR: u64 = 0x100;
+use super::trap::SYSCALL_VECTOR;
 
 const MSR_EFER: u32 = 0xc000_0080;
 const MSR_STAR: u32 = 0xc000_0081;
@@ -50,8 +49,6 @@ ferrite_enter_frame:
     jmp ferrite_restore_frame
 
     .global ferrite_copy_bytes
-    .global ferrite_copy_fault_ip
-    .global ferrite_copy_fixup
 ferrite_copy_bytes:
     movq %rdx, %rcx
 ferrite_copy_fault_ip:
@@ -61,7 +58,24 @@ ferrite_copy_fault_ip:
 ferrite_copy_fixup:
     movq %rcx, %rax
     ret
+
+    # edi = MSR, rsi = value; eax = 0 written, 1 faulted (a value the CPU refused).
+    .global ferrite_wrmsr_safe
+ferrite_wrmsr_safe:
+    movl %edi, %ecx
+    movl %esi, %eax
+    movq %rsi, %rdx
+    shrq $32, %rdx
+ferrite_wrmsr_ip:
+    wrmsr
+    xorl %eax, %eax
+    ret
+ferrite_wrmsr_fixup:
+    movl $1, %eax
+    ret
 "#,
+    crate::extable_entry!("ferrite_copy_fault_ip", "ferrite_copy_fixup"),
+    crate::extable_entry!("ferrite_wrmsr_ip", "ferrite_wrmsr_fixup"),
     cs = const selectors::FLAT_RING3_CS64 as u64,
     vec = const SYSCALL_VECTOR,
     options(att_syntax)
@@ -72,8 +86,7 @@ extern "C" {
     fn ferrite_syscall_common();
     fn ferrite_enter_frame(frame: *const TrapFrame) -> !;
     fn ferrite_copy_bytes(dst: *mut u8, src: *const u8, len: usize) -> usize;
-    static ferrite_copy_fault_ip: u8;
-    static ferrite_copy_fixup: u8;
+    fn ferrite_wrmsr_safe(msr: u32, value: u64) -> u32;
 }
 
 /// Offset of the SYSCALL stub page in a CPU's area (mapped read-execute).
@@ -210,9 +223,10 @@ pub fn frame_slot() -> Option<*mut TrapFrame> {
     Some((top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame)
 }
 
-/// Enters a guest for the first time on this CPU with `regs`, abandoning the current stack.
+/// Loads `regs` into this CPU's frame slot and returns to the guest with them, abandoning the
+/// current stack (`trap::enter_guest` checked them).
 #[cfg(target_os = "none")]
-pub fn enter(regs: &TrapFrame) -> ! {
+pub(super) fn enter(regs: &TrapFrame) -> ! {
     let slot = frame_slot().expect("guests run only on CPUs with a per-CPU area");
     // SAFETY: the slot is the reserved top of this CPU's stack, which no Rust frame uses (CPUs
     // start their Rust code below it); `ferrite_enter_frame` pops it and `iretq`s to ring 3.
@@ -248,14 +262,70 @@ pub fn save_segments() -> SegmentState {
         es,
         fs,
         gs,
-        fs_base: rdmsr(MSR_FS_BASE),
-        gs_base: rdmsr(MSR_GS_BASE),
-        gs_shadow: rdmsr(MSR_SHADOW_GS_BASE),
+        fs_base: segment_base(SegmentBase::Fs),
+        gs_base: segment_base(SegmentBase::Gs),
+        gs_shadow: segment_base(SegmentBase::GsShadow),
     }
 }
 
+/// A guest segment base register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentBase {
+    /// `MSR_FS_BASE`.
+    Fs,
+    /// `MSR_GS_BASE`: the active GS base.
+    Gs,
+    /// `MSR_SHADOW_GS_BASE`: the inactive GS base (`swapgs` exchanges the two).
+    GsShadow,
+}
+
+impl SegmentBase {
+    const fn msr(self) -> u32 {
+        match self {
+            SegmentBase::Fs => MSR_FS_BASE,
+            SegmentBase::Gs => MSR_GS_BASE,
+            SegmentBase::GsShadow => MSR_SHADOW_GS_BASE,
+        }
+    }
+}
+
+/// Reads a guest segment base of this CPU.
+pub fn segment_base(which: SegmentBase) -> u64 {
+    rdmsr(which.msr())
+}
+
+/// Writes a guest segment base of this CPU. Callers check the value canonical ([`GuestVa`]);
+/// should the CPU still refuse it, the `wrmsr`'s fault is caught through the fixup table and
+/// the write reported as failed (the base is then unchanged).
+#[cfg(target_os = "none")]
+pub fn set_segment_base(which: SegmentBase, value: u64) -> Result<(), GuestAccessError> {
+    // SAFETY: FS_BASE, GS_BASE and SHADOW_GS_BASE hold guest bases only (the hypervisor uses
+    // neither FS nor GS); a faulting write resumes at `ferrite_wrmsr_fixup`.
+    match unsafe { ferrite_wrmsr_safe(which.msr(), value) } {
+        0 => Ok(()),
+        _ => Err(GuestAccessError::BadAddress),
+    }
+}
+
+/// Host builds have no MSRs.
+#[cfg(not(target_os = "none"))]
+pub fn set_segment_base(_which: SegmentBase, _value: u64) -> Result<(), GuestAccessError> {
+    Err(GuestAccessError::BadAddress)
+}
+
+/// Exchanges the active and inactive GS bases (Xen's `toggle_guest_mode` does it with
+/// `swapgs`).
+pub fn swap_gs_bases() {
+    let active = segment_base(SegmentBase::Gs);
+    let inactive = segment_base(SegmentBase::GsShadow);
+    // Both values were read from the registers themselves, so the CPU takes them back.
+    let _ = set_segment_base(SegmentBase::Gs, inactive);
+    let _ = set_segment_base(SegmentBase::GsShadow, active);
+}
+
 /// Loads segment state for a guest. Returns false if a selector could not be loaded (it is
-/// replaced by the null selector; the caller delivers the failsafe callback).
+/// replaced by the null selector; the caller delivers the failsafe callback). A base the CPU
+/// refuses (never one checked canonical) becomes 0.
 pub fn load_segments(s: &SegmentState) -> bool {
     let mut ok = true;
     for (sel, which) in [(s.ds, 0u8), (s.es, 1), (s.fs, 2), (s.gs, 3)] {
@@ -264,11 +334,14 @@ pub fn load_segments(s: &SegmentState) -> bool {
             ok = false;
         }
     }
-    // SAFETY: bases of guest segments; the hypervisor uses neither FS nor GS.
-    unsafe {
-        wrmsr(MSR_FS_BASE, s.fs_base);
-        wrmsr(MSR_GS_BASE, s.gs_base);
-        wrmsr(MSR_SHADOW_GS_BASE, s.gs_shadow);
+    for (which, base) in [
+        (SegmentBase::Fs, s.fs_base),
+        (SegmentBase::Gs, s.gs_base),
+        (SegmentBase::GsShadow, s.gs_shadow),
+    ] {
+        if set_segment_base(which, base).is_err() {
+            let _ = set_segment_base(which, 0);
+        }
     }
     ok
 }
@@ -486,8 +559,21 @@ pub fn fpu_save(s: &mut FpuState) {
 /// Restores the x87/SSE/AVX state of the vCPU entering this CPU and loads its XCR0. XRSTOR runs
 /// under the hypervisor's full XCR0, so nothing a guest set can make it fault: the area is
 /// hypervisor memory written only by `Default` and `fpu_save`, and the guest's XCR0 was checked
-/// by [`xcr0_valid`] when it was set.
+/// by [`xcr0_valid`] when it was set. Should the CPU refuse the area anyway, the fault is caught
+/// through the fixup table and the vCPU gets the initial state instead.
 pub fn fpu_restore(s: &FpuState) {
+    if !fpu_load(s) {
+        log::error!("XRSTOR refused a saved FPU state: the vCPU continues from the initial state");
+        let init = FpuState::default();
+        let _ = fpu_load(&FpuState {
+            xcr0: s.xcr0,
+            ..init
+        });
+    }
+}
+
+/// Loads `s` into the CPU; false if XRSTOR faulted (the fixup table resumed it).
+fn fpu_load(s: &FpuState) -> bool {
     let xf = xfeatures();
     let area = s.area.as_ptr().cast::<u8>();
     if xf != 0 {
@@ -496,17 +582,35 @@ pub fn fpu_restore(s: &FpuState) {
         } else {
             XSTATE_FP | XSTATE_SSE
         };
+        let faulted: u32;
         // SAFETY: `xf` is what `init_cpu` enabled; the area is 64-byte aligned, `xsave_size()`
         // long, in standard form with a header only XSAVE (under the same `xf`) or `Default`
-        // wrote, and MXCSR's reserved bits clear. `xcr0` is valid for this CPU (checked above).
+        // wrote, and MXCSR's reserved bits clear; a fault resumes at label 4 through the
+        // fixup table. `xcr0` is valid for this CPU (checked above).
         unsafe {
             set_xcr0(xf);
-            asm!("xrstor64 [{}]", in(reg) area, in("eax") xf as u32, in("edx") (xf >> 32) as u32, options(nostack));
+            asm!(
+                "xor {f:e}, {f:e}",
+                "2:",
+                "xrstor64 [{area}]",
+                "jmp 3f",
+                "4:",
+                "mov {f:e}, 1",
+                "3:",
+                crate::extable_entry!("2b", "4b"),
+                area = in(reg) area,
+                f = out(reg) faulted,
+                in("eax") xf as u32,
+                in("edx") (xf >> 32) as u32,
+                options(nostack),
+            );
             set_xcr0(xcr0);
         }
+        faulted == 0
     } else {
         // SAFETY: FXRSTOR reads a 16-byte-aligned 512-byte area with a valid MXCSR.
         unsafe { asm!("fxrstor64 [{}]", in(reg) area, options(nostack)) };
+        true
     }
 }
 
@@ -524,6 +628,33 @@ pub fn set_guest_xcr0(s: &mut FpuState, value: u64) -> bool {
     unsafe { set_xcr0(value) };
     s.xcr0 = value;
     true
+}
+
+/// A guest virtual address that passed Xen's `is_canonical_address` (bits 63–47 equal): the
+/// one check for every address a guest hands over to be loaded later into RIP, RSP or a
+/// segment base.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestVa(u64);
+
+impl GuestVa {
+    /// `va` if it is canonical.
+    pub const fn new(va: u64) -> Option<GuestVa> {
+        if is_canonical(va) {
+            Some(GuestVa(va))
+        } else {
+            None
+        }
+    }
+
+    /// The address.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// True if `va` is canonical (bits 63–47 all equal).
+pub const fn is_canonical(va: u64) -> bool {
+    ((va as i64) << 16 >> 16) as u64 == va
 }
 
 /// Why a guest copy failed.
@@ -550,7 +681,7 @@ pub fn copy_from_guest(va: u64, buf: &mut [u8]) -> Result<(), GuestAccessError> 
         return Err(GuestAccessError::BadAddress);
     }
     // SAFETY: the source is guest memory below or above the hypervisor range (checked); a fault
-    // on it is caught by `fixup_exception` and turned into a short copy. The destination is
+    // on it is caught through the fixup table (`extable`) and turned into a short copy. The destination is
     // hypervisor memory we own.
     let left = unsafe { ferrite_copy_bytes(buf.as_mut_ptr(), va as *const u8, buf.len()) };
     if left == 0 {
@@ -573,27 +704,6 @@ pub fn copy_to_guest(va: u64, data: &[u8]) -> Result<(), GuestAccessError> {
     } else {
         Err(GuestAccessError::Fault)
     }
-}
-
-/// If the hypervisor faulted inside the guest-copy routine, resumes at its fixup (which
-/// returns the bytes left). Returns false for any other fault.
-pub fn fixup_exception(frame: &mut TrapFrame) -> bool {
-    #[cfg(target_os = "none")]
-    {
-        // SAFETY: only the addresses of the asm labels are taken.
-        let (ip, fixup) = unsafe {
-            (
-                &ferrite_copy_fault_ip as *const u8 as u64,
-                &ferrite_copy_fixup as *const u8 as u64,
-            )
-        };
-        if frame.rip == ip && (frame.vector == 14 || frame.vector == 13) {
-            frame.rip = fixup;
-            return true;
-        }
-    }
-    let _ = frame;
-    false
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod apic;
 mod boot;
 pub mod cpu;
 pub mod exit;
+pub mod extable;
 pub mod faults;
 pub mod gdt;
 pub mod guest;
@@ -16,5 +17,6 @@ pub mod rtc;
 pub mod segments;
 #[cfg(target_os = "none")]
 pub mod smp;
+pub mod trap;
 pub mod tsc;
 pub mod uart;

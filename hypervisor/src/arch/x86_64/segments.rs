@@ -21,11 +21,6 @@ core::arch::global_asm!(
     r#"
     .section .text.ferrite_segments, "ax"
     .global ferrite_load_seg
-    .global ferrite_seg_ip_ds
-    .global ferrite_seg_ip_es
-    .global ferrite_seg_ip_fs
-    .global ferrite_seg_ip_gs
-    .global ferrite_seg_fixup
     # edi = which (0 ds, 1 es, 2 fs, 3 gs), esi = selector; eax = 1 loaded, 0 faulted
 ferrite_load_seg:
     cmpl $1, %edi
@@ -54,57 +49,30 @@ ferrite_seg_fixup:
     xorl %eax, %eax
     ret
 "#,
+    crate::extable_entry!("ferrite_seg_ip_ds", "ferrite_seg_fixup"),
+    crate::extable_entry!("ferrite_seg_ip_es", "ferrite_seg_fixup"),
+    crate::extable_entry!("ferrite_seg_ip_fs", "ferrite_seg_fixup"),
+    crate::extable_entry!("ferrite_seg_ip_gs", "ferrite_seg_fixup"),
     options(att_syntax)
 );
 
 #[cfg(target_os = "none")]
 extern "C" {
     fn ferrite_load_seg(which: u32, sel: u32) -> u32;
-    static ferrite_seg_ip_ds: u8;
-    static ferrite_seg_ip_es: u8;
-    static ferrite_seg_ip_fs: u8;
-    static ferrite_seg_ip_gs: u8;
-    static ferrite_seg_fixup: u8;
 }
 
 /// Loads `sel` into `which`; false if the load faulted (the register is then unchanged).
 #[cfg(target_os = "none")]
 pub fn load(which: Seg, sel: u16) -> bool {
     // SAFETY: the hypervisor uses none of DS/ES/FS/GS in 64-bit mode (it addresses through
-    // flat CS/SS and absolute addresses); a faulting load is resumed at the fixup by `fixup`.
+    // flat CS/SS and absolute addresses); a faulting load (#NP, #SS, #GP, or #PF reading a
+    // descriptor) is resumed at `ferrite_seg_fixup` through the fixup table (`extable`).
     unsafe { ferrite_load_seg(which as u32, u32::from(sel)) == 1 }
 }
 
 /// Host builds have no segments to load.
 #[cfg(not(target_os = "none"))]
 pub fn load(_which: Seg, _sel: u16) -> bool {
-    false
-}
-
-/// If the hypervisor faulted (#NP, #SS, #GP, or #PF reading a descriptor) loading a guest
-/// selector, resumes at the fixup,
-/// which reports the failure. Returns false for any other fault.
-pub fn fixup(frame: &mut crate::arch::x86_64::idt::TrapFrame) -> bool {
-    #[cfg(target_os = "none")]
-    {
-        // SAFETY: only the addresses of the asm labels are taken.
-        let (ips, fix) = unsafe {
-            (
-                [
-                    &ferrite_seg_ip_ds as *const u8 as u64,
-                    &ferrite_seg_ip_es as *const u8 as u64,
-                    &ferrite_seg_ip_fs as *const u8 as u64,
-                    &ferrite_seg_ip_gs as *const u8 as u64,
-                ],
-                &ferrite_seg_fixup as *const u8 as u64,
-            )
-        };
-        if ips.contains(&frame.rip) && matches!(frame.vector, 11..=14) {
-            frame.rip = fix;
-            return true;
-        }
-    }
-    let _ = frame;
     false
 }
 
