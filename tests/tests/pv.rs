@@ -160,6 +160,50 @@ fn hypercall_fuzzer_leaves_dom0_and_hypervisor_intact_smp2() -> Result<()> {
     Ok(())
 }
 
+/// hcfuzz in its `hostile` mode (it also returns with chosen frames, starts vCPU 1 with a chosen
+/// context, installs handlers and callbacks at chosen addresses and then faults or takes events),
+/// rebuilt after each death (`restarts`), each generation reseeded from the TSC, beside
+/// fuzzwatch: the same verdict as [`hcfuzz`]. Returns (generations, hostile steps).
+pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, usize)> {
+    let run = Boot::new(&format!("hcfuzz_hostile_seed{seed}"))
+        .smp(2)
+        .timeout(std::time::Duration::from_secs(seconds + 90))
+        .module(guest("fuzzwatch")?, &format!("seconds={seconds}"))
+        .module(
+            guest("hcfuzz")?,
+            &format!(
+                "domu name=hcfuzz memory=16 vcpus=2 restarts={restarts} -- \
+                 hostile reseed seed={seed} seconds={seconds}"
+            ),
+        )
+        .run()?;
+    anyhow::ensure!(
+        !run.log.contains(FATAL_EXCEPTION) && !run.log.contains("PANIC"),
+        "hcfuzz hostile seed {seed}: the hypervisor failed\n{}",
+        run.tail()
+    );
+    let generations = run.log.matches("hcfuzz: seed=").count();
+    let steps = run.log.matches(" hostile ").count();
+    eprintln!("hcfuzz hostile seed {seed}: {generations} generations, {steps} hostile steps");
+    anyhow::ensure!(
+        generations >= 2 && steps >= 10,
+        "hcfuzz hostile seed {seed}: only {generations} generations and {steps} hostile steps"
+    );
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok((generations, steps))
+}
+
+#[test]
+fn hostile_hypercall_fuzzer_is_crashed_and_rebuilt_while_dom0_and_hypervisor_stay_intact(
+) -> Result<()> {
+    let seed = std::env::var("HCFUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    hcfuzz_hostile(seed, 15, 400).map(|_| ())
+}
+
 /// The soak: `HCFUZZ_SEEDS` seeds (default 20) of `HCFUZZ_SECONDS` (default 15) each, from
 /// `HCFUZZ_FIRST_SEED` (default 1000); `cargo test -p tests --test pv hcfuzz_soak -- --ignored`.
 #[test]

@@ -10,6 +10,15 @@
 //! hypervisor does to this domain is allowed; a hypervisor panic or harm to domain 0 (which
 //! runs `fuzzwatch` beside it) is a bug. It prints `hcfuzz: N calls done` every 1,000 calls,
 //! and with `trace=N` every call from call N on, so a failure is reproduced from its seed.
+//!
+//! With `hostile` it also does, one call in 16, what loads guest-chosen state into the CPU on
+//! the way back and so usually ends it: an `iret` with a frame of interesting selectors,
+//! flags, stack and target (its own landing point among them, so some return); a
+//! `VCPUOP_initialise` + `VCPUOP_up` of vCPU 1 with such a context; new trap handlers or
+//! event/failsafe/syscall callbacks at interesting addresses followed by a fault or unmasked
+//! events; `stack_switch` and `set_segment_base` with such values. Each such step is logged
+//! first (`hcfuzz: #N hostile ...`). The harness rebuilds it after each death (`restarts=N`);
+//! with `reseed` each generation mixes the TSC into its seed and prints the seed it used.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -642,10 +651,230 @@ fn setup() -> World {
     w
 }
 
+/// Selectors worth loading: null (both RPLs), the hypervisor's code and data, the flat ring-3
+/// ones with both RPLs, the 32-bit ones, the TSS and LDT slots, guest GDT and LDT selectors.
+#[cfg(target_os = "none")]
+const SELECTORS: [u64; 18] = [
+    0, 3, 0xe008, 0xe00b, 0xe010, 0xe013, 0xe023, 0xe02b, 0xe028, 0xe030, 0xe033, 0xe038, 0xe040,
+    0xe050, 0x10, 0x1b, 0x7, 0xffff,
+];
+
+#[cfg(target_os = "none")]
+fn selector(rng: &mut Rng) -> u64 {
+    if rng.one_in(8) {
+        rng.next()
+    } else {
+        rng.pick(&SELECTORS)
+    }
+}
+
+/// An address to resume at or stand on: its landing point (often), non-canonical ones, the
+/// hypervisor's range, user space, zero.
+#[cfg(target_os = "none")]
+fn target(w: &World, rng: &mut Rng, landing: u64) -> u64 {
+    match rng.below(6) {
+        0 | 1 => landing,
+        2 => rng.pick(&[
+            0x8000_0000_0000_0000,
+            0x0000_8000_0000_0000,
+            0xffff_7fff_ffff_f000,
+            u64::MAX,
+        ]),
+        3 => rng.pick(&[0xffff_8000_0000_0000, 0xffff_82d0_4000_0000, 0xffff_8300_0000_0000]),
+        4 => rng.pick(&[0, 0x1000, 0x4000_0000, 0x7fff_ffff_f000]),
+        _ => w.any(rng),
+    }
+}
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    r#"
+    .section .text.hcfuzz_iret, "ax"
+    # rdi = a 9-word iret_context. Makes the iret hypercall with it; comes back only through
+    # the landing (when the frame named it), with the stack it had.
+    .global hcfuzz_iret
+hcfuzz_iret:
+    pushq %rbx
+    pushq %rbp
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, HCFUZZ_SAVED_RSP(%rip)
+    pushq 64(%rdi)
+    pushq 56(%rdi)
+    pushq 48(%rdi)
+    pushq 40(%rdi)
+    pushq 32(%rdi)
+    pushq 24(%rdi)
+    pushq 16(%rdi)
+    pushq 8(%rdi)
+    pushq 0(%rdi)
+    movl $23, %eax
+    syscall
+    ud2
+    .global hcfuzz_landing
+hcfuzz_landing:
+    movq HCFUZZ_SAVED_RSP(%rip), %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbp
+    popq %rbx
+    ret
+"#,
+    options(att_syntax)
+);
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+static HCFUZZ_SAVED_RSP: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+#[repr(C, align(16))]
+struct Stack([u8; 16384]);
+#[cfg(target_os = "none")]
+static mut AP_STACK: Stack = Stack([0; 16384]);
+
+/// One step that loads chosen state into the CPU on the way back (see the module comment).
+#[cfg(target_os = "none")]
+fn hostile(w: &World, rng: &mut Rng, calls: u64) {
+    use domu_frontends::abi::arch_x86::{IretContext, VcpuGuestContext};
+    use domu_frontends::abi::xen::Hypercall;
+    extern "C" {
+        fn hcfuzz_iret(ctx: *const IretContext);
+        fn hcfuzz_landing();
+    }
+    let landing = hcfuzz_landing as *const () as u64;
+    match rng.below(6) {
+        0 | 1 => {
+            let cs = selector(rng);
+            let c = IretContext {
+                rax: w.any(rng),
+                r11: w.any(rng),
+                rcx: w.any(rng),
+                flags: rng.pick(&[0, 0, 1 << 8, w.any(rng)]),
+                rip: target(w, rng, landing),
+                // Mostly a kernel-mode return (RPL 0 in the frame): user mode without a user
+                // page table only crashes it.
+                cs: if rng.one_in(4) { cs } else { cs & !3 },
+                rflags: rng.pick(&[0x2, 0x202, 0x3202, 0x2_0202, 0x4_0302, rng.next()]),
+                rsp: target(w, rng, w.page(0) + 2048),
+                ss: selector(rng),
+            };
+            println!(
+                "\nhcfuzz: #{calls} hostile iret rip {:#x} cs {:#x} rflags {:#x} rsp {:#x} ss {:#x} flags {:#x}",
+                c.rip, c.cs, c.rflags, c.rsp, c.ss, c.flags
+            );
+            // SAFETY: the callee makes the iret hypercall with `c`; it comes back here only
+            // through the landing, which restores the stack and callee-saved registers.
+            unsafe {
+                core::arch::asm!(
+                    "call {f}",
+                    f = sym hcfuzz_iret,
+                    in("rdi") core::ptr::addr_of!(c),
+                    out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _, out("r8") _,
+                    out("r9") _, out("r10") _, out("r11") _,
+                );
+            }
+            sys::hypercall_ints(5, [0; 5]); // fpu_taskswitch(0): the frame may have said TS
+        }
+        2 => {
+            // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+            let mut c: VcpuGuestContext = unsafe { core::mem::zeroed() };
+            let top = core::ptr::addr_of!(AP_STACK) as u64 + 16384;
+            c.flags = rng.pick(&[1 << 2, 0, (1 << 2) | (1 << 8), w.any(rng)]);
+            c.user_regs.rip = target(w, rng, landing);
+            c.user_regs.rsp = target(w, rng, top - 64);
+            c.user_regs.cs = selector(rng);
+            c.user_regs.ss = selector(rng);
+            c.user_regs.rflags = rng.pick(&[0x202, 0x3202, rng.next()]);
+            c.ctrlreg[3] = sys::read_cr3();
+            c.kernel_ss = selector(rng);
+            c.kernel_sp = target(w, rng, top);
+            c.fs_base = target(w, rng, 0);
+            c.gs_base_kernel = target(w, rng, 0);
+            c.gs_base_user = target(w, rng, 0);
+            c.event_callback_eip = target(w, rng, landing);
+            c.failsafe_callback_eip = target(w, rng, landing);
+            c.syscall_callback_eip = target(w, rng, landing);
+            for v in 0..32 {
+                c.trap_ctxt[v].vector = v as u8;
+                c.trap_ctxt[v].address = if rng.one_in(2) { 0 } else { target(w, rng, landing) };
+            }
+            c.user_regs.ds = selector(rng) as u16;
+            c.user_regs.fs = selector(rng) as u16;
+            c.user_regs.gs = selector(rng) as u16;
+            let arg = core::ptr::addr_of!(c) as u64;
+            let vcpu_op = |cmd: u64, arg: u64| {
+                sys::hypercall_ints(Hypercall::VcpuOp as u32, [cmd, 1, arg, 0, 0])
+            };
+            let r = vcpu_op(0, arg);
+            println!(
+                "\nhcfuzz: #{calls} hostile VCPUOP_initialise(1) rip {:#x} cs {:#x} ss {:#x} rsp {:#x} kernel_sp {:#x} -> {r}",
+                c.user_regs.rip, c.user_regs.cs, c.user_regs.ss, c.user_regs.rsp, c.kernel_sp
+            );
+            if r == 0 {
+                println!("\nhcfuzz: #{calls} hostile VCPUOP_up(1) -> {}", vcpu_op(1, 0));
+            }
+        }
+        3 => {
+            let table = w.page(1);
+            for i in 0..4u64 {
+                let e = table + i * 16;
+                w.word(e)
+                    .store(rng.below(32) | (0xe033 << 16), Ordering::Relaxed);
+                w.word(e + 8).store(target(w, rng, landing), Ordering::Relaxed);
+            }
+            w.word(table + 64).store(0, Ordering::Relaxed);
+            w.word(table + 72).store(0, Ordering::Relaxed);
+            let r = sys::hypercall_ints(Hypercall::SetTrapTable as u32, [table, 0, 0, 0, 0]);
+            println!("\nhcfuzz: #{calls} hostile set_trap_table -> {r}, then ud2");
+            // SAFETY: raises #UD on purpose; whatever handler the table gave it runs next.
+            unsafe { core::arch::asm!("ud2") };
+        }
+        4 => {
+            let (e, f, s) = (
+                target(w, rng, landing),
+                target(w, rng, landing),
+                target(w, rng, landing),
+            );
+            let r = sys::hypercall_ints(Hypercall::SetCallbacks as u32, [e, f, s, 0, 0]);
+            println!(
+                "\nhcfuzz: #{calls} hostile set_callbacks {e:#x} {f:#x} {s:#x} -> {r}, events on"
+            );
+            events::set_upcall_mask(false);
+            for _ in 0..64 {
+                sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
+            }
+            events::set_upcall_mask(true);
+        }
+        _ => {
+            let which = rng.below(5);
+            let value = if which == 4 {
+                selector(rng)
+            } else {
+                target(w, rng, 0)
+            };
+            let r = sys::hypercall_ints(Hypercall::SetSegmentBase as u32, [which, value, 0, 0, 0]);
+            let sp = target(w, rng, w.page(0) + 4096);
+            let r2 = sys::hypercall_ints(Hypercall::StackSwitch as u32, [selector(rng), sp, 0, 0, 0]);
+            println!(
+                "\nhcfuzz: #{calls} hostile set_segment_base({which}, {value:#x}) -> {r}, stack_switch({sp:#x}) -> {r2}"
+            );
+        }
+    }
+}
+
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
-    let seed = domu_frontends::arg(b"seed").unwrap_or(1);
+    let hostile_mode = domu_frontends::flag(b"hostile");
+    let mut seed = domu_frontends::arg(b"seed").unwrap_or(1);
+    if domu_frontends::flag(b"reseed") {
+        seed = Rng(seed ^ sys::rdtsc()).next();
+    }
     let seconds = domu_frontends::arg(b"seconds").unwrap_or(10);
     let trace = domu_frontends::arg(b"trace").unwrap_or(u64::MAX);
     println!("hcfuzz: seed={seed} seconds={seconds}");
@@ -671,6 +900,11 @@ extern "C" fn guest_main() {
                 (w.mfn_val(&mut rng) << 32) | (dom << 16) | flags,
                 Ordering::SeqCst,
             );
+        }
+        if hostile_mode && rng.one_in(16) {
+            hostile(&w, &mut rng, calls);
+            calls += 1;
+            continue;
         }
         let Some(c) = gen(&w, &mut rng, None, 0) else {
             continue;

@@ -1,7 +1,8 @@
 //! smp: a second vCPU of the guest. `VCPUOP_up` of a vCPU never initialised is -EINVAL;
-//! `VCPUOP_initialise` gives vCPU 1 its context (entry, stack, page tables, trap table), a second
-//! initialise is -EEXIST; after `VCPUOP_up` it runs — at the same time as vCPU 0 (its counter
-//! advances while vCPU 0 spins) — and the two exchange 1,000 IPIs over event channels bound
+//! `VCPUOP_initialise` refuses a context with a non-canonical address (-EINVAL), then gives
+//! vCPU 1 its context (entry, stack, page tables, trap table), a second initialise is -EEXIST;
+//! after `VCPUOP_up` it runs — at the same time as vCPU 0 (its counter advances while vCPU 0
+//! spins) — and the two exchange 1,000 IPIs over event channels bound
 //! with `EVTCHNOP_bind_ipi`, each waiting in `SCHEDOP_poll`. vCPU 1 then takes itself down
 //! (`VCPUOP_down`) and `VCPUOP_is_up` says so. Needs two vCPUs on two CPUs (`-smp 2`,
 //! `dom0_max_vcpus=2`).
@@ -127,6 +128,28 @@ extern "C" fn guest_main() {
         ctx.trap_ctxt[v as usize].flags = if v == 3 || v == 4 { 3 } else { 0 };
         ctx.trap_ctxt[v as usize].cs = 0xe033;
         ctx.trap_ctxt[v as usize].address = traps::stub(v);
+    }
+    // Xen's `arch_set_info_guest` refuses a non-canonical address anywhere the hypervisor would
+    // later load it (RIP, stacks, segment bases, callbacks, virtual-IDT handlers): -EINVAL, and
+    // the vCPU stays uninitialised (the good context below is still accepted).
+    let bad = 0x8000_0000_0000_0000u64;
+    let refusals: [(&str, fn(&mut VcpuGuestContext, u64)); 7] = [
+        ("RIP", |c, v| c.user_regs.rip = v),
+        ("RSP", |c, v| c.user_regs.rsp = v),
+        ("kernel_sp", |c, v| c.kernel_sp = v),
+        ("fs_base", |c, v| c.fs_base = v),
+        ("gs_base_user", |c, v| c.gs_base_user = v),
+        ("event_callback_eip", |c, v| c.event_callback_eip = v),
+        ("the #GP handler", |c, v| c.trap_ctxt[13].address = v),
+    ];
+    for (what, set) in refusals {
+        let mut bad_ctx = ctx;
+        set(&mut bad_ctx, bad);
+        let r = vcpu_op(0, 1, core::ptr::addr_of!(bad_ctx) as u64);
+        t.check(
+            r == -22,
+            format_args!("VCPUOP_initialise with a non-canonical {what}: got {r}, want -22"),
+        );
     }
     let arg = core::ptr::addr_of!(ctx) as u64;
     t.eq(vcpu_op(0, 1, arg), 0, "VCPUOP_initialise(1)");
