@@ -2,8 +2,13 @@
 //! `update_va_mapping`, read the time the PV way, bind and receive events through the event
 //! callback (the stub for [`EVENT_STUB_VECTOR`]), and block.
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use xen_abi::xen::Hypercall as H;
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use xen_abi::xen::{Hypercall as H, SharedInfo};
+
+/// Offsets in `shared_info` (xen.h), from the layout-checked `xen-abi` struct.
+const WC_SEC: u64 = offset_of!(SharedInfo, wc_sec) as u64;
+const WC_SEC_HI: u64 = offset_of!(SharedInfo, wc_sec_hi) as u64;
 
 /// Pseudo-vector of the event callback's stub.
 pub const EVENT_STUB_VECTOR: u8 = 0xfd;
@@ -64,8 +69,14 @@ fn vword(off: u64) -> &'static AtomicU64 {
 }
 
 fn word(off: u64) -> &'static AtomicU64 {
-    // SAFETY: as in `byte`; offsets are 8-byte aligned.
+    // SAFETY: `shared_info` is mapped at `shinfo()` (by `map_shared_info`) and `off` is an
+    // 8-byte aligned offset inside it; the hypervisor changes it concurrently, hence atomics.
     unsafe { &*((shinfo() + off) as *const AtomicU64) }
+}
+
+fn word32(off: u64) -> &'static AtomicU32 {
+    // SAFETY: as in `word`, for a 4-byte aligned offset.
+    unsafe { &*((shinfo() + off) as *const AtomicU32) }
 }
 
 /// `vcpu_info[0].evtchn_upcall_mask`.
@@ -112,9 +123,9 @@ pub fn tsc_to_system_mul() -> u32 {
 
 /// Wallclock seconds (`wc_sec` + `wc_sec_hi`) at system time 0.
 pub fn wallclock_secs() -> u64 {
-    let lo = word(3072).load(Ordering::SeqCst) >> 32; // wc_sec sits at 3076
-    let hi = word(3080).load(Ordering::SeqCst) >> 32; // wc_sec_hi at 3084
-    (hi << 32) | lo
+    let lo = word32(WC_SEC).load(Ordering::SeqCst);
+    let hi = word32(WC_SEC_HI).load(Ordering::SeqCst);
+    (u64::from(hi) << 32) | u64::from(lo)
 }
 
 /// Events received on `port` so far.
