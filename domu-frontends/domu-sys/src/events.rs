@@ -2,8 +2,27 @@
 //! `update_va_mapping`, read the time the PV way, bind and receive events through the event
 //! callback (the stub for [`EVENT_STUB_VECTOR`]), and block.
 
-use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use xen_abi::xen::Hypercall as H;
+use core::mem::offset_of;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use xen_abi::xen::{Hypercall as H, SharedInfo, VcpuInfo, VcpuTimeInfo};
+
+/// Offsets in `shared_info` and `vcpu_info` (xen.h), from the layout-checked `xen-abi` structs.
+const PENDING: u64 = offset_of!(SharedInfo, evtchn_pending) as u64;
+const MASK: u64 = offset_of!(SharedInfo, evtchn_mask) as u64;
+const WC_SEC: u64 = offset_of!(SharedInfo, wc_sec) as u64;
+const WC_SEC_HI: u64 = offset_of!(SharedInfo, wc_sec_hi) as u64;
+const UPCALL_PENDING: u64 = offset_of!(VcpuInfo, evtchn_upcall_pending) as u64;
+const UPCALL_MASK: u64 = offset_of!(VcpuInfo, evtchn_upcall_mask) as u64;
+const PENDING_SEL: u64 = offset_of!(VcpuInfo, evtchn_pending_sel) as u64;
+const TIME: u64 = offset_of!(VcpuInfo, time) as u64;
+/// `time.version`, read as the u64 word it starts (with `pad0`).
+const TIME_VERSION: u64 = TIME + offset_of!(VcpuTimeInfo, version) as u64;
+const TIME_TSC_TIMESTAMP: u64 = TIME + offset_of!(VcpuTimeInfo, tsc_timestamp) as u64;
+const TIME_SYSTEM_TIME: u64 = TIME + offset_of!(VcpuTimeInfo, system_time) as u64;
+/// `time.tsc_to_system_mul`, read as the u64 word it starts: `tsc_shift` is its byte 4.
+const TIME_MUL_SHIFT: u64 = TIME + offset_of!(VcpuTimeInfo, tsc_to_system_mul) as u64;
+const _: () =
+    assert!(offset_of!(VcpuTimeInfo, tsc_shift) == offset_of!(VcpuTimeInfo, tsc_to_system_mul) + 4);
 
 /// Pseudo-vector of the event callback's stub.
 pub const EVENT_STUB_VECTOR: u8 = 0xfd;
@@ -64,33 +83,39 @@ fn vword(off: u64) -> &'static AtomicU64 {
 }
 
 fn word(off: u64) -> &'static AtomicU64 {
-    // SAFETY: as in `byte`; offsets are 8-byte aligned.
+    // SAFETY: `shared_info` is mapped at `shinfo()` (by `map_shared_info`) and `off` is an
+    // 8-byte aligned offset inside it; the hypervisor changes it concurrently, hence atomics.
     unsafe { &*((shinfo() + off) as *const AtomicU64) }
+}
+
+fn word32(off: u64) -> &'static AtomicU32 {
+    // SAFETY: as in `word`, for a 4-byte aligned offset.
+    unsafe { &*((shinfo() + off) as *const AtomicU32) }
 }
 
 /// `vcpu_info[0].evtchn_upcall_mask`.
 pub fn set_upcall_mask(masked: bool) {
-    vbyte(1).store(u8::from(masked), Ordering::SeqCst);
+    vbyte(UPCALL_MASK).store(u8::from(masked), Ordering::SeqCst);
 }
 
 /// `vcpu_info[0].evtchn_upcall_mask`.
 pub fn upcall_mask() -> bool {
-    vbyte(1).load(Ordering::SeqCst) != 0
+    vbyte(UPCALL_MASK).load(Ordering::SeqCst) != 0
 }
 
 /// System time in ns from `vcpu_info[0].time` (the pvclock protocol: retry while the version is
 /// odd or changes).
 pub fn system_time() -> u64 {
     loop {
-        let v1 = vword(32).load(Ordering::SeqCst) as u32;
+        let v1 = vword(TIME_VERSION).load(Ordering::SeqCst) as u32;
         if v1 & 1 != 0 {
             continue;
         }
-        let tsc_ts = vword(40).load(Ordering::SeqCst);
-        let sys = vword(48).load(Ordering::SeqCst);
-        let ms = vword(56).load(Ordering::SeqCst);
+        let tsc_ts = vword(TIME_TSC_TIMESTAMP).load(Ordering::SeqCst);
+        let sys = vword(TIME_SYSTEM_TIME).load(Ordering::SeqCst);
+        let ms = vword(TIME_MUL_SHIFT).load(Ordering::SeqCst);
         let tsc = crate::rdtsc();
-        let v2 = vword(32).load(Ordering::SeqCst) as u32;
+        let v2 = vword(TIME_VERSION).load(Ordering::SeqCst) as u32;
         if v1 != v2 {
             continue;
         }
@@ -107,14 +132,14 @@ pub fn system_time() -> u64 {
 
 /// `tsc_to_system_mul` of `vcpu_info[0].time`.
 pub fn tsc_to_system_mul() -> u32 {
-    vword(56).load(Ordering::SeqCst) as u32
+    vword(TIME_MUL_SHIFT).load(Ordering::SeqCst) as u32
 }
 
 /// Wallclock seconds (`wc_sec` + `wc_sec_hi`) at system time 0.
 pub fn wallclock_secs() -> u64 {
-    let lo = word(3072).load(Ordering::SeqCst) >> 32; // wc_sec sits at 3076
-    let hi = word(3080).load(Ordering::SeqCst) >> 32; // wc_sec_hi at 3084
-    (hi << 32) | lo
+    let lo = word32(WC_SEC).load(Ordering::SeqCst);
+    let hi = word32(WC_SEC_HI).load(Ordering::SeqCst);
+    (u64::from(hi) << 32) | u64::from(lo)
 }
 
 /// Events received on `port` so far.
@@ -129,17 +154,17 @@ pub fn events(port: u32) -> u64 {
 /// `pending & !mask` word by word.
 pub(crate) fn upcall() {
     UPCALLS.fetch_add(1, Ordering::SeqCst);
-    vbyte(0).store(0, Ordering::SeqCst);
-    let sel = vword(8).swap(0, Ordering::SeqCst);
+    vbyte(UPCALL_PENDING).store(0, Ordering::SeqCst);
+    let sel = vword(PENDING_SEL).swap(0, Ordering::SeqCst);
     for w in 0..64u64 {
         if sel & (1 << w) == 0 {
             continue;
         }
-        let pending =
-            word(2048 + w * 8).load(Ordering::SeqCst) & !word(2560 + w * 8).load(Ordering::SeqCst);
+        let pending = word(PENDING + w * 8).load(Ordering::SeqCst)
+            & !word(MASK + w * 8).load(Ordering::SeqCst);
         for b in 0..64u64 {
             if pending & (1 << b) != 0 {
-                word(2048 + w * 8).fetch_and(!(1 << b), Ordering::SeqCst);
+                word(PENDING + w * 8).fetch_and(!(1 << b), Ordering::SeqCst);
                 if let Some(c) = EVENTS.get((w * 64 + b) as usize) {
                     c.fetch_add(1, Ordering::SeqCst);
                 }
@@ -233,17 +258,17 @@ pub fn vcpu_op(cmd: u64, arg: &mut [u8]) -> i64 {
 
 /// Sets `port`'s mask bit in `shared_info` (as Linux's `mask_evtchn`).
 pub fn mask_port(port: u32) {
-    word(2560 + u64::from(port / 64) * 8).fetch_or(1 << (port % 64), Ordering::SeqCst);
+    word(MASK + u64::from(port / 64) * 8).fetch_or(1 << (port % 64), Ordering::SeqCst);
 }
 
 /// Clears `port`'s pending bit in `shared_info` (as Linux's `clear_evtchn`).
 pub fn clear_port(port: u32) {
-    word(2048 + u64::from(port / 64) * 8).fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
+    word(PENDING + u64::from(port / 64) * 8).fetch_and(!(1 << (port % 64)), Ordering::SeqCst);
 }
 
 /// True if `port`'s pending bit is set.
 pub fn port_pending(port: u32) -> bool {
-    word(2048 + u64::from(port / 64) * 8).load(Ordering::SeqCst) & (1 << (port % 64)) != 0
+    word(PENDING + u64::from(port / 64) * 8).load(Ordering::SeqCst) & (1 << (port % 64)) != 0
 }
 
 /// `SCHEDOP_poll` on `ports` until `timeout` (absolute system time, 0 = none).
@@ -285,5 +310,5 @@ pub fn register_vcpu_info_at(offset: u32) -> i64 {
 
 /// `vcpu_info[0].evtchn_pending_sel` at its current location.
 pub fn pending_sel() -> u64 {
-    vword(8).load(Ordering::SeqCst)
+    vword(PENDING_SEL).load(Ordering::SeqCst)
 }

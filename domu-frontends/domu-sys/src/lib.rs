@@ -338,49 +338,155 @@ pub fn rdtsc() -> u64 {
     unsafe { core::arch::x86_64::_rdtsc() }
 }
 
-/// Writes `bytes` through the domU console ring (`start_info.console.domU`): copies them into
-/// `out`, publishes `out_prod`, notifies the console port, and yields until the backend has
-/// consumed them (as Linux's `hvc_xen` and XTF do). Returns false if there is no ring.
-pub fn console_ring_write(bytes: &[u8]) -> bool {
-    use core::sync::atomic::{fence, AtomicU32, Ordering};
+/// One page of this guest shared with the hypervisor or another domain, as the memory of a
+/// `xen_abi` ring: indices through whole-word atomics, data by copies, never a reference.
+#[derive(Debug)]
+pub struct SharedPage {
+    va: u64,
+}
+
+impl SharedPage {
+    /// The page mapped at `va`.
+    ///
+    /// # Safety
+    /// `va` must be page-aligned and mapped read-write for as long as the value is used.
+    pub unsafe fn new(va: u64) -> SharedPage {
+        SharedPage { va }
+    }
+
+    fn index(&self, offset: usize) -> &core::sync::atomic::AtomicU32 {
+        assert!(
+            offset.is_multiple_of(4) && offset <= xen_abi::PAGE_SIZE - 4,
+            "ring index offset aligned and inside the page"
+        );
+        // SAFETY: 4-aligned and inside the mapped page (asserted; `new`'s contract); the peer
+        // accesses the index only as a whole u32, hence an atomic.
+        unsafe { &*((self.va + offset as u64) as *const core::sync::atomic::AtomicU32) }
+    }
+
+    fn range(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(
+            offset
+                .checked_add(len)
+                .is_some_and(|e| e <= xen_abi::PAGE_SIZE),
+            "ring access inside the page"
+        );
+        (self.va + offset as u64) as *mut u8
+    }
+}
+
+impl xen_abi::io::ring::RingMemory for SharedPage {
+    fn size(&self) -> usize {
+        xen_abi::PAGE_SIZE
+    }
+
+    fn read_index(&self, offset: usize) -> xen_abi::io::ring::RingIdx {
+        self.index(offset)
+            .load(core::sync::atomic::Ordering::Acquire)
+    }
+
+    fn write_index(&mut self, offset: usize, value: xen_abi::io::ring::RingIdx) {
+        self.index(offset)
+            .store(value, core::sync::atomic::Ordering::Release)
+    }
+
+    fn full_fence(&self) {
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
+        let src = self.range(offset, dst.len());
+        // SAFETY: inside the mapped page (checked by `range`), not overlapping the local `dst`;
+        // the bytes are copied once and the caller validates what it uses.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) }
+    }
+
+    fn write_bytes(&mut self, offset: usize, src: &[u8]) {
+        let dst = self.range(offset, src.len());
+        // SAFETY: inside the page, mapped writable (checked by `range`; `new`'s contract), not
+        // overlapping `src`.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) }
+    }
+}
+
+/// The console page of `start_info.console.domU` and its port, or `None` if there is none. The
+/// page is in the initial mapping at its PFN (VIRT_BASE 0), found through the read-only M2P.
+fn console_page() -> Option<(SharedPage, xen_abi::Port)> {
+    use zerocopy::{FromZeros, IntoBytes};
     let si = start_info();
-    let (mfn, port) = (si.console.domu_mfn().0, si.console.domu_evtchn().0);
-    if mfn == 0 || port == 0 {
+    let (mfn, port) = (si.console.domu_mfn(), si.console.domu_evtchn());
+    if mfn.0 == 0 || port.0 == 0 {
+        return None;
+    }
+    let mut m2p = xen_abi::memory::XenMachphysMapping::new_zeroed();
+    hypercall_buf(
+        H::MemoryOp as u32,
+        xen_abi::memory::XenMem::MachphysMapping as u64,
+        m2p.as_mut_bytes(),
+    );
+    // SAFETY: the M2P is mapped read-only for every machine frame at `v_start`.
+    let pfn = unsafe { ((m2p.v_start + mfn.0 * 8) as *const u64).read_volatile() };
+    // SAFETY: the builder maps the console page read-write at its PFN for the guest's lifetime.
+    let page = unsafe { SharedPage::new(pfn * xen_abi::PAGE_SIZE as u64) };
+    Some((page, port))
+}
+
+/// Writes `bytes` through the domU console ring (`start_info.console.domU`) with
+/// `xen_abi`'s `XENCONS_OUT`: copies into `out` what fits and publishes `out_prod` (yielding
+/// while the ring is full, which makes the hypervisor drain it), notifies the console port, and
+/// yields until the backend has consumed everything (as Linux's `hvc_xen` and XTF do). Returns
+/// false if there is no ring or its indices are out of range.
+pub fn console_ring_write(bytes: &[u8]) -> bool {
+    use xen_abi::io::console::XENCONS_OUT;
+    let Some((mut page, port)) = console_page() else {
         return false;
-    }
-    // The ring's page is in the initial mapping at its PFN (VIRT_BASE 0): find the PFN in the
-    // read-only M2P.
-    let mut mm = [0u8; 24];
-    hypercall_buf(H::MemoryOp as u32, 12, &mut mm);
-    let m2p = u64::from_le_bytes([mm[0], mm[1], mm[2], mm[3], mm[4], mm[5], mm[6], mm[7]]);
-    // SAFETY: the M2P is mapped read-only for every machine frame at `m2p`.
-    let pfn = unsafe { ((m2p + mfn * 8) as *const u64).read_volatile() };
-    let ring = pfn * 4096;
-    // SAFETY: the console page is mapped read-write at `ring` by the builder; its indices are
-    // shared with the hypervisor, hence atomics; `out` bytes are written before `out_prod` is
-    // published (release fence).
-    let (out, out_cons, out_prod) = unsafe {
-        (
-            (ring + 1024) as *mut u8,
-            &*((ring + 3080) as *const AtomicU32),
-            &*((ring + 3084) as *const AtomicU32),
-        )
     };
-    let mut prod = out_prod.load(Ordering::SeqCst);
-    for &b in bytes {
-        while prod.wrapping_sub(out_cons.load(Ordering::SeqCst)) >= 2048 {
-            hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match XENCONS_OUT.write(&mut page, rest) {
+            Ok(0) => yield_cpu(),
+            Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+            Err(_) => return false,
         }
-        // SAFETY: the index is masked into `out[2048]`.
-        unsafe { out.add((prod % 2048) as usize).write_volatile(b) };
-        prod = prod.wrapping_add(1);
     }
-    fence(Ordering::Release);
-    out_prod.store(prod, Ordering::SeqCst);
-    let mut send = port.to_le_bytes();
-    hypercall_buf(H::EventChannelOp as u32, 4, &mut send);
-    while out_cons.load(Ordering::SeqCst) != prod {
-        hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
+    let mut send = xen_abi::event_channel::EvtchnSend { port };
+    hypercall_buf(
+        H::EventChannelOp as u32,
+        xen_abi::event_channel::EvtchnOp::Send as u64,
+        zerocopy::IntoBytes::as_mut_bytes(&mut send),
+    );
+    loop {
+        match XENCONS_OUT.queued(&page) {
+            Ok(0) => return true,
+            Ok(_) => yield_cpu(),
+            Err(_) => return false,
+        }
     }
-    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedPage;
+    use xen_abi::io::console::{XenconsInterface, XENCONS_OUT};
+    use xen_abi::io::ring::RingMemory;
+    use zerocopy::FromBytes;
+
+    #[repr(C, align(4096))]
+    struct Page([u8; 4096]);
+
+    #[test]
+    fn shared_page_console_write_then_read_lands_at_xencons_offsets() {
+        let mut page = Page([0; 4096]);
+        let va = page.0.as_mut_ptr() as u64;
+        // SAFETY: `page` is a live, page-aligned, writable 4 KiB buffer that outlives `mem`.
+        let mut mem = unsafe { SharedPage::new(va) };
+        assert_eq!(mem.size(), 4096);
+        assert_eq!(XENCONS_OUT.write(&mut mem, b"hello"), Ok(5));
+        let mut buf = [0u8; 8];
+        assert_eq!(XENCONS_OUT.read(&mut mem, &mut buf), Ok(5));
+        assert_eq!(&buf[..5], b"hello");
+        let (ring, _) = XenconsInterface::read_from_prefix(&page.0).expect("a page holds it");
+        assert_eq!((ring.out_prod, ring.out_cons), (5, 5));
+        assert_eq!(&ring.out[..5], b"hello");
+    }
 }

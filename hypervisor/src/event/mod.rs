@@ -6,17 +6,20 @@ use crate::domain::{self, Domain};
 use crate::mm::guest::{
     frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit,
 };
+use core::mem::{offset_of, size_of};
 use event_channels::hub::{DomainConfig, Effect, Effects, EvtchnHub, XenConsumer};
 use event_channels::words::EventWords;
 use spin::Mutex;
 use xen_abi::event_channel::EvtchnOp;
+use xen_abi::xen::{SharedInfo, VcpuInfo, XEN_LEGACY_MAX_VCPUS};
 use xen_abi::{DomId, Errno, Mfn, Port, VcpuId, XenResult};
 
-/// Offsets in `shared_info` (xen.h): `vcpu_info[32]` of 64 bytes, then the 2-level words.
-const PENDING: usize = 2048;
-const MASK: usize = 2560;
-const VCPU_INFO: usize = 64;
-const PENDING_SEL: usize = 8;
+/// Offsets in `shared_info` and `vcpu_info` (xen.h), from the layout-checked `xen-abi` structs.
+const PENDING: usize = offset_of!(SharedInfo, evtchn_pending);
+const MASK: usize = offset_of!(SharedInfo, evtchn_mask);
+const VCPU_INFO: usize = size_of::<VcpuInfo>();
+const PENDING_SEL: usize = offset_of!(VcpuInfo, evtchn_pending_sel);
+const UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
 
 /// The 2-level words of one domain: the pending and mask arrays in its `shared_info`, each
 /// vCPU's selector and upcall flag in its `vcpu_info` (in `shared_info` until the guest moves it).
@@ -25,7 +28,7 @@ pub struct SharedInfoWords {
     /// The domain's `shared_info`.
     pub shared_info: Mfn,
     /// Each vCPU's `vcpu_info` as `mfn << 12 | offset`.
-    pub vcpu_info: [u64; 32],
+    pub vcpu_info: [u64; XEN_LEGACY_MAX_VCPUS],
 }
 
 impl SharedInfoWords {
@@ -78,7 +81,7 @@ impl EventWords for SharedInfoWords {
         let Some((mfn, off)) = self.vcpu(vcpu) else {
             return true;
         };
-        frame_swap_u8(mfn, off, 1).is_none_or(|old| old != 0)
+        frame_swap_u8(mfn, off + UPCALL_PENDING, 1).is_none_or(|old| old != 0)
     }
 }
 

@@ -160,6 +160,16 @@ impl ByteRing {
         Ok(n)
     }
 
+    /// Consumer side, after [`RingError::Overflow`]: give up on what the producer claims is
+    /// queued and publish `cons = prod` (release), so a peer that corrupted its indices starts
+    /// again from its own producer index. No data is copied. Returns that producer index.
+    pub fn resync<M: RingMemory + ?Sized>(&self, mem: &mut M) -> Result<RingIdx, RingError> {
+        self.check(mem)?;
+        let prod = mem.read_index(self.prod_offset);
+        mem.write_index(self.cons_offset, prod);
+        Ok(prod)
+    }
+
     /// Observer side: copy the last `min(dst.len(), size, prod)` bytes the producer wrote, in
     /// order and ending at its current index, into the start of `dst`, consuming nothing (a
     /// console dump reads what is still in the ring, whether or not the daemon has taken it).
@@ -275,6 +285,26 @@ mod tests {
             XENCONS_OUT.read(&mut m, &mut buf),
             Err(RingError::Overflow { .. })
         ));
+    }
+
+    #[test]
+    fn resync_after_overflow_publishes_prod_and_ring_reads_again() {
+        let mut m = Mem(XenconsInterface::new_zeroed());
+        m.0.out_cons = 10;
+        m.0.out_prod = 10 + 5000;
+        let overflow = RingError::Overflow {
+            prod: 5010,
+            cons: 10,
+            max: 2058,
+        };
+        assert_eq!(XENCONS_OUT.queued(&m), Err(overflow));
+        assert_eq!(XENCONS_OUT.resync(&mut m), Ok(5010));
+        assert_eq!(m.0.out_cons, 5010);
+        assert_eq!(XENCONS_OUT.queued(&m), Ok(0));
+        assert_eq!(XENCONS_OUT.write(&mut m, b"again"), Ok(5));
+        let mut buf = [0u8; 8];
+        assert_eq!(XENCONS_OUT.read(&mut m, &mut buf), Ok(5));
+        assert_eq!(&buf[..5], b"again");
     }
 
     #[test]
