@@ -164,7 +164,28 @@ fn hypercall_fuzzer_leaves_dom0_and_hypervisor_intact_smp2() -> Result<()> {
 /// context, installs handlers and callbacks at chosen addresses and then faults or takes events),
 /// rebuilt after each death (`restarts`), each generation reseeded from the TSC, beside
 /// fuzzwatch: the same verdict as [`hcfuzz`]. Returns (generations, hostile steps).
-pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, usize)> {
+/// The calls the fuzzer's generations made, from their last `#N` or `N calls done` line each.
+fn hcfuzz_calls(log: &str) -> u64 {
+    let mut last: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    for line in log.lines() {
+        let Some((dom, rest)) = line.split_once(") hcfuzz: ") else {
+            continue;
+        };
+        let n = if let Some(r) = rest.strip_prefix('#') {
+            r.split(' ').next().and_then(|n| n.parse().ok())
+        } else {
+            rest.strip_suffix(" calls done")
+                .and_then(|n| n.parse().ok())
+        };
+        if let Some(n) = n {
+            let e = last.entry(dom).or_default();
+            *e = (*e).max(n);
+        }
+    }
+    last.values().sum()
+}
+
+pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, usize, u64)> {
     let run = Boot::new(&format!("hcfuzz_hostile_seed{seed}"))
         .smp(2)
         .timeout(std::time::Duration::from_secs(seconds + 90))
@@ -184,14 +205,18 @@ pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, 
     );
     let generations = run.log.matches("hcfuzz: seed=").count();
     let steps = run.log.matches(" hostile ").count();
-    eprintln!("hcfuzz hostile seed {seed}: {generations} generations, {steps} hostile steps");
+    let calls = hcfuzz_calls(&run.log);
+    eprintln!(
+        "hcfuzz hostile seed {seed}: {generations} generations, {steps} hostile steps, \
+         at least {calls} calls"
+    );
     anyhow::ensure!(
         generations >= 2 && steps >= 10,
         "hcfuzz hostile seed {seed}: only {generations} generations and {steps} hostile steps"
     );
     run.line("(d0) Test result: SUCCESS")?;
     run.expect_exit(EXIT_SUCCESS)?;
-    Ok((generations, steps))
+    Ok((generations, steps, calls))
 }
 
 #[test]
@@ -202,6 +227,38 @@ fn hostile_hypercall_fuzzer_is_crashed_and_rebuilt_while_dom0_and_hypervisor_sta
         .and_then(|s| s.parse().ok())
         .unwrap_or(1);
     hcfuzz_hostile(seed, 15, 400).map(|_| ())
+}
+
+/// The hostile soak: `HCFUZZ_SEEDS` seeds (default 10) of `HCFUZZ_SECONDS` (default 30) from
+/// `HCFUZZ_FIRST_SEED` (default 2000); prints the generations, hostile steps and calls in all.
+#[test]
+#[ignore = "a soak of several minutes"]
+fn hcfuzz_hostile_soak() -> Result<()> {
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let first = env("HCFUZZ_FIRST_SEED", 2000);
+    let seconds = env("HCFUZZ_SECONDS", 30);
+    let (mut generations, mut steps, mut calls) = (0, 0, 0);
+    let mut failed = Vec::new();
+    for seed in first..first + env("HCFUZZ_SEEDS", 10) {
+        match hcfuzz_hostile(seed, seconds, 2000) {
+            Ok((g, s, c)) => {
+                generations += g;
+                steps += s;
+                calls += c;
+            }
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    eprintln!(
+        "hcfuzz hostile soak: {generations} generations, {steps} hostile steps, {calls} calls"
+    );
+    anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n\n"));
+    Ok(())
 }
 
 /// The soak: `HCFUZZ_SEEDS` seeds (default 20) of `HCFUZZ_SECONDS` (default 15) each, from

@@ -6,9 +6,9 @@
 
 use crate::domain::Domain;
 use crate::mm::guest::{m2p_set, INVALID_M2P_ENTRY};
-use crate::pv::{read_guest_struct, write_guest};
+use crate::pv::{read_guest_struct, write_guest_struct};
 use core::sync::atomic::Ordering;
-use xen_abi::memory::XenMemoryReservation;
+use xen_abi::memory::{E820Entry, XenMemoryExchange, XenMemoryReservation};
 use xen_abi::{DomId, Errno, Mfn, XenResult};
 
 /// Which reservation sub-op.
@@ -45,15 +45,14 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
         let slot = r.extent_start.wrapping_add(done * 8);
         match op {
             Reservation::Decrease => {
-                let raw: [u8; 8] = crate::pv::read_guest(slot)?;
-                let mfn = u64::from_le_bytes(raw);
+                let mfn: u64 = read_guest_struct(slot)?;
                 if !give_back(dom, mfn) {
                     break;
                 }
             }
             Reservation::Increase | Reservation::Populate => {
                 let pfn = if op == Reservation::Populate {
-                    u64::from_le_bytes(crate::pv::read_guest::<8>(slot)?)
+                    read_guest_struct::<u64>(slot)?
                 } else {
                     INVALID_M2P_ENTRY
                 };
@@ -66,7 +65,7 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
                 ft.assign(mfn.0, owner);
                 dom.tot_pages.fetch_add(1, Ordering::AcqRel);
                 m2p_set(mfn, pfn);
-                if write_guest(slot, &mfn.0.to_le_bytes()).is_err() {
+                if write_guest_struct(slot, &mfn.0).is_err() {
                     // The guest cannot learn the frame: take it back.
                     give_back(dom, mfn.0);
                     return Err(Errno::EFAULT);
@@ -135,15 +134,13 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
         // The frames given up: the domain's, allocated, referenced by nothing else.
         let mut given: heapless::Vec<u64, 512> = heapless::Vec::new();
         for i in 0..k {
-            let raw: [u8; 8] =
-                match crate::pv::read_guest(inr.extent_start.wrapping_add((j * k + i) * 8)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                };
-            let m = u64::from_le_bytes(raw);
+            let m: u64 = match read_guest_struct(inr.extent_start.wrapping_add((j * k + i) * 8)) {
+                Ok(m) => m,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             let free_to_give = ft.owner(m) == owner
                 && ft.allocated(m)
                 && ft.count(m) == 1
@@ -160,8 +157,8 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
             break;
         }
         let gpfn_slot = outr.extent_start.wrapping_add(j * 8);
-        let gpfn = match crate::pv::read_guest::<8>(gpfn_slot) {
-            Ok(r) => u64::from_le_bytes(r),
+        let gpfn: u64 = match read_guest_struct(gpfn_slot) {
+            Ok(g) => g,
             Err(e) => {
                 result = Err(e);
                 break;
@@ -171,7 +168,7 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
             result = Err(Errno::ENOMEM);
             break;
         };
-        if let Err(e) = write_guest(gpfn_slot, &first.to_le_bytes()) {
+        if let Err(e) = write_guest_struct(gpfn_slot, &first) {
             for f in first..first + k {
                 let _ = crate::mm::free_frame(f << 12);
             }
@@ -188,8 +185,102 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
         }
         x.nr_exchanged += k;
     }
-    let done = x.nr_exchanged.to_le_bytes();
-    // `nr_exchanged` sits after the two 32-byte reservations.
-    write_guest(arg + 64, &done)?;
+    let at = arg.wrapping_add(core::mem::offset_of!(XenMemoryExchange, nr_exchanged) as u64);
+    write_guest_struct(at, &x.nr_exchanged)?;
     result
+}
+
+/// `memory_op(cmd, arg)`: the low bits of `cmd` carry the sub-op, the rest a continuation start
+/// (`MEMOP_EXTENT_SHIFT`).
+pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
+    use xen_abi::memory::{XenMachphysMapping, XenMem, XenMemoryMap, E820_RAM};
+    let start = cmd >> xen_abi::memory::MEMOP_EXTENT_SHIFT;
+    let op = XenMem::try_from(cmd as u32 & xen_abi::memory::MEMOP_CMD_MASK)?;
+    match op {
+        // XENMEM_increase_reservation
+        XenMem::IncreaseReservation => reservation(dom, Reservation::Increase, arg, start),
+        // XENMEM_decrease_reservation
+        XenMem::DecreaseReservation => reservation(dom, Reservation::Decrease, arg, start),
+        // XENMEM_populate_physmap
+        XenMem::PopulatePhysmap => reservation(dom, Reservation::Populate, arg, start),
+        // XENMEM_exchange
+        XenMem::Exchange => exchange(dom, arg),
+        // XENMEM_maximum_ram_page
+        XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
+        // XENMEM_add_to_physmap
+        XenMem::AddToPhysmap => crate::grant::add_to_physmap(dom, arg),
+        // XENMEM_current_reservation, XENMEM_maximum_reservation
+        XenMem::CurrentReservation | XenMem::MaximumReservation => {
+            let id: DomId = read_guest_struct(arg)?;
+            let of = |d: &Domain| {
+                if op == XenMem::CurrentReservation {
+                    d.tot_pages.load(Ordering::Acquire)
+                } else {
+                    d.max_pages
+                }
+            };
+            if id == DomId::SELF || id == dom.id {
+                Ok(of(dom))
+            } else if dom.privileged {
+                crate::domain::get(id).map(|d| of(&d)).ok_or(Errno::ESRCH)
+            } else {
+                Err(Errno::EPERM)
+            }
+        }
+        // XENMEM_machphys_mapping
+        XenMem::MachphysMapping => {
+            let m = XenMachphysMapping {
+                v_start: crate::layout::M2P_VIRT_START,
+                v_end: crate::layout::M2P_VIRT_END,
+                max_mfn: crate::mm::guest::m2p_entries().saturating_sub(1),
+            };
+            write_guest_struct(arg, &m).map(|()| 0)
+        }
+        // XENMEM_memory_map: Xen answers from the map the toolstack set
+        // (`XENMEM_set_memory_map`; libxl sets a single RAM entry for PV domUs) and -ENOSYS
+        // when none was set, as for a PV dom0.
+        XenMem::MemoryMap => {
+            if dom.privileged {
+                return Err(Errno::ENOSYS);
+            }
+            let mut map: XenMemoryMap = read_guest_struct(arg)?;
+            let n = map.nr_entries.min(1);
+            if n == 1 {
+                let ram = E820Entry {
+                    addr: 0,
+                    size: dom.p2m.len() as u64 * 4096,
+                    r#type: E820_RAM,
+                };
+                write_guest_struct(map.buffer, &ram)?;
+            }
+            map.nr_entries = n;
+            write_guest_struct(arg, &map).map(|()| 0)
+        }
+        // XENMEM_machine_memory_map
+        XenMem::MachineMemoryMap => {
+            if !dom.privileged {
+                return Err(Errno::EPERM);
+            }
+            let host = crate::mm::host_map();
+            let mut map: XenMemoryMap = read_guest_struct(arg)?;
+            if map.buffer != 0 {
+                // Xen wants room for one more entry than the map has.
+                if (map.nr_entries as usize) < host.len() + 1 {
+                    return Err(Errno::EINVAL);
+                }
+                let size = core::mem::size_of::<E820Entry>() as u64;
+                for (i, r) in host.iter().enumerate() {
+                    let e = E820Entry {
+                        addr: r.range.start,
+                        size: r.range.len(),
+                        r#type: r.kind.e820_type(),
+                    };
+                    write_guest_struct(map.buffer.wrapping_add(size * i as u64), &e)?;
+                }
+            }
+            map.nr_entries = host.len() as u32;
+            write_guest_struct(arg, &map).map(|()| 0)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
 }

@@ -7,8 +7,8 @@
 use crate::arch::x86_64::cpu;
 use crate::domain::{Domain, Vcpu};
 use crate::mm::typing::{PageType, ADDR_MASK, PTE_P, PTE_PSE};
-use crate::pv::{read_guest, write_guest};
-use xen_abi::xen::{MmuUpdate, MmuUpdateCmd, MmuextCmd};
+use crate::pv::{read_guest_struct, write_guest};
+use xen_abi::xen::{MmuUpdate, MmuUpdateCmd, MmuextCmd, MmuextOp};
 use xen_abi::{DomId, Errno, Mfn, XenResult};
 
 /// The domain whose pages a call maps (`foreigndom`): the caller itself, or — for the
@@ -43,14 +43,13 @@ pub fn mmu_update(
     {
         let _mmu = dom.mmu.lock();
         for i in 0..(count as u32) {
-            let req: MmuUpdate =
-                match crate::pv::read_guest_struct(reqs.wrapping_add(u64::from(i) * 16)) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
-                };
+            let req: MmuUpdate = match read_guest_struct(reqs.wrapping_add(u64::from(i) * 16)) {
+                Ok(r) => r,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
             let (ptr, val) = (req.ptr, req.val);
             let mfn = (ptr & ADDR_MASK) >> 12;
             let r = match MmuUpdateCmd::try_from((ptr & 3) as u32) {
@@ -126,11 +125,9 @@ pub fn mmuext_op(
     let mut done = 0u64;
     let mut result = Ok(0);
     for i in 0..count {
-        let raw: [u8; 24] = read_guest(ops.wrapping_add(i.wrapping_mul(24)))?;
-        let cmd = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-        let arg1 = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
-        let arg2 = u64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
-        let r = one(dom, v, pg_owner, cmd, arg1, arg2);
+        let size = core::mem::size_of::<MmuextOp>() as u64;
+        let op: MmuextOp = read_guest_struct(ops.wrapping_add(i.wrapping_mul(size)))?;
+        let r = one(dom, v, pg_owner, op.cmd, op.arg1, op.arg2);
         if let Err(e) = r {
             result = Err(e);
             break;

@@ -3,10 +3,16 @@
 //! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
 
 mod callback;
+mod console;
+mod cpu;
 mod memory;
-mod misc;
 pub(crate) mod mmu;
+mod multicall;
+mod physdev;
+mod sched;
 mod vcpu;
+mod version;
+mod vm_assist;
 
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};
@@ -21,6 +27,7 @@ pub struct Args(pub [u64; 5]);
 pub fn dispatch(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) {
     let nr = frame.rax;
     let args = Args([frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8]);
+    // __HYPERVISOR_iret: not a call that returns a value but a return to the guest's frame.
     if nr == Hypercall::Iret as u64 {
         crate::pv::iret(dom, v, frame);
         return;
@@ -50,45 +57,57 @@ pub fn call(
         log_unsupported_once(dom, nr);
         return Err(Errno::ENOSYS);
     };
+    let [a0, a1, a2, a3, _] = a.0;
     match op {
-        Hypercall::SetTrapTable => callback::set_trap_table(v, a.0[0]),
-        Hypercall::StackSwitch => misc::stack_switch(v, a.0[0], a.0[1]),
-        Hypercall::SetCallbacks => callback::set_callbacks(v, a.0[0], a.0[1], a.0[2]),
-        Hypercall::FpuTaskswitch => misc::fpu_taskswitch(v, a.0[0]),
-        Hypercall::ConsoleIo => misc::console_io(dom, a.0[0], a.0[1], a.0[2]),
-        Hypercall::XenVersion => misc::xen_version(dom, a.0[0], a.0[1]),
-        Hypercall::SchedOp => misc::sched_op(dom, v, a.0[0], a.0[1]),
-        Hypercall::CallbackOp => callback::callback_op(v, a.0[0], a.0[1]),
-        Hypercall::VmAssist => misc::vm_assist(dom, a.0[0], a.0[1]),
-        Hypercall::SetSegmentBase => {
-            let st = v.state.lock();
-            crate::pv::set_segment_base(&st, a.0[0] as u32, a.0[1]).map(|()| 0)
-        }
-        Hypercall::SetGdt => crate::pv::descriptors::set_gdt(dom, v, a.0[0], a.0[1]),
-        Hypercall::UpdateDescriptor => {
-            crate::pv::descriptors::update_descriptor(dom, a.0[0], a.0[1])
-        }
-        Hypercall::PhysdevOp => misc::physdev_op(v, a.0[0], a.0[1]),
-        Hypercall::MemoryOp => misc::memory_op(dom, a.0[0], a.0[1]),
-        Hypercall::VcpuOp => misc::vcpu_op(dom, v, a.0[0], a.0[1], a.0[2]),
-        Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a.0[0], a.0[1]),
-        Hypercall::GrantTableOp => crate::grant::grant_table_op(dom, v, a.0[0], a.0[1], a.0[2]),
-        Hypercall::SetTimerOp => misc::set_timer_op(v, a.0[0]),
-        Hypercall::UpdateVaMapping => mmu::update_va_mapping(
-            dom,
-            v,
-            a.0[0],
-            a.0[1],
-            a.0[2],
-            u64::from(xen_abi::DomId::SELF.0),
-        ),
-        Hypercall::UpdateVaMappingOtherdomain => {
-            mmu::update_va_mapping(dom, v, a.0[0], a.0[1], a.0[2], a.0[3])
-        }
-        Hypercall::MmuUpdate => mmu::mmu_update(dom, a.0[0], a.0[1], a.0[2], a.0[3]),
-        Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a.0[0], a.0[1], a.0[2], a.0[3]),
-        Hypercall::Multicall if depth == 0 => misc::multicall(dom, v, frame, a.0[0], a.0[1]),
+        // __HYPERVISOR_set_trap_table
+        Hypercall::SetTrapTable => callback::set_trap_table(v, a0),
+        // __HYPERVISOR_mmu_update
+        Hypercall::MmuUpdate => mmu::mmu_update(dom, a0, a1, a2, a3),
+        // __HYPERVISOR_set_gdt
+        Hypercall::SetGdt => crate::pv::descriptors::set_gdt(dom, v, a0, a1),
+        // __HYPERVISOR_stack_switch
+        Hypercall::StackSwitch => cpu::stack_switch(v, a0, a1),
+        // __HYPERVISOR_set_callbacks
+        Hypercall::SetCallbacks => callback::set_callbacks(v, a0, a1, a2),
+        // __HYPERVISOR_fpu_taskswitch
+        Hypercall::FpuTaskswitch => cpu::fpu_taskswitch(v, a0),
+        // __HYPERVISOR_physdev_op
+        Hypercall::PhysdevOp => physdev::physdev_op(v, a0, a1),
+        // __HYPERVISOR_update_descriptor
+        Hypercall::UpdateDescriptor => crate::pv::descriptors::update_descriptor(dom, a0, a1),
+        // __HYPERVISOR_memory_op
+        Hypercall::MemoryOp => memory::memory_op(dom, a0, a1),
+        // __HYPERVISOR_multicall (not nested)
+        Hypercall::Multicall if depth == 0 => multicall::multicall(dom, v, frame, a0, a1),
         Hypercall::Multicall => Err(Errno::EINVAL),
+        // __HYPERVISOR_update_va_mapping
+        Hypercall::UpdateVaMapping => {
+            mmu::update_va_mapping(dom, v, a0, a1, a2, u64::from(xen_abi::DomId::SELF.0))
+        }
+        // __HYPERVISOR_set_timer_op
+        Hypercall::SetTimerOp => sched::set_timer_op(v, a0),
+        // __HYPERVISOR_xen_version
+        Hypercall::XenVersion => version::xen_version(dom, a0, a1),
+        // __HYPERVISOR_console_io
+        Hypercall::ConsoleIo => console::console_io(dom, a0, a1, a2),
+        // __HYPERVISOR_grant_table_op
+        Hypercall::GrantTableOp => crate::grant::grant_table_op(dom, v, a0, a1, a2),
+        // __HYPERVISOR_vm_assist
+        Hypercall::VmAssist => vm_assist::vm_assist(dom, a0, a1),
+        // __HYPERVISOR_update_va_mapping_otherdomain
+        Hypercall::UpdateVaMappingOtherdomain => mmu::update_va_mapping(dom, v, a0, a1, a2, a3),
+        // __HYPERVISOR_vcpu_op
+        Hypercall::VcpuOp => vcpu::vcpu_op(dom, v, a0, a1, a2),
+        // __HYPERVISOR_set_segment_base
+        Hypercall::SetSegmentBase => cpu::set_segment_base(v, a0, a1),
+        // __HYPERVISOR_mmuext_op
+        Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a0, a1, a2, a3),
+        // __HYPERVISOR_callback_op
+        Hypercall::CallbackOp => callback::callback_op(v, a0, a1),
+        // __HYPERVISOR_event_channel_op
+        Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a0, a1),
+        // __HYPERVISOR_sched_op
+        Hypercall::SchedOp => sched::sched_op(dom, v, a0, a1),
         _ => {
             log_unsupported_once(dom, nr);
             Err(Errno::ENOSYS)

@@ -1,12 +1,20 @@
-//! Bringing secondary vCPUs up and down: `VCPUOP_initialise` (a `vcpu_guest_context`, Xen's
-//! `arch_set_info_guest` for a 64-bit PV vCPU), `VCPUOP_up` and `VCPUOP_down`.
+//! `vcpu_op` (Xen's `common/domain.c` and `arch_set_info_guest`): bringing vCPUs up and down
+//! (`VCPUOP_initialise` of a 64-bit PV `vcpu_guest_context`, `up`, `down`), their timers,
+//! runstate areas and `vcpu_info` placement.
 
 use crate::arch::x86_64::guest::GuestVa;
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Callback, Domain, TrapEntry, Vcpu};
 use crate::mm::typing::PageType;
+use crate::pv::{read_guest_struct, write_guest};
 use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
+use xen_abi::vcpu::{
+    VcpuOp, VcpuRegisterRunstateMemoryArea, VcpuRegisterVcpuInfo, VcpuRunstateInfo,
+    VcpuSetPeriodicTimer, VcpuSetSingleshotTimer,
+};
+use xen_abi::xen::VcpuInfo;
 use xen_abi::{Errno, Mfn, XenResult};
+use zerocopy::{FromZeros, IntoBytes};
 
 /// `VCPUOP_initialise`: gives a vCPU that has never run its first context. -EEXIST if it was
 /// initialised already; -EINVAL, as Xen's `arch_set_info_guest`, for a non-canonical RIP, RSP,
@@ -16,7 +24,7 @@ use xen_abi::{Errno, Mfn, XenResult};
 /// is the guest's #GP, delivered by the exit path. The FPU starts in its initial state
 /// (`fpu_ctxt` is not loaded).
 pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
-    let c: VcpuGuestContext = crate::pv::read_guest_struct(arg)?;
+    let c: VcpuGuestContext = read_guest_struct(arg)?;
     if target.state.lock().initialised {
         return Err(Errno::EEXIST);
     }
@@ -178,9 +186,126 @@ pub fn down(dom: &Domain, target: &Vcpu) -> XenResult<u64> {
     target.state.lock().up = false;
     let any_up = dom.vcpus.iter().any(|v| v.state.lock().up);
     if !any_up {
-        super::misc::shutdown(dom, xen_abi::sched::ShutdownReason::Poweroff);
+        super::sched::shutdown(dom, xen_abi::sched::ShutdownReason::Poweroff);
     }
     crate::sched::tick();
     crate::sched::kick(target.pcpu);
+    Ok(0)
+}
+
+/// `vcpu_op(cmd, vcpu, arg)`: a vCPU of the caller's domain (`-ENOENT` beyond its vCPUs).
+pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResult<u64> {
+    let op = VcpuOp::try_from(u32::try_from(cmd).map_err(|_| Errno::ENOSYS)?)?;
+    let target = dom
+        .vcpus
+        .get(usize::try_from(vcpu).map_err(|_| Errno::ENOENT)?)
+        .ok_or(Errno::ENOENT)?;
+    let is_current = target.id == v.id;
+    match op {
+        // VCPUOP_is_up
+        VcpuOp::IsUp => Ok(u64::from(target.state.lock().up)),
+        // VCPUOP_initialise
+        VcpuOp::Initialise => initialise(dom, target, arg),
+        // VCPUOP_up
+        VcpuOp::Up => up(target),
+        // VCPUOP_down
+        VcpuOp::Down => down(dom, target),
+        // VCPUOP_set_singleshot_timer: `VCPU_SSHOTTMR_future` is ignored, as by Xen since 4.6
+        // (a deadline in the past fires at once).
+        VcpuOp::SetSingleshotTimer => {
+            if !is_current {
+                return Err(Errno::EINVAL);
+            }
+            let t: VcpuSetSingleshotTimer = read_guest_struct(arg)?;
+            v.state.lock().timer_deadline = Some(t.timeout_abs_ns);
+            Ok(0)
+        }
+        // VCPUOP_stop_singleshot_timer
+        VcpuOp::StopSingleshotTimer => {
+            if !is_current {
+                return Err(Errno::EINVAL);
+            }
+            v.state.lock().timer_deadline = None;
+            Ok(0)
+        }
+        // VCPUOP_set_periodic_timer: Xen refuses periods below 1 ms and above
+        // `STIME_DELTA_MAX`.
+        VcpuOp::SetPeriodicTimer => {
+            let t: VcpuSetPeriodicTimer = read_guest_struct(arg)?;
+            let period = t.period_ns;
+            if !(1_000_000..=crate::time::STIME_DELTA_MAX).contains(&period) {
+                return Err(Errno::EINVAL);
+            }
+            let mut st = target.state.lock();
+            st.periodic_ns = period;
+            st.periodic_next = crate::time::now().saturating_add(period);
+            Ok(0)
+        }
+        // VCPUOP_stop_periodic_timer
+        VcpuOp::StopPeriodicTimer => {
+            target.state.lock().periodic_ns = 0;
+            Ok(0)
+        }
+        // VCPUOP_register_runstate_memory_area
+        VcpuOp::RegisterRunstateMemoryArea => {
+            let a: VcpuRegisterRunstateMemoryArea = read_guest_struct(arg)?;
+            let va = a.addr;
+            // Xen's `guest_handle_okay`: the area must lie in guest space (it may be unmapped).
+            let len = core::mem::size_of::<VcpuRunstateInfo>();
+            if !crate::arch::x86_64::guest::guest_range_ok(va, len) {
+                return Err(Errno::EFAULT);
+            }
+            let mut st = target.state.lock();
+            st.runstate_area = Some(va);
+            // Written at once: as kept for the current vCPU, as `vcpu_runstate_get` for another.
+            let shown = if is_current {
+                st.runstate
+            } else {
+                st.runstate.at(crate::time::now())
+            };
+            let _ = write_guest(va, &shown.to_bytes(false));
+            Ok(0)
+        }
+        // VCPUOP_register_vcpu_info
+        VcpuOp::RegisterVcpuInfo => register_vcpu_info(dom, target, arg),
+        // VCPUOP_get_runstate_info
+        VcpuOp::GetRunstateInfo => {
+            let r = target.state.lock().runstate.at(crate::time::now());
+            write_guest(arg, &r.to_bytes(false)).map(|()| 0)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
+}
+
+/// `VCPUOP_register_vcpu_info`: move a vCPU's `vcpu_info` to `offset` of one of the domain's own
+/// frames (once per vCPU, as Xen's `map_vcpu_info`): the contents move with it, and every
+/// selector bit and the upcall flag are set so no event is lost.
+fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
+    let r: VcpuRegisterVcpuInfo = read_guest_struct(arg)?;
+    let (mfn, offset) = (r.mfn, r.offset as usize);
+    // Xen's `map_vcpu_info`: a vcpu_info that would cross its page is -ENXIO.
+    if offset > 4096 - core::mem::size_of::<VcpuInfo>() {
+        return Err(Errno::ENXIO);
+    }
+    let (old_mfn, old_off) = target.vcpu_info_at();
+    if old_mfn != dom.shared_info {
+        return Err(Errno::EINVAL);
+    }
+    // Xen's `map_vcpu_info` holds a writable type reference: the page can never become a
+    // page table while the hypervisor writes into it.
+    let ft = crate::mm::frame_table();
+    ft.get_page_and_type(mfn.0, PageType::Writable, dom.asker())?;
+    let mut info = VcpuInfo::new_zeroed();
+    crate::mm::guest::frame_read(old_mfn, old_off, info.as_mut_bytes())
+        .map_err(|_| Errno::EINVAL)?;
+    info.evtchn_pending_sel = u64::MAX;
+    info.evtchn_upcall_pending = 1;
+    crate::mm::guest::frame_write(mfn, offset, info.as_bytes()).map_err(|_| Errno::EINVAL)?;
+    target.vcpu_info.store(
+        mfn.addr() | offset as u64,
+        core::sync::atomic::Ordering::Release,
+    );
+    crate::event::move_vcpu_info(dom.id, target.id, (mfn, offset));
+    crate::time::update_vcpu_time((mfn, offset));
     Ok(0)
 }

@@ -55,8 +55,8 @@ pub fn set_gdt(
     let n = entries.div_ceil(512) as usize;
     let mut frames: heapless::Vec<u64, MAX_GDT_FRAMES> = heapless::Vec::new();
     for i in 0..n {
-        let raw: [u8; 8] = crate::pv::read_guest(list.wrapping_add(i as u64 * 8))?;
-        let _ = frames.push(u64::from_le_bytes(raw));
+        let frame: u64 = super::read_guest_struct(list.wrapping_add(i as u64 * 8))?;
+        let _ = frames.push(frame);
     }
     let ft = crate::mm::frame_table();
     let _mmu = dom.mmu.lock();

@@ -508,13 +508,6 @@ pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
     upcall_mask_set(v, u8::from(c.rflags & rflags::IF == 0));
 }
 
-/// Reads `len` bytes of guest memory into a fixed buffer (helper for hypercalls).
-pub fn read_guest<const N: usize>(va: u64) -> Result<[u8; N], xen_abi::Errno> {
-    let mut b = [0u8; N];
-    copy_from_guest(va, &mut b).map_err(|_| xen_abi::Errno::EFAULT)?;
-    Ok(b)
-}
-
 /// Reads a plain-data ABI struct from guest memory (helper for hypercalls).
 pub fn read_guest_struct<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
     va: u64,
@@ -522,6 +515,14 @@ pub fn read_guest_struct<T: zerocopy::FromBytes + zerocopy::IntoBytes>(
     let mut t = T::new_zeroed();
     copy_from_guest(va, t.as_mut_bytes()).map_err(|_| xen_abi::Errno::EFAULT)?;
     Ok(t)
+}
+
+/// Writes a plain-data ABI value to guest memory (helper for hypercalls).
+pub fn write_guest_struct<T: zerocopy::IntoBytes + zerocopy::Immutable>(
+    va: u64,
+    value: &T,
+) -> Result<(), xen_abi::Errno> {
+    write_guest(va, value.as_bytes())
 }
 
 /// Writes bytes to guest memory (helper for hypercalls).

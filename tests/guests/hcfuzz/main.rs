@@ -680,7 +680,11 @@ fn target(w: &World, rng: &mut Rng, landing: u64) -> u64 {
             0xffff_7fff_ffff_f000,
             u64::MAX,
         ]),
-        3 => rng.pick(&[0xffff_8000_0000_0000, 0xffff_82d0_4000_0000, 0xffff_8300_0000_0000]),
+        3 => rng.pick(&[
+            0xffff_8000_0000_0000,
+            0xffff_82d0_4000_0000,
+            0xffff_8300_0000_0000,
+        ]),
         4 => rng.pick(&[0, 0x1000, 0x4000_0000, 0x7fff_ffff_f000]),
         _ => w.any(rng),
     }
@@ -713,9 +717,25 @@ hcfuzz_iret:
     movl $23, %eax
     syscall
     ud2
+    # vCPU 1's entry and handlers: take itself down (VCPUOP_down), whatever state it came with.
+    .global hcfuzz_ap_down
+hcfuzz_ap_down:
+    movl $24, %eax
+    movl $2, %edi
+    movl $1, %esi
+    xorl %edx, %edx
+    syscall
+1:
+    pause
+    jmp 1b
+    # The iret's way back (also handed out as a handler or callback): with no iret in flight
+    # there is nothing to return to, and the generation ends (SCHEDOP_shutdown, crash).
     .global hcfuzz_landing
 hcfuzz_landing:
     movq HCFUZZ_SAVED_RSP(%rip), %rsp
+    testq %rsp, %rsp
+    jz 2f
+    movq $0, HCFUZZ_SAVED_RSP(%rip)
     popq %r15
     popq %r14
     popq %r13
@@ -723,6 +743,15 @@ hcfuzz_landing:
     popq %rbp
     popq %rbx
     ret
+2:
+    movl $29, %eax
+    movl $2, %edi
+    leaq hcfuzz_crash_reason(%rip), %rsi
+    syscall
+    ud2
+    .section .rodata.hcfuzz_iret, "a"
+hcfuzz_crash_reason:
+    .long 3
 "#,
     options(att_syntax)
 );
@@ -745,21 +774,24 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
     extern "C" {
         fn hcfuzz_iret(ctx: *const IretContext);
         fn hcfuzz_landing();
+        fn hcfuzz_ap_down();
     }
     let landing = hcfuzz_landing as *const () as u64;
+    let ap_down = hcfuzz_ap_down as *const () as u64;
     match rng.below(6) {
         0 | 1 => {
             let cs = selector(rng);
+            let (any_flags, any_rflags) = (w.any(rng), rng.next());
             let c = IretContext {
                 rax: w.any(rng),
                 r11: w.any(rng),
                 rcx: w.any(rng),
-                flags: rng.pick(&[0, 0, 1 << 8, w.any(rng)]),
+                flags: rng.pick(&[0, 0, 1 << 8, any_flags]),
                 rip: target(w, rng, landing),
                 // Mostly a kernel-mode return (RPL 0 in the frame): user mode without a user
                 // page table only crashes it.
                 cs: if rng.one_in(4) { cs } else { cs & !3 },
-                rflags: rng.pick(&[0x2, 0x202, 0x3202, 0x2_0202, 0x4_0302, rng.next()]),
+                rflags: rng.pick(&[0x2, 0x202, 0x3202, 0x2_0202, 0x4_0302, any_rflags]),
                 rsp: target(w, rng, w.page(0) + 2048),
                 ss: selector(rng),
             };
@@ -784,24 +816,37 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
             // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
             let mut c: VcpuGuestContext = unsafe { core::mem::zeroed() };
             let top = core::ptr::addr_of!(AP_STACK) as u64 + 16384;
-            c.flags = rng.pick(&[1 << 2, 0, (1 << 2) | (1 << 8), w.any(rng)]);
-            c.user_regs.rip = target(w, rng, landing);
-            c.user_regs.rsp = target(w, rng, top - 64);
-            c.user_regs.cs = selector(rng);
-            c.user_regs.ss = selector(rng);
-            c.user_regs.rflags = rng.pick(&[0x202, 0x3202, rng.next()]);
+            let (any_flags, any_rflags) = (w.any(rng), rng.next());
+            // A context that passes the address checks, so vCPU 1 really starts with its
+            // selectors, flags and stacks; one time in three one address is anything at all.
+            c.flags = rng.pick(&[1 << 2, 0, (1 << 2) | (1 << 8), any_flags]);
+            c.user_regs.rip = ap_down;
+            c.user_regs.rsp = top - 64;
+            c.user_regs.cs = selector(rng) as u16;
+            c.user_regs.ss = selector(rng) as u16;
+            c.user_regs.rflags = rng.pick(&[0x202, 0x3202, any_rflags]);
             c.ctrlreg[3] = sys::read_cr3();
             c.kernel_ss = selector(rng);
-            c.kernel_sp = target(w, rng, top);
-            c.fs_base = target(w, rng, 0);
-            c.gs_base_kernel = target(w, rng, 0);
-            c.gs_base_user = target(w, rng, 0);
-            c.event_callback_eip = target(w, rng, landing);
-            c.failsafe_callback_eip = target(w, rng, landing);
-            c.syscall_callback_eip = target(w, rng, landing);
+            c.kernel_sp = top;
+            c.event_callback_eip = ap_down;
+            c.failsafe_callback_eip = ap_down;
+            c.syscall_callback_eip = ap_down;
             for v in 0..32 {
                 c.trap_ctxt[v].vector = v as u8;
-                c.trap_ctxt[v].address = if rng.one_in(2) { 0 } else { target(w, rng, landing) };
+                c.trap_ctxt[v].address = if rng.one_in(2) { 0 } else { ap_down };
+            }
+            if rng.one_in(3) {
+                let value = target(w, rng, ap_down);
+                match rng.below(8) {
+                    0 => c.user_regs.rip = value,
+                    1 => c.user_regs.rsp = value,
+                    2 => c.kernel_sp = value,
+                    3 => c.fs_base = value,
+                    4 => c.gs_base_kernel = value,
+                    5 => c.event_callback_eip = value,
+                    6 => c.trap_ctxt[13].address = value,
+                    _ => c.gs_base_user = value,
+                }
             }
             c.user_regs.ds = selector(rng) as u16;
             c.user_regs.fs = selector(rng) as u16;
@@ -816,7 +861,10 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
                 c.user_regs.rip, c.user_regs.cs, c.user_regs.ss, c.user_regs.rsp, c.kernel_sp
             );
             if r == 0 {
-                println!("\nhcfuzz: #{calls} hostile VCPUOP_up(1) -> {}", vcpu_op(1, 0));
+                println!(
+                    "\nhcfuzz: #{calls} hostile VCPUOP_up(1) -> {}",
+                    vcpu_op(1, 0)
+                );
             }
         }
         3 => {
@@ -825,7 +873,8 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
                 let e = table + i * 16;
                 w.word(e)
                     .store(rng.below(32) | (0xe033 << 16), Ordering::Relaxed);
-                w.word(e + 8).store(target(w, rng, landing), Ordering::Relaxed);
+                w.word(e + 8)
+                    .store(target(w, rng, landing), Ordering::Relaxed);
             }
             w.word(table + 64).store(0, Ordering::Relaxed);
             w.word(table + 72).store(0, Ordering::Relaxed);
@@ -859,7 +908,8 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
             };
             let r = sys::hypercall_ints(Hypercall::SetSegmentBase as u32, [which, value, 0, 0, 0]);
             let sp = target(w, rng, w.page(0) + 4096);
-            let r2 = sys::hypercall_ints(Hypercall::StackSwitch as u32, [selector(rng), sp, 0, 0, 0]);
+            let r2 =
+                sys::hypercall_ints(Hypercall::StackSwitch as u32, [selector(rng), sp, 0, 0, 0]);
             println!(
                 "\nhcfuzz: #{calls} hostile set_segment_base({which}, {value:#x}) -> {r}, stack_switch({sp:#x}) -> {r2}"
             );
