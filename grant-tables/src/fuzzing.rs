@@ -21,8 +21,9 @@ use xen_abi::grant_table::{
 use xen_abi::{DomId, Errno, Gfn, GrantHandle, GrantRef, Mfn, XenResult, PAGE_SIZE};
 
 use crate::mem::{header_word, GrantEntries, GuestFrames};
-use crate::system::{
-    DomainConfig, GrantSystem, Unmapping, GRANT_ENTRIES_PER_FRAME, MAPTRACK_PER_FRAME,
+use crate::{
+    DomainConfig, GrantSystem, Unmapping, CMPXCHG_RETRIES, GRANT_ENTRIES_PER_FRAME,
+    MAPTRACK_PER_FRAME,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -790,8 +791,8 @@ impl Harness {
             if !readonly && e.flags & GTF_READONLY != 0 {
                 return Err(GnttabStatus::GeneralError);
             }
-            if *contention >= crate::system::CMPXCHG_RETRIES {
-                *contention -= crate::system::CMPXCHG_RETRIES;
+            if *contention >= CMPXCHG_RETRIES {
+                *contention -= CMPXCHG_RETRIES;
                 return Err(GnttabStatus::GeneralError);
             }
             *contention = 0;
