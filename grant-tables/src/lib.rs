@@ -23,7 +23,7 @@ mod unmap;
 #[cfg(test)]
 mod fixtures;
 
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use active::{ActiveEntry, Pins, CMPXCHG_RETRIES};
