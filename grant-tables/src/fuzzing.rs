@@ -1,9 +1,12 @@
 //! Test support shared by unit tests, property tests, the fuzz target and benchmarks: a
 //! vector-backed [`SimMemory`], an operation decoder and a checker against a naive model.
 //!
-//! Not part of the API the hypervisor uses. [`run_bytes`] decodes bytes into operations over
-//! 2–4 domains, runs them through [`GrantSystem`] and after every step compares with a reference
-//! model that keeps a flat list of mappings and recomputes everything by scanning it.
+//! Not part of the API the hypervisor uses (compiled for tests and with the `fuzzing` feature).
+//! [`run_bytes`] decodes bytes into operations over 2–4 domains, runs them through
+//! [`GrantSystem`] and after every step compares with a reference model that keeps a flat list
+//! of mappings and recomputes everything by scanning it. Maps and unmaps also come batched
+//! ([`Op::MapBatch`], [`Op::UnmapBatch`]): entries built to fail sit between successes, each
+//! entry is checked in order, and maps are undone with `cancel_map` as the hypervisor does.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
