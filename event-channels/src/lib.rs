@@ -16,7 +16,7 @@ pub mod hub;
 pub mod port_ops;
 pub mod words;
 
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
 pub use dispatch::{arg_size, writes_back};

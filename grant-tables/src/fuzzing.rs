@@ -1,9 +1,12 @@
 //! Test support shared by unit tests, property tests, the fuzz target and benchmarks: a
 //! vector-backed [`SimMemory`], an operation decoder and a checker against a naive model.
 //!
-//! Not part of the API the hypervisor uses. [`run_bytes`] decodes bytes into operations over
-//! 2–4 domains, runs them through [`GrantSystem`] and after every step compares with a reference
-//! model that keeps a flat list of mappings and recomputes everything by scanning it.
+//! Not part of the API the hypervisor uses (compiled for tests and with the `fuzzing` feature).
+//! [`run_bytes`] decodes bytes into operations over 2–4 domains, runs them through
+//! [`GrantSystem`] and after every step compares with a reference model that keeps a flat list
+//! of mappings and recomputes everything by scanning it. Maps and unmaps also come batched
+//! ([`Op::MapBatch`], [`Op::UnmapBatch`]): entries built to fail sit between successes, each
+//! entry is checked in order, and maps are undone with `cancel_map` as the hypervisor does.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
@@ -21,8 +24,9 @@ use xen_abi::grant_table::{
 use xen_abi::{DomId, Errno, Gfn, GrantHandle, GrantRef, Mfn, XenResult, PAGE_SIZE};
 
 use crate::mem::{header_word, GrantEntries, GuestFrames};
-use crate::system::{
-    DomainConfig, GrantSystem, Unmapping, GRANT_ENTRIES_PER_FRAME, MAPTRACK_PER_FRAME,
+use crate::{
+    DomainConfig, GrantSystem, Mapping, Unmapping, CMPXCHG_RETRIES, GRANT_ENTRIES_PER_FRAME,
+    MAPTRACK_PER_FRAME,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -296,6 +300,27 @@ pub enum Op {
         addr: u8,
         batch: bool,
     },
+    /// `GNTTABOP_map_grant_ref` with `1 + len % 6` ops in one call (`map_grant_ref_batch`), one
+    /// entry byte each: bits 0–1 the access (host rw, host ro, host+device rw, device ro), bits
+    /// 2–4 which grant to the caller to map, bits 5–6 `2` for an entry built to fail (bad
+    /// flags, domain or ref) and `3` for an arbitrary target; bit 7: the hypervisor then fails
+    /// to install that mapping and undoes it with `cancel_map`.
+    MapBatch {
+        caller: u8,
+        len: u8,
+        entries: [u8; 6],
+    },
+    /// `GNTTABOP_unmap_grant_ref` (with `replace`, `GNTTABOP_unmap_and_replace`) with
+    /// `1 + len % 6` ops in one call, one entry byte each: bits 0–2 which of the caller's
+    /// mappings, bits 3–4 the host address (none, right, right, wrong), bits 5–6 the bus
+    /// address (none, right, none, wrong), bit 7 an arbitrary handle instead. Handles repeat,
+    /// so later entries find what earlier ones unmapped.
+    UnmapBatch {
+        caller: u8,
+        replace: bool,
+        len: u8,
+        entries: [u8; 6],
+    },
     /// `GNTTABOP_unmap_grant_ref`.
     Unmap {
         caller: u8,
@@ -351,7 +376,7 @@ impl Op {
     /// Decode one operation from exactly [`OP_BYTES`] bytes.
     pub fn decode(b: &[u8; OP_BYTES]) -> Op {
         let [k, p0, p1, p2, p3, p4, p5, p6, p7] = *b;
-        match k % 32 {
+        match k % 36 {
             0..=5 => Op::GuestGrant {
                 dom: p0,
                 gref: p1,
@@ -434,7 +459,18 @@ impl Op {
                 _ => Op::Create { dom: p0 },
             },
             28 => Op::Contend { n: p0 },
-            _ => Op::PageOut { frame: p0 },
+            29 => Op::PageOut { frame: p0 },
+            32 | 33 => Op::MapBatch {
+                caller: p0,
+                len: p1,
+                entries: [p2, p3, p4, p5, p6, p7],
+            },
+            _ => Op::UnmapBatch {
+                caller: p0,
+                replace: p1 & 0x80 != 0,
+                len: p1,
+                entries: [p2, p3, p4, p5, p6, p7],
+            },
         }
     }
 }
@@ -549,6 +585,30 @@ fn expect<T: core::fmt::Debug, E: core::fmt::Debug + PartialEq>(
     }
 }
 
+/// The `GNTST_*` code a batch writes back for an outcome.
+fn status_of<T>(r: &Result<T, GnttabStatus>) -> i16 {
+    r.as_ref()
+        .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code())
+}
+
+/// A map batch writes each op's outcome back: the status, and on success the handle and the
+/// bus address.
+fn check_map_written_back(
+    op: &GnttabMapGrantRef,
+    r: &Result<Mapping, GnttabStatus>,
+) -> Result<(), String> {
+    ck(op.status == status_of(r), || {
+        format!("status {} written back for {r:?}", op.status)
+    })?;
+    if let Ok(m) = r {
+        ck(
+            op.handle == m.handle && op.dev_bus_addr == m.dev_bus_addr,
+            || format!("handle/dev_bus_addr written back {op:?} for {m:?}"),
+        )?;
+    }
+    Ok(())
+}
+
 const MAPTRACK_FRAMES: u32 = 1;
 
 impl Harness {
@@ -567,6 +627,13 @@ impl Harness {
             *self.stats.entry(format!("{name}: {outcome}")).or_insert(0) += 1;
         }
         expect(got, want)
+    }
+
+    /// Count `key` in `stats`, when collecting.
+    fn note(&mut self, key: &str) {
+        if self.collect_stats {
+            *self.stats.entry(key.into()).or_insert(0) += 1;
+        }
     }
 
     /// `n` live domains, `DomId(0)` privileged.
@@ -790,8 +857,8 @@ impl Harness {
             if !readonly && e.flags & GTF_READONLY != 0 {
                 return Err(GnttabStatus::GeneralError);
             }
-            if *contention >= crate::system::CMPXCHG_RETRIES {
-                *contention -= crate::system::CMPXCHG_RETRIES;
+            if *contention >= CMPXCHG_RETRIES {
+                *contention -= CMPXCHG_RETRIES;
                 return Err(GnttabStatus::GeneralError);
             }
             *contention = 0;
@@ -911,6 +978,17 @@ impl Harness {
                 addr,
                 batch,
             } => self.op_map(caller, dom, gref, flags, addr, batch),
+            Op::MapBatch {
+                caller,
+                len,
+                entries,
+            } => self.op_map_batch(caller, len, entries),
+            Op::UnmapBatch {
+                caller,
+                replace,
+                len,
+                entries,
+            } => self.op_unmap_batch(caller, replace, len, entries),
             Op::Unmap {
                 caller,
                 handle,
@@ -1149,47 +1227,71 @@ impl Harness {
             flags
         };
         let flags = u32::from(flags & 0x1f) | if flags & 0x80 != 0 { 1 << 16 } else { 0 };
-        let host_addr = u64::from(addr) << 12;
-        let ro = flags & GNTMAP_READONLY != 0;
-        let mut contention = self.mem.contention;
-        let want: Result<Mfn, GnttabStatus> = (|| {
-            if flags & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP) == 0 {
-                return Err(GnttabStatus::BadGntref);
-            }
-            if !self.live(rd) {
-                return Err(GnttabStatus::BadDomain);
-            }
-            let used = self.maps.iter().filter(|m| m.mapper == caller).count() as u32;
-            if used >= MAPTRACK_FRAMES * MAPTRACK_PER_FRAME {
-                return Err(GnttabStatus::NoDeviceSpace);
-            }
-            let mfn = self.model_acquire(caller, rd, gref, ro, true, None, &mut contention)?;
-            if !ro && self.mem.page_tables.contains(&mfn) {
-                return Err(GnttabStatus::GeneralError);
-            }
-            Ok(mfn)
-        })();
         let op = GnttabMapGrantRef {
-            host_addr,
+            host_addr: u64::from(addr) << 12,
             flags,
             r#ref: gref,
             dom: rd,
             ..Default::default()
         };
+        let mut contention = self.mem.contention;
         let got = if batch {
             let mut ops = [op];
             let r = self
                 .sys
                 .map_grant_ref_batch(&mut self.mem, caller, &mut ops);
             let r = r.into_iter().next().ok_or("empty batch result")?;
-            let st = r.as_ref().map_or_else(|s| s.code(), |_| 0);
-            ck(ops[0].status == st, || "batch status not written".into())?;
+            check_map_written_back(&ops[0], &r)?;
             r
         } else {
             self.sys.map_grant_ref(&mut self.mem, caller, &op)
         };
-        self.expect(&got, want.map(|_| ()))?;
-        if let (Ok(m), Ok(mfn)) = (&got, want) {
+        self.check_map(caller, &op, &got, &mut contention)?;
+        ck(self.mem.contention == contention, || {
+            format!("contention {} model {contention}", self.mem.contention)
+        })
+    }
+
+    /// The model's outcome of one `map_grant_ref` of `op` by `caller`, given the mappings made so
+    /// far: the frame, or the status. `contention` is the race knob as this op finds it.
+    fn model_map(
+        &self,
+        caller: DomId,
+        op: &GnttabMapGrantRef,
+        contention: &mut u32,
+    ) -> Result<Mfn, GnttabStatus> {
+        let (rd, gref, flags) = (op.dom, op.r#ref, op.flags);
+        let ro = flags & GNTMAP_READONLY != 0;
+        if flags & (GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP) == 0 {
+            return Err(GnttabStatus::BadGntref);
+        }
+        if !self.live(rd) {
+            return Err(GnttabStatus::BadDomain);
+        }
+        let used = self.maps.iter().filter(|m| m.mapper == caller).count() as u32;
+        if used >= MAPTRACK_FRAMES * MAPTRACK_PER_FRAME {
+            return Err(GnttabStatus::NoDeviceSpace);
+        }
+        let mfn = self.model_acquire(caller, rd, gref, ro, true, None, contention)?;
+        if !ro && self.mem.page_tables.contains(&mfn) {
+            return Err(GnttabStatus::GeneralError);
+        }
+        Ok(mfn)
+    }
+
+    /// Compare the outcome of one map with the model's and record the new mapping. The shared
+    /// entries' guest-written fields (type, domid, frame) are as the op saw them: only the
+    /// `GTF_reading`/`GTF_writing` bits the model ignores change while ops run.
+    fn check_map(
+        &mut self,
+        caller: DomId,
+        op: &GnttabMapGrantRef,
+        got: &Result<Mapping, GnttabStatus>,
+        contention: &mut u32,
+    ) -> Result<(), String> {
+        let want = self.model_map(caller, op, contention);
+        self.expect(got, want.map(|_| ()))?;
+        if let (Ok(m), Ok(mfn)) = (got, want) {
             ck(m.mfn == mfn, || {
                 format!("mapped {:?}, model {mfn:?}", m.mfn)
             })?;
@@ -1200,21 +1302,123 @@ impl Harness {
                     .any(|x| x.mapper == caller && x.handle == m.handle),
                 || "handle reused".into(),
             )?;
-            ck(m.frame_ref.delta == (flags & 3).count_ones() as i32, || {
-                "frame_ref".into()
-            })?;
+            ck(
+                m.frame_ref.delta == (op.flags & 3).count_ones() as i32,
+                || "frame_ref".into(),
+            )?;
             self.maps.push(MMap {
                 mapper: caller,
                 handle: m.handle,
-                granter: rd,
-                gref,
-                flags: flags & 0x1f,
-                host_addr,
+                granter: op.dom,
+                gref: op.r#ref,
+                flags: op.flags & 0x1f,
+                host_addr: op.host_addr,
                 mfn,
             });
         }
+        Ok(())
+    }
+
+    /// One map op of a batch from entry byte `e` (see [`Op::MapBatch`]).
+    fn batch_map_op(&self, caller: DomId, i: usize, e: u8) -> GnttabMapGrantRef {
+        let flags = match e & 3 {
+            0 => GNTMAP_HOST_MAP,
+            1 => GNTMAP_HOST_MAP | GNTMAP_READONLY,
+            2 => GNTMAP_HOST_MAP | GNTMAP_DEVICE_MAP,
+            _ => GNTMAP_DEVICE_MAP | GNTMAP_READONLY,
+        };
+        let pick = (e >> 2) & 7;
+        let (dom, gref) = self.pick_target(caller, (e >> 5) & 3 != 3, e, pick);
+        let mut op = GnttabMapGrantRef {
+            host_addr: (0x100 + i as u64) << 12,
+            flags,
+            r#ref: gref,
+            dom,
+            ..Default::default()
+        };
+        if (e >> 5) & 3 == 2 {
+            // An entry that must fail, between the others.
+            match pick % 4 {
+                0 => op.flags = GNTMAP_READONLY,
+                1 => op.dom = DomId(77),
+                2 => op.r#ref = GrantRef(3 * GRANT_ENTRIES_PER_FRAME),
+                _ => op.dom = DomId::SELF,
+            }
+        }
+        op
+    }
+
+    /// `map_grant_ref_batch` over entries built before the call (as a guest fills its array),
+    /// each checked in order against the model, which sees the earlier entries' mappings;
+    /// then the mappings the hypervisor "failed to install" are undone with `cancel_map`.
+    fn op_map_batch(&mut self, caller: u8, len: u8, entries: [u8; 6]) -> Result<(), String> {
+        let caller = Self::slot(caller);
+        if !self.live(caller) {
+            return Ok(());
+        }
+        let n = 1 + usize::from(len) % entries.len();
+        let mut ops: Vec<GnttabMapGrantRef> = entries
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, e)| self.batch_map_op(caller, i, *e))
+            .collect();
+        let built = ops.clone();
+        let mut contention = self.mem.contention;
+        let got = self
+            .sys
+            .map_grant_ref_batch(&mut self.mem, caller, &mut ops);
+        ck(got.len() == n, || {
+            format!("{} results for {n} ops", got.len())
+        })?;
+        let mut failed = false;
+        for ((op, r), written) in built.iter().zip(&got).zip(&ops) {
+            check_map_written_back(written, r)?;
+            self.check_map(caller, op, r, &mut contention)?;
+            if r.is_ok() && failed {
+                self.note("MapBatch: Ok after a failed entry");
+            }
+            failed |= r.is_err();
+        }
         ck(self.mem.contention == contention, || {
             format!("contention {} model {contention}", self.mem.contention)
+        })?;
+        for (e, r) in entries.iter().zip(&got) {
+            if let (Ok(m), true) = (r, e & 0x80 != 0) {
+                self.cancel(caller, m.handle)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `cancel_map` of a live handle, as the hypervisor calls it when it cannot install the
+    /// mapping: everything the map took is released; a second cancel finds no handle.
+    fn cancel(&mut self, caller: DomId, handle: GrantHandle) -> Result<(), String> {
+        let idx = self
+            .maps
+            .iter()
+            .position(|m| m.mapper == caller && m.handle == handle)
+            .ok_or("cancel of a handle the model does not have")?;
+        let m = self.maps.remove(idx);
+        let u = self
+            .sys
+            .cancel_map(&mut self.mem, caller, handle)
+            .map_err(|e| format!("cancel_map {handle:?}: {e:?}"))?;
+        self.note("MapBatch: cancel_map Ok");
+        ck(
+            u.mfn == m.mfn
+                && u.granter == m.granter
+                && u.handle_freed
+                && u.host_unmapped == (m.flags & GNTMAP_HOST_MAP != 0)
+                && u.device_unmapped == (m.flags & GNTMAP_DEVICE_MAP != 0)
+                && u.readonly == m.ro()
+                && u.frame_ref.delta == -(m.refs() as i32),
+            || format!("cancel_map {u:?} for model {m:?}"),
+        )?;
+        self.handle_unmapping(&u)?;
+        let again = self.sys.cancel_map(&mut self.mem, caller, handle);
+        ck(again == Err(GnttabStatus::BadHandle), || {
+            format!("second cancel_map {again:?}")
         })
     }
 
@@ -1280,6 +1484,25 @@ impl Harness {
                 self.sys.unmap_and_replace(&mut self.mem, caller, &op)
             }
         };
+        self.check_unmap(caller, h, host_addr, dev_bus_addr, new_addr, &got)
+    }
+
+    /// Compare the outcome of one unmap of `handle` with the model's, given the mappings left by
+    /// the ops before it, and drop or narrow the model's mapping.
+    fn check_unmap(
+        &mut self,
+        caller: DomId,
+        handle: GrantHandle,
+        host_addr: u64,
+        dev_bus_addr: u64,
+        new_addr: Option<u64>,
+        got: &Result<Unmapping, GnttabStatus>,
+    ) -> Result<(), String> {
+        let target = self
+            .maps
+            .iter()
+            .find(|m| m.mapper == caller && m.handle == handle)
+            .copied();
         let want = match target {
             None => Err(GnttabStatus::BadHandle),
             Some(m) => {
@@ -1293,8 +1516,8 @@ impl Harness {
                 }
             }
         };
-        self.expect(&got, want.map(|_| ()))?;
-        if let (Ok(u), Ok(m)) = (&got, want) {
+        self.expect(got, want.map(|_| ()))?;
+        if let (Ok(u), Ok(m)) = (got, want) {
             let mut rest = m.flags;
             if host_addr != 0 && m.flags & GNTMAP_HOST_MAP != 0 {
                 rest &= !GNTMAP_HOST_MAP;
@@ -1318,6 +1541,103 @@ impl Harness {
                 x.flags = rest;
             }
             self.handle_unmapping(u)?;
+        }
+        Ok(())
+    }
+
+    /// `unmap_grant_ref_batch` or `unmap_and_replace_batch` over entries built from the caller's
+    /// mappings before the call (see [`Op::UnmapBatch`]), each checked in order against the
+    /// model, which sees what the earlier entries unmapped (a repeated handle is gone).
+    fn op_unmap_batch(
+        &mut self,
+        caller: u8,
+        replace: bool,
+        len: u8,
+        entries: [u8; 6],
+    ) -> Result<(), String> {
+        let caller = match self.maps.get(usize::from(caller) % self.maps.len().max(1)) {
+            Some(m) if caller & 0x80 == 0 => m.mapper,
+            _ => Self::slot(caller),
+        };
+        if !self.live(caller) {
+            return Ok(());
+        }
+        let mine: Vec<MMap> = self
+            .maps
+            .iter()
+            .filter(|m| m.mapper == caller)
+            .copied()
+            .collect();
+        let n = 1 + usize::from(len) % entries.len();
+        // (handle, host_addr, dev_bus_addr, new_addr) per entry.
+        let built: Vec<(GrantHandle, u64, u64, Option<u64>)> = entries
+            .iter()
+            .take(n)
+            .enumerate()
+            .map(|(i, e)| {
+                let target = match mine.get(usize::from(e & 7) % mine.len().max(1)) {
+                    Some(m) if e & 0x80 == 0 => Some(*m),
+                    _ => None,
+                };
+                let handle = target.map_or(GrantHandle(u32::from(e & 0x7f) * 3), |m| m.handle);
+                let (addr, mfn) = target.map_or((0x3000, Mfn(0x999)), |m| (m.host_addr, m.mfn));
+                let host_addr = match (e >> 3) & 3 {
+                    0 => 0,
+                    3 => addr.wrapping_add(0x1000),
+                    _ => addr,
+                };
+                let dev_bus_addr = match (replace, (e >> 5) & 3) {
+                    (true, _) | (false, 0 | 2) => 0,
+                    (false, 1) => mfn.addr(),
+                    (false, _) => mfn.addr() ^ 0x1000,
+                };
+                let new_addr = replace.then_some((0x200 + i as u64) << 12);
+                (handle, host_addr, dev_bus_addr, new_addr)
+            })
+            .collect();
+        let (got, statuses): (Vec<Result<Unmapping, GnttabStatus>>, Vec<i16>) = if replace {
+            let mut ops: Vec<GnttabUnmapAndReplace> = built
+                .iter()
+                .map(|(handle, host_addr, _, new_addr)| GnttabUnmapAndReplace {
+                    host_addr: *host_addr,
+                    new_addr: new_addr.unwrap_or(0),
+                    handle: *handle,
+                    ..Default::default()
+                })
+                .collect();
+            let r = self
+                .sys
+                .unmap_and_replace_batch(&mut self.mem, caller, &mut ops);
+            (r, ops.iter().map(|o| o.status).collect())
+        } else {
+            let mut ops: Vec<GnttabUnmapGrantRef> = built
+                .iter()
+                .map(|(handle, host_addr, dev_bus_addr, _)| GnttabUnmapGrantRef {
+                    host_addr: *host_addr,
+                    dev_bus_addr: *dev_bus_addr,
+                    handle: *handle,
+                    ..Default::default()
+                })
+                .collect();
+            let r = self
+                .sys
+                .unmap_grant_ref_batch(&mut self.mem, caller, &mut ops);
+            (r, ops.iter().map(|o| o.status).collect())
+        };
+        ck(got.len() == n, || {
+            format!("{} results for {n} ops", got.len())
+        })?;
+        let mut failed = false;
+        for ((b, r), st) in built.iter().zip(&got).zip(&statuses) {
+            ck(*st == status_of(r), || {
+                format!("status {st} written back for {r:?}")
+            })?;
+            let (handle, host_addr, dev_bus_addr, new_addr) = *b;
+            self.check_unmap(caller, handle, host_addr, dev_bus_addr, new_addr, r)?;
+            if r.is_ok() && failed {
+                self.note("UnmapBatch: Ok after a failed entry");
+            }
+            failed |= r.is_err();
         }
         Ok(())
     }
@@ -1583,4 +1903,85 @@ impl Harness {
 
 fn frame_number(generation: u64, slot: u16, i: u64) -> Mfn {
     Mfn(0x10000 * generation + 0x100 * (u64::from(slot) + 1) + i)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The harness's batch operations on hand-built sequences: failing entries between
+    //! successes, the undo of a mapping the hypervisor could not install, repeated handles.
+    use super::*;
+
+    /// Two domains; dom 1 grants refs 0, 1, 2 (its frames 1, 2, 3, writable) to dom 0.
+    fn granted_world() -> Harness {
+        let mut h = Harness::new(2);
+        h.collect_stats = true;
+        for r in 0..3 {
+            let grant = Op::GuestGrant {
+                dom: 1,
+                gref: r,
+                grantee: 0,
+                frame: 1 + r,
+                extra: 0,
+            };
+            h.step(&grant).expect("a guest write cannot fail");
+        }
+        h
+    }
+
+    fn stat(h: &Harness, key: &str) -> u32 {
+        h.stats.get(key).copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn map_batch_failure_between_successes_matches_model_and_cancel_undoes() {
+        let mut h = granted_world();
+        let batch = Op::MapBatch {
+            caller: 0,
+            len: 3, // four entries
+            entries: [
+                0x00, // host rw of the first grant to dom 0 (ref 0)
+                0x44, // built to fail: DomId(77) -> GNTST_bad_domain
+                0x85, // host ro of ref 1; the hypervisor fails to install it: cancel_map
+                0x0a, // host + device rw of ref 2
+                0, 0,
+            ],
+        };
+        h.run(&[batch]).expect("the model agrees entry by entry");
+        assert_eq!(stat(&h, "MapBatch: Ok"), 3);
+        assert_eq!(stat(&h, "MapBatch: BadDomain"), 1);
+        assert_eq!(stat(&h, "MapBatch: Ok after a failed entry"), 2);
+        assert_eq!(stat(&h, "MapBatch: cancel_map Ok"), 1);
+        assert_eq!(h.sys.live_handle_count(DomId(0)), 2);
+        assert_eq!(h.sys.active_entry(DomId(1), GrantRef(1)), None);
+    }
+
+    #[test]
+    fn unmap_batch_repeated_and_wrong_entries_between_successes_match_model() {
+        let mut h = granted_world();
+        let map = Op::MapBatch {
+            caller: 0,
+            len: 1,                            // two entries
+            entries: [0x00, 0x0a, 0, 0, 0, 0], // ref 0 host rw; ref 2 host + device rw
+        };
+        let unmap = Op::UnmapBatch {
+            caller: 0,
+            replace: false,
+            len: 3, // four entries
+            entries: [
+                0x08, // the first mapping, host address right: unmapped, handle freed
+                0x08, // the same handle again: GNTST_bad_handle
+                0x19, // the second mapping, host address wrong: GNTST_general_error
+                0x29, // the second mapping, host and bus address right: unmapped
+                0, 0,
+            ],
+        };
+        h.run(&[map, unmap])
+            .expect("the model agrees entry by entry");
+        assert_eq!(stat(&h, "UnmapBatch: Ok"), 2);
+        assert_eq!(stat(&h, "UnmapBatch: BadHandle"), 1);
+        assert_eq!(stat(&h, "UnmapBatch: GeneralError"), 1);
+        assert_eq!(stat(&h, "UnmapBatch: Ok after a failed entry"), 1);
+        assert_eq!(h.sys.live_handle_count(DomId(0)), 0);
+        assert!(!h.sys.frame_is_mapped(h.own_frame(DomId(1), 3)));
+    }
 }

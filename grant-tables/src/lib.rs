@@ -10,16 +10,30 @@
 
 extern crate alloc;
 
+mod active;
+mod cache_flush;
+mod copy;
+mod dispatch;
+mod map;
 pub mod mem;
 mod system;
+mod table;
+mod unmap;
 
-#[doc(hidden)]
+#[cfg(test)]
+mod fixtures;
+
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 
+pub use active::{ActiveEntry, Pins, CMPXCHG_RETRIES};
+pub use dispatch::{check_count, is_unimplemented};
+pub use map::Mapping;
 pub use mem::{header_word, split_header_word, GrantEntries, GrantMemory, GuestFrames};
-pub use system::{
-    check_count, is_unimplemented, ActiveEntry, DestroyedDomain, DomainConfig, FrameRef,
-    GrantSystem, Mapping, MaptrackEntry, Pins, Unmapping, CMPXCHG_RETRIES,
-    DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES, FIRST_FREE_GREF,
-    GRANT_ENTRIES_PER_FRAME, INITIAL_NR_GRANT_FRAMES, MAPTRACK_PER_FRAME, MAX_VERSION,
+pub use system::{DestroyedDomain, FrameRef, GrantSystem};
+pub use table::{
+    DomainConfig, MaptrackEntry, DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES,
+    FIRST_FREE_GREF, GRANT_ENTRIES_PER_FRAME, INITIAL_NR_GRANT_FRAMES, MAPTRACK_PER_FRAME,
+    MAX_VERSION,
 };
+pub use unmap::Unmapping;

@@ -2,7 +2,7 @@
 //!
 //! The hypervisor implements them over real pages (the guest's grant-table frames, its p2m and
 //! page-type bookkeeping); tests and the fuzz target implement them over plain vectors
-//! ([`crate::fuzzing::SimMemory`]).
+//! (`fuzzing::SimMemory`, behind the `fuzzing` feature).
 
 use xen_abi::grant_table::{GnttabStatus, GrantEntryV1};
 use xen_abi::{DomId, Gfn, GrantRef, Mfn, XenResult};

@@ -58,6 +58,9 @@ fn fuzz_seed_corpus_reaches_successful_map_unmap_and_copy() {
         "Copy: Ok",
         "Destroy: Ok",
         "SetupTable: Ok",
+        "MapBatch: Ok",
+        "MapBatch: cancel_map Ok",
+        "UnmapBatch: Ok",
     ] {
         assert!(stats.contains_key(k), "seeds never reach {k}: {stats:?}");
     }
