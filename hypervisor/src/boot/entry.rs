@@ -28,5 +28,5 @@ extern "C" fn ferrite_main(magic: u32, mbi_pa: u64) -> ! {
         Err(e) => panic!("boot information unusable: {e:?}"),
     };
     let info = BOOT_INFO.call_once(|| info);
-    crate::start::bsp_main(info)
+    super::start::bsp_main(info)
 }

@@ -6,6 +6,8 @@ pub mod cmdline;
 pub mod domains;
 #[cfg(target_os = "none")]
 pub mod entry;
+#[cfg(target_os = "none")]
+pub mod start;
 
 use crate::mm::memmap::{Range, Region, RegionKind, MAX_RANGES};
 use heapless::{String, Vec};

@@ -5,16 +5,7 @@
 
 use alloc::boxed::Box;
 
-/// Port ranges (inclusive) the hypervisor keeps for itself, as Xen's `dom0_setup_permissions`
-/// does, plus the serial port of the hypervisor's console (Xen's ns16550 denies it likewise).
-pub const HYPERVISOR_PORTS: &[(u16, u16)] = &[
-    (0x20, 0x21),   // master PIC
-    (0xa0, 0xa1),   // slave PIC
-    (0x40, 0x43),   // PIT
-    (0x61, 0x61),   // PIT channel 2 gate / speaker
-    (0xcfc, 0xcff), // PCI configuration data
-    (0x3f8, 0x3ff), // COM1: the hypervisor's console
-];
+pub use crate::arch::x86_64::ioport::HYPERVISOR_PORTS;
 
 /// A set of I/O ports.
 #[derive(Clone)]

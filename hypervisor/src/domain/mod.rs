@@ -118,6 +118,18 @@ pub struct VcpuState {
     pub ldt_base: u64,
 }
 
+impl VcpuState {
+    /// The L4 the vCPU runs on now: its user L4 in guest-user mode (the kernel's if it set
+    /// none), its kernel L4 otherwise.
+    pub fn active_l4(&self) -> Mfn {
+        if self.kernel_mode {
+            self.kernel_l4
+        } else {
+            self.user_l4.unwrap_or(self.kernel_l4)
+        }
+    }
+}
+
 /// A virtual CPU.
 #[derive(Debug)]
 pub struct Vcpu {

@@ -357,14 +357,7 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(u64,
         {
             return Err(());
         }
-        let l4 = {
-            let st = v.state.lock();
-            if st.kernel_mode {
-                st.kernel_l4
-            } else {
-                st.user_l4.unwrap_or(st.kernel_l4)
-            }
-        };
+        let l4 = v.state.lock().active_l4();
         let l1 = crate::hypercall::mmu::l1_of(l4, addr).map_err(|_| ())?;
         (l1, ((addr >> 12) & 511) as usize)
     };
@@ -398,7 +391,7 @@ fn grant_pte(mfn: Mfn, flags: u32, cache_flags: u16) -> u64 {
 
 fn flush(addr: u64, contains_pte: bool) {
     if contains_pte {
-        crate::arch::x86_64::cpu::load_cr3(crate::arch::x86_64::cpu::read_cr3());
+        crate::arch::x86_64::cpu::flush_tlb_local();
     } else {
         x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(addr));
     }

@@ -141,7 +141,7 @@ pub fn mmuext_op(
 }
 
 fn flush_local() {
-    cpu::load_cr3(cpu::read_cr3());
+    cpu::flush_tlb_local();
 }
 
 fn one(
@@ -269,14 +269,7 @@ pub fn update_va_mapping(
         return Err(Errno::EINVAL);
     }
     let pg_owner = page_owner(dom, foreigndom)?;
-    let l4 = {
-        let st = v.state.lock();
-        if st.kernel_mode {
-            st.kernel_l4
-        } else {
-            st.user_l4.unwrap_or(st.kernel_l4)
-        }
-    };
+    let l4 = v.state.lock().active_l4();
     {
         let _mmu = dom.mmu.lock();
         let l1 = l1_of(l4, va)?;

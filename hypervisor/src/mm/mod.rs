@@ -264,7 +264,9 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
         m2p_bytes,
         F::USER_ACCESSIBLE | F::NO_EXECUTE,
     )?;
-    crate::arch::x86_64::cpu::load_cr3(space.root());
+    // SAFETY: the new kernel space maps the image, the stacks and the per-CPU areas at the
+    // addresses the boot tables used.
+    unsafe { crate::arch::x86_64::cpu::load_cr3(space.root()) };
     WINDOW.store(DIRECT_MAP_BASE, Ordering::SeqCst);
     relocate_bitmap(bitmap_pa, nframes);
     RAM_FRAMES.store(nframes, Ordering::Relaxed);
@@ -476,6 +478,27 @@ pub fn map_device_page(slot: u64, pa: u64) -> Result<u64, MmError> {
 /// The L4 of the hypervisor's address space.
 pub fn kernel_root() -> u64 {
     KERNEL_SPACE.lock().as_ref().map_or(0, AddressSpace::root)
+}
+
+/// Loads the hypervisor's own address space (idle CPUs, CPUs coming up).
+pub fn load_kernel_root() {
+    // SAFETY: the kernel root maps the whole hypervisor at the addresses it runs at.
+    unsafe { crate::arch::x86_64::cpu::load_cr3(kernel_root()) }
+}
+
+/// Loads a guest L4 (a vCPU's kernel or user page table). Only a frame the frame table holds
+/// as a validated L4 is loaded — validation puts the hypervisor's slots in every L4 — so a
+/// vCPU's table can never take the running hypervisor's mappings away; anything else (a bug:
+/// vCPUs keep a type reference on their L4s) is logged and the hypervisor's own root loaded.
+pub fn load_guest_l4(l4: xen_abi::Mfn) {
+    let t = frame_table().type_state(l4.0);
+    if t.ty == typing::PageType::L4 && t.validated && t.count > 0 {
+        // SAFETY: a validated L4 carries the hypervisor's L4 slots (typing.rs `validate`).
+        unsafe { crate::arch::x86_64::cpu::load_cr3(l4.addr()) }
+    } else {
+        log::error!("refusing to load {l4} as a page-table root: not a validated L4 ({t:?})");
+        load_kernel_root();
+    }
 }
 
 /// Entry `slot` of the hypervisor's L4 (copied into every guest L4).

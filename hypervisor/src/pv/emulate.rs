@@ -3,12 +3,12 @@
 //! register and MSR accesses, `xsetbv` and `int n` (`emul-priv-op.c`, `do_general_protection`).
 
 use super::{inject, set_segment_base};
-use crate::arch::x86_64::cpu;
 use crate::arch::x86_64::guest::{
     self, copy_from_guest, MSR_FS_BASE, MSR_GS_BASE, MSR_SHADOW_GS_BASE,
 };
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::arch::x86_64::trap::Vector;
+use crate::arch::x86_64::{cpu, ioport};
 use crate::domain::{Domain, Vcpu};
 use xen_abi::arch_x86::{SEGBASE_FS, SEGBASE_GS_KERNEL, SEGBASE_GS_USER};
 
@@ -266,15 +266,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                         }
                     }
                     2 => super::guest_cr2(v),
-                    3 => {
-                        let st = v.state.lock();
-                        let l4 = if st.kernel_mode {
-                            st.kernel_l4
-                        } else {
-                            st.user_l4.unwrap_or(st.kernel_l4)
-                        };
-                        l4.addr()
-                    }
+                    3 => v.state.lock().active_l4().addr(),
                     4 => {
                         GUEST_CR4
                             | if v.state.lock().cr4_osxsave {
@@ -408,13 +400,11 @@ fn port_io(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, insn: &[u8; 16]) -> Op
     let allowed = dom.ioports.permitted(port, p.size);
     if p.write {
         if allowed {
-            // SAFETY: the port is the domain's (the hypervisor's own are never permitted).
-            unsafe { cpu::port_write(port, p.size, frame.rax as u32 & mask) };
+            let _ = ioport::guest_write(port, p.size, frame.rax as u32 & mask);
         }
     } else {
         let value = if allowed {
-            // SAFETY: as above.
-            unsafe { cpu::port_read(port, p.size) }
+            ioport::guest_read(port, p.size).unwrap_or(mask)
         } else {
             mask
         };

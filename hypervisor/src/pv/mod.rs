@@ -14,6 +14,7 @@ use crate::domain::{self, DomainState, Vcpu, VcpuState};
 use crate::layout::selectors;
 use alloc::sync::Arc;
 use xen_abi::arch_x86::{IretContext, VgcfFlags};
+use xen_abi::xen::{ArchVcpuInfo, VcpuInfo};
 
 /// RFLAGS bits.
 pub mod rflags {
@@ -32,9 +33,10 @@ pub mod rflags {
 }
 
 /// Offsets of `vcpu_info` fields.
-const UPCALL_PENDING: usize = 0;
-const UPCALL_MASK: usize = 1;
-const ARCH_CR2: usize = 16;
+const UPCALL_PENDING: usize = core::mem::offset_of!(VcpuInfo, evtchn_upcall_pending);
+const UPCALL_MASK: usize = core::mem::offset_of!(VcpuInfo, evtchn_upcall_mask);
+const ARCH_CR2: usize =
+    core::mem::offset_of!(VcpuInfo, arch) + core::mem::offset_of!(ArchVcpuInfo, cr2);
 
 fn vcpu_info_read(v: &Vcpu, field: usize, buf: &mut [u8]) {
     let (mfn, off) = v.vcpu_info_at();
@@ -122,12 +124,7 @@ pub fn end_machine(code: exit::ExitCode, why: &str) -> ! {
 fn toggle_mode(st: &mut VcpuState) {
     guest::swap_gs_bases();
     st.kernel_mode = !st.kernel_mode;
-    let l4 = if st.kernel_mode {
-        st.kernel_l4
-    } else {
-        st.user_l4.unwrap_or(st.kernel_l4)
-    };
-    cpu::load_cr3(l4.addr());
+    reload_cr3(st);
 }
 
 /// Builds Xen's bounce frame (`create_bounce_frame`) on the guest kernel stack and points the
@@ -532,12 +529,7 @@ pub fn write_guest(va: u64, data: &[u8]) -> Result<(), xen_abi::Errno> {
 
 /// Loads `st`'s active L4 (after `MMUEXT_NEW_BASEPTR`-style changes).
 pub fn reload_cr3(st: &VcpuState) {
-    let l4 = if st.kernel_mode {
-        st.kernel_l4
-    } else {
-        st.user_l4.unwrap_or(st.kernel_l4)
-    };
-    cpu::load_cr3(l4.addr());
+    crate::mm::load_guest_l4(st.active_l4());
 }
 
 /// Writes a guest's FS/GS base (`set_segment_base`): canonical bases only (-EINVAL), into

@@ -61,10 +61,7 @@ pub fn shootdown() {
         };
         let want = FLUSH_REQ[c].fetch_add(1, Ordering::SeqCst) + 1;
         if IN_GUEST[c].load(Ordering::SeqCst) {
-            crate::arch::x86_64::apic::send_ipi(
-                p.apic_id.load(Ordering::Relaxed),
-                0x4000 | u32::from(crate::arch::x86_64::idt::WAKE_VECTOR),
-            );
+            crate::arch::x86_64::apic::send_wake(p.apic_id.load(Ordering::Relaxed));
             let _ = waiting.push((c, want));
         }
     }
@@ -120,10 +117,7 @@ pub fn start() {
 /// Wakes physical CPU `cpu` (if online) so it re-examines its run queue.
 pub fn kick(cpu: usize) {
     if let Some(p) = percpu::of(cpu).filter(|p| p.online.load(Ordering::Acquire)) {
-        crate::arch::x86_64::apic::send_ipi(
-            p.apic_id.load(Ordering::Relaxed),
-            0x4000 | u32::from(crate::arch::x86_64::idt::WAKE_VECTOR),
-        );
+        crate::arch::x86_64::apic::send_wake(p.apic_id.load(Ordering::Relaxed));
     }
 }
 
@@ -209,12 +203,7 @@ fn load(v: &Vcpu) -> TrapFrame {
         .map_or(0, |d| d.vm_assist.load(Ordering::Relaxed));
     let mut st = v.state.lock();
     st.runstate.change(runstate::RUNNING, crate::time::now());
-    let l4 = if st.kernel_mode {
-        st.kernel_l4
-    } else {
-        st.user_l4.unwrap_or(st.kernel_l4)
-    };
-    cpu::load_cr3(l4.addr());
+    crate::mm::load_guest_l4(st.active_l4());
     write_runstate_area(assist, &st);
     crate::pv::descriptors::install(&st.gdt_frames);
     crate::pv::descriptors::install_ldt(&st.ldt_frames, st.ldt_ents);
@@ -272,7 +261,7 @@ pub fn schedule(frame: &mut TrapFrame) {
 fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
     // Run queues are also read by the tick's timer check: look at them with interrupts off.
     cpu::disable_interrupts();
-    cpu::load_cr3(crate::mm::kernel_root());
+    crate::mm::load_kernel_root();
     loop {
         crate::domain::destroy::reap();
         if started() {

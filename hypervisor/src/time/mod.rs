@@ -75,46 +75,52 @@ pub fn now() -> u64 {
 /// Writes the `vcpu_time_info` of the `vcpu_info` at `(frame, offset)` (version odd while
 /// updating).
 pub fn update_vcpu_time((frame, vcpu_info): (Mfn, usize)) {
-    let shared_info = frame;
-    let base = vcpu_info + 32;
+    use core::mem::offset_of;
+    use xen_abi::xen::{VcpuInfo, VcpuTimeInfo};
+    let base = vcpu_info + offset_of!(VcpuInfo, time);
+    let version_at = base + offset_of!(VcpuTimeInfo, version);
+    let body_at = offset_of!(VcpuTimeInfo, tsc_timestamp);
     let (mul, shift) = scale();
     let mut v = [0u8; 4];
-    let _ = crate::mm::guest::frame_read(shared_info, base, &mut v);
-    let version = u32::from_le_bytes(v);
-    let _ = frame_write(
-        shared_info,
-        base,
-        &(version.wrapping_add(1) | 1).to_le_bytes(),
-    );
+    let _ = crate::mm::guest::frame_read(frame, version_at, &mut v);
+    let odd = u32::from_le_bytes(v).wrapping_add(1) | 1;
+    let _ = frame_write(frame, version_at, &odd.to_le_bytes());
     let tsc_now = cpu::rdtsc();
-    let sys = scale_delta(
-        tsc_now.wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)),
-        mul,
-        shift,
-    );
-    let mut body = [0u8; 24];
-    body[..8].copy_from_slice(&tsc_now.to_le_bytes());
-    body[8..16].copy_from_slice(&sys.to_le_bytes());
-    body[16..20].copy_from_slice(&mul.to_le_bytes());
-    body[20] = shift as u8;
-    body[21] = xen_abi::xen::XEN_PVCLOCK_TSC_STABLE_BIT;
-    let _ = frame_write(shared_info, base + 8, &body);
-    let _ = frame_write(
-        shared_info,
-        base,
-        &((version.wrapping_add(1) | 1).wrapping_add(1)).to_le_bytes(),
-    );
+    let t = VcpuTimeInfo {
+        version: odd,
+        pad0: 0,
+        tsc_timestamp: tsc_now,
+        system_time: scale_delta(
+            tsc_now.wrapping_sub(BOOT_TSC.load(Ordering::Relaxed)),
+            mul,
+            shift,
+        ),
+        tsc_to_system_mul: mul,
+        tsc_shift: shift,
+        flags: xen_abi::xen::XEN_PVCLOCK_TSC_STABLE_BIT,
+        pad1: [0; 2],
+    };
+    let body = &zerocopy::IntoBytes::as_bytes(&t)[body_at..];
+    let _ = frame_write(frame, base + body_at, body);
+    let _ = frame_write(frame, version_at, &odd.wrapping_add(1).to_le_bytes());
 }
 
 /// Writes the wallclock (`wc_sec`, `wc_nsec`, `wc_sec_hi`: the time at system time 0).
 pub fn update_wallclock(d: &Domain) {
+    use core::mem::offset_of;
+    use xen_abi::xen::SharedInfo;
     let secs = BOOT_WALLCLOCK.load(Ordering::Relaxed);
-    let _ = frame_write(d.shared_info, 3072, &1u32.to_le_bytes());
-    let mut w = [0u8; 12];
-    w[..4].copy_from_slice(&(secs as u32).to_le_bytes());
-    w[8..12].copy_from_slice(&((secs >> 32) as u32).to_le_bytes());
-    let _ = frame_write(d.shared_info, 3076, &w);
-    let _ = frame_write(d.shared_info, 3072, &2u32.to_le_bytes());
+    let version = offset_of!(SharedInfo, wc_version);
+    let _ = frame_write(d.shared_info, version, &1u32.to_le_bytes());
+    // wc_sec, wc_nsec (0: the boot second), wc_sec_hi, one after the other.
+    const _: () = assert!(offset_of!(SharedInfo, wc_sec_hi) == offset_of!(SharedInfo, wc_sec) + 8);
+    let words = [secs as u32, 0, (secs >> 32) as u32];
+    let _ = frame_write(
+        d.shared_info,
+        offset_of!(SharedInfo, wc_sec),
+        zerocopy::IntoBytes::as_bytes(&words),
+    );
+    let _ = frame_write(d.shared_info, version, &2u32.to_le_bytes());
 }
 
 #[cfg(target_os = "none")]

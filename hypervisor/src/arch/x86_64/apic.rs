@@ -94,9 +94,13 @@ pub fn eoi() {
 }
 
 /// Sends an IPI with ICR low word `icr_low` to APIC id `dest`.
-pub fn send_ipi(dest: u32, icr_low: u32) {
+///
+/// # Safety
+/// `icr_low` must describe an IPI `dest` may receive now: INIT and STARTUP only to a CPU being
+/// brought up (`smp`), a fixed vector only one the IDT handles.
+pub unsafe fn send_ipi(dest: u32, icr_low: u32) {
     if is_x2apic() {
-        // SAFETY: writing the x2APIC ICR sends the IPI described; callers choose INIT/SIPI/fixed.
+        // SAFETY: writing the x2APIC ICR sends the IPI described, which the caller vouches for.
         unsafe { wrmsr(0x830, (u64::from(dest) << 32) | u64::from(icr_low)) };
     } else {
         write(REG_ICR_HIGH, dest << 24);
@@ -108,6 +112,13 @@ pub fn send_ipi(dest: u32, icr_low: u32) {
             super::cpu::pause();
         }
     }
+}
+
+/// Sends the "wake up and look" IPI (a fixed `WAKE_VECTOR`, which every CPU handles by
+/// returning through its scheduler) to APIC id `dest`.
+pub fn send_wake(dest: u32) {
+    // SAFETY: a fixed IPI of `WAKE_VECTOR`, which the IDT routes to the dispatcher on every CPU.
+    unsafe { send_ipi(dest, 0x4000 | u32::from(super::idt::WAKE_VECTOR)) }
 }
 
 /// Measures the timer rate against the (calibrated) TSC.

@@ -10,6 +10,7 @@ pub mod faults;
 pub mod gdt;
 pub mod guest;
 pub mod idt;
+pub mod ioport;
 pub mod percpu;
 pub mod pic;
 pub mod ptwr;

@@ -78,10 +78,13 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
         params.add(4).write_volatile(efer);
     }
 
-    apic::send_ipi(apic_id, 0x4500); // INIT, level assert
+    // SAFETY: INIT then STARTUP to a CPU the MADT lists and that is not online yet, with the
+    // trampoline copied to TRAMPOLINE_PA just above (Intel's INIT-SIPI-SIPI sequence).
+    unsafe { apic::send_ipi(apic_id, 0x4500) }; // INIT, level assert
     super::tsc::delay_us(10_000);
     for _ in 0..2 {
-        apic::send_ipi(apic_id, 0x4600 | (TRAMPOLINE_PA >> 12) as u32); // STARTUP
+        // SAFETY: as above.
+        unsafe { apic::send_ipi(apic_id, 0x4600 | (TRAMPOLINE_PA >> 12) as u32) }; // STARTUP
         super::tsc::delay_us(200);
     }
     let deadline = super::tsc::uptime_ns() + 2_000_000_000;
@@ -99,7 +102,7 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
 #[cfg(target_os = "none")]
 extern "C" fn ap_entry(cpu: u64) -> ! {
     let cpu = cpu as usize;
-    cpu::load_cr3(mm::kernel_root());
+    mm::load_kernel_root();
     let Some(pcpu) = percpu::of(cpu) else {
         cpu::halt_forever()
     };
@@ -117,7 +120,7 @@ extern "C" fn ap_entry(cpu: u64) -> ! {
             cpu::enable_and_halt();
         }
     }
-    apic::start_periodic(crate::start::TICK_HZ);
+    apic::start_periodic(crate::boot::start::TICK_HZ);
     crate::sched::run()
 }
 
