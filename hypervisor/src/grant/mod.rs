@@ -447,29 +447,48 @@ fn replace_host_mapping(
 }
 
 fn map_one(dom: &Domain, v: &Vcpu, op: &mut GnttabMapGrantRef) {
-    let r = with_hub(|h| h.sys.map_grant_ref(&mut h.mem, dom.id, op));
-    let r = r.and_then(|m| {
-        // `map_grant_ref`: one reference per host and per device mapping, writable types
-        // for a writable one; then the PTE. Any failure undoes the whole map (`undo_out`).
-        let mut taken = 0;
+    // `map_grant_ref`: one reference per host and per device mapping (writable types for a
+    // writable one), taken in the same critical section that makes the handle live, so that
+    // no other vCPU of the mapper can see the handle — and unmap a side of it, dropping that
+    // side's reference — before the reference exists (Xen sets the maptrack flags last).
+    let r = with_hub(|h| {
+        let m = h
+            .sys
+            .map_grant_ref(&mut h.mem, dom.id, op)
+            .map_err(|e| (e, None))?;
         let kinds = u32::from(m.host_map) + u32::from(m.device_map);
-        let mut st = Ok(());
-        while taken < kinds {
+        for taken in 0..kinds {
             if let Err(e) = get_ref(m.mfn, op.dom, m.readonly) {
-                st = Err(e);
-                break;
+                for _ in 0..taken {
+                    put_ref(m.mfn, m.readonly);
+                }
+                // Nothing else ran meanwhile: the cancel releases exactly this map's sides.
+                let released = h.sys.cancel_map(&mut h.mem, dom.id, m.handle);
+                return Err((e, released.ok().and_then(|u| u.table_released)));
             }
-            taken += 1;
         }
-        if st.is_ok() && m.host_map {
-            st = create_host_mapping(dom, v, &m);
-        }
-        if let Err(e) = st {
-            for _ in 0..taken {
-                put_ref(m.mfn, m.readonly);
+        Ok(m)
+    });
+    let r = match r {
+        Ok(m) => Ok(m),
+        Err((e, table)) => {
+            if let Some(g) = table {
+                release_table(g);
             }
-            let _ = with_hub(|h| h.sys.cancel_map(&mut h.mem, dom.id, m.handle));
-            return Err(e);
+            Err(e)
+        }
+    };
+    // Then the PTE. If it cannot be installed, the map is undone (`undo_out`): the sides still
+    // mapped now are released with their references (another vCPU may have unmapped the device
+    // side meanwhile, and dropped that reference itself).
+    let r = r.and_then(|m| {
+        if m.host_map {
+            if let Err(e) = create_host_mapping(dom, v, &m) {
+                if let Ok(u) = with_hub(|h| h.sys.cancel_map(&mut h.mem, dom.id, m.handle)) {
+                    after_unmap(&u);
+                }
+                return Err(e);
+            }
         }
         Ok(m)
     });
