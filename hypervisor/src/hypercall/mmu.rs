@@ -53,7 +53,8 @@ pub fn mmu_update(
             let (ptr, val) = (req.ptr, req.val);
             let mfn = (ptr & ADDR_MASK) >> 12;
             let r = match MmuUpdateCmd::try_from((ptr & 3) as u32) {
-                // Nothing is translated for a PV domain: NO_TRANSLATE is a normal update.
+                // MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD, MMU_PT_UPDATE_NO_TRANSLATE:
+                // nothing is translated for a PV domain, NO_TRANSLATE is a normal update.
                 Ok(
                     c @ (MmuUpdateCmd::NormalPtUpdate
                     | MmuUpdateCmd::PtUpdatePreserveAd
@@ -63,6 +64,7 @@ pub fn mmu_update(
                     let preserve = c == MmuUpdateCmd::PtUpdatePreserveAd;
                     update_entry(dom, mfn, index, val, preserve, pg_owner)
                 }
+                // MMU_MACHPHYS_UPDATE
                 Ok(MmuUpdateCmd::MachphysUpdate) => {
                     if ft.owner(mfn) == pg_owner.id {
                         crate::mm::guest::m2p_set(Mfn(mfn), val);
@@ -155,6 +157,7 @@ fn one(
     let ft = crate::mm::frame_table();
     let me = dom.asker();
     match MmuextCmd::try_from(cmd)? {
+        // MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_PIN_L3_TABLE, MMUEXT_PIN_L4_TABLE
         c @ (MmuextCmd::PinL1Table
         | MmuextCmd::PinL2Table
         | MmuextCmd::PinL3Table
@@ -168,10 +171,12 @@ fn one(
             let _mmu = dom.mmu.lock();
             ft.pin(arg1, ty, pg_owner).map(|()| 0)
         }
+        // MMUEXT_UNPIN_TABLE
         MmuextCmd::UnpinTable => {
             let _mmu = dom.mmu.lock();
             ft.unpin(arg1, pg_owner.id).map(|()| 0)
         }
+        // MMUEXT_NEW_BASEPTR
         MmuextCmd::NewBaseptr => {
             let _mmu = dom.mmu.lock();
             ft.get_page_and_type(arg1, PageType::L4, me)?;
@@ -181,6 +186,7 @@ fn one(
             crate::pv::reload_cr3(&st);
             Ok(0)
         }
+        // MMUEXT_NEW_USER_BASEPTR
         MmuextCmd::NewUserBaseptr => {
             let _mmu = dom.mmu.lock();
             if arg1 != 0 {
@@ -194,16 +200,19 @@ fn one(
             crate::pv::reload_cr3(&st);
             Ok(0)
         }
+        // MMUEXT_TLB_FLUSH_LOCAL
         MmuextCmd::TlbFlushLocal => {
             flush_local();
             Ok(0)
         }
+        // MMUEXT_INVLPG_LOCAL
         MmuextCmd::InvlpgLocal => {
             x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(arg1));
             Ok(0)
         }
         // Other vCPUs' TLBs: every CPU running guest code flushes (a superset of the vCPU
         // mask), as Xen's flush_tlb_mask on the domain's dirty CPUs.
+        // MMUEXT_TLB_FLUSH_MULTI, MMUEXT_TLB_FLUSH_ALL, MMUEXT_INVLPG_MULTI, MMUEXT_INVLPG_ALL
         MmuextCmd::TlbFlushMulti
         | MmuextCmd::TlbFlushAll
         | MmuextCmd::InvlpgMulti
@@ -212,13 +221,16 @@ fn one(
             Ok(0)
         }
         // No cache to manage under PV: Xen's flush_cache is wbinvd for privileged domains.
+        // MMUEXT_FLUSH_CACHE, MMUEXT_FLUSH_CACHE_GLOBAL
         MmuextCmd::FlushCache | MmuextCmd::FlushCacheGlobal => Ok(0),
+        // MMUEXT_CLEAR_PAGE
         MmuextCmd::ClearPage => {
             ft.get_page_and_type(arg1, PageType::Writable, me)?;
             let r = crate::mm::guest::frame_zero(Mfn(arg1));
             ft.put_page_and_type(arg1);
             r.map(|()| 0).map_err(|_| Errno::EINVAL)
         }
+        // MMUEXT_COPY_PAGE
         MmuextCmd::CopyPage => {
             ft.get_page(arg2, me.id)?;
             if let Err(e) = ft.get_page_and_type(arg1, PageType::Writable, me) {
@@ -232,6 +244,7 @@ fn one(
             ft.put_page(arg2);
             r.map(|()| 0).map_err(|_| Errno::EINVAL)
         }
+        // MMUEXT_SET_LDT
         MmuextCmd::SetLdt => crate::pv::descriptors::set_ldt(dom, v, arg1, arg2),
         _ => Err(Errno::ENOSYS),
     }
