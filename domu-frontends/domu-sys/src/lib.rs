@@ -196,6 +196,23 @@ pub fn yield_cpu() {
     hypercall_ints(H::SchedOp as u32, [0, 0, 0, 0, 0]);
 }
 
+/// Assembler lines (AT&T) that push the System V callee-saved registers, for `global_asm!`
+/// routines that leave their caller's stack and come back to it; [`pop_callee_saved!`] undoes it.
+#[macro_export]
+macro_rules! push_callee_saved {
+    () => {
+        "pushq %rbx\npushq %rbp\npushq %r12\npushq %r13\npushq %r14\npushq %r15\n"
+    };
+}
+
+/// Assembler lines that pop what [`push_callee_saved!`] pushed.
+#[macro_export]
+macro_rules! pop_callee_saved {
+    () => {
+        "popq %r15\npopq %r14\npopq %r13\npopq %r12\npopq %rbp\npopq %rbx\n"
+    };
+}
+
 pub mod events;
 pub mod failsafe;
 pub mod gnttab;

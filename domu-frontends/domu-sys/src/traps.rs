@@ -258,12 +258,9 @@ core::arch::global_asm!(
     # target was `domu_sys_iret_landing` or the iret faulted and the handler resumed at 2.
     .global domu_sys_iret_probe
 domu_sys_iret_probe:
-    pushq %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
+"#,
+    crate::push_callee_saved!(),
+    r#"
     movq %rsp, DOMU_SYS_IRET_RECOVER_RSP(%rip)
     leaq 2f(%rip), %rax
     movq %rax, (%rsi)
@@ -279,18 +276,28 @@ domu_sys_iret_probe:
     movl $23, %eax
     syscall
     ud2
-    # A target that takes its stack back without touching the one it arrived with.
+    # A target that takes its stack back without touching the one it arrived with. Reached
+    # with no probe in flight (handed out as a handler, say), it has nothing to return to and
+    # the domain crashes itself (SCHEDOP_shutdown, SHUTDOWN_crash).
     .global domu_sys_iret_landing
 domu_sys_iret_landing:
     movq DOMU_SYS_IRET_RECOVER_RSP(%rip), %rsp
+    testq %rsp, %rsp
+    jz 3f
 2:
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
+"#,
+    crate::pop_callee_saved!(),
+    r#"
     ret
+3:
+    movl $29, %eax
+    movl $2, %edi
+    leaq domu_sys_crash_reason(%rip), %rsi
+    syscall
+    ud2
+    .section .rodata.domu_iret_probe, "a"
+domu_sys_crash_reason:
+    .long 3
 "#,
     options(att_syntax)
 );

@@ -56,13 +56,10 @@ domu_sys_user_probe:
     .global domu_sys_enter_user
     # rdi = user entry, rsi = user stack top, rdx = &KERNEL_RSP, rcx = rbx for the program
 domu_sys_enter_user:
-    pushq %rbx
+"#,
+    crate::push_callee_saved!(),
+    r#"
     movq %rcx, %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
     movq %rsp, (%rdx)
     pushq $0xe02b
     pushq %rsi
@@ -79,12 +76,9 @@ domu_sys_enter_user:
 
     .global domu_sys_user_resume
 domu_sys_user_resume:
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
+"#,
+    crate::pop_callee_saved!(),
+    r#"
     ret
 "#,
     options(att_syntax)

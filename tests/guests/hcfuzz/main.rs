@@ -25,7 +25,7 @@
 #[cfg(target_os = "none")]
 use core::sync::atomic::{AtomicU64, Ordering};
 #[cfg(target_os = "none")]
-use domu_frontends::{println, sys, sys::events};
+use domu_frontends::{println, sys, sys::events, sys::traps};
 
 /// Scratch pages: 0..DATA hold argument buffers (refilled before each call), `MC` the
 /// multicall list, `HV` is only handed out as a `vcpu_info` frame, TABLES.. are page-table
@@ -693,30 +693,7 @@ fn target(w: &World, rng: &mut Rng, landing: u64) -> u64 {
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
     r#"
-    .section .text.hcfuzz_iret, "ax"
-    # rdi = a 9-word iret_context. Makes the iret hypercall with it; comes back only through
-    # the landing (when the frame named it), with the stack it had.
-    .global hcfuzz_iret
-hcfuzz_iret:
-    pushq %rbx
-    pushq %rbp
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    movq %rsp, HCFUZZ_SAVED_RSP(%rip)
-    pushq 64(%rdi)
-    pushq 56(%rdi)
-    pushq 48(%rdi)
-    pushq 40(%rdi)
-    pushq 32(%rdi)
-    pushq 24(%rdi)
-    pushq 16(%rdi)
-    pushq 8(%rdi)
-    pushq 0(%rdi)
-    movl $23, %eax
-    syscall
-    ud2
+    .section .text.hcfuzz_ap, "ax"
     # vCPU 1's entry and handlers: take itself down (VCPUOP_down), whatever state it came with.
     .global hcfuzz_ap_down
 hcfuzz_ap_down:
@@ -728,37 +705,9 @@ hcfuzz_ap_down:
 1:
     pause
     jmp 1b
-    # The iret's way back (also handed out as a handler or callback): with no iret in flight
-    # there is nothing to return to, and the generation ends (SCHEDOP_shutdown, crash).
-    .global hcfuzz_landing
-hcfuzz_landing:
-    movq HCFUZZ_SAVED_RSP(%rip), %rsp
-    testq %rsp, %rsp
-    jz 2f
-    movq $0, HCFUZZ_SAVED_RSP(%rip)
-    popq %r15
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbp
-    popq %rbx
-    ret
-2:
-    movl $29, %eax
-    movl $2, %edi
-    leaq hcfuzz_crash_reason(%rip), %rsi
-    syscall
-    ud2
-    .section .rodata.hcfuzz_iret, "a"
-hcfuzz_crash_reason:
-    .long 3
 "#,
     options(att_syntax)
 );
-
-#[cfg(target_os = "none")]
-#[no_mangle]
-static HCFUZZ_SAVED_RSP: AtomicU64 = AtomicU64::new(0);
 
 #[cfg(target_os = "none")]
 #[repr(C, align(16))]
@@ -772,11 +721,11 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
     use domu_frontends::abi::arch_x86::{IretContext, VcpuGuestContext};
     use domu_frontends::abi::xen::Hypercall;
     extern "C" {
-        fn hcfuzz_iret(ctx: *const IretContext);
-        fn hcfuzz_landing();
         fn hcfuzz_ap_down();
     }
-    let landing = hcfuzz_landing as *const () as u64;
+    // The probe's landing (where some frames return) is also handed out as a handler or
+    // callback: reached with no iret in flight, it ends the generation.
+    let landing = traps::iret_landing();
     let ap_down = hcfuzz_ap_down as *const () as u64;
     match rng.below(6) {
         0 | 1 => {
@@ -799,17 +748,7 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
                 "\nhcfuzz: #{calls} hostile iret rip {:#x} cs {:#x} rflags {:#x} rsp {:#x} ss {:#x} flags {:#x}",
                 c.rip, c.cs, c.rflags, c.rsp, c.ss, c.flags
             );
-            // SAFETY: the callee makes the iret hypercall with `c`; it comes back here only
-            // through the landing, which restores the stack and callee-saved registers.
-            unsafe {
-                core::arch::asm!(
-                    "call {f}",
-                    f = sym hcfuzz_iret,
-                    in("rdi") core::ptr::addr_of!(c),
-                    out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _, out("r8") _,
-                    out("r9") _, out("r10") _, out("r11") _,
-                );
-            }
+            let _ = traps::iret_probe(&c);
             sys::hypercall_ints(5, [0; 5]); // fpu_taskswitch(0): the frame may have said TS
         }
         2 => {

@@ -62,6 +62,12 @@ impl Vector {
         self.0 < 32 && ERROR_CODE_VECTORS & (1 << self.0) != 0
     }
 
+    /// True for the faults an instruction of the fixup table may raise on a guest-chosen
+    /// operand: #TS, #NP, #SS, #GP, #PF and #AC.
+    pub const fn is_fixable_fault(self) -> bool {
+        matches!(self.0, 10..=14 | 17)
+    }
+
     /// The mnemonic and name, for logs and register dumps.
     pub const fn name(self) -> &'static str {
         match self.0 {
@@ -309,12 +315,12 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
             apic::eoi();
         }
         Entry::HypervisorNmi => super::idt::report_nmi(frame),
+        // Only the faults a guest-chosen operand can raise (#TS, #NP, #SS, #GP, #PF, #AC) are
+        // fixed up; a trap (#DB, #BP), an NMI, #MC or #DF at a listed instruction is not that
+        // instruction's failure.
         Entry::HypervisorException(v) => match extable::search(frame.rip) {
-            // Machine checks and double faults are never an instruction's fault to fix up.
-            Some(Fixup::Resume(ip)) if v != Vector::MACHINE_CHECK && v != Vector::DOUBLE_FAULT => {
-                frame.rip = ip;
-            }
-            Some(Fixup::GuestExit) if matches!(v.0, 10..=14) => {
+            Some(Fixup::Resume(ip)) if v.is_fixable_fault() => frame.rip = ip,
+            Some(Fixup::GuestExit) if v.is_fixable_fault() => {
                 let Some((mut g, e)) = frame_of_exit_fault(frame) else {
                     super::idt::fatal_exception(frame)
                 };
@@ -390,6 +396,13 @@ mod tests {
             Entry::Nothing
         );
         assert_eq!(decode(0x80, 0, 0xe033, 0), Entry::Unexpected(0x80));
+    }
+
+    #[test]
+    fn only_operand_faults_are_fixed_up() {
+        let fixable: std::vec::Vec<u8> =
+            (0..32).filter(|v| Vector(*v).is_fixable_fault()).collect();
+        assert_eq!(fixable, [10, 11, 12, 13, 14, 17]);
     }
 
     #[test]
