@@ -342,6 +342,7 @@ fn construct(
             poll: None,
             poll_deadline: None,
             iopl: 0,
+            debug: Default::default(),
             runstate: crate::domain::runstate::Runstate::new(
                 if v == 0 {
                     crate::domain::runstate::RUNNABLE

@@ -103,6 +103,8 @@ pub struct VcpuState {
     pub poll_deadline: Option<u64>,
     /// Virtual IOPL (`PHYSDEVOP_set_iopl`), 0–3.
     pub iopl: u8,
+    /// The debug registers (`set_debugreg`), live in the CPU while a breakpoint is enabled.
+    pub debug: crate::arch::x86_64::debugreg::DebugRegs,
     /// Runstate accounting.
     pub runstate: runstate::Runstate,
     /// The guest GDT's frames (`set_gdt`), each holding a descriptor-page type reference.

@@ -21,6 +21,20 @@ pub fn fpu_taskswitch(v: &Vcpu, set: u64) -> XenResult<u64> {
     Ok(0)
 }
 
+/// `set_debugreg(reg, value)`: Xen's checks (`DebugRegs::set`), then the registers are live at
+/// once (the caller is the running vCPU).
+pub fn set_debugreg(v: &Vcpu, reg: u64, value: u64) -> XenResult<u64> {
+    let mut st = v.state.lock();
+    st.debug.set(reg, value)?;
+    crate::arch::x86_64::debugreg::load(&st.debug);
+    Ok(0)
+}
+
+/// `get_debugreg(reg)`: the register's value as the result (`-ENODEV` beyond DR7).
+pub fn get_debugreg(v: &Vcpu, reg: u64) -> XenResult<u64> {
+    v.state.lock().debug.get(reg)
+}
+
 /// `set_segment_base(which, base)`: see `pv::set_segment_base` (also reached by the emulated
 /// `wrmsr` of the base MSRs).
 pub fn set_segment_base(v: &Vcpu, which: u64, base: u64) -> XenResult<u64> {

@@ -69,6 +69,10 @@ pub fn call(
         Hypercall::StackSwitch => cpu::stack_switch(v, a0, a1),
         // __HYPERVISOR_set_callbacks
         Hypercall::SetCallbacks => callback::set_callbacks(v, a0, a1, a2),
+        // __HYPERVISOR_set_debugreg
+        Hypercall::SetDebugreg => cpu::set_debugreg(v, a0, a1),
+        // __HYPERVISOR_get_debugreg
+        Hypercall::GetDebugreg => cpu::get_debugreg(v, a0),
         // __HYPERVISOR_fpu_taskswitch
         Hypercall::FpuTaskswitch => cpu::fpu_taskswitch(v, a0),
         // __HYPERVISOR_physdev_op

@@ -51,6 +51,14 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     {
         return Err(Errno::EINVAL);
     }
+    // The debug registers go through `set_debugreg`'s checks (DR4 and DR5 are aliases, not
+    // state, and are ignored): a refused value is -EINVAL here.
+    let mut debug = crate::arch::x86_64::debugreg::DebugRegs::default();
+    for (reg, &value) in c.debugreg.iter().enumerate() {
+        if reg != 4 && reg != 5 {
+            debug.set(reg as u64, value).map_err(|_| Errno::EINVAL)?;
+        }
+    }
     let flags = VgcfFlags::from_bits_truncate(c.flags);
     let ft = crate::mm::frame_table();
     let me = dom.asker();
@@ -120,6 +128,7 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
         ..TrapFrame::default()
     };
     st.iopl = ((r.rflags >> 12) & 3) as u8;
+    st.debug = debug;
     st.kernel_mode = flags.contains(VgcfFlags::IN_KERNEL);
     for (i, t) in c.trap_ctxt.iter().enumerate() {
         st.traps[i] = TrapEntry {

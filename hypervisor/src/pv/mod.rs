@@ -371,6 +371,12 @@ fn exception(e: Exception, frame: &mut TrapFrame) {
             inject(&dom, &v, frame, Vector::PAGE_FAULT, Some(ec));
         }
         Vector::MACHINE_CHECK => crate::arch::x86_64::idt::fatal_exception(frame),
+        // #DB: what the hardware's DR6 reports goes to the vCPU's (Xen's `do_debug`).
+        Vector::DEBUG if by_guest => {
+            let hw = crate::arch::x86_64::debugreg::take_dr6();
+            v.state.lock().debug.record(hw);
+            inject(&dom, &v, frame, Vector::DEBUG, None);
+        }
         vector => {
             if e.source == ExceptionSource::Exit {
                 log::debug!(

@@ -209,6 +209,7 @@ fn load(v: &Vcpu) -> TrapFrame {
     crate::pv::descriptors::install_ldt(&st.ldt_frames, st.ldt_ents);
     let segs_ok = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
+    crate::arch::x86_64::debugreg::load(&st.debug);
     cpu::set_ts(st.fpu_ts);
     let mut regs = st.regs;
     if !segs_ok {

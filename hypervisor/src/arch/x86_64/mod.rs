@@ -4,6 +4,7 @@ pub mod apic;
 #[cfg(target_os = "none")]
 mod boot;
 pub mod cpu;
+pub mod debugreg;
 pub mod exit;
 pub mod extable;
 pub mod faults;

@@ -318,6 +318,13 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
         // Only the faults a guest-chosen operand can raise (#TS, #NP, #SS, #GP, #PF, #AC) are
         // fixed up; a trap (#DB, #BP), an NMI, #MC or #DF at a listed instruction is not that
         // instruction's failure.
+        // A guest's data breakpoint on memory the hypervisor touched for it (DR0–3 hold guest
+        // addresses only): a trap, ignored as Xen's `do_debug` ignores it in its own context.
+        Entry::HypervisorException(Vector::DEBUG) => {
+            let dr6 = super::debugreg::take_dr6();
+            frame.rflags &= !(1 << 8);
+            log_hypervisor_db(frame.rip, dr6);
+        }
         Entry::HypervisorException(v) => match extable::search(frame.rip) {
             Some(Fixup::Resume(ip)) if v.is_fixable_fault() => frame.rip = ip,
             Some(Fixup::GuestExit) if v.is_fixable_fault() => {
@@ -329,6 +336,18 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
             }
             _ => super::idt::fatal_exception(frame),
         },
+    }
+}
+
+/// Logs the first few #DBs taken in the hypervisor (a guest chooses how many).
+#[cfg(target_os = "none")]
+fn log_hypervisor_db(rip: u64, dr6: u64) {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    static SEEN: AtomicU32 = AtomicU32::new(0);
+    if SEEN.fetch_add(1, Ordering::Relaxed) < 8 {
+        log::warn!(
+            "#DB in the hypervisor at {rip:#x} (dr6 {dr6:#x}): a guest's breakpoint, ignored"
+        );
     }
 }
 
