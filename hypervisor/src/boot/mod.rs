@@ -9,6 +9,7 @@ pub mod entry;
 
 use crate::mm::memmap::{Range, Region, RegionKind, MAX_RANGES};
 use heapless::{String, Vec};
+use xen_abi::Maddr;
 
 /// Most boot modules Ferrite accepts.
 pub const MAX_MODULES: usize = 16;
@@ -75,7 +76,7 @@ fn truncated<const N: usize>(s: &str) -> String<N> {
 pub unsafe fn parse_multiboot2(
     magic: u32,
     mbi_va: u64,
-    mbi_pa: u64,
+    mbi_pa: Maddr,
 ) -> Result<BootInfo, BootError> {
     if magic != MULTIBOOT2_MAGIC {
         return Err(BootError::BadMagic(magic));
@@ -106,7 +107,7 @@ pub unsafe fn parse_multiboot2(
             _ => RegionKind::Reserved,
         };
         let region = Region {
-            range: Range::with_len(area.start_address(), area.size()),
+            range: Range::with_len(Maddr(area.start_address()), area.size()),
             kind,
         };
         info.regions
@@ -115,7 +116,10 @@ pub unsafe fn parse_multiboot2(
     }
     for m in mb.module_tags() {
         let module = Module {
-            range: Range::new(u64::from(m.start_address()), u64::from(m.end_address())),
+            range: Range::new(
+                Maddr(u64::from(m.start_address())),
+                Maddr(u64::from(m.end_address())),
+            ),
             cmdline: truncated(m.cmdline().unwrap_or("")),
         };
         info.modules

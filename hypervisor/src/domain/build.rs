@@ -10,7 +10,7 @@ use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use crate::mm::guest::{alloc_zeroed, frame_write, frame_write_u64, m2p_set, FrameAccessError};
-use crate::mm::typing::PageType;
+use crate::mm::typing::{l1_table_offset, PageType};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -157,10 +157,10 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
         crate::event::domain_kill(spec.id);
         crate::grant::domain_destroy(spec.id);
         let ft = crate::mm::frame_table();
-        for f in &frames {
-            m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
-            ft.clear(f.0);
-            let _ = crate::mm::free_frame(f.addr());
+        for &f in &frames {
+            m2p_set(f, crate::mm::guest::INVALID_M2P_ENTRY);
+            ft.clear(f);
+            let _ = crate::mm::free_frame(f);
         }
     }
     result
@@ -179,7 +179,7 @@ fn construct(
         let mfn = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
         frames.push(mfn);
         p2m.push(mfn);
-        m2p_set(mfn, pfn);
+        m2p_set(mfn, Pfn(pfn));
     }
     let shared_info = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
     frames.push(shared_info);
@@ -285,21 +285,20 @@ fn construct(
     // permanently writable (it can never become a page table), the bootstrap L4 pinned (which
     // validates the whole initial tree) and held by each vCPU's kernel base pointer.
     let ft = crate::mm::frame_table();
-    let owner = u32::from(spec.id.0);
     let asker = crate::mm::typing::Asker {
-        id: owner,
+        id: spec.id,
         io: spec.privileged,
     };
-    for f in frames.iter() {
-        ft.assign(f.0, owner);
+    for &f in frames.iter() {
+        ft.assign(f, spec.id);
     }
-    ft.get_page_type(shared_info.0, PageType::Writable, asker)
+    ft.get_page_type(shared_info, PageType::Writable, asker)
         .map_err(BuildError::Typing)?;
     let l4 = mem.mfn_of_va(lay.pt.0)?;
-    ft.pin(l4.0, PageType::L4, asker)
+    ft.pin(l4, PageType::L4, asker)
         .map_err(BuildError::Typing)?;
     for _ in 0..spec.vcpus {
-        ft.get_page_and_type(l4.0, PageType::L4, asker)
+        ft.get_page_and_type(l4, PageType::L4, asker)
             .map_err(BuildError::Typing)?;
     }
 
@@ -465,7 +464,7 @@ fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
         };
         frame_write_u64(
             mfn(table)?,
-            ((va >> 12) & 511) as usize * 8,
+            l1_table_offset(va) * 8,
             mfn(pfn)?.addr() | flags,
         )?;
         va += PAGE;

@@ -109,7 +109,6 @@ fn destroy(id: DomId) {
     *d.state.lock() = DomainState::Dying;
     crate::sched::remove_domain(id);
     let ft = crate::mm::frame_table();
-    let owner = u32::from(id.0);
 
     // Event channels: closed, peers unbound, the domain forgotten.
     let fx = crate::event::EVTCHN.lock().domain_destroy(id);
@@ -125,29 +124,28 @@ fn destroy(id: DomId) {
         for v in &d.vcpus {
             let (vi, _) = v.vcpu_info_at();
             let mut st = v.state.lock();
-            ft.put_page_and_type(st.kernel_l4.0);
+            ft.put_page_and_type(st.kernel_l4);
             if let Some(u) = st.user_l4.take() {
-                ft.put_page_and_type(u.0);
+                ft.put_page_and_type(u);
             }
             crate::pv::descriptors::release_gdt(&mut st);
             if vi != d.shared_info {
-                ft.put_page_and_type(vi.0);
+                ft.put_page_and_type(vi);
             }
         }
-        ft.put_page_type(d.shared_info.0);
+        ft.put_page_type(d.shared_info);
         // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
-        let frames = crate::mm::ram_frames();
-        for m in 0..frames {
-            if ft.owner(m) == owner && ft.type_state(m).pinned {
-                let _ = ft.unpin(m, owner);
+        for m in (0..crate::mm::ram_frames()).map(Mfn) {
+            if ft.owner(m) == Some(id) && ft.type_state(m).pinned {
+                let _ = ft.unpin(m, id);
             }
         }
     }
 
     // Every frame it owns gives up its allocation reference.
     let (mut freed, mut retained, mut typed) = (0u64, 0u64, 0u64);
-    for m in 0..crate::mm::ram_frames() {
-        if ft.owner(m) != owner || table_frames.contains(&Mfn(m)) || ft.count(m) == 0 {
+    for m in (0..crate::mm::ram_frames()).map(Mfn) {
+        if ft.owner(m) != Some(id) || table_frames.contains(&m) || ft.count(m) == 0 {
             continue;
         }
         if ft.type_state(m).count != 0 {
@@ -158,7 +156,7 @@ fn destroy(id: DomId) {
             freed += 1;
         } else {
             retained += 1;
-            crate::grant::add_orphan(Mfn(m), owner);
+            crate::grant::add_orphan(m, Some(id));
         }
     }
     // Frames of domains that died earlier, released by this one's page tables.

@@ -106,12 +106,12 @@ pub struct VcpuState {
     /// Runstate accounting.
     pub runstate: runstate::Runstate,
     /// The guest GDT's frames (`set_gdt`), each holding a descriptor-page type reference.
-    pub gdt_frames: heapless::Vec<u64, 14>,
+    pub gdt_frames: heapless::Vec<Mfn, 14>,
     /// Descriptors in the guest GDT.
     pub gdt_ents: u32,
     /// The guest LDT's frames (`MMUEXT_SET_LDT`), each holding a descriptor-page type
     /// reference, and its number of descriptors (0: none).
-    pub ldt_frames: heapless::Vec<u64, 16>,
+    pub ldt_frames: heapless::Vec<Mfn, 16>,
     /// See `ldt_frames`.
     pub ldt_ents: u32,
     /// The LDT's linear address, as the guest gave it.
@@ -199,7 +199,7 @@ impl Domain {
     /// domain.
     pub fn asker(&self) -> crate::mm::typing::Asker {
         crate::mm::typing::Asker {
-            id: u32::from(self.id.0),
+            id: self.id,
             io: self.privileged,
         }
     }

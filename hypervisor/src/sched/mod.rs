@@ -272,7 +272,7 @@ pub fn schedule(frame: &mut TrapFrame) {
 fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
     // Run queues are also read by the tick's timer check: look at them with interrupts off.
     cpu::disable_interrupts();
-    cpu::load_cr3(crate::mm::kernel_root());
+    cpu::load_cr3(crate::mm::kernel_root().0);
     loop {
         crate::domain::destroy::reap();
         if started() {
