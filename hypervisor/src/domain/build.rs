@@ -15,7 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use xen_abi::xen::{SifFlags, StartInfo, StartInfoConsole, MAX_GUEST_CMDLINE};
-use xen_abi::{DomId, Mfn, Pfn, Port};
+use xen_abi::{DomId, Mfn, Pfn, Port, VcpuId};
 use zerocopy::IntoBytes;
 
 /// What to build.
@@ -389,13 +389,13 @@ fn construct(
             .into_iter()
             .map(|(v, pcpu, state)| {
                 Arc::new(Vcpu {
-                    domain: spec.id,
+                    domid: spec.id,
                     dom: dom.clone(),
-                    id: v,
+                    id: VcpuId(v),
                     pcpu,
                     state: spin::Mutex::new(state),
                     vcpu_info: core::sync::atomic::AtomicU64::new(
-                        shared_info.addr() | (u64::from(v) * 64),
+                        (shared_info.maddr() + u64::from(v) * 64).0,
                     ),
                 })
             })

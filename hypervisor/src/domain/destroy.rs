@@ -55,14 +55,14 @@ struct Record {
     restart: Option<RestartSpec>,
 }
 
-static RECORDS: Mutex<BTreeMap<u16, Record>> = Mutex::new(BTreeMap::new());
+static RECORDS: Mutex<BTreeMap<DomId, Record>> = Mutex::new(BTreeMap::new());
 static DEAD: Mutex<Vec<DomId>> = Mutex::new(Vec::new());
 static PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Records that `id` was built when `free_before` frames were free, and how to restart it.
 pub fn note_built(id: DomId, free_before: u64, restart: Option<RestartSpec>) {
     RECORDS.lock().insert(
-        id.0,
+        id,
         Record {
             free_before,
             restart,
@@ -103,7 +103,7 @@ pub fn reap() {
 fn destroy(id: DomId) {
     // The domain stays findable (dying) until it is gone: whoever watches for its id to
     // disappear sees the teardown complete.
-    let Some(d) = DOMAINS.lock().get(&id.0).cloned() else {
+    let Some(d) = DOMAINS.lock().get(&id).cloned() else {
         return;
     };
     *d.state.lock() = DomainState::Dying;
@@ -161,7 +161,7 @@ fn destroy(id: DomId) {
     }
     // Frames of domains that died earlier, released by this one's page tables.
     crate::grant::reap_orphans();
-    let record = RECORDS.lock().remove(&id.0);
+    let record = RECORDS.lock().remove(&id);
     let free_before = record.as_ref().map_or(0, |r| r.free_before);
     log::info!(
         "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {} (before build {})",
@@ -172,7 +172,7 @@ fn destroy(id: DomId) {
         crate::mm::free_frames(),
         free_before
     );
-    DOMAINS.lock().remove(&id.0);
+    DOMAINS.lock().remove(&id);
     drop(d);
     if let Some(Record {
         free_before,
@@ -197,7 +197,7 @@ fn destroy(id: DomId) {
 fn next_free_id(after: DomId) -> Option<DomId> {
     (after.0.checked_add(1)?..0x7ff0)
         .map(DomId)
-        .find(|&id| !DOMAINS.lock().contains_key(&id.0) && !crate::grant::id_in_use(id))
+        .find(|&id| !DOMAINS.lock().contains_key(&id) && !crate::grant::id_in_use(id))
 }
 
 fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
@@ -229,7 +229,7 @@ fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
             );
             note_built(id, free_before, Some(spec));
             let vcpus = d.vcpus.clone();
-            DOMAINS.lock().insert(id.0, d);
+            DOMAINS.lock().insert(id, d);
             for v in vcpus {
                 crate::sched::add(v);
             }

@@ -15,7 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spin::Mutex;
-use xen_abi::{DomId, Mfn};
+use xen_abi::{DomId, Maddr, Mfn, VcpuId};
 
 /// Why a domain stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,17 +121,18 @@ pub struct VcpuState {
 /// A virtual CPU.
 #[derive(Debug)]
 pub struct Vcpu {
-    /// Its domain's id.
-    pub domain: DomId,
-    /// Its domain, without a reference cycle (the domain owns its vCPUs).
+    /// Its domain's id (Xen's `v->domain->domain_id`).
+    pub domid: DomId,
+    /// Its domain, without a reference cycle (the domain owns its vCPUs): see
+    /// [`Vcpu::domain`].
     pub dom: alloc::sync::Weak<Domain>,
-    /// Its index in the domain.
-    pub id: u32,
+    /// Its index in the domain (`vcpu_id`).
+    pub id: VcpuId,
     /// The physical CPU it runs on.
     pub pcpu: usize,
     /// Saved state.
     pub state: Mutex<VcpuState>,
-    /// Where its `vcpu_info` lives: `mfn << 12 | offset` (in `shared_info` until
+    /// The machine address of its `vcpu_info`, a [`Maddr`] (in `shared_info` until
     /// `VCPUOP_register_vcpu_info` moves it).
     pub vcpu_info: core::sync::atomic::AtomicU64,
 }
@@ -144,8 +145,8 @@ impl Vcpu {
 
     /// The frame and byte offset of this vCPU's `vcpu_info`.
     pub fn vcpu_info_at(&self) -> (Mfn, usize) {
-        let v = self.vcpu_info.load(core::sync::atomic::Ordering::Acquire);
-        (Mfn(v >> 12), (v & 0xfff) as usize)
+        let at = Maddr(self.vcpu_info.load(core::sync::atomic::Ordering::Acquire));
+        (at.mfn(), at.page_offset())
     }
 }
 
@@ -247,9 +248,9 @@ impl Domain {
 }
 
 /// Every domain, by id.
-pub static DOMAINS: Mutex<BTreeMap<u16, Arc<Domain>>> = Mutex::new(BTreeMap::new());
+pub static DOMAINS: Mutex<BTreeMap<DomId, Arc<Domain>>> = Mutex::new(BTreeMap::new());
 
 /// The domain with id `id`.
 pub fn get(id: DomId) -> Option<Arc<Domain>> {
-    DOMAINS.lock().get(&id.0).cloned()
+    DOMAINS.lock().get(&id).cloned()
 }

@@ -301,7 +301,7 @@ fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     info.evtchn_upcall_pending = 1;
     crate::mm::guest::frame_write(mfn, offset, info.as_bytes()).map_err(|_| Errno::EINVAL)?;
     target.vcpu_info.store(
-        mfn.addr() | offset as u64,
+        (mfn.maddr() + offset as u64).0,
         core::sync::atomic::Ordering::Release,
     );
     crate::event::move_vcpu_info(dom.id, target.id, (mfn, offset));
