@@ -73,6 +73,11 @@ const L1_RO: u64 = 0x1 | 0x4 | 0x20;
 /// Flags of upper-level entries: present, writable, user, accessed, dirty.
 const UPPER: u64 = 0x1 | 0x2 | 0x4 | 0x20 | 0x40;
 
+/// The machine frame behind guest frame `pfn`.
+fn p2m_lookup(p2m: &[Mfn], pfn: Pfn) -> Option<Mfn> {
+    p2m.get(usize::try_from(pfn.0).ok()?).copied()
+}
+
 struct Mem<'a> {
     p2m: &'a [Mfn],
     layout: &'a Layout,
@@ -80,10 +85,7 @@ struct Mem<'a> {
 
 impl Mem<'_> {
     fn mfn_of_va(&self, va: u64) -> Result<Mfn, BuildError> {
-        self.p2m
-            .get(self.layout.pfn(va) as usize)
-            .copied()
-            .ok_or(BuildError::Layout(LayoutError::Overflow))
+        p2m_lookup(self.p2m, self.layout.pfn(va)).ok_or(BuildError::Layout(LayoutError::Overflow))
     }
 
     /// Writes `data` at guest-virtual `va` of the initial mapping.
@@ -98,13 +100,9 @@ impl Mem<'_> {
         Ok(())
     }
 
-    fn write_pfn(&self, pfn: u64, data: &[u8]) -> Result<(), BuildError> {
+    fn write_pfn(&self, pfn: Pfn, data: &[u8]) -> Result<(), BuildError> {
         for (i, chunk) in data.chunks(PAGE as usize).enumerate() {
-            let mfn = self
-                .p2m
-                .get(pfn as usize + i)
-                .copied()
-                .ok_or(BuildError::OutOfMemory)?;
+            let mfn = p2m_lookup(self.p2m, Pfn(pfn.0 + i as u64)).ok_or(BuildError::OutOfMemory)?;
             frame_write(mfn, 0, chunk)?;
         }
         Ok(())
@@ -209,7 +207,7 @@ fn construct(
             }
             (None, Some(pfn)) => {
                 mem.write_pfn(pfn, data)?;
-                mod_start = pfn;
+                mod_start = pfn.0;
                 flags |= SifFlags::MOD_START_PFN;
             }
             (None, None) => {}
@@ -424,16 +422,11 @@ fn construct(
 /// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table
 /// pages themselves read-only, and copies the hypervisor's L4 slots into the L4.
 fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
-    let pt_pfn0 = lay.pfn(lay.pt.0);
-    let mut next_pt = pt_pfn0 + 1; // the first page is the L4
-    let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (level, va prefix) → pfn
-    let l4 = pt_pfn0;
-    let pt_range = pt_pfn0..pt_pfn0 + lay.nr_pt_pages;
-    let mfn = |pfn: u64| {
-        p2m.get(pfn as usize)
-            .copied()
-            .ok_or(BuildError::OutOfMemory)
-    };
+    let l4 = lay.pfn(lay.pt.0);
+    let mut next_pt = Pfn(l4.0 + 1); // the first page is the L4
+    let mut tables: BTreeMap<(u32, u64), Pfn> = BTreeMap::new(); // (level, va prefix) → pfn
+    let pt_range = l4..Pfn(l4.0 + lay.nr_pt_pages);
+    let mfn = |pfn: Pfn| p2m_lookup(p2m, pfn).ok_or(BuildError::OutOfMemory);
     let mut va = lay.v_start;
     while va < lay.v_end {
         let mut table = l4;
@@ -448,7 +441,7 @@ fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
                     if !pt_range.contains(&p) {
                         return Err(BuildError::Layout(LayoutError::Overflow));
                     }
-                    next_pt += 1;
+                    next_pt = Pfn(next_pt.0 + 1);
                     tables.insert(key, p);
                     frame_write_u64(mfn(table)?, index as usize * 8, mfn(p)?.addr() | UPPER)?;
                     p
