@@ -126,11 +126,12 @@ fn boot_checks(expected_cpus: usize) -> bool {
     // Frame allocator round trip.
     let free = crate::mm::free_frames();
     match crate::mm::alloc_frame() {
-        Some(pa) => {
-            let again = crate::mm::free_frame(pa).is_ok() && crate::mm::free_frame(pa).is_err();
+        Some(mfn) => {
+            let again = crate::mm::free_frame(mfn).is_ok() && crate::mm::free_frame(mfn).is_err();
             if !again || crate::mm::free_frames() != free {
                 log::error!(
-                    "selftest boot: frame {pa:#x} did not round-trip through the allocator"
+                    "selftest boot: frame {:#x} did not round-trip through the allocator",
+                    mfn.maddr()
                 );
                 ok = false;
             }
@@ -148,18 +149,19 @@ fn boot_checks(expected_cpus: usize) -> bool {
         .map(|m| m.range)
         .chain([info.mbi, crate::mm::image_range()]);
     for r in kept {
-        let mut pa = r.start & !0xfff;
-        while pa < r.end {
-            if crate::mm::frame_is_free(pa) {
+        let mut mfn = r.start.mfn();
+        while mfn.maddr() < r.end {
+            if crate::mm::frame_is_free(mfn) {
                 log::error!(
-                    "selftest boot: frame {pa:#x} of reserved range {:#x}-{:#x} is free",
+                    "selftest boot: frame {:#x} of reserved range {:#x}-{:#x} is free",
+                    mfn.maddr(),
                     r.start,
                     r.end
                 );
                 ok = false;
                 break;
             }
-            pa += 4096;
+            mfn = mfn + 1;
         }
     }
     log::info!(

@@ -31,4 +31,6 @@ pub mod xen;
 
 pub use errno::{Errno, XenResult};
 pub use sub_op::SubOp;
-pub use types::{DomId, Gfn, GrantHandle, GrantRef, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE};
+pub use types::{
+    DomId, Gfn, GrantHandle, GrantRef, Maddr, Mfn, Pfn, Port, VcpuId, PAGE_SHIFT, PAGE_SIZE,
+};

@@ -1,7 +1,9 @@
-//! Scalar types shared by every header: domain ids, frame numbers, ports, grant references.
+//! Scalar types shared by every header: domain ids, frame numbers, machine addresses, ports,
+//! grant references.
 //!
 //! Each is a distinct `#[repr(transparent)]` newtype so a machine frame can never be passed where a
-//! guest frame is meant; all derive `zerocopy`'s traits so they can sit inside ABI structs.
+//! guest frame is meant, nor a frame number where an address is; all derive `zerocopy`'s traits so
+//! they can sit inside ABI structs.
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -32,6 +34,12 @@ macro_rules! newtype {
                 write!(f, "{:#x}", self.0)
             }
         }
+
+        impl core::fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                core::fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
     };
 }
 
@@ -45,6 +53,13 @@ newtype!(
     #[doc(alias = "xen_pfn_t")]
     #[doc(alias = "mfn")]
     Mfn(u64)
+);
+newtype!(
+    /// A machine (host-physical) address: what an [`Mfn`] shifted left by 12 names, plus an offset
+    /// into the frame (Xen's `paddr_t` as `mfn_to_maddr` returns it).
+    #[doc(alias = "paddr_t")]
+    #[doc(alias = "maddr")]
+    Maddr(u64)
 );
 newtype!(
     /// A guest frame number as the guest names it (for PV: the pseudo-physical frame in its p2m).
@@ -116,13 +131,60 @@ pub const PAGE_SIZE: usize = 4096;
 pub const PAGE_SHIFT: u32 = 12;
 
 impl Mfn {
-    /// The machine address of the first byte of the frame.
+    /// The machine address of the first byte of the frame, as the integer an ABI field or a
+    /// page-table entry holds.
     pub const fn addr(self) -> u64 {
         self.0 << PAGE_SHIFT
+    }
+    /// The machine address of the first byte of the frame (`mfn_to_maddr`).
+    #[doc(alias = "mfn_to_maddr")]
+    pub const fn maddr(self) -> Maddr {
+        Maddr(self.addr())
     }
     /// The frame containing machine address `addr`.
     pub const fn containing(addr: u64) -> Mfn {
         Mfn(addr >> PAGE_SHIFT)
+    }
+}
+
+/// The frame `n` frames further on (`mfn_add`).
+impl core::ops::Add<u64> for Mfn {
+    type Output = Mfn;
+    fn add(self, n: u64) -> Mfn {
+        Mfn(self.0 + n)
+    }
+}
+
+impl From<Mfn> for Maddr {
+    fn from(mfn: Mfn) -> Maddr {
+        mfn.maddr()
+    }
+}
+
+impl Maddr {
+    /// The frame containing the address (`maddr_to_mfn`, `PFN_DOWN`).
+    #[doc(alias = "maddr_to_mfn")]
+    #[doc(alias = "PFN_DOWN")]
+    pub const fn mfn(self) -> Mfn {
+        Mfn::containing(self.0)
+    }
+    /// The first frame that starts at or above the address (`PFN_UP`): the end of a range
+    /// rounded out to whole frames.
+    #[doc(alias = "PFN_UP")]
+    pub const fn mfn_up(self) -> Mfn {
+        Mfn(self.0.div_ceil(PAGE_SIZE as u64))
+    }
+    /// The byte offset of the address inside its frame (`PAGE_OFFSET`).
+    pub const fn page_offset(self) -> usize {
+        (self.0 & (PAGE_SIZE as u64 - 1)) as usize
+    }
+}
+
+/// The address `n` bytes further on.
+impl core::ops::Add<u64> for Maddr {
+    type Output = Maddr;
+    fn add(self, n: u64) -> Maddr {
+        Maddr(self.0 + n)
     }
 }
 
@@ -141,5 +203,18 @@ mod tests {
     fn mfn_addr_round_trips() {
         assert_eq!(Mfn(0x1234).addr(), 0x1234000);
         assert_eq!(Mfn::containing(0x1234fff), Mfn(0x1234));
+        assert_eq!(Mfn(0x1234).maddr(), Maddr(0x1234000));
+        assert_eq!(Maddr::from(Mfn(0x1234)).mfn(), Mfn(0x1234));
+    }
+
+    #[test]
+    fn maddr_splits_into_frame_and_offset() {
+        let ma = Maddr(0x1234_5ff8);
+        assert_eq!((ma.mfn(), ma.page_offset()), (Mfn(0x12345), 0xff8));
+        assert_eq!(ma.mfn().maddr() + ma.page_offset() as u64, ma);
+        assert_eq!(Maddr(0x2000).mfn_up(), Mfn(2));
+        assert_eq!(Maddr(0x2001).mfn_up(), Mfn(3));
+        assert_eq!(Maddr(u64::MAX).mfn_up(), Mfn(1 << 52));
+        assert_eq!(Mfn(7) + 3, Mfn(10));
     }
 }

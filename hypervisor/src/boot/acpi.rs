@@ -2,6 +2,7 @@
 //! a caller-supplied physical-memory reader, so the host tests feed it synthetic tables.
 
 use heapless::Vec;
+use xen_abi::Maddr;
 
 /// Most CPUs Ferrite will start.
 pub const MAX_APICS: usize = crate::layout::MAX_CPUS;
@@ -49,8 +50,8 @@ fn le64(b: &[u8], off: usize) -> Option<u64> {
 
 /// Reads a whole SDT at `addr` into `buf`, checking length and checksum. Returns its length.
 fn read_table(
-    read: &dyn Fn(u64, &mut [u8]),
-    addr: u64,
+    read: &dyn Fn(Maddr, &mut [u8]),
+    addr: Maddr,
     buf: &mut [u8],
 ) -> Result<usize, AcpiError> {
     let mut hdr = [0u8; 36];
@@ -68,7 +69,7 @@ fn read_table(
 }
 
 /// Parses the MADT reachable from the RSDP (given as the bytes the boot loader copied).
-pub fn parse_madt(rsdp: &[u8], read: &dyn Fn(u64, &mut [u8])) -> Result<Madt, AcpiError> {
+pub fn parse_madt(rsdp: &[u8], read: &dyn Fn(Maddr, &mut [u8])) -> Result<Madt, AcpiError> {
     if rsdp.len() < 20 || &rsdp[..8] != b"RSD PTR " || !checksum_ok(&rsdp[..20]) {
         return Err(AcpiError::BadRsdp);
     }
@@ -78,15 +79,15 @@ pub fn parse_madt(rsdp: &[u8], read: &dyn Fn(u64, &mut [u8])) -> Result<Madt, Ac
         _ => (u64::from(le32(rsdp, 16).ok_or(AcpiError::BadRsdp)?), 4usize),
     };
     let mut buf = [0u8; 4096];
-    let len = read_table(read, root, &mut buf)?;
+    let len = read_table(read, Maddr(root), &mut buf)?;
     let root_table = buf;
     let mut off = 36;
     while off + entry_size <= len {
-        let addr = if entry_size == 8 {
+        let addr = Maddr(if entry_size == 8 {
             le64(&root_table, off).unwrap_or(0)
         } else {
             u64::from(le32(&root_table, off).unwrap_or(0))
-        };
+        });
         off += entry_size;
         let mut sig = [0u8; 4];
         read(addr, &mut sig);
@@ -174,10 +175,10 @@ mod tests {
     }
 
     /// A physical-memory reader over `mem` (absent bytes read as 0).
-    fn reader(mem: &BTreeMap<u64, u8>) -> impl Fn(u64, &mut [u8]) + '_ {
-        move |a: u64, buf: &mut [u8]| {
+    fn reader(mem: &BTreeMap<u64, u8>) -> impl Fn(Maddr, &mut [u8]) + '_ {
+        move |a: Maddr, buf: &mut [u8]| {
             for (i, b) in buf.iter_mut().enumerate() {
-                *b = *mem.get(&(a + i as u64)).unwrap_or(&0);
+                *b = *mem.get(&(a.0 + i as u64)).unwrap_or(&0);
             }
         }
     }
@@ -262,7 +263,7 @@ mod tests {
 
     #[test]
     fn parse_madt_bad_rsdp_is_error() {
-        let read = |_: u64, _: &mut [u8]| {};
+        let read = |_: Maddr, _: &mut [u8]| {};
         assert_eq!(
             parse_madt(b"RSD PTX 0000000000000", &read),
             Err(AcpiError::BadRsdp)

@@ -126,7 +126,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                 for v in &d.vcpus {
                     crate::sched::add(v.clone());
                 }
-                crate::domain::DOMAINS.lock().insert(d.id.0, d);
+                crate::domain::DOMAINS.lock().insert(d.id, d);
                 built += 1;
                 first_pcpu = (first_pcpu + vcpus as usize) % pcpus.max(1);
             }

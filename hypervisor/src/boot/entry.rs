@@ -20,6 +20,7 @@ extern "C" fn ferrite_main(magic: u32, mbi_pa: u64) -> ! {
     if mbi_pa >= 1 << 30 {
         panic!("multiboot2 information at {mbi_pa:#x} lies beyond the boot window (1 GiB)");
     }
+    let mbi_pa = xen_abi::Maddr(mbi_pa);
     let mbi_va = crate::mm::phys_to_virt(mbi_pa) as u64;
     // SAFETY: GRUB left the structure at `mbi_pa`, below 1 GiB (checked), which the boot page
     // tables map at `phys_to_virt`; nothing writes to it.

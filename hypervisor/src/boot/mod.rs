@@ -11,6 +11,7 @@ pub mod start;
 
 use crate::mm::memmap::{Range, Region, RegionKind, MAX_RANGES};
 use heapless::{String, Vec};
+use xen_abi::Maddr;
 
 /// Most boot modules Ferrite accepts.
 pub const MAX_MODULES: usize = 16;
@@ -77,7 +78,7 @@ fn truncated<const N: usize>(s: &str) -> String<N> {
 pub unsafe fn parse_multiboot2(
     magic: u32,
     mbi_va: u64,
-    mbi_pa: u64,
+    mbi_pa: Maddr,
 ) -> Result<BootInfo, BootError> {
     if magic != MULTIBOOT2_MAGIC {
         return Err(BootError::BadMagic(magic));
@@ -108,7 +109,7 @@ pub unsafe fn parse_multiboot2(
             _ => RegionKind::Reserved,
         };
         let region = Region {
-            range: Range::with_len(area.start_address(), area.size()),
+            range: Range::with_len(Maddr(area.start_address()), area.size()),
             kind,
         };
         info.regions
@@ -117,7 +118,10 @@ pub unsafe fn parse_multiboot2(
     }
     for m in mb.module_tags() {
         let module = Module {
-            range: Range::new(u64::from(m.start_address()), u64::from(m.end_address())),
+            range: Range::new(
+                Maddr(u64::from(m.start_address())),
+                Maddr(u64::from(m.end_address())),
+            ),
             cmdline: truncated(m.cmdline().unwrap_or("")),
         };
         info.modules

@@ -10,12 +10,12 @@ use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::layout::{selectors, HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
 use crate::mm::guest::{alloc_zeroed, frame_write, frame_write_u64, m2p_set, FrameAccessError};
-use crate::mm::typing::PageType;
+use crate::mm::typing::{l1_table_offset, PageType};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use xen_abi::xen::{SifFlags, StartInfo, StartInfoConsole, MAX_GUEST_CMDLINE};
-use xen_abi::{DomId, Mfn, Pfn, Port};
+use xen_abi::{DomId, Mfn, Pfn, Port, VcpuId};
 use zerocopy::IntoBytes;
 
 /// What to build.
@@ -73,6 +73,11 @@ const L1_RO: u64 = 0x1 | 0x4 | 0x20;
 /// Flags of upper-level entries: present, writable, user, accessed, dirty.
 const UPPER: u64 = 0x1 | 0x2 | 0x4 | 0x20 | 0x40;
 
+/// The machine frame behind guest frame `pfn`.
+fn p2m_lookup(p2m: &[Mfn], pfn: Pfn) -> Option<Mfn> {
+    p2m.get(usize::try_from(pfn.0).ok()?).copied()
+}
+
 struct Mem<'a> {
     p2m: &'a [Mfn],
     layout: &'a Layout,
@@ -80,10 +85,7 @@ struct Mem<'a> {
 
 impl Mem<'_> {
     fn mfn_of_va(&self, va: u64) -> Result<Mfn, BuildError> {
-        self.p2m
-            .get(self.layout.pfn(va) as usize)
-            .copied()
-            .ok_or(BuildError::Layout(LayoutError::Overflow))
+        p2m_lookup(self.p2m, self.layout.pfn(va)).ok_or(BuildError::Layout(LayoutError::Overflow))
     }
 
     /// Writes `data` at guest-virtual `va` of the initial mapping.
@@ -98,13 +100,9 @@ impl Mem<'_> {
         Ok(())
     }
 
-    fn write_pfn(&self, pfn: u64, data: &[u8]) -> Result<(), BuildError> {
+    fn write_pfn(&self, pfn: Pfn, data: &[u8]) -> Result<(), BuildError> {
         for (i, chunk) in data.chunks(PAGE as usize).enumerate() {
-            let mfn = self
-                .p2m
-                .get(pfn as usize + i)
-                .copied()
-                .ok_or(BuildError::OutOfMemory)?;
+            let mfn = p2m_lookup(self.p2m, Pfn(pfn.0 + i as u64)).ok_or(BuildError::OutOfMemory)?;
             frame_write(mfn, 0, chunk)?;
         }
         Ok(())
@@ -157,10 +155,10 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
         crate::event::domain_kill(spec.id);
         crate::grant::domain_destroy(spec.id);
         let ft = crate::mm::frame_table();
-        for f in &frames {
-            m2p_set(*f, crate::mm::guest::INVALID_M2P_ENTRY);
-            ft.clear(f.0);
-            let _ = crate::mm::free_frame(f.addr());
+        for &f in &frames {
+            m2p_set(f, crate::mm::guest::INVALID_M2P_ENTRY);
+            ft.clear(f);
+            let _ = crate::mm::free_frame(f);
         }
     }
     result
@@ -179,7 +177,7 @@ fn construct(
         let mfn = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
         frames.push(mfn);
         p2m.push(mfn);
-        m2p_set(mfn, pfn);
+        m2p_set(mfn, Pfn(pfn));
     }
     let shared_info = alloc_zeroed().ok_or(BuildError::OutOfMemory)?;
     frames.push(shared_info);
@@ -209,7 +207,7 @@ fn construct(
             }
             (None, Some(pfn)) => {
                 mem.write_pfn(pfn, data)?;
-                mod_start = pfn;
+                mod_start = pfn.0;
                 flags |= SifFlags::MOD_START_PFN;
             }
             (None, None) => {}
@@ -285,21 +283,20 @@ fn construct(
     // permanently writable (it can never become a page table), the bootstrap L4 pinned (which
     // validates the whole initial tree) and held by each vCPU's kernel base pointer.
     let ft = crate::mm::frame_table();
-    let owner = u32::from(spec.id.0);
     let asker = crate::mm::typing::Asker {
-        id: owner,
+        id: spec.id,
         io: spec.privileged,
     };
-    for f in frames.iter() {
-        ft.assign(f.0, owner);
+    for &f in frames.iter() {
+        ft.assign(f, spec.id);
     }
-    ft.get_page_type(shared_info.0, PageType::Writable, asker)
+    ft.get_page_type(shared_info, PageType::Writable, asker)
         .map_err(BuildError::Typing)?;
     let l4 = mem.mfn_of_va(lay.pt.0)?;
-    ft.pin(l4.0, PageType::L4, asker)
+    ft.pin(l4, PageType::L4, asker)
         .map_err(BuildError::Typing)?;
     for _ in 0..spec.vcpus {
-        ft.get_page_and_type(l4.0, PageType::L4, asker)
+        ft.get_page_and_type(l4, PageType::L4, asker)
             .map_err(BuildError::Typing)?;
     }
 
@@ -391,13 +388,13 @@ fn construct(
             .into_iter()
             .map(|(v, pcpu, state)| {
                 Arc::new(Vcpu {
-                    domain: spec.id,
+                    domid: spec.id,
                     dom: dom.clone(),
-                    id: v,
+                    id: VcpuId(v),
                     pcpu,
                     state: spin::Mutex::new(state),
                     vcpu_info: core::sync::atomic::AtomicU64::new(
-                        shared_info.addr() | (u64::from(v) * 64),
+                        (shared_info.maddr() + u64::from(v) * 64).0,
                     ),
                 })
             })
@@ -426,16 +423,11 @@ fn construct(
 /// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table
 /// pages themselves read-only, and copies the hypervisor's L4 slots into the L4.
 fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
-    let pt_pfn0 = lay.pfn(lay.pt.0);
-    let mut next_pt = pt_pfn0 + 1; // the first page is the L4
-    let mut tables: BTreeMap<(u32, u64), u64> = BTreeMap::new(); // (level, va prefix) → pfn
-    let l4 = pt_pfn0;
-    let pt_range = pt_pfn0..pt_pfn0 + lay.nr_pt_pages;
-    let mfn = |pfn: u64| {
-        p2m.get(pfn as usize)
-            .copied()
-            .ok_or(BuildError::OutOfMemory)
-    };
+    let l4 = lay.pfn(lay.pt.0);
+    let mut next_pt = Pfn(l4.0 + 1); // the first page is the L4
+    let mut tables: BTreeMap<(u32, u64), Pfn> = BTreeMap::new(); // (level, va prefix) → pfn
+    let pt_range = l4..Pfn(l4.0 + lay.nr_pt_pages);
+    let mfn = |pfn: Pfn| p2m_lookup(p2m, pfn).ok_or(BuildError::OutOfMemory);
     let mut va = lay.v_start;
     while va < lay.v_end {
         let mut table = l4;
@@ -450,7 +442,7 @@ fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
                     if !pt_range.contains(&p) {
                         return Err(BuildError::Layout(LayoutError::Overflow));
                     }
-                    next_pt += 1;
+                    next_pt = Pfn(next_pt.0 + 1);
                     tables.insert(key, p);
                     frame_write_u64(mfn(table)?, index as usize * 8, mfn(p)?.addr() | UPPER)?;
                     p
@@ -466,7 +458,7 @@ fn build_page_tables(lay: &Layout, p2m: &[Mfn]) -> Result<(), BuildError> {
         };
         frame_write_u64(
             mfn(table)?,
-            ((va >> 12) & 511) as usize * 8,
+            l1_table_offset(va) * 8,
             mfn(pfn)?.addr() | flags,
         )?;
         va += PAGE;

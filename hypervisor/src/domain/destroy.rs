@@ -55,14 +55,14 @@ struct Record {
     restart: Option<RestartSpec>,
 }
 
-static RECORDS: Mutex<BTreeMap<u16, Record>> = Mutex::new(BTreeMap::new());
+static RECORDS: Mutex<BTreeMap<DomId, Record>> = Mutex::new(BTreeMap::new());
 static DEAD: Mutex<Vec<DomId>> = Mutex::new(Vec::new());
 static PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Records that `id` was built when `free_before` frames were free, and how to restart it.
 pub fn note_built(id: DomId, free_before: u64, restart: Option<RestartSpec>) {
     RECORDS.lock().insert(
-        id.0,
+        id,
         Record {
             free_before,
             restart,
@@ -103,13 +103,12 @@ pub fn reap() {
 fn destroy(id: DomId) {
     // The domain stays findable (dying) until it is gone: whoever watches for its id to
     // disappear sees the teardown complete.
-    let Some(d) = DOMAINS.lock().get(&id.0).cloned() else {
+    let Some(d) = DOMAINS.lock().get(&id).cloned() else {
         return;
     };
     *d.state.lock() = DomainState::Dying;
     crate::sched::remove_domain(id);
     let ft = crate::mm::frame_table();
-    let owner = u32::from(id.0);
 
     // Event channels: closed, peers unbound, the domain forgotten.
     let fx = crate::event::EVTCHN.lock().domain_destroy(id);
@@ -125,29 +124,28 @@ fn destroy(id: DomId) {
         for v in &d.vcpus {
             let (vi, _) = v.vcpu_info_at();
             let mut st = v.state.lock();
-            ft.put_page_and_type(st.kernel_l4.0);
+            ft.put_page_and_type(st.kernel_l4);
             if let Some(u) = st.user_l4.take() {
-                ft.put_page_and_type(u.0);
+                ft.put_page_and_type(u);
             }
             crate::pv::descriptors::release_gdt(&mut st);
             if vi != d.shared_info {
-                ft.put_page_and_type(vi.0);
+                ft.put_page_and_type(vi);
             }
         }
-        ft.put_page_type(d.shared_info.0);
+        ft.put_page_type(d.shared_info);
         // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
-        let frames = crate::mm::ram_frames();
-        for m in 0..frames {
-            if ft.owner(m) == owner && ft.type_state(m).pinned {
-                let _ = ft.unpin(m, owner);
+        for m in (0..crate::mm::ram_frames()).map(Mfn) {
+            if ft.owner(m) == Some(id) && ft.type_state(m).pinned {
+                let _ = ft.unpin(m, id);
             }
         }
     }
 
     // Every frame it owns gives up its allocation reference.
     let (mut freed, mut retained, mut typed) = (0u64, 0u64, 0u64);
-    for m in 0..crate::mm::ram_frames() {
-        if ft.owner(m) != owner || table_frames.contains(&Mfn(m)) || ft.count(m) == 0 {
+    for m in (0..crate::mm::ram_frames()).map(Mfn) {
+        if ft.owner(m) != Some(id) || table_frames.contains(&m) || ft.count(m) == 0 {
             continue;
         }
         if ft.type_state(m).count != 0 {
@@ -158,12 +156,12 @@ fn destroy(id: DomId) {
             freed += 1;
         } else {
             retained += 1;
-            crate::grant::add_orphan(Mfn(m), owner);
+            crate::grant::add_orphan(m, Some(id));
         }
     }
     // Frames of domains that died earlier, released by this one's page tables.
     crate::grant::reap_orphans();
-    let record = RECORDS.lock().remove(&id.0);
+    let record = RECORDS.lock().remove(&id);
     let free_before = record.as_ref().map_or(0, |r| r.free_before);
     log::info!(
         "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {} (before build {})",
@@ -174,7 +172,7 @@ fn destroy(id: DomId) {
         crate::mm::free_frames(),
         free_before
     );
-    DOMAINS.lock().remove(&id.0);
+    DOMAINS.lock().remove(&id);
     drop(d);
     if let Some(Record {
         free_before,
@@ -199,7 +197,7 @@ fn destroy(id: DomId) {
 fn next_free_id(after: DomId) -> Option<DomId> {
     (after.0.checked_add(1)?..0x7ff0)
         .map(DomId)
-        .find(|&id| !DOMAINS.lock().contains_key(&id.0) && !crate::grant::id_in_use(id))
+        .find(|&id| !DOMAINS.lock().contains_key(&id) && !crate::grant::id_in_use(id))
 }
 
 fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
@@ -231,7 +229,7 @@ fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
             );
             note_built(id, free_before, Some(spec));
             let vcpus = d.vcpus.clone();
-            DOMAINS.lock().insert(id.0, d);
+            DOMAINS.lock().insert(id, d);
             for v in vcpus {
                 crate::sched::add(v);
             }

@@ -3,6 +3,8 @@
 //! start_info, (domU) xenstore and console rings, bootstrap page tables, boot stack, padding to
 //! 4 MiB. Pure arithmetic, host-tested.
 
+use xen_abi::Pfn;
+
 /// Page size.
 pub const PAGE: u64 = 4096;
 
@@ -46,13 +48,13 @@ pub struct Layout {
     /// End of the initial mapping (4 MiB aligned, ≥ 512 KiB after the stack).
     pub v_end: u64,
     /// First PFN of an unmapped initrd (`MOD_START_PFN`).
-    pub initrd_pfn: Option<u64>,
+    pub initrd_pfn: Option<Pfn>,
 }
 
 impl Layout {
     /// The PFN mapped at `va` by the initial mapping.
-    pub fn pfn(&self, va: u64) -> u64 {
-        (va - self.v_start) / PAGE
+    pub fn pfn(&self, va: u64) -> Pfn {
+        Pfn((va - self.v_start) / PAGE)
     }
     /// Pages in the initial mapping.
     pub fn mapped_pages(&self) -> u64 {
@@ -139,7 +141,7 @@ pub fn compute(
     }
     let mut needed = l.mapped_pages();
     if initrd_len > 0 && initrd_unmapped {
-        l.initrd_pfn = Some(needed);
+        l.initrd_pfn = Some(Pfn(needed));
         needed += initrd_len.div_ceil(PAGE);
     }
     if needed > nr_pages {
@@ -167,7 +169,7 @@ mod tests {
         assert_eq!(l.stack, (l.pt.1, l.pt.1 + PAGE));
         assert_eq!(l.v_end, 4 << 20);
         assert!(l.v_end - l.stack.1 >= 512 * 1024);
-        assert_eq!(l.pfn(l.start_info), 0x134);
+        assert_eq!(l.pfn(l.start_info), Pfn(0x134));
     }
 
     #[test]
@@ -205,7 +207,7 @@ mod tests {
     fn compute_unmapped_initrd_follows_the_mapping() {
         let l = compute(0, 0x100000, 0x200000, 8192, 10_000, true, false).unwrap();
         assert_eq!(l.initrd, None);
-        assert_eq!(l.initrd_pfn, Some(l.mapped_pages()));
+        assert_eq!(l.initrd_pfn, Some(Pfn(l.mapped_pages())));
         let m = compute(0, 0x100000, 0x200000, 8192, 10_000, false, false).unwrap();
         assert_eq!(m.initrd, Some((0x200000, 0x203000)));
     }

@@ -15,7 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use spin::Mutex;
-use xen_abi::{DomId, Mfn};
+use xen_abi::{DomId, Maddr, Mfn, VcpuId};
 
 /// Why a domain stopped running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,12 +108,12 @@ pub struct VcpuState {
     /// Runstate accounting.
     pub runstate: runstate::Runstate,
     /// The guest GDT's frames (`set_gdt`), each holding a descriptor-page type reference.
-    pub gdt_frames: heapless::Vec<u64, 14>,
+    pub gdt_frames: heapless::Vec<Mfn, 14>,
     /// Descriptors in the guest GDT.
     pub gdt_ents: u32,
     /// The guest LDT's frames (`MMUEXT_SET_LDT`), each holding a descriptor-page type
     /// reference, and its number of descriptors (0: none).
-    pub ldt_frames: heapless::Vec<u64, 16>,
+    pub ldt_frames: heapless::Vec<Mfn, 16>,
     /// See `ldt_frames`.
     pub ldt_ents: u32,
     /// The LDT's linear address, as the guest gave it.
@@ -135,17 +135,18 @@ impl VcpuState {
 /// A virtual CPU.
 #[derive(Debug)]
 pub struct Vcpu {
-    /// Its domain's id.
-    pub domain: DomId,
-    /// Its domain, without a reference cycle (the domain owns its vCPUs).
+    /// Its domain's id (Xen's `v->domain->domain_id`).
+    pub domid: DomId,
+    /// Its domain, without a reference cycle (the domain owns its vCPUs): see
+    /// [`Vcpu::domain`].
     pub dom: alloc::sync::Weak<Domain>,
-    /// Its index in the domain.
-    pub id: u32,
+    /// Its index in the domain (`vcpu_id`).
+    pub id: VcpuId,
     /// The physical CPU it runs on.
     pub pcpu: usize,
     /// Saved state.
     pub state: Mutex<VcpuState>,
-    /// Where its `vcpu_info` lives: `mfn << 12 | offset` (in `shared_info` until
+    /// The machine address of its `vcpu_info`, a [`Maddr`] (in `shared_info` until
     /// `VCPUOP_register_vcpu_info` moves it).
     pub vcpu_info: core::sync::atomic::AtomicU64,
 }
@@ -158,8 +159,8 @@ impl Vcpu {
 
     /// The frame and byte offset of this vCPU's `vcpu_info`.
     pub fn vcpu_info_at(&self) -> (Mfn, usize) {
-        let v = self.vcpu_info.load(core::sync::atomic::Ordering::Acquire);
-        (Mfn(v >> 12), (v & 0xfff) as usize)
+        let at = Maddr(self.vcpu_info.load(core::sync::atomic::Ordering::Acquire));
+        (at.mfn(), at.page_offset())
     }
 }
 
@@ -213,7 +214,7 @@ impl Domain {
     /// domain.
     pub fn asker(&self) -> crate::mm::typing::Asker {
         crate::mm::typing::Asker {
-            id: u32::from(self.id.0),
+            id: self.id,
             io: self.privileged,
         }
     }
@@ -261,9 +262,9 @@ impl Domain {
 }
 
 /// Every domain, by id.
-pub static DOMAINS: Mutex<BTreeMap<u16, Arc<Domain>>> = Mutex::new(BTreeMap::new());
+pub static DOMAINS: Mutex<BTreeMap<DomId, Arc<Domain>>> = Mutex::new(BTreeMap::new());
 
 /// The domain with id `id`.
 pub fn get(id: DomId) -> Option<Arc<Domain>> {
-    DOMAINS.lock().get(&id.0).cloned()
+    DOMAINS.lock().get(&id).cloned()
 }

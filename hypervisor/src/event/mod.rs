@@ -12,7 +12,7 @@ use event_channels::words::EventWords;
 use spin::Mutex;
 use xen_abi::event_channel::EvtchnOp;
 use xen_abi::xen::{SharedInfo, VcpuInfo, XEN_LEGACY_MAX_VCPUS};
-use xen_abi::{DomId, Errno, Mfn, Port, VcpuId, XenResult};
+use xen_abi::{DomId, Errno, Maddr, Mfn, Port, VcpuId, XenResult};
 
 /// Offsets in `shared_info` and `vcpu_info` (xen.h), from the layout-checked `xen-abi` structs.
 const PENDING: usize = offset_of!(SharedInfo, evtchn_pending);
@@ -27,8 +27,8 @@ const UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
 pub struct SharedInfoWords {
     /// The domain's `shared_info`.
     pub shared_info: Mfn,
-    /// Each vCPU's `vcpu_info` as `mfn << 12 | offset`.
-    pub vcpu_info: [u64; XEN_LEGACY_MAX_VCPUS],
+    /// The machine address of each vCPU's `vcpu_info`.
+    pub vcpu_info: [Maddr; XEN_LEGACY_MAX_VCPUS],
 }
 
 impl SharedInfoWords {
@@ -36,13 +36,13 @@ impl SharedInfoWords {
     pub fn new(shared_info: Mfn) -> SharedInfoWords {
         SharedInfoWords {
             shared_info,
-            vcpu_info: core::array::from_fn(|v| shared_info.addr() | (v as u64 * VCPU_INFO as u64)),
+            vcpu_info: core::array::from_fn(|v| shared_info.maddr() + (v * VCPU_INFO) as u64),
         }
     }
 
     fn vcpu(&self, vcpu: VcpuId) -> Option<(Mfn, usize)> {
-        let v = *self.vcpu_info.get(vcpu.0 as usize)?;
-        Some((Mfn(v >> 12), (v & 0xfff) as usize))
+        let at = *self.vcpu_info.get(vcpu.0 as usize)?;
+        Some((at.mfn(), at.page_offset()))
     }
 }
 
@@ -176,7 +176,7 @@ fn wake_pollers(dom: DomId, port: Port) {
             .as_ref()
             .is_some_and(|p| p.contains(&port.0));
         if polling {
-            kick(dom, VcpuId(v.id));
+            kick(dom, v.id);
         }
     }
 }
@@ -190,8 +190,8 @@ pub fn is_pending(dom: DomId, port: u32) -> bool {
 }
 
 /// `VIRQ_TIMER` (or another per-vCPU VIRQ) for a vCPU.
-pub fn send_vcpu_virq(dom: DomId, vcpu: u32, virq: u32) {
-    let fx = EVTCHN.lock().send_guest_vcpu_virq(dom, VcpuId(vcpu), virq);
+pub fn send_vcpu_virq(dom: DomId, vcpu: VcpuId, virq: u32) {
+    let fx = EVTCHN.lock().send_guest_vcpu_virq(dom, vcpu, virq);
     apply(&fx);
 }
 
@@ -222,10 +222,10 @@ pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
 
 /// Points vCPU `vcpu`'s selector and upcall flag at its new `vcpu_info`
 /// (`VCPUOP_register_vcpu_info`).
-pub fn move_vcpu_info(dom: DomId, vcpu: u32, at: (Mfn, usize)) {
+pub fn move_vcpu_info(dom: DomId, vcpu: VcpuId, (mfn, offset): (Mfn, usize)) {
     if let Some(d) = EVTCHN.lock().domain_mut(dom) {
-        if let Some(slot) = d.words_mut().vcpu_info.get_mut(vcpu as usize) {
-            *slot = at.0.addr() | at.1 as u64;
+        if let Some(slot) = d.words_mut().vcpu_info.get_mut(vcpu.0 as usize) {
+            *slot = mfn.maddr() + offset as u64;
         }
     }
 }

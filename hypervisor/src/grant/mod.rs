@@ -18,8 +18,8 @@ use crate::mm::guest::{
     frame_write_u64,
 };
 use crate::mm::typing::{
-    PageType, ADDR_MASK, OWNER_IO, OWNER_NONE, PTE_A, PTE_D, PTE_P, PTE_PCD, PTE_PSE, PTE_PWT,
-    PTE_RW, PTE_US,
+    l1_table_offset, pte_mfn, PageType, PTE_A, PTE_D, PTE_P, PTE_PCD, PTE_PSE, PTE_PWT, PTE_RW,
+    PTE_US,
 };
 use crate::pv::{read_guest_struct, write_guest};
 use alloc::collections::BTreeMap;
@@ -35,7 +35,7 @@ use xen_abi::grant_table::{
     GnttabSwapGrantRef, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1,
     GNTMAP_CONTAINS_PTE, GNTMAP_READONLY, GTF_PAT, GTF_PCD, GTF_PWT,
 };
-use xen_abi::{DomId, Errno, Gfn, GrantRef, Mfn, XenResult};
+use xen_abi::{DomId, Errno, Gfn, GrantRef, Maddr, Mfn, XenResult};
 use zerocopy::IntoBytes;
 
 /// v1 entries per frame.
@@ -121,36 +121,34 @@ impl GrantEntries for Frames {
 impl GuestFrames for Frames {
     fn resolve_frame(&self, owner: DomId, gfn: Gfn) -> Result<Mfn, GnttabStatus> {
         // A PV domain names its frames by machine frame number.
+        let mfn = Mfn(gfn.0);
         let ft = crate::mm::frame_table();
-        if ft.owner(gfn.0) != u32::from(owner.0) || ft.count(gfn.0) == 0 {
+        if ft.owner(mfn) != Some(owner) || ft.count(mfn) == 0 {
             return Err(GnttabStatus::BadPage);
         }
-        Ok(Mfn(gfn.0))
+        Ok(mfn)
     }
 
     fn writable_type_ok(&self, mfn: Mfn) -> bool {
-        let ts = crate::mm::frame_table().type_state(mfn.0);
+        let ts = crate::mm::frame_table().type_state(mfn);
         ts.count == 0 || ts.ty == PageType::Writable
     }
 
     fn owner_of(&self, mfn: Mfn) -> Option<DomId> {
-        let o = crate::mm::frame_table().owner(mfn.0);
-        (o != OWNER_NONE && o != OWNER_IO)
-            .then(|| u16::try_from(o).ok().map(DomId))
-            .flatten()
+        crate::mm::frame_table()
+            .owner(mfn)
+            .filter(|&o| o != DomId::IO)
     }
 
     fn hold_frame(&mut self, owner: DomId, mfn: Mfn) -> bool {
         // Checks the owner and takes the reference in one step: a frame freed and given to
         // another domain since the lookup is refused.
-        crate::mm::frame_table()
-            .get_page(mfn.0, u32::from(owner.0))
-            .is_ok()
+        crate::mm::frame_table().get_page(mfn, owner).is_ok()
     }
 
     fn release_frame(&mut self, mfn: Mfn) {
         // The last put frees a frame its owner let go during the copy.
-        crate::mm::frame_table().put_page(mfn.0);
+        crate::mm::frame_table().put_page(mfn);
     }
 
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16) {
@@ -169,14 +167,11 @@ impl GuestFrames for Frames {
 fn share_new_frame(dom: DomId) -> Option<Mfn> {
     let f = crate::mm::guest::alloc_zeroed()?;
     let ft = crate::mm::frame_table();
-    ft.assign(f.0, u32::from(dom.0));
-    let asker = crate::mm::typing::Asker {
-        id: u32::from(dom.0),
-        io: false,
-    };
-    if ft.get_page_type(f.0, PageType::Writable, asker).is_err() {
+    ft.assign(f, dom);
+    let asker = crate::mm::typing::Asker { id: dom, io: false };
+    if ft.get_page_type(f, PageType::Writable, asker).is_err() {
         // The allocation reference is the only one: the frame table frees it.
-        ft.release(f.0);
+        ft.release(f);
         return None;
     }
     Some(f)
@@ -186,9 +181,9 @@ fn share_new_frame(dom: DomId) -> Option<Mfn> {
 /// now, or at its last put if something else still holds it.
 fn release_table_frame(f: Mfn) {
     let ft = crate::mm::frame_table();
-    let owner = ft.owner(f.0);
-    ft.put_page_type(f.0);
-    if !ft.release(f.0) {
+    let owner = ft.owner(f);
+    ft.put_page_type(f);
+    if !ft.release(f) {
         add_orphan(f, owner);
     }
 }
@@ -202,7 +197,7 @@ static GNTTAB: Mutex<Option<Hub>> = Mutex::new(None);
 
 /// Frames whose owner died while others still referenced them, with that owner: the frame
 /// table frees each at its last put; they are kept here to account for them.
-static ORPHANS: Mutex<Vec<(Mfn, u32)>> = Mutex::new(Vec::new());
+static ORPHANS: Mutex<Vec<(Mfn, Option<DomId>)>> = Mutex::new(Vec::new());
 
 fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> R {
     let mut g = GNTTAB.lock();
@@ -214,7 +209,7 @@ fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> R {
 }
 
 /// Remembers a frame a dying domain (`owner`) leaves behind, still referenced by others.
-pub fn add_orphan(f: Mfn, owner: u32) {
+pub fn add_orphan(f: Mfn, owner: Option<DomId>) {
     ORPHANS.lock().push((f, owner));
 }
 
@@ -224,7 +219,7 @@ pub fn reap_orphans() -> usize {
     let ft = crate::mm::frame_table();
     let mut orphans = ORPHANS.lock();
     let before = orphans.len();
-    orphans.retain(|(f, owner)| ft.count(f.0) != 0 && ft.owner(f.0) == *owner);
+    orphans.retain(|&(f, owner)| ft.count(f) != 0 && ft.owner(f) == owner);
     let n = before - orphans.len();
     drop(orphans);
     if n > 0 {
@@ -319,9 +314,9 @@ fn release_table(id: DomId) {
 fn put_ref(mfn: Mfn, readonly: bool) {
     let ft = crate::mm::frame_table();
     if readonly {
-        ft.put_page(mfn.0);
+        ft.put_page(mfn);
     } else {
-        ft.put_page_and_type(mfn.0);
+        ft.put_page_and_type(mfn);
     }
 }
 
@@ -329,13 +324,13 @@ fn put_ref(mfn: Mfn, readonly: bool) {
 fn get_ref(mfn: Mfn, granter: DomId, readonly: bool) -> Result<(), GnttabStatus> {
     let ft = crate::mm::frame_table();
     let a = crate::mm::typing::Asker {
-        id: u32::from(granter.0),
+        id: granter,
         io: false,
     };
-    ft.get_page(mfn.0, a.id)
+    ft.get_page(mfn, a.id)
         .map_err(|_| GnttabStatus::GeneralError)?;
-    if !readonly && ft.get_page_type(mfn.0, PageType::Writable, a).is_err() {
-        ft.put_page(mfn.0);
+    if !readonly && ft.get_page_type(mfn, PageType::Writable, a).is_err() {
+        ft.put_page(mfn);
         return Err(GnttabStatus::GeneralError);
     }
     Ok(())
@@ -344,12 +339,13 @@ fn get_ref(mfn: Mfn, granter: DomId, readonly: bool) -> Result<(), GnttabStatus>
 /// The L1 table and slot a grant's `host_addr` names: with `GNTMAP_contains_pte` the machine
 /// address of the PTE itself, else a virtual address in the vCPU's current page tables. The L1
 /// must be a validated L1 of `dom`.
-fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(u64, usize), ()> {
+fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(Mfn, usize), ()> {
     let (l1, index) = if contains_pte {
         if !addr.is_multiple_of(8) {
             return Err(());
         }
-        (addr >> 12, ((addr & 0xfff) / 8) as usize)
+        let pte = Maddr(addr);
+        (pte.mfn(), pte.page_offset() / 8)
     } else {
         use crate::layout::{HYPERVISOR_VIRT_END, HYPERVISOR_VIRT_START};
         if (HYPERVISOR_VIRT_START..HYPERVISOR_VIRT_END).contains(&addr)
@@ -359,11 +355,11 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(u64,
         }
         let l4 = v.state.lock().active_l4();
         let l1 = crate::hypercall::mmu::l1_of(l4, addr).map_err(|_| ())?;
-        (l1, ((addr >> 12) & 511) as usize)
+        (l1, l1_table_offset(addr))
     };
     let ft = crate::mm::frame_table();
     let ts = ft.type_state(l1);
-    if ft.owner(l1) != u32::from(dom.id.0) || ts.ty != PageType::L1 || !ts.validated {
+    if ft.owner(l1) != Some(dom.id) || ts.ty != PageType::L1 || !ts.validated {
         return Err(());
     }
     Ok((l1, index))
@@ -373,7 +369,7 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(u64,
 /// accessed, dirty, user (the PV kernel runs in ring 3), writable unless read-only, the
 /// grant's cache attributes.
 fn grant_pte(mfn: Mfn, flags: u32, cache_flags: u16) -> u64 {
-    let mut pte = (mfn.0 << 12) | PTE_P | PTE_A | PTE_D | PTE_US;
+    let mut pte = mfn.addr() | PTE_P | PTE_A | PTE_D | PTE_US;
     if flags & GNTMAP_READONLY == 0 {
         pte |= PTE_RW;
     }
@@ -404,8 +400,8 @@ fn create_host_mapping(dom: &Domain, v: &Vcpu, m: &Mapping) -> Result<(), Gnttab
     let ft = crate::mm::frame_table();
     let _mmu = dom.mmu.lock();
     let (l1, index) = locate(dom, v, m.host_addr, cpte).map_err(|()| GnttabStatus::GeneralError)?;
-    let old = frame_read_u64(Mfn(l1), index * 8).map_err(|_| GnttabStatus::GeneralError)?;
-    frame_write_u64(Mfn(l1), index * 8, grant_pte(m.mfn, m.flags, m.cache_flags))
+    let old = frame_read_u64(l1, index * 8).map_err(|_| GnttabStatus::GeneralError)?;
+    frame_write_u64(l1, index * 8, grant_pte(m.mfn, m.flags, m.cache_flags))
         .map_err(|_| GnttabStatus::GeneralError)?;
     ft.put_l1e(old);
     flush(m.host_addr, cpte);
@@ -428,20 +424,20 @@ fn replace_host_mapping(
     }
     let _mmu = dom.mmu.lock();
     let (l1, index) = locate(dom, v, addr, cpte).map_err(|()| GnttabStatus::GeneralError)?;
-    let old = frame_read_u64(Mfn(l1), index * 8).map_err(|_| GnttabStatus::GeneralError)?;
+    let old = frame_read_u64(l1, index * 8).map_err(|_| GnttabStatus::GeneralError)?;
     let want = grant_pte(mfn, flags, 0);
-    if (old & ADDR_MASK) >> 12 != mfn.0 || (old ^ want) & (PTE_P | PTE_RW) != 0 {
+    if pte_mfn(old) != mfn || (old ^ want) & (PTE_P | PTE_RW) != 0 {
         return Err(GnttabStatus::GeneralError);
     }
     let mut new = 0;
     if new_addr != 0 {
         let (nl1, nindex) =
             locate(dom, v, new_addr, false).map_err(|()| GnttabStatus::GeneralError)?;
-        new = frame_read_u64(Mfn(nl1), nindex * 8).map_err(|_| GnttabStatus::GeneralError)?;
-        frame_write_u64(Mfn(nl1), nindex * 8, 0).map_err(|_| GnttabStatus::GeneralError)?;
+        new = frame_read_u64(nl1, nindex * 8).map_err(|_| GnttabStatus::GeneralError)?;
+        frame_write_u64(nl1, nindex * 8, 0).map_err(|_| GnttabStatus::GeneralError)?;
         flush(new_addr, false);
     }
-    frame_write_u64(Mfn(l1), index * 8, new).map_err(|_| GnttabStatus::GeneralError)?;
+    frame_write_u64(l1, index * 8, new).map_err(|_| GnttabStatus::GeneralError)?;
     flush(addr, cpte);
     Ok(())
 }

@@ -9,7 +9,7 @@ use crate::mm::guest::{m2p_set, INVALID_M2P_ENTRY};
 use crate::pv::{read_guest_struct, write_guest_struct};
 use core::sync::atomic::Ordering;
 use xen_abi::memory::{E820Entry, XenMemoryExchange, XenMemoryReservation};
-use xen_abi::{DomId, Errno, Mfn, XenResult};
+use xen_abi::{DomId, Errno, Maddr, Mfn, Pfn, XenResult};
 
 /// Which reservation sub-op.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,20 +39,19 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
         return Ok(start);
     }
     let ft = crate::mm::frame_table();
-    let owner = u32::from(dom.id.0);
     let mut done = start;
     while done < r.nr_extents {
         let slot = r.extent_start.wrapping_add(done * 8);
         match op {
             Reservation::Decrease => {
-                let mfn: u64 = read_guest_struct(slot)?;
+                let mfn: Mfn = read_guest_struct(slot)?;
                 if !give_back(dom, mfn) {
                     break;
                 }
             }
             Reservation::Increase | Reservation::Populate => {
                 let pfn = if op == Reservation::Populate {
-                    read_guest_struct::<u64>(slot)?
+                    read_guest_struct::<Pfn>(slot)?
                 } else {
                     INVALID_M2P_ENTRY
                 };
@@ -62,12 +61,12 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
                 let Some(mfn) = crate::mm::guest::alloc_zeroed() else {
                     break;
                 };
-                ft.assign(mfn.0, owner);
+                ft.assign(mfn, dom.id);
                 dom.tot_pages.fetch_add(1, Ordering::AcqRel);
                 m2p_set(mfn, pfn);
-                if write_guest_struct(slot, &mfn.0).is_err() {
+                if write_guest_struct(slot, &mfn).is_err() {
                     // The guest cannot learn the frame: take it back.
-                    give_back(dom, mfn.0);
+                    give_back(dom, mfn);
                     return Err(Errno::EFAULT);
                 }
             }
@@ -80,16 +79,15 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
 /// Xen's `guest_remove_page`: the domain gives up frame `mfn` (its allocation reference, and a
 /// pin if it was a pinned table). The frame returns to the allocator once nothing else holds
 /// a reference. False if it is not the domain's.
-fn give_back(dom: &Domain, mfn: u64) -> bool {
+fn give_back(dom: &Domain, mfn: Mfn) -> bool {
     let ft = crate::mm::frame_table();
-    let owner = u32::from(dom.id.0);
-    if ft.owner(mfn) != owner || Mfn(mfn) == dom.shared_info || !ft.allocated(mfn) {
+    if ft.owner(mfn) != Some(dom.id) || mfn == dom.shared_info || !ft.allocated(mfn) {
         return false;
     }
     {
         let _mmu = dom.mmu.lock();
         if ft.type_state(mfn).pinned {
-            let _ = ft.unpin(mfn, owner);
+            let _ = ft.unpin(mfn, dom.id);
         }
     }
     dom.tot_pages.fetch_sub(1, Ordering::AcqRel);
@@ -121,31 +119,30 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
     }
     let k = 1u64 << outr.extent_order;
     let bits = xen_abi::memory::xenmemf_get_address_bits(outr.mem_flags);
-    let below = if bits == 0 || bits >= 64 {
+    let below = Maddr(if bits == 0 || bits >= 64 {
         u64::MAX
     } else {
         1u64 << bits
-    };
+    });
     let ft = crate::mm::frame_table();
-    let owner = u32::from(dom.id.0);
     let mut result = Ok(0);
     while x.nr_exchanged < inr.nr_extents {
         let j = x.nr_exchanged / k;
         // The frames given up: the domain's, allocated, referenced by nothing else.
-        let mut given: heapless::Vec<u64, 512> = heapless::Vec::new();
+        let mut given: heapless::Vec<Mfn, 512> = heapless::Vec::new();
         for i in 0..k {
-            let m: u64 = match read_guest_struct(inr.extent_start.wrapping_add((j * k + i) * 8)) {
+            let m: Mfn = match read_guest_struct(inr.extent_start.wrapping_add((j * k + i) * 8)) {
                 Ok(m) => m,
                 Err(e) => {
                     result = Err(e);
                     break;
                 }
             };
-            let free_to_give = ft.owner(m) == owner
+            let free_to_give = ft.owner(m) == Some(dom.id)
                 && ft.allocated(m)
                 && ft.count(m) == 1
                 && ft.type_state(m).count == 0
-                && Mfn(m) != dom.shared_info
+                && m != dom.shared_info
                 && !given.contains(&m);
             if !free_to_give {
                 result = Err(Errno::EINVAL);
@@ -157,7 +154,7 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
             break;
         }
         let gpfn_slot = outr.extent_start.wrapping_add(j * 8);
-        let gpfn: u64 = match read_guest_struct(gpfn_slot) {
+        let gpfn: Pfn = match read_guest_struct(gpfn_slot) {
             Ok(g) => g,
             Err(e) => {
                 result = Err(e);
@@ -169,15 +166,15 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
             break;
         };
         if let Err(e) = write_guest_struct(gpfn_slot, &first) {
-            for f in first..first + k {
-                let _ = crate::mm::free_frame(f << 12);
+            for i in 0..k {
+                let _ = crate::mm::free_frame(first + i);
             }
             result = Err(e);
             break;
         }
-        for (i, f) in (first..first + k).enumerate() {
-            ft.assign(f, owner);
-            m2p_set(Mfn(f), gpfn.wrapping_add(i as u64));
+        for i in 0..k {
+            ft.assign(first + i, dom.id);
+            m2p_set(first + i, Pfn(gpfn.0.wrapping_add(i)));
         }
         for &m in &given {
             // Freed (M2P invalidated) now: nothing else referenced it.
@@ -271,7 +268,7 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
                 let size = core::mem::size_of::<E820Entry>() as u64;
                 for (i, r) in host.iter().enumerate() {
                     let e = E820Entry {
-                        addr: r.range.start,
+                        addr: r.range.start.0,
                         size: r.range.len(),
                         r#type: r.kind.e820_type(),
                     };

@@ -6,10 +6,10 @@
 
 use crate::arch::x86_64::cpu;
 use crate::domain::{Domain, Vcpu};
-use crate::mm::typing::{PageType, ADDR_MASK, PTE_P, PTE_PSE};
+use crate::mm::typing::{l1_table_offset, pte_mfn, PageType, ADDR_MASK, PTE_P, PTE_PSE};
 use crate::pv::{read_guest_struct, write_guest};
 use xen_abi::xen::{MmuUpdate, MmuUpdateCmd, MmuextCmd, MmuextOp};
-use xen_abi::{DomId, Errno, Mfn, XenResult};
+use xen_abi::{DomId, Errno, Maddr, Mfn, Pfn, XenResult};
 
 /// The domain whose pages a call maps (`foreigndom`): the caller itself, or — for the
 /// privileged domain — another domain.
@@ -23,7 +23,7 @@ fn page_owner(dom: &Domain, foreigndom: u64) -> XenResult<crate::mm::typing::Ask
     }
     let other = crate::domain::get(DomId(fd)).ok_or(Errno::ESRCH)?;
     Ok(crate::mm::typing::Asker {
-        id: u32::from(other.id.0),
+        id: other.id,
         io: dom.privileged,
     })
 }
@@ -51,7 +51,9 @@ pub fn mmu_update(
                 }
             };
             let (ptr, val) = (req.ptr, req.val);
-            let mfn = (ptr & ADDR_MASK) >> 12;
+            // The frame `ptr` names (bits above 51 ignored, as in an entry) and the entry in it.
+            let ma = Maddr(ptr);
+            let mfn = Maddr(ptr & ADDR_MASK).mfn();
             let r = match MmuUpdateCmd::try_from((ptr & 3) as u32) {
                 // MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD, MMU_PT_UPDATE_NO_TRANSLATE:
                 // nothing is translated for a PV domain, NO_TRANSLATE is a normal update.
@@ -60,14 +62,14 @@ pub fn mmu_update(
                     | MmuUpdateCmd::PtUpdatePreserveAd
                     | MmuUpdateCmd::PtUpdateNoTranslate),
                 ) => {
-                    let index = ((ptr & 0xfff) >> 3) as usize;
+                    let index = ma.page_offset() / 8;
                     let preserve = c == MmuUpdateCmd::PtUpdatePreserveAd;
                     update_entry(dom, mfn, index, val, preserve, pg_owner)
                 }
                 // MMU_MACHPHYS_UPDATE
                 Ok(MmuUpdateCmd::MachphysUpdate) => {
-                    if ft.owner(mfn) == pg_owner.id {
-                        crate::mm::guest::m2p_set(Mfn(mfn), val);
+                    if ft.owner(mfn) == Some(pg_owner.id) {
+                        crate::mm::guest::m2p_set(mfn, Pfn(val));
                         Ok(())
                     } else {
                         Err(Errno::EINVAL)
@@ -92,14 +94,14 @@ pub fn mmu_update(
 /// the domain, a plain write if it is an ordinary page of the domain (Xen writes those too).
 fn update_entry(
     dom: &Domain,
-    table: u64,
+    table: Mfn,
     index: usize,
     val: u64,
     preserve_ad: bool,
     pg_owner: crate::mm::typing::Asker,
 ) -> XenResult<()> {
     let ft = crate::mm::frame_table();
-    if ft.owner(table) != u32::from(dom.id.0) {
+    if ft.owner(table) != Some(dom.id) {
         return Err(Errno::EINVAL);
     }
     let ts = ft.type_state(table);
@@ -109,7 +111,7 @@ fn update_entry(
             .map(|_| ());
     }
     ft.get_page_type(table, PageType::Writable, dom.asker())?;
-    let r = crate::mm::guest::frame_write_u64(Mfn(table), index * 8, val);
+    let r = crate::mm::guest::frame_write_u64(table, index * 8, val);
     ft.put_page_type(table);
     r.map_err(|_| Errno::EINVAL)
 }
@@ -129,7 +131,7 @@ pub fn mmuext_op(
     for i in 0..count {
         let size = core::mem::size_of::<MmuextOp>() as u64;
         let op: MmuextOp = read_guest_struct(ops.wrapping_add(i.wrapping_mul(size)))?;
-        let r = one(dom, v, pg_owner, op.cmd, op.arg1, op.arg2);
+        let r = one(dom, v, pg_owner, &op);
         if let Err(e) = r {
             result = Err(e);
             break;
@@ -150,13 +152,11 @@ fn one(
     dom: &Domain,
     v: &Vcpu,
     pg_owner: crate::mm::typing::Asker,
-    cmd: u32,
-    arg1: u64,
-    arg2: u64,
+    op: &MmuextOp,
 ) -> XenResult<u64> {
     let ft = crate::mm::frame_table();
     let me = dom.asker();
-    match MmuextCmd::try_from(cmd)? {
+    match MmuextCmd::try_from(op.cmd)? {
         // MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_PIN_L3_TABLE, MMUEXT_PIN_L4_TABLE
         c @ (MmuextCmd::PinL1Table
         | MmuextCmd::PinL2Table
@@ -169,33 +169,33 @@ fn one(
                 _ => PageType::L4,
             };
             let _mmu = dom.mmu.lock();
-            ft.pin(arg1, ty, pg_owner).map(|()| 0)
+            ft.pin(op.mfn(), ty, pg_owner).map(|()| 0)
         }
         // MMUEXT_UNPIN_TABLE
         MmuextCmd::UnpinTable => {
             let _mmu = dom.mmu.lock();
-            ft.unpin(arg1, pg_owner.id).map(|()| 0)
+            ft.unpin(op.mfn(), pg_owner.id).map(|()| 0)
         }
         // MMUEXT_NEW_BASEPTR
         MmuextCmd::NewBaseptr => {
             let _mmu = dom.mmu.lock();
-            ft.get_page_and_type(arg1, PageType::L4, me)?;
+            ft.get_page_and_type(op.mfn(), PageType::L4, me)?;
             let mut st = v.state.lock();
-            let old = core::mem::replace(&mut st.kernel_l4, Mfn(arg1));
-            ft.put_page_and_type(old.0);
+            let old = core::mem::replace(&mut st.kernel_l4, op.mfn());
+            ft.put_page_and_type(old);
             crate::pv::reload_cr3(&st);
             Ok(0)
         }
         // MMUEXT_NEW_USER_BASEPTR
         MmuextCmd::NewUserBaseptr => {
             let _mmu = dom.mmu.lock();
-            if arg1 != 0 {
-                ft.get_page_and_type(arg1, PageType::L4, me)?;
+            let new = Some(op.mfn()).filter(|&m| m != Mfn(0));
+            if let Some(m) = new {
+                ft.get_page_and_type(m, PageType::L4, me)?;
             }
             let mut st = v.state.lock();
-            let old = core::mem::replace(&mut st.user_l4, (arg1 != 0).then_some(Mfn(arg1)));
-            if let Some(o) = old {
-                ft.put_page_and_type(o.0);
+            if let Some(o) = core::mem::replace(&mut st.user_l4, new) {
+                ft.put_page_and_type(o);
             }
             crate::pv::reload_cr3(&st);
             Ok(0)
@@ -207,7 +207,7 @@ fn one(
         }
         // MMUEXT_INVLPG_LOCAL
         MmuextCmd::InvlpgLocal => {
-            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(arg1));
+            x86_64::instructions::tlb::flush(x86_64::VirtAddr::new_truncate(op.linear_addr()));
             Ok(0)
         }
         // Other vCPUs' TLBs: every CPU running guest code flushes (a superset of the vCPU
@@ -225,33 +225,35 @@ fn one(
         MmuextCmd::FlushCache | MmuextCmd::FlushCacheGlobal => Ok(0),
         // MMUEXT_CLEAR_PAGE
         MmuextCmd::ClearPage => {
-            ft.get_page_and_type(arg1, PageType::Writable, me)?;
-            let r = crate::mm::guest::frame_zero(Mfn(arg1));
-            ft.put_page_and_type(arg1);
+            let mfn = op.mfn();
+            ft.get_page_and_type(mfn, PageType::Writable, me)?;
+            let r = crate::mm::guest::frame_zero(mfn);
+            ft.put_page_and_type(mfn);
             r.map(|()| 0).map_err(|_| Errno::EINVAL)
         }
         // MMUEXT_COPY_PAGE
         MmuextCmd::CopyPage => {
-            ft.get_page(arg2, me.id)?;
-            if let Err(e) = ft.get_page_and_type(arg1, PageType::Writable, me) {
-                ft.put_page(arg2);
+            let (dst, src) = (op.mfn(), op.src_mfn());
+            ft.get_page(src, me.id)?;
+            if let Err(e) = ft.get_page_and_type(dst, PageType::Writable, me) {
+                ft.put_page(src);
                 return Err(e);
             }
             let mut buf = [0u8; 4096];
-            let r = crate::mm::guest::frame_read(Mfn(arg2), 0, &mut buf)
-                .and_then(|()| crate::mm::guest::frame_write(Mfn(arg1), 0, &buf));
-            ft.put_page_and_type(arg1);
-            ft.put_page(arg2);
+            let r = crate::mm::guest::frame_read(src, 0, &mut buf)
+                .and_then(|()| crate::mm::guest::frame_write(dst, 0, &buf));
+            ft.put_page_and_type(dst);
+            ft.put_page(src);
             r.map(|()| 0).map_err(|_| Errno::EINVAL)
         }
         // MMUEXT_SET_LDT
-        MmuextCmd::SetLdt => crate::pv::descriptors::set_ldt(dom, v, arg1, arg2),
+        MmuextCmd::SetLdt => crate::pv::descriptors::set_ldt(dom, v, op.linear_addr(), op.arg2),
         _ => Err(Errno::ENOSYS),
     }
 }
 
 /// The L1 page table mapping `va` in `l4`'s tree, walking the guest's own tables.
-pub(crate) fn l1_of(l4: Mfn, va: u64) -> XenResult<u64> {
+pub(crate) fn l1_of(l4: Mfn, va: u64) -> XenResult<Mfn> {
     use crate::mm::guest::frame_read_u64;
     let mut table = l4;
     for level in [4u32, 3, 2] {
@@ -260,9 +262,9 @@ pub(crate) fn l1_of(l4: Mfn, va: u64) -> XenResult<u64> {
         if e & PTE_P == 0 || e & PTE_PSE != 0 {
             return Err(Errno::EINVAL);
         }
-        table = Mfn((e & ADDR_MASK) >> 12);
+        table = pte_mfn(e);
     }
-    Ok(table.0)
+    Ok(table)
 }
 
 /// `update_va_mapping(va, val, flags)` and, for `update_va_mapping_otherdomain`, with the
@@ -287,10 +289,10 @@ pub fn update_va_mapping(
         let _mmu = dom.mmu.lock();
         let l1 = l1_of(l4, va)?;
         let ft = crate::mm::frame_table();
-        if ft.owner(l1) != u32::from(dom.id.0) {
+        if ft.owner(l1) != Some(dom.id) {
             return Err(Errno::EINVAL);
         }
-        ft.mod_entry(l1, ((va >> 12) & 511) as usize, val, false, pg_owner)?;
+        ft.mod_entry(l1, l1_table_offset(va), val, false, pg_owner)?;
     }
     match flags & xen_abi::xen::UVMF_FLUSHTYPE_MASK {
         xen_abi::xen::UVMF_INVLPG => {

@@ -7,7 +7,7 @@ use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Callback, Domain, TrapEntry, Vcpu};
 use crate::mm::typing::PageType;
 use crate::pv::{read_guest_struct, write_guest};
-use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
+use xen_abi::arch_x86::{xen_cr3_to_pfn, VcpuGuestContext, VgcfFlags};
 use xen_abi::vcpu::{
     VcpuOp, VcpuRegisterRunstateMemoryArea, VcpuRegisterVcpuInfo, VcpuRunstateInfo,
     VcpuSetPeriodicTimer, VcpuSetSingleshotTimer,
@@ -64,26 +64,25 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let me = dom.asker();
     let _mmu = dom.mmu.lock();
     // Page tables: the kernel L4 (ctrlreg[3]) and, if given, the user L4 (ctrlreg[1]).
-    let kernel_l4 = c.ctrlreg[3] >> 12;
-    let user_l4 = c.ctrlreg[1] >> 12;
+    let kernel_l4 = Mfn(xen_cr3_to_pfn(c.ctrlreg[3]));
+    let user_l4 = Some(Mfn(xen_cr3_to_pfn(c.ctrlreg[1]))).filter(|&m| m != Mfn(0));
     ft.get_page_and_type(kernel_l4, PageType::L4, me)
         .map_err(|_| Errno::EINVAL)?;
-    if user_l4 != 0 {
-        if let Err(e) = ft.get_page_and_type(user_l4, PageType::L4, me) {
+    if let Some(u) = user_l4 {
+        if ft.get_page_and_type(u, PageType::L4, me).is_err() {
             ft.put_page_and_type(kernel_l4);
-            let _ = e;
             return Err(Errno::EINVAL);
         }
     }
     let n_gdt = c.gdt_ents.div_ceil(512) as usize;
-    let mut gdt: heapless::Vec<u64, 14> = heapless::Vec::new();
-    for &f in c.gdt_frames.iter().take(n_gdt) {
+    let mut gdt: heapless::Vec<Mfn, 14> = heapless::Vec::new();
+    for f in c.gdt_frames.iter().take(n_gdt).map(|&f| Mfn(f)) {
         if ft.get_page_and_type(f, PageType::SegDesc, me).is_err() {
             for &g in &gdt {
                 ft.put_page_and_type(g);
             }
-            if user_l4 != 0 {
-                ft.put_page_and_type(user_l4);
+            if let Some(u) = user_l4 {
+                ft.put_page_and_type(u);
             }
             ft.put_page_and_type(kernel_l4);
             return Err(Errno::EINVAL);
@@ -92,10 +91,10 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     }
     let mut st = target.state.lock();
     // Releases of what the vCPU held (nothing, for a vCPU that never ran but its boot L4).
-    let old_kernel = core::mem::replace(&mut st.kernel_l4, Mfn(kernel_l4));
-    ft.put_page_and_type(old_kernel.0);
-    if let Some(old) = core::mem::replace(&mut st.user_l4, (user_l4 != 0).then_some(Mfn(user_l4))) {
-        ft.put_page_and_type(old.0);
+    let old_kernel = core::mem::replace(&mut st.kernel_l4, kernel_l4);
+    ft.put_page_and_type(old_kernel);
+    if let Some(old) = core::mem::replace(&mut st.user_l4, user_l4) {
+        ft.put_page_and_type(old);
     }
     for g in core::mem::replace(&mut st.gdt_frames, gdt) {
         ft.put_page_and_type(g);
@@ -303,7 +302,7 @@ fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     // Xen's `map_vcpu_info` holds a writable type reference: the page can never become a
     // page table while the hypervisor writes into it.
     let ft = crate::mm::frame_table();
-    ft.get_page_and_type(mfn.0, PageType::Writable, dom.asker())?;
+    ft.get_page_and_type(mfn, PageType::Writable, dom.asker())?;
     let mut info = VcpuInfo::new_zeroed();
     crate::mm::guest::frame_read(old_mfn, old_off, info.as_mut_bytes())
         .map_err(|_| Errno::EINVAL)?;
@@ -311,7 +310,7 @@ fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     info.evtchn_upcall_pending = 1;
     crate::mm::guest::frame_write(mfn, offset, info.as_bytes()).map_err(|_| Errno::EINVAL)?;
     target.vcpu_info.store(
-        mfn.addr() | offset as u64,
+        (mfn.maddr() + offset as u64).0,
         core::sync::atomic::Ordering::Release,
     );
     crate::event::move_vcpu_info(dom.id, target.id, (mfn, offset));

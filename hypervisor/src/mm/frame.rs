@@ -2,14 +2,15 @@
 //! over a borrowed word slice, so the host tests run it over a `Vec`; `mm` owns the global one.
 
 use super::memmap::Range;
+use xen_abi::Mfn;
 
 /// Why a frame could not be freed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameError {
     /// The frame was already free: a double free.
-    AlreadyFree(u64),
+    AlreadyFree(Mfn),
     /// The frame lies beyond the bitmap.
-    OutOfRange(u64),
+    OutOfRange(Mfn),
 }
 
 /// A bitmap of frames `0..nframes`.
@@ -60,8 +61,9 @@ impl<'a> FrameBitmap<'a> {
         ((frame / 64) as usize, 1u64 << (frame % 64))
     }
 
-    /// True if `frame` is free.
-    pub fn is_free(&self, frame: u64) -> bool {
+    /// True if `mfn` is free.
+    pub fn is_free(&self, mfn: Mfn) -> bool {
+        let frame = mfn.0;
         if frame >= self.nframes {
             return false;
         }
@@ -86,8 +88,8 @@ impl<'a> FrameBitmap<'a> {
     /// Marks every whole frame inside the page-aligned part of `range` free (idempotent).
     pub fn add_free_range(&mut self, range: Range) {
         let r = range.shrink_to_pages();
-        let first = r.start / 4096;
-        let last = (r.end / 4096).min(self.nframes);
+        let first = r.start.mfn().0;
+        let last = r.end.mfn().0.min(self.nframes);
         for f in first..last {
             self.set_free(f, true);
         }
@@ -98,16 +100,16 @@ impl<'a> FrameBitmap<'a> {
         if range.is_empty() {
             return;
         }
-        let first = range.start / 4096;
-        let last = range.end.div_ceil(4096).min(self.nframes);
+        let first = range.start.mfn().0;
+        let last = range.end.mfn_up().0.min(self.nframes);
         for f in first..last {
             self.set_free(f, false);
         }
     }
 
-    /// Allocates one frame below frame number `below` (exclusive).
-    pub fn alloc_below(&mut self, below: u64) -> Option<u64> {
-        let limit = below.min(self.nframes);
+    /// Allocates one frame below frame `below` (exclusive).
+    pub fn alloc_below(&mut self, below: Mfn) -> Option<Mfn> {
+        let limit = below.0.min(self.nframes);
         if self.free == 0 || limit == 0 {
             return None;
         }
@@ -117,12 +119,12 @@ impl<'a> FrameBitmap<'a> {
             .or_else(|| self.find_free(0, start))?;
         self.set_free(found, false);
         self.next = found + 1;
-        Some(found)
+        Some(Mfn(found))
     }
 
     /// Allocates one frame anywhere.
-    pub fn alloc(&mut self) -> Option<u64> {
-        self.alloc_below(u64::MAX)
+    pub fn alloc(&mut self) -> Option<Mfn> {
+        self.alloc_below(Mfn(u64::MAX))
     }
 
     fn find_free(&self, from: u64, to: u64) -> Option<u64> {
@@ -142,19 +144,19 @@ impl<'a> FrameBitmap<'a> {
 
     /// Allocates `count` physically contiguous frames whose first frame is a multiple of `align`
     /// (in frames, a power of two), all below frame `below`. Returns the first frame.
-    pub fn alloc_contiguous(&mut self, count: u64, align: u64, below: u64) -> Option<u64> {
+    pub fn alloc_contiguous(&mut self, count: u64, align: u64, below: Mfn) -> Option<Mfn> {
         if count == 0 || !align.is_power_of_two() {
             return None;
         }
-        let limit = below.min(self.nframes);
+        let limit = below.0.min(self.nframes);
         let mut start = 0u64;
         while start.checked_add(count)? <= limit {
-            match (start..start + count).find(|&f| !self.is_free(f)) {
+            match (start..start + count).find(|&f| !self.is_free(Mfn(f))) {
                 None => {
                     for f in start..start + count {
                         self.set_free(f, false);
                     }
-                    return Some(start);
+                    return Some(Mfn(start));
                 }
                 Some(busy) => start = (busy + 1).next_multiple_of(align),
             }
@@ -163,14 +165,14 @@ impl<'a> FrameBitmap<'a> {
     }
 
     /// Returns a frame to the pool.
-    pub fn free(&mut self, frame: u64) -> Result<(), FrameError> {
-        if frame >= self.nframes {
-            return Err(FrameError::OutOfRange(frame));
+    pub fn free(&mut self, mfn: Mfn) -> Result<(), FrameError> {
+        if mfn.0 >= self.nframes {
+            return Err(FrameError::OutOfRange(mfn));
         }
-        if self.is_free(frame) {
-            return Err(FrameError::AlreadyFree(frame));
+        if self.is_free(mfn) {
+            return Err(FrameError::AlreadyFree(mfn));
         }
-        self.set_free(frame, true);
+        self.set_free(mfn.0, true);
         Ok(())
     }
 }
@@ -180,6 +182,12 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
+    use xen_abi::Maddr;
+
+    /// `[start, end)` of physical memory.
+    fn range(start: u64, end: u64) -> Range {
+        Range::new(Maddr(start), Maddr(end))
+    }
 
     #[test]
     fn new_bitmap_has_no_free_frame() {
@@ -193,10 +201,10 @@ mod tests {
     fn alloc_returns_only_frames_of_free_ranges() {
         let mut w = vec![0u64; 4];
         let mut b = FrameBitmap::new(&mut w, 256);
-        b.add_free_range(Range::new(0x10000, 0x12000)); // frames 16, 17
+        b.add_free_range(range(0x10000, 0x12000)); // frames 16, 17
         let a = b.alloc().unwrap();
         let c = b.alloc().unwrap();
-        assert_eq!(BTreeSet::from([a, c]), BTreeSet::from([16, 17]));
+        assert_eq!(BTreeSet::from([a, c]), BTreeSet::from([Mfn(16), Mfn(17)]));
         assert_eq!(b.alloc(), None);
     }
 
@@ -204,31 +212,31 @@ mod tests {
     fn free_twice_is_already_free_error() {
         let mut w = vec![0u64; 1];
         let mut b = FrameBitmap::new(&mut w, 64);
-        b.add_free_range(Range::new(0, 0x1000));
+        b.add_free_range(range(0, 0x1000));
         let f = b.alloc().unwrap();
         assert_eq!(b.free(f), Ok(()));
         assert_eq!(b.free(f), Err(FrameError::AlreadyFree(f)));
-        assert_eq!(b.free(64), Err(FrameError::OutOfRange(64)));
+        assert_eq!(b.free(Mfn(64)), Err(FrameError::OutOfRange(Mfn(64))));
     }
 
     #[test]
     fn alloc_below_respects_limit() {
         let mut w = vec![0u64; 2];
         let mut b = FrameBitmap::new(&mut w, 128);
-        b.add_free_range(Range::new(100 * 4096, 128 * 4096));
-        assert_eq!(b.alloc_below(100), None);
-        assert_eq!(b.alloc_below(101), Some(100));
+        b.add_free_range(range(100 * 4096, 128 * 4096));
+        assert_eq!(b.alloc_below(Mfn(100)), None);
+        assert_eq!(b.alloc_below(Mfn(101)), Some(Mfn(100)));
     }
 
     #[test]
     fn alloc_contiguous_skips_busy_frames_and_aligns() {
         let mut w = vec![0u64; 2];
         let mut b = FrameBitmap::new(&mut w, 128);
-        b.add_free_range(Range::new(0, 128 * 4096));
-        b.reserve_range(Range::new(5 * 4096, 6 * 4096));
-        assert_eq!(b.alloc_contiguous(8, 8, 128), Some(8));
-        assert_eq!(b.alloc_contiguous(4, 1, 128), Some(0));
-        assert_eq!(b.alloc_contiguous(200, 1, 128), None);
+        b.add_free_range(range(0, 128 * 4096));
+        b.reserve_range(range(5 * 4096, 6 * 4096));
+        assert_eq!(b.alloc_contiguous(8, 8, Mfn(128)), Some(Mfn(8)));
+        assert_eq!(b.alloc_contiguous(4, 1, Mfn(128)), Some(Mfn(0)));
+        assert_eq!(b.alloc_contiguous(200, 1, Mfn(128)), None);
         assert_eq!(b.free_count(), 128 - 1 - 8 - 4);
     }
 
@@ -236,9 +244,9 @@ mod tests {
     fn reserve_range_covers_partial_pages() {
         let mut w = vec![0u64; 1];
         let mut b = FrameBitmap::new(&mut w, 64);
-        b.add_free_range(Range::new(0, 64 * 4096));
-        b.reserve_range(Range::new(0x1fff, 0x2001)); // touches frames 1 and 2
-        assert!(b.is_free(0) && !b.is_free(1) && !b.is_free(2) && b.is_free(3));
+        b.add_free_range(range(0, 64 * 4096));
+        b.reserve_range(range(0x1fff, 0x2001)); // touches frames 1 and 2
+        assert!(b.is_free(Mfn(0)) && !b.is_free(Mfn(1)) && !b.is_free(Mfn(2)) && b.is_free(Mfn(3)));
     }
 
     proptest! {
@@ -249,17 +257,17 @@ mod tests {
         fn bitmap_matches_set_model(ops in prop::collection::vec((0u8..3, 0u64..300), 1..200)) {
             let mut w = vec![0u64; words_for(300)];
             let mut b = FrameBitmap::new(&mut w, 300);
-            b.add_free_range(Range::new(0, 300 * 4096));
+            b.add_free_range(range(0, 300 * 4096));
             let mut used = BTreeSet::new();
             for (op, arg) in ops {
                 match op {
                     0 => if let Some(f) = b.alloc() { prop_assert!(used.insert(f)); },
-                    1 => if let Some(f) = b.alloc_contiguous(arg % 7 + 1, 1, 300) {
-                        for x in f..f + arg % 7 + 1 { prop_assert!(used.insert(x)); }
+                    1 => if let Some(f) = b.alloc_contiguous(arg % 7 + 1, 1, Mfn(300)) {
+                        for x in 0..arg % 7 + 1 { prop_assert!(used.insert(f + x)); }
                     },
                     _ => {
-                        let expect_ok = used.remove(&arg);
-                        prop_assert_eq!(b.free(arg).is_ok(), expect_ok);
+                        let expect_ok = used.remove(&Mfn(arg));
+                        prop_assert_eq!(b.free(Mfn(arg)).is_ok(), expect_ok);
                     }
                 }
                 prop_assert_eq!(b.free_count(), 300 - used.len() as u64);

@@ -3,7 +3,7 @@
 
 use super::{alloc_frame, phys_to_virt};
 use core::sync::atomic::{AtomicU64, Ordering};
-use xen_abi::Mfn;
+use xen_abi::{Maddr, Mfn, Pfn};
 
 /// Why a frame access was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,7 +22,7 @@ fn check(mfn: Mfn, offset: usize, len: usize) -> Result<*mut u8, FrameAccessErro
         return Err(FrameAccessError::NotRam(mfn));
     }
     // `offset` < 4096 (checked above), so the sum stays inside the frame.
-    Ok(phys_to_virt(mfn.addr() + offset as u64))
+    Ok(phys_to_virt(mfn.maddr() + offset as u64))
 }
 
 /// Copies `data` into frame `mfn` at `offset`.
@@ -75,43 +75,47 @@ pub fn frame_zero(mfn: Mfn) -> Result<(), FrameAccessError> {
 
 /// Allocates a zeroed frame.
 pub fn alloc_zeroed() -> Option<Mfn> {
-    let pa = alloc_frame()?;
-    let mfn = Mfn(pa / 4096);
+    let mfn = alloc_frame()?;
     frame_zero(mfn).ok()?;
     Some(mfn)
 }
 
 /// `INVALID_M2P_ENTRY`.
-pub const INVALID_M2P_ENTRY: u64 = u64::MAX;
+pub const INVALID_M2P_ENTRY: Pfn = Pfn(u64::MAX);
 
 static M2P_PA: AtomicU64 = AtomicU64::new(0);
 static M2P_ENTRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Records the M2P table's location (set up by `mm::init`).
-pub(super) fn set_m2p(pa: u64, entries: u64) {
-    M2P_PA.store(pa, Ordering::Relaxed);
+pub(super) fn set_m2p(pa: Maddr, entries: u64) {
+    M2P_PA.store(pa.0, Ordering::Relaxed);
     M2P_ENTRIES.store(entries, Ordering::Relaxed);
 }
 
+/// The M2P entry of `mfn` through the direct map.
+fn m2p_entry(mfn: Mfn) -> *mut u64 {
+    phys_to_virt(Maddr(M2P_PA.load(Ordering::Relaxed)) + mfn.0 * 8).cast::<u64>()
+}
+
 /// Sets M2P[mfn] = pfn (or `INVALID_M2P_ENTRY`).
-pub fn m2p_set(mfn: Mfn, pfn: u64) {
+pub fn m2p_set(mfn: Mfn, pfn: Pfn) {
     if mfn.0 >= M2P_ENTRIES.load(Ordering::Relaxed) {
         return;
     }
-    let p = phys_to_virt(M2P_PA.load(Ordering::Relaxed) + mfn.0 * 8).cast::<u64>();
+    let p = m2p_entry(mfn);
     // SAFETY: the M2P table is a contiguous hypervisor allocation of M2P_ENTRIES u64s,
     // direct-mapped; mfn is in range (checked). Guests only read it.
-    unsafe { p.write_volatile(pfn) };
+    unsafe { p.write_volatile(pfn.0) };
 }
 
 /// M2P[mfn].
-pub fn m2p_get(mfn: Mfn) -> u64 {
+pub fn m2p_get(mfn: Mfn) -> Pfn {
     if mfn.0 >= M2P_ENTRIES.load(Ordering::Relaxed) {
         return INVALID_M2P_ENTRY;
     }
-    let p = phys_to_virt(M2P_PA.load(Ordering::Relaxed) + mfn.0 * 8).cast::<u64>();
+    let p = m2p_entry(mfn);
     // SAFETY: as in `m2p_set`.
-    unsafe { p.read_volatile() }
+    Pfn(unsafe { p.read_volatile() })
 }
 
 /// Number of M2P entries (one per machine frame up to the top of RAM).

@@ -3,6 +3,7 @@
 //! hand out. Pure code, tested on the host.
 
 use heapless::Vec;
+use xen_abi::Maddr;
 
 /// Most ranges a map may hold; the firmware maps seen under QEMU have fewer than 20.
 pub const MAX_RANGES: usize = 128;
@@ -11,44 +12,48 @@ pub const MAX_RANGES: usize = 128;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Range {
     /// First byte.
-    pub start: u64,
+    pub start: Maddr,
     /// One past the last byte.
-    pub end: u64,
+    pub end: Maddr,
 }
 
 impl Range {
     /// `[start, end)`; an inverted range is empty.
-    pub const fn new(start: u64, end: u64) -> Range {
+    pub const fn new(start: Maddr, end: Maddr) -> Range {
         Range { start, end }
     }
     /// `[start, start + len)`, saturating at the top of the address space.
-    pub const fn with_len(start: u64, len: u64) -> Range {
+    pub const fn with_len(start: Maddr, len: u64) -> Range {
         Range {
             start,
-            end: start.saturating_add(len),
+            end: Maddr(start.0.saturating_add(len)),
         }
     }
     /// True when the range holds no byte.
     pub const fn is_empty(&self) -> bool {
-        self.end <= self.start
+        self.end.0 <= self.start.0
     }
     /// Its size in bytes (0 when empty).
     pub const fn len(&self) -> u64 {
-        self.end.saturating_sub(self.start)
+        self.end.0.saturating_sub(self.start.0)
     }
     /// True when the two ranges share a byte.
     pub const fn overlaps(&self, other: &Range) -> bool {
-        self.start < other.end && other.start < self.end
+        self.start.0 < other.end.0 && other.start.0 < self.end.0
+    }
+    /// True when `addr` lies inside the range.
+    pub const fn contains(&self, addr: Maddr) -> bool {
+        self.start.0 <= addr.0 && addr.0 < self.end.0
     }
     /// The largest page-aligned range inside this one (possibly empty).
     pub const fn shrink_to_pages(&self) -> Range {
-        let start = match self.start.checked_add(0xfff) {
+        let start = match self.start.0.checked_add(0xfff) {
             Some(s) => s & !0xfff,
             None => !0xfff,
         };
         Range {
-            start,
-            end: self.end & !0xfff,
+            start: Maddr(start),
+            end: Maddr(self.end.0 & !0xfff),
         }
     }
 }
@@ -177,13 +182,13 @@ pub fn total_usable(regions: &[Region]) -> Result<u64, MemMapError> {
 
 /// One past the highest byte of any RAM-like region (usable, ACPI or defective): the extent of
 /// the direct map.
-pub fn ram_top(regions: &[Region]) -> u64 {
+pub fn ram_top(regions: &[Region]) -> Maddr {
     regions
         .iter()
         .filter(|r| r.kind != RegionKind::Reserved)
         .map(|r| r.range.end)
         .max()
-        .unwrap_or(0)
+        .unwrap_or(Maddr(0))
 }
 
 #[cfg(test)]
@@ -191,15 +196,20 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `[start, end)` of physical memory.
+    fn range(start: u64, end: u64) -> Range {
+        Range::new(Maddr(start), Maddr(end))
+    }
+
     fn usable(s: u64, e: u64) -> Region {
         Region {
-            range: Range::new(s, e),
+            range: range(s, e),
             kind: RegionKind::Usable,
         }
     }
     fn reserved(s: u64, e: u64) -> Region {
         Region {
-            range: Range::new(s, e),
+            range: range(s, e),
             kind: RegionKind::Reserved,
         }
     }
@@ -213,14 +223,14 @@ mod tests {
             reserved(0xf0000, 0x100000),
             usable(0x100000, 0x0ffe0000),
         ];
-        let image = Range::new(0x200000, 0x400000);
+        let image = range(0x200000, 0x400000);
         let got = usable_ranges(&map, &[image]).unwrap();
         assert_eq!(
             &got[..],
             &[
-                Range::new(0, 0x9f000),
-                Range::new(0x100000, 0x200000),
-                Range::new(0x400000, 0x0ffe0000)
+                range(0, 0x9f000),
+                range(0x100000, 0x200000),
+                range(0x400000, 0x0ffe0000)
             ]
         );
     }
@@ -228,15 +238,12 @@ mod tests {
     #[test]
     fn usable_ranges_module_inside_usable_range_splits_it() {
         let map = [usable(0x100000, 0x1000000)];
-        let module = Range::new(0x500123, 0x600456);
+        let module = range(0x500123, 0x600456);
         let got = usable_ranges(&map, &[module]).unwrap();
         // The partial pages at both ends of the module stay reserved.
         assert_eq!(
             &got[..],
-            &[
-                Range::new(0x100000, 0x500000),
-                Range::new(0x601000, 0x1000000)
-            ]
+            &[range(0x100000, 0x500000), range(0x601000, 0x1000000)]
         );
     }
 
@@ -248,10 +255,7 @@ mod tests {
             usable(0x380000, 0x800000),
         ];
         let got = usable_ranges(&map, &[]).unwrap();
-        assert_eq!(
-            &got[..],
-            &[Range::new(0, 0x300000), Range::new(0x500000, 0x800000)]
-        );
+        assert_eq!(&got[..], &[range(0, 0x300000), range(0x500000, 0x800000)]);
     }
 
     #[test]
@@ -263,7 +267,7 @@ mod tests {
         ];
         assert_eq!(
             &usable_ranges(&map, &[]).unwrap()[..],
-            &[Range::new(0x1000, 0xa000)]
+            &[range(0x1000, 0xa000)]
         );
         assert_eq!(total_usable(&map).unwrap(), 0x9000);
     }
@@ -273,7 +277,7 @@ mod tests {
         let map = [usable(0x1001, 0x3fff)];
         assert_eq!(
             &usable_ranges(&map, &[]).unwrap()[..],
-            &[Range::new(0x2000, 0x3000)]
+            &[range(0x2000, 0x3000)]
         );
         let tiny = [usable(0x1001, 0x1fff)];
         assert!(usable_ranges(&tiny, &[]).unwrap().is_empty());
@@ -282,16 +286,19 @@ mod tests {
     #[test]
     fn usable_ranges_reserved_range_covering_everything_leaves_nothing() {
         let map = [usable(0x1000, 0x9000)];
-        assert!(usable_ranges(&map, &[Range::new(0, u64::MAX)])
+        assert!(usable_ranges(&map, &[range(0, u64::MAX)])
             .unwrap()
             .is_empty());
     }
 
     #[test]
     fn range_near_top_of_address_space_does_not_overflow() {
-        let r = Range::new(u64::MAX - 10, u64::MAX).shrink_to_pages();
+        let r = range(u64::MAX - 10, u64::MAX).shrink_to_pages();
         assert!(r.is_empty());
-        assert_eq!(Range::with_len(u64::MAX - 1, 100).end, u64::MAX);
+        assert_eq!(
+            Range::with_len(Maddr(u64::MAX - 1), 100).end,
+            Maddr(u64::MAX)
+        );
     }
 
     #[test]
@@ -301,7 +308,7 @@ mod tests {
             reserved(0xfee00000, 0xfee01000),
             usable(0x100000000, 0x140000000),
         ];
-        assert_eq!(ram_top(&map), 0x140000000);
+        assert_eq!(ram_top(&map), Maddr(0x140000000));
     }
 
     proptest! {
@@ -314,23 +321,23 @@ mod tests {
             holes in prop::collection::vec((0u64..1 << 24, 1u64..1 << 20), 0..8),
         ) {
             let map: std::vec::Vec<Region> = regions.iter().map(|&(s, l, u)| Region {
-                range: Range::with_len(s, l),
+                range: Range::with_len(Maddr(s), l),
                 kind: if u { RegionKind::Usable } else { RegionKind::Reserved },
             }).collect();
-            let holes: std::vec::Vec<Range> = holes.iter().map(|&(s, l)| Range::with_len(s, l)).collect();
+            let holes: std::vec::Vec<Range> = holes.iter().map(|&(s, l)| Range::with_len(Maddr(s), l)).collect();
             let got = usable_ranges(&map, &holes).unwrap();
             for (i, r) in got.iter().enumerate() {
                 prop_assert!(!r.is_empty());
-                prop_assert_eq!(r.start % 4096, 0);
-                prop_assert_eq!(r.end % 4096, 0);
+                prop_assert_eq!(r.start.page_offset(), 0);
+                prop_assert_eq!(r.end.page_offset(), 0);
                 if i > 0 { prop_assert!(got[i - 1].end <= r.start); }
                 for m in map.iter().filter(|m| m.kind != RegionKind::Usable) {
                     prop_assert!(!r.overlaps(&m.range));
                 }
                 for h in &holes { prop_assert!(!r.overlaps(h)); }
                 // Each byte sample is covered by some usable region.
-                for a in [r.start, r.end - 1] {
-                    prop_assert!(map.iter().any(|m| m.kind == RegionKind::Usable && m.range.start <= a && a < m.range.end));
+                for a in [r.start, Maddr(r.end.0 - 1)] {
+                    prop_assert!(map.iter().any(|m| m.kind == RegionKind::Usable && m.range.contains(a)));
                 }
             }
         }

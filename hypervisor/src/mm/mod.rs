@@ -16,6 +16,7 @@ use frame::FrameBitmap;
 use memmap::Range;
 use paging::{AddressSpace, MapError};
 use x86_64::structures::paging::PageTableFlags as F;
+use xen_abi::{Maddr, Mfn};
 
 /// Virtual address of physical address 0: the boot window (first GiB at `KERNEL_VIRT_BASE`) until
 /// the direct map is live, then `DIRECT_MAP_BASE`.
@@ -44,24 +45,26 @@ static FRAME_TABLE: spin::Once<&'static [typing::FrameInfo]> = spin::Once::new()
 pub struct DirectMem;
 
 impl typing::PtMemory for DirectMem {
-    fn read(&self, mfn: u64, index: usize) -> u64 {
-        guest::frame_read_u64(xen_abi::Mfn(mfn), index * 8).unwrap_or(0)
+    fn read(&self, mfn: Mfn, index: usize) -> u64 {
+        guest::frame_read_u64(mfn, index * 8).unwrap_or(0)
     }
-    fn write(&self, mfn: u64, index: usize, value: u64) {
-        let _ = guest::frame_write_u64(xen_abi::Mfn(mfn), index * 8, value);
+    fn write(&self, mfn: Mfn, index: usize, value: u64) {
+        let _ = guest::frame_write_u64(mfn, index * 8, value);
     }
     fn xen_l4_entry(&self, slot: usize) -> u64 {
         kernel_l4_entry(slot)
     }
-    fn freed(&self, mfn: u64) {
+    fn freed(&self, mfn: Mfn) {
         // No CPU may keep a stale mapping of a frame that goes to someone else.
         self.flush_tlbs();
-        guest::m2p_set(xen_abi::Mfn(mfn), guest::INVALID_M2P_ENTRY);
-        let _ = free_frame(mfn << 12);
+        guest::m2p_set(mfn, guest::INVALID_M2P_ENTRY);
+        let _ = free_frame(mfn);
     }
-    fn io_allowed(&self, mfn: u64) -> bool {
+    fn io_allowed(&self, mfn: Mfn) -> bool {
         // The IO-APIC, the HPET, and the local APIC with the MSI window.
-        !(mfn == 0xfec00 || mfn == 0xfed00 || (0xfee00..=0xfeeff).contains(&mfn))
+        !(mfn == Mfn(0xfec00)
+            || mfn == Mfn(0xfed00)
+            || (Mfn(0xfee00)..=Mfn(0xfeeff)).contains(&mfn))
     }
     fn flush_tlbs(&self) {
         #[cfg(target_os = "none")]
@@ -81,36 +84,32 @@ static FRAMES: spin::Mutex<Option<FrameBitmap<'static>>> = spin::Mutex::new(None
 static KERNEL_SPACE: spin::Mutex<Option<AddressSpace>> = spin::Mutex::new(None);
 
 /// A pointer to physical address `pa` through the current physical window.
-pub fn phys_to_virt(pa: u64) -> *mut u8 {
-    (WINDOW.load(Ordering::Relaxed) + pa) as *mut u8
+pub fn phys_to_virt(pa: Maddr) -> *mut u8 {
+    (WINDOW.load(Ordering::Relaxed) + pa.0) as *mut u8
 }
 
-/// One free frame below physical address `limit`; returns its physical address.
-pub fn alloc_frame_below(limit: u64) -> Option<u64> {
-    FRAMES
-        .lock()
-        .as_mut()?
-        .alloc_below(limit / 4096)
-        .map(|f| f * 4096)
+/// One free frame wholly below physical address `limit`.
+pub fn alloc_frame_below(limit: Maddr) -> Option<Mfn> {
+    FRAMES.lock().as_mut()?.alloc_below(limit.mfn())
 }
 
-/// One free frame anywhere; returns its physical address.
-pub fn alloc_frame() -> Option<u64> {
-    alloc_frame_below(u64::MAX)
+/// One free frame anywhere.
+pub fn alloc_frame() -> Option<Mfn> {
+    alloc_frame_below(Maddr(u64::MAX))
 }
 
 /// Returns a frame to the allocator.
-pub fn free_frame(pa: u64) -> Result<(), frame::FrameError> {
+pub fn free_frame(mfn: Mfn) -> Result<(), frame::FrameError> {
     FRAMES
         .lock()
         .as_mut()
-        .ok_or(frame::FrameError::OutOfRange(pa / 4096))?
-        .free(pa / 4096)
+        .ok_or(frame::FrameError::OutOfRange(mfn))?
+        .free(mfn)
 }
 
-/// True if the frame containing `pa` is free in the allocator.
-pub fn frame_is_free(pa: u64) -> bool {
-    FRAMES.lock().as_ref().is_some_and(|b| b.is_free(pa / 4096))
+/// True if frame `mfn` is free in the allocator.
+pub fn frame_is_free(mfn: Mfn) -> bool {
+    FRAMES.lock().as_ref().is_some_and(|b| b.is_free(mfn))
 }
 
 /// Number of free frames.
@@ -128,7 +127,7 @@ pub struct MemInfo {
     /// Bytes of heap.
     pub heap_bytes: u64,
     /// One past the highest RAM byte (the extent of the direct map).
-    pub ram_top: u64,
+    pub ram_top: Maddr,
 }
 
 /// Why memory could not be set up.
@@ -168,7 +167,12 @@ fn sym(s: &u8) -> u64 {
 /// The physical range the hypervisor image (including its boot code and tables) occupies.
 pub fn image_range() -> Range {
     // SAFETY: linker-script symbols; only their addresses are used, never their contents.
-    unsafe { Range::new(sym(&__image_phys_start), sym(&__image_phys_end)) }
+    unsafe {
+        Range::new(
+            Maddr(sym(&__image_phys_start)),
+            Maddr(sym(&__image_phys_end)),
+        )
+    }
 }
 
 const HEAP_BYTES_MAX: u64 = 32 << 20;
@@ -179,7 +183,7 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     HOST_MAP.call_once(|| boot.regions.iter().copied().collect());
     let mut reserved: heapless::Vec<Range, 24> = heapless::Vec::new();
     // The first MiB: real-mode IVT/BDA/EBDA, the AP trampoline page and the BIOS.
-    let _ = reserved.push(Range::new(0, 0x10_0000));
+    let _ = reserved.push(Range::new(Maddr(0), Maddr(0x10_0000)));
     let _ = reserved.push(image_range());
     let _ = reserved.push(boot.mbi);
     for m in &boot.modules {
@@ -187,10 +191,10 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     }
     let usable = memmap::usable_ranges(&boot.regions, &reserved).map_err(MmError::MemMap)?;
     let total_usable = memmap::total_usable(&boot.regions).map_err(MmError::MemMap)?;
-    let ram_top = memmap::ram_top(&boot.regions).max(0x20_0000);
+    let ram_top = memmap::ram_top(&boot.regions).max(Maddr(0x20_0000));
 
     // The bitmap goes at the start of the first usable range below 1 GiB that holds it.
-    let nframes = ram_top.div_ceil(4096);
+    let nframes = ram_top.mfn_up().0;
     let bitmap_bytes = (frame::words_for(nframes) as u64 * 8).next_multiple_of(4096);
     let bitmap_pa = usable
         .iter()
@@ -216,34 +220,37 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     let mut space = AddressSpace::new()?;
     // Direct map of every RAM-like region, and the first 2 MiB (BIOS data, ACPI RSDP).
     let nx_rw = F::WRITABLE | F::NO_EXECUTE | F::GLOBAL;
-    space.map_range_2m(DIRECT_MAP_BASE, 0, 0x20_0000, nx_rw)?;
+    space.map_range_2m(DIRECT_MAP_BASE, Maddr(0), 0x20_0000, nx_rw)?;
     for r in boot
         .regions
         .iter()
         .filter(|r| r.kind != memmap::RegionKind::Reserved)
     {
+        let start = r.range.start.0;
         space.map_range_2m(
-            DIRECT_MAP_BASE + (r.range.start & !0x1f_ffff),
-            r.range.start & !0x1f_ffff,
-            r.range.len() + (r.range.start & 0x1f_ffff),
+            DIRECT_MAP_BASE + (start & !0x1f_ffff),
+            Maddr(start & !0x1f_ffff),
+            r.range.len() + (start & 0x1f_ffff),
             nx_rw,
         )?;
     }
-    // The image, W^X: text RX, rodata R, data+bss RW NX.
+    // The image, W^X: text RX, rodata R, data+bss RW NX. The sections are linked at virtual
+    // addresses `KERNEL_VIRT_BASE` above where they lie.
     // SAFETY: linker-script symbols; only their addresses are used.
     let (text, rodata, data) = unsafe {
         (
-            Range::new(sym(&__text_start), sym(&__text_end)),
-            Range::new(sym(&__rodata_start), sym(&__rodata_end)),
-            Range::new(sym(&__data_start), sym(&__data_end)),
+            (sym(&__text_start), sym(&__text_end)),
+            (sym(&__rodata_start), sym(&__rodata_end)),
+            (sym(&__data_start), sym(&__data_end)),
         )
     };
-    for (r, flags) in [
+    for ((start, end), flags) in [
         (text, F::GLOBAL),
         (rodata, F::NO_EXECUTE | F::GLOBAL),
         (data, F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
     ] {
-        space.map_range_4k(r.start, r.start - KERNEL_VIRT_BASE, r.len(), flags)?;
+        let len = end.saturating_sub(start);
+        space.map_range_4k(start, Maddr(start - KERNEL_VIRT_BASE), len, flags)?;
     }
     // Every hypervisor L4 slot gets its L3 now, so guest L4s can copy the slots once.
     for slot in layout::l4_slot(layout::HYPERVISOR_VIRT_START)
@@ -256,11 +263,11 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     let m2p_first = FRAMES
         .lock()
         .as_mut()
-        .and_then(|b| b.alloc_contiguous(m2p_bytes / 4096, 1, u64::MAX))
+        .and_then(|b| b.alloc_contiguous(m2p_bytes / 4096, 1, Mfn(u64::MAX)))
         .ok_or(MmError::NoRoomForHeap)?;
     space.map_range_4k(
         layout::M2P_VIRT_START,
-        m2p_first * 4096,
+        m2p_first.maddr(),
         m2p_bytes,
         F::USER_ACCESSIBLE | F::NO_EXECUTE,
     )?;
@@ -271,8 +278,8 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     relocate_bitmap(bitmap_pa, nframes);
     RAM_FRAMES.store(nframes, Ordering::Relaxed);
     // SAFETY: the M2P frames were just allocated for it alone and are direct-mapped.
-    unsafe { core::ptr::write_bytes(phys_to_virt(m2p_first * 4096), 0xff, m2p_bytes as usize) };
-    guest::set_m2p(m2p_first * 4096, nframes);
+    unsafe { core::ptr::write_bytes(phys_to_virt(m2p_first.maddr()), 0xff, m2p_bytes as usize) };
+    guest::set_m2p(m2p_first.maddr(), nframes);
     *KERNEL_SPACE.lock() = Some(space);
 
     // The frame table: owner, counts and type of every frame up to the top of RAM.
@@ -281,12 +288,12 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     let ft_first = FRAMES
         .lock()
         .as_mut()
-        .and_then(|b| b.alloc_contiguous(ft_bytes / 4096, 1, u64::MAX))
+        .and_then(|b| b.alloc_contiguous(ft_bytes / 4096, 1, Mfn(u64::MAX)))
         .ok_or(MmError::NoRoomForHeap)?;
     // SAFETY: the frames were just allocated for the frame table alone and are direct-mapped;
     // zeroed they would not be valid `FrameInfo`s, so each is written before the slice exists.
     let table = unsafe {
-        let p = phys_to_virt(ft_first * 4096).cast::<typing::FrameInfo>();
+        let p = phys_to_virt(ft_first.maddr()).cast::<typing::FrameInfo>();
         for i in 0..nframes as usize {
             p.add(i).write(typing::FrameInfo::new());
         }
@@ -296,18 +303,18 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     // What the firmware does not call RAM is I/O space (a domain with I/O privilege may map
     // it); RAM the hypervisor keeps (its image, tables, modules) stays unowned: unmappable.
     let ft = frame_table();
-    for f in 0..nframes {
-        let pa = f * 4096;
+    for mfn in (0..nframes).map(Mfn) {
+        let pa = mfn.maddr();
         let ram = boot.regions.iter().any(|r| {
             r.kind == memmap::RegionKind::Usable && r.range.start <= pa && pa + 4096 <= r.range.end
         });
         if !ram {
-            ft.mark_io(f);
+            ft.mark_io(mfn);
         }
     }
     // The first MiB (BIOS areas, VGA) is I/O space too, as Xen treats it.
-    for f in 0..0x100 {
-        ft.mark_io(f);
+    for mfn in (0..0x100).map(Mfn) {
+        ft.mark_io(mfn);
     }
 
     let heap_bytes = heap_init(total_usable)?;
@@ -319,7 +326,7 @@ pub fn init(boot: &BootInfo) -> Result<MemInfo, MmError> {
     })
 }
 
-fn relocate_bitmap(bitmap_pa: u64, nframes: u64) {
+fn relocate_bitmap(bitmap_pa: Maddr, nframes: u64) {
     let mut guard = FRAMES.lock();
     if let Some(bm) = guard.as_mut() {
         // SAFETY: the same frames as before, now reached through the direct map; the old slice is
@@ -341,12 +348,12 @@ fn heap_init(total_usable: u64) -> Result<u64, MmError> {
     let first = FRAMES
         .lock()
         .as_mut()
-        .and_then(|b| b.alloc_contiguous(bytes / 4096, 1, u64::MAX))
+        .and_then(|b| b.alloc_contiguous(bytes / 4096, 1, Mfn(u64::MAX)))
         .ok_or(MmError::NoRoomForHeap)?;
     #[cfg(target_os = "none")]
     // SAFETY: the frames were just allocated for the heap alone and are mapped by the direct map.
     unsafe {
-        heap::init(phys_to_virt(first * 4096), bytes as usize)
+        heap::init(phys_to_virt(first.maddr()), bytes as usize)
     };
     #[cfg(not(target_os = "none"))]
     let _ = first;
@@ -362,12 +369,12 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
     let flags = F::WRITABLE | F::NO_EXECUTE | F::GLOBAL;
     // The guest part of the GDT window shows the zero page until a guest GDT is installed.
     let zero = *ZERO_PAGE.call_once(|| {
-        let pa = alloc_frame().unwrap_or(0);
+        let pa = alloc_frame().map_or(Maddr(0), Mfn::maddr);
         // SAFETY: a frame just allocated, reached through the direct map.
         unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, 4096) };
         pa
     });
-    if zero == 0 {
+    if zero == Maddr(0) {
         return Err(MmError::Map(MapError::OutOfFrames));
     }
     for i in 0..14 {
@@ -395,7 +402,9 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
     for (lo, hi) in ranges {
         let mut off = lo;
         while off < hi {
-            let pa = alloc_frame().ok_or(MmError::Map(MapError::OutOfFrames))?;
+            let pa = alloc_frame()
+                .ok_or(MmError::Map(MapError::OutOfFrames))?
+                .maddr();
             // SAFETY: a frame just allocated, reached through the direct map.
             unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, 4096) };
             space.map_4k(base + off, pa, flags)?;
@@ -406,38 +415,39 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
 }
 
 /// `count` contiguous zeroed frames aligned to `count`, all below physical address `below`:
-/// the first frame number.
-pub fn alloc_contiguous_zeroed(count: u64, below: u64) -> Option<u64> {
+/// the first frame.
+pub fn alloc_contiguous_zeroed(count: u64, below: Maddr) -> Option<Mfn> {
     let first =
         FRAMES
             .lock()
             .as_mut()?
-            .alloc_contiguous(count, count.next_power_of_two(), below / 4096)?;
+            .alloc_contiguous(count, count.next_power_of_two(), below.mfn())?;
     // SAFETY: the frames were just allocated for the caller alone and are direct-mapped.
-    unsafe { core::ptr::write_bytes(phys_to_virt(first * 4096), 0, (count * 4096) as usize) };
+    unsafe { core::ptr::write_bytes(phys_to_virt(first.maddr()), 0, (count * 4096) as usize) };
     Some(first)
 }
 
-/// A page of zeros, shown read-only wherever the hypervisor needs "nothing here".
-static ZERO_PAGE: spin::Once<u64> = spin::Once::new();
+/// A page of zeros, shown read-only wherever the hypervisor needs "nothing here" (address 0
+/// if it could not be allocated).
+static ZERO_PAGE: spin::Once<Maddr> = spin::Once::new();
 
 /// Shows machine frame `mfn` (a guest's validated descriptor page) as page `index` of CPU
 /// `cpu`'s GDT window, writable by the CPU (it sets accessed bits), or the zero page for `None`.
-pub fn set_gdt_page(cpu: usize, index: usize, mfn: Option<u64>) {
+pub fn set_gdt_page(cpu: usize, index: usize, mfn: Option<Mfn>) {
     set_window_page(cpu, percpu::GDT, index, mfn);
 }
 
 /// As [`set_gdt_page`], for page `index` of CPU `cpu`'s LDT window.
-pub fn set_ldt_page(cpu: usize, index: usize, mfn: Option<u64>) {
+pub fn set_ldt_page(cpu: usize, index: usize, mfn: Option<Mfn>) {
     set_window_page(cpu, percpu::LDT, index, mfn);
 }
 
-fn set_window_page(cpu: usize, window: u64, index: usize, mfn: Option<u64>) {
+fn set_window_page(cpu: usize, window: u64, index: usize, mfn: Option<Mfn>) {
     let va = PERCPU_BASE + cpu as u64 * PERCPU_STRIDE + window + index as u64 * 4096;
     let (pa, flags) = match mfn {
-        Some(m) => (m << 12, F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
+        Some(m) => (m.maddr(), F::WRITABLE | F::NO_EXECUTE | F::GLOBAL),
         None => (
-            ZERO_PAGE.get().copied().unwrap_or(0),
+            ZERO_PAGE.get().copied().unwrap_or(Maddr(0)),
             F::NO_EXECUTE | F::GLOBAL,
         ),
     };
@@ -449,7 +459,9 @@ fn set_window_page(cpu: usize, window: u64, index: usize, mfn: Option<u64>) {
 
 /// Maps a fresh read-execute page at `va` holding `code` (a CPU's SYSCALL stub).
 pub fn map_stub_page(va: u64, code: &[u8]) -> Result<(), MmError> {
-    let pa = alloc_frame().ok_or(MmError::Map(MapError::OutOfFrames))?;
+    let pa = alloc_frame()
+        .ok_or(MmError::Map(MapError::OutOfFrames))?
+        .maddr();
     let mut page = [0xccu8; 4096];
     let n = code.len().min(4096);
     page[..n].copy_from_slice(&code[..n]);
@@ -462,22 +474,26 @@ pub fn map_stub_page(va: u64, code: &[u8]) -> Result<(), MmError> {
     Ok(())
 }
 
-/// Maps one device page (uncached) at a fixmap slot and returns its virtual address.
-pub fn map_device_page(slot: u64, pa: u64) -> Result<u64, MmError> {
+/// Maps the device page holding `pa` (uncached) at a fixmap slot and returns the virtual
+/// address of `pa`.
+pub fn map_device_page(slot: u64, pa: Maddr) -> Result<u64, MmError> {
     let va = layout::FIXMAP_BASE + slot * 4096;
     let mut guard = KERNEL_SPACE.lock();
     let space = guard.as_mut().ok_or(MmError::Map(MapError::OutOfFrames))?;
     space.map_4k(
         va,
-        pa & !0xfff,
+        pa.mfn().maddr(),
         F::WRITABLE | F::NO_EXECUTE | F::NO_CACHE | F::WRITE_THROUGH,
     )?;
-    Ok(va + (pa & 0xfff))
+    Ok(va + pa.page_offset() as u64)
 }
 
 /// The L4 of the hypervisor's address space.
-pub fn kernel_root() -> u64 {
-    KERNEL_SPACE.lock().as_ref().map_or(0, AddressSpace::root)
+pub fn kernel_root() -> Maddr {
+    KERNEL_SPACE
+        .lock()
+        .as_ref()
+        .map_or(Maddr(0), AddressSpace::root)
 }
 
 /// Loads the hypervisor's own address space (idle CPUs, CPUs coming up).
@@ -491,10 +507,10 @@ pub fn load_kernel_root() {
 /// vCPU's table can never take the running hypervisor's mappings away; anything else (a bug:
 /// vCPUs keep a type reference on their L4s) is logged and the hypervisor's own root loaded.
 pub fn load_guest_l4(l4: xen_abi::Mfn) {
-    let t = frame_table().type_state(l4.0);
+    let t = frame_table().type_state(l4);
     if t.ty == typing::PageType::L4 && t.validated && t.count > 0 {
         // SAFETY: a validated L4 carries the hypervisor's L4 slots (typing.rs `validate`).
-        unsafe { crate::arch::x86_64::cpu::load_cr3(l4.addr()) }
+        unsafe { crate::arch::x86_64::cpu::load_cr3(l4.maddr()) }
     } else {
         log::error!("refusing to load {l4} as a page-table root: not a validated L4 ({t:?})");
         load_kernel_root();
@@ -511,10 +527,11 @@ pub fn kernel_l4_entry(slot: usize) -> u64 {
 
 /// A boot module's bytes, through the direct map (empty if the range is not below the top of
 /// RAM). Modules are reserved from the allocator, so nothing else writes them.
-pub fn module_slice(pa: u64, len: u64) -> &'static [u8] {
+pub fn module_slice(pa: Maddr, len: u64) -> &'static [u8] {
     if pa
+        .0
         .checked_add(len)
-        .is_none_or(|end| end > ram_frames() * 4096)
+        .is_none_or(|end| end > Mfn(ram_frames()).addr())
     {
         return &[];
     }
@@ -524,7 +541,7 @@ pub fn module_slice(pa: u64, len: u64) -> &'static [u8] {
 }
 
 /// Copies `buf.len()` bytes from physical address `pa` (through the direct map).
-pub fn read_phys(pa: u64, buf: &mut [u8]) {
+pub fn read_phys(pa: Maddr, buf: &mut [u8]) {
     // SAFETY: callers pass RAM or ACPI ranges, which the direct map covers; reads have no side
     // effects there. The copy does not overlap `buf`, which is hypervisor memory.
     unsafe { core::ptr::copy_nonoverlapping(phys_to_virt(pa), buf.as_mut_ptr(), buf.len()) };

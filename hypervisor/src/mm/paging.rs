@@ -3,6 +3,7 @@
 
 use super::{alloc_frame_below, phys_to_virt};
 use x86_64::structures::paging::PageTableFlags as F;
+use xen_abi::Maddr;
 
 /// Flags of an intermediate (non-leaf) entry: present and writable; leaves decide the rest.
 const TABLE: F = F::PRESENT.union(F::WRITABLE);
@@ -21,19 +22,21 @@ pub enum MapError {
 /// A tree of page tables rooted at an L4 frame.
 #[derive(Debug)]
 pub struct AddressSpace {
-    root: u64,
+    root: Maddr,
 }
 
-fn entries(table_pa: u64) -> *mut u64 {
+fn entries(table_pa: Maddr) -> *mut u64 {
     phys_to_virt(table_pa) as *mut u64
 }
 
 /// Frames for page tables are taken below this address so the boot window (the first GiB) can
 /// reach them before the direct map exists, and so an AP's 32-bit `mov cr3` can load an L4.
-pub const TABLE_FRAME_LIMIT: u64 = 1 << 30;
+pub const TABLE_FRAME_LIMIT: Maddr = Maddr(1 << 30);
 
-fn zeroed_frame() -> Result<u64, MapError> {
-    let pa = alloc_frame_below(TABLE_FRAME_LIMIT).ok_or(MapError::OutOfFrames)?;
+fn zeroed_frame() -> Result<Maddr, MapError> {
+    let pa = alloc_frame_below(TABLE_FRAME_LIMIT)
+        .ok_or(MapError::OutOfFrames)?
+        .maddr();
     // SAFETY: the frame was just allocated, so nothing else refers to it, and the physical window
     // maps all of it writable.
     unsafe { core::ptr::write_bytes(phys_to_virt(pa), 0, 4096) };
@@ -49,7 +52,7 @@ impl AddressSpace {
     }
 
     /// Physical address of the L4 (the CR3 value).
-    pub fn root(&self) -> u64 {
+    pub fn root(&self) -> Maddr {
         self.root
     }
 
@@ -62,7 +65,7 @@ impl AddressSpace {
 
     /// Returns the table the entry at `table[index]` points to, creating it if absent. With
     /// `user`, the entry also gets the U bit (for the guest-readable M2P window).
-    fn next_table(table_pa: u64, index: usize, user: bool) -> Result<u64, MapError> {
+    fn next_table(table_pa: Maddr, index: usize, user: bool) -> Result<Maddr, MapError> {
         // SAFETY: `table_pa` is a page-table frame of this space; index < 512 (callers mask it).
         let slot = unsafe { entries(table_pa).add(index) };
         // SAFETY: as above; the hypervisor's tables are only edited by one CPU at a time (boot).
@@ -75,7 +78,7 @@ impl AddressSpace {
                 // SAFETY: as above.
                 unsafe { slot.write_volatile(e | F::USER_ACCESSIBLE.bits()) };
             }
-            return Ok(e & 0x000f_ffff_ffff_f000);
+            return Ok(Maddr(e & 0x000f_ffff_ffff_f000));
         }
         let new = zeroed_frame()?;
         let flags = if user {
@@ -84,11 +87,11 @@ impl AddressSpace {
             TABLE
         };
         // SAFETY: as above.
-        unsafe { slot.write_volatile(new | flags.bits()) };
+        unsafe { slot.write_volatile(new.0 | flags.bits()) };
         Ok(new)
     }
 
-    fn walk_to(&mut self, va: u64, level: u32, user: bool) -> Result<u64, MapError> {
+    fn walk_to(&mut self, va: u64, level: u32, user: bool) -> Result<Maddr, MapError> {
         let mut table = self.root;
         let mut l = 4;
         while l > level {
@@ -108,35 +111,35 @@ impl AddressSpace {
     }
 
     /// Maps the 4 KiB page at `va` to `pa` with `flags` (PRESENT is added).
-    pub fn map_4k(&mut self, va: u64, pa: u64, flags: F) -> Result<(), MapError> {
-        if va & 0xfff != 0 || pa & 0xfff != 0 {
+    pub fn map_4k(&mut self, va: u64, pa: Maddr, flags: F) -> Result<(), MapError> {
+        if va & 0xfff != 0 || pa.page_offset() != 0 {
             return Err(MapError::Misaligned);
         }
-        self.set(va, 1, pa | (flags | F::PRESENT).bits())
+        self.set(va, 1, pa.0 | (flags | F::PRESENT).bits())
     }
 
     /// Maps the 2 MiB page at `va` to `pa`.
-    pub fn map_2m(&mut self, va: u64, pa: u64, flags: F) -> Result<(), MapError> {
-        if va & 0x1f_ffff != 0 || pa & 0x1f_ffff != 0 {
+    pub fn map_2m(&mut self, va: u64, pa: Maddr, flags: F) -> Result<(), MapError> {
+        if va & 0x1f_ffff != 0 || pa.0 & 0x1f_ffff != 0 {
             return Err(MapError::Misaligned);
         }
-        self.set(va, 2, pa | (flags | F::PRESENT | F::HUGE_PAGE).bits())
+        self.set(va, 2, pa.0 | (flags | F::PRESENT | F::HUGE_PAGE).bits())
     }
 
     /// Maps `[pa, pa + len)` at `va` with 2 MiB pages (both ends rounded out to 2 MiB).
-    pub fn map_range_2m(&mut self, va: u64, pa: u64, len: u64, flags: F) -> Result<(), MapError> {
-        let start = pa & !0x1f_ffff;
-        let end = (pa + len).next_multiple_of(0x20_0000);
+    pub fn map_range_2m(&mut self, va: u64, pa: Maddr, len: u64, flags: F) -> Result<(), MapError> {
+        let start = pa.0 & !0x1f_ffff;
+        let end = (pa.0 + len).next_multiple_of(0x20_0000);
         let mut p = start;
         while p < end {
-            self.map_2m(va + (p - pa), p, flags)?;
+            self.map_2m(va + (p - pa.0), Maddr(p), flags)?;
             p += 0x20_0000;
         }
         Ok(())
     }
 
     /// Maps `[pa, pa + len)` at `va` with 4 KiB pages (`len` rounded up to pages).
-    pub fn map_range_4k(&mut self, va: u64, pa: u64, len: u64, flags: F) -> Result<(), MapError> {
+    pub fn map_range_4k(&mut self, va: u64, pa: Maddr, len: u64, flags: F) -> Result<(), MapError> {
         let mut off = 0;
         while off < len {
             self.map_4k(va + off, pa + off, flags)?;
@@ -152,7 +155,7 @@ impl AddressSpace {
     }
 
     /// Physical address `va` maps to, walking the tables (large pages included).
-    pub fn translate(&self, va: u64) -> Option<u64> {
+    pub fn translate(&self, va: u64) -> Option<Maddr> {
         let mut table = self.root;
         for level in (1..=4u32).rev() {
             let shift = 12 + 9 * (level - 1);
@@ -165,9 +168,9 @@ impl AddressSpace {
             let addr = e & 0x000f_ffff_ffff_f000;
             if level == 1 || e & F::HUGE_PAGE.bits() != 0 {
                 let mask = (1u64 << shift) - 1;
-                return Some((addr & !mask) | (va & mask));
+                return Some(Maddr((addr & !mask) | (va & mask)));
             }
-            table = addr;
+            table = Maddr(addr);
         }
         None
     }

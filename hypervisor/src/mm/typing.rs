@@ -20,12 +20,18 @@
 //! validated by two CPUs at once. A frame seen with its type taken but not yet validated is busy.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use xen_abi::Errno;
+use xen_abi::{DomId, Errno, Maddr, Mfn};
 
-/// The owner of a frame nobody has.
-pub const OWNER_NONE: u32 = u32::MAX;
-/// The owner of I/O frames (`DOMID_IO`): mappable by a domain with I/O privilege, uncounted.
-pub const OWNER_IO: u32 = 0x7ff1;
+/// How [`FrameInfo`] stores "no owner" (a `DomId` is 16 bits, the owner word 32).
+const OWNER_NONE: u32 = u32::MAX;
+
+fn owner_word(owner: Option<DomId>) -> u32 {
+    owner.map_or(OWNER_NONE, |d| u32::from(d.0))
+}
+
+fn owner_of_word(w: u32) -> Option<DomId> {
+    u16::try_from(w).ok().map(DomId)
+}
 
 /// Present.
 pub const PTE_P: u64 = 1 << 0;
@@ -49,6 +55,16 @@ pub const PTE_G: u64 = 1 << 8;
 pub const PTE_NX: u64 = 1 << 63;
 /// The frame-number bits of an entry.
 pub const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+/// The frame a page-table entry points at (Xen's `l*e_get_mfn`).
+pub const fn pte_mfn(e: u64) -> Mfn {
+    Maddr(e & ADDR_MASK).mfn()
+}
+
+/// The index of the L1 entry that maps virtual address `va` (Xen's `l1_table_offset`).
+pub const fn l1_table_offset(va: u64) -> usize {
+    ((va >> xen_abi::PAGE_SHIFT) & 511) as usize
+}
 
 /// First and last L4 slot the hypervisor reserves (Xen's `ROOT_PAGETABLE_{FIRST,LAST}_XEN_SLOT`).
 pub const XEN_L4_FIRST: usize = 256;
@@ -172,18 +188,18 @@ pub struct TypeState {
 /// The contents of frames, as the validation code reads and writes them.
 pub trait PtMemory {
     /// Entry `index` (0–511) of frame `mfn`.
-    fn read(&self, mfn: u64, index: usize) -> u64;
+    fn read(&self, mfn: Mfn, index: usize) -> u64;
     /// Sets entry `index` of frame `mfn`.
-    fn write(&self, mfn: u64, index: usize, value: u64);
+    fn write(&self, mfn: Mfn, index: usize, value: u64);
     /// The hypervisor's entry for reserved L4 slot `slot`.
     fn xen_l4_entry(&self, slot: usize) -> u64;
     /// True if an I/O frame may be mapped by a domain with I/O privilege (the hypervisor keeps
     /// its interrupt controllers and timers, as Xen's `dom0_setup_permissions` does).
-    fn io_allowed(&self, _mfn: u64) -> bool {
+    fn io_allowed(&self, _mfn: Mfn) -> bool {
         true
     }
     /// Called when the last reference to a frame is dropped: it goes back to the allocator.
-    fn freed(&self, _mfn: u64) {}
+    fn freed(&self, _mfn: Mfn) {}
     /// Called when a frame's type changes from writable to something a guest must not write
     /// (stale writable TLB entries must go).
     fn flush_tlbs(&self) {}
@@ -193,7 +209,7 @@ pub trait PtMemory {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Asker {
     /// The domain id.
-    pub id: u32,
+    pub id: DomId,
     /// May map non-RAM (I/O) frames, and use cache attributes in L1 entries (Xen's
     /// `l1_disallow_mask` for domains with I/O capabilities).
     pub io: bool,
@@ -219,21 +235,21 @@ pub struct FrameTable<'a, M: PtMemory> {
 }
 
 impl<M: PtMemory> FrameTable<'_, M> {
-    fn info(&self, mfn: u64) -> Option<&FrameInfo> {
-        self.frames.get(usize::try_from(mfn).ok()?)
+    fn info(&self, mfn: Mfn) -> Option<&FrameInfo> {
+        self.frames.get(usize::try_from(mfn.0).ok()?)
     }
 
     /// Gives frame `mfn` to `owner` with the allocation reference (count 1, no type).
-    pub fn assign(&self, mfn: u64, owner: u32) {
+    pub fn assign(&self, mfn: Mfn, owner: DomId) {
         if let Some(f) = self.info(mfn) {
             f.type_info.store(0, Ordering::Release);
             f.count.store(ALLOCATED | 1, Ordering::Release);
-            f.owner.store(owner, Ordering::Release);
+            f.owner.store(owner_word(Some(owner)), Ordering::Release);
         }
     }
 
     /// Forgets everything about `mfn` (a frame going back to the allocator unused).
-    pub fn clear(&self, mfn: u64) {
+    pub fn clear(&self, mfn: Mfn) {
         if let Some(f) = self.info(mfn) {
             f.type_info.store(0, Ordering::Release);
             f.count.store(0, Ordering::Release);
@@ -241,10 +257,11 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
     }
 
-    /// Marks frame `mfn` as an I/O frame (not RAM a domain can own).
-    pub fn mark_io(&self, mfn: u64) {
+    /// Marks frame `mfn` as an I/O frame (not RAM a domain can own): its owner is `DOMID_IO`.
+    pub fn mark_io(&self, mfn: Mfn) {
         if let Some(f) = self.info(mfn) {
-            f.owner.store(OWNER_IO, Ordering::Release);
+            f.owner
+                .store(owner_word(Some(DomId::IO)), Ordering::Release);
         }
     }
 
@@ -253,7 +270,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// references (it stays until they drop them).
     /// A second release of the same allocation (the frame given back, then its domain
     /// destroyed) drops nothing.
-    pub fn release(&self, mfn: u64) -> bool {
+    pub fn release(&self, mfn: Mfn) -> bool {
         let Some(f) = self.info(mfn) else {
             return false;
         };
@@ -264,26 +281,27 @@ impl<M: PtMemory> FrameTable<'_, M> {
     }
 
     /// True while the owner holds its allocation reference.
-    pub fn allocated(&self, mfn: u64) -> bool {
+    pub fn allocated(&self, mfn: Mfn) -> bool {
         self.info(mfn)
             .is_some_and(|f| f.count.load(Ordering::Acquire) & ALLOCATED != 0)
     }
 
-    /// The owner of `mfn` (`OWNER_NONE` if none; `OWNER_IO` for I/O frames and frames beyond
-    /// the table).
-    pub fn owner(&self, mfn: u64) -> u32 {
-        self.info(mfn)
-            .map_or(OWNER_IO, |f| f.owner.load(Ordering::Acquire))
+    /// The owner of `mfn` (`None` if none; `DOMID_IO` for I/O frames and frames beyond the
+    /// table).
+    pub fn owner(&self, mfn: Mfn) -> Option<DomId> {
+        self.info(mfn).map_or(Some(DomId::IO), |f| {
+            owner_of_word(f.owner.load(Ordering::Acquire))
+        })
     }
 
     /// The general reference count of `mfn`.
-    pub fn count(&self, mfn: u64) -> u32 {
+    pub fn count(&self, mfn: Mfn) -> u32 {
         self.info(mfn)
             .map_or(0, |f| f.count.load(Ordering::Acquire) & REFS)
     }
 
     /// The type state of `mfn`.
-    pub fn type_state(&self, mfn: u64) -> TypeState {
+    pub fn type_state(&self, mfn: Mfn) -> TypeState {
         let x = self
             .info(mfn)
             .map_or(0, |f| f.type_info.load(Ordering::Acquire));
@@ -297,9 +315,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
 
     /// Takes a general reference on `mfn` for domain `dom` (Xen's `get_page`): the frame must be
     /// owned by `dom` and allocated. -EINVAL otherwise.
-    pub fn get_page(&self, mfn: u64, dom: u32) -> Result<(), Errno> {
+    pub fn get_page(&self, mfn: Mfn, dom: DomId) -> Result<(), Errno> {
         let f = self.info(mfn).ok_or(Errno::EINVAL)?;
-        if f.owner.load(Ordering::Acquire) != dom {
+        if f.owner.load(Ordering::Acquire) != owner_word(Some(dom)) {
             return Err(Errno::EINVAL);
         }
         let mut c = f.count.load(Ordering::Acquire);
@@ -322,7 +340,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
 
     /// Drops a general reference; returns true when it was the last one (the frame is free and
     /// was handed to [`PtMemory::freed`]).
-    pub fn put_page(&self, mfn: u64) -> bool {
+    pub fn put_page(&self, mfn: Mfn) -> bool {
         let Some(f) = self.info(mfn) else {
             return false;
         };
@@ -347,7 +365,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// Takes a type reference of type `ty` on `mfn` (Xen's `get_page_type`), validating the
     /// page if it takes a page-table or descriptor type afresh. -EINVAL for a type conflict or a
     /// page that fails validation; -EBUSY for a page still being validated.
-    pub fn get_page_type(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+    pub fn get_page_type(&self, mfn: Mfn, ty: PageType, a: Asker) -> Result<(), Errno> {
         let f = self.info(mfn).ok_or(Errno::EINVAL)?;
         let mut x = f.type_info.load(Ordering::Acquire);
         loop {
@@ -409,7 +427,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
 
     /// Drops a type reference; the last one of a page-table type de-validates the page,
     /// releasing what its entries hold.
-    pub fn put_page_type(&self, mfn: u64) {
+    pub fn put_page_type(&self, mfn: Mfn) {
         let Some(f) = self.info(mfn) else { return };
         let mut x = f.type_info.load(Ordering::Acquire);
         loop {
@@ -444,7 +462,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     }
 
     /// [`get_page`](Self::get_page) and [`get_page_type`](Self::get_page_type) together.
-    pub fn get_page_and_type(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+    pub fn get_page_and_type(&self, mfn: Mfn, ty: PageType, a: Asker) -> Result<(), Errno> {
         self.get_page(mfn, a.id)?;
         if let Err(e) = self.get_page_type(mfn, ty, a) {
             self.put_page(mfn);
@@ -454,14 +472,14 @@ impl<M: PtMemory> FrameTable<'_, M> {
     }
 
     /// Drops a type and a general reference.
-    pub fn put_page_and_type(&self, mfn: u64) -> bool {
+    pub fn put_page_and_type(&self, mfn: Mfn) -> bool {
         self.put_page_type(mfn);
         self.put_page(mfn)
     }
 
     /// `MMUEXT_PIN_L*_TABLE`: takes a type and general reference held by the pin. -EINVAL if
     /// already pinned or the page fails validation.
-    pub fn pin(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+    pub fn pin(&self, mfn: Mfn, ty: PageType, a: Asker) -> Result<(), Errno> {
         if ty.level().is_none() {
             return Err(Errno::EINVAL);
         }
@@ -477,9 +495,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
 
     /// `MMUEXT_UNPIN_TABLE`: drops the pin's references. -EINVAL if `mfn` is not `dom`'s or not
     /// pinned.
-    pub fn unpin(&self, mfn: u64, dom: u32) -> Result<(), Errno> {
+    pub fn unpin(&self, mfn: Mfn, dom: DomId) -> Result<(), Errno> {
         let f = self.info(mfn).ok_or(Errno::EINVAL)?;
-        if f.owner.load(Ordering::Acquire) != dom {
+        if f.owner.load(Ordering::Acquire) != owner_word(Some(dom)) {
             return Err(Errno::EINVAL);
         }
         let prev = f.type_info.fetch_and(!PINNED, Ordering::AcqRel);
@@ -499,8 +517,8 @@ impl<M: PtMemory> FrameTable<'_, M> {
         if e & disallowed(1, a.io) != 0 {
             return Err(Errno::EINVAL);
         }
-        let mfn = (e & ADDR_MASK) >> 12;
-        if self.owner(mfn) == OWNER_IO {
+        let mfn = pte_mfn(e);
+        if self.owner(mfn) == Some(DomId::IO) {
             return if a.io && self.mem.io_allowed(mfn) {
                 Ok(())
             } else {
@@ -523,8 +541,8 @@ impl<M: PtMemory> FrameTable<'_, M> {
         if e & PTE_P == 0 {
             return;
         }
-        let mfn = (e & ADDR_MASK) >> 12;
-        if self.owner(mfn) == OWNER_IO {
+        let mfn = pte_mfn(e);
+        if self.owner(mfn) == Some(DomId::IO) {
             return;
         }
         if e & PTE_RW != 0 {
@@ -545,12 +563,12 @@ impl<M: PtMemory> FrameTable<'_, M> {
             return Err(Errno::EINVAL);
         }
         let child = PageType::table(level - 1).ok_or(Errno::EINVAL)?;
-        self.get_page_and_type((e & ADDR_MASK) >> 12, child, a)
+        self.get_page_and_type(pte_mfn(e), child, a)
     }
 
     fn put_upper(&self, e: u64) {
         if e & PTE_P != 0 {
-            self.put_page_and_type((e & ADDR_MASK) >> 12);
+            self.put_page_and_type(pte_mfn(e));
         }
     }
 
@@ -583,7 +601,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
 
     /// Validates `mfn` as `ty`, taking the references of its entries; on failure releases the
     /// ones taken.
-    fn validate(&self, mfn: u64, ty: PageType, a: Asker) -> Result<(), Errno> {
+    fn validate(&self, mfn: Mfn, ty: PageType, a: Asker) -> Result<(), Errno> {
         let Some(level) = ty.level() else {
             // A descriptor page: every descriptor checked (and fixed up), no references.
             for i in 0..512 {
@@ -613,7 +631,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
         Ok(())
     }
 
-    fn devalidate(&self, mfn: u64, ty: PageType) {
+    fn devalidate(&self, mfn: Mfn, ty: PageType) {
         let Some(level) = ty.level() else { return };
         for i in 0..512 {
             if level == 4 && !is_guest_l4_slot(i) {
@@ -629,7 +647,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// (`MMU_PT_UPDATE_PRESERVE_AD`). Returns the level of the table.
     pub fn mod_entry(
         &self,
-        table: u64,
+        table: Mfn,
         index: usize,
         new: u64,
         preserve_ad: bool,
@@ -677,27 +695,33 @@ mod tests {
     use std::collections::HashMap;
 
     struct Mem {
-        pages: RefCell<HashMap<u64, [u64; 512]>>,
-        freed: RefCell<Vec<u64>>,
+        pages: RefCell<HashMap<Mfn, [u64; 512]>>,
+        freed: RefCell<Vec<Mfn>>,
     }
 
     impl PtMemory for &Mem {
-        fn read(&self, mfn: u64, index: usize) -> u64 {
+        fn read(&self, mfn: Mfn, index: usize) -> u64 {
             self.pages.borrow().get(&mfn).map_or(0, |p| p[index])
         }
-        fn write(&self, mfn: u64, index: usize, value: u64) {
+        fn write(&self, mfn: Mfn, index: usize, value: u64) {
             self.pages.borrow_mut().entry(mfn).or_insert([0; 512])[index] = value;
         }
         fn xen_l4_entry(&self, slot: usize) -> u64 {
-            0x8000_0000 | (slot as u64) << 12 | 0x63
+            0x8000_0000 | Mfn(slot as u64).addr() | 0x63
         }
-        fn freed(&self, mfn: u64) {
+        fn freed(&self, mfn: Mfn) {
             self.freed.borrow_mut().push(mfn);
         }
     }
 
-    const D: Asker = Asker { id: 1, io: false };
-    const OTHER: Asker = Asker { id: 2, io: false };
+    const D: Asker = Asker {
+        id: DomId(1),
+        io: false,
+    };
+    const OTHER: Asker = Asker {
+        id: DomId(2),
+        io: false,
+    };
 
     fn setup(n: usize) -> (Vec<FrameInfo>, Mem) {
         let frames: Vec<FrameInfo> = (0..n).map(|_| FrameInfo::new()).collect();
@@ -710,24 +734,24 @@ mod tests {
         )
     }
 
-    fn pte(mfn: u64, flags: u64) -> u64 {
-        (mfn << 12) | flags
+    fn pte(mfn: Mfn, flags: u64) -> u64 {
+        mfn.addr() | flags
     }
 
     /// Frames 10 (L4), 11 (L3), 12 (L2), 13 (L1); 20.. data; all owned by domain 1; frame 90
     /// owned by domain 2.
     fn tree(t: &FrameTable<'_, &Mem>) {
         for m in [10, 11, 12, 13, 20, 21, 22, 23] {
-            t.assign(m, 1);
+            t.assign(Mfn(m), DomId(1));
         }
-        t.assign(90, 2);
-        t.mem.write(10, 0, pte(11, PTE_P | PTE_RW));
-        t.mem.write(11, 0, pte(12, PTE_P | PTE_RW));
-        t.mem.write(12, 0, pte(13, PTE_P | PTE_RW));
-        t.mem.write(13, 0, pte(20, PTE_P | PTE_RW));
-        t.mem.write(13, 1, pte(21, PTE_P));
+        t.assign(Mfn(90), DomId(2));
+        t.mem.write(Mfn(10), 0, pte(Mfn(11), PTE_P | PTE_RW));
+        t.mem.write(Mfn(11), 0, pte(Mfn(12), PTE_P | PTE_RW));
+        t.mem.write(Mfn(12), 0, pte(Mfn(13), PTE_P | PTE_RW));
+        t.mem.write(Mfn(13), 0, pte(Mfn(20), PTE_P | PTE_RW));
+        t.mem.write(Mfn(13), 1, pte(Mfn(21), PTE_P));
         // The tables themselves mapped read-only, as Linux and the builder do.
-        t.mem.write(13, 2, pte(13, PTE_P));
+        t.mem.write(Mfn(13), 2, pte(Mfn(13), PTE_P));
     }
 
     #[test]
@@ -738,8 +762,8 @@ mod tests {
             mem: &mem,
         };
         tree(&t);
-        t.pin(10, PageType::L4, D).unwrap();
-        let st = |m| t.type_state(m);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        let st = |m| t.type_state(Mfn(m));
         assert_eq!(
             (st(10).ty, st(10).count, st(10).pinned),
             (PageType::L4, 1, true)
@@ -749,21 +773,29 @@ mod tests {
         assert_eq!((st(13).ty, st(13).count), (PageType::L1, 1));
         assert_eq!((st(20).ty, st(20).count), (PageType::Writable, 1));
         assert_eq!(st(21).ty, PageType::None);
-        assert_eq!(t.count(21), 2, "allocation + read-only mapping");
-        assert_eq!(t.count(13), 3, "allocation + L2 entry + its own mapping");
-        // The reserved slots were filled and the user bit added to guest entries.
-        assert_eq!((&mem).read(10, 256) & 0x8000_0000, 0x8000_0000);
-        assert_ne!((&mem).read(13, 0) & PTE_US, 0);
+        assert_eq!(t.count(Mfn(21)), 2, "allocation + read-only mapping");
         assert_eq!(
-            t.pin(10, PageType::L4, D),
+            t.count(Mfn(13)),
+            3,
+            "allocation + L2 entry + its own mapping"
+        );
+        // The reserved slots were filled and the user bit added to guest entries.
+        assert_eq!((&mem).read(Mfn(10), 256) & 0x8000_0000, 0x8000_0000);
+        assert_ne!((&mem).read(Mfn(13), 0) & PTE_US, 0);
+        assert_eq!(
+            t.pin(Mfn(10), PageType::L4, D),
             Err(Errno::EINVAL),
             "pinned twice"
         );
-        t.unpin(10, 1).unwrap();
-        assert_eq!(t.unpin(10, 1), Err(Errno::EINVAL), "not pinned");
+        t.unpin(Mfn(10), DomId(1)).unwrap();
+        assert_eq!(t.unpin(Mfn(10), DomId(1)), Err(Errno::EINVAL), "not pinned");
         for m in [10, 11, 12, 13, 20, 21] {
             assert_eq!(st(m).ty, PageType::None, "frame {m}");
-            assert_eq!(t.count(m), 1, "frame {m} back to its allocation reference");
+            assert_eq!(
+                t.count(Mfn(m)),
+                1,
+                "frame {m} back to its allocation reference"
+            );
         }
     }
 
@@ -775,20 +807,23 @@ mod tests {
             mem: &mem,
         };
         tree(&t);
-        (&mem).write(13, 3, pte(12, PTE_P | PTE_RW));
-        assert_eq!(t.pin(10, PageType::L4, D), Err(Errno::EBUSY));
+        (&mem).write(Mfn(13), 3, pte(Mfn(12), PTE_P | PTE_RW));
+        assert_eq!(t.pin(Mfn(10), PageType::L4, D), Err(Errno::EBUSY));
         for m in [10, 11, 12, 13, 20, 21] {
             assert_eq!(
-                t.type_state(m).count,
+                t.type_state(Mfn(m)).count,
                 0,
                 "frame {m} released after the failure"
             );
-            assert_eq!(t.count(m), 1, "frame {m}");
+            assert_eq!(t.count(Mfn(m)), 1, "frame {m}");
         }
         // And the other way: a page mapped writable cannot become a table.
-        (&mem).write(13, 3, 0);
-        t.pin(13, PageType::L1, D).unwrap();
-        assert_eq!(t.get_page_and_type(20, PageType::L1, D), Err(Errno::EINVAL));
+        (&mem).write(Mfn(13), 3, 0);
+        t.pin(Mfn(13), PageType::L1, D).unwrap();
+        assert_eq!(
+            t.get_page_and_type(Mfn(20), PageType::L1, D),
+            Err(Errno::EINVAL)
+        );
     }
 
     #[test]
@@ -799,49 +834,52 @@ mod tests {
             mem: &mem,
         };
         tree(&t);
-        t.pin(13, PageType::L1, D).unwrap();
+        t.pin(Mfn(13), PageType::L1, D).unwrap();
         assert_eq!(
-            t.mod_entry(13, 5, pte(90, PTE_P), false, D),
+            t.mod_entry(Mfn(13), 5, pte(Mfn(90), PTE_P), false, D),
             Err(Errno::EBUSY)
         );
         assert_eq!(
-            t.mod_entry(13, 5, pte(22, PTE_P | PTE_PCD), false, D),
+            t.mod_entry(Mfn(13), 5, pte(Mfn(22), PTE_P | PTE_PCD), false, D),
             Err(Errno::EINVAL),
             "cache attributes without I/O privilege"
         );
         assert_eq!(
-            t.mod_entry(13, 5, pte(99, PTE_P), false, D),
+            t.mod_entry(Mfn(13), 5, pte(Mfn(99), PTE_P), false, D),
             Err(Errno::EBUSY)
         );
-        t.mark_io(99);
+        t.mark_io(Mfn(99));
         assert_eq!(
-            t.mod_entry(13, 5, pte(99, PTE_P), false, D),
+            t.mod_entry(Mfn(13), 5, pte(Mfn(99), PTE_P), false, D),
             Err(Errno::EPERM)
         );
         assert_eq!(
             t.mod_entry(
-                13,
+                Mfn(13),
                 5,
-                pte(99, PTE_P | PTE_PCD),
+                pte(Mfn(99), PTE_P | PTE_PCD),
                 false,
-                Asker { id: 1, io: true }
+                Asker {
+                    id: DomId(1),
+                    io: true
+                }
             ),
             Ok(1)
         );
         // The pinned L1 is shared by the tree: pinning the L4 takes another L1 reference.
-        t.pin(10, PageType::L4, D).unwrap();
-        assert_eq!(t.type_state(13).count, 2);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        assert_eq!(t.type_state(Mfn(13)).count, 2);
         assert_eq!(
-            t.mod_entry(10, 260, pte(11, PTE_P), false, D),
+            t.mod_entry(Mfn(10), 260, pte(Mfn(11), PTE_P), false, D),
             Err(Errno::EINVAL)
         );
         assert_eq!(
-            t.mod_entry(12, 1, pte(22, PTE_P | PTE_PSE), false, D),
+            t.mod_entry(Mfn(12), 1, pte(Mfn(22), PTE_P | PTE_PSE), false, D),
             Err(Errno::EINVAL),
             "superpages"
         );
-        assert_eq!(t.get_page(90, 1), Err(Errno::EINVAL));
-        assert_eq!(t.get_page(90, OTHER.id), Ok(()));
+        assert_eq!(t.get_page(Mfn(90), DomId(1)), Err(Errno::EINVAL));
+        assert_eq!(t.get_page(Mfn(90), OTHER.id), Ok(()));
     }
 
     #[test]
@@ -852,34 +890,36 @@ mod tests {
             mem: &mem,
         };
         tree(&t);
-        t.pin(10, PageType::L4, D).unwrap();
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
         // Map 22 writable, then remap the slot read-only to 23, then clear it.
-        t.mod_entry(13, 7, pte(22, PTE_P | PTE_RW), false, D)
+        t.mod_entry(Mfn(13), 7, pte(Mfn(22), PTE_P | PTE_RW), false, D)
             .unwrap();
-        assert_eq!(t.type_state(22).ty, PageType::Writable);
-        t.mod_entry(13, 7, pte(23, PTE_P), false, D).unwrap();
-        assert_eq!(t.type_state(22).count, 0);
-        assert_eq!((t.count(22), t.count(23)), (1, 2));
-        t.mod_entry(13, 7, 0, false, D).unwrap();
-        assert_eq!(t.count(23), 1);
+        assert_eq!(t.type_state(Mfn(22)).ty, PageType::Writable);
+        t.mod_entry(Mfn(13), 7, pte(Mfn(23), PTE_P), false, D)
+            .unwrap();
+        assert_eq!(t.type_state(Mfn(22)).count, 0);
+        assert_eq!((t.count(Mfn(22)), t.count(Mfn(23))), (1, 2));
+        t.mod_entry(Mfn(13), 7, 0, false, D).unwrap();
+        assert_eq!(t.count(Mfn(23)), 1);
         // A/D preserved on request; flags-only change of the same frame counts nothing.
-        (&mem).write(13, 0, (&mem).read(13, 0) | PTE_A | PTE_D);
-        t.mod_entry(13, 0, pte(20, PTE_P | PTE_RW), true, D)
+        (&mem).write(Mfn(13), 0, (&mem).read(Mfn(13), 0) | PTE_A | PTE_D);
+        t.mod_entry(Mfn(13), 0, pte(Mfn(20), PTE_P | PTE_RW), true, D)
             .unwrap();
-        assert_eq!((&mem).read(13, 0) & (PTE_A | PTE_D), PTE_A | PTE_D);
-        assert_eq!(t.type_state(20).count, 1);
+        assert_eq!((&mem).read(Mfn(13), 0) & (PTE_A | PTE_D), PTE_A | PTE_D);
+        assert_eq!(t.type_state(Mfn(20)).count, 1);
         // Dropping write access to 20 releases its writable type.
-        t.mod_entry(13, 0, pte(20, PTE_P), false, D).unwrap();
-        assert_eq!(t.type_state(20).count, 0);
-        // Now 20 can become an L1 (empty), and be hooked into the L2.
-        t.mod_entry(12, 1, pte(20, PTE_P | PTE_RW), false, D)
+        t.mod_entry(Mfn(13), 0, pte(Mfn(20), PTE_P), false, D)
             .unwrap();
-        assert_eq!(t.type_state(20).ty, PageType::L1);
+        assert_eq!(t.type_state(Mfn(20)).count, 0);
+        // Now 20 can become an L1 (empty), and be hooked into the L2.
+        t.mod_entry(Mfn(12), 1, pte(Mfn(20), PTE_P | PTE_RW), false, D)
+            .unwrap();
+        assert_eq!(t.type_state(Mfn(20)).ty, PageType::L1);
         // Unhooking it releases the L1 type.
-        t.mod_entry(12, 1, 0, false, D).unwrap();
-        assert_eq!(t.type_state(20).ty, PageType::None);
+        t.mod_entry(Mfn(12), 1, 0, false, D).unwrap();
+        assert_eq!(t.type_state(Mfn(20)).ty, PageType::None);
         // Updates to a page that is not a validated table are refused here.
-        assert_eq!(t.mod_entry(21, 0, 0, false, D), Err(Errno::EINVAL));
+        assert_eq!(t.mod_entry(Mfn(21), 0, 0, false, D), Err(Errno::EINVAL));
     }
 
     #[test]
@@ -889,18 +929,18 @@ mod tests {
             frames: &frames,
             mem: &mem,
         };
-        t.assign(50, 1);
-        t.get_page(50, 1).unwrap();
-        assert!(!t.release(50), "still referenced");
-        assert!(!t.allocated(50));
-        assert!(!t.release(50), "a second release drops nothing");
-        assert_eq!(t.count(50), 1, "the other reference is intact");
-        assert_eq!(t.owner(50), 1);
+        t.assign(Mfn(50), DomId(1));
+        t.get_page(Mfn(50), DomId(1)).unwrap();
+        assert!(!t.release(Mfn(50)), "still referenced");
+        assert!(!t.allocated(Mfn(50)));
+        assert!(!t.release(Mfn(50)), "a second release drops nothing");
+        assert_eq!(t.count(Mfn(50)), 1, "the other reference is intact");
+        assert_eq!(t.owner(Mfn(50)), Some(DomId(1)));
         assert!(mem.freed.borrow().is_empty());
-        assert!(t.put_page(50), "last reference frees it");
-        assert_eq!(t.owner(50), OWNER_NONE);
-        assert_eq!(*mem.freed.borrow(), vec![50]);
-        assert_eq!(t.get_page(50, 1), Err(Errno::EINVAL));
+        assert!(t.put_page(Mfn(50)), "last reference frees it");
+        assert_eq!(t.owner(Mfn(50)), None);
+        assert_eq!(*mem.freed.borrow(), vec![Mfn(50)]);
+        assert_eq!(t.get_page(Mfn(50), DomId(1)), Err(Errno::EINVAL));
     }
 
     #[test]
@@ -910,16 +950,16 @@ mod tests {
             frames: &frames,
             mem: &mem,
         };
-        t.assign(10, 1);
-        t.assign(11, 1);
+        t.assign(Mfn(10), DomId(1));
+        t.assign(Mfn(11), DomId(1));
         // L4 → L3 → (the L4 as an L2): a type conflict, not an infinite recursion.
-        (&mem).write(10, 0, pte(11, PTE_P));
-        (&mem).write(11, 0, pte(10, PTE_P));
-        assert_eq!(t.pin(10, PageType::L4, D), Err(Errno::EINVAL));
-        assert_eq!((t.count(10), t.count(11)), (1, 1));
+        (&mem).write(Mfn(10), 0, pte(Mfn(11), PTE_P));
+        (&mem).write(Mfn(11), 0, pte(Mfn(10), PTE_P));
+        assert_eq!(t.pin(Mfn(10), PageType::L4, D), Err(Errno::EINVAL));
+        assert_eq!((t.count(Mfn(10)), t.count(Mfn(11))), (1, 1));
         // An L2 that points at itself as its own L1.
-        (&mem).write(11, 0, pte(11, PTE_P));
-        assert_eq!(t.pin(11, PageType::L2, D), Err(Errno::EINVAL));
-        assert_eq!(t.count(11), 1);
+        (&mem).write(Mfn(11), 0, pte(Mfn(11), PTE_P));
+        assert_eq!(t.pin(Mfn(11), PageType::L2, D), Err(Errno::EINVAL));
+        assert_eq!(t.count(Mfn(11)), 1);
     }
 }

@@ -7,7 +7,7 @@
 pub use crate::arch::x86_64::segments::check_descriptor;
 use crate::layout::MAX_CPUS;
 use crate::mm::typing::PageType;
-use xen_abi::{Errno, XenResult};
+use xen_abi::{Errno, Maddr, Mfn, XenResult};
 
 /// `FIRST_RESERVED_GDT_PAGE`: guest GDTs hold at most this many frames.
 pub const MAX_GDT_FRAMES: usize = 14;
@@ -17,12 +17,12 @@ pub use crate::arch::x86_64::segments::MAX_GDT_ENTRIES;
 /// The frames of the guest GDT each CPU's window shows now (so a switch between vCPUs with
 /// the same GDT, or none, remaps nothing).
 #[cfg(target_os = "none")]
-static LOADED: [spin::Mutex<heapless::Vec<u64, MAX_GDT_FRAMES>>; MAX_CPUS] =
+static LOADED: [spin::Mutex<heapless::Vec<Mfn, MAX_GDT_FRAMES>>; MAX_CPUS] =
     [const { spin::Mutex::new(heapless::Vec::new()) }; MAX_CPUS];
 
 /// Shows `frames` in this CPU's GDT window (the zero page after them).
 #[cfg(target_os = "none")]
-pub fn install(frames: &[u64]) {
+pub fn install(frames: &[Mfn]) {
     let cpu = crate::arch::x86_64::percpu::cpu_index() as usize;
     let Some(slot) = LOADED.get(cpu) else { return };
     let mut loaded = slot.lock();
@@ -53,9 +53,9 @@ pub fn set_gdt(
         return Err(Errno::EINVAL);
     }
     let n = entries.div_ceil(512) as usize;
-    let mut frames: heapless::Vec<u64, MAX_GDT_FRAMES> = heapless::Vec::new();
+    let mut frames: heapless::Vec<Mfn, MAX_GDT_FRAMES> = heapless::Vec::new();
     for i in 0..n {
-        let frame: u64 = super::read_guest_struct(list.wrapping_add(i as u64 * 8))?;
+        let frame: Mfn = super::read_guest_struct(list.wrapping_add(i as u64 * 8))?;
         let _ = frames.push(frame);
     }
     let ft = crate::mm::frame_table();
@@ -96,13 +96,13 @@ pub fn release_gdt(st: &mut crate::domain::VcpuState) {
 
 /// The LDT frames each CPU's window shows and the descriptor count loaded.
 #[cfg(target_os = "none")]
-static LOADED_LDT: [spin::Mutex<(heapless::Vec<u64, 16>, u32)>; MAX_CPUS] =
+static LOADED_LDT: [spin::Mutex<(heapless::Vec<Mfn, 16>, u32)>; MAX_CPUS] =
     [const { spin::Mutex::new((heapless::Vec::new(), 0)) }; MAX_CPUS];
 
 /// Shows `frames` in this CPU's LDT window and loads LDTR with `ents` descriptors (the null
 /// LDT for none).
 #[cfg(target_os = "none")]
-pub fn install_ldt(frames: &[u64], ents: u32) {
+pub fn install_ldt(frames: &[Mfn], ents: u32) {
     let cpu = crate::arch::x86_64::percpu::cpu_index() as usize;
     let Some(slot) = LOADED_LDT.get(cpu) else {
         return;
@@ -125,11 +125,11 @@ pub fn install_ldt(frames: &[u64], ents: u32) {
 
 /// The frame mapped at guest address `va` in `l4`'s tree, if present.
 #[cfg(target_os = "none")]
-fn frame_at(l4: xen_abi::Mfn, va: u64) -> Option<u64> {
+fn frame_at(l4: Mfn, va: u64) -> Option<Mfn> {
+    use crate::mm::typing::{l1_table_offset, pte_mfn, PTE_P};
     let l1 = crate::hypercall::mmu::l1_of(l4, va).ok()?;
-    let e =
-        crate::mm::guest::frame_read_u64(xen_abi::Mfn(l1), ((va >> 12) & 511) as usize * 8).ok()?;
-    (e & 1 != 0).then_some((e & 0x000f_ffff_ffff_f000) >> 12)
+    let e = crate::mm::guest::frame_read_u64(l1, l1_table_offset(va) * 8).ok()?;
+    (e & PTE_P != 0).then_some(pte_mfn(e))
 }
 
 /// `MMUEXT_SET_LDT(linear_addr, nr_ents)`: the vCPU's LDT becomes `ents` descriptors at
@@ -151,7 +151,7 @@ pub fn set_ldt(
         return Err(Errno::EINVAL);
     }
     let ft = crate::mm::frame_table();
-    let mut frames: heapless::Vec<u64, 16> = heapless::Vec::new();
+    let mut frames: heapless::Vec<Mfn, 16> = heapless::Vec::new();
     {
         let _mmu = dom.mmu.lock();
         let l4 = v.state.lock().kernel_l4;
@@ -186,10 +186,10 @@ pub fn update_descriptor(dom: &crate::domain::Domain, ma: u64, desc: u64) -> Xen
         return Err(Errno::EINVAL);
     }
     let desc = check_descriptor(desc).ok_or(Errno::EINVAL)?;
-    let mfn = ma >> 12;
+    let ma = Maddr(ma);
+    let mfn = ma.mfn();
     let ft = crate::mm::frame_table();
-    ft.get_page(mfn, u32::from(dom.id.0))
-        .map_err(|_| Errno::EINVAL)?;
+    ft.get_page(mfn, dom.id).map_err(|_| Errno::EINVAL)?;
     let ty = if ft.type_state(mfn).ty == PageType::SegDesc {
         PageType::SegDesc
     } else {
@@ -199,8 +199,7 @@ pub fn update_descriptor(dom: &crate::domain::Domain, ma: u64, desc: u64) -> Xen
         .get_page_type(mfn, ty, dom.asker())
         .map_err(|_| Errno::EINVAL)
         .and_then(|()| {
-            let w =
-                crate::mm::guest::frame_write_u64(xen_abi::Mfn(mfn), (ma & 0xfff) as usize, desc);
+            let w = crate::mm::guest::frame_write_u64(mfn, ma.page_offset(), desc);
             ft.put_page_type(mfn);
             w.map_err(|_| Errno::EINVAL)
         });

@@ -315,7 +315,7 @@ pub fn trap(trap: Trap, frame: &mut TrapFrame) {
         Trap::Wake => {}
         Trap::Nmi => {
             if let Some((dom, v)) = current_pair() {
-                log::warn!("NMI while d{}v{} ran", dom.id.0, v.id);
+                log::warn!("NMI while d{}v{} ran", dom.id.0, v.id.0);
             }
         }
     }
@@ -382,7 +382,7 @@ fn exception(e: Exception, frame: &mut TrapFrame) {
                 log::debug!(
                     "d{}v{}: the return frame (RIP {:#x} CS {:#x} SS {:#x}) raised {}",
                     dom.id.0,
-                    v.id,
+                    v.id.0,
                     frame.rip,
                     frame.cs,
                     frame.ss,

@@ -8,7 +8,7 @@ use crate::arch::x86_64::guest::copy_from_guest;
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::arch::x86_64::ptwr::{decode, execute};
 use crate::domain::{Domain, Vcpu};
-use crate::mm::typing::{PageType, ADDR_MASK, PTE_P, PTE_RW};
+use crate::mm::typing::{l1_table_offset, pte_mfn, PageType, PTE_P, PTE_RW};
 
 /// Tries to emulate the write that faulted at `cr2`. True if it was applied (the guest resumes
 /// after the instruction); false to deliver the page fault.
@@ -26,17 +26,15 @@ pub fn write_fault(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, cr2: u64) -> b
     let Ok(map_l1) = crate::hypercall::mmu::l1_of(l4, cr2) else {
         return false;
     };
-    let Ok(e) =
-        crate::mm::guest::frame_read_u64(xen_abi::Mfn(map_l1), ((cr2 >> 12) & 511) as usize * 8)
-    else {
+    let Ok(e) = crate::mm::guest::frame_read_u64(map_l1, l1_table_offset(cr2) * 8) else {
         return false;
     };
     if e & (PTE_P | PTE_RW) != PTE_P {
         return false;
     }
-    let table = (e & ADDR_MASK) >> 12;
+    let table = pte_mfn(e);
     let ts = ft.type_state(table);
-    if ft.owner(table) != u32::from(dom.id.0) || ts.ty != PageType::L1 || !ts.validated {
+    if ft.owner(table) != Some(dom.id) || ts.ty != PageType::L1 || !ts.validated {
         return false;
     }
     let mut bytes = [0u8; 15];
@@ -56,7 +54,7 @@ pub fn write_fault(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, cr2: u64) -> b
         return false;
     }
     let index = ((cr2 & 0xfff) >> 3) as usize;
-    let Ok(pte) = crate::mm::guest::frame_read_u64(xen_abi::Mfn(table), index * 8) else {
+    let Ok(pte) = crate::mm::guest::frame_read_u64(table, index * 8) else {
         return false;
     };
     let shift = 8 * u32::from(off);

@@ -86,7 +86,7 @@ pub fn add(v: Arc<Vcpu>) {
 /// Takes every vCPU of domain `dom` off the run queues (domain destruction).
 pub fn remove_domain(dom: xen_abi::DomId) {
     for q in &RUNQ {
-        q.lock().retain(|v| v.domain != dom);
+        q.lock().retain(|v| v.domid != dom);
     }
 }
 
@@ -95,7 +95,7 @@ pub fn remove_domain(dom: xen_abi::DomId) {
 pub fn is_current_anywhere(dom: xen_abi::DomId) -> bool {
     let mut any = false;
     for (cpu, c) in CURRENT.iter().enumerate() {
-        if c.lock().as_ref().is_some_and(|v| v.domain == dom) {
+        if c.lock().as_ref().is_some_and(|v| v.domid == dom) {
             any = true;
             if cpu != this() {
                 kick(cpu);

@@ -128,7 +128,7 @@ pub fn update_wallclock(d: &Domain) {
 /// vCPUs it runs as `VIRQ_TIMER`.
 pub fn tick() {
     let now = now();
-    let mut due: heapless::Vec<(xen_abi::DomId, u32), 32> = heapless::Vec::new();
+    let mut due: heapless::Vec<(xen_abi::DomId, xen_abi::VcpuId), 32> = heapless::Vec::new();
     crate::sched::for_each_local_vcpu(|v| {
         let mut st = v.state.lock();
         let mut fire = false;
@@ -149,7 +149,7 @@ pub fn tick() {
             st.blocked = false;
         }
         if fire {
-            let _ = due.push((v.domain, v.id));
+            let _ = due.push((v.domid, v.id));
         }
     });
     for (d, v) in due {

@@ -55,7 +55,7 @@ pub fn init_bsp(lapic_pa: u64) -> Result<(), crate::mm::MmError> {
     if has_x2apic() {
         X2APIC.store(true, Ordering::Relaxed);
     } else {
-        let va = crate::mm::map_device_page(0, lapic_pa)?;
+        let va = crate::mm::map_device_page(0, xen_abi::Maddr(lapic_pa))?;
         XAPIC_VA.store(va, Ordering::Relaxed);
     }
     Ok(())

@@ -42,9 +42,9 @@ pub unsafe fn wrmsr(msr: u32, value: u64) {
 /// `root` must be an L4 that maps the running code, stack and data at the same virtual
 /// addresses as the current one (the hypervisor's address space): the kernel root, or a guest
 /// L4 the frame table validated (`mm::load_guest_l4` checks that).
-pub unsafe fn load_cr3(root: u64) {
+pub unsafe fn load_cr3(root: xen_abi::Maddr) {
     let frame =
-        x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root));
+        x86_64::structures::paging::PhysFrame::containing_address(x86_64::PhysAddr::new(root.0));
     let (_, flags) = Cr3::read();
     // SAFETY: forwarded from the caller.
     unsafe { Cr3::write(frame, flags) };
@@ -53,7 +53,7 @@ pub unsafe fn load_cr3(root: u64) {
 /// Flushes this CPU's non-global TLB entries by reloading CR3 with itself.
 pub fn flush_tlb_local() {
     // SAFETY: the L4 already loaded maps the running code, stack and data.
-    unsafe { load_cr3(read_cr3()) }
+    unsafe { load_cr3(xen_abi::Maddr(read_cr3())) }
 }
 
 /// Sets or clears CR0.TS (a guest's virtual TS: its next FPU instruction raises #NM).

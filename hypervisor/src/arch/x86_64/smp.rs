@@ -7,7 +7,7 @@ use crate::mm;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Physical address the trampoline runs at (SIPI vector 0x08).
-pub const TRAMPOLINE_PA: u64 = 0x8000;
+pub const TRAMPOLINE_PA: xen_abi::Maddr = xen_abi::Maddr(0x8000);
 
 static ONLINE: AtomicUsize = AtomicUsize::new(1);
 
@@ -47,7 +47,7 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
     let l4 = mm::alloc_frame_below(mm::paging::TABLE_FRAME_LIMIT)
         .ok_or(SmpError::Memory(mm::MmError::NoRoomForHeap))?;
     let kernel_l4 = mm::phys_to_virt(mm::kernel_root()) as *const u64;
-    let new_l4 = mm::phys_to_virt(l4) as *mut u64;
+    let new_l4 = mm::phys_to_virt(l4.maddr()) as *mut u64;
     // SAFETY: both are page-table frames reached through the direct map; `new_l4` was just
     // allocated. The boot tables in .boot.bss stay intact (the image is never freed).
     unsafe {
@@ -69,7 +69,7 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
             .add(&ferrite_trampoline_params as *const u8 as usize - start as usize)
             .cast::<u64>();
         let efer = cpu::rdmsr(0xc000_0080) & ((1 << 8) | (1 << 11) | 1);
-        params.write_volatile(l4);
+        params.write_volatile(l4.addr());
         params
             .add(1)
             .write_volatile(base + area::STACK.1 - crate::layout::percpu::GUEST_FRAME_RESERVE);
@@ -83,8 +83,8 @@ pub fn start_ap(cpu: usize, apic_id: u32) -> Result<(), SmpError> {
     unsafe { apic::send_ipi(apic_id, 0x4500) }; // INIT, level assert
     super::tsc::delay_us(10_000);
     for _ in 0..2 {
-        // SAFETY: as above.
-        unsafe { apic::send_ipi(apic_id, 0x4600 | (TRAMPOLINE_PA >> 12) as u32) }; // STARTUP
+        // SAFETY: as above. STARTUP: the vector is the trampoline's page number.
+        unsafe { apic::send_ipi(apic_id, 0x4600 | TRAMPOLINE_PA.mfn().0 as u32) };
         super::tsc::delay_us(200);
     }
     let deadline = super::tsc::uptime_ns() + 2_000_000_000;
