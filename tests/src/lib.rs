@@ -325,7 +325,7 @@ mod tests {
     #[test]
     fn is_log_line_accepts_console_format_only() {
         assert!(is_log_line(
-            "[    0.123456][0][INFO  hypervisor::start] Ferrite 0.1.0 starting"
+            "[    0.123456][0][INFO  hypervisor::boot::start] Ferrite 0.1.0 starting"
         ));
         assert!(is_log_line("[   12.000001][3][DEBUG hypervisor::mm] x"));
         assert!(!is_log_line("[0.12][0][INFO x] y"));

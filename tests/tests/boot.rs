@@ -61,7 +61,7 @@ fn boot_smp4_512m_brings_up_every_cpu() -> Result<()> {
 #[test]
 fn boot_smp2_4g_memory_above_4g_and_loglvl_all() -> Result<()> {
     let run = boot_selftest("boot_smp2_4g", 2, 4096, "loglvl=all")?;
-    run.line("DEBUG hypervisor::start] memory map:")?;
+    run.line("DEBUG hypervisor::boot::start] memory map:")?;
     Ok(())
 }
 

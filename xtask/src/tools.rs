@@ -96,15 +96,30 @@ pub fn ensure(tools: &[Tool]) -> Result<()> {
     }
     eprintln!("xtask: installing {}", missing.join(" "));
     let env = [("DEBIAN_FRONTEND", "noninteractive")];
-    let update = Command::new("apt-get")
-        .args(["update", "-qq"])
-        .envs(env)
-        .status()
-        .context("running apt-get update")?;
-    if !update.success() {
-        bail!("apt-get update failed ({update})");
+    // Another package manager run (unattended upgrades, a second xtask) holds dpkg's and apt's
+    // locks for a while: wait for them (DPkg::Lock::Timeout) rather than fail, and retry
+    // `update`, whose lists lock apt does not wait for.
+    let lock_wait = ["-o", "DPkg::Lock::Timeout=600"];
+    let mut attempt = 0;
+    loop {
+        let update = Command::new("apt-get")
+            .args(lock_wait)
+            .args(["update", "-qq"])
+            .envs(env)
+            .status()
+            .context("running apt-get update")?;
+        if update.success() {
+            break;
+        }
+        attempt += 1;
+        if attempt == 20 {
+            bail!("apt-get update failed {attempt} times ({update})");
+        }
+        eprintln!("xtask: apt-get update failed ({update}); another apt may hold its lock, retrying in 15 s");
+        std::thread::sleep(std::time::Duration::from_secs(15));
     }
     let status = Command::new("apt-get")
+        .args(lock_wait)
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .envs(env)
