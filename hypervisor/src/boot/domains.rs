@@ -131,7 +131,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                 first_pcpu = (first_pcpu + vcpus as usize) % pcpus.max(1);
             }
             Err(e) => log::error!(
-                "d{}: cannot build '{}' from module {}: {e:?}",
+                "d{}: cannot build '{}' from module {}: {e}",
                 spec_id.0,
                 name,
                 i - 1

@@ -27,7 +27,7 @@ pub struct BuildSpec<'a> {
     pub name: &'a str,
     /// The initial domain (dom0): `SIF_PRIVILEGED | SIF_INITDOMAIN`.
     pub privileged: bool,
-    /// The kernel ELF.
+    /// The kernel: an ELF, or a bzImage whose payload is unpacked first.
     pub kernel: &'a [u8],
     /// Its command line.
     pub cmdline: &'a str,
@@ -58,6 +58,64 @@ pub enum BuildError {
     BadVcpuCount(u32),
     /// The bootstrap page tables failed validation (a builder bug).
     Typing(xen_abi::Errno),
+    /// The kernel module is neither an ELF nor a bzImage Ferrite can unpack.
+    Image(kernel_image::ImageError),
+}
+
+impl core::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BuildError::Image(e) => write!(f, "kernel image: {e}"),
+            BuildError::Elf(e) => write!(f, "kernel ELF: {e:?}"),
+            BuildError::Layout(e) => write!(f, "layout: {e:?}"),
+            BuildError::OutOfMemory => write!(f, "out of memory"),
+            BuildError::Frame(e) => write!(f, "frame access: {e:?}"),
+            BuildError::BadVcpuCount(n) => write!(f, "{n} vCPUs (1 to 32)"),
+            BuildError::Typing(e) => write!(f, "bootstrap page tables refused: {e:?}"),
+        }
+    }
+}
+
+/// The kernel ELF of a module: the module itself, or its bzImage payload unpacked into frames
+/// of the hypervisor's that go back when the build is done (Xen's `bzimage_parse`).
+enum Kernel<'a> {
+    Elf(&'a [u8]),
+    Unpacked(crate::mm::FrameBuffer),
+}
+
+impl<'a> Kernel<'a> {
+    fn from_module(module: &'a [u8], id: DomId) -> Result<Kernel<'a>, BuildError> {
+        use kernel_image::Image;
+        match kernel_image::probe(module).map_err(BuildError::Image)? {
+            Image::Elf(e) => Ok(Kernel::Elf(e)),
+            Image::BzImage {
+                payload,
+                compression,
+                unpacked_len,
+            } => {
+                let mut buf =
+                    crate::mm::FrameBuffer::alloc(unpacked_len).ok_or(BuildError::OutOfMemory)?;
+                let t0 = crate::time::now();
+                kernel_image::unpack(payload, compression, buf.as_mut_slice())
+                    .map_err(BuildError::Image)?;
+                log::info!(
+                    "d{}: unpacked the bzImage's {compression:?} payload: {} KiB to {} KiB in {} ms",
+                    id.0,
+                    payload.len() / 1024,
+                    unpacked_len / 1024,
+                    crate::time::now().saturating_sub(t0) / 1_000_000
+                );
+                Ok(Kernel::Unpacked(buf))
+            }
+        }
+    }
+
+    fn elf(&self) -> &[u8] {
+        match self {
+            Kernel::Elf(e) => e,
+            Kernel::Unpacked(b) => b.as_slice(),
+        }
+    }
 }
 
 impl From<FrameAccessError> for BuildError {
@@ -136,7 +194,8 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
     if spec.vcpus == 0 || spec.vcpus as usize > xen_abi::xen::XEN_LEGACY_MAX_VCPUS {
         return Err(BuildError::BadVcpuCount(spec.vcpus));
     }
-    let img = elf::parse(spec.kernel).map_err(BuildError::Elf)?;
+    let kernel = Kernel::from_module(spec.kernel, spec.id)?;
+    let img = elf::parse(kernel.elf()).map_err(BuildError::Elf)?;
     let initrd_len = spec.initrd.map_or(0, |d| d.len() as u64);
     let lay = layout::compute(
         img.virt_base,

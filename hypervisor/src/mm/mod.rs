@@ -88,6 +88,44 @@ pub fn phys_to_virt(pa: Maddr) -> *mut u8 {
     (WINDOW.load(Ordering::Relaxed) + pa.0) as *mut u8
 }
 
+/// Contiguous frames the hypervisor owns, seen as bytes through the direct map (an unpacked
+/// kernel image, say), given back to the allocator when dropped.
+pub struct FrameBuffer {
+    first: Mfn,
+    frames: u64,
+    len: usize,
+}
+
+impl FrameBuffer {
+    /// `len` zeroed bytes in fresh frames, or `None` if no run of frames that long is free.
+    pub fn alloc(len: usize) -> Option<FrameBuffer> {
+        let frames = (len as u64).div_ceil(4096).max(1);
+        let first = alloc_contiguous_zeroed(frames, Mfn(ram_frames()).maddr())?;
+        Some(FrameBuffer { first, frames, len })
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: the frames were allocated for this buffer alone (`alloc`) and stay allocated
+        // until it is dropped; the direct map covers RAM; `len` fits in `frames` pages.
+        unsafe { core::slice::from_raw_parts(phys_to_virt(self.first.maddr()), self.len) }
+    }
+
+    /// The bytes, to fill.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as in `as_slice`, and `&mut self` makes this the only view.
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(self.first.maddr()), self.len) }
+    }
+}
+
+impl Drop for FrameBuffer {
+    fn drop(&mut self) {
+        for i in 0..self.frames {
+            let _ = free_frame(Mfn(self.first.0 + i));
+        }
+    }
+}
+
 /// One free frame wholly below physical address `limit`.
 pub fn alloc_frame_below(limit: Maddr) -> Option<Mfn> {
     FRAMES.lock().as_mut()?.alloc_below(limit.mfn())

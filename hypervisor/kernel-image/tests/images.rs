@@ -1,0 +1,160 @@
+//! bzImages built around the fixtures (one small ELF-headed payload, compressed with the xz,
+//! gzip, zstd and bzip2 tools: `xz --check=crc32 --x86`, `gzip -9 -n`, `zstd -19`, `bzip2`),
+//! probed and unpacked; every refusal named.
+
+use kernel_image::{probe, unpack, Compression, Image, ImageError};
+
+const ELF: &[u8] = include_bytes!("fixtures/payload.elf");
+
+/// A bzImage as Linux's build lays it out: `setup_sects` + 1 sectors of real-mode header, then
+/// the protected-mode part whose `payload_offset` holds the payload with its unpacked size
+/// appended.
+fn bzimage(payload: &[u8], version: u16) -> Vec<u8> {
+    let setup_sects = 3u8;
+    let payload_offset = 0x40u32;
+    let mut sized = payload.to_vec();
+    sized.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
+    let mut b = vec![0u8; (usize::from(setup_sects) + 1) * 512 + payload_offset as usize];
+    b[0x1f1] = setup_sects;
+    b[0x202..0x206].copy_from_slice(b"HdrS");
+    b[0x206..0x208].copy_from_slice(&version.to_le_bytes());
+    b[0x248..0x24c].copy_from_slice(&payload_offset.to_le_bytes());
+    b[0x24c..0x250].copy_from_slice(&(sized.len() as u32).to_le_bytes());
+    b.extend_from_slice(&sized);
+    b.extend_from_slice(&[0xcc; 100]); // what follows the payload in a real image
+    b
+}
+
+fn roundtrip(file: &[u8], want: Compression) {
+    let img = bzimage(file, 0x20f);
+    let Ok(Image::BzImage {
+        payload,
+        compression,
+        unpacked_len,
+    }) = probe(&img)
+    else {
+        panic!("not probed as a bzImage");
+    };
+    assert_eq!(compression, want);
+    assert_eq!(unpacked_len, ELF.len());
+    let mut out = vec![0u8; unpacked_len];
+    unpack(payload, compression, &mut out).expect("unpacks");
+    assert_eq!(out, ELF);
+}
+
+#[test]
+fn xz_payload_with_the_x86_filter_unpacks_to_the_elf() {
+    roundtrip(include_bytes!("fixtures/payload.xz"), Compression::Xz);
+}
+
+#[test]
+fn gzip_payload_unpacks_to_the_elf() {
+    roundtrip(include_bytes!("fixtures/payload.gz"), Compression::Gzip);
+}
+
+#[test]
+fn zstd_payload_unpacks_to_the_elf() {
+    roundtrip(include_bytes!("fixtures/payload.zst"), Compression::Zstd);
+}
+
+#[test]
+fn an_elf_is_taken_as_it_is() {
+    assert_eq!(probe(ELF), Ok(Image::Elf(ELF)));
+}
+
+#[test]
+fn bzip2_is_recognised_and_refused_by_name() {
+    let img = bzimage(include_bytes!("fixtures/payload.bz2"), 0x20f);
+    let Ok(Image::BzImage {
+        payload,
+        compression,
+        ..
+    }) = probe(&img)
+    else {
+        panic!("not probed");
+    };
+    assert_eq!(compression, Compression::Bzip2);
+    let mut out = vec![0u8; ELF.len()];
+    assert_eq!(
+        unpack(payload, compression, &mut out),
+        Err(ImageError::Unsupported(Compression::Bzip2))
+    );
+}
+
+#[test]
+fn junk_old_protocols_and_truncation_are_refused() {
+    assert_eq!(probe(b"hello"), Err(ImageError::NotAKernel));
+    assert_eq!(probe(&[0u8; 4096]), Err(ImageError::NotAKernel));
+    let xz = include_bytes!("fixtures/payload.xz");
+    assert_eq!(
+        probe(&bzimage(xz, 0x207)),
+        Err(ImageError::OldBootProtocol(0x207))
+    );
+    let img = bzimage(xz, 0x20f);
+    let cut = &img[..img.len() - 100 - 50];
+    assert_eq!(probe(cut), Err(ImageError::Truncated));
+    let mut odd = img.clone();
+    let start = 4 * 512 + 0x40;
+    odd[start..start + 4].copy_from_slice(b"JUNK");
+    assert_eq!(probe(&odd), Err(ImageError::UnknownCompression(*b"JUNK")));
+}
+
+#[test]
+fn corrupt_payloads_and_wrong_sizes_are_errors_not_panics() {
+    for (file, c) in [
+        (&include_bytes!("fixtures/payload.xz")[..], Compression::Xz),
+        (
+            &include_bytes!("fixtures/payload.gz")[..],
+            Compression::Gzip,
+        ),
+        (
+            &include_bytes!("fixtures/payload.zst")[..],
+            Compression::Zstd,
+        ),
+    ] {
+        let mut bad = file.to_vec();
+        let mid = bad.len() / 2;
+        for b in &mut bad[mid..mid + 16] {
+            *b ^= 0x5a;
+        }
+        bad.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
+        let mut out = vec![0u8; ELF.len()];
+        assert!(unpack(&bad, c, &mut out).is_err(), "{c:?}: corrupt");
+        // The right stream into a buffer of the wrong size.
+        let mut good = file.to_vec();
+        good.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
+        let mut small = vec![0u8; ELF.len() - 1];
+        assert!(unpack(&good, c, &mut small).is_err(), "{c:?}: too small");
+        let mut big = vec![0u8; ELF.len() + 1];
+        assert!(unpack(&good, c, &mut big).is_err(), "{c:?}: too big");
+        // Every truncation of the stream fails cleanly.
+        for cut in (0..good.len()).step_by(97) {
+            let mut out = vec![0u8; ELF.len()];
+            let _ = unpack(&good[..cut.max(5)], c, &mut out);
+        }
+    }
+}
+
+/// Debian's own kernel, where installed (`cargo test -p kernel-image -- --ignored`).
+#[test]
+#[ignore = "needs /boot/vmlinuz-* from linux-image-amd64"]
+fn debians_kernel_unpacks() {
+    let path = std::fs::read_dir("/boot")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains("vmlinuz-"))
+        .expect("a /boot/vmlinuz-*");
+    let img = std::fs::read(&path).unwrap();
+    let Ok(Image::BzImage {
+        payload,
+        compression,
+        unpacked_len,
+    }) = probe(&img)
+    else {
+        panic!("{} is no bzImage", path.display());
+    };
+    let mut out = vec![0u8; unpacked_len];
+    unpack(payload, compression, &mut out).unwrap();
+    eprintln!("{}: {compression:?}, {unpacked_len} bytes", path.display());
+}
