@@ -55,8 +55,9 @@ pub mod percpu {
     pub const IST_NMI: (u64, u64) = (0x2_6000, 0x2_A000);
     /// Machine-check IST stack.
     pub const IST_MC: (u64, u64) = (0x2_B000, 0x2_F000);
-    /// The CPU's primary stack.
-    pub const STACK: (u64, u64) = (0x3_0000, 0x4_0000);
+    /// The CPU's primary stack: 256 KiB (unpacking a bzImage needs the XZ decoder's tens of
+    /// KiB of state besides the usual depth), above a guard page after the LDT window.
+    pub const STACK: (u64, u64) = (0x6_1000, 0xA_1000);
     /// Bytes at the top of the stack kept for the guest's register frame: a CPU's Rust code
     /// starts below them, so entering a guest can write the frame there at any time.
     pub const GUEST_FRAME_RESERVE: u64 = 256;

@@ -66,6 +66,8 @@ pub enum ImageError {
     BadLength(usize),
     /// The decoder refused the payload (corrupt data, bad checksum).
     Corrupt(Compression),
+    /// A zstd frame whose window is larger than the decoder may take from the heap.
+    ZstdWindow(u64),
     /// The payload unpacked to a size other than its header says.
     WrongLength {
         /// What the image said.
@@ -97,6 +99,12 @@ impl core::fmt::Display for ImageError {
             }
             ImageError::BadLength(n) => write!(f, "bzImage payload claims {n} unpacked bytes"),
             ImageError::Corrupt(c) => write!(f, "corrupt {c:?} payload"),
+            ImageError::ZstdWindow(w) => write!(
+                f,
+                "zstd payload with a {} KiB window (at most {} KiB: recompress with a smaller one)",
+                w / 1024,
+                MAX_ZSTD_WINDOW / 1024
+            ),
             ImageError::WrongLength { expected, got } => write!(
                 f,
                 "payload unpacked to {got} bytes where its header says {expected}"
@@ -177,11 +185,75 @@ fn compression_of(payload: &[u8]) -> Result<Compression, ImageError> {
     })
 }
 
+/// How many bytes of scratch memory [`unpack`] needs for `payload`: the LZMA2 dictionary an XZ
+/// stream declares in its first block header (Linux packs its kernels with 32 MiB), nothing for
+/// the others. Callers give it from memory of their own instead of a heap the size of the
+/// dictionary.
+pub fn scratch_len(payload: &[u8], compression: Compression) -> Result<usize, ImageError> {
+    match compression {
+        Compression::Xz => xz_dict_size(payload).ok_or(ImageError::Corrupt(Compression::Xz)),
+        _ => Ok(0),
+    }
+}
+
+/// A `.xz` multibyte integer (7 bits a byte, at most 9 bytes) at `at`: (value, length).
+fn vli(b: &[u8], at: usize) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for i in 0..9 {
+        let byte = *b.get(at + i)?;
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// The dictionary size of the LZMA2 filter in the stream's first block header (the `.xz`
+/// format: a 12-byte stream header, then the block header: its size, flags, the optional
+/// sizes, and the filter flags; LZMA2 is filter 0x21 with one property byte).
+fn xz_dict_size(stream: &[u8]) -> Option<usize> {
+    let header_len = (usize::from(*stream.get(12)?) + 1) * 4;
+    let header = stream.get(12..12 + header_len)?;
+    let flags = *header.get(1)?;
+    let mut at = 2;
+    for present in [flags & 0x40 != 0, flags & 0x80 != 0] {
+        if present {
+            at += vli(header, at)?.1;
+        }
+    }
+    for _ in 0..=(flags & 3) {
+        let (id, n) = vli(header, at)?;
+        at += n;
+        let (props_len, n) = vli(header, at)?;
+        at += n;
+        if id == 0x21 {
+            if props_len != 1 {
+                return None;
+            }
+            let d = u32::from(*header.get(at)? & 0x3f);
+            return match d {
+                0..=39 => Some(((2 | (d & 1)) as usize) << (d / 2 + 11)),
+                40 => Some(u32::MAX as usize),
+                _ => None,
+            };
+        }
+        at = at.checked_add(usize::try_from(props_len).ok()?)?;
+    }
+    None
+}
+
 /// Unpacks `payload` (compressed with `compression`) into `out`, which must be exactly the
-/// unpacked size; the result must be an ELF image.
-pub fn unpack(payload: &[u8], compression: Compression, out: &mut [u8]) -> Result<(), ImageError> {
+/// unpacked size, using `scratch` of at least [`scratch_len`] bytes; the result must be an ELF
+/// image.
+pub fn unpack(
+    payload: &[u8],
+    compression: Compression,
+    out: &mut [u8],
+    scratch: &mut [u8],
+) -> Result<(), ImageError> {
     let got = match compression {
-        Compression::Xz => unxz(payload, out)?,
+        Compression::Xz => unxz(payload, out, scratch)?,
         Compression::Gzip => gunzip(payload, out)?,
         Compression::Zstd => unzstd(payload, out)?,
         c => return Err(ImageError::Unsupported(c)),
@@ -198,13 +270,13 @@ pub fn unpack(payload: &[u8], compression: Compression, out: &mut [u8]) -> Resul
     Ok(())
 }
 
-fn unxz(payload: &[u8], out: &mut [u8]) -> Result<usize, ImageError> {
-    use xz4rust::{XzDecoder, XzNextBlockResult, DICT_SIZE_MAX, DICT_SIZE_MIN};
+fn unxz(payload: &[u8], out: &mut [u8], dict: &mut [u8]) -> Result<usize, ImageError> {
+    use xz4rust::{XzDecoder, XzNextBlockResult};
     let bad = || ImageError::Corrupt(Compression::Xz);
     // Linux appends the unpacked size after the stream; it is no part of it.
     let stream = payload.get(..payload.len() - 4).ok_or(bad())?;
-    let mut dec: Box<XzDecoder<'static>> =
-        XzDecoder::in_heap_with_alloc_dict_size(DICT_SIZE_MIN, DICT_SIZE_MAX);
+    // About 32 KiB of decoder state: on the heap, not on a small hypervisor stack.
+    let mut dec = Box::new(XzDecoder::with_fixed_size_dict(dict));
     let (mut read, mut written) = (0, 0);
     loop {
         let input = stream.get(read..).ok_or(bad())?;
@@ -298,8 +370,37 @@ fn crc32(data: &[u8]) -> u32 {
         .fold(!0u32, |c, &b| TABLE[usize::from((c as u8) ^ b)] ^ (c >> 8))
 }
 
+/// The largest zstd window unpacked here: `ruzstd` keeps the window on the heap, and the
+/// hypervisor's is small.
+pub const MAX_ZSTD_WINDOW: u64 = 8 << 20;
+
+/// The window a zstd frame header declares (RFC 8878 3.1.1.1: the window descriptor, or, for
+/// a single-segment frame, the content size).
+fn zstd_window(frame: &[u8]) -> Option<u64> {
+    let fhd = *frame.get(4)?;
+    let single = fhd & 0x20 != 0;
+    if !single {
+        let wd = *frame.get(5)?;
+        let exp = u64::from(wd >> 3);
+        let base = 1u64 << (10 + exp);
+        return Some(base + (base / 8) * u64::from(wd & 7));
+    }
+    let did = [0usize, 1, 2, 4][usize::from(fhd & 3)];
+    let fcs_len = [1usize, 2, 4, 8][usize::from(fhd >> 6)];
+    let at = 5 + did;
+    let b = frame.get(at..at + fcs_len)?;
+    let mut v = [0u8; 8];
+    v[..fcs_len].copy_from_slice(b);
+    let size = u64::from_le_bytes(v);
+    Some(if fcs_len == 2 { size + 256 } else { size })
+}
+
 fn unzstd(payload: &[u8], out: &mut [u8]) -> Result<usize, ImageError> {
     let bad = ImageError::Corrupt(Compression::Zstd);
+    let window = zstd_window(payload).ok_or(bad)?;
+    if window > MAX_ZSTD_WINDOW {
+        return Err(ImageError::ZstdWindow(window));
+    }
     // The unpacked size Linux appends follows the frame: a skippable remainder is not a frame.
     let frames = payload.get(..payload.len() - 4).ok_or(bad)?;
     ruzstd::decoding::FrameDecoder::new()

@@ -2,7 +2,13 @@
 //! gzip, zstd and bzip2 tools: `xz --check=crc32 --x86`, `gzip -9 -n`, `zstd -19`, `bzip2`),
 //! probed and unpacked; every refusal named.
 
-use kernel_image::{probe, unpack, Compression, Image, ImageError};
+use kernel_image::{probe, scratch_len, unpack, Compression, Image, ImageError};
+
+/// `unpack` with the scratch memory it asks for.
+fn unpack_all(payload: &[u8], c: Compression, out: &mut [u8]) -> Result<(), ImageError> {
+    let mut scratch = vec![0u8; scratch_len(payload, c)?];
+    unpack(payload, c, out, &mut scratch)
+}
 
 const ELF: &[u8] = include_bytes!("fixtures/payload.elf");
 
@@ -38,7 +44,7 @@ fn roundtrip(file: &[u8], want: Compression) {
     assert_eq!(compression, want);
     assert_eq!(unpacked_len, ELF.len());
     let mut out = vec![0u8; unpacked_len];
-    unpack(payload, compression, &mut out).expect("unpacks");
+    unpack_all(payload, compression, &mut out).expect("unpacks");
     assert_eq!(out, ELF);
 }
 
@@ -55,6 +61,36 @@ fn gzip_payload_unpacks_to_the_elf() {
 #[test]
 fn zstd_payload_unpacks_to_the_elf() {
     roundtrip(include_bytes!("fixtures/payload.zst"), Compression::Zstd);
+}
+
+#[test]
+fn the_xz_dictionary_size_comes_from_the_block_header() {
+    // The fixture was made with preset 6: an 8 MiB dictionary.
+    let xz = include_bytes!("fixtures/payload.xz");
+    assert_eq!(scratch_len(xz, Compression::Xz), Ok(8 << 20));
+    assert_eq!(scratch_len(xz, Compression::Gzip), Ok(0));
+    assert_eq!(
+        scratch_len(&xz[..14], Compression::Xz),
+        Err(ImageError::Corrupt(Compression::Xz))
+    );
+    // A dictionary smaller than the stream declares is an error, not a panic.
+    let mut sized = xz.to_vec();
+    sized.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
+    let mut out = vec![0u8; ELF.len()];
+    let mut small = vec![0u8; 4096];
+    assert!(unpack(&sized, Compression::Xz, &mut out, &mut small).is_err());
+}
+
+#[test]
+fn a_zstd_window_beyond_the_limit_is_refused_before_decoding() {
+    // A frame header (magic, descriptor 0: a window descriptor follows) declaring 2 GiB.
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 21 << 3];
+    frame.extend_from_slice(&[0; 16]);
+    let mut out = vec![0u8; 64];
+    assert_eq!(
+        unpack_all(&frame, Compression::Zstd, &mut out),
+        Err(ImageError::ZstdWindow(1 << 31))
+    );
 }
 
 #[test]
@@ -76,7 +112,7 @@ fn bzip2_is_recognised_and_refused_by_name() {
     assert_eq!(compression, Compression::Bzip2);
     let mut out = vec![0u8; ELF.len()];
     assert_eq!(
-        unpack(payload, compression, &mut out),
+        unpack_all(payload, compression, &mut out),
         Err(ImageError::Unsupported(Compression::Bzip2))
     );
 }
@@ -119,18 +155,21 @@ fn corrupt_payloads_and_wrong_sizes_are_errors_not_panics() {
         }
         bad.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
         let mut out = vec![0u8; ELF.len()];
-        assert!(unpack(&bad, c, &mut out).is_err(), "{c:?}: corrupt");
+        assert!(unpack_all(&bad, c, &mut out).is_err(), "{c:?}: corrupt");
         // The right stream into a buffer of the wrong size.
         let mut good = file.to_vec();
         good.extend_from_slice(&(ELF.len() as u32).to_le_bytes());
         let mut small = vec![0u8; ELF.len() - 1];
-        assert!(unpack(&good, c, &mut small).is_err(), "{c:?}: too small");
+        assert!(
+            unpack_all(&good, c, &mut small).is_err(),
+            "{c:?}: too small"
+        );
         let mut big = vec![0u8; ELF.len() + 1];
-        assert!(unpack(&good, c, &mut big).is_err(), "{c:?}: too big");
+        assert!(unpack_all(&good, c, &mut big).is_err(), "{c:?}: too big");
         // Every truncation of the stream fails cleanly.
         for cut in (0..good.len()).step_by(97) {
             let mut out = vec![0u8; ELF.len()];
-            let _ = unpack(&good[..cut.max(5)], c, &mut out);
+            let _ = unpack_all(&good[..cut.max(5)], c, &mut out);
         }
     }
 }
@@ -155,6 +194,19 @@ fn debians_kernel_unpacks() {
         panic!("{} is no bzImage", path.display());
     };
     let mut out = vec![0u8; unpacked_len];
-    unpack(payload, compression, &mut out).unwrap();
+    let dict = scratch_len(payload, compression).unwrap();
+    assert_eq!(
+        dict,
+        32 << 20,
+        "Debian packs its kernels with a 32 MiB dictionary"
+    );
+    unpack_all(payload, compression, &mut out).unwrap();
     eprintln!("{}: {compression:?}, {unpacked_len} bytes", path.display());
+    if let Ok(reference) = std::env::var("KERNEL_IMAGE_REFERENCE") {
+        // The same kernel unpacked by another tool (`xz -dc`, Python's lzma): identical.
+        let want = std::fs::read(reference).unwrap();
+        let first_diff = out.iter().zip(&want).position(|(a, b)| a != b);
+        assert_eq!(first_diff, None, "first differing byte");
+        assert_eq!(out.len(), want.len());
+    }
 }

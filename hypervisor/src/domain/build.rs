@@ -95,9 +95,21 @@ impl<'a> Kernel<'a> {
             } => {
                 let mut buf =
                     crate::mm::FrameBuffer::alloc(unpacked_len).ok_or(BuildError::OutOfMemory)?;
+                // The decoder's dictionary, in frames too (32 MiB for Linux: more than the
+                // hypervisor's heap), given back as soon as the payload is unpacked.
+                let scratch_len =
+                    kernel_image::scratch_len(payload, compression).map_err(BuildError::Image)?;
+                let mut scratch =
+                    crate::mm::FrameBuffer::alloc(scratch_len).ok_or(BuildError::OutOfMemory)?;
                 let t0 = crate::time::now();
-                kernel_image::unpack(payload, compression, buf.as_mut_slice())
-                    .map_err(BuildError::Image)?;
+                kernel_image::unpack(
+                    payload,
+                    compression,
+                    buf.as_mut_slice(),
+                    scratch.as_mut_slice(),
+                )
+                .map_err(BuildError::Image)?;
+                drop(scratch);
                 log::info!(
                     "d{}: unpacked the bzImage's {compression:?} payload: {} KiB to {} KiB in {} ms",
                     id.0,
@@ -209,7 +221,7 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
     .map_err(BuildError::Layout)?;
 
     let mut frames: Vec<Mfn> = Vec::new();
-    let result = construct(spec, &img, &lay, &mut frames);
+    let result = construct(spec, kernel.elf(), &img, &lay, &mut frames);
     if result.is_err() {
         crate::event::domain_kill(spec.id);
         crate::grant::domain_destroy(spec.id);
@@ -225,6 +237,7 @@ pub fn build(spec: &BuildSpec<'_>) -> Result<Arc<Domain>, BuildError> {
 
 fn construct(
     spec: &BuildSpec<'_>,
+    elf: &[u8],
     img: &XenImage,
     lay: &Layout,
     frames: &mut Vec<Mfn>,
@@ -248,8 +261,7 @@ fn construct(
     // The image, placed by p_paddr.
     for s in &img.segments {
         let va = img.segment_vaddr(s);
-        let bytes = spec
-            .kernel
+        let bytes = elf
             .get(s.offset as usize..(s.offset + s.filesz) as usize)
             .ok_or(BuildError::Elf(ElfError::Truncated("segment")))?;
         mem.write(va, bytes)?;

@@ -75,8 +75,20 @@ pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
                 c &= !((1 << 12) | (1 << 28) | (1 << 29));
             }
             c |= 1 << 31;
-            // Hide ACPI, TM, PBE.
-            d &= !((1 << 22) | (1 << 29) | (1 << 31));
+            // As Xen's PV policy (`cpufeatureset.h`: only 'A' features reach PV guests): no
+            // 64-bit debug store, CPL-qualified debug store or PCID either.
+            c &= !((1 << 2) | (1 << 4) | (1 << 17));
+            // Hide VME, PSE, PGE, PSE36, DS (HVM-only or never offered: a PV kernel maps with
+            // 4 KiB pages through the hypervisor) and ACPI, TM, PBE. MTRR stays, as Xen shows it
+            // to the hardware domain.
+            d &= !((1 << 1)
+                | (1 << 3)
+                | (1 << 13)
+                | (1 << 17)
+                | (1 << 21)
+                | (1 << 22)
+                | (1 << 29)
+                | (1 << 31));
         }
         7 if sub == 0 => {
             // Hide FSGSBASE and TSC_ADJUST (CR4.FSGSBASE stays clear under 64-bit PV), AVX2
@@ -85,6 +97,8 @@ pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
             if !avx {
                 b &= !(1 << 5);
             }
+            // SGX, SMEP, INVPCID, PQM, MPX, PQE and SMAP are not for PV guests either.
+            b &= !((1 << 2) | (1 << 7) | (1 << 10) | (1 << 12) | (1 << 14) | (1 << 15) | (1 << 20));
             b &= !((1 << 0)
                 | (1 << 1)
                 | (1 << 16)
@@ -96,6 +110,8 @@ pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
                 | (1 << 30)
                 | (1 << 31));
             c &= !((1 << 1) | (1 << 6) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12) | (1 << 14));
+            // UMIP, PKU, OSPKE, CET shadow stacks, MOVDIRI, MOVDIR64B, ENQCMD.
+            c &= !((1 << 2) | (1 << 3) | (1 << 4) | (1 << 7) | (1 << 27) | (1 << 28) | (1 << 29));
             d &= !((1 << 2) | (1 << 3) | (1 << 8) | (1 << 22) | (1 << 23) | (1 << 24) | (1 << 25));
         }
         7 if sub == 1 => {
@@ -106,6 +122,8 @@ pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
             a &= !(1 << 5);
         }
         0xd => [a, b, c, d] = guest::xstate_cpuid(sub, view.xfeatures, view.xcr0, [a, b, c, d]),
+        // 1 GiB pages are for HAP guests only (`PAGE1GB` is 'H').
+        0x8000_0001 => d &= !(1 << 26),
         _ => {}
     }
     [a, b, c, d]

@@ -1,6 +1,7 @@
 //! cpuid: the forced-emulation prefix (`ud2; .ascii "xen"; cpuid`) works before and after a trap
 //! table exists; leaf 0x40000000 says "XenVMMXenVMM" with at least 0x40000002 leaves, leaf
-//! 0x40000001 gives 4.17, and the hypervisor bit is set in leaf 1.
+//! 0x40000001 gives 4.17, and the hypervisor bit is set in leaf 1; the features Xen keeps from PV
+//! guests (large and global pages, SMEP, SMAP) are hidden.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -42,6 +43,24 @@ extern "C" fn guest_main() {
     t.check(
         leaf1[2] & (1 << 28) == 0 || leaf1[2] & (1 << 26) != 0,
         format_args!("AVX offered only with XSAVE"),
+    );
+    // A PV kernel maps through the hypervisor with 4 KiB pages and no global pages: Xen's PV
+    // policy offers no PSE, PGE, PSE36 or 1 GiB pages (Linux builds its direct map with large
+    // pages when it sees them), and no SMEP or SMAP.
+    t.eq(
+        leaf1[3] & ((1 << 3) | (1 << 13) | (1 << 17)),
+        0,
+        "leaf 1 EDX: no PSE, PGE, PSE36",
+    );
+    t.eq(
+        traps::fep_cpuid(0x8000_0001, 0)[3] & (1 << 26),
+        0,
+        "leaf 0x80000001 EDX: no 1 GiB pages",
+    );
+    t.eq(
+        traps::fep_cpuid(7, 0)[1] & ((1 << 7) | (1 << 20)),
+        0,
+        "leaf 7 EBX: no SMEP, SMAP",
     );
     let leaf0 = traps::fep_cpuid(0, 0);
     t.check(
