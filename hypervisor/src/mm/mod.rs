@@ -61,10 +61,13 @@ impl typing::PtMemory for DirectMem {
         let _ = free_frame(mfn);
     }
     fn io_allowed(&self, mfn: Mfn) -> bool {
-        // The IO-APIC, the HPET, and the local APIC with the MSI window.
-        !(mfn == Mfn(0xfec00)
-            || mfn == Mfn(0xfed00)
-            || (Mfn(0xfee00)..=Mfn(0xfeeff)).contains(&mfn))
+        // The IO-APIC, and the local APIC with the MSI window.
+        !(mfn == Mfn(0xfec00) || (Mfn(0xfee00)..=Mfn(0xfeeff)).contains(&mfn))
+    }
+    fn io_read_only(&self, mfn: Mfn) -> bool {
+        // The HPET, which dom0's ACPI tables read: read-only, as Xen puts it in
+        // `mmio_ro_ranges`.
+        mfn == Mfn(0xfed00)
     }
     fn flush_tlbs(&self) {
         #[cfg(target_os = "none")]

@@ -198,6 +198,11 @@ pub trait PtMemory {
     fn io_allowed(&self, _mfn: Mfn) -> bool {
         true
     }
+    /// True if an I/O frame may be mapped only read-only (Xen's `mmio_ro_ranges`: a writable
+    /// mapping is made read-only).
+    fn io_read_only(&self, _mfn: Mfn) -> bool {
+        false
+    }
     /// Called when the last reference to a frame is dropped: it goes back to the allocator.
     fn freed(&self, _mfn: Mfn) {}
     /// Called when a frame's type changes from writable to something a guest must not write
@@ -663,6 +668,15 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
         let old = self.mem.read(table, index);
         let mut new = Self::adjust(new);
+        // Xen's `get_page_from_l1e` for `mmio_ro_ranges`: "Forcing read-only access".
+        if level == 1
+            && new & (PTE_P | PTE_RW) == PTE_P | PTE_RW
+            && a.io
+            && self.owner(pte_mfn(new)) == Some(DomId::IO)
+            && self.mem.io_read_only(pte_mfn(new))
+        {
+            new &= !PTE_RW;
+        }
         if preserve_ad {
             new |= old & (PTE_A | PTE_D);
         }
@@ -711,6 +725,9 @@ mod tests {
         }
         fn freed(&self, mfn: Mfn) {
             self.freed.borrow_mut().push(mfn);
+        }
+        fn io_read_only(&self, mfn: Mfn) -> bool {
+            mfn == Mfn(98)
         }
     }
 
@@ -866,6 +883,18 @@ mod tests {
             ),
             Ok(1)
         );
+        // An I/O frame in the read-only set: a writable mapping is made read-only.
+        t.mark_io(Mfn(98));
+        let io = Asker {
+            id: DomId(1),
+            io: true,
+        };
+        assert_eq!(
+            t.mod_entry(Mfn(13), 6, pte(Mfn(98), PTE_P | PTE_RW), false, io),
+            Ok(1)
+        );
+        let e = (&mem).read(Mfn(13), 6);
+        assert_eq!((pte_mfn(e), e & PTE_RW), (Mfn(98), 0), "forced read-only");
         // The pinned L1 is shared by the tree: pinning the L4 takes another L1 reference.
         t.pin(Mfn(10), PageType::L4, D).unwrap();
         assert_eq!(t.type_state(Mfn(13)).count, 2);

@@ -176,6 +176,11 @@ pub(crate) fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
     }
 }
 
+/// `MSR_IA32_MCG_CAP`: machine-check capabilities (the bank count in its low byte).
+pub const MSR_MCG_CAP: u32 = 0x179;
+/// `MSR_IA32_MCG_STATUS`.
+pub const MSR_MCG_STATUS: u32 = 0x17a;
+
 /// CR4 as a PV guest sees it (`pv_guest_cr4`): PAE, MCE, OSFXSR, OSXMMEXCPT, and OSXSAVE
 /// ([`CR4_OSXSAVE`]) once the guest sets it.
 pub const GUEST_CR4: u64 = (1 << 5) | (1 << 6) | (1 << 9) | (1 << 10);
@@ -218,6 +223,23 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
     if let Some(done) = port_io(dom, v, frame, &insn) {
         return done;
     }
+    // `cli`/`sti` with I/O privilege: no-ops, as Xen's `priv_op_validate` makes them (the
+    // virtual interrupt flag is the upcall mask, which a guest changes through its
+    // `vcpu_info`; Linux runs a `cli` in early code before its alternatives are patched).
+    if matches!(insn[0], 0xfa | 0xfb) {
+        let (iopl, kernel) = {
+            let st = v.state.lock();
+            (st.iopl, st.kernel_mode)
+        };
+        let arch_iopl = dom.vm_assist.load(core::sync::atomic::Ordering::Relaxed)
+            & (1 << xen_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL)
+            != 0;
+        if !crate::domain::ioports::iopl_ok(iopl, kernel, arch_iopl) {
+            return false;
+        }
+        frame.rip = frame.rip.wrapping_add(1);
+        return true;
+    }
     if !v.state.lock().kernel_mode {
         return false;
     }
@@ -246,6 +268,8 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 // belong to the hypervisor: dropped, as Xen does.
                 0xc000_0080 => value == cpu::rdmsr(0xc000_0080),
                 0xc000_0081..=0xc000_0084 | 0x174..=0x176 => true,
+                // MCG_STATUS of the virtual machine-check architecture: only a clear.
+                MSR_MCG_STATUS => value == 0,
                 _ => false,
             };
             drop(st);
@@ -258,6 +282,10 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
         (0x0f, 0x32) => {
             let value = match frame.rcx as u32 {
                 m @ (MSR_FS_BASE | MSR_GS_BASE | MSR_SHADOW_GS_BASE | 0xc000_0080) => cpu::rdmsr(m),
+                // The virtual machine-check architecture (Xen's `vmce_rdmsr`), without banks:
+                // nothing to report, nothing pending. Linux's MCE code panics when these
+                // reads fault.
+                MSR_MCG_CAP | MSR_MCG_STATUS => 0,
                 _ => return false,
             };
             frame.rax = value & 0xffff_ffff;
