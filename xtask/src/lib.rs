@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod iso;
+pub mod linux;
 pub mod pvbench;
 pub mod qemu;
 pub mod rig;

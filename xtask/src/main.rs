@@ -13,10 +13,13 @@ commands:
   build                     build the hypervisor (x86_64-unknown-none) and every host crate
   iso [-o FILE] [--cmdline S] [--module PATH[,CMDLINE]]...
                             build a GRUB ISO (default target/xtask/ferrite.iso)
-  run [--smp N] [--mem MIB] [--cmdline S] [--module PATH[,CMDLINE]]... [--guest NAME | --no-guest]
+  run [--smp N] [--mem MIB] [--cmdline S] [--module PATH[,CMDLINE]]... [--guest NAME | --no-guest | --linux]
                             boot Ferrite in QEMU (TCG) with the serial console on this terminal;
                             without modules it runs the `hello` test guest (or --guest NAME from
-                            tests/guests) as dom0; the run ends when dom0 shuts down; Ctrl-C quits
+                            tests/guests) as dom0; --linux boots Debian's Linux (linux-image-amd64)
+                            as dom0 with a busybox initramfs and a shell on the console (2 GiB, and
+                            dom0_mem=512M unless --cmdline says otherwise); the run ends when dom0
+                            shuts down; Ctrl-C quits
   test                      everything: fmt check, clippy, host unit/property/layout tests of every
                             crate, the QEMU integration tests and the essential rig scenarios
   rig [--scenario NAME]... [--hypervisor IMAGE] [--quiet]
@@ -45,6 +48,7 @@ struct Opts {
     seconds: Option<u64>,
     guest: Option<String>,
     no_guest: bool,
+    linux: bool,
     scenarios: Vec<String>,
     hypervisor: Option<PathBuf>,
     quiet: bool,
@@ -73,6 +77,7 @@ fn parse_opts(args: &[String]) -> Result<Opts> {
             "-o" => o.out = Some(val("-o")?.into()),
             "--guest" => o.guest = Some(val("--guest")?),
             "--no-guest" => o.no_guest = true,
+            "--linux" => o.linux = true,
             "--scenario" => o.scenarios.push(val("--scenario")?),
             "--hypervisor" => o.hypervisor = Some(val("--hypervisor")?.into()),
             "--quiet" => o.quiet = true,
@@ -163,6 +168,24 @@ fn iso(o: &Opts) -> Result<PathBuf> {
 
 fn run(o: &Opts) -> Result<()> {
     let mut o = o.clone();
+    // --linux: Debian's kernel as dom0 with a busybox shell.
+    if o.linux {
+        let initrd = xtask::target_dir()
+            .join("xtask")
+            .join("linux-shell-initrd.gz");
+        xtask::linux::initramfs(xtask::linux::SHELL_INIT, &initrd)?;
+        o.modules.push(Module {
+            path: xtask::linux::kernel()?,
+            cmdline: xtask::linux::DOM0_CMDLINE.into(),
+        });
+        o.modules.push(Module {
+            path: initrd,
+            cmdline: String::new(),
+        });
+        o.cmdline
+            .get_or_insert_with(|| "loglvl=info dom0_mem=512M".into());
+        o.mem.get_or_insert(2048);
+    }
     // With no module given, boot a demo guest as dom0 (the `hello` test guest unless --guest).
     if o.modules.is_empty() && !o.no_guest {
         let name = o.guest.clone().unwrap_or_else(|| "hello".into());

@@ -412,6 +412,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
                 }
             }
             if cur != ty {
+                log::debug!("{mfn}: wanted as {ty:?}, has type {cur:?} ({count} uses)");
                 return Err(Errno::EINVAL);
             }
             if x & VALIDATED == 0 {
@@ -623,6 +624,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
             }
             let e = Self::adjust(self.mem.read(mfn, i));
             if let Err(err) = self.get_entry(level, e, a) {
+                log::debug!("validating {mfn} as L{level}: entry {i} {e:#x} refused ({err:?})");
                 for j in (0..i).rev() {
                     if level == 4 && !is_guest_l4_slot(j) {
                         continue;

@@ -393,7 +393,7 @@ pub fn verdict(name: &str, o: &Outcome) -> Result<()> {
 
 /// Debian's generic kernel (`linux-image-amd64`): the newest `/lib/modules/<kver>-amd64`
 /// (not a `-cloud-` or `-rt-` flavour) with a `/boot/vmlinuz-<kver>`.
-fn debian_kernel() -> Result<String> {
+pub fn debian_kernel() -> Result<String> {
     let mut kvers: Vec<String> = std::fs::read_dir("/lib/modules")
         .context("reading /lib/modules")?
         .filter_map(|e| e.ok())
@@ -412,8 +412,9 @@ fn debian_kernel() -> Result<String> {
         .context("no Debian kernel (/boot/vmlinuz-*) with modules installed")
 }
 
-/// A root with busybox-static and every applet linked.
-fn busybox_root() -> Result<Archive> {
+/// A root with busybox-static and every applet linked (the rig's initramfs and Linux on
+/// Ferrite start from it).
+pub fn busybox_root() -> Result<Archive> {
     let mut a = Archive::default();
     for d in [
         "proc", "sys", "dev", "tmp", "run", "root", "mnt", "etc", "var",
