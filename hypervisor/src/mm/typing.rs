@@ -443,9 +443,15 @@ impl<M: PtMemory> FrameTable<'_, M> {
             let last = x & COUNT_MASK == 1;
             let ty = PageType::from_bits((x & TYPE_MASK) >> TYPE_SHIFT);
             // The last reference of a table: keep the type (count 1, not validated: busy)
-            // while its entries are released, then clear it.
+            // while its entries are released, then clear it. The last writable reference
+            // keeps the writable type with no uses (Xen's types persist until changed): the
+            // next type change sees it and flushes the TLBs that may still hold a writable
+            // mapping of the frame — a guest that drops the mapping without a flush and then
+            // makes the frame a page table must not keep writing it through a stale entry.
             let new = if last && ty.needs_validation() {
                 x & !VALIDATED & !PINNED
+            } else if last && ty == PageType::Writable {
+                x & !COUNT_MASK
             } else if last {
                 0
             } else {
@@ -713,6 +719,7 @@ mod tests {
     struct Mem {
         pages: RefCell<HashMap<Mfn, [u64; 512]>>,
         freed: RefCell<Vec<Mfn>>,
+        flushes: std::cell::Cell<u32>,
     }
 
     impl PtMemory for &Mem {
@@ -727,6 +734,9 @@ mod tests {
         }
         fn freed(&self, mfn: Mfn) {
             self.freed.borrow_mut().push(mfn);
+        }
+        fn flush_tlbs(&self) {
+            self.flushes.set(self.flushes.get() + 1);
         }
         fn io_read_only(&self, mfn: Mfn) -> bool {
             mfn == Mfn(98)
@@ -749,6 +759,7 @@ mod tests {
             Mem {
                 pages: RefCell::new(HashMap::new()),
                 freed: RefCell::new(Vec::new()),
+                flushes: std::cell::Cell::new(0),
             },
         )
     }
@@ -808,7 +819,12 @@ mod tests {
         );
         t.unpin(Mfn(10), DomId(1)).unwrap();
         assert_eq!(t.unpin(Mfn(10), DomId(1)), Err(Errno::EINVAL), "not pinned");
-        for m in [10, 11, 12, 13, 20, 21] {
+        assert_eq!(
+            (st(20).ty, st(20).count),
+            (PageType::Writable, 0),
+            "a writable type outlives its last use"
+        );
+        for m in [10, 11, 12, 13, 21] {
             assert_eq!(st(m).ty, PageType::None, "frame {m}");
             assert_eq!(
                 t.count(Mfn(m)),
@@ -942,10 +958,17 @@ mod tests {
         t.mod_entry(Mfn(13), 0, pte(Mfn(20), PTE_P), false, D)
             .unwrap();
         assert_eq!(t.type_state(Mfn(20)).count, 0);
-        // Now 20 can become an L1 (empty), and be hooked into the L2.
+        // Now 20 can become an L1 (empty), and be hooked into the L2: the writable mapping may
+        // still be in some TLB, so the type change flushes them.
+        let flushes = mem.flushes.get();
         t.mod_entry(Mfn(12), 1, pte(Mfn(20), PTE_P | PTE_RW), false, D)
             .unwrap();
         assert_eq!(t.type_state(Mfn(20)).ty, PageType::L1);
+        assert_eq!(
+            mem.flushes.get(),
+            flushes + 1,
+            "TLBs flushed at the type change"
+        );
         // Unhooking it releases the L1 type.
         t.mod_entry(Mfn(12), 1, 0, false, D).unwrap();
         assert_eq!(t.type_state(Mfn(20)).ty, PageType::None);
