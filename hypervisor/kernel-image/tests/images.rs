@@ -31,16 +31,21 @@ fn bzimage(payload: &[u8], version: u16) -> Vec<u8> {
     b
 }
 
+/// The payload, its compression and its unpacked size of an image `probe` must take as a bzImage.
+fn probe_bz(img: &[u8]) -> (&[u8], Compression, usize) {
+    match probe(img) {
+        Ok(Image::BzImage {
+            payload,
+            compression,
+            unpacked_len,
+        }) => (payload, compression, unpacked_len),
+        other => panic!("not probed as a bzImage: {other:?}"),
+    }
+}
+
 fn roundtrip(file: &[u8], want: Compression) {
     let img = bzimage(file, 0x20f);
-    let Ok(Image::BzImage {
-        payload,
-        compression,
-        unpacked_len,
-    }) = probe(&img)
-    else {
-        panic!("not probed as a bzImage");
-    };
+    let (payload, compression, unpacked_len) = probe_bz(&img);
     assert_eq!(compression, want);
     assert_eq!(unpacked_len, ELF.len());
     let mut out = vec![0u8; unpacked_len];
@@ -101,14 +106,7 @@ fn an_elf_is_taken_as_it_is() {
 #[test]
 fn bzip2_is_recognised_and_refused_by_name() {
     let img = bzimage(include_bytes!("fixtures/payload.bz2"), 0x20f);
-    let Ok(Image::BzImage {
-        payload,
-        compression,
-        ..
-    }) = probe(&img)
-    else {
-        panic!("not probed");
-    };
+    let (payload, compression, _) = probe_bz(&img);
     assert_eq!(compression, Compression::Bzip2);
     let mut out = vec![0u8; ELF.len()];
     assert_eq!(
@@ -185,14 +183,7 @@ fn debians_kernel_unpacks() {
         .find(|p| p.to_string_lossy().contains("vmlinuz-"))
         .expect("a /boot/vmlinuz-*");
     let img = std::fs::read(&path).unwrap();
-    let Ok(Image::BzImage {
-        payload,
-        compression,
-        unpacked_len,
-    }) = probe(&img)
-    else {
-        panic!("{} is no bzImage", path.display());
-    };
+    let (payload, compression, unpacked_len) = probe_bz(&img);
     let mut out = vec![0u8; unpacked_len];
     let dict = scratch_len(payload, compression).unwrap();
     assert_eq!(

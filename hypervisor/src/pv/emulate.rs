@@ -227,14 +227,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
     // virtual interrupt flag is the upcall mask, which a guest changes through its
     // `vcpu_info`; Linux runs a `cli` in early code before its alternatives are patched).
     if matches!(insn[0], 0xfa | 0xfb) {
-        let (iopl, kernel) = {
-            let st = v.state.lock();
-            (st.iopl, st.kernel_mode)
-        };
-        let arch_iopl = dom.vm_assist.load(core::sync::atomic::Ordering::Relaxed)
-            & (1 << xen_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL)
-            != 0;
-        if !crate::domain::ioports::iopl_ok(iopl, kernel, arch_iopl) {
+        if !has_io_privilege(dom, v) {
             return false;
         }
         frame.rip = frame.rip.wrapping_add(1);
@@ -422,11 +415,9 @@ pub fn decode_port_insn(insn: &[u8; 16]) -> Option<PortInsn> {
     })
 }
 
-/// Emulates port I/O for a vCPU whose virtual IOPL allows it (Xen's `guest_io_okay`); a port
-/// the domain may not reach reads as all ones and drops writes (`admin_io_okay`). Returns
-/// `None` if the instruction is not port I/O, `Some(false)` to deliver the #GP.
-fn port_io(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, insn: &[u8; 16]) -> Option<bool> {
-    let p = decode_port_insn(insn)?;
+/// Whether the vCPU's virtual IOPL lets its current mode do port I/O, `cli` and `sti` (Xen's
+/// `iopl_ok`: the kernel counts as ring 1, ring 0 under `VMASST_TYPE_architectural_iopl`).
+fn has_io_privilege(dom: &Domain, v: &Vcpu) -> bool {
     let (iopl, kernel) = {
         let st = v.state.lock();
         (st.iopl, st.kernel_mode)
@@ -434,7 +425,15 @@ fn port_io(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, insn: &[u8; 16]) -> Op
     let arch_iopl = dom.vm_assist.load(core::sync::atomic::Ordering::Relaxed)
         & (1 << xen_abi::xen::VMASST_TYPE_ARCHITECTURAL_IOPL)
         != 0;
-    if !crate::domain::ioports::iopl_ok(iopl, kernel, arch_iopl) {
+    crate::domain::ioports::iopl_ok(iopl, kernel, arch_iopl)
+}
+
+/// Emulates port I/O for a vCPU whose virtual IOPL allows it (Xen's `guest_io_okay`); a port
+/// the domain may not reach reads as all ones and drops writes (`admin_io_okay`). Returns
+/// `None` if the instruction is not port I/O, `Some(false)` to deliver the #GP.
+fn port_io(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, insn: &[u8; 16]) -> Option<bool> {
+    let p = decode_port_insn(insn)?;
+    if !has_io_privilege(dom, v) {
         return Some(false);
     }
     let port = p.imm.map_or(frame.rdx as u16, u16::from);
