@@ -10,8 +10,6 @@ use crate::domain::build::{build, BuildSpec};
 use alloc::string::String;
 use xen_abi::DomId;
 
-/// dom0's memory when `dom0_mem=` is absent (MiB).
-pub const DEFAULT_DOM0_MEM_MIB: u64 = 64;
 /// A domU's memory when `memory=` is absent (MiB).
 pub const DEFAULT_DOMU_MEM_MIB: u64 = 32;
 
@@ -20,7 +18,11 @@ fn module_bytes(m: &Module) -> &'static [u8] {
     crate::mm::module_slice(m.range.start, m.range.len())
 }
 
-/// Parses `dom0_mem=` (`NNN[MGk]`, Xen's spelling; the first value of a list).
+/// Frames kept back from dom0's default size for what building it takes besides its own
+/// memory (grant and event frames, vCPU state): Xen's reserve for `struct vcpu`s, generously.
+const DOM0_BUILD_SLACK_FRAMES: u64 = 1024;
+
+/// Parses a domU's `memory=` (MiB as xl's `memory=`; `NNN[MGk]`).
 pub fn parse_mem_mib(v: &str) -> Option<u64> {
     let v = v.split(',').next()?;
     let (num, unit) = v
@@ -33,6 +35,64 @@ pub fn parse_mem_mib(v: &str) -> Option<u64> {
         "K" | "k" => Some(n / 1024),
         _ => None,
     }
+}
+
+/// A domU module's `memory=` in MiB.
+fn domu_mem_mib(head: &str) -> u64 {
+    cmdline::value(head, "memory")
+        .and_then(parse_mem_mib)
+        .unwrap_or(DEFAULT_DOMU_MEM_MIB)
+}
+
+/// dom0's vCPUs: `dom0_max_vcpus=` as Xen reads it, one per physical CPU by default.
+fn dom0_vcpus(info: &BootInfo, pcpus: usize) -> u32 {
+    let range = match cmdline::value(&info.cmdline, "dom0_max_vcpus") {
+        None => (1, u32::MAX),
+        Some(v) => super::dom0::parse_dom0_max_vcpus(v).unwrap_or_else(|| {
+            log::warn!("dom0_max_vcpus={v}: not N, N-, N-M or -M; ignored");
+            (1, u32::MAX)
+        }),
+    };
+    let limit = xen_abi::xen::XEN_LEGACY_MAX_VCPUS as u32;
+    super::dom0::dom0_vcpus(range, u32::try_from(pcpus).unwrap_or(u32::MAX), limit)
+}
+
+/// dom0's size: `dom0_mem=` as Xen computes it, from the frames that are free now less what
+/// the boot-module domUs will take, what unpacking a bzImage needs for the moment of the build,
+/// and a little for the build itself (Ferrite builds domUs from boot modules; Xen does not).
+fn dom0_size(info: &BootInfo, kernel: &Module, vcpus: u32) -> super::dom0::Dom0Size {
+    let spec = match cmdline::value(&info.cmdline, "dom0_mem") {
+        None => super::dom0::Dom0Mem::default(),
+        Some(v) => super::dom0::parse_dom0_mem(v).unwrap_or_else(|| {
+            log::warn!("dom0_mem={v}: not a list of [min:|max:][-]SIZE; ignored");
+            super::dom0::Dom0Mem::default()
+        }),
+    };
+    let domus: u64 = info
+        .modules
+        .iter()
+        .filter(|m| is_domu(m))
+        .map(|m| {
+            let head = m
+                .cmdline
+                .split_once(" -- ")
+                .map_or(m.cmdline.as_str(), |p| p.0);
+            domu_mem_mib(head).saturating_mul(256) + DOM0_BUILD_SLACK_FRAMES / 4
+        })
+        .sum();
+    let unpack = crate::domain::build::unpack_frames(module_bytes(kernel));
+    let avail = crate::mm::free_frames()
+        .saturating_sub(domus)
+        .saturating_sub(unpack)
+        .saturating_sub(DOM0_BUILD_SLACK_FRAMES + u64::from(vcpus) * 4);
+    let size = spec.size(avail);
+    log::info!(
+        "d0: {} MiB of {} MiB available (dom0_mem={}), {vcpus} vCPU(s)",
+        size.nr_pages / 256,
+        avail / 256,
+        cmdline::value(&info.cmdline, "dom0_mem").unwrap_or("(default)"),
+    );
+    size
 }
 
 fn is_domu(m: &Module) -> bool {
@@ -48,23 +108,21 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
     while i < info.modules.len() {
         let m = &info.modules[i];
         let mut restarts = 0u32;
-        let (spec_id, name, privileged, mem_mib, vcpus, guest_cmdline, initrd) =
+        let mut dom0_max_pages = 0;
+        let (spec_id, name, privileged, nr_pages, vcpus, guest_cmdline, initrd) =
             if i == 0 && !is_domu(m) {
                 let initrd = info.modules.get(1).filter(|n| !is_domu(n));
                 if initrd.is_some() {
                     i += 1;
                 }
-                let mem = cmdline::value(&info.cmdline, "dom0_mem")
-                    .and_then(parse_mem_mib)
-                    .unwrap_or(DEFAULT_DOM0_MEM_MIB);
-                let vcpus = cmdline::value(&info.cmdline, "dom0_max_vcpus")
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1);
+                let vcpus = dom0_vcpus(info, pcpus);
+                let size = dom0_size(info, m, vcpus);
+                dom0_max_pages = size.max_pages;
                 (
                     DomId(0),
                     String::from("Domain-0"),
                     true,
-                    mem,
+                    size.nr_pages,
                     vcpus,
                     String::from(m.cmdline.as_str()),
                     initrd,
@@ -76,9 +134,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                     .unwrap_or((m.cmdline.as_str(), ""));
                 let name = cmdline::value(head, "name")
                     .map_or_else(|| alloc::format!("domu{next_id}"), String::from);
-                let mem = cmdline::value(head, "memory")
-                    .and_then(parse_mem_mib)
-                    .unwrap_or(DEFAULT_DOMU_MEM_MIB);
+                let mem = domu_mem_mib(head).saturating_mul(256);
                 let vcpus = cmdline::value(head, "vcpus")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(1);
@@ -104,7 +160,8 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
             kernel: module_bytes(m),
             cmdline: &guest_cmdline,
             initrd: initrd.map(module_bytes),
-            nr_pages: mem_mib.saturating_mul(256),
+            nr_pages,
+            max_pages: if privileged { dom0_max_pages } else { nr_pages },
             vcpus,
             pcpus,
             first_pcpu,

@@ -2,6 +2,7 @@
 
 pub mod acpi;
 pub mod cmdline;
+pub mod dom0;
 #[cfg(target_os = "none")]
 pub mod domains;
 #[cfg(target_os = "none")]

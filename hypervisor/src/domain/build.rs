@@ -35,6 +35,8 @@ pub struct BuildSpec<'a> {
     pub initrd: Option<&'a [u8]>,
     /// Memory in pages.
     pub nr_pages: u64,
+    /// The most pages it may hold (`XENMEM_maximum_reservation`; ballooning up stops there).
+    pub max_pages: u64,
     /// vCPUs.
     pub vcpus: u32,
     /// Physical CPUs to place vCPUs on, round-robin from `first_pcpu`.
@@ -81,6 +83,17 @@ impl core::fmt::Display for BuildError {
 enum Kernel<'a> {
     Elf(&'a [u8]),
     Unpacked(crate::mm::FrameBuffer),
+}
+
+/// The frames unpacking a kernel module keeps while its domain is built (the unpacked ELF of a
+/// bzImage; the decoder's dictionary is given back before the domain's memory is taken).
+pub fn unpack_frames(module: &[u8]) -> u64 {
+    match kernel_image::probe(module) {
+        Ok(kernel_image::Image::BzImage { unpacked_len, .. }) => {
+            (unpacked_len as u64).div_ceil(4096)
+        }
+        _ => 0,
+    }
 }
 
 impl<'a> Kernel<'a> {
@@ -475,7 +488,7 @@ fn construct(
         frames: core::mem::take(frames),
         mmu: spin::Mutex::new(()),
         tot_pages: core::sync::atomic::AtomicU64::new(spec.nr_pages),
-        max_pages: spec.nr_pages,
+        max_pages: spec.max_pages.max(spec.nr_pages),
         console_ring,
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
         ioports: if spec.privileged {

@@ -214,6 +214,7 @@ fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
         cmdline: &spec.cmdline,
         initrd: None,
         nr_pages: spec.nr_pages,
+        max_pages: spec.nr_pages,
         vcpus: spec.vcpus,
         pcpus: spec.pcpus,
         first_pcpu: spec.first_pcpu,
