@@ -26,6 +26,9 @@ fn linux_dom0_boots_through_kernel_init_to_the_root_mount() -> Result<()> {
     run.line("xen:events: Using 2-level ABI")?;
     run.line("printk: console [hvc0] enabled")?;
     run.line("Grant table initialized")?;
+    // dom0 gets one vCPU per physical CPU, as on Xen; the second comes up through
+    // VCPUOP_initialise once Linux has released the bootstrap page tables.
+    run.line("smp: Brought up 1 node, 2 CPUs")?;
     run.line("VFS: Unable to mount root fs")?;
     for bad in [
         "*** FATAL EXCEPTION",

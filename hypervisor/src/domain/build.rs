@@ -365,7 +365,9 @@ fn construct(
 
     // Ownership and types, as Xen's builder leaves them: every frame the domain's, shared_info
     // permanently writable (it can never become a page table), the bootstrap L4 pinned (which
-    // validates the whole initial tree) and held by each vCPU's kernel base pointer.
+    // validates the whole initial tree) and held by vCPU 0's kernel base pointer only: the
+    // others have no page tables until `VCPUOP_initialise`, so once the kernel unpins the
+    // bootstrap L4 and drops its base pointer the frames are free to be reused as Linux does.
     let ft = crate::mm::frame_table();
     let asker = crate::mm::typing::Asker {
         id: spec.id,
@@ -379,10 +381,8 @@ fn construct(
     let l4 = mem.mfn_of_va(lay.pt.0)?;
     ft.pin(l4, PageType::L4, asker)
         .map_err(BuildError::Typing)?;
-    for _ in 0..spec.vcpus {
-        ft.get_page_and_type(l4, PageType::L4, asker)
-            .map_err(BuildError::Typing)?;
-    }
+    ft.get_page_and_type(l4, PageType::L4, asker)
+        .map_err(BuildError::Typing)?;
 
     let mut vcpus = Vec::new();
     for v in 0..spec.vcpus {
@@ -400,7 +400,7 @@ fn construct(
         let state = VcpuState {
             regs,
             kernel_mode: true,
-            kernel_l4: l4,
+            kernel_l4: (v == 0).then_some(l4),
             user_l4: None,
             traps: [TrapEntry::default(); 256],
             event_callback: Callback::default(),

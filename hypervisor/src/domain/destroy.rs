@@ -124,7 +124,9 @@ fn destroy(id: DomId) {
         for v in &d.vcpus {
             let (vi, _) = v.vcpu_info_at();
             let mut st = v.state.lock();
-            ft.put_page_and_type(st.kernel_l4);
+            if let Some(k) = st.kernel_l4.take() {
+                ft.put_page_and_type(k);
+            }
             if let Some(u) = st.user_l4.take() {
                 ft.put_page_and_type(u);
             }

@@ -57,8 +57,9 @@ pub struct VcpuState {
     pub regs: TrapFrame,
     /// Guest-kernel mode (as opposed to guest-user mode); both run in ring 3.
     pub kernel_mode: bool,
-    /// The guest kernel's L4 (`MMUEXT_NEW_BASEPTR`).
-    pub kernel_l4: Mfn,
+    /// The guest kernel's L4 (`MMUEXT_NEW_BASEPTR`), held with a type reference; none for a
+    /// vCPU that was never initialised (as Xen's `guest_table` of dom0's secondary vCPUs).
+    pub kernel_l4: Option<Mfn>,
     /// The guest user L4 (`MMUEXT_NEW_USER_BASEPTR`), if any.
     pub user_l4: Option<Mfn>,
     /// The virtual IDT.
@@ -121,13 +122,13 @@ pub struct VcpuState {
 }
 
 impl VcpuState {
-    /// The L4 the vCPU runs on now: its user L4 in guest-user mode (the kernel's if it set
+    /// The L4 the vCPU runs on now (none before it was initialised): its user L4 in guest-user mode (the kernel's if it set
     /// none), its kernel L4 otherwise.
-    pub fn active_l4(&self) -> Mfn {
+    pub fn active_l4(&self) -> Option<Mfn> {
         if self.kernel_mode {
             self.kernel_l4
         } else {
-            self.user_l4.unwrap_or(self.kernel_l4)
+            self.user_l4.or(self.kernel_l4)
         }
     }
 }

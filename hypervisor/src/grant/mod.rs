@@ -353,7 +353,7 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(Mfn,
         {
             return Err(());
         }
-        let l4 = v.state.lock().active_l4();
+        let l4 = v.state.lock().active_l4().ok_or(())?;
         let l1 = crate::hypercall::mmu::l1_of(l4, addr).map_err(|_| ())?;
         (l1, l1_table_offset(addr))
     };

@@ -181,8 +181,9 @@ fn one(
             let _mmu = dom.mmu.lock();
             ft.get_page_and_type(op.mfn(), PageType::L4, me)?;
             let mut st = v.state.lock();
-            let old = core::mem::replace(&mut st.kernel_l4, op.mfn());
-            ft.put_page_and_type(old);
+            if let Some(old) = st.kernel_l4.replace(op.mfn()) {
+                ft.put_page_and_type(old);
+            }
             crate::pv::reload_cr3(&st);
             Ok(0)
         }
@@ -284,7 +285,7 @@ pub fn update_va_mapping(
         return Err(Errno::EINVAL);
     }
     let pg_owner = page_owner(dom, foreigndom)?;
-    let l4 = v.state.lock().active_l4();
+    let l4 = v.state.lock().active_l4().ok_or(Errno::EINVAL)?;
     {
         let _mmu = dom.mmu.lock();
         let l1 = l1_of(l4, va)?;

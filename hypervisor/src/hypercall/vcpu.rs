@@ -90,9 +90,10 @@ pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
         let _ = gdt.push(f);
     }
     let mut st = target.state.lock();
-    // Releases of what the vCPU held (nothing, for a vCPU that never ran but its boot L4).
-    let old_kernel = core::mem::replace(&mut st.kernel_l4, kernel_l4);
-    ft.put_page_and_type(old_kernel);
+    // Releases of what the vCPU held (nothing, for a vCPU that never ran).
+    if let Some(old) = st.kernel_l4.replace(kernel_l4) {
+        ft.put_page_and_type(old);
+    }
     if let Some(old) = core::mem::replace(&mut st.user_l4, user_l4) {
         ft.put_page_and_type(old);
     }

@@ -154,7 +154,7 @@ pub fn set_ldt(
     let mut frames: heapless::Vec<Mfn, 16> = heapless::Vec::new();
     {
         let _mmu = dom.mmu.lock();
-        let l4 = v.state.lock().kernel_l4;
+        let l4 = v.state.lock().kernel_l4.ok_or(Errno::EINVAL)?;
         for i in 0..(ents * 8).div_ceil(4096) {
             let taken = frame_at(l4, base + i * 4096).filter(|&f| {
                 ft.get_page_and_type(f, PageType::SegDesc, dom.asker())

@@ -305,7 +305,7 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                         }
                     }
                     2 => super::guest_cr2(v),
-                    3 => v.state.lock().active_l4().addr(),
+                    3 => v.state.lock().active_l4().map_or(0, |l4| l4.addr()),
                     4 => {
                         GUEST_CR4
                             | if v.state.lock().cr4_osxsave {

@@ -533,9 +533,13 @@ pub fn write_guest(va: u64, data: &[u8]) -> Result<(), xen_abi::Errno> {
     copy_to_guest(va, data).map_err(|_| xen_abi::Errno::EFAULT)
 }
 
-/// Loads `st`'s active L4 (after `MMUEXT_NEW_BASEPTR`-style changes).
+/// Loads `st`'s active L4 (after `MMUEXT_NEW_BASEPTR`-style changes, and when the vCPU is
+/// switched in); the hypervisor's own root for a vCPU that has none yet.
 pub fn reload_cr3(st: &VcpuState) {
-    crate::mm::load_guest_l4(st.active_l4());
+    match st.active_l4() {
+        Some(l4) => crate::mm::load_guest_l4(l4),
+        None => crate::mm::load_kernel_root(),
+    }
 }
 
 /// Writes a guest's FS/GS base (`set_segment_base`): canonical bases only (-EINVAL), into

@@ -15,10 +15,10 @@ use crate::mm::typing::{l1_table_offset, pte_mfn, PageType, PTE_P, PTE_RW};
 pub fn write_fault(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, cr2: u64) -> bool {
     let l4 = {
         let st = v.state.lock();
-        if !st.kernel_mode {
-            return false;
+        match st.kernel_l4 {
+            Some(l4) if st.kernel_mode => l4,
+            _ => return false,
         }
-        st.kernel_l4
     };
     let ft = crate::mm::frame_table();
     let _mmu = dom.mmu.lock();

@@ -203,7 +203,7 @@ fn load(v: &Vcpu) -> TrapFrame {
         .map_or(0, |d| d.vm_assist.load(Ordering::Relaxed));
     let mut st = v.state.lock();
     st.runstate.change(runstate::RUNNING, crate::time::now());
-    crate::mm::load_guest_l4(st.active_l4());
+    crate::pv::reload_cr3(&st);
     write_runstate_area(assist, &st);
     crate::pv::descriptors::install(&st.gdt_frames);
     crate::pv::descriptors::install_ldt(&st.ldt_frames, st.ldt_ents);
