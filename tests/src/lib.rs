@@ -171,6 +171,7 @@ impl Boot {
             iso,
             smp: self.smp,
             mem_mib: self.mem_mib,
+            no_reboot: true,
         };
         // Xen does not end the machine when its initial domain powers off: stop at the verdict.
         let xen = self.hv == Hypervisor::Xen;

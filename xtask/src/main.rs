@@ -203,6 +203,7 @@ fn run(o: &Opts) -> Result<()> {
         iso,
         smp: o.smp.unwrap_or(2),
         mem_mib: o.mem.unwrap_or(512),
+        no_reboot: false, // `reboot` in dom0 restarts the machine, as on hardware
     };
     eprintln!(
         "xtask: booting Ferrite in QEMU (TCG, -smp {} -m {}M); Ctrl-C quits",

@@ -58,6 +58,7 @@ fn boot(
         iso,
         smp: 1,
         mem_mib: 256,
+        no_reboot: true,
     };
     let out = run_captured(
         &m,

@@ -29,6 +29,8 @@ pub struct Machine {
     pub smp: u32,
     /// Memory in MiB (`-m`).
     pub mem_mib: u32,
+    /// `-no-reboot`: a reset ends QEMU (status 0) instead of restarting the machine.
+    pub no_reboot: bool,
 }
 
 impl Machine {
@@ -49,24 +51,19 @@ impl Machine {
                 &format!("{}M", self.mem_mib),
             ])
             .args([
-                "-display",
-                "none",
-                "-vga",
-                "none",
-                "-nic",
-                "none",
-                "-no-reboot",
-                "-monitor",
-                "none",
+                "-display", "none", "-vga", "none", "-nic", "none", "-monitor", "none",
             ])
-            .args(["-serial", "stdio"])
-            .args([
-                "-device",
-                &format!("isa-debug-exit,iobase={DEBUG_EXIT_IOBASE:#x},iosize=0x04"),
-            ])
-            .arg("-cdrom")
-            .arg(&self.iso)
-            .args(["-boot", "d"]);
+            .args(["-serial", "stdio"]);
+        if self.no_reboot {
+            c.arg("-no-reboot");
+        }
+        c.args([
+            "-device",
+            &format!("isa-debug-exit,iobase={DEBUG_EXIT_IOBASE:#x},iosize=0x04"),
+        ])
+        .arg("-cdrom")
+        .arg(&self.iso)
+        .args(["-boot", "d"]);
         c
     }
 }
@@ -253,6 +250,7 @@ mod tests {
             iso: "x.iso".into(),
             smp: 4,
             mem_mib: 512,
+            no_reboot: true,
         };
         let args: Vec<String> = m
             .command()

@@ -94,7 +94,11 @@ pub fn shutdown(dom: &Domain, reason: ShutdownReason) {
     if dom.privileged {
         let code = match reason {
             ShutdownReason::Poweroff => ExitCode::Success,
-            ShutdownReason::Reboot => ExitCode::GuestReboot,
+            // Xen's `machine_restart`: the machine resets (QEMU under `-no-reboot` exits 0).
+            ShutdownReason::Reboot => {
+                log::info!("Ferrite: the initial domain rebooted; resetting the machine");
+                crate::arch::x86_64::exit::machine_restart()
+            }
             ShutdownReason::Crash | ShutdownReason::Watchdog => ExitCode::GuestCrash,
             _ => ExitCode::Failure,
         };

@@ -345,6 +345,7 @@ impl Rig {
             iso,
             smp: 2,
             mem_mib: 2048,
+            no_reboot: true,
         };
         let log = crate::target_dir()
             .join("test-logs")
