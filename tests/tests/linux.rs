@@ -89,3 +89,31 @@ fn linux_dom0_reboot_resets_the_machine() -> Result<()> {
     run.expect_exit(0)?;
     Ok(())
 }
+
+/// Debian's kernel as a 2-vCPU dom0 runs the check script (xtask::linux::check_init): the
+/// vCPUs, Xen 4.17's identity, 256 MiB through tmpfs and SHA-256, 2,000 fork+exec, work on
+/// each vCPU, a clean kernel log — and powers off.
+#[test]
+fn linux_dom0_passes_the_check_script_with_2_vcpus() -> Result<()> {
+    let kernel = xtask::linux::kernel()?;
+    let initrd = xtask::target_dir()
+        .join("test-isos")
+        .join("linux-check-initrd.gz");
+    xtask::linux::initramfs(&xtask::linux::check_init(2)?, &initrd)?;
+    let run = Boot::new("linux_dom0_check")
+        .smp(2)
+        .mem(2048)
+        .cmdline("loglvl=info dom0_mem=512M")
+        .module(kernel, xtask::linux::DOM0_CMDLINE)
+        .module(initrd, "")
+        .timeout(std::time::Duration::from_secs(600))
+        .run()?;
+    let verdict = run.line("linux-check: ")?;
+    anyhow::ensure!(
+        verdict.contains("linux-check: PASS"),
+        "{verdict}\n{}",
+        run.tail()
+    );
+    run.expect_exit(tests::EXIT_SUCCESS)?;
+    Ok(())
+}
