@@ -136,3 +136,20 @@ fn linux_dom0_check_script_passes_on_xen_4_17() -> Result<()> {
     check_boot("linux_dom0_check_xen", true)?;
     Ok(())
 }
+
+/// The check-script boot on Ferrite back to back (`LINUX_SOAK_RUNS`, default 20): every run must
+/// pass. `cargo test -p tests --test linux linux_dom0_check_soak -- --ignored --nocapture`
+#[test]
+#[ignore = "a soak of about 30 minutes"]
+fn linux_dom0_check_soak() -> Result<()> {
+    let runs: u32 = std::env::var("LINUX_SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for i in 1..=runs {
+        let t = std::time::Instant::now();
+        check_boot("linux_dom0_check_soak", false)?.expect_exit(tests::EXIT_SUCCESS)?;
+        eprintln!("linux soak: run {i} of {runs} passed in {:?}", t.elapsed());
+    }
+    Ok(())
+}
