@@ -37,6 +37,13 @@ pub fn parse_mem_mib(v: &str) -> Option<u64> {
     }
 }
 
+/// A domU module's line split into its own options and the guest's command line (after `--`).
+fn domu_line(m: &Module) -> (&str, &str) {
+    m.cmdline
+        .split_once(" -- ")
+        .unwrap_or((m.cmdline.as_str(), ""))
+}
+
 /// A domU module's `memory=` in MiB.
 fn domu_mem_mib(head: &str) -> u64 {
     cmdline::value(head, "memory")
@@ -72,13 +79,7 @@ fn dom0_size(info: &BootInfo, kernel: &Module, vcpus: u32) -> super::dom0::Dom0S
         .modules
         .iter()
         .filter(|m| is_domu(m))
-        .map(|m| {
-            let head = m
-                .cmdline
-                .split_once(" -- ")
-                .map_or(m.cmdline.as_str(), |p| p.0);
-            domu_mem_mib(head).saturating_mul(256) + DOM0_BUILD_SLACK_FRAMES / 4
-        })
+        .map(|m| domu_mem_mib(domu_line(m).0).saturating_mul(256) + DOM0_BUILD_SLACK_FRAMES / 4)
         .sum();
     let unpack = crate::domain::build::unpack_frames(module_bytes(kernel));
     let avail = crate::mm::free_frames()
@@ -128,10 +129,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                     initrd,
                 )
             } else if is_domu(m) {
-                let (head, tail) = m
-                    .cmdline
-                    .split_once(" -- ")
-                    .unwrap_or((m.cmdline.as_str(), ""));
+                let (head, tail) = domu_line(m);
                 let name = cmdline::value(head, "name")
                     .map_or_else(|| alloc::format!("domu{next_id}"), String::from);
                 let mem = domu_mem_mib(head).saturating_mul(256);
