@@ -153,3 +153,65 @@ fn linux_dom0_check_soak() -> Result<()> {
     }
     Ok(())
 }
+
+/// The `/init` of the domU in [`linux_domu_beside_linux_dom0_reaches_init_and_crashes_alone`]:
+/// it says what it runs on, then crashes its kernel through sysrq.
+const DOMU_INIT: &str = r#"#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+echo "domu-init: reached /init on $(cat /sys/hypervisor/type) $(cat /sys/hypervisor/version/major).$(cat /sys/hypervisor/version/minor) with $(grep -c '^processor' /proc/cpuinfo) vCPU(s) and $(awk '/MemTotal/{print $2}' /proc/meminfo) kB"
+echo "domu-init: crashing the kernel through sysrq"
+echo c > /proc/sysrq-trigger
+echo "domu-init: still alive after the crash"
+"#;
+
+/// Debian's kernel as a domU (a boot module with its own initramfs) beside the same kernel as
+/// dom0: the domU reaches its `/init`, whose lines come through its console ring into the
+/// hypervisor's log, then crashes its kernel (`echo c > /proc/sysrq-trigger`); only the domU
+/// dies, and dom0's shell still answers afterwards. The domU has no xenstore (there is no
+/// xenstored yet): its `start_info.store_evtchn` is 0, which Linux 6.1 reads as "xenstored runs
+/// here" (`XS_LOCAL`, xenbus_probe.c), so it allocates its own store page and port and never
+/// probes xenbus frontends — nothing waits (docs/linux.md).
+#[test]
+fn linux_domu_beside_linux_dom0_reaches_init_and_crashes_alone() -> Result<()> {
+    let kernel = xtask::linux::kernel()?;
+    let dir = xtask::target_dir().join("test-isos");
+    let dom0_initrd = dir.join("linux-shell-initrd.gz");
+    xtask::linux::initramfs(xtask::linux::SHELL_INIT, &dom0_initrd)?;
+    let domu_initrd = dir.join("linux-domu-initrd.gz");
+    xtask::linux::initramfs(DOMU_INIT, &domu_initrd)?;
+    let run = Boot::new("linux_domu_beside_dom0")
+        .smp(2)
+        .mem(2048)
+        .cmdline("loglvl=info dom0_mem=512M")
+        .module(&kernel, xtask::linux::DOM0_CMDLINE)
+        .module(dom0_initrd, "")
+        .module(
+            &kernel,
+            "domu name=linux memory=256 vcpus=2 -- console=hvc0",
+        )
+        .module(domu_initrd, "")
+        .type_after(
+            "d1: shutdown: Crash",
+            b"echo dom0-alive-$((6*7)); poweroff -f\n",
+        )
+        .timeout(std::time::Duration::from_secs(400))
+        .run()?;
+    run.line("(d1) domu-init: reached /init on xen 4.17 with 2 vCPU(s)")?;
+    run.line("(d1) domu-init: crashing the kernel through sysrq")?;
+    // Linux's panic notifier reports the crash (SCHEDOP_shutdown, SHUTDOWN_crash) and the
+    // hypervisor tears the domain down.
+    run.line("(d1) [")?;
+    run.line("Kernel panic - not syncing: sysrq triggered crash")?;
+    run.line("d1: shutdown: Crash")?;
+    run.line("d1: destroyed")?;
+    anyhow::ensure!(
+        !run.log.contains("domu-init: still alive"),
+        "the domU survived its crash\n{}",
+        run.tail()
+    );
+    run.line("dom0-alive-42")?;
+    run.line("d0: shutdown: Poweroff")?;
+    run.expect_exit(tests::EXIT_SUCCESS)?;
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! Domains built at boot from the boot modules: the first module is dom0's kernel (its command
-//! line is the module's), a following module that is not a domU is dom0's initrd, and each module
-//! whose command line starts with `domu` becomes an unprivileged domain:
-//! `domu name=NAME memory=MIB vcpus=N [restarts=N] [-- GUEST COMMAND LINE]`. With `restarts=N`
+//! line is the module's), and each module whose command line starts with `domu` becomes an
+//! unprivileged domain: `domu name=NAME memory=MIB vcpus=N [restarts=N] [-- GUEST COMMAND LINE]`.
+//! A module right after a kernel (dom0's or a domU's) that is not itself a domU is that kernel's
+//! initrd (`start_info.mod_start`), as the module after the kernel is on Xen. With `restarts=N`
 //! the domU is rebuilt from its module after each of its first N shutdowns or crashes (xl's
 //! `on_poweroff=restart`, with a new domain id each time; `domain::destroy`).
 
@@ -81,7 +82,16 @@ fn dom0_size(info: &BootInfo, kernel: &Module, vcpus: u32) -> super::dom0::Dom0S
         .filter(|m| is_domu(m))
         .map(|m| domu_mem_mib(domu_line(m).0).saturating_mul(256) + DOM0_BUILD_SLACK_FRAMES / 4)
         .sum();
-    let unpack = crate::domain::build::unpack_frames(module_bytes(kernel));
+    // Unpacking is temporary and the builds run one after another: the largest unpack counts.
+    let unpack = info
+        .modules
+        .iter()
+        .filter(|m| is_domu(m))
+        .map(|m| crate::domain::build::unpack_frames(module_bytes(m)))
+        .fold(
+            crate::domain::build::unpack_frames(module_bytes(kernel)),
+            u64::max,
+        );
     let avail = crate::mm::free_frames()
         .saturating_sub(domus)
         .saturating_sub(unpack)
@@ -108,6 +118,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
     let mut i = 0;
     while i < info.modules.len() {
         let m = &info.modules[i];
+        let module_index = i;
         let mut restarts = 0u32;
         let mut dom0_max_pages = 0;
         let (spec_id, name, privileged, nr_pages, vcpus, guest_cmdline, initrd) =
@@ -141,7 +152,11 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                     .unwrap_or(0);
                 let id = DomId(next_id);
                 next_id += 1;
-                (id, name, false, mem, vcpus, String::from(tail), None)
+                let initrd = info.modules.get(i + 1).filter(|n| !is_domu(n));
+                if initrd.is_some() {
+                    i += 1;
+                }
+                (id, name, false, mem, vcpus, String::from(tail), initrd)
             } else {
                 log::warn!(
                     "module {i} ('{}') is neither dom0's kernel, its initrd nor a domU: ignored",
@@ -171,6 +186,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                     name: name.clone(),
                     kernel: module_bytes(m),
                     cmdline: guest_cmdline.clone(),
+                    initrd: initrd.map(module_bytes),
                     nr_pages: spec.nr_pages,
                     vcpus,
                     pcpus,
@@ -189,7 +205,7 @@ pub fn build_from_modules(info: &BootInfo, pcpus: usize) -> usize {
                 "d{}: cannot build '{}' from module {}: {e}",
                 spec_id.0,
                 name,
-                i - 1
+                module_index
             ),
         }
     }

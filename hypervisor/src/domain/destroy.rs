@@ -35,6 +35,8 @@ pub struct RestartSpec {
     pub kernel: &'static [u8],
     /// The guest command line.
     pub cmdline: String,
+    /// Its initrd module, if it has one.
+    pub initrd: Option<&'static [u8]>,
     /// Memory in pages.
     pub nr_pages: u64,
     /// vCPUs.
@@ -214,7 +216,7 @@ fn restart(old: DomId, free_before: u64, mut spec: RestartSpec) {
         privileged: false,
         kernel: spec.kernel,
         cmdline: &spec.cmdline,
-        initrd: None,
+        initrd: spec.initrd,
         nr_pages: spec.nr_pages,
         max_pages: spec.nr_pages,
         vcpus: spec.vcpus,
