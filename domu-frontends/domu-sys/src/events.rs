@@ -130,6 +130,11 @@ pub fn system_time() -> u64 {
     }
 }
 
+/// The word of `vcpu_info[0].time` holding `tsc_to_system_mul`, `tsc_shift` and `flags`.
+pub fn time_scale_word() -> u64 {
+    vword(TIME_MUL_SHIFT).load(Ordering::SeqCst)
+}
+
 /// `tsc_to_system_mul` of `vcpu_info[0].time`.
 pub fn tsc_to_system_mul() -> u32 {
     vword(TIME_MUL_SHIFT).load(Ordering::SeqCst) as u32

@@ -420,6 +420,7 @@ fn construct(
             periodic_ns: crate::time::DEFAULT_PERIOD_NS,
             periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,
             runstate_area: None,
+            time_area: None,
             poll: None,
             poll_deadline: None,
             iopl: 0,

@@ -98,6 +98,9 @@ pub struct VcpuState {
     pub periodic_next: u64,
     /// `VCPUOP_register_runstate_memory_area`: the guest virtual address, if registered.
     pub runstate_area: Option<u64>,
+    /// `VCPUOP_register_vcpu_time_memory_area`: the guest virtual address of a second copy of
+    /// this vCPU's `vcpu_time_info` (Linux's vDSO clock), if registered.
+    pub time_area: Option<u64>,
     /// `SCHEDOP_poll`: the ports this blocked vCPU waits on.
     pub poll: Option<heapless::Vec<u32, 128>>,
     /// `SCHEDOP_poll`: when the poll times out (absolute system time), if ever.

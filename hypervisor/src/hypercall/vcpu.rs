@@ -9,8 +9,8 @@ use crate::mm::typing::PageType;
 use crate::pv::{read_guest_struct, write_guest};
 use xen_abi::arch_x86::{xen_cr3_to_pfn, VcpuGuestContext, VgcfFlags};
 use xen_abi::vcpu::{
-    VcpuOp, VcpuRegisterRunstateMemoryArea, VcpuRegisterVcpuInfo, VcpuRunstateInfo,
-    VcpuSetPeriodicTimer, VcpuSetSingleshotTimer,
+    VcpuOp, VcpuRegisterRunstateMemoryArea, VcpuRegisterTimeMemoryArea, VcpuRegisterVcpuInfo,
+    VcpuRunstateInfo, VcpuSetPeriodicTimer, VcpuSetSingleshotTimer,
 };
 use xen_abi::xen::VcpuInfo;
 use xen_abi::{Errno, Mfn, XenResult};
@@ -273,6 +273,23 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
                 st.runstate.at(crate::time::now())
             };
             let _ = write_guest(va, &shown.to_bytes(false));
+            Ok(0)
+        }
+        // VCPUOP_register_vcpu_time_memory_area (Xen's `arch_do_vcpu_op`): any guest address
+        // (0 unregisters); written at once when the target is the caller, else when it next
+        // runs, and whenever the vCPU's `vcpu_time_info` is.
+        VcpuOp::RegisterVcpuTimeMemoryArea => {
+            let a: VcpuRegisterTimeMemoryArea = read_guest_struct(arg)?;
+            let va = a.addr;
+            let len = core::mem::size_of::<xen_abi::xen::VcpuTimeInfo>();
+            if va != 0 && !crate::arch::x86_64::guest::guest_range_ok(va, len) {
+                return Err(Errno::EFAULT);
+            }
+            let area = (va != 0).then_some(va);
+            target.state.lock().time_area = area;
+            if let (true, Some(va)) = (is_current, area) {
+                crate::time::update_time_area(va);
+            }
             Ok(0)
         }
         // VCPUOP_register_vcpu_info

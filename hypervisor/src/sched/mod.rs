@@ -205,6 +205,9 @@ fn load(v: &Vcpu) -> TrapFrame {
     st.runstate.change(runstate::RUNNING, crate::time::now());
     crate::pv::reload_cr3(&st);
     write_runstate_area(assist, &st);
+    if let Some(va) = st.time_area {
+        crate::time::update_time_area(va);
+    }
     crate::pv::descriptors::install(&st.gdt_frames);
     crate::pv::descriptors::install_ldt(&st.ldt_frames, st.ldt_ents);
     let segs_ok = guest::load_segments(&st.segments);

@@ -72,22 +72,12 @@ pub fn now() -> u64 {
     )
 }
 
-/// Writes the `vcpu_time_info` of the `vcpu_info` at `(frame, offset)` (version odd while
-/// updating).
-pub fn update_vcpu_time((frame, vcpu_info): (Mfn, usize)) {
-    use core::mem::offset_of;
-    use xen_abi::xen::{VcpuInfo, VcpuTimeInfo};
-    let base = vcpu_info + offset_of!(VcpuInfo, time);
-    let version_at = base + offset_of!(VcpuTimeInfo, version);
-    let body_at = offset_of!(VcpuTimeInfo, tsc_timestamp);
+/// The `vcpu_time_info` body as of now (`version` left for the writer).
+fn time_info_now() -> xen_abi::xen::VcpuTimeInfo {
     let (mul, shift) = scale();
-    let mut v = [0u8; 4];
-    let _ = crate::mm::guest::frame_read(frame, version_at, &mut v);
-    let odd = u32::from_le_bytes(v).wrapping_add(1) | 1;
-    let _ = frame_write(frame, version_at, &odd.to_le_bytes());
     let tsc_now = cpu::rdtsc();
-    let t = VcpuTimeInfo {
-        version: odd,
+    xen_abi::xen::VcpuTimeInfo {
+        version: 0,
         pad0: 0,
         tsc_timestamp: tsc_now,
         system_time: scale_delta(
@@ -97,12 +87,63 @@ pub fn update_vcpu_time((frame, vcpu_info): (Mfn, usize)) {
         ),
         tsc_to_system_mul: mul,
         tsc_shift: shift,
+        // One scale from one boot TSC serves every CPU: the TSCs are taken as synchronised, and
+        // a guest may read time with `rdtsc` on any of them (Linux's vDSO needs this bit).
         flags: xen_abi::xen::XEN_PVCLOCK_TSC_STABLE_BIT,
         pad1: [0; 2],
-    };
-    let body = &zerocopy::IntoBytes::as_bytes(&t)[body_at..];
-    let _ = frame_write(frame, base + body_at, body);
-    let _ = frame_write(frame, version_at, &odd.wrapping_add(1).to_le_bytes());
+    }
+}
+
+/// Writes a `vcpu_time_info` through `read_version`/`write`, the pvclock way (Xen's
+/// `update_guest_time_info`): the version made odd, then the whole record (still odd), then the
+/// version even again.
+fn publish_time_info(
+    read_version: impl FnOnce() -> u32,
+    mut write: impl FnMut(usize, &[u8]) -> bool,
+) -> bool {
+    use core::mem::offset_of;
+    use xen_abi::xen::VcpuTimeInfo;
+    let version_at = offset_of!(VcpuTimeInfo, version);
+    let odd = read_version().wrapping_add(1) | 1;
+    if !write(version_at, &odd.to_le_bytes()) {
+        return false;
+    }
+    let mut t = time_info_now();
+    t.version = odd;
+    write(0, zerocopy::IntoBytes::as_bytes(&t))
+        && write(version_at, &odd.wrapping_add(1).to_le_bytes())
+}
+
+/// Writes the `vcpu_time_info` of the `vcpu_info` at `(frame, offset)` (version odd while
+/// updating).
+pub fn update_vcpu_time((frame, vcpu_info): (Mfn, usize)) {
+    use core::mem::offset_of;
+    use xen_abi::xen::VcpuInfo;
+    let base = vcpu_info + offset_of!(VcpuInfo, time);
+    publish_time_info(
+        || {
+            let mut v = [0u8; 4];
+            let _ = crate::mm::guest::frame_read(frame, base, &mut v);
+            u32::from_le_bytes(v)
+        },
+        |off, bytes| frame_write(frame, base + off, bytes).is_ok(),
+    );
+}
+
+/// Writes the same `vcpu_time_info` to the guest's registered time area at `va` through the
+/// current page tables (the vCPU's own), as Xen's `update_guest_time_info`: an unmapped or
+/// read-only area is skipped and tried again the next time.
+#[cfg(target_os = "none")]
+pub fn update_time_area(va: u64) {
+    use crate::arch::x86_64::guest::{copy_from_guest, copy_to_guest};
+    publish_time_info(
+        || {
+            let mut v = [0u8; 4];
+            let _ = copy_from_guest(va, &mut v);
+            u32::from_le_bytes(v)
+        },
+        |off, bytes| copy_to_guest(va + off as u64, bytes).is_ok(),
+    );
 }
 
 /// Writes the wallclock (`wc_sec`, `wc_nsec`, `wc_sec_hi`: the time at system time 0).
