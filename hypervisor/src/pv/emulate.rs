@@ -279,6 +279,8 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 // nothing to report, nothing pending. Linux's MCE code panics when these
                 // reads fault.
                 MSR_MCG_CAP | MSR_MCG_STATUS => 0,
+                // The PAT every CPU runs with, as Xen reports it.
+                crate::arch::x86_64::guest::MSR_PAT => crate::arch::x86_64::guest::XEN_MSR_PAT,
                 _ => return false,
             };
             frame.rax = value & 0xffff_ffff;

@@ -1,7 +1,8 @@
 //! cpuid: the forced-emulation prefix (`ud2; .ascii "xen"; cpuid`) works before and after a trap
 //! table exists; leaf 0x40000000 says "XenVMMXenVMM" with at least 0x40000002 leaves, leaf
 //! 0x40000001 gives 4.17, and the hypervisor bit is set in leaf 1; the features Xen keeps from PV
-//! guests (large and global pages, SMEP, SMAP) are hidden.
+//! guests (large and global pages, SMEP, SMAP) are hidden. The guest kernel's `rdmsr` of
+//! `IA32_PAT` reads Xen's PAT (WB, WT, UC-, UC, WC, WP, UC, UC), which Linux maps with.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -72,6 +73,11 @@ extern "C" fn guest_main() {
         traps::fep_cpuid(0x4000_0000, 0)[1],
         sig[1],
         "same answer with a trap table",
+    );
+    t.eq(
+        domu_frontends::sys::rdmsr(0x277),
+        0x0000_0501_0007_0406,
+        "IA32_PAT reads as XEN_MSR_PAT",
     );
     t.finish()
 }

@@ -124,6 +124,12 @@ pub fn stub_code(stub: u64, slots: [u64; 3]) -> [u8; 32] {
     c
 }
 
+/// `IA32_PAT`.
+pub const MSR_PAT: u32 = 0x277;
+/// The PAT Xen programs on every CPU and reports to PV guests (`XEN_MSR_PAT`): WB, WT, UC-, UC,
+/// WC, WP, UC, UC.
+pub const XEN_MSR_PAT: u64 = 0x0000_0501_0007_0406;
+
 /// Prepares this CPU to run guests: its SYSCALL stub, the SYSCALL MSRs, CR4 (FXSR for guests,
 /// PGE, SMEP where present, OSXSAVE where XSAVE is), XCR0 and the x87/SSE defaults.
 ///
@@ -158,6 +164,9 @@ pub unsafe fn init_cpu(cpu: usize, pcpu: &'static PerCpu) -> Result<(), crate::m
         wrmsr(MSR_CSTAR, stub);
         wrmsr(MSR_SFMASK, 0x0007_7700);
         wrmsr(MSR_EFER, rdmsr(MSR_EFER) | 1);
+        // Xen's PAT: entries 0-3 as at reset (the hypervisor's own mappings use only those),
+        // 4 WC and 5 WP for guests with cache control (Linux reads it and maps WC with it).
+        wrmsr(MSR_PAT, XEN_MSR_PAT);
     }
     let smep = super::cpu::cpuid(7, 0).ebx & (1 << 7) != 0;
     let max_leaf = super::cpu::cpuid(0, 0).eax;
