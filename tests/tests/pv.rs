@@ -42,7 +42,7 @@ macro_rules! guest_tests {
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, badframe, debugreg, usermode,
     pvclock, timer, events, vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants,
-    fpuswitch, ptwr, ldt, exchange, staletlb
+    fpuswitch, ptwr, ldt, exchange, staletlb, platform
 );
 
 /// What the consread guest waits for, and what is typed then.
@@ -439,6 +439,22 @@ fn read_only_grant_cannot_be_written_through_any_path() -> Result<()> {
         .module(guest("grantro")?, "domu name=granter memory=16 -- granter")
         .run()?;
     run.expect_both_succeeded()?;
+    Ok(())
+}
+
+/// `platform_op` from a domU is -EPERM (the platform guest as a domU beside survivor; Ferrite
+/// only, as above).
+#[test]
+fn platform_op_from_a_domu_is_refused() -> Result<()> {
+    let run = Boot::new("platform_domu")
+        .smp(2)
+        .module(guest("survivor")?, "")
+        .module(guest("platform")?, "domu name=platform memory=16")
+        .run()?;
+    // map shared_info, and the two refusals.
+    run.line("(d1) Test result: SUCCESS (3 checks)")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
     Ok(())
 }
 

@@ -12,6 +12,8 @@ pub const MAX_APICS: usize = crate::layout::MAX_CPUS;
 pub struct LocalApic {
     /// Its APIC id (x2APIC id where the table gives one).
     pub apic_id: u32,
+    /// Its ACPI processor UID (what `_UID`/`Processor()` objects in the DSDT name it by).
+    pub acpi_id: u32,
     /// The firmware marks it enabled.
     pub enabled: bool,
 }
@@ -23,6 +25,23 @@ pub struct Madt {
     pub lapic_addr: u64,
     /// Every processor entry, in table order.
     pub cpus: Vec<LocalApic, MAX_APICS>,
+}
+
+static MADT: spin::Once<Madt> = spin::Once::new();
+
+/// Keeps the MADT the CPUs were started from (once, at boot).
+pub fn remember(madt: Madt) {
+    MADT.call_once(|| madt);
+}
+
+/// The ACPI processor UID of the CPU with APIC id `apic_id` (`None` without a MADT entry for it:
+/// Xen's `INVALID_ACPIID`).
+pub fn acpi_id_of(apic_id: u32) -> Option<u32> {
+    MADT.get()?
+        .cpus
+        .iter()
+        .find(|c| c.apic_id == apic_id)
+        .map(|c| c.acpi_id)
 }
 
 /// Why the tables could not be read.
@@ -120,6 +139,7 @@ fn parse_madt_body(t: &[u8]) -> Result<Madt, AcpiError> {
                 let flags = le32(e, 4).ok_or(bad)?;
                 let _ = madt.cpus.push(LocalApic {
                     apic_id: u32::from(e[3]),
+                    acpi_id: u32::from(e[2]),
                     enabled: flags & 1 != 0,
                 });
             }
@@ -129,9 +149,11 @@ fn parse_madt_body(t: &[u8]) -> Result<Madt, AcpiError> {
             9 if len >= 16 => {
                 let id = le32(e, 4).ok_or(bad)?;
                 let flags = le32(e, 8).ok_or(bad)?;
+                let uid = le32(e, 12).ok_or(bad)?;
                 if !madt.cpus.iter().any(|c| c.apic_id == id) {
                     let _ = madt.cpus.push(LocalApic {
                         apic_id: id,
+                        acpi_id: uid,
                         enabled: flags & 1 != 0,
                     });
                 }
@@ -205,7 +227,7 @@ mod tests {
         let madt = madt_with(&[
             &[0, 8, 0, 0, 1, 0, 0, 0],
             &[0, 8, 1, 1, 1, 0, 0, 0],
-            &[0, 8, 2, 7, 0, 0, 0, 0],
+            &[0, 8, 5, 7, 0, 0, 0, 0],
             &[1, 12, 0, 0, 0, 0, 0xc0, 0xfe, 0, 0, 0, 0],
         ]);
         let mut rsdt_body = vec![];
@@ -222,14 +244,17 @@ mod tests {
             &[
                 LocalApic {
                     apic_id: 0,
+                    acpi_id: 0,
                     enabled: true
                 },
                 LocalApic {
                     apic_id: 1,
+                    acpi_id: 1,
                     enabled: true
                 },
                 LocalApic {
                     apic_id: 7,
+                    acpi_id: 5,
                     enabled: false
                 }
             ]

@@ -119,6 +119,9 @@ extern "C" fn bsp_main_on_percpu_stack() -> ! {
         }
     }
 
+    if let Some(m) = madt {
+        acpi::remember(m);
+    }
     log::info!(
         "Ferrite {} (Xen 4.17 ABI): memory total {} KiB ({} MiB), {} CPUs online, {} module(s)",
         crate::VERSION,

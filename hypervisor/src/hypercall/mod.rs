@@ -9,6 +9,7 @@ mod memory;
 pub(crate) mod mmu;
 mod multicall;
 mod physdev;
+mod platform;
 mod sched;
 mod vcpu;
 mod version;
@@ -77,6 +78,8 @@ pub fn call(
         Hypercall::FpuTaskswitch => cpu::fpu_taskswitch(v, a0),
         // __HYPERVISOR_physdev_op
         Hypercall::PhysdevOp => physdev::physdev_op(v, a0, a1),
+        // __HYPERVISOR_platform_op
+        Hypercall::PlatformOp => platform::platform_op(dom, a0),
         // __HYPERVISOR_update_descriptor
         Hypercall::UpdateDescriptor => crate::pv::descriptors::update_descriptor(dom, a0, a1),
         // __HYPERVISOR_memory_op

@@ -11,7 +11,8 @@ use xen_abi::Mfn;
 static BOOT_TSC: AtomicU64 = AtomicU64::new(0);
 static MUL: AtomicU64 = AtomicU64::new(0);
 static SHIFT: AtomicU64 = AtomicU64::new(0);
-static BOOT_WALLCLOCK: AtomicU64 = AtomicU64::new(0);
+/// The wallclock at system time 0, in ns since the epoch (Xen's `wc_sec`/`wc_nsec`).
+static BOOT_WALLCLOCK_NS: AtomicU64 = AtomicU64::new(0);
 
 /// `VIRQ_TIMER`.
 pub const VIRQ_TIMER: u32 = 0;
@@ -52,7 +53,10 @@ pub fn init() {
     MUL.store(u64::from(mul), Ordering::Relaxed);
     SHIFT.store(shift as u8 as u64, Ordering::Relaxed);
     BOOT_TSC.store(cpu::rdtsc(), Ordering::Relaxed);
-    BOOT_WALLCLOCK.store(rtc::unix_time(), Ordering::Relaxed);
+    BOOT_WALLCLOCK_NS.store(
+        rtc::unix_time().saturating_mul(NS_PER_SEC),
+        Ordering::Relaxed,
+    );
 }
 
 fn scale() -> (u32, i8) {
@@ -146,22 +150,52 @@ pub fn update_time_area(va: u64) {
     );
 }
 
-/// Writes the wallclock (`wc_sec`, `wc_nsec`, `wc_sec_hi`: the time at system time 0).
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// The wallclock at system time 0 for "`secs`.`nsecs` was the time at `system_time`" (Xen's
+/// `do_settime`, its arithmetic wrapping as Xen's does): seconds and nanoseconds.
+pub fn wallclock_base(secs: u64, nsecs: u32, system_time: u64) -> (u64, u32) {
+    let x = secs
+        .wrapping_mul(NS_PER_SEC)
+        .wrapping_add(u64::from(nsecs))
+        .wrapping_sub(system_time);
+    (x / NS_PER_SEC, (x % NS_PER_SEC) as u32)
+}
+
+/// `XENPF_settime`: the hardware domain sets the wallclock; every domain's `shared_info` shows it.
+pub fn set_wallclock(secs: u64, nsecs: u32, system_time: u64) {
+    let (s, ns) = wallclock_base(secs, nsecs, system_time);
+    BOOT_WALLCLOCK_NS.store(
+        s.wrapping_mul(NS_PER_SEC).wrapping_add(u64::from(ns)),
+        Ordering::Relaxed,
+    );
+    let domains: alloc::vec::Vec<_> = crate::domain::DOMAINS.lock().values().cloned().collect();
+    for d in domains {
+        update_wallclock(&d);
+    }
+}
+
+/// Writes the wallclock (`wc_sec`, `wc_nsec`, `wc_sec_hi`: the time at system time 0), with
+/// `wc_version` odd while it changes.
 pub fn update_wallclock(d: &Domain) {
     use core::mem::offset_of;
     use xen_abi::xen::SharedInfo;
-    let secs = BOOT_WALLCLOCK.load(Ordering::Relaxed);
+    let wc = BOOT_WALLCLOCK_NS.load(Ordering::Relaxed);
+    let (secs, nsec) = (wc / NS_PER_SEC, (wc % NS_PER_SEC) as u32);
     let version = offset_of!(SharedInfo, wc_version);
-    let _ = frame_write(d.shared_info, version, &1u32.to_le_bytes());
-    // wc_sec, wc_nsec (0: the boot second), wc_sec_hi, one after the other.
+    let mut v = [0u8; 4];
+    let _ = crate::mm::guest::frame_read(d.shared_info, version, &mut v);
+    let odd = u32::from_le_bytes(v).wrapping_add(1) | 1;
+    let _ = frame_write(d.shared_info, version, &odd.to_le_bytes());
+    // wc_sec, wc_nsec, wc_sec_hi, one after the other.
     const _: () = assert!(offset_of!(SharedInfo, wc_sec_hi) == offset_of!(SharedInfo, wc_sec) + 8);
-    let words = [secs as u32, 0, (secs >> 32) as u32];
+    let words = [secs as u32, nsec, (secs >> 32) as u32];
     let _ = frame_write(
         d.shared_info,
         offset_of!(SharedInfo, wc_sec),
         zerocopy::IntoBytes::as_bytes(&words),
     );
-    let _ = frame_write(d.shared_info, version, &2u32.to_le_bytes());
+    let _ = frame_write(d.shared_info, version, &odd.wrapping_add(1).to_le_bytes());
 }
 
 #[cfg(target_os = "none")]
@@ -215,6 +249,16 @@ mod tests {
             let ns = scale_delta(hz, mul, shift);
             assert!(ns.abs_diff(1_000_000_000) < 10, "{hz} Hz: {ns} ns");
         }
+    }
+
+    #[test]
+    fn wallclock_base_subtracts_the_system_time_as_xen_does() {
+        // 1.5 s of system time at 1_700_000_000.25 s: the base is 1_699_999_998.75 s.
+        assert_eq!(
+            wallclock_base(1_700_000_000, 250_000_000, 1_500_000_000),
+            (1_699_999_998, 750_000_000)
+        );
+        assert_eq!(wallclock_base(10, 0, 0), (10, 0));
     }
 
     #[test]
