@@ -43,6 +43,39 @@ fn linux_dom0_boots_through_kernel_init_to_the_root_mount() -> Result<()> {
     Ok(())
 }
 
+/// Debian's unmodified kernel and initramfs (`/boot/vmlinuz-*`, `/boot/initrd.img-*`) from a
+/// GRUB entry shaped like a Xen system's (`dom0_mem=1024M,max:1024M dom0_max_vcpus=2` on the
+/// hypervisor line, `console=hvc0 earlyprintk=xen` on the kernel's): initramfs-tools' `/init`
+/// loads its drivers, finds no root device (there is no disk without a hardware domain) and,
+/// asked by `panic=1`, reboots the machine.
+#[test]
+fn linux_dom0_runs_debians_own_initramfs_from_a_xen_shaped_grub_entry() -> Result<()> {
+    let kernel = xtask::linux::kernel()?;
+    let initrd = xtask::linux::debian_initrd()?;
+    let run = Boot::new("linux_dom0_debian_initrd")
+        .smp(2)
+        .mem(2048)
+        .cmdline("dom0_mem=1024M,max:1024M dom0_max_vcpus=2")
+        .module(kernel, &format!("{} panic=1", xtask::linux::DOM0_CMDLINE))
+        .module(initrd, "")
+        .timeout(std::time::Duration::from_secs(300))
+        .run()?;
+    run.line("d0: 1024 MiB of")?;
+    run.line("Trying to unpack rootfs image as initramfs...")?;
+    run.line("Freeing initrd memory")?;
+    run.line("Run /init as init process")?;
+    run.line("Loading, please wait...")?;
+    run.line("Begin: Loading essential drivers")?;
+    run.line("No root device specified")?;
+    run.line("Rebooting automatically due to panic= boot argument")?;
+    run.line("d0: shutdown: Reboot")?;
+    for bad in ["*** FATAL EXCEPTION", "multicall(s) failed", "Oops", "BUG:"] {
+        anyhow::ensure!(!run.log.contains(bad), "'{bad}' in the log\n{}", run.tail());
+    }
+    run.expect_exit(0)?;
+    Ok(())
+}
+
 /// The boot of `cargo xtask run --linux` (the busybox initramfs and its shell), named `name`,
 /// with `command` typed at the shell's prompt.
 fn shell_boot(name: &str, command: &[u8]) -> Result<tests::Run> {

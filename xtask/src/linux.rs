@@ -37,6 +37,25 @@ pub fn kernel() -> Result<PathBuf> {
     Ok(PathBuf::from(format!("/boot/vmlinuz-{kver}")))
 }
 
+/// Debian's own initramfs for that kernel (`/boot/initrd.img-*`, what `initramfs-tools` built
+/// when the kernel was installed), made with `update-initramfs` if it is missing.
+pub fn debian_initrd() -> Result<PathBuf> {
+    crate::tools::ensure(LINUX_TOOLS)?;
+    let kver = crate::rig::debian_kernel()?;
+    let path = PathBuf::from(format!("/boot/initrd.img-{kver}"));
+    if !path.is_file() {
+        let status = std::process::Command::new("update-initramfs")
+            .args(["-c", "-k", &kver])
+            .status()?;
+        anyhow::ensure!(
+            status.success() && path.is_file(),
+            "update-initramfs -c -k {kver} did not make {}",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
 /// Writes a gzipped initramfs with busybox and `init` as `/init` to `out`.
 pub fn initramfs(init: &str, out: &Path) -> Result<()> {
     crate::tools::ensure(LINUX_TOOLS)?;
