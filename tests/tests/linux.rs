@@ -125,23 +125,35 @@ fn linux_dom0_reboot_resets_the_machine() -> Result<()> {
 
 /// The check script's boot on `hv`: Debian's kernel as a 2-vCPU dom0 with 512 MiB.
 fn check_boot(name: &str, xen: bool) -> Result<tests::Run> {
+    check_boot_with(name, xen, 2, 2, xtask::linux::CheckLoad::Full)
+}
+
+/// The check script's boot with `vcpus` dom0 vCPUs (`dom0_max_vcpus=`) on `smp` CPUs.
+fn check_boot_with(
+    name: &str,
+    xen: bool,
+    smp: u32,
+    vcpus: u32,
+    load: xtask::linux::CheckLoad,
+) -> Result<tests::Run> {
     let kernel = xtask::linux::kernel()?;
     let initrd = xtask::target_dir()
         .join("test-isos")
-        .join("linux-check-initrd.gz");
-    xtask::linux::initramfs(&xtask::linux::check_init(2)?, &initrd)?;
+        .join(format!("{name}-initrd.gz"));
+    xtask::linux::initramfs(&xtask::linux::check_init_with(vcpus, load)?, &initrd)?;
     let mut boot = Boot::new(name)
-        .smp(2)
+        .smp(smp)
         .mem(2048)
         .module(kernel, xtask::linux::DOM0_CMDLINE)
         .module(initrd, "")
         .timeout(std::time::Duration::from_secs(600));
     boot = if xen {
         // Xen's lazy FPU switching loses state under QEMU 7.2's TCG (docs/rig.md).
-        boot.on_xen()
-            .cmdline("dom0_mem=512M,max:512M dom0_max_vcpus=2 spec-ctrl=eager-fpu")
+        boot.on_xen().cmdline(&format!(
+            "dom0_mem=512M,max:512M dom0_max_vcpus={vcpus} spec-ctrl=eager-fpu"
+        ))
     } else {
-        boot.cmdline("loglvl=info dom0_mem=512M")
+        boot.cmdline(&format!("loglvl=info dom0_mem=512M dom0_max_vcpus={vcpus}"))
     };
     let run = boot.run()?;
     let verdict = run.line("linux-check: ")?;
@@ -151,6 +163,40 @@ fn check_boot(name: &str, xen: bool) -> Result<tests::Run> {
         run.tail()
     );
     Ok(run)
+}
+
+/// dom0 with 1, 2 and 4 vCPUs on 2 and 4 physical CPUs (more vCPUs than CPUs included): every
+/// vCPU comes up, runs work pinned to it, and Linux's IPIs, timers and console all go through
+/// event channels without a lost wake-up (the light check script).
+fn smp_matrix(smp: u32, vcpus: u32) -> Result<()> {
+    let run = check_boot_with(
+        &format!("linux_dom0_{vcpus}vcpus_on_smp{smp}"),
+        false,
+        smp,
+        vcpus,
+        xtask::linux::CheckLoad::Light,
+    )?;
+    run.line(&format!("{vcpus} vCPU(s)"))?;
+    if vcpus > 1 {
+        run.line(&format!("smp: Brought up 1 node, {vcpus} CPUs"))?;
+    }
+    run.expect_exit(tests::EXIT_SUCCESS)?;
+    Ok(())
+}
+
+#[test]
+fn linux_dom0_with_1_vcpu_on_smp2() -> Result<()> {
+    smp_matrix(2, 1)
+}
+
+#[test]
+fn linux_dom0_with_4_vcpus_on_smp2() -> Result<()> {
+    smp_matrix(2, 4)
+}
+
+#[test]
+fn linux_dom0_with_4_vcpus_on_smp4() -> Result<()> {
+    smp_matrix(4, 4)
 }
 
 /// Debian's kernel as a 2-vCPU dom0 runs the check script (xtask::linux::check_init): the

@@ -26,8 +26,12 @@ commands:
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
                             (see docs/rig.md)
-  bench [rig-blk]           benchmarks (criterion baselines of the state machines); rig-blk: fio in
-                            a PV domU on blkback vs Linux's xen-blkback on the rig, as ratios
+  bench [pv|rig-blk|linux-boot]
+                            benchmarks (criterion baselines of the state machines and the PV
+                            operations); pv: the PV operations alone, Ferrite vs Xen 4.17;
+                            rig-blk: fio in a PV domU on blkback vs Linux's xen-blkback on the rig;
+                            linux-boot: Debian's Linux to dom0 /init and to a verdict, Ferrite vs
+                            Xen 4.17; all as ratios
   fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
 ";
 
@@ -291,6 +295,9 @@ fn bench(args: &[String]) -> Result<()> {
     }
     if args.first().map(String::as_str) == Some("pv") {
         return xtask::pvbench::run();
+    }
+    if args.first().map(String::as_str) == Some("linux-boot") {
+        return xtask::linux::bench_boot();
     }
     step(
         "criterion benchmarks",

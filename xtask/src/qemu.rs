@@ -81,6 +81,19 @@ pub struct Outcome {
     pub log: String,
     /// Wall-clock duration.
     pub elapsed: Duration,
+    /// When each line arrived, from QEMU's start (one entry per line of `log`, in order).
+    pub line_times: Vec<Duration>,
+}
+
+impl Outcome {
+    /// When the first line containing `needle` arrived, from QEMU's start.
+    pub fn time_of(&self, needle: &str) -> Option<Duration> {
+        self.log
+            .lines()
+            .zip(&self.line_times)
+            .find(|(l, _)| l.contains(needle))
+            .map(|(_, t)| *t)
+    }
 }
 
 /// Runs `machine`, writing the serial log to `log_path` as it arrives (and echoing it when
@@ -165,6 +178,7 @@ pub fn run_command_captured(
         }
     });
     let mut log = String::new();
+    let mut line_times = Vec::new();
     let mut stopped_on = None;
     let mut timed_out = false;
     loop {
@@ -181,6 +195,7 @@ pub fn run_command_captured(
                     let _ = std::io::stdout().flush();
                 }
                 log.push_str(&line);
+                line_times.push(start.elapsed());
                 if input.as_ref().is_some_and(|i| line.contains(&i.after)) {
                     if let (Some(i), Some(w)) = (input.take(), stdin.as_mut()) {
                         w.write_all(&i.bytes)
@@ -230,6 +245,7 @@ pub fn run_command_captured(
             print!("{line}");
         }
         log.push_str(&line);
+        line_times.push(start.elapsed());
     }
     Ok(Outcome {
         status,
@@ -237,6 +253,7 @@ pub fn run_command_captured(
         stopped_on,
         log,
         elapsed: start.elapsed(),
+        line_times,
     })
 }
 
