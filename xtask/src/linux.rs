@@ -267,12 +267,14 @@ pub fn bench_boot() -> Result<()> {
         );
         f.push(timed_boot(
             &format!("linux_boot_ferrite_{run}"),
+            &ferrite,
             false,
             &kernel,
             &initrd,
         )?);
         x.push(timed_boot(
             &format!("linux_boot_xen_{run}"),
+            &xen,
             true,
             &kernel,
             &initrd,
