@@ -254,6 +254,8 @@ pub fn bench_boot() -> Result<()> {
     crate::tools::ensure(crate::tools::BOOT_TOOLS)?;
     crate::tools::ensure(crate::tools::XEN_TOOLS)?;
     let kernel = kernel()?;
+    let ferrite = crate::build::hypervisor()?;
+    let xen = crate::build::xen()?;
     let initrd = crate::target_dir()
         .join("bench")
         .join("linux-check-initrd.gz");
