@@ -262,6 +262,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn time_of_finds_the_first_matching_line() {
+        let o = Outcome {
+            status: Some(0),
+            timed_out: false,
+            stopped_on: None,
+            log: "a\nRun /init\nRun /init again\n".into(),
+            elapsed: Duration::from_secs(3),
+            line_times: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(3),
+            ],
+        };
+        assert_eq!(o.time_of("Run /init"), Some(Duration::from_secs(2)));
+        assert_eq!(o.time_of("nowhere"), None);
+    }
+
+    #[test]
     fn command_uses_tcg_without_smap_and_debug_exit() {
         let m = Machine {
             iso: "x.iso".into(),

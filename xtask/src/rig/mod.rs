@@ -559,6 +559,7 @@ mod tests {
             stopped_on: None,
             log: log.into(),
             elapsed: Duration::from_secs(1),
+            line_times: log.lines().map(|_| Duration::ZERO).collect(),
         }
     }
 
