@@ -42,7 +42,7 @@ macro_rules! guest_tests {
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, badframe, debugreg, usermode,
     pvclock, timer, events, vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants,
-    fpuswitch, ptwr, ldt, exchange, staletlb, platform
+    fpuswitch, ptwr, ldt, exchange, staletlb, platform, nmi, mca
 );
 
 /// What the consread guest waits for, and what is typed then.
@@ -453,6 +453,20 @@ fn platform_op_from_a_domu_is_refused() -> Result<()> {
         .run()?;
     // map shared_info, and the two refusals.
     run.line("(d1) Test result: SUCCESS (3 checks)")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
+    Ok(())
+}
+
+/// `mca` from a domU is -EPERM (Ferrite only, as above).
+#[test]
+fn mca_from_a_domu_is_refused() -> Result<()> {
+    let run = Boot::new("mca_domu")
+        .smp(2)
+        .module(guest("survivor")?, "")
+        .module(guest("mca")?, "domu name=mca memory=16")
+        .run()?;
+    run.line("(d1) Test result: SUCCESS (1 checks)")?;
     run.line("(d0) Test result: SUCCESS")?;
     run.expect_exit(EXIT_SUCCESS)?;
     Ok(())

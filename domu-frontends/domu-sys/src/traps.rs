@@ -59,6 +59,15 @@ static FIXUP: AtomicU64 = AtomicU64::new(0);
 static DOMU_SYS_IRET_RECOVER_RSP: AtomicU64 = AtomicU64::new(0);
 /// Number of exceptions taken.
 pub static COUNT: AtomicU64 = AtomicU64::new(0);
+/// Number of NMIs taken (vector 2, counted apart from the exceptions).
+pub static NMI_COUNT: AtomicU64 = AtomicU64::new(0);
+/// A function the NMI handler calls after counting (0: none).
+static NMI_HOOK: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the NMI handler call `hook` (with the frame it was given) after counting each NMI.
+pub fn set_nmi_hook(hook: Option<fn(&GuestFrame)>) {
+    NMI_HOOK.store(hook.map_or(0, |f| f as usize as u64), Ordering::SeqCst);
+}
 
 #[cfg(target_os = "none")]
 core::arch::global_asm!(
@@ -141,6 +150,16 @@ pub fn read_cr2() -> u64 {
 extern "C" fn domu_sys_trap(f: &mut GuestFrame) {
     if f.vector == u64::from(crate::events::EVENT_STUB_VECTOR) {
         crate::events::upcall();
+        return;
+    }
+    if f.vector == 2 {
+        NMI_COUNT.fetch_add(1, Ordering::SeqCst);
+        let hook = NMI_HOOK.load(Ordering::SeqCst);
+        if hook != 0 {
+            // SAFETY: only `set_nmi_hook` stores here, always a `fn(&GuestFrame)`.
+            let f2: fn(&GuestFrame) = unsafe { core::mem::transmute(hook as usize) };
+            f2(f);
+        }
         return;
     }
     let cr2 = if f.vector == 14 { read_cr2() } else { 0 };

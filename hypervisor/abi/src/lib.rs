@@ -19,6 +19,7 @@ pub mod features;
 pub mod grant_table;
 pub mod hvm_params;
 pub mod io;
+pub mod mca;
 pub mod memory;
 pub mod physdev;
 pub mod platform;

@@ -51,6 +51,8 @@ mod grant_table;
 mod hvm_params;
 #[path = "layout/io.rs"]
 mod io;
+#[path = "layout/mca.rs"]
+mod mca;
 #[path = "layout/memory.rs"]
 mod memory;
 #[path = "layout/physdev.rs"]
@@ -92,6 +94,7 @@ const FRAGMENTS: &[fn() -> Fragment] = &[
     memory::fragment,
     physdev::fragment,
     platform::fragment,
+    mca::fragment,
     domctl::fragment,
     sysctl::fragment,
     hvm_params::fragment,
@@ -303,6 +306,7 @@ const CHECKED_MODULES: &[(&str, &[&str])] = &[
     ("memory.rs", &["E820Entry"]),
     ("physdev.rs", &["PhysFn"]),
     ("platform.rs", &[]),
+    ("mca.rs", &[]),
     ("domctl.rs", &[]),
     ("sysctl.rs", &[]),
     ("hvm_params.rs", &[]),

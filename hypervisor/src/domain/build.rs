@@ -416,6 +416,8 @@ fn construct(
             initialised: v == 0,
             blocked: false,
             bouncing: false,
+            nmi_pending: false,
+            nmi_masked: false,
             timer_deadline: None,
             periodic_ns: crate::time::DEFAULT_PERIOD_NS,
             periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,

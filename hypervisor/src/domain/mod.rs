@@ -90,6 +90,11 @@ pub struct VcpuState {
     pub blocked: bool,
     /// Nesting of trap delivery: a fault while delivering one crashes the domain.
     pub bouncing: bool,
+    /// `VCPUOP_send_nmi` raised an NMI not yet delivered (Xen's `nmi_pending`).
+    pub nmi_pending: bool,
+    /// An NMI was delivered and the guest has not left its handler through `iret` yet: further
+    /// NMIs wait (Xen's `async_exception_mask` bit for NMIs).
+    pub nmi_masked: bool,
     /// Absolute system time (ns) at which the single-shot `VIRQ_TIMER` is due, if armed.
     pub timer_deadline: Option<u64>,
     /// Period of the periodic timer in ns (0: stopped). PV vCPUs start with Xen's 10 ms.

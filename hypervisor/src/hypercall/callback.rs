@@ -11,6 +11,11 @@ use xen_abi::callback::{
 };
 use xen_abi::{Errno, XenResult};
 
+/// The NMI vector of the virtual IDT.
+const NMI_VECTOR: usize = 2;
+/// `TI_SET_IF` in a trap entry's flags: an interrupt gate, events masked on entry.
+const TRAP_MASK_EVENTS: u8 = 4;
+
 /// `set_trap_table`: entries until one with address 0 (a null table clears them all). A
 /// non-canonical handler is -EINVAL, with the entries before it kept, as Xen's
 /// `do_set_trap_table`; an unreadable entry is -EFAULT. At most one entry per vector is read
@@ -57,8 +62,16 @@ fn register(v: &Vcpu, reg: &CallbackRegister) -> XenResult<u64> {
         }
         CallbackType::Failsafe => st.failsafe_callback = cb,
         CallbackType::Syscall => st.syscall_callback = cb,
-        // Accepted and never delivered: no 32-bit user mode, and NMIs are not forwarded.
-        CallbackType::Syscall32 | CallbackType::Sysenter | CallbackType::Nmi => {}
+        // Xen's `register_guest_nmi_callback`: the NMI entry of the virtual IDT, an interrupt
+        // gate (events masked on entry) at DPL 0.
+        CallbackType::Nmi => {
+            st.traps[NMI_VECTOR] = TrapEntry {
+                address: reg.address,
+                flags: TRAP_MASK_EVENTS,
+            };
+        }
+        // Accepted and never delivered: no 32-bit user mode.
+        CallbackType::Syscall32 | CallbackType::Sysenter => {}
         CallbackType::SysenterDeprecated => return Err(Errno::ENOSYS),
     }
     Ok(0)
@@ -95,7 +108,11 @@ pub fn callback_op(v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
         CallbackOp::Unregister => {
             let u: CallbackUnregister = read_guest_struct(arg)?;
             match CallbackType::try_from(u32::from(u.r#type)).map_err(|_| Errno::ENOSYS)? {
-                CallbackType::Nmi => Ok(0),
+                // `unregister_guest_nmi_callback`: the NMI entry cleared.
+                CallbackType::Nmi => {
+                    v.state.lock().traps[NMI_VECTOR] = TrapEntry::default();
+                    Ok(0)
+                }
                 CallbackType::SysenterDeprecated => Err(Errno::ENOSYS),
                 _ => Err(Errno::EINVAL),
             }

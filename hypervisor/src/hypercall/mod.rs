@@ -5,6 +5,7 @@
 mod callback;
 mod console;
 mod cpu;
+mod mca;
 mod memory;
 pub(crate) mod mmu;
 mod multicall;
@@ -78,6 +79,10 @@ pub fn call(
         Hypercall::FpuTaskswitch => cpu::fpu_taskswitch(v, a0),
         // __HYPERVISOR_physdev_op
         Hypercall::PhysdevOp => physdev::physdev_op(v, a0, a1),
+        // __HYPERVISOR_mca (x86's arch_0)
+        Hypercall::Arch0 => mca::mca(dom, a0),
+        // __HYPERVISOR_xenpmu_op: no virtual PMU, as Xen's default (`vpmu=off`) has none.
+        Hypercall::XenpmuOp => Err(Errno::EOPNOTSUPP),
         // __HYPERVISOR_platform_op
         Hypercall::PlatformOp => platform::platform_op(dom, a0),
         // __HYPERVISOR_update_descriptor

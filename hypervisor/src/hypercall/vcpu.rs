@@ -275,6 +275,19 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
             let _ = write_guest(va, &shown.to_bytes(false));
             Ok(0)
         }
+        // VCPUOP_send_nmi (Xen's `do_vcpu_op`): no argument; the NMI waits in `nmi_pending`
+        // and the target is kicked if it was not pending already. It is delivered on the
+        // target's way back to guest context, through its virtual IDT's NMI entry.
+        VcpuOp::SendNmi => {
+            if arg != 0 {
+                return Err(Errno::EINVAL);
+            }
+            let newly = !core::mem::replace(&mut target.state.lock().nmi_pending, true);
+            if newly {
+                crate::event::kick(dom.id, target.id);
+            }
+            Ok(0)
+        }
         // VCPUOP_register_vcpu_time_memory_area (Xen's `arch_do_vcpu_op`): any guest address
         // (0 unregisters); written at once when the target is the caller, else when it next
         // runs, and whenever the vCPU's `vcpu_time_info` is.

@@ -400,6 +400,7 @@ pub fn deliver_events(frame: &mut TrapFrame) {
     let Some((dom, v)) = current_pair() else {
         return;
     };
+    deliver_nmi(&dom, &v, frame);
     if !upcall_pending(&v) || upcall_mask_get(&v) != 0 {
         return;
     }
@@ -415,6 +416,31 @@ pub fn deliver_events(frame: &mut TrapFrame) {
             &dom,
             frame,
             format_args!("cannot write the event callback frame at {:#x}", frame.rsp),
+        );
+    }
+}
+
+/// Xen's `process_nmi`, before events: a pending NMI not masked by one in progress is taken off
+/// `nmi_pending` and, if the virtual IDT has an NMI entry, delivered there with further NMIs
+/// masked until the guest's next `iret`; without an entry it is dropped.
+fn deliver_nmi(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
+    let mut st = v.state.lock();
+    if !st.nmi_pending || st.nmi_masked || !dom.is_running() {
+        return;
+    }
+    st.nmi_pending = false;
+    let te = st.traps[usize::from(Vector::NMI.0)];
+    if te.address == 0 {
+        return;
+    }
+    st.nmi_masked = true;
+    let r = bounce(v, &mut st, frame, te.address, None, te.flags & 4 != 0);
+    drop(st);
+    if r.is_err() {
+        crash_domain(
+            dom,
+            frame,
+            format_args!("cannot write the NMI frame at {:#x}", frame.rsp),
         );
     }
 }
@@ -507,6 +533,8 @@ pub fn iret(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
         frame.rcx = c.rcx;
     }
     frame.rax = c.rax;
+    // `async_exception_cleanup`: leaving a handler through `iret` unmasks NMIs.
+    st.nmi_masked = false;
     drop(st);
     upcall_mask_set(v, u8::from(c.rflags & rflags::IF == 0));
 }
