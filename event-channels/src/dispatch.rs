@@ -121,14 +121,14 @@ impl<W: EventWords> EvtchnHub<W> {
             EvtchnOp::Reset => self.reset(caller, read::<EvtchnReset>(arg)?.dom),
             EvtchnOp::ResetCont => self.reset_cont(caller, read::<EvtchnReset>(arg)?.dom),
             EvtchnOp::InitControl => {
-                let a: EvtchnInitControl = read(arg)?;
-                self.init_control(caller, &a)?;
+                let mut a: EvtchnInitControl = read(arg)?;
+                a.link_bits = self.init_control(caller, &a)?;
+                write(arg, &a)?;
                 Ok(Effects::new())
             }
             EvtchnOp::ExpandArray => {
                 let a: EvtchnExpandArray = read(arg)?;
-                self.expand_array(caller, a.array_gfn)?;
-                Ok(Effects::new())
+                self.expand_array(caller, a.array_gfn)
             }
             EvtchnOp::SetPriority => {
                 let a: EvtchnSetPriority = read(arg)?;

@@ -7,10 +7,12 @@ use alloc::vec::Vec;
 use xen_abi::event_channel::{
     EvtchnInitControl, EvtchnStatus, EvtchnStatusU, BIND_PIRQ_WILL_SHARE, EVTCHNSTAT_CLOSED,
     EVTCHNSTAT_INTERDOMAIN, EVTCHNSTAT_IPI, EVTCHNSTAT_PIRQ, EVTCHNSTAT_UNBOUND, EVTCHNSTAT_VIRQ,
-    EVTCHN_2L_NR_CHANNELS, NR_VIRQS, VIRQ_DEBUG, VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
+    EVTCHN_2L_NR_CHANNELS, EVTCHN_FIFO_LINK_BITS, EVTCHN_FIFO_NR_CHANNELS, NR_VIRQS, VIRQ_DEBUG,
+    VIRQ_TIMER, VIRQ_XENOPROF, VIRQ_XENPMU,
 };
 use xen_abi::{DomId, Errno, Port, VcpuId, XenResult};
 
+use crate::fifo::{FifoDelivery, FifoState};
 use crate::port_ops::{Delivery, EvtchnPortOps, TwoLevel};
 use crate::words::EventWords;
 
@@ -287,6 +289,8 @@ pub struct Domain<W> {
     /// `pirq->evtchn` of each bound PIRQ.
     pirq_to_evtchn: BTreeMap<u32, Port>,
     ops: TwoLevel,
+    /// The FIFO ABI's state once `EVTCHNOP_init_control` switched the domain to it.
+    fifo: Option<FifoState>,
     words: W,
 }
 
@@ -307,6 +311,7 @@ impl<W: EventWords> Domain<W> {
             virq_to_evtchn,
             pirq_to_evtchn: BTreeMap::new(),
             ops: TwoLevel,
+            fifo: None,
             words,
         }
     }
@@ -365,12 +370,56 @@ impl<W: EventWords> Domain<W> {
 
     /// True if `port` is pending (through the ABI's `is_pending`).
     pub fn is_pending(&self, port: Port) -> bool {
-        self.ops.is_pending(&self.words, port)
+        match &self.fifo {
+            Some(f) => f.is_pending(&self.words, port),
+            None => self.ops.is_pending(&self.words, port),
+        }
     }
 
     /// True if `port` is masked (through the ABI's `is_masked`).
     pub fn is_masked(&self, port: Port) -> bool {
-        self.ops.is_masked(&self.words, port)
+        match &self.fifo {
+            Some(f) => f.is_masked(&self.words, port),
+            None => self.ops.is_masked(&self.words, port),
+        }
+    }
+
+    /// The FIFO state, if the domain uses that ABI.
+    pub fn fifo(&self) -> Option<&FifoState> {
+        self.fifo.as_ref()
+    }
+
+    /// `max_evtchns`: ports the ABI in use can address.
+    fn max_channels(&self) -> u32 {
+        if self.fifo.is_some() {
+            EVTCHN_FIFO_NR_CHANNELS
+        } else {
+            EvtchnPortOps::<W>::max_channels(&self.ops)
+        }
+    }
+
+    /// `evtchn_port_set_pending` for `vcpu`, as the effects it has.
+    fn raise(&mut self, dom: DomId, vcpu: VcpuId, port: Port) -> Effects {
+        match &mut self.fifo {
+            Some(f) => match f.set_pending(&mut self.words, vcpu, port) {
+                FifoDelivery {
+                    was_pending: false,
+                    kick,
+                } => Effects::one(Effect::Raised { dom, port, kick }),
+                FifoDelivery {
+                    was_pending: true,
+                    kick: Some(vcpu),
+                } => Effects::one(Effect::Kick { dom, vcpu }),
+                FifoDelivery {
+                    was_pending: true,
+                    kick: None,
+                } => Effects::new(),
+            },
+            None => match self.ops.set_pending(&mut self.words, vcpu, port) {
+                Delivery::AlreadyPending => Effects::new(),
+                Delivery::Pending { kick } => Effects::one(Effect::Raised { dom, port, kick }),
+            },
+        }
     }
 
     fn vcpu_exists(&self, vcpu: u32) -> bool {
@@ -386,23 +435,39 @@ impl<W: EventWords> Domain<W> {
         if self.dying {
             return Err(Errno::EINVAL);
         }
-        if let Some(i) = self.chans.iter().position(|c| c.state == PortState::Free) {
+        // A free port still linked on a FIFO queue is busy (`evtchn_is_busy`).
+        let busy = |i: usize| {
+            self.fifo
+                .as_ref()
+                .is_some_and(|f| f.is_busy(&self.words, Port(i as u32)))
+        };
+        if let Some(i) =
+            (0..self.chans.len()).find(|&i| self.chans[i].state == PortState::Free && !busy(i))
+        {
             let port = i as u32;
             return if port > self.config.max_evtchn_port {
                 Err(Errno::ENOSPC)
             } else {
+                self.port_init(Port(port));
                 Ok(Port(port))
             };
         }
         // `evtchn_allocate_port` on the first port past the valid range.
         let port = self.valid_evtchns();
-        if port > self.config.max_evtchn_port || port >= EvtchnPortOps::<W>::max_channels(&self.ops)
-        {
+        if port > self.config.max_evtchn_port || port >= self.max_channels() {
             return Err(Errno::ENOSPC);
         }
         let len = self.chans.len() + EVTCHNS_PER_BUCKET as usize;
         self.chans.resize(len, Channel::FREE);
+        self.port_init(Port(port));
         Ok(Port(port))
+    }
+
+    /// `evtchn_port_init`: a port being allocated starts at the default FIFO priority.
+    fn port_init(&mut self, port: Port) {
+        if let Some(f) = &mut self.fifo {
+            f.port_mut(port).priority = crate::fifo::DEFAULT_PRIORITY;
+        }
     }
 
     /// `evtchn_port_set_pending` on `port` for its notify vCPU.
@@ -410,15 +475,15 @@ impl<W: EventWords> Domain<W> {
         let Some(vcpu) = self.channel(port).map(|c| c.notify_vcpu) else {
             return Effects::new();
         };
-        match self.ops.set_pending(&mut self.words, vcpu, port) {
-            Delivery::AlreadyPending => Effects::new(),
-            Delivery::Pending { kick } => Effects::one(Effect::Raised { dom, port, kick }),
-        }
+        self.raise(dom, vcpu, port)
     }
 
     /// `evtchn_free`: clear pending, back to free on vCPU 0.
     fn free(&mut self, port: Port) {
-        self.ops.clear_pending(&mut self.words, port);
+        match &self.fifo {
+            Some(f) => f.clear_pending(&mut self.words, port),
+            None => self.ops.clear_pending(&mut self.words, port),
+        }
         if let Some(c) = self.chan_mut(port) {
             *c = Channel::FREE;
         }
@@ -485,6 +550,12 @@ impl<W: EventWords> EvtchnHub<W> {
         for h in self.global_virq_handlers.iter_mut() {
             if *h == Some(id) {
                 *h = None;
+            }
+        }
+        // `evtchn_fifo_destroy`: the pages it kept are given back.
+        if let Some(d) = self.domains.get_mut(&id) {
+            if let Some(mut f) = d.fifo.take() {
+                f.destroy(&mut d.words);
             }
         }
         Ok(fx)
@@ -838,7 +909,11 @@ impl<W: EventWords> EvtchnHub<W> {
     pub fn unmask(&mut self, caller: DomId, port: Port) -> XenResult<Effects> {
         let d = self.dom_mut(caller)?;
         let vcpu = d.channel(port).ok_or(Errno::EINVAL)?.notify_vcpu;
-        Ok(match d.ops.unmask(&mut d.words, vcpu, port) {
+        let kick = match &mut d.fifo {
+            Some(f) => f.unmask(&mut d.words, vcpu, port),
+            None => d.ops.unmask(&mut d.words, vcpu, port),
+        };
+        Ok(match kick {
             Some(v) => Effects::one(Effect::Kick {
                 dom: caller,
                 vcpu: v,
@@ -859,6 +934,11 @@ impl<W: EventWords> EvtchnHub<W> {
             if let Ok(e) = self.close_port(id, Port(p), true) {
                 fx.extend(e);
             }
+        }
+        // With every port closed, a FIFO domain goes back to the 2-level ABI.
+        let d = self.dom_mut(id)?;
+        if let Some(mut f) = d.fifo.take() {
+            f.destroy(&mut d.words);
         }
         Ok(fx)
     }
@@ -881,26 +961,71 @@ impl<W: EventWords> EvtchnHub<W> {
         Ok(id)
     }
 
-    /// `EVTCHNOP_init_control`: the FIFO ABI is not implemented: `ENOSYS` (Linux then keeps
-    /// the 2-level ABI). Deviation: Xen 4.17 would switch the domain to FIFO.
-    pub fn init_control(&mut self, caller: DomId, _arg: &EvtchnInitControl) -> XenResult<()> {
-        self.dom(caller)?;
-        Err(Errno::ENOSYS)
+    /// `EVTCHNOP_init_control` (`evtchn_fifo_init_control`): map `vcpu`'s control block at
+    /// `offset` of frame `control_gfn`; the first one switches the domain to the FIFO ABI (the
+    /// 2-level pending bits are kept for when their event-array pages arrive). Returns the
+    /// `link_bits` to write back. Order: `ENOENT` (no such vCPU), `EINVAL` (the block would cross
+    /// the page, or is not 8-aligned; a second block for the vCPU; a frame that cannot be
+    /// mapped).
+    pub fn init_control(&mut self, caller: DomId, arg: &EvtchnInitControl) -> XenResult<u8> {
+        let d = self.dom_mut(caller)?;
+        if !d.vcpu_exists(arg.vcpu) {
+            return Err(Errno::ENOENT);
+        }
+        if arg.offset > 4096 - crate::fifo::CONTROL_BLOCK_SIZE || arg.offset & 7 != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let vcpu = VcpuId(arg.vcpu);
+        match &mut d.fifo {
+            Some(f) => f.map_control_block(&mut d.words, vcpu, arg.control_gfn, arg.offset)?,
+            None => {
+                let prev = d.valid_evtchns().min(EVTCHN_2L_NR_CHANNELS);
+                let mut f = FifoState::new(d.config.max_vcpus);
+                f.map_control_block(&mut d.words, vcpu, arg.control_gfn, arg.offset)?;
+                // `setup_ports`: keep each bound port's 2-level pending state, default priority.
+                for p in 1..prev {
+                    let fp = f.port_mut(Port(p));
+                    fp.priority = crate::fifo::DEFAULT_PRIORITY;
+                    if d.words.pending_test(Port(p)) {
+                        fp.pending = true;
+                    }
+                }
+                d.fifo = Some(f);
+            }
+        }
+        Ok(EVTCHN_FIFO_LINK_BITS as u8)
     }
 
-    /// `EVTCHNOP_expand_array`: `EOPNOTSUPP` while the domain uses the 2-level ABI, as in
-    /// Xen's `evtchn_fifo_expand_array`.
-    pub fn expand_array(&mut self, caller: DomId, _array_gfn: u64) -> XenResult<()> {
-        self.dom(caller)?;
-        Err(Errno::EOPNOTSUPP)
+    /// `EVTCHNOP_expand_array`: `EOPNOTSUPP` under the 2-level ABI; `ENOSPC` past 128 pages;
+    /// `EINVAL` for a frame that cannot be mapped. Events raised while their page was missing
+    /// are raised now.
+    pub fn expand_array(&mut self, caller: DomId, array_gfn: u64) -> XenResult<Effects> {
+        let d = self.dom_mut(caller)?;
+        let Some(f) = &mut d.fifo else {
+            return Err(Errno::EOPNOTSUPP);
+        };
+        let range = f.add_page(&mut d.words, array_gfn)?;
+        let mut fx = Effects::new();
+        for p in range {
+            let Some(vcpu) = d.channel(Port(p)).map(|c| c.notify_vcpu) else {
+                break;
+            };
+            if d.fifo.as_ref().is_some_and(|f| f.port(Port(p)).pending) {
+                fx.extend(d.raise(caller, vcpu, Port(p)));
+            }
+        }
+        Ok(fx)
     }
 
-    /// `EVTCHNOP_set_priority`: `EINVAL` for an invalid port, then the ABI's answer
-    /// (`ENOSYS` for 2-level).
+    /// `EVTCHNOP_set_priority`: `EINVAL` for an invalid port, then the ABI's answer (`ENOSYS`
+    /// for 2-level; `EINVAL` above priority 15 for FIFO).
     pub fn set_priority(&mut self, caller: DomId, port: Port, priority: u32) -> XenResult<()> {
         let d = self.dom_mut(caller)?;
         d.channel(port).ok_or(Errno::EINVAL)?;
-        d.ops.set_priority(&mut d.words, port, priority)
+        match &mut d.fifo {
+            Some(f) => f.set_priority(port, priority),
+            None => d.ops.set_priority(&mut d.words, port, priority),
+        }
     }
 
     // ---- hypervisor-side notifications -------------------------------------------------------
@@ -913,10 +1038,7 @@ impl<W: EventWords> EvtchnHub<W> {
         match d.virq_port(vcpu, virq) {
             Some(port) if !virq_is_global(virq) => {
                 // Xen delivers to `v` itself, which is the port's notify vCPU (never rebound).
-                match d.ops.set_pending(&mut d.words, vcpu, port) {
-                    Delivery::AlreadyPending => Effects::new(),
-                    Delivery::Pending { kick } => Effects::one(Effect::Raised { dom, port, kick }),
-                }
+                d.raise(dom, vcpu, port)
             }
             _ => Effects::new(),
         }
@@ -1018,5 +1140,7 @@ impl<W: EventWords> EvtchnHub<W> {
     }
 }
 
+#[cfg(test)]
+mod fifo_tests;
 #[cfg(test)]
 mod tests;

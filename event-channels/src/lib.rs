@@ -12,6 +12,7 @@
 extern crate alloc;
 
 pub mod dispatch;
+pub mod fifo;
 pub mod hub;
 pub mod port_ops;
 pub mod words;
@@ -25,4 +26,4 @@ pub use hub::{
     PortState, StatusKind, XenConsumer, EVTCHNS_PER_BUCKET,
 };
 pub use port_ops::{Delivery, EvtchnPortOps, TwoLevel};
-pub use words::{EventWords, VecEventWords, BITS_PER_EVTCHN_WORD, EVTCHN_WORDS};
+pub use words::{EventWords, FifoPage, VecEventWords, BITS_PER_EVTCHN_WORD, EVTCHN_WORDS};

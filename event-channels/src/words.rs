@@ -1,11 +1,17 @@
 //! The guest-visible event words (`shared_info.evtchn_pending/mask`, `vcpu_info.evtchn_pending_sel`,
 //! `vcpu_info.evtchn_upcall_pending`), reached only through [`EventWords`].
 
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
 
 use xen_abi::event_channel::EVTCHN_2L_NR_CHANNELS;
-use xen_abi::{Port, VcpuId};
+use xen_abi::{Errno, Port, VcpuId, XenResult};
+
+/// A guest page the FIFO ABI keeps for its event words or a control block, as the
+/// [`EventWords`] implementation names it (the hypervisor: its machine frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FifoPage(pub u64);
 
 /// Bits per `xen_ulong_t` word of the 2-level ABI on x86_64 (`BITS_PER_EVTCHN_WORD`).
 pub const BITS_PER_EVTCHN_WORD: u32 = 64;
@@ -37,6 +43,24 @@ pub trait EventWords {
     fn pending_sel_test_and_set(&mut self, vcpu: VcpuId, bit: u32) -> bool;
     /// `test_and_set_bit(0, vcpu_info[vcpu].evtchn_upcall_pending)`: returns the old value.
     fn upcall_pending_test_and_set(&mut self, vcpu: VcpuId) -> bool;
+
+    // ---- the FIFO ABI's pages (event_fifo.c) ------------------------------------------------
+
+    /// Xen's `map_guest_page`: keep the domain's frame `gfn` as a page the hypervisor writes
+    /// (it must be the domain's and able to take a writable type reference, else `EINVAL`).
+    fn fifo_map(&mut self, gfn: u64) -> XenResult<FifoPage>;
+    /// `unmap_guest_page`: give a page from [`EventWords::fifo_map`] back.
+    fn fifo_unmap(&mut self, page: FifoPage);
+    /// One atomic read of the 32-bit word at byte `offset` (4-aligned) of `page`.
+    fn fifo_read(&self, page: FifoPage, offset: u32) -> u32;
+    /// `cmpxchg` on that word: returns the value found (the swap happened iff it is `old`).
+    fn fifo_cmpxchg(&mut self, page: FifoPage, offset: u32, old: u32, new: u32) -> u32;
+    /// `test_and_set_bit(bit)` on that word: returns the old bit.
+    fn fifo_test_and_set(&mut self, page: FifoPage, offset: u32, bit: u32) -> bool;
+    /// `clear_bit(bit)` on that word.
+    fn fifo_clear(&mut self, page: FifoPage, offset: u32, bit: u32);
+    /// An atomic write of that word.
+    fn fifo_write(&mut self, page: FifoPage, offset: u32, value: u32);
 }
 
 /// [`EventWords`] over plain vectors: what tests, benchmarks and the fuzz target use.
@@ -53,6 +77,12 @@ pub struct VecEventWords {
     pub pending_sel: Vec<u64>,
     /// `vcpu_info[v].evtchn_upcall_pending`, one per vCPU.
     pub upcall_pending: Vec<bool>,
+    /// The guest's frames as the FIFO ABI sees them (1024 words each), made on first use.
+    pub frames: BTreeMap<u64, Vec<u32>>,
+    /// Frames that [`EventWords::fifo_map`] refuses (not the domain's, say).
+    pub refused: BTreeSet<u64>,
+    /// How many times each frame is mapped now.
+    pub mapped: BTreeMap<u64, u32>,
 }
 
 fn split(port: Port) -> (usize, u64) {
@@ -68,7 +98,33 @@ impl VecEventWords {
             mask: vec![0; EVTCHN_WORDS],
             pending_sel: vec![0; vcpus as usize],
             upcall_pending: vec![false; vcpus as usize],
+            frames: BTreeMap::new(),
+            refused: BTreeSet::new(),
+            mapped: BTreeMap::new(),
         }
+    }
+
+    /// Guest: the 32-bit word at byte `offset` of frame `gfn` (0 for a frame never touched).
+    pub fn guest_word(&self, gfn: u64, offset: u32) -> u32 {
+        self.frames
+            .get(&gfn)
+            .and_then(|f| f.get(offset as usize / 4))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Guest: write the 32-bit word at byte `offset` of frame `gfn`.
+    pub fn guest_set_word(&mut self, gfn: u64, offset: u32, value: u32) {
+        if let Some(w) = self.word_mut(FifoPage(gfn), offset) {
+            *w = value;
+        }
+    }
+
+    fn word_mut(&mut self, page: FifoPage, offset: u32) -> Option<&mut u32> {
+        self.frames
+            .entry(page.0)
+            .or_insert_with(|| vec![0; 1024])
+            .get_mut(offset as usize / 4)
     }
 
     /// Guest: set `port`'s mask bit (Linux's `mask_evtchn`).
@@ -169,6 +225,64 @@ impl EventWords for VecEventWords {
         match self.upcall_pending.get_mut(vcpu.0 as usize) {
             Some(u) => core::mem::replace(u, true),
             None => true,
+        }
+    }
+
+    fn fifo_map(&mut self, gfn: u64) -> XenResult<FifoPage> {
+        if self.refused.contains(&gfn) {
+            return Err(Errno::EINVAL);
+        }
+        self.frames.entry(gfn).or_insert_with(|| vec![0; 1024]);
+        *self.mapped.entry(gfn).or_insert(0) += 1;
+        Ok(FifoPage(gfn))
+    }
+
+    fn fifo_unmap(&mut self, page: FifoPage) {
+        if let Some(n) = self.mapped.get_mut(&page.0) {
+            *n -= 1;
+            if *n == 0 {
+                self.mapped.remove(&page.0);
+            }
+        }
+    }
+
+    fn fifo_read(&self, page: FifoPage, offset: u32) -> u32 {
+        self.guest_word(page.0, offset)
+    }
+
+    fn fifo_cmpxchg(&mut self, page: FifoPage, offset: u32, old: u32, new: u32) -> u32 {
+        match self.word_mut(page, offset) {
+            Some(w) => {
+                let found = *w;
+                if found == old {
+                    *w = new;
+                }
+                found
+            }
+            None => !old,
+        }
+    }
+
+    fn fifo_test_and_set(&mut self, page: FifoPage, offset: u32, bit: u32) -> bool {
+        match self.word_mut(page, offset) {
+            Some(w) => {
+                let old = *w & (1 << bit) != 0;
+                *w |= 1 << bit;
+                old
+            }
+            None => true,
+        }
+    }
+
+    fn fifo_clear(&mut self, page: FifoPage, offset: u32, bit: u32) {
+        if let Some(w) = self.word_mut(page, offset) {
+            *w &= !(1 << bit);
+        }
+    }
+
+    fn fifo_write(&mut self, page: FifoPage, offset: u32, value: u32) {
+        if let Some(w) = self.word_mut(page, offset) {
+            *w = value;
         }
     }
 }

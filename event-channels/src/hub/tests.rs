@@ -1159,16 +1159,6 @@ fn reset_cont_without_reset_in_progress_is_ebusy() {
 // ---- FIFO sub-ops in 2-level mode ------------------------------------------------------------
 
 #[test]
-fn init_control_fifo_unimplemented_is_enosys() {
-    // Deviation (docs/abi/event_channel.md): no FIFO ABI yet; Linux falls back to 2-level.
-    let mut h = hub();
-    assert_eq!(
-        h.init_control(D1, &EvtchnInitControl::default()),
-        Err(Errno::ENOSYS)
-    );
-}
-
-#[test]
 fn expand_array_two_level_is_eopnotsupp() {
     // event_fifo.c evtchn_fifo_expand_array: `if ( !d->evtchn_fifo ) return -EOPNOTSUPP;`
     let mut h = hub();

@@ -4,11 +4,12 @@
 
 use crate::domain::{self, Domain};
 use crate::mm::guest::{
-    frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit,
+    frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit, frame_u32_op,
 };
 use core::mem::{offset_of, size_of};
+use core::sync::atomic::Ordering::SeqCst;
 use event_channels::hub::{DomainConfig, Effect, Effects, EvtchnHub, XenConsumer};
-use event_channels::words::EventWords;
+use event_channels::words::{EventWords, FifoPage};
 use spin::Mutex;
 use xen_abi::event_channel::EvtchnOp;
 use xen_abi::xen::{SharedInfo, VcpuInfo, XEN_LEGACY_MAX_VCPUS};
@@ -25,6 +26,10 @@ const UPCALL_PENDING: usize = offset_of!(VcpuInfo, evtchn_upcall_pending);
 /// vCPU's selector and upcall flag in its `vcpu_info` (in `shared_info` until the guest moves it).
 #[derive(Debug, Clone, Copy)]
 pub struct SharedInfoWords {
+    /// The domain (whose frames the FIFO ABI may keep) and whether it has I/O privilege.
+    pub dom: DomId,
+    /// See `dom`.
+    pub io: bool,
     /// The domain's `shared_info`.
     pub shared_info: Mfn,
     /// The machine address of each vCPU's `vcpu_info`.
@@ -33,8 +38,10 @@ pub struct SharedInfoWords {
 
 impl SharedInfoWords {
     /// Words with every `vcpu_info` in `shared_info`.
-    pub fn new(shared_info: Mfn) -> SharedInfoWords {
+    pub fn new(dom: DomId, io: bool, shared_info: Mfn) -> SharedInfoWords {
         SharedInfoWords {
+            dom,
+            io,
             shared_info,
             vcpu_info: core::array::from_fn(|v| shared_info.maddr() + (v * VCPU_INFO) as u64),
         }
@@ -83,6 +90,46 @@ impl EventWords for SharedInfoWords {
         };
         frame_swap_u8(mfn, off + UPCALL_PENDING, 1).is_none_or(|old| old != 0)
     }
+
+    /// Xen's `map_guest_page` for a PV domain: the "gfn" is a machine frame, which must be the
+    /// domain's and take a writable type reference (held until `fifo_unmap`).
+    fn fifo_map(&mut self, gfn: u64) -> XenResult<FifoPage> {
+        let asker = crate::mm::typing::Asker {
+            id: self.dom,
+            io: self.io,
+        };
+        crate::mm::frame_table()
+            .get_page_and_type(Mfn(gfn), crate::mm::typing::PageType::Writable, asker)
+            .map_err(|_| Errno::EINVAL)?;
+        Ok(FifoPage(gfn))
+    }
+    fn fifo_unmap(&mut self, page: FifoPage) {
+        crate::mm::frame_table().put_page_and_type(Mfn(page.0));
+    }
+    fn fifo_read(&self, page: FifoPage, offset: u32) -> u32 {
+        frame_u32_op(Mfn(page.0), offset as usize, |w| w.load(SeqCst)).unwrap_or(0)
+    }
+    fn fifo_cmpxchg(&mut self, page: FifoPage, offset: u32, old: u32, new: u32) -> u32 {
+        frame_u32_op(Mfn(page.0), offset as usize, |w| {
+            w.compare_exchange(old, new, SeqCst, SeqCst)
+                .unwrap_or_else(|found| found)
+        })
+        .unwrap_or(!old)
+    }
+    fn fifo_test_and_set(&mut self, page: FifoPage, offset: u32, bit: u32) -> bool {
+        frame_u32_op(Mfn(page.0), offset as usize, |w| {
+            w.fetch_or(1 << (bit & 31), SeqCst) & (1 << (bit & 31)) != 0
+        })
+        .unwrap_or(true)
+    }
+    fn fifo_clear(&mut self, page: FifoPage, offset: u32, bit: u32) {
+        let _ = frame_u32_op(Mfn(page.0), offset as usize, |w| {
+            w.fetch_and(!(1 << (bit & 31)), SeqCst)
+        });
+    }
+    fn fifo_write(&mut self, page: FifoPage, offset: u32, value: u32) {
+        let _ = frame_u32_op(Mfn(page.0), offset as usize, |w| w.store(value, SeqCst));
+    }
 }
 
 /// Every domain's event channels.
@@ -106,7 +153,11 @@ pub fn domain_create(
         privileged,
         ..DomainConfig::default()
     };
-    hub.domain_create(id, config, SharedInfoWords::new(shared_info))?;
+    hub.domain_create(
+        id,
+        config,
+        SharedInfoWords::new(id, privileged, shared_info),
+    )?;
     if privileged {
         return Ok(None);
     }

@@ -176,6 +176,23 @@ pub fn frame_fetch_and_u64(mfn: Mfn, offset: usize, mask: u64) -> Option<u64> {
     })
 }
 
+/// Runs `f` on the aligned u32 at `offset` of frame `mfn` as an atomic (the FIFO event-channel
+/// words and control blocks). `None` if it is not inside a RAM frame or not 4-aligned.
+pub fn frame_u32_op<R>(
+    mfn: Mfn,
+    offset: usize,
+    f: impl FnOnce(&core::sync::atomic::AtomicU32) -> R,
+) -> Option<R> {
+    if !offset.is_multiple_of(4) {
+        return None;
+    }
+    let p = check(mfn, offset, 4).ok()?;
+    // SAFETY: an aligned u32 inside a RAM frame (checked), direct-mapped; accessed only atomically
+    // and only for this call (the guest may change it concurrently, which atomics allow).
+    let a = unsafe { &*(p as *const core::sync::atomic::AtomicU32) };
+    Some(f(a))
+}
+
 fn word_op<R>(
     mfn: Mfn,
     offset: usize,
