@@ -98,6 +98,16 @@ pub fn set_upcall_mask(masked: bool) {
     vbyte(UPCALL_MASK).store(u8::from(masked), Ordering::SeqCst);
 }
 
+/// `vcpu_info[0].evtchn_upcall_pending`.
+pub fn upcall_pending() -> bool {
+    vbyte(UPCALL_PENDING).load(Ordering::SeqCst) != 0
+}
+
+/// Clears `vcpu_info[0].evtchn_upcall_pending` (as an upcall handler does first).
+pub fn clear_upcall_pending() {
+    vbyte(UPCALL_PENDING).store(0, Ordering::SeqCst);
+}
+
 /// `vcpu_info[0].evtchn_upcall_mask`.
 pub fn upcall_mask() -> bool {
     vbyte(UPCALL_MASK).load(Ordering::SeqCst) != 0
