@@ -1,10 +1,12 @@
-//! Xen's event-channel state machine: a per-domain port table and the 2-level delivery ABI.
+//! Xen's event-channel state machine: a per-domain port table and the 2-level and FIFO delivery
+//! ABIs.
 //!
 //! [`EvtchnHub`] owns every domain's ports and implements each `EVTCHNOP_*` sub-op as a method
 //! of the same name, with Xen 4.17's checks, order and error codes (`xen/common/event_channel.c`).
 //! Guest-visible words are reached only through [`EventWords`], which the hypervisor implements
 //! over the real `shared_info`/`vcpu_info` pages; delivery follows `event_2l.c` behind the
-//! [`EvtchnPortOps`] seam, where the FIFO ABI will join later. Operations never act: they return
+//! [`EvtchnPortOps`] seam; the FIFO ABI (`fifo`, `event_fifo.c`) takes over a domain at its
+//! first `EVTCHNOP_init_control`. Operations never act: they return
 //! [`Effects`] (vCPUs to kick, pollers to check, PIRQ actions) for the hypervisor to carry out.
 #![no_std]
 #![forbid(unsafe_code)]

@@ -1,5 +1,5 @@
 //! The per-ABI port operations (Xen's `struct evtchn_port_ops`) and the 2-level implementation
-//! (`xen/common/event_2l.c`). The FIFO ABI will be a second implementor behind the same seam.
+//! (`xen/common/event_2l.c`). The FIFO ABI keeps per-port queue state and lives in `fifo`.
 
 use xen_abi::event_channel::EVTCHN_2L_NR_CHANNELS;
 use xen_abi::{Errno, Port, VcpuId, XenResult};

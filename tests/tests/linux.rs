@@ -23,7 +23,8 @@ fn linux_dom0_boots_through_kernel_init_to_the_root_mount() -> Result<()> {
     run.line("unpacked the bzImage's Xz payload")?;
     run.line("(d0) [")?;
     run.line("Xen version: 4.17.0-ferrite")?;
-    run.line("xen:events: Using 2-level ABI")?;
+    // Offered FIFO events, Linux takes them, as on Xen.
+    run.line("xen:events: Using FIFO-based ABI")?;
     run.line("printk: console [hvc0] enabled")?;
     run.line("Grant table initialized")?;
     // dom0 gets one vCPU per physical CPU, as on Xen; the second comes up through
@@ -267,7 +268,7 @@ fn linux_domu_beside_linux_dom0_reaches_init_and_crashes_alone() -> Result<()> {
         .module(dom0_initrd, "")
         .module(
             &kernel,
-            "domu name=linux memory=256 vcpus=2 -- console=hvc0",
+            "domu name=linux memory=256 vcpus=2 -- console=hvc0 xen.fifo_events=0",
         )
         .module(domu_initrd, "")
         .type_after(
@@ -276,6 +277,20 @@ fn linux_domu_beside_linux_dom0_reaches_init_and_crashes_alone() -> Result<()> {
         )
         .timeout(std::time::Duration::from_secs(400))
         .run()?;
+    // dom0 runs FIFO events; the domU is told to keep the 2-level ABI, so Linux exercises both.
+    run.line("(d0) [")?;
+    anyhow::ensure!(
+        run.log
+            .lines()
+            .any(|l| l.starts_with("(d0)") && l.contains("Using FIFO-based ABI")),
+        "dom0 did not use FIFO events"
+    );
+    anyhow::ensure!(
+        run.log
+            .lines()
+            .any(|l| l.starts_with("(d1)") && l.contains("Using 2-level ABI")),
+        "the domU did not use 2-level events"
+    );
     run.line("(d1) domu-init: reached /init on xen 4.17 with 2 vCPU(s)")?;
     run.line("(d1) domu-init: crashing the kernel through sysrq")?;
     // Linux's panic notifier reports the crash (SCHEDOP_shutdown, SHUTDOWN_crash) and the
