@@ -9,6 +9,30 @@ pub use xen_abi as abi;
 use core::fmt::{self, Write};
 use xen_abi::sched::ShutdownReason;
 
+/// This CPU as CPUID names it: the vendor string and the display family, model and stepping
+/// (the extended family added for family 0xf, the extended model for families 6 and 0xf),
+/// read through the forced-emulation prefix.
+pub fn cpu_signature() -> ([u8; 12], u32, u32, u32) {
+    let v = sys::traps::fep_cpuid(0, 0);
+    let mut vendor = [0u8; 12];
+    vendor[..4].copy_from_slice(&v[1].to_le_bytes());
+    vendor[4..8].copy_from_slice(&v[3].to_le_bytes());
+    vendor[8..].copy_from_slice(&v[2].to_le_bytes());
+    let eax = sys::traps::fep_cpuid(1, 0)[0];
+    let base = (eax >> 8) & 0xf;
+    let family = if base == 0xf {
+        base + ((eax >> 20) & 0xff)
+    } else {
+        base
+    };
+    let model = if base == 6 || base == 0xf {
+        ((eax >> 4) & 0xf) | (((eax >> 16) & 0xf) << 4)
+    } else {
+        (eax >> 4) & 0xf
+    };
+    (vendor, family, model, eax & 0xf)
+}
+
 /// Writes to the hypervisor console (`CONSOLEIO_write`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Console;

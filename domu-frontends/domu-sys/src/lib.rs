@@ -148,6 +148,14 @@ pub fn shutdown(reason: xen_abi::sched::ShutdownReason) -> ! {
     }
 }
 
+/// A hypercall whose one argument is a pointer to `op`, which the hypervisor reads and writes
+/// (`platform_op`, `mca`, `sysctl`, `domctl`).
+pub fn hypercall_with<T: zerocopy::IntoBytes + zerocopy::FromBytes>(nr: u32, op: &mut T) -> i64 {
+    // SAFETY: `op` is a live, exclusively borrowed plain-data struct for the call's duration;
+    // any bytes the hypervisor writes into it are a valid `T` (`FromBytes`).
+    unsafe { hypercall(nr, core::ptr::from_mut(op) as u64, 0, 0, 0, 0) }
+}
+
 /// A hypercall whose argument (if any) is a buffer the hypervisor reads and writes.
 pub fn hypercall_buf(nr: u32, cmd: u64, buf: &mut [u8]) -> i64 {
     // SAFETY: the buffer is a live, exclusively borrowed slice for the call's duration.

@@ -35,17 +35,7 @@ fn mca<T: IntoBytes + Immutable>(cmd: u32, arg: &T, version: u32) -> (i64, XenMc
     op.cmd = cmd;
     op.interface_version = version;
     op.set_arg(arg);
-    // SAFETY: `op` is a live, exclusively borrowed struct for the call's duration.
-    let rc = unsafe {
-        sys::hypercall(
-            Hypercall::Arch0 as u32,
-            core::ptr::addr_of_mut!(op) as u64,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
+    let rc = sys::hypercall_with(Hypercall::Arch0 as u32, &mut op);
     (rc, op)
 }
 
@@ -120,23 +110,11 @@ fn as_hardware_domain(t: &mut Test) {
     let (rc, got) = physcpuinfo(8, true);
     t.eq((rc, got), (0, n), "a buffer of 8 gets every online CPU");
 
-    let v = fep_cpuid(0, 0);
+    let (vendor12, family, model, stepping) = domu_frontends::cpu_signature();
     let mut vendor = [0u8; 16];
-    vendor[..4].copy_from_slice(&v[1].to_le_bytes());
-    vendor[4..8].copy_from_slice(&v[3].to_le_bytes());
-    vendor[8..12].copy_from_slice(&v[2].to_le_bytes());
+    vendor[..12].copy_from_slice(&vendor12);
+    let v = fep_cpuid(0, 0);
     let l1 = fep_cpuid(1, 0);
-    let base = (l1[0] >> 8) & 0xf;
-    let family = if base == 0xf {
-        base + ((l1[0] >> 20) & 0xff)
-    } else {
-        base
-    };
-    let model = if base == 6 || base == 0xf {
-        ((l1[0] >> 4) & 0xf) | (((l1[0] >> 16) & 0xf) << 4)
-    } else {
-        (l1[0] >> 4) & 0xf
-    };
     let xen_vendor = match &vendor[..4] {
         b"Genu" => 1,
         b"Auth" => 2,
@@ -171,7 +149,7 @@ fn as_hardware_domain(t: &mut Test) {
         );
         t.eq(
             (c.mc_family, c.mc_model, c.mc_step),
-            (family, model, l1[0] & 0xf),
+            (family, model, stepping),
             "family, model and stepping are CPUID's",
         );
         t.eq(c.mc_cpuid_level, v[0] as i32, "the CPUID level is CPUID's");

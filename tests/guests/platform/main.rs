@@ -42,17 +42,7 @@ fn platform<T: IntoBytes + Immutable>(cmd: u32, arg: &T, version: u32) -> (i64, 
     op.cmd = cmd;
     op.interface_version = version;
     op.set_arg(arg);
-    // SAFETY: `op` is a live, exclusively borrowed struct for the call's duration.
-    let rc = unsafe {
-        sys::hypercall(
-            Hypercall::PlatformOp as u32,
-            core::ptr::addr_of_mut!(op) as u64,
-            0,
-            0,
-            0,
-            0,
-        )
-    };
+    let rc = sys::hypercall_with(Hypercall::PlatformOp as u32, &mut op);
     (rc, op)
 }
 
@@ -113,23 +103,7 @@ fn as_hardware_domain(t: &mut Test) {
         (rc, op.arg::<XenpfPcpuVersion>().unwrap_or_default())
     };
     let (rc, v0) = ver(0);
-    let id = sys::traps::fep_cpuid(0, 0);
-    let mut vendor = [0u8; 12];
-    vendor[..4].copy_from_slice(&id[1].to_le_bytes());
-    vendor[4..8].copy_from_slice(&id[3].to_le_bytes());
-    vendor[8..].copy_from_slice(&id[2].to_le_bytes());
-    let eax = sys::traps::fep_cpuid(1, 0)[0];
-    let base = (eax >> 8) & 0xf;
-    let family = if base == 0xf {
-        base + ((eax >> 20) & 0xff)
-    } else {
-        base
-    };
-    let model = if base == 6 || base == 0xf {
-        ((eax >> 4) & 0xf) | (((eax >> 16) & 0xf) << 4)
-    } else {
-        (eax >> 4) & 0xf
-    };
+    let (vendor, family, model, stepping) = domu_frontends::cpu_signature();
     println!(
         "get_cpu_version(0): rc {rc} vendor {:?} family {:#x} model {:#x} stepping {} max_present {}",
         core::str::from_utf8(&v0.vendor_id).unwrap_or("?"),
@@ -145,7 +119,7 @@ fn as_hardware_domain(t: &mut Test) {
     );
     t.eq(
         (v0.family, v0.model, v0.stepping),
-        (family, model, eax & 0xf),
+        (family, model, stepping),
         "CPU 0's family, model and stepping are CPUID's",
     );
     t.eq(v0.max_present, last, "get_cpu_version's max_present");
