@@ -19,6 +19,8 @@ pub mod arch;
 #[allow(unsafe_code)]
 pub mod boot;
 pub mod console;
+#[cfg(target_os = "none")]
+pub mod debug;
 pub mod domain;
 #[cfg(target_os = "none")]
 pub mod event;

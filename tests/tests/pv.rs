@@ -458,6 +458,34 @@ fn platform_op_from_a_domu_is_refused() -> Result<()> {
     Ok(())
 }
 
+/// A boot that hangs leaves evidence: when it times out the harness types Ctrl-] three times and
+/// Ferrite prints what each CPU was running and every vCPU's scheduling and event state into
+/// the log (hypervisor/src/debug.rs). Here consread waits for input that never comes.
+#[test]
+fn a_timed_out_boot_gets_the_hypervisors_state_dump() -> Result<()> {
+    let r = Boot::new("dump_on_timeout")
+        .smp(2)
+        .module(guest("consread")?, "")
+        .timeout(std::time::Duration::from_secs(20))
+        .run();
+    anyhow::ensure!(r.is_err(), "consread finished without input");
+    let log = std::fs::read_to_string(
+        xtask::target_dir()
+            .join("test-logs")
+            .join("dump_on_timeout.serial"),
+    )?;
+    for needle in [
+        CONSREAD_PROMPT,
+        "dump: CPU0:",
+        "dump: CPU1:",
+        "dump: d0 state Some(Running)",
+        "dump:   v0 pcpu 0 up true",
+    ] {
+        anyhow::ensure!(log.contains(needle), "no '{needle}' in the log:\n{log}");
+    }
+    Ok(())
+}
+
 /// `mca` from a domU is -EPERM (Ferrite only, as above).
 #[test]
 fn mca_from_a_domu_is_refused() -> Result<()> {

@@ -147,11 +147,8 @@ pub fn run_command_captured(
         .with_context(|| format!("creating {}", log_path.display()))?;
     let start = Instant::now();
     let mut child = command
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
+        // Always a pipe: the harness types the hypervisor's dump keys when a boot times out.
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -181,12 +178,27 @@ pub fn run_command_captured(
     let mut line_times = Vec::new();
     let mut stopped_on = None;
     let mut timed_out = false;
+    let mut dump_asked: Option<Instant> = None;
     loop {
         let left = timeout.saturating_sub(start.elapsed());
-        if left.is_zero() {
+        if left.is_zero() && dump_asked.is_none() {
+            // Before giving up: Ctrl-] three times asks Ferrite for its state dump
+            // (hypervisor/src/debug.rs); a few seconds of output are kept in the log.
+            if let Some(w) = stdin.as_mut() {
+                let _ = w.write_all(&[0x1d, 0x1d, 0x1d]);
+                let _ = w.flush();
+            }
+            dump_asked = Some(Instant::now());
+        }
+        if dump_asked.is_some_and(|t| t.elapsed() > Duration::from_secs(4)) {
             timed_out = true;
             break;
         }
+        let left = if dump_asked.is_some() {
+            Duration::from_millis(200)
+        } else {
+            left
+        };
         match rx.recv_timeout(left.min(Duration::from_millis(200))) {
             Ok(line) => {
                 let _ = log_file.write_all(line.as_bytes());

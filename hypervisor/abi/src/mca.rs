@@ -64,16 +64,7 @@ pub struct XenMc {
 }
 const _: () = assert!(size_of::<XenMc>() == 152);
 
-impl XenMc {
-    /// Copy the sub-op argument `T` out of `u`, or `None` if `T` is larger than the union.
-    pub fn arg<T: FromBytes>(&self) -> Option<T> {
-        crate::sub_op::union_arg(self.u.as_bytes())
-    }
-    /// Copy `v` into the start of `u`; `false` if `T` is larger than the union.
-    pub fn set_arg<T: IntoBytes + Immutable>(&mut self, v: &T) -> bool {
-        crate::sub_op::set_union_arg(self.u.as_mut_bytes(), v)
-    }
-}
+union_op!(XenMc);
 
 /// `xen_mc_fetch` (`XEN_MC_fetch`).
 #[doc(alias = "xen_mc_fetch")]

@@ -84,6 +84,23 @@ pub(crate) fn assert_sub_op<T: SubOp>() {
 
 /// Copies a sub-op argument `T` out of the raw bytes of a C union (`xen_domctl.u`,
 /// `xen_sysctl.u`, `xen_platform_op.u`); `None` if `T` is larger than the union.
+/// The typed accessors of a hypercall argument struct whose C union `u` is kept as raw words:
+/// `arg::<T>()` copies the sub-op's struct out, `set_arg(&v)` copies one in.
+macro_rules! union_op {
+    ($name:ident) => {
+        impl $name {
+            /// Copy the sub-op argument `T` out of `u`, or `None` if `T` is larger than the union.
+            pub fn arg<T: zerocopy::FromBytes>(&self) -> Option<T> {
+                $crate::sub_op::union_arg(zerocopy::IntoBytes::as_bytes(&self.u))
+            }
+            /// Copy `v` into the start of `u`; `false` if `T` is larger than the union.
+            pub fn set_arg<T: zerocopy::IntoBytes + zerocopy::Immutable>(&mut self, v: &T) -> bool {
+                $crate::sub_op::set_union_arg(zerocopy::IntoBytes::as_mut_bytes(&mut self.u), v)
+            }
+        }
+    };
+}
+
 pub(crate) fn union_arg<T: zerocopy::FromBytes>(u: &[u8]) -> Option<T> {
     T::read_from_prefix(u).ok().map(|(t, _)| t)
 }

@@ -19,7 +19,20 @@ pub fn poll_input() -> bool {
     // A bounded drain: the UART's FIFO holds 16 bytes.
     for _ in 0..64 {
         let Some(b) = uart::getb() else { break };
+        #[cfg(target_os = "none")]
+        let held = match crate::debug::key(b) {
+            Some(n) => n,
+            None => continue,
+        };
+        #[cfg(not(target_os = "none"))]
+        let held = 0;
         let mut q = INPUT.lock();
+        for _ in 0..held {
+            if q.is_full() {
+                let _ = q.pop_front();
+            }
+            let _ = q.push_back(0x1d);
+        }
         if q.is_full() {
             let _ = q.pop_front();
         }

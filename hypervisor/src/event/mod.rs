@@ -232,6 +232,71 @@ fn wake_pollers(dom: DomId, port: Port) {
     }
 }
 
+/// The debug dump's view of `dom`'s event channels (`try_lock` only): FIFO READY words and
+/// queue heads, and the ports pending and unmasked but on no queue; for 2-level, the pending
+/// unmasked ports.
+pub fn dump(dom: DomId) {
+    use event_channels::words::EventWords;
+    let Some(hub) = EVTCHN.try_lock() else {
+        crate::console::raw_write(format_args!("dump:   event channels locked\n"));
+        return;
+    };
+    let Some(d) = hub.domain(dom) else { return };
+    let w = d.words();
+    let mut listed = 0;
+    match d.fifo() {
+        Some(f) => {
+            for (i, v) in f.vcpus.iter().enumerate() {
+                if let Some((page, off)) = v.control {
+                    let ready = w.fifo_read(page, off);
+                    let heads: heapless::Vec<(usize, u32), 16> = (0..16)
+                        .map(|q| (q, w.fifo_read(page, off + 8 + 4 * q as u32)))
+                        .filter(|&(_, h)| h != 0)
+                        .collect();
+                    crate::console::raw_write(format_args!(
+                        "dump:   FIFO v{i}: ready {ready:#x} heads {heads:?} tails {:?}\n",
+                        v.tails
+                    ));
+                }
+            }
+            for p in 1..d.valid_evtchns().min(f.num_evtchns()) {
+                let Some((page, off)) = f.word(p) else { break };
+                let word = w.fifo_read(page, off);
+                let (pend, mask, linked) = (
+                    word >> 31 & 1 != 0,
+                    word >> 30 & 1 != 0,
+                    word >> 29 & 1 != 0,
+                );
+                if (pend || linked) && listed < 24 {
+                    listed += 1;
+                    let lost = pend && !mask && !linked;
+                    crate::console::raw_write(format_args!(
+                        "dump:   port {p}: word {word:#010x}{} -> v{}\n",
+                        if lost {
+                            " LOST (pending, unmasked, on no queue)"
+                        } else {
+                            ""
+                        },
+                        d.channel(Port(p)).map_or(0, |c| c.notify_vcpu.0)
+                    ));
+                }
+            }
+        }
+        None => {
+            for p in 1..d.valid_evtchns() {
+                if w.pending_test(Port(p)) && listed < 24 {
+                    listed += 1;
+                    crate::console::raw_write(format_args!(
+                        "dump:   port {p}: pending{} -> v{}\n",
+                        if w.mask_test(Port(p)) { ", masked" } else { "" },
+                        d.channel(Port(p)).map_or(0, |c| c.notify_vcpu.0)
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// True if `port` of `dom` is pending.
 pub fn is_pending(dom: DomId, port: u32) -> bool {
     EVTCHN

@@ -13,10 +13,7 @@
 //! such frames are remembered only to log when they go ([`reap_orphans`]).
 
 use crate::domain::{Domain, Vcpu};
-use crate::mm::guest::{
-    frame_cmpxchg_u64, frame_fetch_and_u64, frame_read, frame_read_u64, frame_write,
-    frame_write_u64,
-};
+use crate::mm::guest::{frame_cmpxchg_u64, frame_fetch_and_u64, frame_read_u64, frame_write_u64};
 use crate::mm::typing::{
     l1_table_offset, pte_mfn, PageType, PTE_A, PTE_D, PTE_P, PTE_PCD, PTE_PSE, PTE_PWT, PTE_RW,
     PTE_US,
@@ -152,13 +149,13 @@ impl GuestFrames for Frames {
     }
 
     fn copy_bytes(&mut self, src: Mfn, src_off: u16, dst: Mfn, dst_off: u16, len: u16) {
-        let mut buf = [0u8; 4096];
-        let Some(b) = buf.get_mut(..len as usize) else {
-            return;
-        };
-        if frame_read(src, src_off as usize, b).is_ok() {
-            let _ = frame_write(dst, dst_off as usize, b);
-        }
+        let _ = crate::mm::guest::frame_copy(
+            src,
+            src_off as usize,
+            dst,
+            dst_off as usize,
+            len as usize,
+        );
     }
 }
 

@@ -36,6 +36,24 @@ pub fn frame_write(mfn: Mfn, offset: usize, data: &[u8]) -> Result<(), FrameAcce
     Ok(())
 }
 
+/// Copies `len` bytes from frame `src` at `src_off` to frame `dst` at `dst_off` in one pass
+/// (`memmove`: the two ranges may be the same frame and overlap), as Xen's grant copy does
+/// with both pages mapped.
+pub fn frame_copy(
+    src: Mfn,
+    src_off: usize,
+    dst: Mfn,
+    dst_off: usize,
+    len: usize,
+) -> Result<(), FrameAccessError> {
+    let from = check(src, src_off, len)?;
+    let to = check(dst, dst_off, len)?;
+    // SAFETY: both ranges lie inside RAM frames (checked), reached through the direct map, and
+    // alias no Rust object (as in `frame_write`); `copy` allows them to overlap.
+    unsafe { core::ptr::copy(from, to, len) };
+    Ok(())
+}
+
 /// Copies bytes out of frame `mfn` at `offset` into `buf`.
 pub fn frame_read(mfn: Mfn, offset: usize, buf: &mut [u8]) -> Result<(), FrameAccessError> {
     let src = check(mfn, offset, buf.len())?;

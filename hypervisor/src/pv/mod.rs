@@ -300,6 +300,9 @@ fn current_pair() -> Option<(Arc<domain::Domain>, Arc<Vcpu>)> {
 /// system call, an exception, an interrupt — after which the vCPU to resume is chosen and its
 /// events delivered on the one way back ([`return_to_guest`]).
 pub fn trap(trap: Trap, frame: &mut TrapFrame) {
+    if let Trap::Timer { in_guest } = trap {
+        crate::debug::tick(frame, in_guest);
+    }
     if trap == (Trap::Timer { in_guest: false }) {
         timer_tick();
         return;

@@ -131,6 +131,13 @@ pub fn current() -> Option<Arc<Vcpu>> {
     CURRENT.get(this())?.lock().clone()
 }
 
+/// What CPU `cpu` runs, as `(domain, vCPU)`, without waiting for its lock (for the debug dump):
+/// `None` if nothing or the lock is busy.
+pub fn current_try(cpu: usize) -> Option<(u16, u32)> {
+    let g = CURRENT.get(cpu)?.try_lock()?;
+    g.as_ref().map(|v| (v.domid.0, v.id.0))
+}
+
 /// Asks this CPU to reconsider what runs (the slice ended).
 pub fn tick() {
     if let Some(f) = NEED_RESCHED.get(this()) {

@@ -16,7 +16,7 @@ pub fn fragment() -> Fragment {
         mc_cpunr, mc_chipid, mc_coreid, mc_threadid, mc_apicid, mc_clusterid, mc_ncores,
         mc_ncores_active, mc_nthreads, mc_cpuid_level, mc_family, mc_vendor, mc_model, mc_step,
         mc_vendorid, mc_brandid, mc_cpu_caps, mc_cache_size, mc_cache_alignment, mc_nmsrvals,
-        mc_msrvalues,
+        _pad0, mc_msrvalues,
     });
     sub_ops!(f, McOp;
         XEN_MC_fetch = Fetch,
