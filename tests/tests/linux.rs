@@ -124,6 +124,17 @@ fn linux_dom0_reboot_resets_the_machine() -> Result<()> {
     Ok(())
 }
 
+/// A check boot's hard timeout: `LINUX_BOOT_TIMEOUT` seconds (default 600; a soak hunting a
+/// hang sets it lower, since a timed-out boot ends with the hypervisor's state dump).
+fn boot_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(
+        std::env::var("LINUX_BOOT_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600),
+    )
+}
+
 /// The check script's boot on `hv`: Debian's kernel as a 2-vCPU dom0 with 512 MiB.
 fn check_boot(name: &str, xen: bool) -> Result<tests::Run> {
     check_boot_with(name, xen, 2, 2, xtask::linux::CheckLoad::Full)
@@ -147,7 +158,7 @@ fn check_boot_with(
         .mem(2048)
         .module(kernel, xtask::linux::DOM0_CMDLINE)
         .module(initrd, "")
-        .timeout(std::time::Duration::from_secs(600));
+        .timeout(boot_timeout());
     boot = if xen {
         // Xen's lazy FPU switching loses state under QEMU 7.2's TCG (docs/rig.md).
         boot.on_xen().cmdline(&format!(
