@@ -44,9 +44,10 @@ pub fn tick(frame: &TrapFrame, in_guest: bool) {
     let cpu = crate::arch::x86_64::percpu::cpu_index() as usize;
     let want = REQUESTED.load(Ordering::Acquire);
     let Some(seen) = SEEN.get(cpu) else { return };
-    if seen.swap(want, Ordering::AcqRel) == want {
+    if seen.load(Ordering::Relaxed) == want {
         return;
     }
+    seen.store(want, Ordering::Relaxed);
     let current = crate::sched::current_try(cpu);
     out!(
         "dump: CPU{cpu}: {} {:?} RIP {:#x} RSP {:#x} CS {:#x} RFLAGS {:#x} RAX {:#x}",
@@ -89,7 +90,7 @@ fn domains() {
                     st.blocked,
                     st.poll.as_ref().map(|p| p.len()),
                     st.kernel_mode,
-                    st.nmi_pending,
+                    v.nmi_pending.load(Ordering::Relaxed),
                     st.nmi_masked,
                     st.regs.rip,
                     st.regs.rsp,

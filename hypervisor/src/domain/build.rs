@@ -416,7 +416,6 @@ fn construct(
             initialised: v == 0,
             blocked: false,
             bouncing: false,
-            nmi_pending: false,
             nmi_masked: false,
             timer_deadline: None,
             periodic_ns: crate::time::DEFAULT_PERIOD_NS,
@@ -483,6 +482,7 @@ fn construct(
                     vcpu_info: core::sync::atomic::AtomicU64::new(
                         (shared_info.maddr() + u64::from(v) * 64).0,
                     ),
+                    nmi_pending: core::sync::atomic::AtomicBool::new(false),
                 })
             })
             .collect(),

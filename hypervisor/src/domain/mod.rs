@@ -90,8 +90,6 @@ pub struct VcpuState {
     pub blocked: bool,
     /// Nesting of trap delivery: a fault while delivering one crashes the domain.
     pub bouncing: bool,
-    /// `VCPUOP_send_nmi` raised an NMI not yet delivered (Xen's `nmi_pending`).
-    pub nmi_pending: bool,
     /// An NMI was delivered and the guest has not left its handler through `iret` yet: further
     /// NMIs wait (Xen's `async_exception_mask` bit for NMIs).
     pub nmi_masked: bool,
@@ -158,6 +156,9 @@ pub struct Vcpu {
     /// The machine address of its `vcpu_info`, a [`Maddr`] (in `shared_info` until
     /// `VCPUOP_register_vcpu_info` moves it).
     pub vcpu_info: core::sync::atomic::AtomicU64,
+    /// `VCPUOP_send_nmi` raised an NMI not yet delivered (Xen's `nmi_pending`): outside the
+    /// state lock, so every return to the guest checks it with one load.
+    pub nmi_pending: core::sync::atomic::AtomicBool,
 }
 
 impl Vcpu {

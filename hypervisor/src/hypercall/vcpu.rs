@@ -282,8 +282,10 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
             if arg != 0 {
                 return Err(Errno::EINVAL);
             }
-            let newly = !core::mem::replace(&mut target.state.lock().nmi_pending, true);
-            if newly {
+            if !target
+                .nmi_pending
+                .swap(true, core::sync::atomic::Ordering::AcqRel)
+            {
                 crate::event::kick(dom.id, target.id);
             }
             Ok(0)

@@ -427,11 +427,15 @@ pub fn deliver_events(frame: &mut TrapFrame) {
 /// `nmi_pending` and, if the virtual IDT has an NMI entry, delivered there with further NMIs
 /// masked until the guest's next `iret`; without an entry it is dropped.
 fn deliver_nmi(dom: &domain::Domain, v: &Vcpu, frame: &mut TrapFrame) {
-    let mut st = v.state.lock();
-    if !st.nmi_pending || st.nmi_masked || !dom.is_running() {
+    use core::sync::atomic::Ordering;
+    if !v.nmi_pending.load(Ordering::Acquire) {
         return;
     }
-    st.nmi_pending = false;
+    let mut st = v.state.lock();
+    if st.nmi_masked || !dom.is_running() {
+        return;
+    }
+    v.nmi_pending.store(false, Ordering::Release);
     let te = st.traps[usize::from(Vector::NMI.0)];
     if te.address == 0 {
         return;

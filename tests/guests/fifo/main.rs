@@ -1,11 +1,12 @@
 //! fifo: the FIFO event-channel ABI, driven with upcalls masked and checked in guest memory.
 //! `expand_array` before `init_control` is -EOPNOTSUPP; `init_control` refuses a vCPU beyond the
 //! domain (-ENOENT), an unaligned or page-crossing block and a second block for the vCPU
-//! (-EINVAL), and writes back 17 link bits. With one event-array page: a sent IPI port becomes
-//! PENDING|LINKED, the head of queue 7, READY bit 7 and an upcall; the next one is linked from
-//! its LINK field; a MASKED port is only PENDING until `EVTCHNOP_unmask` links it; priorities
-//! above 15 are -EINVAL and a port at priority 3 heads queue 3; `EVTCHNOP_reset` takes the
-//! domain back to the 2-level ABI.
+//! (-EINVAL), and frames it cannot give the hypervisor — its own L4, one not its own — for a
+//! control block or an event-array page (-EINVAL); it writes back 17 link bits. With one
+//! event-array page: a sent IPI port becomes PENDING|LINKED, the head of queue 7, READY bit 7 and
+//! an upcall; the next one is linked from its LINK field; a MASKED port is only PENDING until
+//! `EVTCHNOP_unmask` links it; priorities above 15 are -EINVAL and a port at priority 3 heads
+//! queue 3; `EVTCHNOP_reset` takes the domain back to the 2-level ABI.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -14,7 +15,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 #[cfg(target_os = "none")]
 use domu_frontends::{
     println,
-    sys::{events, mmu},
+    sys::{self, events, mmu},
     Test,
 };
 
@@ -132,6 +133,17 @@ extern "C" fn guest_main() {
         -22,
         "a control block crossing the page is -EINVAL",
     );
+    let l4 = sys::read_cr3() >> 12;
+    t.eq(
+        init_control(l4, 0, 0).0,
+        -22,
+        "a control block in its own L4 (no writable type) is -EINVAL",
+    );
+    t.eq(
+        init_control(0, 0, 0).0,
+        -22,
+        "a control block in a frame not its own is -EINVAL",
+    );
     t.eq(
         init_control(cb, 0, 0),
         (0, 17),
@@ -141,6 +153,16 @@ extern "C" fn guest_main() {
         init_control(cb, 0, 0).0,
         -22,
         "a second control block is -EINVAL",
+    );
+    t.eq(
+        expand_array(l4),
+        -22,
+        "an event array page in its own L4 is -EINVAL",
+    );
+    t.eq(
+        expand_array(0),
+        -22,
+        "an event array page not its own is -EINVAL",
     );
     t.eq(expand_array(arr), 0, "expand_array");
 

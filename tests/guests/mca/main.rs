@@ -95,6 +95,22 @@ fn as_hardware_domain(t: &mut Test) {
     t.eq(rc, -13, "an old interface version is -EACCES");
     let (rc, _) = mca(99, &XenMcPhyscpuinfo::default(), XEN_MCA_INTERFACE_VERSION);
     t.eq(rc, -22, "an unknown command is -EINVAL");
+    t.eq(
+        sys::hypercall_ints(Hypercall::Arch0 as u32, [0xffff_8300_0000_0000, 0, 0, 0, 0]),
+        -14,
+        "an argument in the hypervisor's range is -EFAULT",
+    );
+    let bad = XenMcPhyscpuinfo {
+        ncpus: 1,
+        _pad0: 0,
+        info: 0xffff_8300_0000_0000,
+    };
+    let (rc, op) = mca(PHYSCPUINFO, &bad, XEN_MCA_INTERFACE_VERSION);
+    t.eq(
+        (rc, op.arg::<XenMcPhyscpuinfo>().map(|p| p.ncpus)),
+        (-14, Some(1)),
+        "records into the hypervisor's range are -EFAULT (the count still written)",
+    );
 
     let (rc, n) = physcpuinfo(0, false);
     println!("physcpuinfo without a buffer: rc {rc}, {n} CPU(s)");

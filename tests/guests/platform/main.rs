@@ -73,6 +73,14 @@ fn as_hardware_domain(t: &mut Test) {
     t.eq(rc, -13, "an old interface version is -EACCES");
     let (rc, _) = platform(1, &XenpfPcpuinfo::default(), XENPF_INTERFACE_VERSION);
     t.eq(rc, -38, "an unknown sub-op is -ENOSYS");
+    t.eq(
+        sys::hypercall_ints(
+            Hypercall::PlatformOp as u32,
+            [0xffff_8300_0000_0000, 0, 0, 0, 0],
+        ),
+        -14,
+        "an argument in the hypervisor's range is -EFAULT",
+    );
 
     let (rc, c0) = cpuinfo(0);
     println!("get_cpuinfo(0): rc {rc} {:?}", c0);
