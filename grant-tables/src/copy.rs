@@ -18,6 +18,17 @@ use crate::system::GrantSystem;
 struct CopyBuf {
     mfn: Mfn,
     grant: Option<(DomId, GrantRef)>,
+    /// The bytes the grant covers (`ptr.offset`, `len`): the whole page for a frame.
+    start: u16,
+    length: u16,
+}
+
+impl CopyBuf {
+    /// Whether `offset..offset + len` lies within what the grant covers (`gnttab_copy_buf`).
+    fn covers(&self, offset: u16, len: u16) -> bool {
+        offset >= self.start
+            && u32::from(offset) + u32::from(len) <= u32::from(self.start) + u32::from(self.length)
+    }
 }
 
 impl GrantSystem {
@@ -45,21 +56,37 @@ impl GrantSystem {
         is_gref: bool,
         readonly: bool,
     ) -> Result<CopyBuf, GnttabStatus> {
-        let buf = if is_gref {
+        let (buf, owner) = if is_gref {
             let gref = ptr.gref();
-            let mfn = self.pin(mem, caller, dom, gref, readonly, false, &[PinKind::Host])?;
-            CopyBuf {
-                mfn,
+            let p = self.pin(
+                mem,
+                caller,
+                dom,
+                gref,
+                readonly,
+                false,
+                &[PinKind::Host],
+                true,
+            )?;
+            let buf = CopyBuf {
+                mfn: p.mfn,
                 grant: Some((dom, gref)),
-            }
+                start: p.start,
+                length: p.length,
+            };
+            (buf, p.owner)
         } else {
-            CopyBuf {
+            let buf = CopyBuf {
                 mfn: mem.resolve_frame(dom, ptr.gmfn())?,
                 grant: None,
-            }
+                start: 0,
+                length: PAGE_SIZE as u16,
+            };
+            (buf, dom)
         };
-        // The frame stays allocated for the copy even if its owner frees it meanwhile.
-        if !mem.hold_frame(dom, buf.mfn) {
+        // The frame stays allocated for the copy even if its owner frees it meanwhile (a
+        // transitive grant's frame is the original granter's).
+        if !mem.hold_frame(owner, buf.mfn) {
             self.copy_unpin(mem, &buf, readonly);
             return Err(GnttabStatus::GeneralError);
         }
@@ -106,12 +133,15 @@ impl GrantSystem {
                 return Err(s);
             }
         };
-        // `gnttab_copy_buf`: v1 grants always cover the whole page, so only the page bound applies.
+        // `gnttab_copy_buf`: within the page, then within what each grant covers (a v2
+        // sub-page or transitive grant covers part of it).
         let page = PAGE_SIZE as u32;
         let len = u32::from(op.len);
         let r =
             if u32::from(op.source.offset) + len > page || u32::from(op.dest.offset) + len > page {
                 Err(GnttabStatus::BadCopyArg)
+            } else if !src.covers(op.source.offset, op.len) || !dst.covers(op.dest.offset, op.len) {
+                Err(GnttabStatus::GeneralError)
             } else {
                 mem.copy_bytes(src.mfn, op.source.offset, dst.mfn, op.dest.offset, op.len);
                 Ok(())

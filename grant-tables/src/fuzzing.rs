@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use xen_abi::grant_table::{
     GnttabCacheFlush, GnttabCopy, GnttabCopyPtr, GnttabMapGrantRef, GnttabStatus,
-    GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1, GNTCOPY_DEST_GREF,
+    GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1, GrantEntryV2, GNTCOPY_DEST_GREF,
     GNTCOPY_SOURCE_GREF, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTTAB_CACHE_CLEAN,
     GNTTAB_CACHE_INVAL, GTF_PERMIT_ACCESS, GTF_PWT, GTF_READING, GTF_READONLY, GTF_SUB_PAGE,
     GTF_TYPE_MASK, GTF_WRITING,
@@ -26,7 +26,7 @@ use xen_abi::{DomId, Errno, Gfn, GrantHandle, GrantRef, Mfn, XenResult, PAGE_SIZ
 use crate::mem::{header_word, GrantEntries, GuestFrames};
 use crate::{
     DomainConfig, GrantSystem, Mapping, Unmapping, CMPXCHG_RETRIES, GRANT_ENTRIES_PER_FRAME,
-    MAPTRACK_PER_FRAME,
+    GRANT_ENTRIES_PER_FRAME_V2, MAPTRACK_PER_FRAME, STATUS_PER_FRAME,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -40,6 +40,13 @@ use crate::{
 pub struct SimMemory {
     /// Each domain's shared v1 entries.
     pub tables: BTreeMap<DomId, Vec<GrantEntryV1>>,
+    /// Each domain's shared v2 entries (the same frames seen as v2; kept apart here, which
+    /// the state machine cannot tell: it reads only the version in force).
+    pub tables_v2: BTreeMap<DomId, Vec<GrantEntryV2>>,
+    /// Each domain's v2 status words, when it has status frames.
+    pub status: BTreeMap<DomId, Vec<u16>>,
+    /// Domains whose guest maps one of its status frames: `release_status` is `EBUSY`.
+    pub status_mapped: BTreeSet<DomId>,
     /// Valid frames and their owners.
     pub owners: BTreeMap<Mfn, DomId>,
     /// Frames typed as page tables: `writable_type_ok` is false.
@@ -72,6 +79,10 @@ impl SimMemory {
         self.tables.insert(
             dom,
             vec![GrantEntryV1::default(); GRANT_ENTRIES_PER_FRAME as usize],
+        );
+        self.tables_v2.insert(
+            dom,
+            vec![GrantEntryV2::default(); GRANT_ENTRIES_PER_FRAME_V2 as usize],
         );
         for f in frames {
             self.owners.insert(f, dom);
@@ -194,7 +205,74 @@ impl GrantEntries for SimMemory {
         if n > t.len() {
             t.resize(n, GrantEntryV1::default());
         }
+        let t = self.tables_v2.entry(dom).or_default();
+        let n = (nr_frames as usize).saturating_mul(GRANT_ENTRIES_PER_FRAME_V2 as usize);
+        if n > t.len() {
+            t.resize(n, GrantEntryV2::default());
+        }
         Ok(())
+    }
+
+    fn read_entry_v2(&self, dom: DomId, gref: GrantRef) -> Option<GrantEntryV2> {
+        self.tables_v2.get(&dom)?.get(gref.0 as usize).copied()
+    }
+
+    fn write_entry_v2(&mut self, dom: DomId, gref: GrantRef, entry: GrantEntryV2) -> Option<()> {
+        *self.tables_v2.get_mut(&dom)?.get_mut(gref.0 as usize)? = entry;
+        Some(())
+    }
+
+    fn read_status(&self, dom: DomId, gref: GrantRef) -> Option<u16> {
+        self.status.get(&dom)?.get(gref.0 as usize).copied()
+    }
+
+    fn write_status(&mut self, dom: DomId, gref: GrantRef, status: u16) -> Option<()> {
+        *self.status.get_mut(&dom)?.get_mut(gref.0 as usize)? = status;
+        Some(())
+    }
+
+    fn set_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16) -> Option<()> {
+        *self.status.get_mut(&dom)?.get_mut(gref.0 as usize)? |= mask;
+        Some(())
+    }
+
+    fn clear_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16) {
+        if let Some(s) = self
+            .status
+            .get_mut(&dom)
+            .and_then(|t| t.get_mut(gref.0 as usize))
+        {
+            *s &= !mask;
+        }
+    }
+
+    fn grow_status(&mut self, dom: DomId, nr_frames: u32) -> XenResult<()> {
+        if self.fail_grow {
+            return Err(Errno::ENOMEM);
+        }
+        let t = self.status.entry(dom).or_default();
+        let n = (nr_frames as usize).saturating_mul(STATUS_PER_FRAME as usize);
+        if n > t.len() {
+            t.resize(n, 0);
+        }
+        Ok(())
+    }
+
+    fn release_status(&mut self, dom: DomId) -> XenResult<()> {
+        if self.status_mapped.contains(&dom) {
+            return Err(Errno::EBUSY);
+        }
+        self.status.remove(&dom);
+        Ok(())
+    }
+
+    fn clear_shared(&mut self, dom: DomId) {
+        for e in self.tables.get_mut(&dom).into_iter().flatten() {
+            *e = GrantEntryV1::default();
+        }
+        for e in self.tables_v2.get_mut(&dom).into_iter().flatten() {
+            *e = GrantEntryV2::default();
+        }
     }
 }
 
@@ -653,6 +731,8 @@ impl Harness {
                 privileged: i == 0,
                 max_grant_frames: 3,
                 max_maptrack_frames: MAPTRACK_FRAMES,
+                // The model is of v1 tables (`gnttab=max-ver:1`): v2 has its own unit tests.
+                max_version: 1,
             };
             h.doms.push(MDom {
                 life: Life::Gone,
@@ -1073,7 +1153,7 @@ impl Harness {
                 }
                 let d = Self::pick_dom(dom);
                 let nr = u32::from(nr % 2);
-                let got = self.sys.get_status_frames(caller, d, nr);
+                let got = self.sys.get_status_frames(caller, d, nr).map(|_| ());
                 let want = self.model_target(caller, d).and(if nr > 0 {
                     Err(GnttabStatus::GeneralError)
                 } else {
@@ -1087,7 +1167,8 @@ impl Harness {
                     return Ok(());
                 }
                 let v = u32::from(version % 4);
-                let got = self.sys.set_version(caller, v);
+                let (got, now) = self.sys.set_version(&mut self.mem, caller, v);
+                ck(now == 1, || format!("version in force {now}, not 1"))?;
                 let want = match v {
                     1 => Ok(()),
                     2 => Err(Errno::ENOSYS),

@@ -1,4 +1,5 @@
-//! Xen's grant-table state machine: v1 entries, active mappings, maptrack handles and copy.
+//! Xen's grant-table state machine: v1 and v2 entries (status frames, sub-page and transitive
+//! grants), active mappings, maptrack handles and copy.
 //!
 //! [`GrantSystem`] holds every domain's grant table and answers the `GNTTABOP_*` sub-ops with
 //! Xen 4.17's checks and `GNTST_*`/errno results (`xen/common/grant_table.c`). Guest memory is
@@ -22,6 +23,8 @@ mod unmap;
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod v2_tests;
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -32,8 +35,9 @@ pub use map::Mapping;
 pub use mem::{header_word, split_header_word, GrantEntries, GrantMemory, GuestFrames};
 pub use system::{DestroyedDomain, FrameRef, GrantSystem};
 pub use table::{
-    DomainConfig, MaptrackEntry, DEFAULT_MAX_GRANT_FRAMES, DEFAULT_MAX_MAPTRACK_FRAMES,
-    FIRST_FREE_GREF, GRANT_ENTRIES_PER_FRAME, INITIAL_NR_GRANT_FRAMES, MAPTRACK_PER_FRAME,
-    MAX_VERSION,
+    status_frames_for, DomainConfig, MaptrackEntry, DEFAULT_MAX_GRANT_FRAMES,
+    DEFAULT_MAX_MAPTRACK_FRAMES, FIRST_FREE_GREF, GRANT_ENTRIES_PER_FRAME,
+    GRANT_ENTRIES_PER_FRAME_V2, INITIAL_NR_GRANT_FRAMES, MAPTRACK_PER_FRAME, MAX_VERSION,
+    STATUS_PER_FRAME,
 };
 pub use unmap::Unmapping;

@@ -76,15 +76,15 @@ impl GrantSystem {
         if flags & GNTMAP_HOST_MAP != 0 {
             let _ = kinds.push(PinKind::Host);
         }
-        let mfn = self.pin(mem, caller, rd, op.r#ref, readonly, true, &kinds)?;
+        let mfn = self
+            .pin(mem, caller, rd, op.r#ref, readonly, true, &kinds, false)?
+            .mfn;
         // A writable mapping needs the frame to take a writable type (`get_page_type`).
         if !readonly && !mem.writable_type_ok(mfn) {
             self.unpin(mem, rd, op.r#ref, readonly, &kinds);
             return Err(GnttabStatus::GeneralError);
         }
-        let cache_flags = mem
-            .read_entry(rd, op.r#ref)
-            .map_or(0, |e| e.flags & (GTF_PAT | GTF_PWT | GTF_PCD));
+        let cache_flags = self.entry_flags(mem, rd, op.r#ref) & (GTF_PAT | GTF_PWT | GTF_PCD);
         let Some(handle) = self.domains.get_mut(&caller).and_then(|d| d.get_handle()) else {
             self.unpin(mem, rd, op.r#ref, readonly, &kinds);
             return Err(GnttabStatus::NoDeviceSpace);
@@ -401,6 +401,7 @@ mod tests {
             privileged: false,
             max_grant_frames: 4,
             max_maptrack_frames: 1,
+            ..DomainConfig::default()
         };
         sys.create_domain(DomId(5), cfg).expect("new");
         mem.add_domain(DomId(5), []);

@@ -4,7 +4,7 @@
 //! page-type bookkeeping); tests and the fuzz target implement them over plain vectors
 //! (`fuzzing::SimMemory`, behind the `fuzzing` feature).
 
-use xen_abi::grant_table::{GnttabStatus, GrantEntryV1};
+use xen_abi::grant_table::{GnttabStatus, GrantEntryV1, GrantEntryV2};
 use xen_abi::{DomId, Gfn, GrantRef, Mfn, XenResult};
 
 /// The 32-bit word Xen compare-and-swaps: `flags` in the low half, `domid` in the high half
@@ -18,7 +18,10 @@ pub const fn split_header_word(word: u32) -> (u16, DomId) {
     (word as u16, DomId((word >> 16) as u16))
 }
 
-/// A domain's shared v1 grant entries, living in frames the guest can write at any time.
+/// A domain's shared grant entries, living in frames the guest can write at any time: v1
+/// entries (8 bytes) or v2 entries (16 bytes) in the same frames, whichever version the
+/// state machine says is in force, and in v2 the status words (`GTF_reading`/`GTF_writing`,
+/// 16 bits an entry) in separate status frames.
 ///
 /// Every method reads or writes guest memory once; callers never hold references into it.
 /// `gref` is always below the table size the state machine tracks; an implementation that
@@ -42,6 +45,36 @@ pub trait GrantEntries {
     /// zeroes and shares the new frames with the guest. An error (e.g. `ENOMEM`) leaves the
     /// table as it was.
     fn grow_table(&mut self, dom: DomId, nr_frames: u32) -> XenResult<()>;
+
+    /// One snapshot of v2 entry `gref` of `dom`'s table.
+    fn read_entry_v2(&self, dom: DomId, gref: GrantRef) -> Option<GrantEntryV2>;
+
+    /// Overwrite v2 entry `gref` (`swap_grant_ref`, and the reserved entries kept across a
+    /// version switch).
+    fn write_entry_v2(&mut self, dom: DomId, gref: GrantRef, entry: GrantEntryV2) -> Option<()>;
+
+    /// The v2 status word of `gref`.
+    fn read_status(&self, dom: DomId, gref: GrantRef) -> Option<u16>;
+
+    /// Overwrite the v2 status word of `gref`.
+    fn write_status(&mut self, dom: DomId, gref: GrantRef, status: u16) -> Option<()>;
+
+    /// Atomically set `mask` in the v2 status word of `gref`.
+    fn set_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16) -> Option<()>;
+
+    /// Atomically clear `mask` in the v2 status word of `gref` (`gnttab_clear_flags` on it).
+    fn clear_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16);
+
+    /// Make `dom`'s status area `nr_frames` frames long (growing only; zeroed, shared with the
+    /// guest writable: `gnttab_populate_status_frames`). An error leaves it as it was.
+    fn grow_status(&mut self, dom: DomId, nr_frames: u32) -> XenResult<()>;
+
+    /// Take back every status frame (`gnttab_unpopulate_status_frames`): `EBUSY`, with nothing
+    /// changed, while the guest still maps one of them.
+    fn release_status(&mut self, dom: DomId) -> XenResult<()>;
+
+    /// Zero every shared frame of `dom`'s table (a version switch leaves no old-format crud).
+    fn clear_shared(&mut self, dom: DomId);
 }
 
 /// A domain's frames, as the grant code needs them.

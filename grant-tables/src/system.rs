@@ -85,6 +85,7 @@ impl GrantSystem {
                 dying: false,
                 version: 1,
                 nr_frames: INITIAL_NR_GRANT_FRAMES,
+                nr_status_frames: 0,
                 active: BTreeMap::new(),
                 maptrack: Vec::new(),
                 free_handles: Vec::new(),

@@ -6,8 +6,10 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use xen_abi::grant_table::{
-    GnttabStatus, GrantEntryV1, GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP,
-    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTTAB_NR_RESERVED_ENTRIES,
+    GnttabStatus, GrantEntryHeader, GrantEntryV1, GrantEntryV2, GrantEntryV2FullPage,
+    GNTMAP_APPLICATION_MAP, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
+    GNTMAP_READONLY, GNTTAB_NR_RESERVED_ENTRIES, GTF_PERMIT_ACCESS, GTF_READING, GTF_TRANSITIVE,
+    GTF_TYPE_MASK, GTF_WRITING,
 };
 use xen_abi::{DomId, Errno, GrantRef, Mfn, XenResult, PAGE_SIZE};
 
@@ -17,6 +19,17 @@ use crate::system::GrantSystem;
 
 /// v1 entries per grant-table frame (`PAGE_SIZE / sizeof(grant_entry_v1_t)`).
 pub const GRANT_ENTRIES_PER_FRAME: u32 = (PAGE_SIZE / core::mem::size_of::<GrantEntryV1>()) as u32;
+/// v2 entries per grant-table frame (`SHGNT_PER_PAGE_V2`).
+pub const GRANT_ENTRIES_PER_FRAME_V2: u32 =
+    (PAGE_SIZE / core::mem::size_of::<GrantEntryV2>()) as u32;
+/// v2 status words per status frame (`STGNT_PER_PAGE`).
+pub const STATUS_PER_FRAME: u32 = (PAGE_SIZE / core::mem::size_of::<u16>()) as u32;
+
+/// The status frames a v2 table of `grant_frames` frames needs (`grant_to_status_frames`).
+pub const fn status_frames_for(grant_frames: u32) -> u32 {
+    let entries = grant_frames as u64 * GRANT_ENTRIES_PER_FRAME_V2 as u64;
+    entries.div_ceil(STATUS_PER_FRAME as u64) as u32
+}
 /// Maptrack entries per maptrack frame (`MAPTRACK_PER_PAGE`: Xen's `grant_mapping` is 16 bytes).
 pub const MAPTRACK_PER_FRAME: u32 = (PAGE_SIZE / 16) as u32;
 /// Frames a table starts with (`INITIAL_NR_GRANT_FRAMES`).
@@ -25,8 +38,9 @@ pub const INITIAL_NR_GRANT_FRAMES: u32 = 1;
 pub const DEFAULT_MAX_GRANT_FRAMES: u32 = 64;
 /// Xen's default `gnttab_max_maptrack_frames`.
 pub const DEFAULT_MAX_MAPTRACK_FRAMES: u32 = 1024;
-/// The highest grant-table version Ferrite offers (`opt_gnttab_max_version`).
-pub const MAX_VERSION: u32 = 1;
+/// The highest grant-table version Ferrite offers (`opt_gnttab_max_version`, Xen 4.17's
+/// default); a domain may be limited further ([`DomainConfig::max_version`]).
+pub const MAX_VERSION: u32 = 2;
 
 /// The first grant reference a guest may use freely (`GNTTAB_NR_RESERVED_ENTRIES`).
 pub const FIRST_FREE_GREF: GrantRef = GrantRef(GNTTAB_NR_RESERVED_ENTRIES);
@@ -47,6 +61,9 @@ pub struct DomainConfig {
     pub max_grant_frames: u32,
     /// Upper bound for the maptrack table, in frames of [`MAPTRACK_PER_FRAME`] handles.
     pub max_maptrack_frames: u32,
+    /// The highest version `set_version` accepts (`gt->max_version`, from the domain's
+    /// `XEN_DOMCTL_GRANT_version`): 1 makes `set_version(2)` `ENOSYS`.
+    pub max_version: u32,
 }
 
 impl Default for DomainConfig {
@@ -55,6 +72,7 @@ impl Default for DomainConfig {
             privileged: false,
             max_grant_frames: DEFAULT_MAX_GRANT_FRAMES,
             max_maptrack_frames: DEFAULT_MAX_MAPTRACK_FRAMES,
+            max_version: MAX_VERSION,
         }
     }
 }
@@ -82,6 +100,8 @@ pub(crate) struct DomainGrants {
     pub(crate) dying: bool,
     pub(crate) version: u32,
     pub(crate) nr_frames: u32,
+    /// Status frames (v2 only; 0 in v1).
+    pub(crate) nr_status_frames: u32,
     pub(crate) active: BTreeMap<u32, ActiveEntry>,
     pub(crate) maptrack: Vec<Option<MaptrackEntry>>,
     pub(crate) free_handles: Vec<u32>,
@@ -90,7 +110,12 @@ pub(crate) struct DomainGrants {
 
 impl DomainGrants {
     pub(crate) fn nr_entries(&self) -> u32 {
-        self.nr_frames.saturating_mul(GRANT_ENTRIES_PER_FRAME)
+        let per_frame = if self.version == 2 {
+            GRANT_ENTRIES_PER_FRAME_V2
+        } else {
+            GRANT_ENTRIES_PER_FRAME
+        };
+        self.nr_frames.saturating_mul(per_frame)
     }
 
     fn maptrack_limit(&self) -> u64 {
@@ -150,10 +175,21 @@ impl GrantSystem {
         if nr_frames > gt.cfg.max_grant_frames {
             return Err(GnttabStatus::GeneralError);
         }
+        let want_status = if gt.version == 2 {
+            status_frames_for(nr_frames)
+        } else {
+            0
+        };
+        // `gnttab_grow_table`: the shared frames, and in v2 the status frames they need.
         if nr_frames > gt.nr_frames {
             mem.grow_table(d, nr_frames)
                 .map_err(|_| GnttabStatus::GeneralError)?;
             gt.nr_frames = nr_frames;
+        }
+        if want_status > gt.nr_status_frames {
+            mem.grow_status(d, want_status)
+                .map_err(|_| GnttabStatus::GeneralError)?;
+            gt.nr_status_frames = want_status;
         }
         Ok(nr_frames)
     }
@@ -170,20 +206,127 @@ impl GrantSystem {
         Ok((gt.nr_frames, gt.cfg.max_grant_frames))
     }
 
-    /// `GNTTABOP_set_version` (`gnttab_set_version`) for the caller's own table. Whatever the
-    /// result, the hypervisor writes the version in force (`get_version`) back to `op.version`.
+    /// `GNTTABOP_set_version` (`gnttab_set_version`) for the caller's own table. Returns the
+    /// outcome and the version in force afterwards, which the hypervisor writes back to
+    /// `op.version` whatever the outcome.
     ///
-    /// `EINVAL` for a version other than 1 or 2; `ENOSYS` for 2, as Xen with
-    /// `gnttab=max-ver:1` ("behave as before set_version was introduced").
-    pub fn set_version(&mut self, caller: DomId, version: u32) -> XenResult<u32> {
+    /// `EINVAL` for a version other than 1 or 2; `ENOSYS` for 2 when the domain is limited to
+    /// v1; `EBUSY` while any entry past the reserved eight is pinned; `ERANGE` going back to
+    /// v1 with a reserved entry v1 cannot hold (a transitive grant, a frame above 2^32);
+    /// `EBUSY` going back to v1 while the guest still maps a status frame; `ENOMEM` if the
+    /// status frames cannot be allocated. On a switch every entry is cleared except the
+    /// reserved ones (console, xenstore: the toolstack's), which are converted, their
+    /// `GTF_reading`/`GTF_writing` moving between the entry and the status word.
+    pub fn set_version<M: GrantMemory>(
+        &mut self,
+        mem: &mut M,
+        caller: DomId,
+        version: u32,
+    ) -> (XenResult<()>, u32) {
+        let Some(gt) = self.domains.get(&caller) else {
+            return (Err(Errno::ESRCH), 0);
+        };
+        let now = gt.version;
+        let r = Self::switch_version(gt, mem, caller, version);
+        match r {
+            Ok(Some(status_frames)) => {
+                if let Some(gt) = self.domains.get_mut(&caller) {
+                    gt.version = version;
+                    gt.nr_status_frames = status_frames;
+                }
+                (Ok(()), version)
+            }
+            Ok(None) => (Ok(()), now),
+            Err(e) => (Err(e), now),
+        }
+    }
+
+    /// The body of [`GrantSystem::set_version`]: `Ok(None)` when nothing changes, else the
+    /// status frames the table has after the switch.
+    fn switch_version<M: GrantMemory>(
+        gt: &DomainGrants,
+        mem: &mut M,
+        dom: DomId,
+        version: u32,
+    ) -> XenResult<Option<u32>> {
         if version != 1 && version != 2 {
             return Err(Errno::EINVAL);
         }
-        if version > MAX_VERSION {
+        if version == 2 && gt.cfg.max_version < 2 {
+            // "Behave as before set_version was introduced."
             return Err(Errno::ENOSYS);
         }
-        let gt = self.domains.get(&caller).ok_or(Errno::ESRCH)?;
-        Ok(gt.version)
+        if gt.version == version {
+            return Ok(None);
+        }
+        if gt
+            .active
+            .range(GNTTAB_NR_RESERVED_ENTRIES..)
+            .next()
+            .is_some()
+        {
+            return Err(Errno::EBUSY);
+        }
+        let reserved = 0..GNTTAB_NR_RESERVED_ENTRIES;
+        // The reserved entries, kept in v1's form (with v2's status folded into the flags).
+        let mut keep = [GrantEntryV1::default(); GNTTAB_NR_RESERVED_ENTRIES as usize];
+        if gt.version == 1 {
+            mem.grow_status(dom, status_frames_for(gt.nr_frames))?;
+            for (i, k) in reserved.clone().zip(keep.iter_mut()) {
+                *k = mem.read_entry(dom, GrantRef(i)).unwrap_or_default();
+            }
+        } else {
+            let mut v2 = [GrantEntryV2::default(); GNTTAB_NR_RESERVED_ENTRIES as usize];
+            for (i, e) in reserved.clone().zip(v2.iter_mut()) {
+                *e = mem.read_entry_v2(dom, GrantRef(i)).unwrap_or_default();
+                let full = e.full_page();
+                match full.hdr.flags & GTF_TYPE_MASK {
+                    GTF_PERMIT_ACCESS if full.frame >> 32 == 0 => {}
+                    GTF_PERMIT_ACCESS | GTF_TRANSITIVE => return Err(Errno::ERANGE),
+                    _ => {}
+                }
+            }
+            for ((i, e), k) in reserved.clone().zip(v2.iter()).zip(keep.iter_mut()) {
+                let full = e.full_page();
+                if full.hdr.flags & GTF_TYPE_MASK == GTF_PERMIT_ACCESS {
+                    let status = mem.read_status(dom, GrantRef(i)).unwrap_or(0);
+                    *k = GrantEntryV1 {
+                        flags: full.hdr.flags | status,
+                        domid: full.hdr.domid,
+                        frame: full.frame as u32,
+                    };
+                }
+            }
+            mem.release_status(dom)?;
+        }
+        mem.clear_shared(dom);
+        for (i, k) in reserved.zip(keep.iter()) {
+            let gref = GrantRef(i);
+            if version == 1 {
+                mem.write_entry(dom, gref, *k);
+            } else {
+                let busy = GTF_READING | GTF_WRITING;
+                mem.write_status(dom, gref, k.flags & busy);
+                let flags = k.flags & !busy;
+                mem.write_entry_v2(
+                    dom,
+                    gref,
+                    GrantEntryV2::from_full_page(GrantEntryV2FullPage {
+                        hdr: GrantEntryHeader {
+                            flags,
+                            domid: k.domid,
+                        },
+                        pad0: 0,
+                        frame: u64::from(k.frame),
+                    }),
+                );
+            }
+        }
+        Ok(Some(if version == 2 {
+            status_frames_for(gt.nr_frames)
+        } else {
+            0
+        }))
     }
 
     /// `GNTTABOP_get_version` (`gnttab_get_version`): `ESRCH` for an unknown domain, `EPERM`
@@ -196,24 +339,27 @@ impl GrantSystem {
         self.domains.get(&d).map(|g| g.version).ok_or(Errno::ESRCH)
     }
 
-    /// `GNTTABOP_get_status_frames` (`gnttab_get_status_frames`): a v1 table has no status
-    /// frames, so any `nr_frames > 0` is `GNTST_general_error`; 0 succeeds with an empty list.
+    /// `GNTTABOP_get_status_frames` (`gnttab_get_status_frames`): `Ok(dom)` (the domain the
+    /// frames are of) when `nr_frames` is within its status frames, which the hypervisor then
+    /// lists; more frames than it has (all of them in v1, which has none) is
+    /// `GNTST_general_error`.
     pub fn get_status_frames(
         &self,
         caller: DomId,
         dom: DomId,
         nr_frames: u32,
-    ) -> Result<u32, GnttabStatus> {
+    ) -> Result<DomId, GnttabStatus> {
         let d = self
             .resolve_any(caller, dom)
             .ok_or(GnttabStatus::BadDomain)?;
         if !self.xsm_target(caller, d) {
             return Err(GnttabStatus::PermissionDenied);
         }
-        if nr_frames > 0 {
+        let gt = self.domains.get(&d).ok_or(GnttabStatus::BadDomain)?;
+        if nr_frames > gt.nr_status_frames {
             return Err(GnttabStatus::GeneralError);
         }
-        Ok(0)
+        Ok(d)
     }
 
     /// `GNTTABOP_swap_grant_ref` (`swap_grant_ref`) in the caller's own table.
@@ -238,10 +384,22 @@ impl GrantSystem {
         if gt.active.contains_key(&ref_a.0) || gt.active.contains_key(&ref_b.0) {
             return Err(GnttabStatus::Eagain);
         }
-        let a = ok_or_general(mem.read_entry(caller, ref_a))?;
-        let b = ok_or_general(mem.read_entry(caller, ref_b))?;
-        ok_or_general(mem.write_entry(caller, ref_a, b))?;
-        ok_or_general(mem.write_entry(caller, ref_b, a))?;
+        if gt.version == 1 {
+            let a = ok_or_general(mem.read_entry(caller, ref_a))?;
+            let b = ok_or_general(mem.read_entry(caller, ref_b))?;
+            ok_or_general(mem.write_entry(caller, ref_a, b))?;
+            ok_or_general(mem.write_entry(caller, ref_b, a))?;
+        } else {
+            // The entries and their status words.
+            let a = ok_or_general(mem.read_entry_v2(caller, ref_a))?;
+            let b = ok_or_general(mem.read_entry_v2(caller, ref_b))?;
+            let sa = ok_or_general(mem.read_status(caller, ref_a))?;
+            let sb = ok_or_general(mem.read_status(caller, ref_b))?;
+            ok_or_general(mem.write_entry_v2(caller, ref_a, b))?;
+            ok_or_general(mem.write_status(caller, ref_a, sb))?;
+            ok_or_general(mem.write_entry_v2(caller, ref_b, a))?;
+            ok_or_general(mem.write_status(caller, ref_b, sa))?;
+        }
         Ok(())
     }
 }
@@ -373,24 +531,33 @@ mod tests {
     #[test]
     fn set_version_1_is_okay() {
         // gnttab_set_version: gt_version == op.version -> 0, op.version = 1.
-        let (mut sys, _) = world();
-        assert_eq!(sys.set_version(FRONT, 1), Ok(1));
+        let (mut sys, mut mem) = world();
+        assert_eq!(sys.set_version(&mut mem, FRONT, 1), (Ok(()), 1));
     }
 
     #[test]
-    fn set_version_2_is_enosys() {
-        // gnttab_set_version: version 2 with opt_gnttab_max_version == 1 -> -ENOSYS.
-        let (mut sys, _) = world();
-        assert_eq!(sys.set_version(FRONT, 2), Err(Errno::ENOSYS));
-        assert_eq!(sys.get_version(FRONT, DomId::SELF), Ok(1));
+    fn set_version_2_limited_to_v1_is_enosys() {
+        // gnttab_set_version: version 2 with gt->max_version == 1 -> -ENOSYS, op.version = 1.
+        let (mut sys, mut mem) = world();
+        let cfg = DomainConfig {
+            max_version: 1,
+            ..DomainConfig::default()
+        };
+        sys.create_domain(DomId(5), cfg).expect("new");
+        mem.add_domain(DomId(5), []);
+        assert_eq!(
+            sys.set_version(&mut mem, DomId(5), 2),
+            (Err(Errno::ENOSYS), 1)
+        );
+        assert_eq!(sys.get_version(DomId(5), DomId::SELF), Ok(1));
     }
 
     #[test]
     fn set_version_other_is_einval() {
-        // gnttab_set_version: op.version not 1 or 2 -> -EINVAL.
-        let (mut sys, _) = world();
-        assert_eq!(sys.set_version(FRONT, 0), Err(Errno::EINVAL));
-        assert_eq!(sys.set_version(FRONT, 3), Err(Errno::EINVAL));
+        // gnttab_set_version: op.version not 1 or 2 -> -EINVAL, op.version = the one in force.
+        let (mut sys, mut mem) = world();
+        assert_eq!(sys.set_version(&mut mem, FRONT, 0), (Err(Errno::EINVAL), 1));
+        assert_eq!(sys.set_version(&mut mem, FRONT, 3), (Err(Errno::EINVAL), 1));
     }
 
     #[test]
@@ -429,7 +596,7 @@ mod tests {
     fn get_status_frames_zero_is_okay() {
         // gnttab_get_status_frames: zero frames asked, nothing copied, GNTST_okay.
         let (sys, _) = world();
-        assert_eq!(sys.get_status_frames(FRONT, DomId::SELF, 0), Ok(0));
+        assert_eq!(sys.get_status_frames(FRONT, DomId::SELF, 0), Ok(FRONT));
         assert_eq!(
             sys.get_status_frames(OTHER, FRONT, 0),
             Err(GnttabStatus::PermissionDenied)

@@ -121,3 +121,121 @@ impl Table {
         }
     }
 }
+
+/// `GNTTABOP_set_version`: `(rc, version in force afterwards)`.
+pub fn set_version(version: u32) -> (i64, u32) {
+    let mut v = [xen_abi::grant_table::GnttabSetVersion { version }];
+    let rc = op(GnttabOp::SetVersion, &mut v);
+    (rc, v[0].version)
+}
+
+/// `GNTTABOP_get_version` of `dom`: `(rc, version)`.
+pub fn get_version(dom: DomId) -> (i64, u32) {
+    let mut v = [xen_abi::grant_table::GnttabGetVersion {
+        dom,
+        pad: 0,
+        version: 0,
+    }];
+    let rc = op(GnttabOp::GetVersion, &mut v);
+    (rc, v[0].version)
+}
+
+/// `GNTTABOP_get_status_frames` of `dom` into the list at `frame_list` (a guest address, so a
+/// test can pass a bad one): `(rc, status)`.
+pub fn get_status_frames(dom: DomId, nr_frames: u32, frame_list: u64) -> (i64, i16) {
+    let mut g = [xen_abi::grant_table::GnttabGetStatusFrames {
+        nr_frames,
+        dom,
+        status: 0,
+        frame_list,
+    }];
+    let rc = op(GnttabOp::GetStatusFrames, &mut g);
+    (rc, g[0].status)
+}
+
+/// `GNTTABOP_swap_grant_ref`: `(rc, status)`.
+pub fn swap(a: u32, b: u32) -> (i64, i16) {
+    let mut s = [xen_abi::grant_table::GnttabSwapGrantRef {
+        ref_a: GrantRef(a),
+        ref_b: GrantRef(b),
+        status: 0,
+        _pad: [0; 2],
+    }];
+    let rc = op(GnttabOp::SwapGrantRef, &mut s);
+    (rc, s[0].status)
+}
+
+/// A v2 grant table mapped at `va`, its status frame at `status_va` (read-only is enough).
+#[derive(Clone, Copy, Debug)]
+pub struct TableV2 {
+    /// Where the shared frames are mapped (writable).
+    pub va: u64,
+    /// Where the status frame is mapped.
+    pub status_va: u64,
+}
+
+impl TableV2 {
+    fn words(&self, gref: u32) -> (&AtomicU64, &AtomicU64) {
+        let at = self.va + u64::from(gref) * 16;
+        // SAFETY: the caller mapped the table's frames writable at `va`; v2 entries are 16-byte
+        // aligned pairs of words shared with the hypervisor, accessed only atomically.
+        unsafe { (&*(at as *const AtomicU64), &*((at + 8) as *const AtomicU64)) }
+    }
+
+    /// Writes an entry as a granter does: the body first, the header (flags) last.
+    pub fn write(&self, gref: u32, header_rest: u64, second: u64, flags: u16) {
+        let (w0, w1) = self.words(gref);
+        w0.store(header_rest, Ordering::SeqCst);
+        w1.store(second, Ordering::SeqCst);
+        w0.store(header_rest | u64::from(flags), Ordering::SeqCst);
+    }
+
+    /// A `full_page` grant of `mfn` to `dom`.
+    pub fn grant(&self, gref: u32, dom: DomId, mfn: u64, flags: u16) {
+        self.write(gref, u64::from(dom.0) << 16, mfn, flags);
+    }
+
+    /// A `sub_page` grant (`GTF_sub_page` is added) of `len` bytes at `off` of `mfn`.
+    pub fn grant_sub(&self, gref: u32, dom: DomId, mfn: u64, off: u16, len: u16, flags: u16) {
+        let rest = (u64::from(dom.0) << 16) | (u64::from(off) << 32) | (u64::from(len) << 48);
+        self.write(gref, rest, mfn, flags | xen_abi::grant_table::GTF_SUB_PAGE);
+    }
+
+    /// A `transitive` grant to `dom` of `trans_gref` of `trans_dom`.
+    pub fn grant_transitive(&self, gref: u32, dom: DomId, trans_dom: DomId, trans_gref: u32) {
+        let rest = (u64::from(dom.0) << 16) | (u64::from(trans_dom.0) << 32);
+        self.write(
+            gref,
+            rest,
+            u64::from(trans_gref),
+            xen_abi::grant_table::GTF_TRANSITIVE,
+        );
+    }
+
+    /// The entry's header flags.
+    pub fn flags(&self, gref: u32) -> u16 {
+        self.words(gref).0.load(Ordering::SeqCst) as u16
+    }
+
+    /// The entry's two words.
+    pub fn raw(&self, gref: u32) -> (u64, u64) {
+        let (w0, w1) = self.words(gref);
+        (w0.load(Ordering::SeqCst), w1.load(Ordering::SeqCst))
+    }
+
+    /// The entry's status word (`GTF_reading`/`GTF_writing`).
+    pub fn status(&self, gref: u32) -> u16 {
+        let at = self.status_va + u64::from(gref) * 2;
+        // SAFETY: the status frame is mapped at `status_va`; a u16 the hypervisor updates
+        // atomically, read once.
+        unsafe { core::ptr::read_volatile(at as *const u16) }
+    }
+
+    /// `gnttab_end_foreign_access_ref` for v2: clear the flags, then the grant is revoked
+    /// unless the status word shows it in use; true if revoked.
+    pub fn end_access(&self, gref: u32) -> bool {
+        let w0 = self.words(gref).0;
+        w0.fetch_and(!0xffff, Ordering::SeqCst);
+        self.status(gref) & (GTF_READING | GTF_WRITING) == 0
+    }
+}

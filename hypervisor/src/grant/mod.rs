@@ -1,5 +1,6 @@
 //! Grant tables wired to real guest memory: the `grant-tables` state machine with each domain's
-//! v1 entries in frames the domain owns and maps itself, the `grant_table_op` hypercall, and
+//! entries (v1, or v2 with its status frames) in frames the domain owns and maps itself, the
+//! `grant_table_op` hypercall, and
 //! the effects it returns acted on — a host mapping is a PTE in the mapping vCPU's page tables
 //! (Xen's `create_grant_pv_mapping` / `replace_grant_pv_mapping`), holding the references
 //! `map_grant_ref` takes on the granted frame (a general reference, plus a writable type
@@ -29,7 +30,7 @@ use spin::Mutex;
 use xen_abi::grant_table::{
     GnttabCacheFlush, GnttabCopy, GnttabGetStatusFrames, GnttabGetVersion, GnttabMapGrantRef,
     GnttabOp, GnttabQuerySize, GnttabSetVersion, GnttabSetupTable, GnttabStatus,
-    GnttabSwapGrantRef, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1,
+    GnttabSwapGrantRef, GnttabUnmapAndReplace, GnttabUnmapGrantRef, GrantEntryV1, GrantEntryV2,
     GNTMAP_CONTAINS_PTE, GNTMAP_READONLY, GTF_PAT, GTF_PCD, GTF_PWT,
 };
 use xen_abi::{DomId, Errno, Gfn, GrantRef, Maddr, Mfn, XenResult};
@@ -37,19 +38,47 @@ use zerocopy::IntoBytes;
 
 /// v1 entries per frame.
 const ENTRIES_PER_FRAME: u32 = grant_tables::GRANT_ENTRIES_PER_FRAME;
+/// v2 entries per frame.
+const ENTRIES_PER_FRAME_V2: u32 = grant_tables::GRANT_ENTRIES_PER_FRAME_V2;
+/// v2 status words per status frame.
+const STATUS_PER_FRAME: u32 = grant_tables::STATUS_PER_FRAME;
 
 /// Every domain's grant-table frames, and the guest-memory side of the state machine.
 #[derive(Debug, Default)]
 struct Frames {
-    /// Each domain's table frames, in order (frame `i` holds entries `512 i ..`).
+    /// Each domain's table frames, in order (frame `i` holds v1 entries `512 i ..`, or v2
+    /// entries `256 i ..`).
     tables: BTreeMap<DomId, Vec<Mfn>>,
+    /// Each v2 domain's status frames (frame `i` holds the status words of `2048 i ..`).
+    status: BTreeMap<DomId, Vec<Mfn>>,
+}
+
+/// Frame `index / per_frame` of `frames` and the byte offset of item `index` of `size` bytes.
+fn slot_in(frames: &[Mfn], index: u32, per_frame: u32, size: usize) -> Option<(Mfn, usize)> {
+    let f = *frames.get((index / per_frame) as usize)?;
+    Some((f, (index % per_frame) as usize * size))
 }
 
 impl Frames {
     fn entry_at(&self, dom: DomId, gref: GrantRef) -> Option<(Mfn, usize)> {
-        let frames = self.tables.get(&dom)?;
-        let f = *frames.get((gref.0 / ENTRIES_PER_FRAME) as usize)?;
-        Some((f, (gref.0 % ENTRIES_PER_FRAME) as usize * 8))
+        slot_in(self.tables.get(&dom)?, gref.0, ENTRIES_PER_FRAME, 8)
+    }
+
+    fn entry_v2_at(&self, dom: DomId, gref: GrantRef) -> Option<(Mfn, usize)> {
+        slot_in(self.tables.get(&dom)?, gref.0, ENTRIES_PER_FRAME_V2, 16)
+    }
+
+    /// Runs `f` on the status word of `gref` as the aligned u32 holding it, with the word's
+    /// shift in it.
+    fn status_op<R>(
+        &self,
+        dom: DomId,
+        gref: GrantRef,
+        f: impl FnOnce(&core::sync::atomic::AtomicU32, u32) -> R,
+    ) -> Option<R> {
+        let (frame, off) = slot_in(self.status.get(&dom)?, gref.0, STATUS_PER_FRAME, 2)?;
+        let shift = (off as u32 & 2) * 8;
+        crate::mm::guest::frame_u32_op(frame, off & !3, |w| f(w, shift))
     }
 }
 
@@ -97,22 +126,109 @@ impl GrantEntries for Frames {
     }
 
     fn grow_table(&mut self, dom: DomId, nr_frames: u32) -> XenResult<()> {
-        let have = self.tables.get(&dom).map_or(0, Vec::len);
-        let mut new = Vec::new();
-        for _ in have..nr_frames as usize {
-            match share_new_frame(dom) {
-                Some(f) => new.push(f),
-                None => {
-                    for f in new {
-                        release_table_frame(f);
-                    }
-                    return Err(Errno::ENOMEM);
-                }
-            }
+        grow_shared(&mut self.tables, dom, nr_frames)
+    }
+
+    fn read_entry_v2(&self, dom: DomId, gref: GrantRef) -> Option<GrantEntryV2> {
+        let (f, off) = self.entry_v2_at(dom, gref)?;
+        let mut e = GrantEntryV2::default();
+        let lo = frame_read_u64(f, off).ok()?;
+        let hi = frame_read_u64(f, off + 8).ok()?;
+        e.bytes[..8].copy_from_slice(&lo.to_le_bytes());
+        e.bytes[8..].copy_from_slice(&hi.to_le_bytes());
+        Some(e)
+    }
+
+    fn write_entry_v2(&mut self, dom: DomId, gref: GrantRef, e: GrantEntryV2) -> Option<()> {
+        let (f, off) = self.entry_v2_at(dom, gref)?;
+        let word = |i: usize| {
+            let mut b = [0; 8];
+            b.copy_from_slice(&e.bytes[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(b)
+        };
+        frame_write_u64(f, off, word(0)).ok()?;
+        frame_write_u64(f, off + 8, word(1)).ok()
+    }
+
+    fn read_status(&self, dom: DomId, gref: GrantRef) -> Option<u16> {
+        self.status_op(dom, gref, |w, shift| {
+            (w.load(core::sync::atomic::Ordering::SeqCst) >> shift) as u16
+        })
+    }
+
+    fn write_status(&mut self, dom: DomId, gref: GrantRef, status: u16) -> Option<()> {
+        self.status_op(dom, gref, |w, shift| {
+            let mask = 0xffff_u32 << shift;
+            let _ = w.fetch_update(
+                core::sync::atomic::Ordering::SeqCst,
+                core::sync::atomic::Ordering::SeqCst,
+                |old| Some((old & !mask) | (u32::from(status) << shift)),
+            );
+        })
+    }
+
+    fn set_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16) -> Option<()> {
+        self.status_op(dom, gref, |w, shift| {
+            w.fetch_or(
+                u32::from(mask) << shift,
+                core::sync::atomic::Ordering::SeqCst,
+            );
+        })
+    }
+
+    fn clear_status_bits(&mut self, dom: DomId, gref: GrantRef, mask: u16) {
+        let _ = self.status_op(dom, gref, |w, shift| {
+            w.fetch_and(
+                !(u32::from(mask) << shift),
+                core::sync::atomic::Ordering::SeqCst,
+            );
+        });
+    }
+
+    fn grow_status(&mut self, dom: DomId, nr_frames: u32) -> XenResult<()> {
+        grow_shared(&mut self.status, dom, nr_frames)
+    }
+
+    fn release_status(&mut self, dom: DomId) -> XenResult<()> {
+        let ft = crate::mm::frame_table();
+        let frames = self.status.get(&dom).cloned().unwrap_or_default();
+        // Only the allocation and the permanent writable type reference may remain: a frame
+        // the guest still maps is busy (`gnttab_unpopulate_status_frames`).
+        if frames
+            .iter()
+            .any(|&f| ft.count(f) > 1 || ft.type_state(f).count > 1)
+        {
+            return Err(Errno::EBUSY);
         }
-        self.tables.entry(dom).or_default().extend(new);
+        self.status.remove(&dom);
+        frames.into_iter().for_each(release_table_frame);
         Ok(())
     }
+
+    fn clear_shared(&mut self, dom: DomId) {
+        for &f in self.tables.get(&dom).into_iter().flatten() {
+            let _ = crate::mm::guest::frame_zero(f);
+        }
+    }
+}
+
+/// Grows `dom`'s list in `lists` to `nr_frames` new shared frames (all or none).
+fn grow_shared(lists: &mut BTreeMap<DomId, Vec<Mfn>>, dom: DomId, nr_frames: u32) -> XenResult<()> {
+    let have = lists.get(&dom).map_or(0, Vec::len);
+    let mut new = Vec::new();
+    for _ in have..nr_frames as usize {
+        match share_new_frame(dom) {
+            Some(f) => new.push(f),
+            None => {
+                for f in new {
+                    release_table_frame(f);
+                }
+                return Err(Errno::ENOMEM);
+            }
+        }
+    }
+    lists.entry(dom).or_default().extend(new);
+    Ok(())
 }
 
 impl GuestFrames for Frames {
@@ -243,9 +359,7 @@ pub fn domain_create(id: DomId, privileged: bool) -> XenResult<()> {
         h.mem
             .grow_table(id, grant_tables::INITIAL_NR_GRANT_FRAMES)?;
         if let Err(e) = h.sys.create_domain(id, cfg) {
-            if let Some(frames) = h.mem.tables.remove(&id) {
-                frames.into_iter().for_each(release_table_frame);
-            }
+            h.mem.take_frames(id).for_each(release_table_frame);
             return Err(e);
         }
         Ok(())
@@ -272,9 +386,7 @@ pub fn domain_destroy(id: DomId) -> Vec<Mfn> {
     let (frames, r) = r;
     let Ok(r) = r else {
         // No grant table (a build that failed early): release what was allocated.
-        if let Some(frames) = with_hub(|h| h.mem.tables.remove(&id)) {
-            frames.into_iter().for_each(release_table_frame);
-        }
+        release_table(id);
         return frames;
     };
     for u in &r.released {
@@ -299,10 +411,18 @@ pub fn domain_destroy(id: DomId) -> Vec<Mfn> {
     frames
 }
 
-/// Frees a dead domain's table frames (its table has no pins left).
+/// Frees a dead domain's table and status frames (its table has no pins left).
 fn release_table(id: DomId) {
-    if let Some(frames) = with_hub(|h| h.mem.tables.remove(&id)) {
-        frames.into_iter().for_each(release_table_frame);
+    let frames: Vec<Mfn> = with_hub(|h| h.mem.take_frames(id).collect());
+    frames.into_iter().for_each(release_table_frame);
+}
+
+impl Frames {
+    /// Forgets `id`'s table and status frames, yielding them.
+    fn take_frames(&mut self, id: DomId) -> impl Iterator<Item = Mfn> {
+        let t = self.tables.remove(&id).unwrap_or_default();
+        let s = self.status.remove(&id).unwrap_or_default();
+        t.into_iter().chain(s)
     }
 }
 
@@ -631,10 +751,10 @@ pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) ->
         }),
         GnttabOp::SetVersion => {
             let mut o: GnttabSetVersion = read_guest_struct(uop)?;
-            let r = with_hub(|h| h.sys.set_version(id, o.version));
-            o.version = grant_tables::MAX_VERSION;
+            let (r, now) = with_hub(|h| h.sys.set_version(&mut h.mem, id, o.version));
+            o.version = now;
             write_guest(uop, o.as_bytes())?;
-            r.map(|_| 0)
+            r.map(|()| 0)
         }
         GnttabOp::GetVersion => {
             let mut o: GnttabGetVersion = read_guest_struct(uop)?;
@@ -643,10 +763,7 @@ pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) ->
             Ok(0)
         }
         GnttabOp::GetStatusFrames => each(uop, count, |o: &mut GnttabGetStatusFrames| {
-            o.status = code(&with_hub(|h| {
-                h.sys.get_status_frames(id, o.dom, o.nr_frames)
-            }));
-            Ok(())
+            get_status_frames(id, o)
         }),
         GnttabOp::SwapGrantRef => each(uop, count, |o: &mut GnttabSwapGrantRef| {
             o.status = code(&with_hub(|h| {
@@ -687,6 +804,36 @@ fn setup_table(caller: DomId, o: &mut GnttabSetupTable) {
             }
         }
     }
+}
+
+/// `GNTTABOP_get_status_frames`: the list must lie in guest space (`guest_handle_okay`,
+/// else `-EFAULT`); the status frames' machine frames are written to it (a PV domain maps them
+/// itself), `GNTST_bad_virt_addr` where a write faults.
+fn get_status_frames(caller: DomId, o: &mut GnttabGetStatusFrames) -> XenResult<()> {
+    let len = (o.nr_frames as usize).saturating_mul(8);
+    if !crate::arch::x86_64::guest::guest_range_ok(o.frame_list, len) {
+        return Err(Errno::EFAULT);
+    }
+    let r = with_hub(|h| {
+        let d = h.sys.get_status_frames(caller, o.dom, o.nr_frames)?;
+        let frames = h.mem.status.get(&d).cloned().unwrap_or_default();
+        Ok::<_, GnttabStatus>(
+            frames
+                .into_iter()
+                .take(o.nr_frames as usize)
+                .collect::<Vec<_>>(),
+        )
+    });
+    o.status = code(&r);
+    if let Ok(frames) = r {
+        for (i, f) in frames.iter().enumerate() {
+            let at = o.frame_list.wrapping_add(i as u64 * 8);
+            if write_guest(at, &f.0.to_le_bytes()).is_err() {
+                o.status = GnttabStatus::BadVirtAddr.code();
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `XENMEM_add_to_physmap` (`XENMAPSPACE_grant_table` and every other space) for a PV
