@@ -507,6 +507,20 @@ fn gen(w: &World, rng: &mut Rng, page: Option<usize>, depth: u32) -> Option<Call
                             }
                             w.word(e + 16).store(rng.below(16), Ordering::Relaxed);
                         }
+                        // set_version: 1 and 2 mostly, so the table switches back and forth
+                        // while grants of its own come and go.
+                        8 => {
+                            let any = rng.next();
+                            let v = rng.pick(&[1, 2, 2, 0, 3, any]);
+                            w.word(e).store(v, Ordering::Relaxed);
+                        }
+                        // get_status_frames: a few frames of its own (or another) domain.
+                        9 => {
+                            let nr = rng.pick(&[0, 1, 1, 2, 64, 1 << 31]);
+                            let dom = rng.pick(&[0x7ff0, 0x7ff0, 0, 1, 9]);
+                            w.word(e).store(nr | (dom << 32), Ordering::Relaxed);
+                            w.word(e + 8).store(w.out_ptr(rng), Ordering::Relaxed);
+                        }
                         _ => {}
                     }
                 }
@@ -897,17 +911,31 @@ extern "C" fn guest_main() {
     let deadline = w.now() + seconds * 1_000_000_000;
     let mut calls = 0u64;
     let mut fifo = false;
+    let mut gnttab_v2 = false;
     while w.now() < deadline {
-        // Now and then a grant entry of its own: random flags, domain and frame.
+        // Now and then a grant entry of its own: random flags, domain and frame — as a v1
+        // entry (8 bytes) or a v2 one (16: full page, sub-page or transitive), whichever
+        // version is in force (the hypervisor reads the table either way).
         if rng.one_in(16) {
-            let e = &SCRATCH.0[GNT * 512 + rng.below(16) as usize];
             let r = rng.below(0x10000);
-            let flags = rng.pick(&[0, 1, 1, 1 | 4, 2, 3, r]);
+            let flags = rng.pick(&[0, 1, 1, 1 | 4, 2, 3, 1 | 0x100, r]);
             let dom = rng.pick(&[0, 1, 0x7ff0, 9]);
-            e.store(
-                (w.mfn_val(&mut rng) << 32) | (dom << 16) | flags,
-                Ordering::SeqCst,
-            );
+            if rng.one_in(2) {
+                let e = &SCRATCH.0[GNT * 512 + rng.below(16) as usize];
+                e.store(
+                    (w.mfn_val(&mut rng) << 32) | (dom << 16) | flags,
+                    Ordering::SeqCst,
+                );
+            } else {
+                let i = GNT * 512 + 2 * rng.below(16) as usize;
+                // Sub-page offset and length, or a transitive domain and reference.
+                let any = rng.next();
+                let mid = rng.pick(&[0, 1, 4095, 0x1000_0100, 0xffff_ffff, any]);
+                let frame = w.mfn_val(&mut rng);
+                let second = rng.pick(&[frame, 8, 9, 0]);
+                SCRATCH.0[i + 1].store(second, Ordering::SeqCst);
+                SCRATCH.0[i].store((mid << 32) | (dom << 16) | flags, Ordering::SeqCst);
+            }
         }
         if hostile_mode && rng.one_in(16) {
             hostile(&w, &mut rng, calls);
@@ -931,6 +959,17 @@ extern "C" fn guest_main() {
         if c.nr == 32 && c.a[0] == 11 && r == 0 && !fifo {
             fifo = true;
             println!("\nhcfuzz: FIFO event channels from call {calls}");
+        }
+        // The first switch of its grant table to v2.
+        if c.nr == 20
+            && c.a[0] == 8
+            && r == 0
+            && !gnttab_v2
+            && w.in_data(c.a[1])
+            && w.word(c.a[1]).load(Ordering::Relaxed) as u32 == 2
+        {
+            gnttab_v2 = true;
+            println!("\nhcfuzz: grant table v2 from call {calls}");
         }
         // fpu_taskswitch(1), alone or in a multicall, would fault this kernel's next SSE use.
         if c.nr == 5 || c.nr == 13 {
