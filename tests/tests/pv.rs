@@ -124,7 +124,7 @@ const FATAL_EXCEPTION: &str = "*** FATAL EXCEPTION";
 /// hypervisor panic or fatal exception, domain 0 unharmed, the machine powered off by it
 /// (Ferrite only, as above). The fuzzer may crash itself; the log says how far it got.
 /// `HCFUZZ_TRACE=N` makes the fuzzer print every call from call N on.
-pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<()> {
+pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<u64> {
     let trace = std::env::var("HCFUZZ_TRACE")
         .map(|n| format!(" trace={n}"))
         .unwrap_or_default();
@@ -146,7 +146,20 @@ pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<()> {
     run.line("hcfuzz: 1000 calls done")?;
     run.line("(d0) Test result: SUCCESS")?;
     run.expect_exit(EXIT_SUCCESS)?;
-    Ok(())
+    let calls = hcfuzz_calls(&run.log);
+    let from = |what: &str| {
+        run.log
+            .lines()
+            .find_map(|l| l.split_once(what).map(|(_, n)| n.trim().to_string()))
+            .unwrap_or_else(|| "-".into())
+    };
+    eprintln!(
+        "hcfuzz seed {seed} smp {smp}: at least {calls} calls; FIFO events from call {}, \
+         grant table v2 from call {}",
+        from("FIFO event channels from call"),
+        from("grant table v2 from call")
+    );
+    Ok(calls)
 }
 
 #[test]
@@ -160,10 +173,6 @@ fn hypercall_fuzzer_leaves_dom0_and_hypervisor_intact_smp2() -> Result<()> {
     Ok(())
 }
 
-/// hcfuzz in its `hostile` mode (it also returns with chosen frames, starts vCPU 1 with a chosen
-/// context, installs handlers and callbacks at chosen addresses and then faults or takes events),
-/// rebuilt after each death (`restarts`), each generation reseeded from the TSC, beside
-/// fuzzwatch: the same verdict as [`hcfuzz`]. Returns (generations, hostile steps).
 /// The calls the fuzzer's generations made, from their last `#N` or `N calls done` line each.
 fn hcfuzz_calls(log: &str) -> u64 {
     let mut last: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
@@ -185,6 +194,10 @@ fn hcfuzz_calls(log: &str) -> u64 {
     last.values().sum()
 }
 
+/// hcfuzz in its `hostile` mode (it also returns with chosen frames, starts vCPU 1 with a chosen
+/// context, installs handlers and callbacks at chosen addresses and then faults or takes events),
+/// rebuilt after each death (`restarts`), each generation reseeded from the TSC, beside
+/// fuzzwatch: the same verdict as [`hcfuzz`]. Returns (generations, hostile steps, calls).
 pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, usize, u64)> {
     let run = Boot::new(&format!("hcfuzz_hostile_seed{seed}"))
         .smp(2)
@@ -262,7 +275,8 @@ fn hcfuzz_hostile_soak() -> Result<()> {
 }
 
 /// The soak: `HCFUZZ_SEEDS` seeds (default 20) of `HCFUZZ_SECONDS` (default 15) each, from
-/// `HCFUZZ_FIRST_SEED` (default 1000); `cargo test -p tests --test pv hcfuzz_soak -- --ignored`.
+/// `HCFUZZ_FIRST_SEED` (default 1000), at `-smp HCFUZZ_SMP` (default 2); prints each seed's
+/// calls and the total. `cargo test -p tests --test pv hcfuzz_soak -- --ignored --nocapture`.
 #[test]
 #[ignore = "a soak of several minutes"]
 fn hcfuzz_soak() -> Result<()> {
@@ -274,9 +288,16 @@ fn hcfuzz_soak() -> Result<()> {
     };
     let first = env("HCFUZZ_FIRST_SEED", 1000);
     let seconds = env("HCFUZZ_SECONDS", 15);
-    let failed: Vec<String> = (first..first + env("HCFUZZ_SEEDS", 20))
-        .filter_map(|seed| hcfuzz(seed, seconds, 2).err().map(|e| format!("{e:#}")))
-        .collect();
+    let smp = env("HCFUZZ_SMP", 2) as u32;
+    let mut calls = 0;
+    let mut failed = Vec::new();
+    for seed in first..first + env("HCFUZZ_SEEDS", 20) {
+        match hcfuzz(seed, seconds, smp) {
+            Ok(c) => calls += c,
+            Err(e) => failed.push(format!("{e:#}")),
+        }
+    }
+    eprintln!("hcfuzz soak (smp {smp}): {calls} calls in all");
     anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n\n"));
     Ok(())
 }
