@@ -597,6 +597,96 @@ pub fn load_ds(sel: u16) -> Option<Trap> {
     last()
 }
 
+/// `mov ss, sel` (SS restored afterwards if it loaded): `None` if it loaded, or the
+/// exception it raised (#GP for a bad selector, #SS for a not-present one).
+pub fn load_ss(sel: u16) -> Option<Trap> {
+    clear();
+    // SAFETY: a selector load the CPU checks; a fault resumes at label 2 via the handler, and
+    // a load that worked is undone at once (the old SS is a valid ring-3 stack selector).
+    unsafe {
+        core::arch::asm!(
+            "mov {old:x}, ss",
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov ss, {s:x}",
+            "2:",
+            "mov ss, {old:x}",
+            t = out(reg) _,
+            old = out(reg) _,
+            s = in(reg) sel,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}
+
+/// A far call through `sel` (`call m16:64`, REX.W FF /3): the exception it raised (a guest's
+/// call gate has DPL 0, so it faults: #GP(gate selector)). `None` would mean it went through,
+/// which a test treats as a failure (the target is this function's own landing point).
+pub fn far_call(sel: u16) -> Option<Trap> {
+    clear();
+    let mut target: [u64; 2] = [0, u64::from(sel)];
+    // SAFETY: a far call the CPU checks; a fault resumes at label 2 via the handler. Were it
+    // to go through, it lands at label 2 with a far return frame pushed, which is dropped.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov [{m}], {t}",
+            "mov {sp}, rsp",
+            ".byte 0x48, 0xff, 0x1e", // call far [rsi] (m16:64)
+            "2:",
+            "mov rsp, {sp}",
+            t = out(reg) _,
+            sp = out(reg) _,
+            m = in(reg) target.as_mut_ptr(),
+            in("rsi") target.as_mut_ptr(),
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}
+
+/// `lar sel`: the access rights, or `None` if the CPU refuses (ZF clear).
+pub fn lar(sel: u16) -> Option<u32> {
+    let (ar, ok): (u32, u8);
+    // SAFETY: `lar` only reads the descriptor and sets ZF; it never faults for a selector.
+    unsafe {
+        core::arch::asm!("lar {a:e}, {s:e}", "setz {z}", a = out(reg) ar, s = in(reg) u32::from(sel), z = out(reg_byte) ok);
+    }
+    (ok != 0).then_some(ar)
+}
+
+/// `lsl sel`: the segment limit, or `None` if the CPU refuses.
+pub fn lsl(sel: u16) -> Option<u32> {
+    let (l, ok): (u32, u8);
+    // SAFETY: as `lar`.
+    unsafe {
+        core::arch::asm!("lsl {l:e}, {s:e}", "setz {z}", l = out(reg) l, s = in(reg) u32::from(sel), z = out(reg_byte) ok);
+    }
+    (ok != 0).then_some(l)
+}
+
+/// `verr sel` and `verw sel`: whether the segment is readable and writable from here.
+pub fn verr_verw(sel: u16) -> (bool, bool) {
+    let (r, w): (u8, u8);
+    // SAFETY: `verr`/`verw` only read the descriptor and set ZF.
+    unsafe {
+        core::arch::asm!(
+            "verr {s:x}",
+            "setz {r}",
+            "verw {s:x}",
+            "setz {w}",
+            s = in(reg) sel,
+            r = out(reg_byte) r,
+            w = out(reg_byte) w,
+        );
+    }
+    (r != 0, w != 0)
+}
+
 /// `xsetbv`: writes `value` to extended control register `xcr`, or the exception it raised
 /// (#UD while the guest's CR4.OSXSAVE is clear, #GP for a value the hypervisor refuses).
 pub fn xsetbv(xcr: u32, value: u64) -> Option<Trap> {
