@@ -48,12 +48,23 @@ ferrite_enter_frame:
     movq %rdi, %rsp
     jmp ferrite_restore_frame
 
+    # rdi = dst, rsi = src, rdx = len; rax = the bytes not copied (0: all). Whole quadwords
+    # first, the tail bytewise (as Xen's __copy_to/from_guest_ll): string moves go a byte a step
+    # otherwise, which costs hypercall arguments dearly under emulation.
     .global ferrite_copy_bytes
 ferrite_copy_bytes:
+    movq %rdx, %rcx
+    shrq $3, %rcx
+    andl $7, %edx
+ferrite_copy_fault_ip_q:
+    rep movsq
     movq %rdx, %rcx
 ferrite_copy_fault_ip:
     rep movsb
     xorl %eax, %eax
+    ret
+ferrite_copy_fixup_q:
+    leaq (%rdx,%rcx,8), %rax
     ret
 ferrite_copy_fixup:
     movq %rcx, %rax
@@ -74,6 +85,7 @@ ferrite_wrmsr_fixup:
     movl $1, %eax
     ret
 "#,
+    crate::extable_entry!("ferrite_copy_fault_ip_q", "ferrite_copy_fixup_q"),
     crate::extable_entry!("ferrite_copy_fault_ip", "ferrite_copy_fixup"),
     crate::extable_entry!("ferrite_wrmsr_ip", "ferrite_wrmsr_fixup"),
     cs = const selectors::FLAT_RING3_CS64 as u64,
