@@ -55,6 +55,10 @@ pub mod percpu {
     pub const IST_NMI: (u64, u64) = (0x2_6000, 0x2_A000);
     /// Machine-check IST stack.
     pub const IST_MC: (u64, u64) = (0x2_B000, 0x2_F000);
+    /// #DB IST stack: a #DB the CPU delivers at the SYSCALL stub's first instruction (a guest's
+    /// `mov ss` onto a watched address, then `syscall`: XSA-260) would otherwise be pushed at
+    /// the guest's RSP in ring 0. A #DB from a guest moves to the primary stack at once.
+    pub const IST_DB: (u64, u64) = (0x3_0000, 0x3_4000);
     /// The CPU's primary stack: 256 KiB (unpacking a bzImage needs the XZ decoder's tens of
     /// KiB of state besides the usual depth), above a guard page after the LDT window.
     pub const STACK: (u64, u64) = (0x6_1000, 0xA_1000);
@@ -87,6 +91,8 @@ pub mod selectors {
 
 const _: () = assert!(KERNEL_VIRT_BASE >= HYPERVISOR_VIRT_START && FIXMAP_BASE < DIRECT_MAP_BASE);
 const _: () = assert!(PERCPU_BASE + MAX_CPUS as u64 * PERCPU_STRIDE <= KERNEL_VIRT_BASE);
+// The #DB entry finds its CPU's area by masking RSP (`idt::ferrite_db_common`).
+const _: () = assert!(PERCPU_STRIDE.is_power_of_two() && PERCPU_BASE.is_multiple_of(PERCPU_STRIDE));
 
 /// The L4 slot of a virtual address.
 pub const fn l4_slot(va: u64) -> usize {

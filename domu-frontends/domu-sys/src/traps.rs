@@ -295,6 +295,34 @@ domu_sys_iret_probe:
     movl $23, %eax
     syscall
     ud2
+
+    # rdi = the iret_context, rsi = &FIXUP, rdx = a multicall list, rcx = its count: the same
+    # frame pushed, then `multicall(list, count)` — whose `iret` entry returns to the frame.
+    # A multicall that comes back instead hits the ud2 (#UD), and the handler resumes at the
+    # landing.
+    .global domu_sys_multicall_iret_probe
+domu_sys_multicall_iret_probe:
+"#,
+    crate::push_callee_saved!(),
+    r#"
+    movq %rsp, DOMU_SYS_IRET_RECOVER_RSP(%rip)
+    leaq domu_sys_iret_landing(%rip), %rax
+    movq %rax, (%rsi)
+    pushq 64(%rdi)
+    pushq 56(%rdi)
+    pushq 48(%rdi)
+    pushq 40(%rdi)
+    pushq 32(%rdi)
+    pushq 24(%rdi)
+    pushq 16(%rdi)
+    pushq 8(%rdi)
+    pushq 0(%rdi)
+    movq %rdx, %rdi
+    movq %rcx, %rsi
+    movl $13, %eax
+    syscall
+    ud2
+
     # A target that takes its stack back without touching the one it arrived with. Reached
     # with no probe in flight (handed out as a handler, say), it has nothing to return to and
     # the domain crashes itself (SCHEDOP_shutdown, SHUTDOWN_crash).
@@ -353,6 +381,37 @@ pub fn iret_probe(ctx: &xen_abi::arch_x86::IretContext) -> Option<Trap> {
             in("rdi") ctx as *const _,
             in("rsi") core::ptr::addr_of!(FIXUP),
             out("rax") _, out("rcx") _, out("rdx") _, out("r8") _, out("r9") _, out("r10") _,
+            out("r11") _,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    DOMU_SYS_IRET_RECOVER_RSP.store(0, Ordering::SeqCst);
+    last()
+}
+
+/// [`iret_probe`] through a multicall: the frame is on the stack when `multicall(list)` is
+/// made, and one of `list`'s entries is `iret`. Xen ends the batch at the `iret`, returning to
+/// the frame (which must target [`iret_landing`]): `None`. A multicall that returns normally
+/// instead is `Some(#UD)`.
+#[cfg(target_os = "none")]
+pub fn multicall_iret_probe(
+    ctx: &xen_abi::arch_x86::IretContext,
+    list: &mut [xen_abi::xen::MulticallEntry],
+) -> Option<Trap> {
+    extern "C" {
+        fn domu_sys_multicall_iret_probe();
+    }
+    clear();
+    // SAFETY: as `iret_probe`; the hypervisor reads and writes only `list`'s entries.
+    unsafe {
+        core::arch::asm!(
+            "call {probe}",
+            probe = sym domu_sys_multicall_iret_probe,
+            in("rdi") ctx as *const _,
+            in("rsi") core::ptr::addr_of!(FIXUP),
+            inout("rdx") list.as_mut_ptr() => _,
+            inout("rcx") list.len() => _,
+            out("rax") _, out("r8") _, out("r9") _, out("r10") _,
             out("r11") _,
         );
     }
@@ -647,6 +706,36 @@ pub fn far_call(sel: u16) -> Option<Trap> {
     }
     FIXUP.store(0, Ordering::SeqCst);
     last()
+}
+
+/// `mov %ss, (ss_at)` immediately followed by the hypercall `nr(a0)` through `syscall` (the
+/// XSA-260 pattern: a breakpoint on `ss_at` raises a #DB held back for one instruction). A
+/// #DB the guest itself takes at the `syscall` resumes there, so the hypercall is made either
+/// way. Returns its result and the exception the guest saw, if any.
+pub fn mov_ss_syscall(ss_at: u64, nr: u64, a0: u64) -> (i64, Option<Trap>) {
+    clear();
+    let r: i64;
+    // SAFETY: SS is reloaded with the selector at `ss_at` (the caller's own SS); an exception
+    // at the `syscall` resumes at it (label 2) via the handler; the hypercall clobbers RAX, RCX
+    // and R11.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov ss, word ptr [{v}]",
+            "2:",
+            "syscall",
+            t = out(reg) _,
+            v = in(reg) ss_at,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            inout("rax") nr => r,
+            in("rdi") a0,
+            out("rcx") _,
+            out("r11") _,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    (r, last())
 }
 
 /// `lar sel`: the access rights, or `None` if the CPU refuses (ZF clear).

@@ -438,6 +438,7 @@ pub fn map_percpu_area(cpu: usize) -> Result<u64, MmError> {
         percpu::IST_DF,
         percpu::IST_NMI,
         percpu::IST_MC,
+        percpu::IST_DB,
         percpu::STACK,
     ];
     for (lo, hi) in ranges {

@@ -31,6 +31,17 @@ struct Watched([AtomicU64; 2]);
 #[cfg(target_os = "none")]
 static WATCHED: Watched = Watched([AtomicU64::new(0), AtomicU64::new(0)]);
 
+/// DR7: L0, a read/write breakpoint (R/W0 = 11) of 2 bytes (LEN0 = 01) on DR0.
+#[cfg(target_os = "none")]
+const DR7_RW2_L0: u64 = 1 | (0b11 << 16) | (0b01 << 18);
+
+/// The guest's SS selector, where a breakpoint watches `mov %ss` read it.
+#[cfg(target_os = "none")]
+#[repr(C, align(8))]
+struct SsSel([u16; 4]);
+#[cfg(target_os = "none")]
+static mut SS_SEL: SsSel = SsSel([0; 4]);
+
 /// DR7: L0, a write breakpoint (R/W0 = 01) of 8 bytes (LEN0 = 10) on DR0.
 #[cfg(target_os = "none")]
 const DR7_W8_L0: u64 = 1 | (0b01 << 16) | (0b10 << 18);
@@ -125,6 +136,28 @@ extern "C" fn guest_main() {
         "no #DB in the guest for the hypervisor's write",
     );
     println!("DR6 after the hypervisor's write: {:#x}", get(6));
+
+    // XSA-260: a data breakpoint on the selector `mov %ss` loads, then `syscall`. The #DB is
+    // held back by the SS load for one instruction, so the CPU may deliver it on the first
+    // instruction of the hypervisor's SYSCALL entry, before that has left the guest's stack:
+    // the hypervisor must take it on a stack of its own and carry on.
+    let ss_var = core::ptr::addr_of!(SS_SEL) as u64;
+    // SAFETY: reading SS has no side effect.
+    unsafe { core::arch::asm!("mov {0:x}, ss", out(reg) SS_SEL.0[0]) };
+    t.eq(set(0, ss_var), 0, "DR0 on a copy of the SS selector");
+    t.eq(set(7, DR7_RW2_L0), 0, "DR7: a read/write breakpoint on it");
+    let (version, seen) = traps::mov_ss_syscall(ss_var, Hypercall::XenVersion as u64, 0);
+    println!("XSA-260 probe: xen_version {version:#x}, #DB seen by the guest: {seen:x?}");
+    t.eq(
+        version,
+        (4 << 16) | 17,
+        "the hypercall after mov ss + syscall returns",
+    );
+    t.check(
+        seen.is_none_or(|x| x.vector == 1),
+        format_args!("nothing but a #DB reaches the guest"),
+    );
+    t.eq(set(6, 0), 0, "DR6 cleared");
 
     // Disarmed: the write is silent.
     t.eq(set(7, 0), 0, "DR7 cleared");

@@ -56,7 +56,11 @@ ferrite_vector_stubs:
     .set vec, 0
     .rept 256
     .balign 16
-    .if (vec < 32) && (({ec} >> vec) & 1)
+    .if vec == 1
+    pushq $0
+    pushq $vec
+    jmp ferrite_db_common
+    .elseif (vec < 32) && (({ec} >> vec) & 1)
     pushq $vec
     .else
     pushq $0
@@ -65,6 +69,29 @@ ferrite_vector_stubs:
     jmp ferrite_trap_common
     .set vec, vec + 1
     .endr
+
+    # #DB arrives on its own IST stack. From the hypervisor (a guest's breakpoint on memory it
+    # touched, or the SYSCALL stub's first instruction) it is handled there. From a guest, the
+    # frame moves to the top of this CPU's primary stack (idle while the guest ran; the frame
+    # slot, where any guest exception lands) before anything else, so that the handling —
+    # which may touch guest memory and so raise another #DB — never runs on the IST stack.
+ferrite_db_common:
+    testb $3, 24(%rsp)
+    jz ferrite_trap_common
+    pushq %rax
+    pushq %rcx
+    movq %rsp, %rax
+    andq ${area_mask}, %rax
+    addq ${stack_top} - 72, %rax
+    .set w, 0
+    .rept 9
+    movq w(%rsp), %rcx
+    movq %rcx, w(%rax)
+    .set w, w + 8
+    .endr
+    movq %rax, %rsp
+    popq %rcx
+    popq %rax
 
     .global ferrite_trap_common
 ferrite_trap_common:
@@ -112,6 +139,8 @@ ferrite_exit_iretq:
 "#,
     crate::extable_entry!("ferrite_exit_iretq", "0"),
     ec = const super::trap::ERROR_CODE_VECTORS,
+    area_mask = const -(crate::layout::PERCPU_STRIDE as i64),
+    stack_top = const crate::layout::percpu::STACK.1,
     options(att_syntax)
 );
 
@@ -151,6 +180,7 @@ pub unsafe fn init() {
             8 => 1,
             2 => 2,
             18 => 3,
+            1 => 4,
             _ => 0,
         };
         // Like Xen, #BP and #OF may be raised from ring 3 (int3, into).

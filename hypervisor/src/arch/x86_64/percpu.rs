@@ -48,6 +48,7 @@ pub unsafe fn init_area(cpu: usize) -> &'static PerCpu {
     tss.interrupt_stack_table[0] = x86_64::VirtAddr::new(base + percpu::IST_DF.1);
     tss.interrupt_stack_table[1] = x86_64::VirtAddr::new(base + percpu::IST_NMI.1);
     tss.interrupt_stack_table[2] = x86_64::VirtAddr::new(base + percpu::IST_MC.1);
+    tss.interrupt_stack_table[3] = x86_64::VirtAddr::new(base + percpu::IST_DB.1);
     tss.privilege_stack_table[0] = x86_64::VirtAddr::new(base + percpu::STACK.1);
     let value = PerCpu {
         cpu: cpu as u32,

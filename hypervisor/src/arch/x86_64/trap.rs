@@ -339,16 +339,38 @@ extern "C" fn ferrite_trap_dispatch(frame: &mut TrapFrame) {
     }
 }
 
-/// Logs the first few #DBs taken in the hypervisor (a guest chooses how many).
+/// #DBs taken in the hypervisor, the last one's RIP and DR6, and how many have been reported.
+static HYPERVISOR_DB: [core::sync::atomic::AtomicU64; 4] =
+    [const { core::sync::atomic::AtomicU64::new(0) }; 4];
+
+/// Notes a #DB taken in the hypervisor. Nothing is logged here: it may have interrupted code
+/// that holds the console's lock; [`report_hypervisor_db`] logs it from the next tick.
 #[cfg(target_os = "none")]
 fn log_hypervisor_db(rip: u64, dr6: u64) {
-    use core::sync::atomic::{AtomicU32, Ordering};
-    static SEEN: AtomicU32 = AtomicU32::new(0);
-    if SEEN.fetch_add(1, Ordering::Relaxed) < 8 {
-        log::warn!(
-            "#DB in the hypervisor at {rip:#x} (dr6 {dr6:#x}): a guest's breakpoint, ignored"
-        );
+    use core::sync::atomic::Ordering;
+    HYPERVISOR_DB[1].store(rip, Ordering::Relaxed);
+    HYPERVISOR_DB[2].store(dr6, Ordering::Relaxed);
+    HYPERVISOR_DB[0].fetch_add(1, Ordering::Release);
+}
+
+/// Logs the #DBs taken in the hypervisor since the last call, the first few only (a guest
+/// chooses how many): called from the timer tick.
+pub fn report_hypervisor_db() {
+    use core::sync::atomic::Ordering;
+    let seen = HYPERVISOR_DB[0].load(Ordering::Acquire);
+    let reported = HYPERVISOR_DB[3].swap(seen, Ordering::Relaxed);
+    if seen <= reported || reported >= 8 {
+        return;
     }
+    let (rip, dr6) = (
+        HYPERVISOR_DB[1].load(Ordering::Relaxed),
+        HYPERVISOR_DB[2].load(Ordering::Relaxed),
+    );
+    log::warn!(
+        "{} #DB(s) in the hypervisor, the last at {rip:#x} (dr6 {dr6:#x}): a guest's \
+         breakpoint, ignored",
+        seen - reported
+    );
 }
 
 /// Enters a guest on this CPU with `regs` (its first entry, or after a fault of the exit
