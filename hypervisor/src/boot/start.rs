@@ -21,6 +21,14 @@ pub fn bsp_main(info: &'static BootInfo) -> ! {
         info.loader,
         info.cmdline
     );
+    let (linear_pt, bad) = cmdline::boolean(&info.cmdline, "pv-linear-pt", true);
+    if let Some(w) = bad {
+        log::warn!("{w}: not a boolean (use 0/1, no/yes, off/on, false/true, disable/enable)");
+    }
+    mm::set_pv_linear_pt(linear_pt);
+    if !linear_pt {
+        log::info!("pv-linear-pt=0: linear page tables refused");
+    }
     for r in &info.regions {
         log::debug!(
             "memory map: {:#014x}-{:#014x} {:?}",

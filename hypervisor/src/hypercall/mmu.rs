@@ -105,6 +105,12 @@ fn update_entry(
         return Err(Errno::EINVAL);
     }
     let ts = ft.type_state(table);
+    // Another domain's frames go only into L1 entries (Xen's `do_mmu_update`: an L2–L4 update
+    // with a foreign `pg_owner` is -EINVAL), so a table's children and linear entries are
+    // always its own domain's.
+    if ts.ty.level().is_some_and(|l| l > 1) && ts.validated && pg_owner.id != dom.id {
+        return Err(Errno::EINVAL);
+    }
     if ts.ty.level().is_some() && ts.validated {
         return ft
             .mod_entry(table, index, val, preserve_ad, pg_owner)
@@ -253,7 +259,10 @@ fn one(
     }
 }
 
-/// The L1 page table mapping `va` in `l4`'s tree, walking the guest's own tables.
+/// The frame holding the last-level entry that maps `va` in `l4`'s tree, walking the guest's
+/// own tables (Xen's `map_guest_l1e`). With linear page tables that frame need not be an L1 —
+/// through a recursive slot the walk ends in an L2, L3 or L4 — so a caller that changes the
+/// entry must check the frame's type (Xen does: `page_lock` and `PGT_l1_page_table`).
 pub(crate) fn l1_of(l4: Mfn, va: u64) -> XenResult<Mfn> {
     use crate::mm::guest::frame_read_u64;
     let mut table = l4;
@@ -290,7 +299,10 @@ pub fn update_va_mapping(
         let _mmu = dom.mmu.lock();
         let l1 = l1_of(l4, va)?;
         let ft = crate::mm::frame_table();
-        if ft.owner(l1) != Some(dom.id) {
+        // Xen's `__do_update_va_mapping`: -EINVAL unless the frame is one of the domain's
+        // validated L1s (a linear slot makes the walk end in a table of another level).
+        let ts = ft.type_state(l1);
+        if ft.owner(l1) != Some(dom.id) || ts.ty != PageType::L1 || !ts.validated {
             return Err(Errno::EINVAL);
         }
         ft.mod_entry(l1, l1_table_offset(va), val, false, pg_owner)?;

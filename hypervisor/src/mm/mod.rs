@@ -11,7 +11,7 @@ mod heap;
 
 use crate::boot::BootInfo;
 use crate::layout::{self, percpu, DIRECT_MAP_BASE, KERNEL_VIRT_BASE, PERCPU_BASE, PERCPU_STRIDE};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use frame::FrameBitmap;
 use memmap::Range;
 use paging::{AddressSpace, MapError};
@@ -39,6 +39,15 @@ pub fn host_map() -> &'static [memmap::Region] {
 }
 
 static FRAME_TABLE: spin::Once<&'static [typing::FrameInfo]> = spin::Once::new();
+
+/// `pv-linear-pt` (Xen's `opt_pv_linear_pt`): linear page tables allowed. Set once at boot,
+/// before any domain exists.
+static PV_LINEAR_PT: AtomicBool = AtomicBool::new(true);
+
+/// Allows or refuses linear page tables (the `pv-linear-pt` option).
+pub fn set_pv_linear_pt(on: bool) {
+    PV_LINEAR_PT.store(on, Ordering::Relaxed);
+}
 
 /// Frame contents through the direct map, for the frame table's validation code.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +81,9 @@ impl typing::PtMemory for DirectMem {
     fn flush_tlbs(&self) {
         #[cfg(target_os = "none")]
         crate::sched::shootdown();
+    }
+    fn pv_linear_pt(&self) -> bool {
+        PV_LINEAR_PT.load(Ordering::Relaxed)
     }
 }
 

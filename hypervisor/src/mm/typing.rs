@@ -11,6 +11,12 @@
 //! references — recursively, so a validated L4 holds its whole tree. When the type count drops
 //! to zero the page is de-validated at once and the references of its entries are released.
 //!
+//! Linear ("recursive") page tables, as Xen 4.17 allows them by default (`pv-linear-pt`): an
+//! L2, L3 or L4 entry may map, read-only, its own table (taking nothing) or another already
+//! validated table of the same level (taking a type reference on it). XSA-240's rule keeps
+//! those references from chaining: a table that holds linear entries cannot be a linear
+//! target, and a linear target cannot hold linear entries (Xen's `linear_pt_count`).
+//!
 //! This module is pure logic over a [`PtMemory`] (the frames' contents) so that it is
 //! host-tested; the hypervisor supplies the direct-mapped implementation.
 //!
@@ -19,18 +25,18 @@
 //! domain (validation, entry updates, pins) run under that domain's MMU lock, so a page is never
 //! validated by two CPUs at once. A frame seen with its type taken but not yet validated is busy.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI16, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use xen_abi::{DomId, Errno, Maddr, Mfn};
 
-/// How [`FrameInfo`] stores "no owner" (a `DomId` is 16 bits, the owner word 32).
-const OWNER_NONE: u32 = u32::MAX;
+/// How [`FrameInfo`] stores "no owner" (no domain id, not even a special one, is `0xffff`).
+const OWNER_NONE: u16 = u16::MAX;
 
-fn owner_word(owner: Option<DomId>) -> u32 {
-    owner.map_or(OWNER_NONE, |d| u32::from(d.0))
+fn owner_word(owner: Option<DomId>) -> u16 {
+    owner.map_or(OWNER_NONE, |d| d.0)
 }
 
-fn owner_of_word(w: u32) -> Option<DomId> {
-    u16::try_from(w).ok().map(DomId)
+fn owner_of_word(w: u16) -> Option<DomId> {
+    (w != OWNER_NONE).then_some(DomId(w))
 }
 
 /// Present.
@@ -150,7 +156,11 @@ const PINNED: u64 = 1 << 41;
 /// What Xen keeps per frame.
 #[derive(Debug)]
 pub struct FrameInfo {
-    owner: AtomicU32,
+    owner: AtomicU16,
+    /// Xen's `linear_pt_count` (XSA-240): while the frame is a page table, positive = the
+    /// linear entries it holds, negative = the linear entries of other tables that use it.
+    /// Never both, so linear references cannot form chains or cycles.
+    linear: AtomicI16,
     count: AtomicU32,
     type_info: AtomicU64,
 }
@@ -159,7 +169,8 @@ impl FrameInfo {
     /// An unowned frame.
     pub const fn new() -> FrameInfo {
         FrameInfo {
-            owner: AtomicU32::new(OWNER_NONE),
+            owner: AtomicU16::new(OWNER_NONE),
+            linear: AtomicI16::new(0),
             count: AtomicU32::new(0),
             type_info: AtomicU64::new(0),
         }
@@ -208,6 +219,12 @@ pub trait PtMemory {
     /// Called when a frame's type changes from writable to something a guest must not write
     /// (stale writable TLB entries must go).
     fn flush_tlbs(&self) {}
+    /// True if a page table may map itself or another table of its own level read-only
+    /// ("linear" or "recursive" page tables): Xen's `opt_pv_linear_pt`, the command-line
+    /// option `pv-linear-pt`, on by default.
+    fn pv_linear_pt(&self) -> bool {
+        true
+    }
 }
 
 /// Who is asking: a domain id and whether it may map I/O frames.
@@ -248,6 +265,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     pub fn assign(&self, mfn: Mfn, owner: DomId) {
         if let Some(f) = self.info(mfn) {
             f.type_info.store(0, Ordering::Release);
+            f.linear.store(0, Ordering::Release);
             f.count.store(ALLOCATED | 1, Ordering::Release);
             f.owner.store(owner_word(Some(owner)), Ordering::Release);
         }
@@ -257,6 +275,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
     pub fn clear(&self, mfn: Mfn) {
         if let Some(f) = self.info(mfn) {
             f.type_info.store(0, Ordering::Release);
+            f.linear.store(0, Ordering::Release);
             f.count.store(0, Ordering::Release);
             f.owner.store(OWNER_NONE, Ordering::Release);
         }
@@ -303,6 +322,13 @@ impl<M: PtMemory> FrameTable<'_, M> {
     pub fn count(&self, mfn: Mfn) -> u32 {
         self.info(mfn)
             .map_or(0, |f| f.count.load(Ordering::Acquire) & REFS)
+    }
+
+    /// Xen's `linear_pt_count` of `mfn`: the linear entries the table holds (positive), or
+    /// minus the linear entries that use it (negative).
+    pub fn linear_count(&self, mfn: Mfn) -> i16 {
+        self.info(mfn)
+            .map_or(0, |f| f.linear.load(Ordering::Acquire))
     }
 
     /// The type state of `mfn`.
@@ -360,6 +386,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
         if prev == 1 {
             f.owner.store(OWNER_NONE, Ordering::Release);
             f.type_info.store(0, Ordering::Release);
+            f.linear.store(0, Ordering::Release);
             self.mem.freed(mfn);
             true
         } else {
@@ -434,6 +461,13 @@ impl<M: PtMemory> FrameTable<'_, M> {
     /// Drops a type reference; the last one of a page-table type de-validates the page,
     /// releasing what its entries hold.
     pub fn put_page_type(&self, mfn: Mfn) {
+        self.put_page_type_from(mfn, None);
+    }
+
+    /// [`put_page_type`](Self::put_page_type) for a reference held by an entry of the page
+    /// table `ptpg` (Xen's `_put_page_type` with `ptpg`): if the frame has the parent's own
+    /// type, the entry was a linear one, and both linear counts drop with the reference.
+    fn put_page_type_from(&self, mfn: Mfn, ptpg: Option<Mfn>) {
         let Some(f) = self.info(mfn) else { return };
         let mut x = f.type_info.load(Ordering::Acquire);
         loop {
@@ -457,6 +491,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
             } else {
                 x - 1
             };
+            // Xen's `PGT_type_equal(x, ptpg->u.inuse.type_info)`: the parent keeps its type
+            // while it is being de-validated, so this holds for every put of a linear entry.
+            let linear = ptpg.filter(|&p| p != mfn && self.type_state(p).ty == ty);
             match f
                 .type_info
                 .compare_exchange_weak(x, new, Ordering::AcqRel, Ordering::Acquire)
@@ -464,6 +501,18 @@ impl<M: PtMemory> FrameTable<'_, M> {
                 Ok(_) => {
                     if last && ty.needs_validation() {
                         self.devalidate(mfn, ty);
+                    }
+                    if let Some(p) = linear {
+                        self.dec_linear_uses(mfn);
+                        self.dec_linear_entries(p);
+                    }
+                    if last && ty.needs_validation() {
+                        if self.linear_count(mfn) != 0 {
+                            log::error!(
+                                "{mfn}: de-validated with linear count {}",
+                                self.linear_count(mfn)
+                            );
+                        }
                         f.type_info.store(0, Ordering::Release);
                     }
                     return;
@@ -564,9 +613,11 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
     }
 
-    /// Takes what a present entry of a level-`level` (2–4) table needs: the child table,
-    /// validated as level `level - 1`.
-    fn get_upper(&self, level: u32, e: u64, a: Asker) -> Result<(), Errno> {
+    /// Takes what a present entry of the level-`level` (2–4) table `table` needs (Xen's
+    /// `get_page_from_l2e`/`l3e`/`l4e`): the child table, validated as level `level - 1`; or,
+    /// when that is a type conflict (-EINVAL), a linear reference (see
+    /// [`get_linear`](Self::get_linear)).
+    fn get_upper(&self, level: u32, e: u64, table: Mfn, a: Asker) -> Result<(), Errno> {
         if e & PTE_P == 0 {
             return Ok(());
         }
@@ -575,28 +626,144 @@ impl<M: PtMemory> FrameTable<'_, M> {
             return Err(Errno::EINVAL);
         }
         let child = PageType::table(level - 1).ok_or(Errno::EINVAL)?;
-        self.get_page_and_type(pte_mfn(e), child, a)
-    }
-
-    fn put_upper(&self, e: u64) {
-        if e & PTE_P != 0 {
-            self.put_page_and_type(pte_mfn(e));
+        match self.get_page_and_type(pte_mfn(e), child, a) {
+            Err(Errno::EINVAL) => self.get_linear(level, e, table, a),
+            r => r,
         }
     }
 
-    fn get_entry(&self, level: u32, e: u64, a: Asker) -> Result<(), Errno> {
+    /// A linear (recursive) entry: `e` in the level-`level` table `table` maps `table` itself
+    /// or another table of level `level` (Xen's `get_l2/l3/l4_linear_pagetable`). Refused
+    /// (-EINVAL) when `pv-linear-pt` is off or the entry is writable (the guest would write its
+    /// own page tables). An entry mapping its own table takes nothing (that reference would
+    /// keep the table alive forever). Otherwise `table` must be `a`'s, the target `a`'s and
+    /// already a validated table of level `level` (validating it here could need `table`'s own
+    /// validation to finish first), and — XSA-240 — `table` must not itself be used as a
+    /// linear target, nor may the target hold linear entries: the target gets a general and a
+    /// type reference, and both linear counts move.
+    fn get_linear(&self, level: u32, e: u64, table: Mfn, a: Asker) -> Result<(), Errno> {
+        if !self.mem.pv_linear_pt() {
+            log::debug!("{table}: linear page table refused (pv-linear-pt=0)");
+            return Err(Errno::EINVAL);
+        }
+        if e & PTE_RW != 0 {
+            log::debug!("{table}: linear page table refused: writable");
+            return Err(Errno::EINVAL);
+        }
+        let target = pte_mfn(e);
+        if target == table {
+            return Ok(());
+        }
+        if self.owner(table) != Some(a.id) {
+            return Err(Errno::EINVAL);
+        }
+        self.get_page(target, a.id)?;
+        if !self.inc_linear_entries(table) {
+            self.put_page(target);
+            return Err(Errno::EINVAL);
+        }
+        if !self.inc_linear_uses(target) {
+            self.dec_linear_entries(table);
+            self.put_page(target);
+            return Err(Errno::EINVAL);
+        }
+        let want = PageType::table(level).ok_or(Errno::EINVAL)?;
+        let taken = self.info(target).is_some_and(|f| {
+            f.type_info
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |x| {
+                    let ty = PageType::from_bits((x & TYPE_MASK) >> TYPE_SHIFT);
+                    (ty == want && x & VALIDATED != 0 && x & COUNT_MASK != COUNT_MASK)
+                        .then_some(x + 1)
+                })
+                .is_ok()
+        });
+        if !taken {
+            self.dec_linear_uses(target);
+            self.dec_linear_entries(table);
+            self.put_page(target);
+            return Err(Errno::EINVAL);
+        }
+        Ok(())
+    }
+
+    /// Xen's `inc_linear_entries`: `table` holds one more linear entry; false if it is used as
+    /// a linear target itself, or at the count's limit.
+    fn inc_linear_entries(&self, table: Mfn) -> bool {
+        self.info(table).is_some_and(|f| {
+            f.linear
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    if c >= 0 {
+                        c.checked_add(1)
+                    } else {
+                        None
+                    }
+                })
+                .is_ok()
+        })
+    }
+
+    /// Xen's `dec_linear_entries`.
+    fn dec_linear_entries(&self, table: Mfn) {
+        if let Some(f) = self.info(table) {
+            let _ = f
+                .linear
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    (c > 0).then(|| c - 1)
+                });
+        }
+    }
+
+    /// Xen's `inc_linear_uses`: one more linear entry uses `target`; false if it holds linear
+    /// entries itself, or at the count's limit.
+    fn inc_linear_uses(&self, target: Mfn) -> bool {
+        self.info(target).is_some_and(|f| {
+            f.linear
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    if c <= 0 {
+                        c.checked_sub(1)
+                    } else {
+                        None
+                    }
+                })
+                .is_ok()
+        })
+    }
+
+    /// Xen's `dec_linear_uses`.
+    fn dec_linear_uses(&self, target: Mfn) {
+        if let Some(f) = self.info(target) {
+            let _ = f
+                .linear
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
+                    (c < 0).then(|| c + 1)
+                });
+        }
+    }
+
+    /// Releases what a present entry of the upper-level table `table` holds (Xen's
+    /// `put_page_from_l2e`/`l3e`/`l4e`): nothing for an entry that maps its own table, else a
+    /// type and a general reference (and the linear counts of a linear entry).
+    fn put_upper(&self, e: u64, table: Mfn) {
+        if e & PTE_P == 0 || pte_mfn(e) == table {
+            return;
+        }
+        self.put_page_type_from(pte_mfn(e), Some(table));
+        self.put_page(pte_mfn(e));
+    }
+
+    fn get_entry(&self, level: u32, e: u64, table: Mfn, a: Asker) -> Result<(), Errno> {
         if level == 1 {
             self.get_l1e(e, a)
         } else {
-            self.get_upper(level, e, a)
+            self.get_upper(level, e, table, a)
         }
     }
 
-    fn put_entry(&self, level: u32, e: u64) {
+    fn put_entry(&self, level: u32, e: u64, table: Mfn) {
         if level == 1 {
             self.put_l1e(e)
         } else {
-            self.put_upper(e)
+            self.put_upper(e, table)
         }
     }
 
@@ -629,13 +796,13 @@ impl<M: PtMemory> FrameTable<'_, M> {
                 continue;
             }
             let e = Self::adjust(self.mem.read(mfn, i));
-            if let Err(err) = self.get_entry(level, e, a) {
+            if let Err(err) = self.get_entry(level, e, mfn, a) {
                 log::debug!("validating {mfn} as L{level}: entry {i} {e:#x} refused ({err:?})");
                 for j in (0..i).rev() {
                     if level == 4 && !is_guest_l4_slot(j) {
                         continue;
                     }
-                    self.put_entry(level, self.mem.read(mfn, j));
+                    self.put_entry(level, self.mem.read(mfn, j), mfn);
                 }
                 return Err(err);
             }
@@ -650,7 +817,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
             if level == 4 && !is_guest_l4_slot(i) {
                 continue;
             }
-            self.put_entry(level, self.mem.read(mfn, i));
+            self.put_entry(level, self.mem.read(mfn, i), mfn);
         }
     }
 
@@ -688,14 +855,12 @@ impl<M: PtMemory> FrameTable<'_, M> {
         if preserve_ad {
             new |= old & (PTE_A | PTE_D);
         }
-        // Same frame, same references (only A/D or nothing-to-count bits changed): no counting.
-        let refs = |e: u64| {
-            if e & PTE_P == 0 {
-                None
-            } else {
-                Some((e & ADDR_MASK, if level == 1 { e & PTE_RW } else { 0 }))
-            }
-        };
+        // Same frame, same access (only A/D or nothing-to-count bits changed): no counting, as
+        // Xen's fast path (`FASTPATH_FLAG_WHITELIST`). RW is not among those bits at any level:
+        // in an L1 it decides the writable type, and above it a linear entry must stay
+        // read-only — so a change of RW takes the new entry's references afresh (and refuses
+        // a writable linear entry) before the old ones go.
+        let refs = |e: u64| (e & PTE_P != 0).then_some((e & ADDR_MASK, e & PTE_RW));
         if refs(old) == refs(new) {
             if new & PTE_P != 0 && new & disallowed(level, a.io) != 0 {
                 return Err(Errno::EINVAL);
@@ -703,9 +868,9 @@ impl<M: PtMemory> FrameTable<'_, M> {
             self.mem.write(table, index, new);
             return Ok(level);
         }
-        self.get_entry(level, new, a)?;
+        self.get_entry(level, new, table, a)?;
         self.mem.write(table, index, new);
-        self.put_entry(level, old);
+        self.put_entry(level, old, table);
         Ok(level)
     }
 }
@@ -720,6 +885,8 @@ mod tests {
         pages: RefCell<HashMap<Mfn, [u64; 512]>>,
         freed: RefCell<Vec<Mfn>>,
         flushes: std::cell::Cell<u32>,
+        /// `pv-linear-pt`.
+        linear_pt: std::cell::Cell<bool>,
     }
 
     impl PtMemory for &Mem {
@@ -741,6 +908,9 @@ mod tests {
         fn io_read_only(&self, mfn: Mfn) -> bool {
             mfn == Mfn(98)
         }
+        fn pv_linear_pt(&self) -> bool {
+            self.linear_pt.get()
+        }
     }
 
     const D: Asker = Asker {
@@ -760,6 +930,7 @@ mod tests {
                 pages: RefCell::new(HashMap::new()),
                 freed: RefCell::new(Vec::new()),
                 flushes: std::cell::Cell::new(0),
+                linear_pt: std::cell::Cell::new(true),
             },
         )
     }
@@ -998,7 +1169,7 @@ mod tests {
     }
 
     #[test]
-    fn self_referencing_tables_are_refused_not_looped() {
+    fn self_referencing_tables_read_only_accepted_writable_refused_never_looped() {
         let (frames, mem) = setup(100);
         let t = FrameTable {
             frames: &frames,
@@ -1006,14 +1177,406 @@ mod tests {
         };
         t.assign(Mfn(10), DomId(1));
         t.assign(Mfn(11), DomId(1));
-        // L4 → L3 → (the L4 as an L2): a type conflict, not an infinite recursion.
+        // L4 → L3 → (the L4 as an L2): a type conflict, and no linear entry either (the L4 is
+        // no L3), not an infinite recursion.
         (&mem).write(Mfn(10), 0, pte(Mfn(11), PTE_P));
         (&mem).write(Mfn(11), 0, pte(Mfn(10), PTE_P));
         assert_eq!(t.pin(Mfn(10), PageType::L4, D), Err(Errno::EINVAL));
         assert_eq!((t.count(Mfn(10)), t.count(Mfn(11))), (1, 1));
-        // An L2 that points at itself as its own L1.
+        assert_eq!((t.linear_count(Mfn(10)), t.linear_count(Mfn(11))), (0, 0));
+        // An L2 that maps itself read-only as its own L1: a linear entry to its own table,
+        // accepted with no reference taken (Xen's `get_l2_linear_pagetable`, `pde_mfn` case).
         (&mem).write(Mfn(11), 0, pte(Mfn(11), PTE_P));
+        t.pin(Mfn(11), PageType::L2, D).unwrap();
+        assert_eq!(
+            t.count(Mfn(11)),
+            2,
+            "allocation + pin, nothing for the self entry"
+        );
+        assert_eq!(t.type_state(Mfn(11)).count, 1);
+        t.unpin(Mfn(11), DomId(1)).unwrap();
+        assert_eq!(
+            (t.count(Mfn(11)), t.type_state(Mfn(11)).ty),
+            (1, PageType::None)
+        );
+        // Writable, it would let the guest write its own entries: refused ("Attempt to create
+        // linear p.t. with write perms").
+        (&mem).write(Mfn(11), 0, pte(Mfn(11), PTE_P | PTE_RW));
         assert_eq!(t.pin(Mfn(11), PageType::L2, D), Err(Errno::EINVAL));
         assert_eq!(t.count(Mfn(11)), 1);
+        // The same for an L4 slot (`get_l4_linear_pagetable`), the usual recursive mapping.
+        (&mem).write(Mfn(10), 0, 0);
+        (&mem).write(Mfn(10), 300, pte(Mfn(10), PTE_P | PTE_RW));
+        assert_eq!(t.pin(Mfn(10), PageType::L4, D), Err(Errno::EINVAL));
+        (&mem).write(Mfn(10), 300, pte(Mfn(10), PTE_P));
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        assert_eq!((t.count(Mfn(10)), t.type_state(Mfn(10)).count), (2, 1));
+        t.unpin(Mfn(10), DomId(1)).unwrap();
+        assert_eq!((t.count(Mfn(10)), t.type_state(Mfn(10)).count), (1, 0));
+    }
+
+    /// Frames 14 and 15: two more empty L2s of domain 1, pinned; frame 16 an empty L3 and 17
+    /// an empty L4 of domain 1, pinned too.
+    fn more_tables(t: &FrameTable<'_, &Mem>) {
+        for m in [14, 15, 16, 17] {
+            t.assign(Mfn(m), DomId(1));
+        }
+        t.pin(Mfn(14), PageType::L2, D).unwrap();
+        t.pin(Mfn(15), PageType::L2, D).unwrap();
+        t.pin(Mfn(16), PageType::L3, D).unwrap();
+        t.pin(Mfn(17), PageType::L4, D).unwrap();
+    }
+
+    /// (general count, type count, linear count) of `m`.
+    fn counts(t: &FrameTable<'_, &Mem>, m: u64) -> (u32, u32, i16) {
+        (
+            t.count(Mfn(m)),
+            t.type_state(Mfn(m)).count,
+            t.linear_count(Mfn(m)),
+        )
+    }
+
+    #[test]
+    fn a_read_only_linear_entry_to_another_validated_table_takes_a_type_reference() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        assert_eq!(counts(&t, 12), (2, 1, 0));
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        // L2 12 maps L2 14 (`get_l2_linear_pagetable`): 14 gains a general and a type
+        // reference and is used once (-1); 12 holds one linear entry (+1).
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P), false, D),
+            Ok(2)
+        );
+        assert_eq!(counts(&t, 14), (3, 2, -1));
+        assert_eq!(counts(&t, 12), (2, 1, 1));
+        // A second use of the same target from the same table.
+        t.mod_entry(Mfn(12), 6, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        assert_eq!(counts(&t, 14), (4, 3, -2));
+        assert_eq!(counts(&t, 12), (2, 1, 2));
+        // Clearing the entries (`put_page_from_l2e` → `_put_page_type` with `ptpg` of the same
+        // type) drops both counts with the references.
+        t.mod_entry(Mfn(12), 5, 0, false, D).unwrap();
+        t.mod_entry(Mfn(12), 6, 0, false, D).unwrap();
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(counts(&t, 12), (2, 1, 0));
+        // The same at the other levels: L3 11 → L3 16 (`get_l3_linear_pagetable`) and L4 10
+        // → L4 17 (`get_l4_linear_pagetable`).
+        assert_eq!(
+            t.mod_entry(Mfn(11), 7, pte(Mfn(16), PTE_P), false, D),
+            Ok(3)
+        );
+        assert_eq!((counts(&t, 16), t.linear_count(Mfn(11))), ((3, 2, -1), 1));
+        assert_eq!(
+            t.mod_entry(Mfn(10), 300, pte(Mfn(17), PTE_P), false, D),
+            Ok(4)
+        );
+        assert_eq!((counts(&t, 17), t.linear_count(Mfn(10))), ((3, 2, -1), 1));
+        // Unpinning the L4 de-validates the tree, linear entries included
+        // (`demote_l*_table` → `put_page_from_l*e`).
+        t.unpin(Mfn(10), DomId(1)).unwrap();
+        for m in [16, 17] {
+            assert_eq!(counts(&t, m), (2, 1, 0), "frame {m}");
+        }
+        for m in [10, 11, 12, 13] {
+            assert_eq!(counts(&t, m), (1, 0, 0), "frame {m}");
+        }
+    }
+
+    #[test]
+    fn a_writable_linear_entry_is_refused() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        // `define_get_linear_pagetable`: "Attempt to create linear p.t. with write perms".
+        for (table, target, index) in [(12, 14, 5), (12, 12, 5), (11, 16, 7), (10, 10, 300)] {
+            assert_eq!(
+                t.mod_entry(
+                    Mfn(table),
+                    index,
+                    pte(Mfn(target), PTE_P | PTE_RW),
+                    false,
+                    D
+                ),
+                Err(Errno::EINVAL),
+                "L{} {table} → {target}",
+                t.type_state(Mfn(table)).ty.level().unwrap_or(0)
+            );
+            assert_eq!((&mem).read(Mfn(table), index), 0);
+        }
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(counts(&t, 12), (2, 1, 0));
+    }
+
+    #[test]
+    fn the_fast_path_never_makes_a_linear_entry_writable() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        // Xen's `mod_l2_entry` fast path changes only `FASTPATH_FLAG_WHITELIST` bits (no RW):
+        // RO → RW of an existing linear entry goes through `get_page_from_l2e` and is refused.
+        t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P | PTE_RW), false, D),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!((&mem).read(Mfn(12), 5) & PTE_RW, 0, "still read-only");
+        // Whitelisted bits (accessed, NX) stay on the fast path.
+        t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P | PTE_A | PTE_NX), false, D)
+            .unwrap();
+        assert_eq!(counts(&t, 14), (3, 2, -1));
+        // The self-referencing L4 slot likewise (`mod_l4_entry`).
+        t.mod_entry(Mfn(10), 300, pte(Mfn(10), PTE_P), false, D)
+            .unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(10), 300, pte(Mfn(10), PTE_P | PTE_RW), false, D),
+            Err(Errno::EINVAL)
+        );
+        assert_eq!((&mem).read(Mfn(10), 300) & PTE_RW, 0);
+        // An ordinary entry may change RW both ways; the references balance.
+        t.mod_entry(Mfn(12), 0, pte(Mfn(13), PTE_P), false, D)
+            .unwrap();
+        t.mod_entry(Mfn(12), 0, pte(Mfn(13), PTE_P | PTE_RW), false, D)
+            .unwrap();
+        assert_eq!(
+            counts(&t, 13),
+            (3, 1, 0),
+            "allocation + L2 entry + own mapping"
+        );
+        t.mod_entry(Mfn(12), 5, 0, false, D).unwrap();
+        t.mod_entry(Mfn(10), 300, 0, false, D).unwrap();
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(counts(&t, 10), (2, 1, 0));
+    }
+
+    #[test]
+    fn a_linear_entry_needs_a_validated_table_of_the_same_level_of_the_same_domain() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        // `get_l2_linear_pagetable`: the target must be `PGT_l2_page_table|PGT_validated`.
+        // An L3 is neither an L1 nor an L2.
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(11), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // A page mapped writable (20) cannot become an L1, and is no L2.
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(20), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // Another domain's L2: `get_page_from_mfn` fails.
+        t.assign(Mfn(30), DomId(2));
+        t.pin(Mfn(30), PageType::L2, OTHER).unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(30), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // A table of another domain holding the entry: "Make sure the page table belongs to
+        // the correct domain".
+        t.assign(Mfn(31), DomId(2));
+        t.pin(Mfn(31), PageType::L2, OTHER).unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(31), 5, pte(Mfn(14), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // An L2 no longer validated (its type gone with its last use) is taken as an L1 when
+        // it validates as one: an ordinary entry, not a linear one.
+        t.unpin(Mfn(15), DomId(1)).unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(15), PTE_P), false, D),
+            Ok(2)
+        );
+        assert_eq!(t.type_state(Mfn(15)).ty, PageType::L1);
+        assert_eq!(t.linear_count(Mfn(12)), 0);
+        t.mod_entry(Mfn(12), 5, 0, false, D).unwrap();
+        // …and when it does not validate as an L1 (a writable mapping of a page table), that
+        // error stands: no linear attempt for anything but -EINVAL.
+        (&mem).write(Mfn(15), 0, pte(Mfn(13), PTE_P | PTE_RW));
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(15), PTE_P), false, D),
+            Err(Errno::EBUSY)
+        );
+        for m in [11, 14, 15, 20, 30, 31] {
+            assert_eq!(t.linear_count(Mfn(m)), 0, "frame {m}");
+        }
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(t.count(Mfn(15)), 1);
+        assert_eq!(t.linear_count(Mfn(12)), 0);
+    }
+
+    #[test]
+    fn xsa240_a_linear_target_holds_no_linear_entries_and_a_holder_is_no_target() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        // 14 is a linear target: `inc_linear_entries` refuses it any linear entry.
+        assert_eq!(
+            t.mod_entry(Mfn(14), 0, pte(Mfn(15), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // 12 holds a linear entry: `inc_linear_uses` refuses it as a target.
+        assert_eq!(
+            t.mod_entry(Mfn(15), 0, pte(Mfn(12), PTE_P), false, D),
+            Err(Errno::EINVAL)
+        );
+        // Neither refusal left a count behind.
+        assert_eq!(counts(&t, 15), (2, 1, 0));
+        assert_eq!(counts(&t, 14), (3, 2, -1));
+        assert_eq!(counts(&t, 12), (2, 1, 1));
+        // A self-reference counts for nothing, so it is allowed on either side.
+        t.mod_entry(Mfn(14), 1, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        t.mod_entry(Mfn(12), 7, pte(Mfn(12), PTE_P), false, D)
+            .unwrap();
+        assert_eq!((t.linear_count(Mfn(14)), t.linear_count(Mfn(12))), (-1, 1));
+        // Once the linear entry goes, both may take the other role.
+        t.mod_entry(Mfn(12), 5, 0, false, D).unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(15), 0, pte(Mfn(12), PTE_P), false, D),
+            Ok(2)
+        );
+        assert_eq!(
+            t.mod_entry(Mfn(14), 0, pte(Mfn(15), PTE_P), false, D),
+            Err(Errno::EINVAL),
+            "15 holds a linear entry now"
+        );
+        t.mod_entry(Mfn(15), 0, 0, false, D).unwrap();
+        assert_eq!(
+            t.mod_entry(Mfn(14), 0, pte(Mfn(15), PTE_P), false, D),
+            Ok(2)
+        );
+        t.mod_entry(Mfn(14), 0, 0, false, D).unwrap();
+        for m in [12, 14, 15] {
+            assert_eq!(t.linear_count(Mfn(m)), 0, "frame {m}");
+        }
+    }
+
+    #[test]
+    fn the_last_reference_of_a_linear_target_through_its_entry_devalidates_it() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        // 14 maps L1 13, so its de-validation is visible.
+        t.mod_entry(Mfn(14), 0, pte(Mfn(13), PTE_P), false, D)
+            .unwrap();
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        t.unpin(Mfn(14), DomId(1)).unwrap();
+        assert_eq!(counts(&t, 14), (2, 1, -1), "held by the linear entry alone");
+        assert!(t.type_state(Mfn(14)).validated);
+        // Clearing the entry drops the last type reference: `_put_final_page_type`
+        // de-validates 14 (releasing its L1) and adjusts both linear counts.
+        let l1 = t.type_state(Mfn(13)).count;
+        t.mod_entry(Mfn(12), 5, 0, false, D).unwrap();
+        assert_eq!(counts(&t, 14), (1, 0, 0));
+        assert_eq!(t.type_state(Mfn(14)).ty, PageType::None);
+        assert_eq!(t.type_state(Mfn(13)).count, l1 - 1);
+        assert_eq!(t.linear_count(Mfn(12)), 0);
+        // And when the holder goes first (unpinning the tree), the same.
+        t.pin(Mfn(14), PageType::L2, D).unwrap();
+        t.mod_entry(Mfn(12), 5, pte(Mfn(14), PTE_P), false, D)
+            .unwrap();
+        t.unpin(Mfn(14), DomId(1)).unwrap();
+        t.unpin(Mfn(10), DomId(1)).unwrap();
+        for m in [10, 11, 12, 13, 14] {
+            assert_eq!(counts(&t, m), (1, 0, 0), "frame {m}");
+        }
+    }
+
+    #[test]
+    fn a_failed_validation_releases_the_linear_entries_it_took() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.assign(Mfn(40), DomId(1));
+        // 40 as an L2: entry 0 linear to 14, entry 1 itself, entry 2 another domain's frame.
+        (&mem).write(Mfn(40), 0, pte(Mfn(14), PTE_P));
+        (&mem).write(Mfn(40), 1, pte(Mfn(40), PTE_P));
+        (&mem).write(Mfn(40), 2, pte(Mfn(90), PTE_P));
+        assert_eq!(t.pin(Mfn(40), PageType::L2, D), Err(Errno::EINVAL));
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(counts(&t, 40), (1, 0, 0));
+        // Without the bad entry it validates, holding one linear entry (the self entry counts
+        // nothing), and its unpin releases it.
+        (&mem).write(Mfn(40), 2, 0);
+        t.pin(Mfn(40), PageType::L2, D).unwrap();
+        assert_eq!(counts(&t, 14), (3, 2, -1));
+        assert_eq!(counts(&t, 40), (2, 1, 1));
+        t.unpin(Mfn(40), DomId(1)).unwrap();
+        assert_eq!(counts(&t, 14), (2, 1, 0));
+        assert_eq!(counts(&t, 40), (1, 0, 0));
+    }
+
+    #[test]
+    fn linear_entries_are_refused_with_pv_linear_pt_off() {
+        let (frames, mem) = setup(100);
+        mem.linear_pt.set(false);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        tree(&t);
+        more_tables(&t);
+        t.pin(Mfn(10), PageType::L4, D).unwrap();
+        // `define_get_linear_pagetable`: "Attempt to create linear p.t. (feature disabled)" —
+        // self references and other tables alike, at every level.
+        for (table, target, index) in [(12, 14, 5), (12, 12, 5), (11, 16, 7), (10, 10, 300)] {
+            assert_eq!(
+                t.mod_entry(Mfn(table), index, pte(Mfn(target), PTE_P), false, D),
+                Err(Errno::EINVAL),
+                "{table} → {target}"
+            );
+        }
+        t.assign(Mfn(40), DomId(1));
+        (&mem).write(Mfn(40), 1, pte(Mfn(40), PTE_P));
+        assert_eq!(t.pin(Mfn(40), PageType::L2, D), Err(Errno::EINVAL));
+        // Ordinary entries are unaffected.
+        assert_eq!(
+            t.mod_entry(Mfn(12), 5, pte(Mfn(13), PTE_P), false, D),
+            Ok(2)
+        );
+        for m in [10, 12, 14, 16, 40] {
+            assert_eq!(t.linear_count(Mfn(m)), 0, "frame {m}");
+        }
     }
 }

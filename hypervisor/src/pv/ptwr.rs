@@ -2,7 +2,11 @@
 //! write fault on a read-only mapping of one of the domain's own validated L1 tables is
 //! emulated through [`crate::arch::x86_64::ptwr`] and the frame table's checks. As on Xen 4.17,
 //! this does not wait for `VMASST_TYPE_writable_pagetables` (which 64-bit PV kernels enable
-//! anyway).
+//! anyway). Like Xen's `pv_ro_page_fault`, only the last entry of the faulting address's walk
+//! counts: through a linear (recursive) slot that entry is an L2 entry mapping an L1, so a write
+//! to the L1 there is emulated when that entry is read-only and is the guest's page fault when
+//! it is writable (the read-only linear entry higher up made the write fault); a write that
+//! reaches an L2, L3 or L4 this way is never emulated.
 
 use crate::arch::x86_64::guest::copy_from_guest;
 use crate::arch::x86_64::idt::TrapFrame;

@@ -1,7 +1,7 @@
 //! restarts: the initial domain watches a domU that is rebuilt 100 times (`restarts=100` on its
 //! module; each death is a destruction, each rebuild takes the next domain id, as xl's
-//! `on_poweroff=restart` does). It waits for the last generation (domain 101) to appear and to
-//! be destroyed, then checks that no generation is left. The hypervisor logs the free-frame
+//! `on_poweroff=restart` does). It waits for the last generation (domain 101, or `last=N` on
+//! its command line) to appear and to be destroyed, then checks that no generation is left. The hypervisor logs the free-frame
 //! count after each destruction; the test compares the last with the count before the first
 //! build. Ferrite only: Xen 4.17 on x86 cannot build domains from boot modules.
 #![cfg_attr(target_os = "none", no_std)]
@@ -10,7 +10,7 @@
 #[cfg(target_os = "none")]
 use domu_frontends::{abi::xen::Hypercall, println, sys, Test};
 
-/// The last generation's domain id: the first is 1, each restart takes the next.
+/// The last generation's domain id by default: the first is 1, each restart takes the next.
 #[cfg(target_os = "none")]
 const LAST: u16 = 101;
 
@@ -25,10 +25,13 @@ fn reservation(dom: u16) -> i64 {
 #[no_mangle]
 extern "C" fn guest_main() {
     let mut t = Test::new();
+    let last = domu_frontends::arg(b"last")
+        .and_then(|n| u16::try_from(n).ok())
+        .unwrap_or(LAST);
     let mut seen = false;
     let mut polls = 0u64;
     loop {
-        let r = reservation(LAST);
+        let r = reservation(last);
         if r >= 0 {
             seen = true;
         } else if seen {
@@ -36,13 +39,16 @@ extern "C" fn guest_main() {
         }
         polls += 1;
         if polls.is_multiple_of(20_000) {
-            println!("restarts: waiting for d{} (poll {})", LAST, polls);
+            println!("restarts: waiting for d{} (poll {})", last, polls);
         }
         sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
     }
-    println!("restarts: d{} came and went", LAST);
-    let left: u16 = (1..=LAST).filter(|&d| reservation(d) != -3).count() as u16;
-    t.eq(left, 0, "domains 1..=101 are all destroyed");
+    println!("restarts: d{} came and went", last);
+    let left: u16 = (1..=last).filter(|&d| reservation(d) != -3).count() as u16;
+    t.check(
+        left == 0,
+        format_args!("domains 1..={last} are all destroyed: {left} left"),
+    );
     t.finish();
 }
 
