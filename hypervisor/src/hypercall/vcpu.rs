@@ -324,8 +324,11 @@ pub fn vcpu_op(dom: &Domain, v: &Vcpu, cmd: u64, vcpu: u64, arg: u64) -> XenResu
 fn register_vcpu_info(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let r: VcpuRegisterVcpuInfo = read_guest_struct(arg)?;
     let (mfn, offset) = (r.mfn, r.offset as usize);
-    // Xen's `map_vcpu_info`: a vcpu_info that would cross its page is -ENXIO.
-    if offset > 4096 - core::mem::size_of::<VcpuInfo>() {
+    // Xen's `map_vcpu_info`: a vcpu_info that would cross its page, or that is not aligned
+    // as the structure (XSA-327: its words are updated atomically), is -ENXIO.
+    if offset > 4096 - core::mem::size_of::<VcpuInfo>()
+        || !offset.is_multiple_of(core::mem::align_of::<VcpuInfo>())
+    {
         return Err(Errno::ENXIO);
     }
     let (old_mfn, old_off) = target.vcpu_info_at();

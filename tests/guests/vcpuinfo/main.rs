@@ -1,5 +1,6 @@
 //! vcpuinfo: `VCPUOP_register_vcpu_info` moves vCPU 0's `vcpu_info` into a page of the guest's
-//! own: the call succeeds once (a second one is `-EINVAL`), the moved copy has every selector bit
+//! own: a page-crossing or misaligned (XSA-327) offset is `-ENXIO`; the call succeeds once (a
+//! second one is `-EINVAL`), the moved copy has every selector bit
 //! set (so no event is lost), and time and timer events then arrive at the new location.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -16,6 +17,11 @@ extern "C" fn guest_main() {
         events::register_vcpu_info_at(4090),
         -6,
         "a vcpu_info that would cross its page is -ENXIO",
+    );
+    t.eq(
+        events::register_vcpu_info_at(4),
+        -6,
+        "a misaligned vcpu_info is -ENXIO (XSA-327)",
     );
     t.eq(events::register_vcpu_info(), 0, "VCPUOP_register_vcpu_info");
     t.eq(
