@@ -376,6 +376,15 @@ impl<W: EventWords> Domain<W> {
         }
     }
 
+    /// `evtchn_port_poll`, for `SCHEDOP_poll`: whether `port` is pending; `EINVAL` for a port
+    /// that is not in use (never allocated, free or reserved), as Xen's `evtchn_usable`.
+    pub fn poll_port(&self, port: Port) -> XenResult<bool> {
+        match self.channel(port).map(|c| c.state) {
+            None | Some(PortState::Free | PortState::Reserved) => Err(Errno::EINVAL),
+            Some(_) => Ok(self.is_pending(port)),
+        }
+    }
+
     /// True if `port` is masked (through the ABI's `is_masked`).
     pub fn is_masked(&self, port: Port) -> bool {
         match &self.fifo {

@@ -42,7 +42,7 @@ macro_rules! guest_tests {
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, badframe, debugreg, usermode,
     pvclock, timer, events, vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants,
-    fpuswitch, ptwr, ldt, exchange, staletlb, platform, nmi, mca, fifo, grantv2, linearpt
+    fpuswitch, ptwr, ldt, exchange, staletlb, platform, nmi, mca, fifo, grantv2, linearpt, xsa
 );
 
 /// `pv-linear-pt=0` on the hypervisor's command line: the linearpt guest (told `nolinear`)

@@ -513,6 +513,12 @@ pub fn write_fault(va: u64) -> Option<Trap> {
 }
 
 fault!(
+    /// `int $0x80` from the guest kernel: with no trap-table entry for it, the guest's
+    /// #GP((0x80 << 3) | 2) (XSA-259).
+    software_interrupt_0x80,
+    "int 0x80"
+);
+fault!(
     /// `int $0x20` from the guest kernel (needs a stub installed by `install(&[0x20])`). Under
     /// QEMU < 8 Xen mistakes it for a #GP (QEMU reports a wrong error code), which then resumes
     /// after the instruction too.
@@ -736,6 +742,78 @@ pub fn mov_ss_syscall(ss_at: u64, nr: u64, a0: u64) -> (i64, Option<Trap>) {
     }
     FIXUP.store(0, Ordering::SeqCst);
     (r, last())
+}
+
+/// `rdmsr`, or the exception it raised (#GP for an MSR the hypervisor refuses).
+pub fn rdmsr_safe(msr: u32) -> Result<u64, Trap> {
+    clear();
+    let (lo, hi): (u32, u32);
+    // SAFETY: a privileged read the hypervisor emulates or refuses with #GP; the handler
+    // resumes at label 2 (EAX/EDX then hold what they held).
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "xor eax, eax",
+            "xor edx, edx",
+            "rdmsr",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("ecx") msr,
+            out("eax") lo,
+            out("edx") hi,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    match last() {
+        Some(t) => Err(t),
+        None => Ok((u64::from(hi) << 32) | u64::from(lo)),
+    }
+}
+
+/// `wrmsr` of `value`: `None` if it was taken, or the exception it raised.
+pub fn wrmsr_safe(msr: u32, value: u64) -> Option<Trap> {
+    clear();
+    // SAFETY: a privileged write the hypervisor emulates or refuses with #GP; the handler
+    // resumes at label 2.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "wrmsr",
+            "2:",
+            t = out(reg) _,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+            in("ecx") msr,
+            in("eax") value as u32,
+            in("edx") (value >> 32) as u32,
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
+}
+
+/// `mov %ss, (ss_at)` immediately followed by `int3` (XSA-265's pattern): the exception the
+/// guest saw (#DB from a breakpoint on `ss_at`, else #BP), resuming after the `int3`.
+pub fn mov_ss_int3(ss_at: u64) -> Option<Trap> {
+    clear();
+    // SAFETY: SS is reloaded with the selector at `ss_at` (the caller's own SS); the handler
+    // resumes at label 2 after whichever exception came.
+    unsafe {
+        core::arch::asm!(
+            "lea {t}, [rip + 2f]",
+            "mov [{fixup}], {t}",
+            "mov ss, word ptr [{v}]",
+            "int3",
+            "2:",
+            t = out(reg) _,
+            v = in(reg) ss_at,
+            fixup = in(reg) core::ptr::addr_of!(FIXUP),
+        );
+    }
+    FIXUP.store(0, Ordering::SeqCst);
+    last()
 }
 
 /// `lar sel`: the access rights, or `None` if the CPU refuses (ZF clear).

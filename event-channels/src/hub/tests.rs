@@ -1328,3 +1328,22 @@ fn guest_consume_after_send_clears_bits() {
         vec![(D2, VcpuId(0))]
     );
 }
+
+#[test]
+fn poll_port_of_a_port_not_in_use_is_einval() {
+    // evtchn_port_poll: a port past the table, the reserved port 0, a free port (never
+    // allocated or closed) -> -EINVAL (evtchn_usable); an unbound or connected one -> pending?
+    let mut h = hub();
+    let (p1, p2) = connect(&mut h);
+    let d1 = |h: &Hub, p: u32| h.domain(D1).unwrap().poll_port(Port(p));
+    assert_eq!(d1(&h, 0), Err(Errno::EINVAL));
+    assert_eq!(d1(&h, 4095), Err(Errno::EINVAL));
+    assert_eq!(d1(&h, 1 << 20), Err(Errno::EINVAL));
+    assert_eq!(d1(&h, p1.0), Ok(false));
+    h.send(D2, p2).unwrap();
+    assert_eq!(d1(&h, p1.0), Ok(true));
+    let free = h.alloc_unbound(D1, DomId::SELF, D2).unwrap();
+    assert_eq!(d1(&h, free.0), Ok(false));
+    h.close(D1, free).unwrap();
+    assert_eq!(d1(&h, free.0), Err(Errno::EINVAL));
+}

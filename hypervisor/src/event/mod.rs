@@ -305,6 +305,16 @@ pub fn is_pending(dom: DomId, port: u32) -> bool {
         .is_some_and(|d| d.is_pending(Port(port)))
 }
 
+/// `evtchn_port_poll` for `SCHEDOP_poll`: whether `port` of `dom` is pending; `EINVAL` for a
+/// port not in use.
+pub fn poll_port(dom: DomId, port: u32) -> XenResult<bool> {
+    EVTCHN
+        .lock()
+        .domain(dom)
+        .ok_or(Errno::EINVAL)?
+        .poll_port(Port(port))
+}
+
 /// `VIRQ_TIMER` (or another per-vCPU VIRQ) for a vCPU.
 pub fn send_vcpu_virq(dom: DomId, vcpu: VcpuId, virq: u32) {
     let fx = EVTCHN.lock().send_guest_vcpu_virq(dom, vcpu, virq);

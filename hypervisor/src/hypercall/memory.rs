@@ -117,7 +117,27 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
     {
         return Err(Errno::EINVAL);
     }
+    if x.nr_exchanged == inr.nr_extents {
+        return Ok(0);
+    }
+    // `guest_handle_subrange_okay` on both lists from the restart point on (XSA-212: a crafted
+    // `nr_exchanged` must not aim them anywhere): -EFAULT before anything is exchanged.
     let k = 1u64 << outr.extent_order;
+    let subrange_ok = |start: u64, from: u64, to: u64| {
+        let first = start.wrapping_add(from.wrapping_mul(8));
+        let len = (to - from).checked_add(1).and_then(|n| n.checked_mul(8));
+        len.is_some_and(|len| {
+            from.checked_mul(8).is_some()
+                && crate::arch::x86_64::guest::guest_range_ok(first, len as usize)
+        })
+    };
+    if !subrange_ok(inr.extent_start, x.nr_exchanged, inr.nr_extents - 1)
+        || !subrange_ok(outr.extent_start, x.nr_exchanged / k, outr.nr_extents - 1)
+    {
+        let at = arg.wrapping_add(core::mem::offset_of!(XenMemoryExchange, nr_exchanged) as u64);
+        let _ = write_guest_struct(at, &x.nr_exchanged);
+        return Err(Errno::EFAULT);
+    }
     let bits = xen_abi::memory::xenmemf_get_address_bits(outr.mem_flags);
     let below = Maddr(if bits == 0 || bits >= 64 {
         u64::MAX

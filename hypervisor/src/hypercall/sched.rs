@@ -4,7 +4,6 @@
 use crate::arch::x86_64::exit::ExitCode;
 use crate::domain::{Domain, DomainState, Vcpu};
 use crate::pv::read_guest_struct;
-use xen_abi::event_channel::EVTCHN_2L_NR_CHANNELS;
 use xen_abi::sched::{SchedOp, SchedPoll, SchedShutdown, ShutdownReason};
 use xen_abi::{Errno, XenResult};
 
@@ -41,7 +40,9 @@ pub fn sched_op(dom: &Domain, v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
     }
 }
 
-/// `SCHEDOP_poll`: block until one of the ports is pending (masked or not) or the timeout.
+/// `SCHEDOP_poll` (Xen's `do_poll`): block until one of the ports is pending (masked or not) or
+/// the timeout. It returns at once when an upcall is due, or when — in the list's order — a
+/// port is pending (0) or not in use (`-EINVAL`: never allocated, free or reserved).
 fn poll(dom: &Domain, v: &Vcpu, arg: u64) -> XenResult<u64> {
     let p: SchedPoll = read_guest_struct(arg)?;
     // Xen: at most 128 ports.
@@ -55,16 +56,16 @@ fn poll(dom: &Domain, v: &Vcpu, arg: u64) -> XenResult<u64> {
         zerocopy::IntoBytes::as_mut_bytes(&mut list[..nr]),
     )
     .map_err(|_| Errno::EFAULT)?;
-    if list[..nr].iter().any(|&port| port >= EVTCHN_2L_NR_CHANNELS) {
-        return Err(Errno::EINVAL);
-    }
-    let ports: heapless::Vec<u32, 128> = list[..nr].iter().copied().collect();
-    if ports
-        .iter()
-        .any(|&port| crate::event::is_pending(dom.id, port))
-    {
+    // `local_events_need_delivery`.
+    if crate::pv::upcall_due(v) {
         return Ok(0);
     }
+    for &port in &list[..nr] {
+        if crate::event::poll_port(dom.id, port)? {
+            return Ok(0);
+        }
+    }
+    let ports: heapless::Vec<u32, 128> = list[..nr].iter().copied().collect();
     {
         let mut st = v.state.lock();
         st.poll = Some(ports.clone());

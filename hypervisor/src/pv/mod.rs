@@ -398,6 +398,11 @@ fn exception(e: Exception, frame: &mut TrapFrame) {
     }
 }
 
+/// Whether `v` has an upcall pending and not masked (Xen's `local_events_need_delivery`).
+pub fn upcall_due(v: &Vcpu) -> bool {
+    upcall_pending(v) && upcall_mask_get(v) == 0
+}
+
 /// On the way back to a guest: if its vCPU has an event upcall pending and not masked, enter the
 /// event callback (Xen's `test_guest_events`), masking further upcalls.
 pub fn deliver_events(frame: &mut TrapFrame) {
