@@ -85,6 +85,67 @@ pub struct ActiveEntry {
     pub trans: Option<(DomId, GrantRef)>,
 }
 
+/// A domain's active entries, indexed by grant reference (Xen's `active` frames): a slot per
+/// entry up to the highest pinned, so pinning and unpinning allocate nothing once the table has
+/// grown to the references in use.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ActiveTable {
+    slots: alloc::vec::Vec<Option<ActiveEntry>>,
+    pinned: usize,
+}
+
+impl ActiveTable {
+    pub(crate) fn get(&self, gref: u32) -> Option<&ActiveEntry> {
+        self.slots.get(gref as usize)?.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, gref: u32) -> Option<&mut ActiveEntry> {
+        self.slots.get_mut(gref as usize)?.as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, gref: u32) -> bool {
+        self.get(gref).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, gref: u32, entry: ActiveEntry) {
+        let i = gref as usize;
+        if i >= self.slots.len() {
+            self.slots.resize(i + 1, None);
+        }
+        if self.slots[i].replace(entry).is_none() {
+            self.pinned += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, gref: u32) {
+        if let Some(slot) = self.slots.get_mut(gref as usize) {
+            if slot.take().is_some() {
+                self.pinned -= 1;
+            }
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pinned == 0
+    }
+
+    /// The pinned entries in reference order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &ActiveEntry)> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, a)| Some((i as u32, a.as_ref()?)))
+    }
+
+    /// Whether any entry from `gref` on is pinned.
+    pub(crate) fn any_from(&self, gref: u32) -> bool {
+        self.slots
+            .iter()
+            .skip(gref as usize)
+            .any(Option::is_some)
+    }
+}
+
 /// What a pin yields: the frame, its owner (another domain's for a transitive grant) and the
 /// bytes the grant covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,7 +341,7 @@ impl GrantSystem {
             return Err(GnttabStatus::BadGntref);
         }
         let version = rgt.version;
-        let act = rgt.active.get(&gref.0).copied();
+        let act = rgt.active.get(gref.0).copied();
         if let Some(a) = act {
             if a.domid != ld || a.pins.near_overflow() || (mapflag && a.sub_page) {
                 return Err(GnttabStatus::GeneralError);
@@ -460,13 +521,13 @@ impl GrantSystem {
     ) -> Option<DomId> {
         let rgt = self.domains.get_mut(&rd)?;
         let version = rgt.version;
-        let act = rgt.active.get_mut(&gref.0)?;
+        let act = rgt.active.get_mut(gref.0)?;
         for k in kinds {
             act.pins.dec(*k, readonly);
         }
         let (pins, trans) = (act.pins, act.trans);
         if !pins.any() {
-            rgt.active.remove(&gref.0);
+            rgt.active.remove(gref.0);
         }
         Self::clear_status(mem, version, rd, gref, pins, readonly);
         let released = self.reap_if_unpinned(rd).then_some(rd);

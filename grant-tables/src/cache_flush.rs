@@ -36,8 +36,8 @@ impl GrantSystem {
         if owner != caller
             && !ogt
                 .active
-                .values()
-                .any(|a| a.domid == caller && a.mfn == mfn)
+                .iter()
+                .any(|(_, a)| a.domid == caller && a.mfn == mfn)
         {
             // `grant_map_exists` scanned the whole table: ERR_PTR(-EINVAL).
             return Err(Errno::EINVAL);

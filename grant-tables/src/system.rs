@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 use xen_abi::grant_table::{GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP, GNTMAP_READONLY};
 use xen_abi::{DomId, Errno, GrantHandle, GrantRef, Mfn, XenResult};
 
-use crate::active::ActiveEntry;
+use crate::active::{ActiveEntry, ActiveTable};
 use crate::mem::GrantMemory;
 use crate::table::{DomainConfig, DomainGrants, MaptrackEntry, INITIAL_NR_GRANT_FRAMES};
 use crate::unmap::Unmapping;
@@ -86,7 +86,7 @@ impl GrantSystem {
                 version: 1,
                 nr_frames: INITIAL_NR_GRANT_FRAMES,
                 nr_status_frames: 0,
-                active: BTreeMap::new(),
+                active: ActiveTable::default(),
                 maptrack: Vec::new(),
                 free_handles: Vec::new(),
                 live_handles: 0,
@@ -192,7 +192,7 @@ impl GrantSystem {
 
     /// The active (pinned) entry for `gref` of `dom`, if pinned.
     pub fn active_entry(&self, dom: DomId, gref: GrantRef) -> Option<ActiveEntry> {
-        self.domains.get(&dom)?.active.get(&gref.0).copied()
+        self.domains.get(&dom)?.active.get(gref.0).copied()
     }
 
     /// Every pinned entry of `dom`.
@@ -200,7 +200,7 @@ impl GrantSystem {
         self.domains
             .get(&dom)
             .into_iter()
-            .flat_map(|d| d.active.iter().map(|(r, a)| (GrantRef(*r), *a)))
+            .flat_map(|d| d.active.iter().map(|(r, a)| (GrantRef(r), *a)))
     }
 
     /// The live maptrack entry behind `handle` of mapping domain `dom`.

@@ -2,7 +2,6 @@
 //! others' grants, and the sub-ops on the table itself (`setup_table`, `query_size`,
 //! `set_version`, `get_version`, `get_status_frames`, `swap_grant_ref`).
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use xen_abi::grant_table::{
@@ -13,7 +12,7 @@ use xen_abi::grant_table::{
 };
 use xen_abi::{DomId, Errno, GrantRef, Mfn, XenResult, PAGE_SIZE};
 
-use crate::active::{ok_or_general, ActiveEntry};
+use crate::active::{ok_or_general, ActiveTable};
 use crate::mem::GrantMemory;
 use crate::system::GrantSystem;
 
@@ -102,7 +101,7 @@ pub(crate) struct DomainGrants {
     pub(crate) nr_frames: u32,
     /// Status frames (v2 only; 0 in v1).
     pub(crate) nr_status_frames: u32,
-    pub(crate) active: BTreeMap<u32, ActiveEntry>,
+    pub(crate) active: ActiveTable,
     pub(crate) maptrack: Vec<Option<MaptrackEntry>>,
     pub(crate) free_handles: Vec<u32>,
     pub(crate) live_handles: usize,
@@ -259,12 +258,7 @@ impl GrantSystem {
         if gt.version == version {
             return Ok(None);
         }
-        if gt
-            .active
-            .range(GNTTAB_NR_RESERVED_ENTRIES..)
-            .next()
-            .is_some()
-        {
+        if gt.active.any_from(GNTTAB_NR_RESERVED_ENTRIES) {
             return Err(Errno::EBUSY);
         }
         let reserved = 0..GNTTAB_NR_RESERVED_ENTRIES;
@@ -381,7 +375,7 @@ impl GrantSystem {
         if ref_a == ref_b {
             return Ok(());
         }
-        if gt.active.contains_key(&ref_a.0) || gt.active.contains_key(&ref_b.0) {
+        if gt.active.contains_key(ref_a.0) || gt.active.contains_key(ref_b.0) {
             return Err(GnttabStatus::Eagain);
         }
         if gt.version == 1 {

@@ -2,7 +2,9 @@
 //! frames for one extent of four machine-contiguous frames below 4 GiB. The new extent is
 //! aligned, its M2P entries name the PFNs given, it maps and reads zero; the old frames are
 //! gone (a mapping of one is refused); `nr_exchanged` says 4. Giving up a frame the guest does
-//! not own is -EINVAL with nothing exchanged.
+//! not own is -EINVAL with nothing exchanged. XSA-217: a frame the guest still maps elsewhere
+//! is not given up (-EINVAL) until it is unmapped. XSA-159: an output list the hypervisor
+//! cannot write back is -EFAULT with nothing counted and no page lost from the reservation.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -10,7 +12,7 @@
 use domu_frontends::{
     abi::xen::Hypercall,
     println, sys,
-    sys::mmu::{self, update_va_mapping, ADDR_MASK, PTE_RW},
+    sys::mmu::{self, update_va_mapping, ADDR_MASK, PTE_RO, PTE_RW},
     Test,
 };
 
@@ -19,20 +21,34 @@ use domu_frontends::{
 #[cfg(target_os = "none")]
 fn exchange(inputs: &mut [u64], out_order: u32, gpfn: u64, address_bits: u32) -> (i64, u64, u64) {
     let mut out = [gpfn];
+    let (rc, done) = exchange_into(inputs, out_order, out.as_mut_ptr() as u64, address_bits);
+    (rc, done, out[0])
+}
+
+/// As [`exchange`], with the output list at `out` (a guest address): (rc, nr_exchanged).
+#[cfg(target_os = "none")]
+fn exchange_into(inputs: &mut [u64], out_order: u32, out: u64, address_bits: u32) -> (i64, u64) {
     let mut x = [0u8; 72];
     // in: extent_start, nr_extents, extent_order 0, mem_flags 0, domid SELF
     x[..8].copy_from_slice(&(inputs.as_mut_ptr() as u64).to_le_bytes());
     x[8..16].copy_from_slice(&(inputs.len() as u64).to_le_bytes());
     x[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
     // out: extent_start, nr_extents 1, extent_order, mem_flags (address bits), domid SELF
-    x[32..40].copy_from_slice(&(out.as_mut_ptr() as u64).to_le_bytes());
+    x[32..40].copy_from_slice(&out.to_le_bytes());
     x[40..48].copy_from_slice(&1u64.to_le_bytes());
     x[48..52].copy_from_slice(&out_order.to_le_bytes());
     x[52..56].copy_from_slice(&address_bits.to_le_bytes());
     x[56..58].copy_from_slice(&0x7ff0u16.to_le_bytes());
     let rc = sys::hypercall_buf(Hypercall::MemoryOp as u32, 11, &mut x);
     let done = u64::from_le_bytes(x[64..72].try_into().unwrap_or([0; 8]));
-    (rc, done, out[0])
+    (rc, done)
+}
+
+/// `XENMEM_current_reservation` of this domain.
+#[cfg(target_os = "none")]
+fn reservation() -> i64 {
+    let mut dom = 0x7ff0u16.to_le_bytes();
+    sys::hypercall_buf(Hypercall::MemoryOp as u32, 3, &mut dom)
 }
 
 #[cfg(target_os = "none")]
@@ -84,6 +100,58 @@ extern "C" fn guest_main() {
         update_va_mapping(spare, (own << 12) | PTE_RW, 2),
         0,
         "restore",
+    );
+
+    // XSA-217: a frame still mapped elsewhere is not given up.
+    let pfn = si.nr_pages - 17;
+    let f = mmu::pfn_to_mfn(pfn);
+    t.eq(
+        update_va_mapping(spare, (f << 12) | PTE_RO, 2),
+        0,
+        "XSA-217: a free frame mapped read-only",
+    );
+    let mut one = [f];
+    let (rc, done, _) = exchange(&mut one, 0, pfn, 0);
+    t.eq(
+        (rc, done),
+        (-22, 0),
+        "XSA-217: exchanging it while mapped is -EINVAL",
+    );
+    t.eq(
+        update_va_mapping(spare, (own << 12) | PTE_RW, 2),
+        0,
+        "XSA-217: unmapped",
+    );
+    let (rc, done, _) = exchange(&mut one, 0, pfn, 0);
+    t.eq((rc, done), (0, 1), "XSA-217: then it is exchanged");
+
+    // XSA-159: an output list the hypervisor cannot write: -EFAULT, nothing counted, and the
+    // reservation as it was (no page leaked on the error path).
+    let before = reservation();
+    let ro = spare + 4096;
+    // SAFETY: the second page of the static buffer, this guest's own.
+    unsafe { (ro as *mut u64).write_volatile(si.nr_pages - 16) };
+    let ro_mfn = mmu::va_to_mfn(ro);
+    t.eq(
+        update_va_mapping(ro, (ro_mfn << 12) | PTE_RO, 2),
+        0,
+        "XSA-159: the output list's page read-only",
+    );
+    let mut four: [u64; 4] = core::array::from_fn(|i| mmu::pfn_to_mfn(si.nr_pages - 16 + i as u64));
+    t.eq(
+        exchange_into(&mut four, 2, ro, 0),
+        (-14, 0),
+        "XSA-159: an unwritable output list is -EFAULT, nothing exchanged",
+    );
+    t.eq(
+        reservation(),
+        before,
+        "XSA-159: the reservation is unchanged",
+    );
+    t.eq(
+        update_va_mapping(ro, (ro_mfn << 12) | PTE_RW, 2),
+        0,
+        "XSA-159: writable again",
     );
     t.finish()
 }
