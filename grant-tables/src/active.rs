@@ -139,10 +139,7 @@ impl ActiveTable {
 
     /// Whether any entry from `gref` on is pinned.
     pub(crate) fn any_from(&self, gref: u32) -> bool {
-        self.slots
-            .iter()
-            .skip(gref as usize)
-            .any(Option::is_some)
+        self.slots.iter().skip(gref as usize).any(Option::is_some)
     }
 }
 

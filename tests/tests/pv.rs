@@ -159,16 +159,31 @@ const FATAL_EXCEPTION: &str = "*** FATAL EXCEPTION";
 /// (Ferrite only, as above). The fuzzer may crash itself; the log says how far it got.
 /// `HCFUZZ_TRACE=N` makes the fuzzer print every call from call N on.
 pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<u64> {
+    hcfuzz_run(seed, seconds, smp, false)
+}
+
+/// [`hcfuzz`]; with `restarts`, a fuzzer that crashed itself (a callback it registered at a
+/// junk address, say: allowed, as on Xen) is rebuilt and fuzzes on with a fresh seed (printed),
+/// so a soak keeps fuzzing for its whole time.
+fn hcfuzz_run(seed: u64, seconds: u64, smp: u32, restarts: bool) -> Result<u64> {
     let trace = std::env::var("HCFUZZ_TRACE")
         .map(|n| format!(" trace={n}"))
         .unwrap_or_default();
+    let (restart, reseed) = if restarts {
+        (" restarts=1000", " reseed")
+    } else {
+        ("", "")
+    };
     let run = Boot::new(&format!("hcfuzz_seed{seed}_smp{smp}"))
         .smp(smp)
         .timeout(std::time::Duration::from_secs(seconds + 60))
         .module(guest("fuzzwatch")?, &format!("seconds={seconds}"))
         .module(
             guest("hcfuzz")?,
-            &format!("domu name=hcfuzz memory=16 -- seed={seed} seconds={seconds}{trace}"),
+            &format!(
+                "domu name=hcfuzz memory=16{restart} -- seed={seed} seconds={seconds}\
+                 {reseed}{trace}"
+            ),
         )
         .run()?;
     anyhow::ensure!(
@@ -176,11 +191,22 @@ pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<u64> {
         "hcfuzz seed {seed}: the hypervisor took a fatal exception\n{}",
         run.tail()
     );
-    run.line(&format!("(d1) hcfuzz: seed={seed} seconds={seconds}"))?;
+    anyhow::ensure!(
+        !run.log.contains("PANIC"),
+        "hcfuzz seed {seed}: the hypervisor panicked\n{}",
+        run.tail()
+    );
+    if restarts {
+        // Each generation prints the seed it mixed from the TSC.
+        run.line("(d1) hcfuzz: seed=")?;
+    } else {
+        run.line(&format!("(d1) hcfuzz: seed={seed} seconds={seconds}"))?;
+    }
     run.line("hcfuzz: 1000 calls done")?;
     run.line("(d0) Test result: SUCCESS")?;
     run.expect_exit(EXIT_SUCCESS)?;
     let calls = hcfuzz_calls(&run.log);
+    let generations = run.log.matches("hcfuzz: seed=").count();
     let from = |what: &str| {
         run.log
             .lines()
@@ -188,8 +214,8 @@ pub fn hcfuzz(seed: u64, seconds: u64, smp: u32) -> Result<u64> {
             .unwrap_or_else(|| "-".into())
     };
     eprintln!(
-        "hcfuzz seed {seed} smp {smp}: at least {calls} calls; FIFO events from call {}, \
-         grant table v2 from call {}",
+        "hcfuzz seed {seed} smp {smp}: at least {calls} calls in {generations} generation(s); \
+         FIFO events from call {}, grant table v2 from call {}",
         from("FIFO event channels from call"),
         from("grant table v2 from call")
     );
@@ -309,8 +335,8 @@ fn hcfuzz_hostile_soak() -> Result<()> {
 }
 
 /// The soak: `HCFUZZ_SEEDS` seeds (default 20) of `HCFUZZ_SECONDS` (default 15) each, from
-/// `HCFUZZ_FIRST_SEED` (default 1000), at `-smp HCFUZZ_SMP` (default 2); prints each seed's
-/// calls and the total. `cargo test -p tests --test pv hcfuzz_soak -- --ignored --nocapture`.
+/// `HCFUZZ_FIRST_SEED` (default 1000), at `-smp HCFUZZ_SMP` (default 2), the fuzzer rebuilt
+/// (reseeded) whenever it kills itself; prints each seed's calls and the total. `cargo test -p tests --test pv hcfuzz_soak -- --ignored --nocapture`.
 #[test]
 #[ignore = "a soak of several minutes"]
 fn hcfuzz_soak() -> Result<()> {
@@ -326,7 +352,7 @@ fn hcfuzz_soak() -> Result<()> {
     let mut calls = 0;
     let mut failed = Vec::new();
     for seed in first..first + env("HCFUZZ_SEEDS", 20) {
-        match hcfuzz(seed, seconds, smp) {
+        match hcfuzz_run(seed, seconds, smp, true) {
             Ok(c) => calls += c,
             Err(e) => failed.push(format!("{e:#}")),
         }

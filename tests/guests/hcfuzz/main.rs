@@ -615,10 +615,45 @@ fn gen(w: &World, rng: &mut Rng, page: Option<usize>, depth: u32) -> Option<Call
         }
         _ => {}
     }
+    // The multicall list it built in its MC page (whose entries were guarded one by one) is
+    // kept: the page lies outside its data pages, so the guard would swap it for a page-table
+    // page whose words, read as calls, were never guarded — and could unmap its own data.
+    let own_list = nr == 13 && a[0] == w.page(MC);
     for x in a.iter_mut() {
         *x = w.guard(rng, *x);
     }
+    if own_list {
+        a[0] = w.page(MC);
+    }
     Some(Call { nr, a })
+}
+
+/// The L1 entry mapping `va` in the current page tables, read through the bootstrap tables'
+/// own mapping (not the M2P, which the fuzzer rewrites): 0 where a level is not present, 1 where
+/// a table is not one of the bootstrap ones.
+#[cfg(target_os = "none")]
+fn leaf_pte(va: u64) -> u64 {
+    let si = sys::start_info();
+    let table_va = |mfn: u64| {
+        (0..si.nr_pt_frames)
+            .map(|i| si.pt_base + i * 4096)
+            .find(|&t| sys::mmu::va_to_mfn(t) == mfn)
+    };
+    let mut table = sys::read_cr3() >> 12;
+    for level in [4u32, 3, 2, 1] {
+        let Some(t) = table_va(table) else {
+            return 1;
+        };
+        let index = (va >> (12 + 9 * (level - 1))) & 511;
+        // SAFETY: `t` maps one of the bootstrap page tables (read-only), an entry of which
+        // is read.
+        let e = unsafe { ((t + index * 8) as *const u64).read_volatile() };
+        if level == 1 || e & 1 == 0 {
+            return e;
+        }
+        table = (e & sys::mmu::ADDR_MASK) >> 12;
+    }
+    0
 }
 
 #[cfg(target_os = "none")]
@@ -954,6 +989,14 @@ extern "C" fn guest_main() {
         let r = issue(&c);
         if calls >= trace {
             println!("\nhcfuzz: #{calls} -> {r}");
+            // Tracing: say at once when a call leaves one of its data pages unmapped or
+            // read-only (it writes them next, and would die there without saying why).
+            for p in 0..=MC {
+                let pte = leaf_pte(w.page(p));
+                if pte & 3 != 3 {
+                    println!("\nhcfuzz: #{calls} left data page {p} with PTE {pte:#x}");
+                }
+            }
         }
         // The first EVTCHNOP_init_control that took: from here on its events are FIFO ones.
         if c.nr == 32 && c.a[0] == 11 && r == 0 && !fifo {
