@@ -947,6 +947,62 @@ pub mod pte {
     }
 
     /// `lock cmpxchg %new, (%va)` with RAX = `expected`: (ZF, RAX after), or the exception.
+    /// `lock cmpxchg8b [va]` (with an operand-size prefix if `opsize16`, which the CPU and
+    /// Xen's emulator ignore): (ZF, EDX:EAX after), or the exception.
+    pub fn cmpxchg8b(
+        va: u64,
+        expected: u64,
+        new: u64,
+        opsize16: bool,
+    ) -> Result<(bool, u64), Trap> {
+        clear();
+        let (mut eax, mut edx) = (expected & 0xffff_ffff, expected >> 32);
+        let zf: u8;
+        // SAFETY: as in `store`; on a fault `setz` is skipped and ZF is read as it was. RBX is
+        // saved around the instruction (the compiler may use it).
+        unsafe {
+            if opsize16 {
+                core::arch::asm!(
+                    "xchg {b}, rbx",
+                    "lea {t}, [rip + 2f]",
+                    "mov [{fixup}], {t}",
+                    ".byte 0xf0, 0x66, 0x0f, 0xc7, 0x0e", // lock (o16) cmpxchg8b [rsi]
+                    "2:",
+                    "setz {z}",
+                    "xchg {b}, rbx",
+                    t = out(reg) _,
+                    b = inout(reg) new & 0xffff_ffff => _,
+                    fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                    z = out(reg_byte) zf,
+                    in("rsi") va,
+                    in("rcx") new >> 32,
+                    inout("rax") eax,
+                    inout("rdx") edx,
+                );
+            } else {
+                core::arch::asm!(
+                    "xchg {b}, rbx",
+                    "lea {t}, [rip + 2f]",
+                    "mov [{fixup}], {t}",
+                    "lock cmpxchg8b qword ptr [rsi]",
+                    "2:",
+                    "setz {z}",
+                    "xchg {b}, rbx",
+                    t = out(reg) _,
+                    b = inout(reg) new & 0xffff_ffff => _,
+                    fixup = in(reg) core::ptr::addr_of!(FIXUP),
+                    z = out(reg_byte) zf,
+                    in("rsi") va,
+                    in("rcx") new >> 32,
+                    inout("rax") eax,
+                    inout("rdx") edx,
+                );
+            }
+        }
+        FIXUP.store(0, Ordering::SeqCst);
+        last().map_or(Ok((zf != 0, (edx << 32) | (eax & 0xffff_ffff))), Err)
+    }
+
     pub fn cmpxchg(va: u64, expected: u64, new: u64) -> Result<(bool, u64), Trap> {
         clear();
         let mut rax = expected;

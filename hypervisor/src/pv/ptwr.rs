@@ -78,7 +78,7 @@ pub fn write_fault(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, cr2: u64) -> b
             return false;
         }
     }
-    if let Some((n, value)) = out.reg {
+    for (n, value) in out.reg.into_iter().chain(out.reg2) {
         *super::emulate::gpr(frame, n) = value;
     }
     frame.rflags = (frame.rflags & !out.flags.0) | out.flags.1;

@@ -104,6 +104,34 @@ extern "C" fn guest_main() {
     );
     invlpg(va);
     t.eq(read_u64(va), 0xd1d1, "cmpxchg took effect");
+    // cmpxchg8b, and with an operand-size prefix, which changes nothing (XSA-200: Xen's
+    // emulator once read 4 bytes and wrote 8).
+    let cur = read_u64(slot);
+    let miss = pte::cmpxchg8b(slot, 0x1234_5000, (m2 << 12) | PTE_RW, false);
+    t.eq(
+        miss.ok(),
+        Some((false, cur)),
+        "lock cmpxchg8b with a stale expectation: ZF clear, EDX:EAX the current entry",
+    );
+    t.eq(
+        pte::cmpxchg8b(slot, cur, (m2 << 12) | PTE_RW, false)
+            .map(|(zf, _)| zf)
+            .ok(),
+        Some(true),
+        "lock cmpxchg8b with the current entry: ZF set",
+    );
+    invlpg(va);
+    t.eq(read_u64(va), 0xd2d2, "cmpxchg8b took effect");
+    let cur = read_u64(slot);
+    t.eq(
+        pte::cmpxchg8b(slot, cur, (m1 << 12) | PTE_RW, true)
+            .map(|(zf, _)| zf)
+            .ok(),
+        Some(true),
+        "lock cmpxchg8b with an operand-size prefix: all 8 bytes (XSA-200)",
+    );
+    invlpg(va);
+    t.eq(read_u64(va), 0xd1d1, "the prefixed cmpxchg8b took effect");
     t.eq(
         pte::lock_and(slot, !2).map(|x| x.vector),
         None,

@@ -4,8 +4,9 @@
 //! `mmu_update` and resumes the guest after it. Handled are the forms Linux uses on PTEs:
 //! `mov` (register or immediate), `xchg`, `cmpxchg`, `and`/`or` (register or immediate) and
 //! `bts`/`btr` (register or immediate), with or without `lock`, at 1, 2, 4 or 8 bytes (narrow
-//! writes merge into the 8-byte entry). Anything else, or an entry the checks refuse, is a
-//! page fault for the guest, as on Xen.
+//! writes merge into the 8-byte entry), and `cmpxchg8b` (an operand-size prefix ignored, as Xen
+//! since XSA-200; `cmpxchg16b` spans two entries and is not emulated, as on Xen). Anything else,
+//! or an entry the checks refuse, is a page fault for the guest, as on Xen.
 
 /// What the instruction does to the memory operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +25,8 @@ pub enum Op {
     Bts,
     /// `btr mem, bit`.
     Btr,
+    /// `cmpxchg8b mem`: compared with EDX:EAX, ECX:EBX stored.
+    Cmpxchg8b,
 }
 
 /// The source operand.
@@ -108,6 +111,9 @@ pub fn decode(b: &[u8]) -> Option<Insn> {
             0xb1 => (Op::Cmpxchg, wide, Src::Reg(r(reg)), ml),
             0xab => (Op::Bts, wide, Src::Reg(r(reg)), ml),
             0xb3 => (Op::Btr, wide, Src::Reg(r(reg)), ml),
+            // cmpxchg8b (the 0x66 prefix ignored, as Xen's emulator); cmpxchg16b (REX.W) is not
+            // emulated.
+            0xc7 if reg == 1 && rex & 8 == 0 => (Op::Cmpxchg8b, 8, Src::Reg(0), ml),
             0xba if reg == 5 || reg == 6 => {
                 let imm = u64::from(*b.get(i + ml)?);
                 let o = if reg == 5 { Op::Bts } else { Op::Btr };
@@ -172,6 +178,8 @@ pub struct Outcome {
     pub store: Option<u64>,
     /// A register to write back (number, value), full 64 bits as the instruction leaves it.
     pub reg: Option<(u8, u64)>,
+    /// A second one (`cmpxchg8b` writes EDX as well as EAX).
+    pub reg2: Option<(u8, u64)>,
     /// Flags to set: (mask of affected flags, their new values).
     pub flags: (u64, u64),
 }
@@ -221,6 +229,7 @@ pub fn execute(insn: &Insn, old: u64, reg: impl Fn(u8) -> u64) -> Outcome {
         Op::Mov => Outcome {
             store: Some(src),
             reg: None,
+            reg2: None,
             flags: (0, 0),
         },
         Op::Xchg => Outcome {
@@ -229,6 +238,7 @@ pub fn execute(insn: &Insn, old: u64, reg: impl Fn(u8) -> u64) -> Outcome {
                 Src::Reg(n) => Some(merge_reg(n, old)),
                 Src::Imm(_) => None,
             },
+            reg2: None,
             flags: (0, 0),
         },
         Op::Cmpxchg => {
@@ -237,12 +247,33 @@ pub fn execute(insn: &Insn, old: u64, reg: impl Fn(u8) -> u64) -> Outcome {
                 Outcome {
                     store: Some(src),
                     reg: None,
+                    reg2: None,
                     flags: (ZF, ZF),
                 }
             } else {
                 Outcome {
                     store: None,
                     reg: Some(merge_reg(0, old)),
+                    reg2: None,
+                    flags: (ZF, 0),
+                }
+            }
+        }
+        Op::Cmpxchg8b => {
+            let expected = (reg(0) & 0xffff_ffff) | (reg(2) << 32);
+            if expected == old {
+                Outcome {
+                    store: Some((reg(3) & 0xffff_ffff) | (reg(1) << 32)),
+                    reg: None,
+                    reg2: None,
+                    flags: (ZF, ZF),
+                }
+            } else {
+                // The value found goes to EDX:EAX (32-bit writes: zero-extended).
+                Outcome {
+                    store: None,
+                    reg: Some((0, old & 0xffff_ffff)),
+                    reg2: Some((2, old >> 32)),
                     flags: (ZF, 0),
                 }
             }
@@ -256,6 +287,7 @@ pub fn execute(insn: &Insn, old: u64, reg: impl Fn(u8) -> u64) -> Outcome {
             Outcome {
                 store: Some(v),
                 reg: None,
+                reg2: None,
                 flags: logic_flags(v, insn.size),
             }
         }
@@ -270,6 +302,7 @@ pub fn execute(insn: &Insn, old: u64, reg: impl Fn(u8) -> u64) -> Outcome {
             Outcome {
                 store: Some(v),
                 reg: None,
+                reg2: None,
                 flags: (CF, if was != 0 { CF } else { 0 }),
             }
         }
@@ -284,6 +317,32 @@ mod tests {
         let mut x = [0x90u8; 16];
         x[..b.len()].copy_from_slice(b);
         decode(&x)
+    }
+
+    #[test]
+    fn cmpxchg8b_compares_edx_eax_and_stores_ecx_ebx() {
+        // x86_emulate's cmpxchg8b: 0F C7 /1, 8 bytes whatever the operand-size prefix
+        // (XSA-200); with REX.W it is cmpxchg16b, not emulated on a PTE.
+        let i = d(&[0xf0, 0x0f, 0xc7, 0x0e]).expect("lock cmpxchg8b [rsi]");
+        assert_eq!((i.op, i.size, i.len), (Op::Cmpxchg8b, 8, 4));
+        let p = d(&[0x66, 0x0f, 0xc7, 0x0e]).expect("0x66 cmpxchg8b");
+        assert_eq!((p.op, p.size), (Op::Cmpxchg8b, 8));
+        assert_eq!(d(&[0x48, 0x0f, 0xc7, 0x0e]), None);
+        assert_eq!(d(&[0x0f, 0xc7, 0x16]), None, "0F C7 /2 is no cmpxchg8b");
+        let regs = |n: u8| match n {
+            0 => 0xffff_ffff_1111_2222, // RAX: only EAX counts
+            1 => 0x5555_6666,           // RCX
+            2 => 0x3333_4444,           // RDX
+            3 => 0x7777_8888,           // RBX
+            _ => 0,
+        };
+        let hit = execute(&i, 0x3333_4444_1111_2222, regs);
+        assert_eq!(hit.store, Some(0x5555_6666_7777_8888));
+        assert_eq!(hit.flags, (ZF, ZF));
+        let miss = execute(&i, 0x0000_0001_0000_0002, regs);
+        assert_eq!(miss.store, None);
+        assert_eq!((miss.reg, miss.reg2), (Some((0, 2)), Some((2, 1))));
+        assert_eq!(miss.flags, (ZF, 0));
     }
 
     #[test]
