@@ -4,8 +4,9 @@
 //! after `VCPUOP_up` it runs — at the same time as vCPU 0 (its counter advances while vCPU 0
 //! spins) — and the two exchange 1,000 IPIs over event channels bound
 //! with `EVTCHNOP_bind_ipi`, each waiting in `SCHEDOP_poll`. vCPU 1 then takes itself down
-//! (`VCPUOP_down`) and `VCPUOP_is_up` says so. Needs two vCPUs on two CPUs (`-smp 2`,
-//! `dom0_max_vcpus=2`).
+//! (`VCPUOP_down`) and `VCPUOP_is_up` says so. XSA-107: with FIFO events set up for vCPU 0
+//! only, an event bound to vCPU 1 is sent without harm, and vCPU 1's control block can follow.
+//! Needs two vCPUs on two CPUs (`-smp 2`, `dom0_max_vcpus=2`).
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -205,7 +206,61 @@ extern "C" fn guest_main() {
         "IPIs answered by vCPU 1",
     );
     t.eq(vcpu_op(3, 1, 0), 0, "vCPU 1 took itself down");
+
+    // XSA-107: FIFO events with a control block for vCPU 0 only; an IPI port bound to vCPU 1
+    // (which has none yet) is sent on, then vCPU 1 gets its control block too.
+    events::set_upcall_mask(true);
+    let frame = |p: &Page| sys::mmu::va_to_mfn(core::ptr::addr_of!(*p) as u64);
+    t.eq(
+        fifo_op(11, frame(&FIFO_CONTROL), 0),
+        0,
+        "XSA-107: init_control for vCPU 0 only",
+    );
+    t.eq(
+        fifo_op(12, frame(&FIFO_ARRAY), 0),
+        0,
+        "XSA-107: an event-array page",
+    );
+    let c = bind_ipi(1);
+    t.check(c != 0, format_args!("XSA-107: bind_ipi for vCPU 1 ({c})"));
+    t.eq(
+        send(c),
+        0,
+        "XSA-107: an event for vCPU 1, which has no control block",
+    );
+    t.eq(
+        fifo_op(11, frame(&FIFO_CONTROL), 2048),
+        0,
+        "XSA-107: init_control for vCPU 1 afterwards",
+    );
+    t.eq(send(c), 0, "XSA-107: another event for vCPU 1");
+    let mut dom = 0x7ff0u16.to_le_bytes();
+    t.eq(
+        events::evtchn_op(10, &mut dom),
+        0,
+        "XSA-107: EVTCHNOP_reset",
+    );
     t.finish()
+}
+
+/// A page for FIFO control blocks (vCPU 0 at 0, vCPU 1 at 2048) and one of event words.
+#[cfg(target_os = "none")]
+#[repr(C, align(4096))]
+struct Page([AtomicU32; 1024]);
+#[cfg(target_os = "none")]
+static FIFO_CONTROL: Page = Page([const { AtomicU32::new(0) }; 1024]);
+#[cfg(target_os = "none")]
+static FIFO_ARRAY: Page = Page([const { AtomicU32::new(0) }; 1024]);
+
+/// `EVTCHNOP_init_control` (11: `gfn`, `offset`, vCPU `offset / 2048`) or `expand_array` (12:
+/// `gfn`).
+#[cfg(target_os = "none")]
+fn fifo_op(cmd: u64, gfn: u64, offset: u32) -> i64 {
+    let mut a = [0u8; 24];
+    a[..8].copy_from_slice(&gfn.to_le_bytes());
+    a[8..12].copy_from_slice(&offset.to_le_bytes());
+    a[12..16].copy_from_slice(&(offset / 2048).to_le_bytes());
+    events::evtchn_op(cmd, &mut a[..if cmd == 11 { 24 } else { 8 }])
 }
 
 #[cfg(not(target_os = "none"))]
