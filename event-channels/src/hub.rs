@@ -1027,11 +1027,13 @@ impl<W: EventWords> EvtchnHub<W> {
     }
 
     /// `EVTCHNOP_set_priority`: `EINVAL` for an invalid port, then the ABI's answer (`ENOSYS`
-    /// for 2-level; `EINVAL` above priority 15 for FIFO).
+    /// for 2-level; for FIFO `EACCES` for a port not in use, then `EINVAL` above priority 15).
     pub fn set_priority(&mut self, caller: DomId, port: Port, priority: u32) -> XenResult<()> {
         let d = self.dom_mut(caller)?;
-        d.channel(port).ok_or(Errno::EINVAL)?;
+        let state = d.channel(port).ok_or(Errno::EINVAL)?.state;
         match &mut d.fifo {
+            // `evtchn_port_set_priority`: a port not in use (free or reserved) is -EACCES.
+            Some(_) if matches!(state, PortState::Free | PortState::Reserved) => Err(Errno::EACCES),
             Some(f) => f.set_priority(port, priority),
             None => d.ops.set_priority(&mut d.words, port, priority),
         }

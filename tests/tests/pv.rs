@@ -528,6 +528,39 @@ fn smp_guest(xen: bool) -> Result<()> {
     Ok(())
 }
 
+/// The races guest (two vCPUs racing through event-channel and grant operations), on Ferrite
+/// and on Xen.
+fn races_guest(xen: bool) -> Result<()> {
+    let name = if xen {
+        "races_xen"
+    } else {
+        "races_ferrite_smp2"
+    };
+    let mut b = Boot::new(name)
+        .smp(2)
+        .cmdline("dom0_max_vcpus=2")
+        .module(guest("races")?, "");
+    if xen {
+        b = b.on_xen();
+    }
+    let run = b.run()?;
+    run.line("Test result: SUCCESS")?;
+    if !xen {
+        run.expect_exit(EXIT_SUCCESS)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn races_guest_ferrite() -> Result<()> {
+    races_guest(false)
+}
+
+#[test]
+fn races_guest_xen() -> Result<()> {
+    races_guest(true)
+}
+
 #[test]
 fn smp_guest_ferrite() -> Result<()> {
     smp_guest(false)

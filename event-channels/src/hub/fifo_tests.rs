@@ -197,6 +197,18 @@ fn priorities_pick_the_queue_and_are_checked() {
 }
 
 #[test]
+fn set_priority_of_a_port_not_in_use_is_eacces() {
+    // evtchn_port_set_priority: !evtchn_usable (a free or reserved port) -> -EACCES, before the
+    // priority's own check; under 2-level the ABI has no set_priority: -ENOSYS first.
+    let mut h = fifo_hub(2);
+    let p = h.bind_ipi(D1, 1).unwrap();
+    h.close(D1, p).unwrap();
+    assert_eq!(h.set_priority(D1, p, 2), Err(Errno::EACCES));
+    assert_eq!(h.set_priority(D1, p, 16), Err(Errno::EACCES));
+    assert_eq!(h.set_priority(D1, Port(0), 2), Err(Errno::EACCES));
+}
+
+#[test]
 fn reset_returns_to_two_level_and_gives_the_pages_back() {
     // evtchn_reset: every port closed, then evtchn_fifo_destroy and the 2-level ops again.
     let mut h = fifo_hub(2);

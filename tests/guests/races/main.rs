@@ -1,0 +1,431 @@
+//! races: the two vCPUs of one domain racing each other through the operations the SMP
+//! advisories were about, on Ferrite and Xen 4.17 (`-smp 2`, `dom0_max_vcpus=2`).
+//!
+//! Events (XSA-340, 343, 358, 359): vCPU 1 keeps eight IPI ports of its own and sends on,
+//! unmasks, queries and re-prioritises them without pause, binding them again whenever they
+//! vanish; meanwhile vCPU 0, 100 times over, switches the domain to FIFO events (control blocks
+//! for both vCPUs, an event-array page, its own ports sending) and resets it back to 2-level
+//! (`EVTCHNOP_reset`, which closes every port under vCPU 1's feet). Every result must be one the
+//! ABI allows at that moment (0, `-EINVAL` for a port that just closed, `-EACCES` for the
+//! priority of a port closed under FIFO, `-ENOSYS` for a priority under 2-level). Grants (XSA-218, 228, 236): vCPU 0 maps a grant of its own writable,
+//! writes through it and unmaps, while vCPU 1 maps it read-only, copies out of it and unmaps,
+//! for a second; afterwards the entry's busy bits are clear, it can be revoked, and the frame
+//! pins as an L1 (no page or type reference left behind or dropped twice).
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+#[cfg(target_os = "none")]
+use domu_frontends::{
+    abi::arch_x86::VcpuGuestContext,
+    abi::grant_table::{
+        GnttabCopy, GnttabCopyPtr, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP, GNTMAP_READONLY,
+        GTF_PERMIT_ACCESS,
+    },
+    abi::xen::Hypercall,
+    abi::DomId,
+    println, sys,
+    sys::events,
+    sys::gnttab::{self, Table},
+    sys::mmu::{self, mmuext, PTE_RO, PTE_RW},
+    sys::traps,
+    sys::{read_u64, write_u64},
+    Test,
+};
+
+/// What vCPU 1 is to do: 0 wait, 1 events, 2 grants, 3 stop.
+#[cfg(target_os = "none")]
+static PHASE: AtomicU32 = AtomicU32::new(0);
+#[cfg(target_os = "none")]
+static AP_OPS: AtomicU64 = AtomicU64::new(0);
+/// The first result vCPU 1 did not expect: (operation << 32) | (rc as u32); 0 for none.
+#[cfg(target_os = "none")]
+static AP_BAD: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static AP_DONE: AtomicU32 = AtomicU32::new(0);
+#[cfg(target_os = "none")]
+static AP_STARTED: AtomicU32 = AtomicU32::new(0);
+/// The grant vCPU 1 races on, and where it maps it.
+#[cfg(target_os = "none")]
+static GRANT: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static AP_VA: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static AP_DST: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+#[repr(C, align(16))]
+struct Stack([u8; 32768]);
+#[cfg(target_os = "none")]
+static mut AP_STACK: Stack = Stack([0; 32768]);
+
+/// Pages for FIFO control blocks (one per vCPU) and an event-array page.
+#[cfg(target_os = "none")]
+#[repr(C, align(4096))]
+struct Page([AtomicU32; 1024]);
+#[cfg(target_os = "none")]
+static CB0: Page = Page([const { AtomicU32::new(0) }; 1024]);
+#[cfg(target_os = "none")]
+static CB1: Page = Page([const { AtomicU32::new(0) }; 1024]);
+#[cfg(target_os = "none")]
+static ARR: Page = Page([const { AtomicU32::new(0) }; 1024]);
+
+#[cfg(target_os = "none")]
+fn vcpu_op(cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    sys::hypercall_ints(Hypercall::VcpuOp as u32, [cmd, vcpu, arg, 0, 0])
+}
+
+#[cfg(target_os = "none")]
+fn port_op(cmd: u64, port: u32) -> i64 {
+    let mut a = port.to_le_bytes();
+    events::evtchn_op(cmd, &mut a)
+}
+
+#[cfg(target_os = "none")]
+fn bind_ipi(vcpu: u32) -> u32 {
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&vcpu.to_le_bytes());
+    if events::evtchn_op(7, &mut a) != 0 {
+        return 0;
+    }
+    u32::from_le_bytes([a[4], a[5], a[6], a[7]])
+}
+
+#[cfg(target_os = "none")]
+fn status(port: u32) -> i64 {
+    let mut a = [0u8; 24];
+    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    a[4..8].copy_from_slice(&port.to_le_bytes());
+    events::evtchn_op(5, &mut a)
+}
+
+#[cfg(target_os = "none")]
+fn set_priority(port: u32, priority: u32) -> i64 {
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&port.to_le_bytes());
+    a[4..].copy_from_slice(&priority.to_le_bytes());
+    events::evtchn_op(13, &mut a)
+}
+
+#[cfg(target_os = "none")]
+fn fifo_op(cmd: u64, page: &Page, vcpu: u32) -> i64 {
+    let gfn = mmu::va_to_mfn(core::ptr::addr_of!(*page) as u64);
+    let mut a = [0u8; 24];
+    a[..8].copy_from_slice(&gfn.to_le_bytes());
+    a[12..16].copy_from_slice(&vcpu.to_le_bytes());
+    events::evtchn_op(cmd, &mut a[..if cmd == 11 { 24 } else { 8 }])
+}
+
+/// Notes vCPU 1's first unexpected result.
+#[cfg(target_os = "none")]
+fn bad(op: u64, rc: i64) {
+    let _ = AP_BAD.compare_exchange(
+        0,
+        (op << 32) | (rc as u32 as u64),
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+}
+
+#[cfg(target_os = "none")]
+fn events_ap() {
+    let mut ports = [0u32; 8];
+    while PHASE.load(Ordering::SeqCst) == 1 {
+        for p in ports.iter_mut() {
+            if *p == 0 {
+                *p = bind_ipi(1);
+                continue;
+            }
+            let rc = port_op(4, *p); // EVTCHNOP_send
+            if rc == -22 {
+                *p = 0; // closed by a reset
+                continue;
+            }
+            if rc != 0 {
+                bad(4, rc);
+            }
+            let rc = port_op(9, *p); // EVTCHNOP_unmask
+            if rc != 0 && rc != -22 {
+                bad(9, rc);
+            }
+            let rc = status(*p);
+            if rc != 0 && rc != -22 {
+                bad(5, rc);
+            }
+            let rc = set_priority(*p, 5);
+            // -EACCES: closed by a reset under FIFO; -ENOSYS: 2-level has no priorities.
+            if rc != 0 && rc != -22 && rc != -13 && rc != -38 {
+                bad(13, rc);
+            }
+            AP_OPS.fetch_add(4, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(target_os = "none")]
+fn grants_ap() {
+    let (gref, va, dst) = (
+        GRANT.load(Ordering::SeqCst) as u32,
+        AP_VA.load(Ordering::SeqCst),
+        AP_DST.load(Ordering::SeqCst),
+    );
+    let me = DomId(0);
+    while PHASE.load(Ordering::SeqCst) == 2 {
+        let (rc, st, h) = gnttab::map(me, gref, va, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+        if (rc, st) != (0, 0) {
+            bad(20, if rc != 0 { rc } else { i64::from(st) });
+            continue;
+        }
+        let (rc, st) = gnttab::copy(GnttabCopy {
+            source: GnttabCopyPtr {
+                u: u64::from(gref),
+                domid: me,
+                offset: 0,
+                _pad: [0; 4],
+            },
+            dest: GnttabCopyPtr {
+                u: dst,
+                domid: DomId::SELF,
+                offset: 0,
+                _pad: [0; 4],
+            },
+            len: 64,
+            flags: GNTCOPY_SOURCE_GREF,
+            status: 0,
+            _pad: [0; 2],
+        });
+        if (rc, st) != (0, 0) {
+            bad(5, if rc != 0 { rc } else { i64::from(st) });
+        }
+        let (rc, st) = gnttab::unmap(h, va);
+        if (rc, st) != (0, 0) {
+            bad(21, if rc != 0 { rc } else { i64::from(st) });
+        }
+        AP_OPS.fetch_add(3, Ordering::Relaxed);
+    }
+}
+
+/// vCPU 1's entry.
+#[cfg(target_os = "none")]
+extern "C" fn ap_main() -> ! {
+    AP_STARTED.store(1, Ordering::SeqCst);
+    loop {
+        match PHASE.load(Ordering::SeqCst) {
+            1 => events_ap(),
+            2 => grants_ap(),
+            3 => break,
+            _ => core::hint::spin_loop(),
+        }
+    }
+    AP_DONE.store(1, Ordering::SeqCst);
+    vcpu_op(2, 1, 0); // VCPUOP_down on itself
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+#[cfg(target_os = "none")]
+fn start_ap(t: &mut Test) {
+    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+    let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
+    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
+    ctx.flags = 1 << 2; // VGCF_in_kernel
+    ctx.user_regs.rip = ap_main as *const () as u64;
+    ctx.user_regs.rsp = top - 8;
+    ctx.user_regs.cs = 0xe033;
+    ctx.user_regs.ss = 0xe02b;
+    ctx.user_regs.rflags = 0x200;
+    ctx.ctrlreg[3] = sys::read_cr3();
+    ctx.kernel_ss = 0xe02b;
+    ctx.kernel_sp = top;
+    for v in 0..32u8 {
+        ctx.trap_ctxt[v as usize].vector = v;
+        ctx.trap_ctxt[v as usize].flags = if v == 3 || v == 4 { 3 } else { 0 };
+        ctx.trap_ctxt[v as usize].cs = 0xe033;
+        ctx.trap_ctxt[v as usize].address = traps::stub(v);
+    }
+    t.eq(
+        vcpu_op(0, 1, core::ptr::addr_of!(ctx) as u64),
+        0,
+        "VCPUOP_initialise(1)",
+    );
+    t.eq(vcpu_op(1, 1, 0), 0, "VCPUOP_up(1)");
+    let deadline = events::system_time() + 10_000_000_000;
+    while AP_STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
+        core::hint::spin_loop();
+    }
+    t.eq(AP_STARTED.load(Ordering::SeqCst), 1, "vCPU 1 runs");
+}
+
+#[cfg(target_os = "none")]
+fn zero(p: &Page) {
+    for w in p.0.iter() {
+        w.store(0, Ordering::SeqCst);
+    }
+}
+
+#[cfg(target_os = "none")]
+fn events_race(t: &mut Test) {
+    let before = AP_OPS.load(Ordering::SeqCst);
+    PHASE.store(1, Ordering::SeqCst);
+    let mut rounds = 0;
+    let (mut again, until) = (0, events::system_time() + 500_000_000);
+    // 100 rounds, and for at least half a second.
+    while rounds < 100 || events::system_time() < until {
+        for p in [&CB0, &CB1, &ARR] {
+            zero(p);
+        }
+        let ok =
+            fifo_op(11, &CB0, 0) == 0 && fifo_op(11, &CB1, 1) == 0 && fifo_op(12, &ARR, 0) == 0;
+        let mine = bind_ipi(0);
+        let sent = mine != 0 && port_op(4, mine) == 0 && port_op(4, mine) == 0;
+        // Xen answers -EAGAIN while a port is still linked in a queue (vCPU 1's sends): the
+        // reset is tried again.
+        let mut reset = -11;
+        for _ in 0..10_000 {
+            let mut dom = 0x7ff0u16.to_le_bytes();
+            reset = events::evtchn_op(10, &mut dom);
+            if reset != -11 {
+                break;
+            }
+            again += 1;
+        }
+        if !(ok && sent && reset == 0) {
+            println!("races: event round {rounds}: fifo {ok}, sends {sent}, reset {reset}");
+            break;
+        }
+        rounds += 1;
+    }
+    t.check(
+        rounds >= 100,
+        format_args!("{rounds} rounds of FIFO set-up and reset beside vCPU 1's operations"),
+    );
+    println!("races: {rounds} rounds, resets tried again {again} times (-EAGAIN)");
+    PHASE.store(0, Ordering::SeqCst);
+    let done = AP_OPS.load(Ordering::SeqCst) - before;
+    println!("races: vCPU 1 made {done} event operations meanwhile");
+    t.check(
+        done >= 100,
+        format_args!("vCPU 1 raced ({done} operations)"),
+    );
+    t.eq(
+        fifo_op(12, &ARR, 0),
+        -95,
+        "2-level again: expand_array is -EOPNOTSUPP",
+    );
+    let p = events::alloc_unbound(DomId::SELF.0);
+    t.check(
+        p.is_ok(),
+        format_args!("a port allocates after the races ({p:?})"),
+    );
+}
+
+#[cfg(target_os = "none")]
+fn grants_race(t: &mut Test) {
+    let me = DomId(0);
+    let buf = sys::static_buffer();
+    let base = (buf.as_ptr() as u64 + 4095) & !4095;
+    let page = |i: u64| base + i * 4096;
+    let (gt_va, f, x0, x1, dst) = (page(0), page(1), page(2), page(3), page(4));
+    let mut frames = [0u64; 1];
+    t.eq(
+        gnttab::setup_table(DomId::SELF, 1, &mut frames),
+        (0, 0),
+        "setup_table",
+    );
+    t.eq(
+        mmu::update_va_mapping(gt_va, (frames[0] << 12) | PTE_RW, 2),
+        0,
+        "map the grant table",
+    );
+    let gt = Table { va: gt_va };
+    let f_mfn = mmu::va_to_mfn(f);
+    gt.grant(30, me, f_mfn, GTF_PERMIT_ACCESS);
+    GRANT.store(30, Ordering::SeqCst);
+    AP_VA.store(x1, Ordering::SeqCst);
+    AP_DST.store(mmu::va_to_mfn(dst), Ordering::SeqCst);
+    let before = AP_OPS.load(Ordering::SeqCst);
+    PHASE.store(2, Ordering::SeqCst);
+    let until = events::system_time() + 1_000_000_000;
+    let (mut mine, mut failed) = (0u64, None);
+    while events::system_time() < until {
+        let (rc, st, h) = gnttab::map(me, 30, x0, GNTMAP_HOST_MAP);
+        if (rc, st) != (0, 0) {
+            failed = Some(("map", rc, st));
+            break;
+        }
+        write_u64(x0 + 8 * (mine % 512), mine);
+        let (rc, st) = gnttab::unmap(h, x0);
+        if (rc, st) != (0, 0) {
+            failed = Some(("unmap", rc, st));
+            break;
+        }
+        mine += 1;
+    }
+    PHASE.store(3, Ordering::SeqCst);
+    let deadline = events::system_time() + 10_000_000_000;
+    while AP_DONE.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
+        core::hint::spin_loop();
+    }
+    t.eq(failed, None, "vCPU 0's writable maps and unmaps all worked");
+    let done = AP_OPS.load(Ordering::SeqCst) - before;
+    println!("races: {mine} writable map rounds on vCPU 0, {done} grant operations on vCPU 1");
+    t.check(
+        mine >= 10 && done >= 10,
+        format_args!("both vCPUs raced on the grant"),
+    );
+    t.eq(
+        read_u64(f + 8) % 512,
+        1,
+        "the writes through the mappings landed",
+    );
+    t.eq(
+        gt.flags(30),
+        GTF_PERMIT_ACCESS,
+        "no busy bit left on the entry",
+    );
+    t.check(gt.end_access(30), format_args!("the grant revokes"));
+    for i in 0..512 {
+        write_u64(f + i * 8, 0);
+    }
+    t.eq(
+        mmu::update_va_mapping(f, (f_mfn << 12) | PTE_RO, 2),
+        0,
+        "the frame's own mapping made read-only",
+    );
+    t.eq(
+        mmuext(0, f_mfn, 0),
+        0,
+        "the frame pins as an L1: no reference left over",
+    );
+    t.eq(mmuext(4, f_mfn, 0), 0, "unpinned");
+    t.eq(
+        mmu::update_va_mapping(f, (f_mfn << 12) | PTE_RW, 2),
+        0,
+        "writable again",
+    );
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    t.eq(traps::install(&[]), 0, "set_trap_table");
+    t.eq(events::map_shared_info(), 0, "map shared_info");
+    events::set_upcall_mask(true);
+    start_ap(&mut t);
+    events_race(&mut t);
+    grants_race(&mut t);
+    t.eq(AP_DONE.load(Ordering::SeqCst), 1, "vCPU 1 finished");
+    let b = AP_BAD.load(Ordering::SeqCst);
+    t.eq(
+        b,
+        0,
+        "vCPU 1 saw only results the ABI allows (else: operation << 32 | rc)",
+    );
+    t.finish()
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
