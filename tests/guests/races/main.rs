@@ -34,7 +34,7 @@ use domu_frontends::{
     Test,
 };
 
-/// What vCPU 1 is to do: 0 wait, 1 events, 2 grants, 3 stop.
+/// What vCPU 1 is to do: 0 wait, 1 events, 2 grants, 4 page types, 3 stop.
 #[cfg(target_os = "none")]
 static PHASE: AtomicU32 = AtomicU32::new(0);
 #[cfg(target_os = "none")]
@@ -46,6 +46,19 @@ static AP_BAD: AtomicU64 = AtomicU64::new(0);
 static AP_DONE: AtomicU32 = AtomicU32::new(0);
 #[cfg(target_os = "none")]
 static AP_STARTED: AtomicU32 = AtomicU32::new(0);
+/// The phase vCPU 1 is in (0 once it left the last one).
+#[cfg(target_os = "none")]
+static AP_AT: AtomicU32 = AtomicU32::new(0);
+
+/// Ends a phase: vCPU 1 is told and waited for.
+#[cfg(target_os = "none")]
+fn end_phase() {
+    PHASE.store(0, Ordering::SeqCst);
+    let deadline = events::system_time() + 10_000_000_000;
+    while AP_AT.load(Ordering::SeqCst) != 0 && events::system_time() < deadline {
+        core::hint::spin_loop();
+    }
+}
 /// The grant vCPU 1 races on, and where it maps it.
 #[cfg(target_os = "none")]
 static GRANT: AtomicU64 = AtomicU64::new(0);
@@ -206,14 +219,47 @@ fn grants_ap() {
     }
 }
 
+/// The frame vCPU 0 pins as an L1 while vCPU 1 maps it writable, and vCPU 1's alias for it.
+#[cfg(target_os = "none")]
+static TYPED: AtomicU64 = AtomicU64::new(0);
+#[cfg(target_os = "none")]
+static FORGED: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+fn types_ap() {
+    let (p, x, forged) = (
+        TYPED.load(Ordering::SeqCst),
+        AP_VA.load(Ordering::SeqCst),
+        FORGED.load(Ordering::SeqCst),
+    );
+    while PHASE.load(Ordering::SeqCst) == 4 {
+        let rc = mmu::update_va_mapping(x, (p << 12) | PTE_RW, 2);
+        if rc == 0 {
+            // Writable now: it cannot be an L1 at the same time, so nothing checks this entry.
+            write_u64(x, forged);
+            write_u64(x, 0);
+            let rc = mmu::update_va_mapping(x, 0, 2);
+            if rc != 0 {
+                bad(14, rc);
+            }
+        } else if rc != -16 && rc != -22 {
+            bad(14, rc);
+        }
+        AP_OPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// vCPU 1's entry.
 #[cfg(target_os = "none")]
 extern "C" fn ap_main() -> ! {
     AP_STARTED.store(1, Ordering::SeqCst);
     loop {
-        match PHASE.load(Ordering::SeqCst) {
+        let phase = PHASE.load(Ordering::SeqCst);
+        AP_AT.store(phase, Ordering::SeqCst);
+        match phase {
             1 => events_ap(),
             2 => grants_ap(),
+            4 => types_ap(),
             3 => break,
             _ => core::hint::spin_loop(),
         }
@@ -302,7 +348,7 @@ fn events_race(t: &mut Test) {
         format_args!("{rounds} rounds of FIFO set-up and reset beside vCPU 1's operations"),
     );
     println!("races: {rounds} rounds, resets tried again {again} times (-EAGAIN)");
-    PHASE.store(0, Ordering::SeqCst);
+    end_phase();
     let done = AP_OPS.load(Ordering::SeqCst) - before;
     println!("races: vCPU 1 made {done} event operations meanwhile");
     t.check(
@@ -407,6 +453,86 @@ fn grants_race(t: &mut Test) {
     );
 }
 
+/// XSA-401 (and 241's pattern across vCPUs): vCPU 0 pins a frame as an L1 and unpins it over
+/// and over while vCPU 1 maps it writable, writes a forged entry (the L4, writable) and takes
+/// it back: a writable mapping and the L1 type never coexist, so a pinned L1 never holds the
+/// forged entry.
+#[cfg(target_os = "none")]
+fn types_race(t: &mut Test) {
+    let buf_page = |i: u64| {
+        let b = core::ptr::addr_of!(TYPES_BUF) as u64;
+        b + i * 4096
+    };
+    let (own, x) = (buf_page(0), buf_page(1));
+    let p = mmu::va_to_mfn(own);
+    for i in 0..512 {
+        write_u64(own + i * 8, 0);
+    }
+    t.eq(
+        mmu::update_va_mapping(own, (p << 12) | PTE_RO, 2),
+        0,
+        "XSA-401: the frame's own mapping read-only",
+    );
+    let forged = (sys::read_cr3() & !0xfff) | 0x7;
+    TYPED.store(p, Ordering::SeqCst);
+    FORGED.store(forged, Ordering::SeqCst);
+    AP_VA.store(x, Ordering::SeqCst);
+    let before = AP_OPS.load(Ordering::SeqCst);
+    PHASE.store(4, Ordering::SeqCst);
+    let until = events::system_time() + 1_000_000_000;
+    let (mut pinned, mut seen, mut odd) = (0u64, 0u64, None);
+    while events::system_time() < until {
+        match mmuext(0, p, 0) {
+            0 => {
+                pinned += 1;
+                if (0..512).any(|i| read_u64(own + i * 8) == forged) {
+                    seen += 1;
+                }
+                let rc = mmuext(4, p, 0);
+                if rc != 0 {
+                    odd = Some(("unpin", rc));
+                    break;
+                }
+            }
+            -16 | -22 => {}
+            rc => {
+                odd = Some(("pin", rc));
+                break;
+            }
+        }
+    }
+    end_phase();
+    let done = AP_OPS.load(Ordering::SeqCst) - before;
+    println!("races: {pinned} pins of the frame by vCPU 0, {done} writable maps tried by vCPU 1");
+    t.eq(
+        odd,
+        None,
+        "XSA-401: pins and unpins answer as the ABI allows",
+    );
+    t.eq(seen, 0, "XSA-401: a pinned L1 never held the forged entry");
+    t.check(
+        pinned >= 10 && done >= 10,
+        format_args!("XSA-401: both vCPUs raced on the frame"),
+    );
+    t.eq(
+        mmuext(0, p, 0),
+        0,
+        "XSA-401: the frame pins once vCPU 1 stopped",
+    );
+    t.eq(mmuext(4, p, 0), 0, "XSA-401: unpinned");
+    t.eq(
+        mmu::update_va_mapping(own, (p << 12) | PTE_RW, 2),
+        0,
+        "XSA-401: writable again",
+    );
+}
+
+#[cfg(target_os = "none")]
+#[repr(C, align(4096))]
+struct TypesBuf([u8; 8192]);
+#[cfg(target_os = "none")]
+static mut TYPES_BUF: TypesBuf = TypesBuf([0; 8192]);
+
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -416,6 +542,7 @@ extern "C" fn guest_main() {
     events::set_upcall_mask(true);
     start_ap(&mut t);
     events_race(&mut t);
+    types_race(&mut t);
     grants_race(&mut t);
     t.eq(AP_DONE.load(Ordering::SeqCst), 1, "vCPU 1 finished");
     let b = AP_BAD.load(Ordering::SeqCst);
