@@ -249,7 +249,24 @@ fn types_ap() {
     }
 }
 
-/// vCPU 1's entry.
+/// The FXSAVE image vCPU 1 takes before it runs any other instruction (XSA-165).
+#[cfg(target_os = "none")]
+#[repr(C, align(16))]
+struct FxArea([u8; 512]);
+#[cfg(target_os = "none")]
+#[no_mangle]
+static mut RACES_AP_FX: FxArea = FxArea([0xaa; 512]);
+
+#[cfg(target_os = "none")]
+core::arch::global_asm!(
+    ".global races_ap_entry",
+    "races_ap_entry:",
+    "fxsave [rip + RACES_AP_FX]",
+    "jmp {main}",
+    main = sym ap_main,
+);
+
+/// vCPU 1's entry (after `races_ap_entry`'s FXSAVE).
 #[cfg(target_os = "none")]
 extern "C" fn ap_main() -> ! {
     AP_STARTED.store(1, Ordering::SeqCst);
@@ -277,7 +294,10 @@ fn start_ap(t: &mut Test) {
     let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
     let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
     ctx.flags = 1 << 2; // VGCF_in_kernel
-    ctx.user_regs.rip = ap_main as *const () as u64;
+    extern "C" {
+        fn races_ap_entry();
+    }
+    ctx.user_regs.rip = races_ap_entry as *const () as u64;
     ctx.user_regs.rsp = top - 8;
     ctx.user_regs.cs = 0xe033;
     ctx.user_regs.ss = 0xe02b;
@@ -302,6 +322,23 @@ fn start_ap(t: &mut Test) {
         core::hint::spin_loop();
     }
     t.eq(AP_STARTED.load(Ordering::SeqCst), 1, "vCPU 1 runs");
+    // XSA-165: a vCPU's first FPU state is the initial one, not what the CPU held before.
+    // SAFETY: vCPU 1 wrote the area before it set AP_STARTED and never writes it again.
+    let fx = unsafe { &(*core::ptr::addr_of!(RACES_AP_FX)).0 };
+    let word = |at: usize| u16::from_le_bytes([fx[at], fx[at + 1]]);
+    let mxcsr = u32::from_le_bytes([fx[24], fx[25], fx[26], fx[27]]);
+    t.eq(
+        (word(0), word(2), fx[4], mxcsr),
+        (0x37f, 0, 0, 0x1f80),
+        "XSA-165: vCPU 1 starts with FCW 0x37f, FSW 0, no x87 tag, MXCSR 0x1f80",
+    );
+    // Each ST register is 10 bytes of a 16-byte slot (FXSAVE leaves the other 6 alone).
+    let st_zero = (0..8).all(|i| fx[32 + 16 * i..42 + 16 * i].iter().all(|&b| b == 0));
+    let xmm_zero = fx[160..416].iter().all(|&b| b == 0);
+    t.check(
+        st_zero && xmm_zero,
+        format_args!("XSA-165: vCPU 1 starts with ST0-7 and XMM0-15 zero"),
+    );
 }
 
 #[cfg(target_os = "none")]
