@@ -512,37 +512,17 @@ fn domain_destroyed_while_its_grant_is_mapped_elsewhere() -> Result<()> {
     Ok(())
 }
 
-/// A guest's second vCPU: initialised, brought up, running beside the first and exchanging
-/// IPIs over event channels, then taken down, on two CPUs, on Ferrite and on Xen.
-fn smp_guest(xen: bool) -> Result<()> {
-    let name = if xen { "smp_xen" } else { "smp_ferrite_smp2" };
-    let mut b = Boot::new(name)
-        .smp(2)
-        .cmdline("dom0_max_vcpus=2")
-        .module(guest("smp")?, "");
-    if xen {
-        b = b.on_xen();
-    }
-    let run = b.run()?;
-    run.line("Test result: SUCCESS")?;
-    if !xen {
-        run.expect_exit(EXIT_SUCCESS)?;
-    }
-    Ok(())
-}
-
-/// The races guest (two vCPUs racing through event-channel and grant operations), on Ferrite
-/// and on Xen.
-fn races_guest(xen: bool) -> Result<()> {
+/// A guest with two vCPUs on two CPUs (`dom0_max_vcpus=2`), on Ferrite or on Xen.
+fn two_vcpu_guest(guest_name: &str, xen: bool) -> Result<()> {
     let name = if xen {
-        "races_xen"
+        format!("{guest_name}_xen")
     } else {
-        "races_ferrite_smp2"
+        format!("{guest_name}_ferrite_smp2")
     };
-    let mut b = Boot::new(name)
+    let mut b = Boot::new(&name)
         .smp(2)
         .cmdline("dom0_max_vcpus=2")
-        .module(guest("races")?, "");
+        .module(guest(guest_name)?, "");
     if xen {
         b = b.on_xen();
     }
@@ -554,24 +534,28 @@ fn races_guest(xen: bool) -> Result<()> {
     Ok(())
 }
 
+/// The races guest: two vCPUs racing through event-channel, page-type and grant operations,
+/// and vCPU 1's first FPU state.
 #[test]
 fn races_guest_ferrite() -> Result<()> {
-    races_guest(false)
+    two_vcpu_guest("races", false)
 }
 
 #[test]
 fn races_guest_xen() -> Result<()> {
-    races_guest(true)
+    two_vcpu_guest("races", true)
 }
 
+/// A guest's second vCPU: initialised, brought up, running beside the first and exchanging
+/// IPIs over event channels, then taken down.
 #[test]
 fn smp_guest_ferrite() -> Result<()> {
-    smp_guest(false)
+    two_vcpu_guest("smp", false)
 }
 
 #[test]
 fn smp_guest_xen() -> Result<()> {
-    smp_guest(true)
+    two_vcpu_guest("smp", true)
 }
 
 /// A read-only grant from a domU cannot be written by domain 0 through any path (Ferrite only,

@@ -215,6 +215,26 @@ pub fn bind_interdomain(remote_dom: u16, remote_port: u32) -> Result<u32, i64> {
     }
 }
 
+/// `EVTCHNOP_bind_ipi` on `vcpu`: the port, or 0 if refused.
+pub fn bind_ipi(vcpu: u32) -> u32 {
+    let mut a = [0u8; 8];
+    a[..4].copy_from_slice(&vcpu.to_le_bytes());
+    if evtchn_op(7, &mut a) != 0 {
+        return 0;
+    }
+    u32::from_le_bytes([a[4], a[5], a[6], a[7]])
+}
+
+/// `EVTCHNOP_send` on `port`.
+pub fn send(port: u32) -> i64 {
+    evtchn_op(4, &mut port.to_le_bytes())
+}
+
+/// `vcpu_op(cmd, vcpu, arg)` with an integer (or guest-address) argument.
+pub fn vcpu_op_on(cmd: u64, vcpu: u64, arg: u64) -> i64 {
+    crate::hypercall_ints(H::VcpuOp as u32, [cmd, vcpu, arg, 0, 0])
+}
+
 /// `EVTCHNOP_bind_virq` on vCPU 0: returns the port or the error.
 pub fn bind_virq(virq: u32) -> Result<u32, i64> {
     let mut a = [0u8; 12];

@@ -69,6 +69,33 @@ pub fn unmap(handle: GrantHandle, host_addr: u64) -> (i64, i16) {
     (rc, u[0].status)
 }
 
+/// A copy operand: a grant reference of `domid`, or (with `DOMID_SELF`) a frame of one's own.
+pub fn copy_ptr(u: u64, domid: DomId, offset: u16) -> xen_abi::grant_table::GnttabCopyPtr {
+    xen_abi::grant_table::GnttabCopyPtr {
+        u,
+        domid,
+        offset,
+        _pad: [0; 4],
+    }
+}
+
+/// One `GNTTABOP_copy` of `len` bytes from `source` to `dest`: `(rc, status)`.
+pub fn copy_between(
+    source: xen_abi::grant_table::GnttabCopyPtr,
+    dest: xen_abi::grant_table::GnttabCopyPtr,
+    len: u16,
+    flags: u16,
+) -> (i64, i16) {
+    copy(GnttabCopy {
+        source,
+        dest,
+        len,
+        flags,
+        status: 0,
+        _pad: [0; 2],
+    })
+}
+
 /// One `GNTTABOP_copy`: `(rc, status)`.
 pub fn copy(c: GnttabCopy) -> (i64, i16) {
     let mut a = [c];

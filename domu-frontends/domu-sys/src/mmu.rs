@@ -90,6 +90,21 @@ pub fn va_to_mfn(va: u64) -> u64 {
     pfn_to_mfn(va >> 12)
 }
 
+/// The machine address of the L1 entry that maps `va` in the current page tables, and the L2
+/// table and slot above it (read through [`read_table`]).
+pub fn pte_address(va: u64) -> (u64, (u64, usize)) {
+    let mut table = crate::read_cr3() >> 12;
+    let mut l2 = (0, 0);
+    for level in [4u32, 3, 2] {
+        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
+        if level == 2 {
+            l2 = (table, index);
+        }
+        table = (read_table(table, index) & ADDR_MASK) >> 12;
+    }
+    ((table << 12) | (((va >> 12) & 511) * 8), l2)
+}
+
 /// Entry `index` of the page table in machine frame `mfn`, read through the kernel's initial
 /// mapping (the bootstrap tables lie inside it, mapped read-only).
 pub fn read_table(mfn: u64, index: usize) -> u64 {

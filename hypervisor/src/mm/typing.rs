@@ -686,58 +686,35 @@ impl<M: PtMemory> FrameTable<'_, M> {
         Ok(())
     }
 
-    /// Xen's `inc_linear_entries`: `table` holds one more linear entry; false if it is used as
-    /// a linear target itself, or at the count's limit.
-    fn inc_linear_entries(&self, table: Mfn) -> bool {
-        self.info(table).is_some_and(|f| {
-            f.linear
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    if c >= 0 {
-                        c.checked_add(1)
-                    } else {
-                        None
-                    }
-                })
+    /// Updates `mfn`'s signed linear count with `f` (`None`: refused); true if it changed.
+    fn linear_update(&self, mfn: Mfn, f: impl FnMut(i16) -> Option<i16>) -> bool {
+        self.info(mfn).is_some_and(|i| {
+            i.linear
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
                 .is_ok()
         })
     }
 
+    /// Xen's `inc_linear_entries`: `table` holds one more linear entry; false if it is used as
+    /// a linear target itself, or at the count's limit.
+    fn inc_linear_entries(&self, table: Mfn) -> bool {
+        self.linear_update(table, |c| if c >= 0 { c.checked_add(1) } else { None })
+    }
+
     /// Xen's `dec_linear_entries`.
     fn dec_linear_entries(&self, table: Mfn) {
-        if let Some(f) = self.info(table) {
-            let _ = f
-                .linear
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    (c > 0).then(|| c - 1)
-                });
-        }
+        self.linear_update(table, |c| (c > 0).then(|| c - 1));
     }
 
     /// Xen's `inc_linear_uses`: one more linear entry uses `target`; false if it holds linear
     /// entries itself, or at the count's limit.
     fn inc_linear_uses(&self, target: Mfn) -> bool {
-        self.info(target).is_some_and(|f| {
-            f.linear
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    if c <= 0 {
-                        c.checked_sub(1)
-                    } else {
-                        None
-                    }
-                })
-                .is_ok()
-        })
+        self.linear_update(target, |c| if c <= 0 { c.checked_sub(1) } else { None })
     }
 
     /// Xen's `dec_linear_uses`.
     fn dec_linear_uses(&self, target: Mfn) {
-        if let Some(f) = self.info(target) {
-            let _ = f
-                .linear
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |c| {
-                    (c < 0).then(|| c + 1)
-                });
-        }
+        self.linear_update(target, |c| (c < 0).then(|| c + 1));
     }
 
     /// Releases what a present entry of the upper-level table `table` holds (Xen's

@@ -18,15 +18,15 @@
 #[cfg(target_os = "none")]
 use domu_frontends::{
     abi::grant_table::{
-        GnttabCopy, GnttabCopyPtr, GnttabOp, GnttabQuerySize, GNTCOPY_DEST_GREF,
-        GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_HOST_MAP, GNTMAP_READONLY,
-        GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING,
+        GnttabOp, GnttabQuerySize, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE,
+        GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY,
+        GTF_WRITING,
     },
     abi::xen::SifFlags,
     abi::{DomId, GrantHandle},
     println, sys,
     sys::gnttab::{self, Table},
-    sys::mmu::{self, ADDR_MASK, PTE_RW},
+    sys::mmu::{self, PTE_RW},
     sys::traps,
     Test,
 };
@@ -46,39 +46,6 @@ const BAD_GNTREF: i16 = -3;
 const BAD_HANDLE: i16 = -4;
 #[cfg(target_os = "none")]
 const PERMISSION_DENIED: i16 = -8;
-
-#[cfg(target_os = "none")]
-fn ptr(u: u64, domid: DomId, offset: u16) -> GnttabCopyPtr {
-    GnttabCopyPtr {
-        u,
-        domid,
-        offset,
-        _pad: [0; 4],
-    }
-}
-
-#[cfg(target_os = "none")]
-fn copy(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16) -> (i64, i16) {
-    gnttab::copy(GnttabCopy {
-        source,
-        dest,
-        len,
-        flags,
-        status: 0,
-        _pad: [0; 2],
-    })
-}
-
-/// The machine address of the L1 entry mapping `va` in the current page tables.
-#[cfg(target_os = "none")]
-fn pte_address(va: u64) -> u64 {
-    let mut table = sys::read_cr3() >> 12;
-    for level in [4u32, 3, 2] {
-        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
-        table = (mmu::read_table(table, index) & ADDR_MASK) >> 12;
-    }
-    (table << 12) | (((va >> 12) & 511) * 8)
-}
 
 #[cfg(target_os = "none")]
 #[no_mangle]
@@ -217,9 +184,9 @@ extern "C" fn guest_main() {
         "writable map of a read-only grant",
     );
     t.eq(
-        copy(
-            ptr(e_mfn, DomId::SELF, 0),
-            ptr(11, me, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(e_mfn, DomId::SELF, 0),
+            gnttab::copy_ptr(11, me, 0),
             8,
             GNTCOPY_DEST_GREF,
         ),
@@ -230,9 +197,9 @@ extern "C" fn guest_main() {
 
     // Copy both ways.
     t.eq(
-        copy(
-            ptr(10, me, 8),
-            ptr(d_mfn, DomId::SELF, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(10, me, 8),
+            gnttab::copy_ptr(d_mfn, DomId::SELF, 0),
             64,
             GNTCOPY_SOURCE_GREF,
         ),
@@ -245,9 +212,9 @@ extern "C" fn guest_main() {
         "the copy shows A's bytes",
     );
     t.eq(
-        copy(
-            ptr(e_mfn, DomId::SELF, 256),
-            ptr(10, me, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(e_mfn, DomId::SELF, 256),
+            gnttab::copy_ptr(10, me, 0),
             16,
             GNTCOPY_DEST_GREF,
         ),
@@ -260,14 +227,19 @@ extern "C" fn guest_main() {
         "A shows the copied bytes",
     );
     t.eq(
-        copy(ptr(e_mfn, me, 0), ptr(10, me, 0), 8, GNTCOPY_DEST_GREF),
+        gnttab::copy_between(
+            gnttab::copy_ptr(e_mfn, me, 0),
+            gnttab::copy_ptr(10, me, 0),
+            8,
+            GNTCOPY_DEST_GREF,
+        ),
         (0, PERMISSION_DENIED),
         "a local frame named by a domain id, not DOMID_SELF",
     );
     t.eq(
-        copy(
-            ptr(e_mfn, DomId::SELF, 4000),
-            ptr(10, me, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(e_mfn, DomId::SELF, 4000),
+            gnttab::copy_ptr(10, me, 0),
             200,
             GNTCOPY_DEST_GREF,
         ),
@@ -310,7 +282,7 @@ extern "C" fn guest_main() {
     );
 
     // GNTMAP_contains_pte: host_addr is the PTE's machine address.
-    let pte = pte_address(c2);
+    let (pte, _) = mmu::pte_address(c2);
     let (rc, st, hc) = gnttab::map(me, 10, pte, GNTMAP_HOST_MAP | GNTMAP_CONTAINS_PTE);
     t.eq((rc, st), (0, 0), "map through GNTMAP_contains_pte");
     t.eq(read_u64(c2 + 8), 0xe000_0021, "the PTE maps A");

@@ -15,8 +15,8 @@
 #[cfg(target_os = "none")]
 use domu_frontends::{
     abi::grant_table::{
-        GnttabCopy, GnttabCopyPtr, GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP,
-        GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING,
+        GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP, GNTMAP_READONLY,
+        GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING,
     },
     abi::xen::SifFlags,
     abi::DomId,
@@ -45,28 +45,6 @@ const ERANGE: i64 = -34;
 /// An address in the hypervisor's range.
 #[cfg(target_os = "none")]
 const HYPERVISOR_ADDR: u64 = 0xffff_8000_0000_0000;
-
-#[cfg(target_os = "none")]
-fn ptr(u: u64, domid: DomId, offset: u16) -> GnttabCopyPtr {
-    GnttabCopyPtr {
-        u,
-        domid,
-        offset,
-        _pad: [0; 4],
-    }
-}
-
-#[cfg(target_os = "none")]
-fn copy(source: GnttabCopyPtr, dest: GnttabCopyPtr, len: u16, flags: u16) -> (i64, i16) {
-    gnttab::copy(GnttabCopy {
-        source,
-        dest,
-        len,
-        flags,
-        status: 0,
-        _pad: [0; 2],
-    })
-}
 
 #[cfg(target_os = "none")]
 #[no_mangle]
@@ -255,9 +233,9 @@ extern "C" fn guest_main() {
         "a sub-page grant cannot be mapped",
     );
     t.eq(
-        copy(
-            ptr(12, me, 256),
-            ptr(d_mfn, DomId::SELF, 256),
+        gnttab::copy_between(
+            gnttab::copy_ptr(12, me, 256),
+            gnttab::copy_ptr(d_mfn, DomId::SELF, 256),
             128,
             GNTCOPY_SOURCE_GREF,
         ),
@@ -275,9 +253,9 @@ extern "C" fn guest_main() {
         (384, 8, "copy 8 bytes after the sub-page"),
     ] {
         t.eq(
-            copy(
-                ptr(12, me, off),
-                ptr(d_mfn, DomId::SELF, 0),
+            gnttab::copy_between(
+                gnttab::copy_ptr(12, me, off),
+                gnttab::copy_ptr(d_mfn, DomId::SELF, 0),
                 len,
                 GNTCOPY_SOURCE_GREF,
             ),
@@ -287,9 +265,9 @@ extern "C" fn guest_main() {
     }
     write_u64(d + 512, 0x5151);
     t.eq(
-        copy(
-            ptr(d_mfn, DomId::SELF, 512),
-            ptr(12, me, 320),
+        gnttab::copy_between(
+            gnttab::copy_ptr(d_mfn, DomId::SELF, 512),
+            gnttab::copy_ptr(12, me, 320),
             8,
             GNTCOPY_DEST_GREF,
         ),
@@ -302,9 +280,9 @@ extern "C" fn guest_main() {
     // Transitive grants that cannot work within one domain.
     v2.grant_transitive(13, me, me, 10);
     t.eq(
-        copy(
-            ptr(13, me, 0),
-            ptr(d_mfn, DomId::SELF, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(13, me, 0),
+            gnttab::copy_ptr(d_mfn, DomId::SELF, 0),
             8,
             GNTCOPY_SOURCE_GREF,
         ),
@@ -313,9 +291,9 @@ extern "C" fn guest_main() {
     );
     v2.grant_transitive(13, me, DomId(4000), 10);
     t.eq(
-        copy(
-            ptr(13, me, 0),
-            ptr(d_mfn, DomId::SELF, 0),
+        gnttab::copy_between(
+            gnttab::copy_ptr(13, me, 0),
+            gnttab::copy_ptr(d_mfn, DomId::SELF, 0),
             8,
             GNTCOPY_SOURCE_GREF,
         ),

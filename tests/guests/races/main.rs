@@ -23,7 +23,6 @@ use domu_frontends::{
         GnttabCopy, GnttabCopyPtr, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP, GNTMAP_READONLY,
         GTF_PERMIT_ACCESS,
     },
-    abi::xen::Hypercall,
     abi::DomId,
     println, sys,
     sys::events,
@@ -85,24 +84,9 @@ static CB1: Page = Page([const { AtomicU32::new(0) }; 1024]);
 static ARR: Page = Page([const { AtomicU32::new(0) }; 1024]);
 
 #[cfg(target_os = "none")]
-fn vcpu_op(cmd: u64, vcpu: u64, arg: u64) -> i64 {
-    sys::hypercall_ints(Hypercall::VcpuOp as u32, [cmd, vcpu, arg, 0, 0])
-}
-
-#[cfg(target_os = "none")]
 fn port_op(cmd: u64, port: u32) -> i64 {
     let mut a = port.to_le_bytes();
     events::evtchn_op(cmd, &mut a)
-}
-
-#[cfg(target_os = "none")]
-fn bind_ipi(vcpu: u32) -> u32 {
-    let mut a = [0u8; 8];
-    a[..4].copy_from_slice(&vcpu.to_le_bytes());
-    if events::evtchn_op(7, &mut a) != 0 {
-        return 0;
-    }
-    u32::from_le_bytes([a[4], a[5], a[6], a[7]])
 }
 
 #[cfg(target_os = "none")]
@@ -147,7 +131,7 @@ fn events_ap() {
     while PHASE.load(Ordering::SeqCst) == 1 {
         for p in ports.iter_mut() {
             if *p == 0 {
-                *p = bind_ipi(1);
+                *p = events::bind_ipi(1);
                 continue;
             }
             let rc = port_op(4, *p); // EVTCHNOP_send
@@ -282,7 +266,7 @@ extern "C" fn ap_main() -> ! {
         }
     }
     AP_DONE.store(1, Ordering::SeqCst);
-    vcpu_op(2, 1, 0); // VCPUOP_down on itself
+    events::vcpu_op_on(2, 1, 0); // VCPUOP_down on itself
     loop {
         core::hint::spin_loop();
     }
@@ -312,11 +296,11 @@ fn start_ap(t: &mut Test) {
         ctx.trap_ctxt[v as usize].address = traps::stub(v);
     }
     t.eq(
-        vcpu_op(0, 1, core::ptr::addr_of!(ctx) as u64),
+        events::vcpu_op_on(0, 1, core::ptr::addr_of!(ctx) as u64),
         0,
         "VCPUOP_initialise(1)",
     );
-    t.eq(vcpu_op(1, 1, 0), 0, "VCPUOP_up(1)");
+    t.eq(events::vcpu_op_on(1, 1, 0), 0, "VCPUOP_up(1)");
     let deadline = events::system_time() + 10_000_000_000;
     while AP_STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
         core::hint::spin_loop();
@@ -361,7 +345,7 @@ fn events_race(t: &mut Test) {
         }
         let ok =
             fifo_op(11, &CB0, 0) == 0 && fifo_op(11, &CB1, 1) == 0 && fifo_op(12, &ARR, 0) == 0;
-        let mine = bind_ipi(0);
+        let mine = events::bind_ipi(0);
         let sent = mine != 0 && port_op(4, mine) == 0 && port_op(4, mine) == 0;
         // Xen answers -EAGAIN while a port is still linked in a queue (vCPU 1's sends): the
         // reset is tried again.

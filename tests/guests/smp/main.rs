@@ -41,30 +41,6 @@ struct Stack([u8; 32768]);
 #[cfg(target_os = "none")]
 static mut AP_STACK: Stack = Stack([0; 32768]);
 
-#[cfg(target_os = "none")]
-fn vcpu_op(cmd: u64, vcpu: u64, arg: u64) -> i64 {
-    sys::hypercall_ints(
-        domu_frontends::abi::xen::Hypercall::VcpuOp as u32,
-        [cmd, vcpu, arg, 0, 0],
-    )
-}
-
-#[cfg(target_os = "none")]
-fn send(port: u32) -> i64 {
-    let mut a = port.to_le_bytes();
-    events::evtchn_op(4, &mut a)
-}
-
-#[cfg(target_os = "none")]
-fn bind_ipi(vcpu: u32) -> u32 {
-    let mut a = [0u8; 8];
-    a[..4].copy_from_slice(&vcpu.to_le_bytes());
-    if events::evtchn_op(7, &mut a) != 0 {
-        return 0;
-    }
-    u32::from_le_bytes([a[4], a[5], a[6], a[7]])
-}
-
 /// Waits (SCHEDOP_poll) for `port` and consumes its event; false after 10 s.
 #[cfg(target_os = "none")]
 fn take(port: u32) -> bool {
@@ -88,13 +64,13 @@ extern "C" fn ap_main() -> ! {
     }
     let (a, b) = (PORT_A.load(Ordering::SeqCst), PORT_B.load(Ordering::SeqCst));
     for _ in 0..ROUNDS {
-        if !take(b) || send(a) != 0 {
+        if !take(b) || events::send(a) != 0 {
             break;
         }
         PONGS.fetch_add(1, Ordering::SeqCst);
     }
     AP_DONE.store(1, Ordering::SeqCst);
-    vcpu_op(2, 1, 0); // VCPUOP_down on itself
+    events::vcpu_op_on(2, 1, 0); // VCPUOP_down on itself
     loop {
         core::hint::spin_loop();
     }
@@ -105,9 +81,13 @@ extern "C" fn ap_main() -> ! {
 extern "C" fn guest_main() {
     let mut t = Test::new();
     domu_frontends::setup_events(&mut t);
-    t.eq(vcpu_op(3, 1, 0), 0, "vCPU 1 starts down (VCPUOP_is_up)");
     t.eq(
-        vcpu_op(1, 1, 0),
+        events::vcpu_op_on(3, 1, 0),
+        0,
+        "vCPU 1 starts down (VCPUOP_is_up)",
+    );
+    t.eq(
+        events::vcpu_op_on(1, 1, 0),
         -22,
         "VCPUOP_up of a vCPU never initialised",
     );
@@ -147,18 +127,22 @@ extern "C" fn guest_main() {
     for (what, set) in refusals {
         let mut bad_ctx = ctx;
         set(&mut bad_ctx, bad);
-        let r = vcpu_op(0, 1, core::ptr::addr_of!(bad_ctx) as u64);
+        let r = events::vcpu_op_on(0, 1, core::ptr::addr_of!(bad_ctx) as u64);
         t.check(
             r == -22,
             format_args!("VCPUOP_initialise with a non-canonical {what}: got {r}, want -22"),
         );
     }
     let arg = core::ptr::addr_of!(ctx) as u64;
-    t.eq(vcpu_op(0, 1, arg), 0, "VCPUOP_initialise(1)");
-    t.eq(vcpu_op(0, 1, arg), -17, "a second initialise is -EEXIST");
+    t.eq(events::vcpu_op_on(0, 1, arg), 0, "VCPUOP_initialise(1)");
+    t.eq(
+        events::vcpu_op_on(0, 1, arg),
+        -17,
+        "a second initialise is -EEXIST",
+    );
 
-    let a = bind_ipi(0);
-    let b = bind_ipi(1);
+    let a = events::bind_ipi(0);
+    let b = events::bind_ipi(1);
     t.check(
         a != 0 && b != 0,
         format_args!("bind_ipi for vCPU 0 ({a}) and 1 ({b})"),
@@ -166,8 +150,8 @@ extern "C" fn guest_main() {
     PORT_A.store(a, Ordering::SeqCst);
     PORT_B.store(b, Ordering::SeqCst);
 
-    t.eq(vcpu_op(1, 1, 0), 0, "VCPUOP_up(1)");
-    t.eq(vcpu_op(3, 1, 0), 1, "vCPU 1 is up");
+    t.eq(events::vcpu_op_on(1, 1, 0), 0, "VCPUOP_up(1)");
+    t.eq(events::vcpu_op_on(3, 1, 0), 1, "vCPU 1 is up");
     let deadline = events::system_time() + 10_000_000_000;
     while STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
         core::hint::spin_loop();
@@ -186,14 +170,14 @@ extern "C" fn guest_main() {
 
     let mut pings = 0;
     for _ in 0..ROUNDS {
-        if send(b) != 0 || !take(a) {
+        if events::send(b) != 0 || !take(a) {
             break;
         }
         pings += 1;
     }
     t.eq(pings, ROUNDS, "IPI round trips (vCPU 0's side)");
     let deadline = events::system_time() + 10_000_000_000;
-    while vcpu_op(3, 1, 0) != 0 && events::system_time() < deadline {
+    while events::vcpu_op_on(3, 1, 0) != 0 && events::system_time() < deadline {
         core::hint::spin_loop();
     }
     t.eq(AP_DONE.load(Ordering::SeqCst), 1, "vCPU 1 finished");
@@ -205,7 +189,7 @@ extern "C" fn guest_main() {
         ROUNDS,
         "IPIs answered by vCPU 1",
     );
-    t.eq(vcpu_op(3, 1, 0), 0, "vCPU 1 took itself down");
+    t.eq(events::vcpu_op_on(3, 1, 0), 0, "vCPU 1 took itself down");
 
     // XSA-107: FIFO events with a control block for vCPU 0 only; an IPI port bound to vCPU 1
     // (which has none yet) is sent on, then vCPU 1 gets its control block too.
@@ -221,10 +205,10 @@ extern "C" fn guest_main() {
         0,
         "XSA-107: an event-array page",
     );
-    let c = bind_ipi(1);
+    let c = events::bind_ipi(1);
     t.check(c != 0, format_args!("XSA-107: bind_ipi for vCPU 1 ({c})"));
     t.eq(
-        send(c),
+        events::send(c),
         0,
         "XSA-107: an event for vCPU 1, which has no control block",
     );
@@ -233,7 +217,7 @@ extern "C" fn guest_main() {
         0,
         "XSA-107: init_control for vCPU 1 afterwards",
     );
-    t.eq(send(c), 0, "XSA-107: another event for vCPU 1");
+    t.eq(events::send(c), 0, "XSA-107: another event for vCPU 1");
     let mut dom = 0x7ff0u16.to_le_bytes();
     t.eq(
         events::evtchn_op(10, &mut dom),

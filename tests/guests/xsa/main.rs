@@ -17,9 +17,9 @@
 #[cfg(target_os = "none")]
 use domu_frontends::{
     abi::grant_table::{
-        GnttabCacheFlush, GnttabCopy, GnttabCopyPtr, GnttabOp, GnttabUnmapGrantRef,
-        GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP,
-        GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_WRITING,
+        GnttabCacheFlush, GnttabCopy, GnttabOp, GnttabUnmapGrantRef, GNTCOPY_DEST_GREF,
+        GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
+        GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_WRITING,
     },
     abi::xen::{Hypercall, SifFlags},
     abi::{DomId, GrantHandle},
@@ -53,21 +53,6 @@ fn version(cmd: u64, buf: &mut [u8]) -> i64 {
 fn zero_padded(field: &[u8]) -> bool {
     let nul = field.iter().position(|&b| b == 0).unwrap_or(field.len());
     field[nul..].iter().all(|&b| b == 0)
-}
-
-/// The machine address of the L1 entry mapping `va`, and the L2 table and slot above it.
-#[cfg(target_os = "none")]
-fn walk(va: u64) -> (u64, (u64, usize)) {
-    let mut table = sys::read_cr3() >> 12;
-    let mut l2 = (0, 0);
-    for level in [4u32, 3, 2] {
-        let index = ((va >> (12 + 9 * (level - 1))) & 511) as usize;
-        if level == 2 {
-            l2 = (table, index);
-        }
-        table = (mmu::read_table(table, index) & ADDR_MASK) >> 12;
-    }
-    ((table << 12) | (((va >> 12) & 511) * 8), l2)
 }
 
 #[cfg(target_os = "none")]
@@ -303,7 +288,7 @@ fn memory(t: &mut Test, spare: u64) {
     }
 
     // XSA-148: PSE on a live L2 entry is refused before any fast path.
-    let (_, (l2, i2)) = walk(spare);
+    let (_, (l2, i2)) = mmu::pte_address(spare);
     let e2 = mmu::read_table(l2, i2);
     t.eq(
         mmu::mmu_update((l2 << 12) | (i2 as u64 * 8), e2 | 0x80),
@@ -356,16 +341,6 @@ fn unmap_op(handle: GrantHandle, host_addr: u64, dev_bus_addr: u64) -> i16 {
         return rc as i16;
     }
     u[0].status
-}
-
-#[cfg(target_os = "none")]
-fn gref_ptr(gref: u32, me: DomId, offset: u16) -> GnttabCopyPtr {
-    GnttabCopyPtr {
-        u: u64::from(gref),
-        domid: me,
-        offset,
-        _pad: [0; 4],
-    }
 }
 
 #[cfg(target_os = "none")]
@@ -467,7 +442,7 @@ extern "C" fn guest_main() {
         0,
         "XSA-227: a page mapped read-only to aim at",
     );
-    let (pte, _) = walk(x3);
+    let (pte, _) = mmu::pte_address(x3);
     let before = (
         mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize),
         read_u64(x3),
@@ -592,8 +567,8 @@ extern "C" fn guest_main() {
     let list = ops as *mut GnttabCopy;
     for i in 0..408usize {
         let op = GnttabCopy {
-            source: gref_ptr(21, me, (8 * i) as u16),
-            dest: gref_ptr(21, me, (8 * (i + 1)) as u16),
+            source: gnttab::copy_ptr(21, me, (8 * i) as u16),
+            dest: gnttab::copy_ptr(21, me, (8 * (i + 1)) as u16),
             len: 8,
             flags: GNTCOPY_SOURCE_GREF | GNTCOPY_DEST_GREF,
             status: 0x777,
