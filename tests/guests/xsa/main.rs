@@ -5,7 +5,8 @@
 //! $0x80` without a handler (259), non-canonical FS/GS bases by `wrmsr` (193), RAPL and
 //! MISC_ENABLE MSRs (351, 333), `mov ss; int3` with a sticky DR6.BD (265), polling every port
 //! (221), allocating ports until `-ENOSPC` (317), a failed FIFO `init_control` (188), an
-//! `XENMEM_exchange` whose restart point aims its lists at the hypervisor (212), a flush of a
+//! `XENMEM_exchange` whose restart point aims its lists at the hypervisor (212), reservations
+//! naming every NUMA node (231), a flush of a
 //! non-canonical address (279), PSE set on a live L2 entry (148), `MMU_MACHPHYS_UPDATE` of a
 //! frame not the guest's (113); grants: host+device mapping unmapped one side at a time (224,
 //! 394), a misaligned `contains_pte` address (227), a grant for another domain (316), read-only
@@ -272,6 +273,40 @@ fn memory(t: &mut Test, spare: u64) {
         "XSA-212: the frame is still the guest's",
     );
     t.eq(read_u64(spare), 0x5151, "XSA-212: and still holds its data");
+
+    // XSA-231: a reservation naming any NUMA node (exact or not) allocates or does not, and
+    // whatever it gave is given back.
+    let reserve = |cmd: u64, list: &mut [u64; 1], flags: u32| {
+        let mut r = [0u8; 32];
+        r[..8].copy_from_slice(&(list.as_mut_ptr() as u64).to_le_bytes());
+        r[8..16].copy_from_slice(&1u64.to_le_bytes());
+        r[20..24].copy_from_slice(&flags.to_le_bytes());
+        r[24..26].copy_from_slice(&DomId::SELF.0.to_le_bytes());
+        sys::hypercall_buf(Hypercall::MemoryOp as u32, cmd, &mut r)
+    };
+    let mut odd = None;
+    for node in 0..256u32 {
+        let exact = if node % 2 == 1 { 1 << 17 } else { 0 };
+        let mut got = [0u64; 1];
+        match reserve(0, &mut got, ((node + 1) << 8) | exact) {
+            0 => {}
+            1 => {
+                if reserve(1, &mut got, 0) != 1 {
+                    odd = Some((node, 1));
+                    break;
+                }
+            }
+            rc => {
+                odd = Some((node, rc));
+                break;
+            }
+        }
+    }
+    t.eq(
+        odd,
+        None,
+        "XSA-231: reservations on nodes 0-255 allocate 0 or 1, given back",
+    );
 
     // XSA-279: a flush of a non-canonical address fails or does nothing, and Xen lives.
     let r = mmu::update_va_mapping(1 << 63, 0, UVMF_INVLPG | 4);
