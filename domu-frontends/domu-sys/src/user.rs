@@ -53,6 +53,16 @@ domu_sys_user_probe:
     ud2
     ud2
 
+    # `sysenter` with EFLAGS.NT set (XSA-339's pattern), then ends.
+    .global domu_sys_user_sysenter
+domu_sys_user_sysenter:
+    pushfq
+    orl $0x4000, (%rsp)
+    popfq
+    sysenter
+    ud2
+    ud2
+
     .global domu_sys_enter_user
     # rdi = user entry, rsi = user stack top, rdx = &KERNEL_RSP, rcx = rbx for the program
 domu_sys_enter_user:
@@ -108,10 +118,12 @@ pub(crate) fn handle(f: &mut GuestFrame) -> bool {
             true
         }
         13 if from_user => {
-            // `int $0x20` seen as #GP (Xen under QEMU < 8): skip it.
+            // `int $0x20` seen as #GP (Xen under QEMU < 8), or a refused `sysenter`: skip it
+            // (both are 2 bytes), and drop the NT flag the sysenter program set.
             INT_VECTOR.store(13, Ordering::SeqCst);
             INT_CS.store(f.cs, Ordering::SeqCst);
             f.rip += 2;
+            f.rflags &= !0x4000;
             true
         }
         14 if from_user => {
@@ -158,6 +170,17 @@ pub fn run_user_probe(va: u64) -> UserReport {
     run(probe_start(), va)
 }
 
+/// Runs `sysenter` from user mode with EFLAGS.NT set (XSA-339): the CPU refuses it (#GP(0)
+/// when SYSENTER is not set up, as for a 64-bit PV guest, or #UD), which reaches the kernel
+/// once, from user mode; the report's `int_vector` is 13 for #GP, 0 when #UD ended the program.
+#[cfg(target_os = "none")]
+pub fn run_user_sysenter_nt() -> UserReport {
+    extern "C" {
+        fn domu_sys_user_sysenter();
+    }
+    run(domu_sys_user_sysenter as *const () as u64, 0)
+}
+
 /// Address of the probe program (one page of code: map it in the user page table).
 #[cfg(target_os = "none")]
 pub fn probe_start() -> u64 {
@@ -180,6 +203,7 @@ fn run(entry: u64, rbx: u64) -> UserReport {
     }
     PF_ERROR.store(u64::MAX, Ordering::SeqCst);
     RETURNED.store(0, Ordering::SeqCst);
+    INT_VECTOR.store(0, Ordering::SeqCst);
     let kstack = core::ptr::addr_of!(KERNEL_STACK) as u64 + 16384;
     let ustack = core::ptr::addr_of!(USER_STACK) as u64 + 16384;
     // stack_switch: the kernel stack for entries from user mode.

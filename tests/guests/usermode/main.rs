@@ -3,7 +3,8 @@
 //! `iret` hypercall. The user program's `syscall` must reach the syscall callback with the
 //! user's return address, its `int $0x20` the DPL-3 trap-table entry (from user mode: RPL 3), and
 //! its final `ud2` the #UD handler, which resumes the kernel. The kernel's and user's GS bases
-//! must survive the two mode switches.
+//! must survive the two mode switches. XSA-339: a user `sysenter` with EFLAGS.NT set is
+//! refused once, from user mode.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -87,6 +88,19 @@ extern "C" fn guest_main() {
         0x5678_0000,
         "user GS base after the round trip",
     );
+
+    // XSA-339: `sysenter` from user mode with EFLAGS.NT set. SYSENTER is not set up for a
+    // 64-bit PV guest: the CPU refuses it once (#GP(0), or #UD), and that reaches the kernel
+    // from user mode; nothing is raised twice or in kernel mode.
+    let r = user::run_user_sysenter_nt();
+    println!("sysenter with NT: {:x?}", r);
+    t.check(
+        r.returned && (r.int_vector == 13 || r.int_vector == 0),
+        format_args!("XSA-339: sysenter with NT is refused once and the kernel resumes"),
+    );
+    if r.int_vector == 13 {
+        t.eq(r.int_cs & 3, 3, "XSA-339: the #GP came from user mode");
+    }
     t.finish()
 }
 
