@@ -99,6 +99,12 @@ pub fn set_upcall_mask(masked: bool) {
 }
 
 /// `vcpu_info[0].evtchn_upcall_pending`.
+/// Sets this vCPU's `evtchn_upcall_pending` by hand (a test's way of making an upcall due).
+pub fn set_upcall_pending() {
+    vbyte(UPCALL_PENDING).store(1, Ordering::SeqCst);
+}
+
+/// True if this vCPU's `evtchn_upcall_pending` is set.
 pub fn upcall_pending() -> bool {
     vbyte(UPCALL_PENDING).load(Ordering::SeqCst) != 0
 }
@@ -155,6 +161,11 @@ pub fn wallclock_secs() -> u64 {
     let lo = word32(WC_SEC).load(Ordering::SeqCst);
     let hi = word32(WC_SEC_HI).load(Ordering::SeqCst);
     (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Upcalls taken so far.
+pub fn upcalls() -> u64 {
+    UPCALLS.load(Ordering::SeqCst)
 }
 
 /// Events received on `port` so far.

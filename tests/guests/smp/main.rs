@@ -133,8 +133,34 @@ extern "C" fn guest_main() {
             format_args!("VCPUOP_initialise with a non-canonical {what}: got {r}, want -22"),
         );
     }
+    // XSA-296: vCPU 1's page tables are a fresh L4 (a copy of the live one's guest slots) that
+    // the call must validate, and an upcall is due on vCPU 0 as it is made (where Xen once hit
+    // a continuation it could not take): the call succeeds, the upcall arrives afterwards.
+    let si = sys::start_info();
+    let l4 = sys::read_cr3() >> 12;
+    let fresh = sys::mmu::pfn_to_mfn(si.nr_pages - 1);
+    let copied = (0..512usize)
+        .filter(|&i| !(256..272).contains(&i))
+        .all(|i| {
+            let e = sys::mmu::read_table(l4, i);
+            e == 0 || sys::mmu::mmu_update((fresh << 12) | (i as u64 * 8), e) == 0
+        });
+    t.check(copied, format_args!("XSA-296: a fresh L4 for vCPU 1"));
+    ctx.ctrlreg[3] = fresh << 12;
     let arg = core::ptr::addr_of!(ctx) as u64;
-    t.eq(events::vcpu_op_on(0, 1, arg), 0, "VCPUOP_initialise(1)");
+    let upcalls = events::upcalls();
+    events::set_upcall_pending();
+    events::set_upcall_mask(false);
+    t.eq(
+        events::vcpu_op_on(0, 1, arg),
+        0,
+        "VCPUOP_initialise(1) with a fresh L4 and an upcall due (XSA-296)",
+    );
+    events::set_upcall_mask(true);
+    t.check(
+        events::upcalls() > upcalls,
+        format_args!("XSA-296: the upcall due arrived"),
+    );
     t.eq(
         events::vcpu_op_on(0, 1, arg),
         -17,
