@@ -243,6 +243,29 @@ fn ports(t: &mut Test) {
     if let Ok(p) = again {
         evtchn_close(p);
     }
+
+    // XSA-338: after EVTCHNOP_reset, ports that were in use stay valid (closed), never
+    // invalid under a reader's feet; a port past the ABI's range stays invalid.
+    let mut dom = 0x7ff0u16.to_le_bytes();
+    t.eq(
+        events::evtchn_op(10, &mut dom),
+        0,
+        "XSA-338: EVTCHNOP_reset",
+    );
+    let status = |port: u32| {
+        let mut a = [0u8; 24];
+        a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
+        a[4..8].copy_from_slice(&port.to_le_bytes());
+        let rc = events::evtchn_op(5, &mut a);
+        (rc, u32::from_le_bytes([a[8], a[9], a[10], a[11]]))
+    };
+    let high = got[..n].iter().copied().max().unwrap_or(1);
+    t.eq(
+        status(high),
+        (0, 0),
+        "XSA-338: a port used before the reset is valid and closed",
+    );
+    t.eq(status(4096).0, -22, "XSA-338: port 4096 is invalid");
 }
 
 #[cfg(target_os = "none")]
