@@ -197,6 +197,17 @@ extern "C" fn guest_main() {
         "a write to the L4 (no L1) is not emulated",
     );
 
+    // XSA-202: emulating the writes above left EFLAGS alone but for the instructions' own
+    // arithmetic flags: IF is still set and IOPL still 0.
+    let flags: u64;
+    // SAFETY: reads RFLAGS through the stack.
+    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) flags) };
+    t.eq(
+        (flags & (1 << 9), flags & (3 << 12)),
+        (1 << 9, 0),
+        "XSA-202: IF set and IOPL 0 after the emulated writes",
+    );
+
     t.eq(mmu_update((l2 << 12) | (10 * 8), 0), 0, "unhook");
     t.eq(mmuext(4, a, 0), 0, "unpin");
     t.finish()
