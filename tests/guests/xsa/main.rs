@@ -385,6 +385,88 @@ fn memory(t: &mut Test, spare: u64) {
     );
 }
 
+/// XSA-286: in one multicall, `update_va_mapping` of an address, an `mmu_update` that swaps
+/// the L2 above it for another, and `update_va_mapping` of the address again: the second edit
+/// lands in the new L1, whatever the first left in the TLB.
+#[cfg(target_os = "none")]
+fn multicall_walks(t: &mut Test, pages: [u64; 4], d: u64) {
+    use domu_frontends::abi::xen::MulticallEntry;
+    let mfns = pages.map(mmu::va_to_mfn);
+    let [l1t1, l1t2, l2t1, l2t2] = mfns;
+    let ok = pages.iter().zip(mfns).all(|(&va, m)| {
+        (0..512).for_each(|i| write_u64(va + i * 8, 0));
+        mmu::update_va_mapping(va, (m << 12) | PTE_RO, UVMF_INVLPG) == 0
+    });
+    t.check(
+        ok,
+        format_args!("XSA-286: four zeroed frames, mapped read-only"),
+    );
+    t.eq(
+        mmu::mmu_update(l2t1 << 12, (l1t1 << 12) | PTE_RW),
+        0,
+        "XSA-286: L2 one's first entry: L1 one",
+    );
+    t.eq(
+        mmu::mmu_update(l2t2 << 12, (l1t2 << 12) | PTE_RW),
+        0,
+        "XSA-286: L2 two's first entry: L1 two",
+    );
+    t.eq(mmuext(1, l2t1, 0), 0, "XSA-286: pin L2 one");
+    t.eq(mmuext(1, l2t2, 0), 0, "XSA-286: pin L2 two");
+    let l4 = sys::read_cr3() >> 12;
+    let l3 = (mmu::read_table(l4, 0) & ADDR_MASK) >> 12;
+    t.eq(mmu::read_table(l3, 1), 0, "XSA-286: 1-2 GiB is unused");
+    let d_mfn = mmu::va_to_mfn(d);
+    let va = 1u64 << 30;
+    let mut stale = 0;
+    for _ in 0..15 {
+        let mut swap = [(l3 << 12) | 8, (l2t2 << 12) | PTE_RW];
+        let setup = mmu::mmu_update((l3 << 12) | 8, (l2t1 << 12) | PTE_RW) == 0
+            && mmu::mmu_update(l1t1 << 12, 0) == 0
+            && mmu::mmu_update(l1t2 << 12, 0) == 0;
+        let e = |op: Hypercall, args: [u64; 6]| MulticallEntry {
+            op: op as u64,
+            result: 0xdead,
+            args,
+        };
+        let mut batch = [
+            e(Hypercall::UpdateVaMapping, [va, 0, UVMF_INVLPG, 0, 0, 0]),
+            e(
+                Hypercall::MmuUpdate,
+                [swap.as_mut_ptr() as u64, 1, 0, 0x7ff0, 0, 0],
+            ),
+            e(
+                Hypercall::UpdateVaMapping,
+                [va, (d_mfn << 12) | PTE_RW | 0x60, UVMF_INVLPG, 0, 0, 0],
+            ),
+        ];
+        let rc = sys::multicall(&mut batch);
+        let all_ok = setup && rc == 0 && batch.iter().all(|b| b.result == 0);
+        // SAFETY: the four pages are this guest's, mapped read-only.
+        let (one, two) = (read_u64(pages[0]), read_u64(pages[1]));
+        if !all_ok || one != 0 || (two & ADDR_MASK) >> 12 != d_mfn {
+            stale += 1;
+        }
+    }
+    t.eq(
+        stale,
+        0,
+        "XSA-286: every time, the new L1 took the mapping and the old stayed empty",
+    );
+    t.eq(
+        mmu::mmu_update((l3 << 12) | 8, 0),
+        0,
+        "XSA-286: 1-2 GiB unused again",
+    );
+    t.eq(mmuext(4, l2t1, 0), 0, "XSA-286: unpin L2 one");
+    t.eq(mmuext(4, l2t2, 0), 0, "XSA-286: unpin L2 two");
+    let ok = pages
+        .iter()
+        .zip(mfns)
+        .all(|(&va, m)| mmu::update_va_mapping(va, (m << 12) | PTE_RW, UVMF_INVLPG) == 0);
+    t.check(ok, format_args!("XSA-286: the four frames writable again"));
+}
+
 #[cfg(target_os = "none")]
 fn unmap_op(handle: GrantHandle, host_addr: u64, dev_bus_addr: u64) -> i16 {
     let mut u = [GnttabUnmapGrantRef {
@@ -432,6 +514,8 @@ extern "C" fn guest_main() {
     sticky_dr6(&mut t);
     ports(&mut t);
     memory(&mut t, spare);
+    // Pages 11-14: the last whole pages of the 64 KiB buffer (page 15 may run past its end).
+    multicall_walks(&mut t, [page(11), page(12), page(13), page(14)], spare);
 
     // Grants: the guest's own table, granting to itself.
     let mut frames = [0u64; 1];
