@@ -175,6 +175,16 @@ fn header<M: GrantMemory>(
     }
 }
 
+/// The header bits `_set_status` compares with the grant's type: a mapping also refuses
+/// `GTF_sub_page`.
+fn type_mask(mapflag: bool) -> u16 {
+    if mapflag {
+        GTF_TYPE_MASK | GTF_SUB_PAGE
+    } else {
+        GTF_TYPE_MASK
+    }
+}
+
 /// `gnttab_clear_flags` on the word that holds `GTF_reading`/`GTF_writing`: the v1 entry's
 /// flags, or the v2 status word.
 fn clear_busy<M: GrantMemory>(mem: &mut M, rd: DomId, gref: GrantRef, version: u32, mask: u16) {
@@ -197,11 +207,7 @@ impl GrantSystem {
         mapflag: bool,
         ld: DomId,
     ) -> Result<(), GnttabStatus> {
-        let mask = if mapflag {
-            GTF_TYPE_MASK | GTF_SUB_PAGE
-        } else {
-            GTF_TYPE_MASK
-        };
+        let mask = type_mask(mapflag);
         let e = ok_or_general(mem.read_entry(rd, gref))?;
         let mut cur = header_word(e.flags, e.domid);
         for _ in 0..CMPXCHG_RETRIES {
@@ -239,11 +245,7 @@ impl GrantSystem {
         mapflag: bool,
         ld: DomId,
     ) -> Result<(), GnttabStatus> {
-        let mask = if mapflag {
-            GTF_TYPE_MASK | GTF_SUB_PAGE
-        } else {
-            GTF_TYPE_MASK
-        };
+        let mask = type_mask(mapflag);
         let type_ok = |flags: u16| {
             flags & mask == GTF_PERMIT_ACCESS || (!mapflag && flags & mask == GTF_TRANSITIVE)
         };

@@ -148,6 +148,20 @@ fn set_version_keeps_the_reserved_entries_and_clears_the_rest() {
 }
 
 #[test]
+fn set_version_2_without_memory_for_status_frames_is_enomem() {
+    // gnttab_set_version 1 -> 2: gnttab_populate_status_frames fails -> -ENOMEM, still v1.
+    let (mut sys, mut mem) = world();
+    mem.fail_grow = true;
+    assert_eq!(sys.set_version(&mut mem, FRONT, 2), (Err(Errno::ENOMEM), 1));
+    assert_eq!(
+        sys.get_status_frames(FRONT, DomId::SELF, 1),
+        Err(GnttabStatus::GeneralError)
+    );
+    mem.fail_grow = false;
+    assert_eq!(sys.set_version(&mut mem, FRONT, 2), (Ok(()), 2));
+}
+
+#[test]
 fn set_version_with_a_pinned_entry_past_the_reserved_ones_is_ebusy() {
     // gnttab_set_version: "some grant entries still in use" -> -EBUSY, op.version unchanged.
     let (mut sys, mut mem) = granted(false);

@@ -112,6 +112,8 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
         || (inr.domid != DomId::SELF && inr.domid != dom.id)
         || inr.extent_order != 0
         || outr.extent_order > MAX_EXCHANGE_ORDER
+        // "Sizes of input and output lists do not overflow a long?", then "match?".
+        || outr.nr_extents > u64::MAX >> outr.extent_order
         || inr.nr_extents != outr.nr_extents << outr.extent_order
         || x.nr_exchanged > inr.nr_extents
     {

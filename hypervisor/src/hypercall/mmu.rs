@@ -134,7 +134,8 @@ pub fn mmuext_op(
     let pg_owner = page_owner(dom, foreigndom)?;
     let mut done = 0u64;
     let mut result = Ok(0);
-    for i in 0..count {
+    // `count` is `unsigned int` in Xen's `do_mmuext_op`, as in `mmu_update` above.
+    for i in 0..u64::from(count as u32) {
         let size = core::mem::size_of::<MmuextOp>() as u64;
         let op: MmuextOp = read_guest_struct(ops.wrapping_add(i.wrapping_mul(size)))?;
         let r = one(dom, v, pg_owner, &op);

@@ -20,6 +20,8 @@ pub fn multicall(
     list: u64,
     count: u64,
 ) -> XenResult<u64> {
+    // `nr_calls` is 32 bits wide in Xen's `do_multicall`: the upper half is not looked at.
+    let count = u64::from(count as u32);
     let size = core::mem::size_of::<MulticallEntry>() as u64;
     let len = count.checked_mul(size).ok_or(Errno::EFAULT)?;
     if !crate::arch::x86_64::guest::guest_range_ok(list, len as usize) {

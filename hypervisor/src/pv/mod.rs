@@ -410,7 +410,7 @@ pub fn deliver_events(frame: &mut TrapFrame) {
         return;
     };
     deliver_nmi(&dom, &v, frame);
-    if !upcall_pending(&v) || upcall_mask_get(&v) != 0 {
+    if !upcall_due(&v) {
         return;
     }
     let mut st = v.state.lock();

@@ -102,6 +102,24 @@ extern "C" fn guest_main() {
         "restore",
     );
 
+    // An output list whose size overflows (2^62 + 1 extents of 4 frames: 4 once wrapped) is
+    // -EINVAL, whatever the input list says.
+    let mut four_in: [u64; 4] =
+        core::array::from_fn(|i| mmu::pfn_to_mfn(si.nr_pages - 24 + i as u64));
+    let mut x = [0u8; 72];
+    x[..8].copy_from_slice(&(four_in.as_mut_ptr() as u64).to_le_bytes());
+    x[8..16].copy_from_slice(&4u64.to_le_bytes());
+    x[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    x[32..40].copy_from_slice(&(four_in.as_mut_ptr() as u64).to_le_bytes());
+    x[40..48].copy_from_slice(&((1u64 << 62) + 1).to_le_bytes());
+    x[48..52].copy_from_slice(&2u32.to_le_bytes());
+    x[56..58].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    t.eq(
+        sys::hypercall_buf(Hypercall::MemoryOp as u32, 11, &mut x),
+        -22,
+        "an output list whose size overflows: -EINVAL",
+    );
+
     // XSA-217: a frame still mapped elsewhere is not given up.
     let pfn = si.nr_pages - 17;
     let f = mmu::pfn_to_mfn(pfn);

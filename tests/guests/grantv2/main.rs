@@ -42,6 +42,11 @@ const EBUSY: i64 = -16;
 const EINVAL: i64 = -22;
 #[cfg(target_os = "none")]
 const ERANGE: i64 = -34;
+/// A guest address nothing maps (1 GiB: past the initial mapping).
+#[cfg(target_os = "none")]
+const UNMAPPED: u64 = 0x4000_0000;
+#[cfg(target_os = "none")]
+const BAD_VIRT_ADDR: i16 = -5;
 /// An address in the hypervisor's range.
 #[cfg(target_os = "none")]
 const HYPERVISOR_ADDR: u64 = 0xffff_8000_0000_0000;
@@ -144,6 +149,11 @@ extern "C" fn guest_main() {
         gnttab::get_status_frames(DomId::SELF, 1, HYPERVISOR_ADDR).0,
         EFAULT,
         "a frame list in the hypervisor's range: -EFAULT",
+    );
+    t.eq(
+        gnttab::get_status_frames(DomId::SELF, 1, UNMAPPED),
+        (0, BAD_VIRT_ADDR),
+        "a frame list in guest space but unmapped: GNTST_bad_virt_addr",
     );
     write_u64(list, u64::MAX);
     t.eq(

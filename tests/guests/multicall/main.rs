@@ -75,6 +75,27 @@ extern "C" fn guest_main() {
         )
     };
     t.eq(rc, -14, "a list into the hypervisor's range: -EFAULT");
+    // The count is 32 bits wide (Xen's `uint32_t nr_calls`): 2^32 + 1 is one call.
+    let mut one = [
+        e(Hypercall::XenVersion, [0; 6]),
+        e(Hypercall::XenVersion, [0; 6]),
+    ];
+    // SAFETY: a live list of two entries; the hypervisor runs the first only.
+    let rc = unsafe {
+        sys::hypercall(
+            Hypercall::Multicall as u32,
+            one.as_mut_ptr() as u64,
+            (1 << 32) | 1,
+            0,
+            0,
+            0,
+        )
+    };
+    t.eq(
+        (rc, one[0].result as i64, one[1].result),
+        (0, (4 << 16) | 17, 0xdead),
+        "a count of 2^32 + 1 runs one entry",
+    );
 
     // XSA-213: `iret` in a multicall returns to its frame and ends the batch.
     t.eq(traps::install(&[]), 0, "set_trap_table");

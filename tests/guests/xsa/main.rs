@@ -345,6 +345,27 @@ fn memory(t: &mut Test, spare: u64) {
         );
     }
 
+    // mmuext_op's count is 32 bits wide (`unsigned int`): 2^32 + 1 is one op.
+    let mut ops = [0u64; 6];
+    ops[0] = 6; // MMUEXT_TLB_FLUSH_LOCAL
+    let mut done = 0u32;
+    // SAFETY: a live list of two ops and a live done counter; the hypervisor runs one op.
+    let rc = unsafe {
+        sys::hypercall(
+            Hypercall::MmuextOp as u32,
+            ops.as_mut_ptr() as u64,
+            (1 << 32) | 1,
+            core::ptr::addr_of_mut!(done) as u64,
+            u64::from(DomId::SELF.0),
+            0,
+        )
+    };
+    t.eq(
+        (rc, done),
+        (0, 1),
+        "mmuext_op with a count of 2^32 + 1 runs one op",
+    );
+
     // XSA-148: PSE on a live L2 entry is refused before any fast path.
     let (_, (l2, i2)) = mmu::pte_address(spare);
     let e2 = mmu::read_table(l2, i2);

@@ -358,6 +358,10 @@ fn log_hypervisor_db(rip: u64, dr6: u64) {
 pub fn report_hypervisor_db() {
     use core::sync::atomic::Ordering;
     let seen = HYPERVISOR_DB[0].load(Ordering::Acquire);
+    // Every CPU calls this on every tick: only a new #DB writes.
+    if seen == HYPERVISOR_DB[3].load(Ordering::Relaxed) {
+        return;
+    }
     let reported = HYPERVISOR_DB[3].swap(seen, Ordering::Relaxed);
     if seen <= reported || reported >= 8 {
         return;
