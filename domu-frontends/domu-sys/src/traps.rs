@@ -1068,3 +1068,30 @@ pub mod pte {
         last()
     }
 }
+
+/// The context a test kernel gives a second vCPU (`VCPUOP_initialise`): kernel mode at `entry`
+/// with `rsp` just below `stack_top` (16-byte aligned, as after a call), the flat selectors,
+/// interrupts on, this vCPU's page tables, and every exception on the shared stubs (#BP and
+/// #OF reachable from ring 3).
+#[cfg(target_os = "none")]
+pub fn ap_context(entry: u64, stack_top: u64) -> xen_abi::arch_x86::VcpuGuestContext {
+    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+    let mut ctx: xen_abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
+    ctx.flags = 1 << 2; // VGCF_in_kernel
+    ctx.user_regs.rip = entry;
+    ctx.user_regs.rsp = stack_top - 8;
+    ctx.user_regs.cs = 0xe033;
+    ctx.user_regs.ss = 0xe02b;
+    ctx.user_regs.rflags = 0x200;
+    ctx.ctrlreg[3] = crate::read_cr3();
+    ctx.kernel_ss = 0xe02b;
+    ctx.kernel_sp = stack_top;
+    for v in 0..32u8 {
+        let t = &mut ctx.trap_ctxt[usize::from(v)];
+        t.vector = v;
+        t.flags = if v == 3 || v == 4 { 3 } else { 0 };
+        t.cs = 0xe033;
+        t.address = stub(v);
+    }
+    ctx
+}

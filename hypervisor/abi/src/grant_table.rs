@@ -215,6 +215,13 @@ pub type GrantStatus = u16;
 // Sub-ops
 // ---------------------------------------------------------------------------------------------
 
+/// Bits of `grant_table_op`'s 32-bit command above the sub-op: an argument only
+/// `GNTTABOP_cache_flush`'s continuation may carry (Xen's `GNTTABOP_CONTINUATION_ARG_SHIFT`, from
+/// its `common/grant_table.c`, not the public headers); with any other sub-op they are `-EINVAL`.
+pub const GNTTABOP_CONTINUATION_ARG_SHIFT: u32 = 12;
+/// Mask of the sub-op in `grant_table_op`'s command (Xen's `GNTTABOP_CMD_MASK`).
+pub const GNTTABOP_CMD_MASK: u32 = (1 << GNTTABOP_CONTINUATION_ARG_SHIFT) - 1;
+
 /// The `GNTTABOP_*` sub-op numbers of `HYPERVISOR_grant_table_op`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u32)]

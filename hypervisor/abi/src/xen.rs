@@ -156,6 +156,11 @@ pub const VIRQ_ARCH_7: u32 = 23;
 /// Number of VIRQs.
 pub const NR_VIRQS: u32 = 24;
 
+/// The top bit of `mmu_update`'s and `mmuext_op`'s 32-bit count: a continuation of a preempted
+/// batch, whose work so far is the count at `pdone` (Xen's `MMU_UPDATE_PREEMPTED`, from its
+/// `asm/mm.h`, not the public headers). A guest may set it itself; Xen then adds to `*pdone`.
+pub const MMU_UPDATE_PREEMPTED: u32 = 1 << 31;
+
 sub_op_enum! {
     /// The command in the low 2 bits of `mmu_update.ptr` (`MMU_*`).
     #[doc(alias = "MMU_NORMAL_PT_UPDATE")]

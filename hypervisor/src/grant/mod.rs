@@ -14,6 +14,7 @@
 //! such frames are remembered only to log when they go ([`reap_orphans`]).
 
 use crate::domain::{Domain, Vcpu};
+use crate::hypercall::{Outcome, Preempt};
 use crate::mm::guest::{frame_cmpxchg_u64, frame_fetch_and_u64, frame_read_u64, frame_write_u64};
 use crate::mm::typing::{
     l1_table_offset, pte_mfn, PageType, PTE_A, PTE_D, PTE_P, PTE_PCD, PTE_PSE, PTE_PWT, PTE_RW,
@@ -681,14 +682,30 @@ fn code<T>(r: &Result<T, GnttabStatus>) -> i16 {
         .map_or_else(|s| s.code(), |_| GnttabStatus::Okay.code())
 }
 
-/// Runs `one` over `count` ops of type `T` at `uop`, each copied in, run and copied back.
-fn each<T>(uop: u64, count: u32, mut one: impl FnMut(&mut T) -> XenResult<()>) -> XenResult<u64>
+/// Runs `one` over `count` ops of type `T` at `uop`, each copied in, run and copied back;
+/// preemptible between ops, when `rest` gets where the ops left begin and how many there are.
+/// The whole array must lie in guest space (Xen's `guest_handle_okay`), else `-EFAULT` before
+/// any op runs.
+fn each<T>(
+    uop: u64,
+    count: u32,
+    rest: &mut Option<(u64, u32)>,
+    mut one: impl FnMut(&mut T) -> XenResult<()>,
+) -> XenResult<u64>
 where
     T: zerocopy::FromBytes + zerocopy::IntoBytes + zerocopy::Immutable,
 {
     let size = core::mem::size_of::<T>() as u64;
-    for i in 0..u64::from(count) {
-        let at = uop.wrapping_add(i * size);
+    if !crate::arch::x86_64::guest::guest_range_ok(uop, count as usize * size as usize) {
+        return Err(Errno::EFAULT);
+    }
+    let mut preempt = Preempt::new();
+    for i in 0..count {
+        let at = uop.wrapping_add(u64::from(i) * size);
+        if i > 0 && preempt.due() {
+            *rest = Some((at, count - i));
+            return Ok(0);
+        }
         let mut op: T = read_guest_struct(at)?;
         one(&mut op)?;
         write_guest(at, op.as_bytes())?;
@@ -696,21 +713,46 @@ where
     Ok(0)
 }
 
-/// The `grant_table_op(cmd, uop, count)` hypercall (`do_grant_table_op`).
-pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) -> XenResult<u64> {
-    let op = GnttabOp::try_from(u32::try_from(cmd).map_err(|_| Errno::ENOSYS)?)?;
-    let count = count as u32;
+/// The `grant_table_op(cmd, uop, count)` hypercall (`do_grant_table_op`): `cmd` and `count`
+/// are 32 bits wide; a negative count, or bits above the sub-op (`GNTTABOP_CMD_MASK`) with any
+/// sub-op but `cache_flush`, are `-EINVAL`. The batches are preemptible between ops: the
+/// continuation is the same sub-op over the ops left.
+pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) -> Outcome {
+    let cmd = cmd as u32;
+    let sub = cmd & xen_abi::grant_table::GNTTABOP_CMD_MASK;
+    if (count as u32 as i32) < 0
+        || (cmd != sub && sub != GnttabOp::CacheFlush as u32)
+    {
+        return Outcome::Done(Err(Errno::EINVAL));
+    }
+    let mut rest = None;
+    let r = table_op(dom, v, sub, uop, count as u32, &mut rest);
+    match (r, rest) {
+        (Ok(_), Some((at, left))) => Outcome::resume(&[u64::from(sub), at, u64::from(left)]),
+        (r, _) => Outcome::Done(r),
+    }
+}
+
+fn table_op(
+    dom: &Domain,
+    v: &Vcpu,
+    cmd: u32,
+    uop: u64,
+    count: u32,
+    rest: &mut Option<(u64, u32)>,
+) -> XenResult<u64> {
+    let op = GnttabOp::try_from(cmd)?;
     check_count(op, count)?;
     if is_unimplemented(op) {
         return Err(Errno::ENOSYS);
     }
     let id = dom.id;
     let r = match op {
-        GnttabOp::MapGrantRef => each(uop, count, |o: &mut GnttabMapGrantRef| {
+        GnttabOp::MapGrantRef => each(uop, count, rest, |o: &mut GnttabMapGrantRef| {
             map_one(dom, v, o);
             Ok(())
         }),
-        GnttabOp::UnmapGrantRef => each(uop, count, |o: &mut GnttabUnmapGrantRef| {
+        GnttabOp::UnmapGrantRef => each(uop, count, rest, |o: &mut GnttabUnmapGrantRef| {
             o.status = code(&unmap_one(
                 dom,
                 v,
@@ -721,7 +763,7 @@ pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) ->
             ));
             Ok(())
         }),
-        GnttabOp::UnmapAndReplace => each(uop, count, |o: &mut GnttabUnmapAndReplace| {
+        GnttabOp::UnmapAndReplace => each(uop, count, rest, |o: &mut GnttabUnmapAndReplace| {
             o.status = code(&unmap_one(
                 dom,
                 v,
@@ -732,15 +774,15 @@ pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) ->
             ));
             Ok(())
         }),
-        GnttabOp::Copy => each(uop, count, |o: &mut GnttabCopy| {
+        GnttabOp::Copy => each(uop, count, rest, |o: &mut GnttabCopy| {
             o.status = code(&with_hub(|h| h.sys.copy(&mut h.mem, id, o)));
             Ok(())
         }),
-        GnttabOp::SetupTable => each(uop, count, |o: &mut GnttabSetupTable| {
+        GnttabOp::SetupTable => each(uop, count, rest, |o: &mut GnttabSetupTable| {
             setup_table(id, o);
             Ok(())
         }),
-        GnttabOp::QuerySize => each(uop, count, |o: &mut GnttabQuerySize| {
+        GnttabOp::QuerySize => each(uop, count, rest, |o: &mut GnttabQuerySize| {
             let r = with_hub(|h| h.sys.query_size(id, o.dom));
             o.status = code(&r);
             if let Ok((n, max)) = r {
@@ -762,20 +804,32 @@ pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) ->
             write_guest(uop, o.as_bytes())?;
             Ok(0)
         }
-        GnttabOp::GetStatusFrames => each(uop, count, |o: &mut GnttabGetStatusFrames| {
+        GnttabOp::GetStatusFrames => each(uop, count, rest, |o: &mut GnttabGetStatusFrames| {
             get_status_frames(id, o)
         }),
-        GnttabOp::SwapGrantRef => each(uop, count, |o: &mut GnttabSwapGrantRef| {
+        GnttabOp::SwapGrantRef => each(uop, count, rest, |o: &mut GnttabSwapGrantRef| {
             o.status = code(&with_hub(|h| {
                 h.sys.swap_grant_ref(&mut h.mem, id, o.ref_a, o.ref_b)
             }));
             Ok(())
         }),
-        GnttabOp::CacheFlush => {
+        // Read, never written back.
+        GnttabOp::CacheFlush => 'flush: {
             let size = core::mem::size_of::<GnttabCacheFlush>() as u64;
-            for i in 0..u64::from(count) {
-                let o: GnttabCacheFlush = read_guest_struct(uop.wrapping_add(i * size))?;
-                with_hub(|h| h.sys.cache_flush(&h.mem, id, &o))?;
+            let mut preempt = Preempt::new();
+            for i in 0..count {
+                let at = uop.wrapping_add(u64::from(i) * size);
+                if i > 0 && preempt.due() {
+                    *rest = Some((at, count - i));
+                    break 'flush Ok(0);
+                }
+                let o: GnttabCacheFlush = match read_guest_struct(at) {
+                    Ok(o) => o,
+                    Err(e) => break 'flush Err(e),
+                };
+                if let Err(e) = with_hub(|h| h.sys.cache_flush(&h.mem, id, &o)) {
+                    break 'flush Err(e.into());
+                }
             }
             Ok(0)
         }

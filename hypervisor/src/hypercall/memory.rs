@@ -4,6 +4,7 @@
 //! gets new MFNs written into its extent list (with `populate_physmap`, also their M2P entries
 //! set to the PFNs it passed).
 
+use super::{Outcome, Preempt};
 use crate::domain::Domain;
 use crate::mm::guest::{m2p_set, INVALID_M2P_ENTRY};
 use crate::pv::{read_guest_struct, write_guest_struct};
@@ -23,9 +24,48 @@ pub enum Reservation {
 }
 
 /// Runs one reservation sub-op starting at extent `start` (the continuation in the command's
-/// high bits); returns the number of extents done in total, as Xen does.
-pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenResult<u64> {
-    let r: XenMemoryReservation = read_guest_struct(arg)?;
+/// high bits); returns the number of extents done in total, as Xen does — also when it cannot
+/// start: an unreadable argument, more extents than a continuation can encode, or a start at
+/// or past the end answer `start`. Preemptible between extents: the continuation is the same
+/// sub-op with the extents done so far in the command's high bits.
+pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> Outcome {
+    let Ok(r) = read_guest_struct::<XenMemoryReservation>(arg) else {
+        return Outcome::Done(Ok(start));
+    };
+    if r.nr_extents > u64::from(u32::MAX >> xen_abi::memory::MEMOP_EXTENT_SHIFT)
+        || start >= r.nr_extents
+    {
+        return Outcome::Done(Ok(start));
+    }
+    match extents(dom, op, &r, start) {
+        Ok((done, false)) => Outcome::Done(Ok(done)),
+        Ok((done, true)) => {
+            let cmd = op.sub_op() as u64 | (done << xen_abi::memory::MEMOP_EXTENT_SHIFT);
+            Outcome::resume(&[cmd, arg])
+        }
+        Err(e) => Outcome::Done(Err(e)),
+    }
+}
+
+impl Reservation {
+    fn sub_op(self) -> xen_abi::memory::XenMem {
+        use xen_abi::memory::XenMem;
+        match self {
+            Reservation::Increase => XenMem::IncreaseReservation,
+            Reservation::Decrease => XenMem::DecreaseReservation,
+            Reservation::Populate => XenMem::PopulatePhysmap,
+        }
+    }
+}
+
+/// The extents of a reservation from `start` on: the count done in total, and whether it
+/// stopped to make way (preempted).
+fn extents(
+    dom: &Domain,
+    op: Reservation,
+    r: &XenMemoryReservation,
+    start: u64,
+) -> XenResult<(u64, bool)> {
     if r.domid != DomId::SELF && r.domid != dom.id {
         // Foreign reservations are the toolstack's (privileged) business.
         return Err(if dom.privileged {
@@ -36,11 +76,15 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
     }
     // Only single pages (what Linux's balloon driver and populate paths use).
     if r.extent_order != 0 {
-        return Ok(start);
+        return Ok((start, false));
     }
     let ft = crate::mm::frame_table();
     let mut done = start;
+    let mut preempt = Preempt::new();
     while done < r.nr_extents {
+        if done != start && preempt.due() {
+            return Ok((done, true));
+        }
         let slot = r.extent_start.wrapping_add(done * 8);
         match op {
             Reservation::Decrease => {
@@ -73,7 +117,7 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> XenRe
         }
         done += 1;
     }
-    Ok(done)
+    Ok((done, false))
 }
 
 /// Xen's `guest_remove_page`: the domain gives up frame `mfn` (its allocation reference, and a
@@ -104,8 +148,18 @@ const MAX_EXCHANGE_ORDER: u32 = 9;
 /// `2^out.extent_order` machine-contiguous frames, below the address limit of
 /// `out.mem_flags` if any (what Linux's `xen_create_contiguous_region` asks for DMA). The new
 /// MFNs are written over `out`'s PFNs, whose M2P entries they take; `nr_exchanged` counts the
-/// `in` extents done and is written back, also on failure.
-pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
+/// `in` extents done and is written back, also on failure. Preemptible between output extents:
+/// `nr_exchanged` is written back and the continuation is the same call.
+pub fn exchange(dom: &Domain, arg: u64) -> Outcome {
+    match exchange_extents(dom, arg) {
+        Ok(true) => Outcome::resume(&[xen_abi::memory::XenMem::Exchange as u64, arg]),
+        Ok(false) => Outcome::Done(Ok(0)),
+        Err(e) => Outcome::Done(Err(e)),
+    }
+}
+
+/// [`exchange`]'s work: whether it stopped to make way.
+fn exchange_extents(dom: &Domain, arg: u64) -> XenResult<bool> {
     let mut x: xen_abi::memory::XenMemoryExchange = read_guest_struct(arg)?;
     let (inr, outr) = (x.r#in, x.out);
     if inr.domid != outr.domid
@@ -120,7 +174,7 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
         return Err(Errno::EINVAL);
     }
     if x.nr_exchanged == inr.nr_extents {
-        return Ok(0);
+        return Ok(false);
     }
     // `guest_handle_subrange_okay` on both lists from the restart point on (XSA-212: a crafted
     // `nr_exchanged` must not aim them anywhere): -EFAULT before anything is exchanged.
@@ -147,8 +201,13 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
         1u64 << bits
     });
     let ft = crate::mm::frame_table();
-    let mut result = Ok(0);
+    let mut result = Ok(false);
+    let (first_done, mut preempt) = (x.nr_exchanged, Preempt::new());
     while x.nr_exchanged < inr.nr_extents {
+        if x.nr_exchanged != first_done && preempt.due() {
+            result = Ok(true);
+            break;
+        }
         let j = x.nr_exchanged / k;
         // The frames given up: the domain's, allocated, referenced by nothing else.
         let mut given: heapless::Vec<Mfn, 512> = heapless::Vec::new();
@@ -211,19 +270,46 @@ pub fn exchange(dom: &Domain, arg: u64) -> XenResult<u64> {
 
 /// `memory_op(cmd, arg)`: the low bits of `cmd` carry the sub-op, the rest a continuation start
 /// (`MEMOP_EXTENT_SHIFT`).
-pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
-    use xen_abi::memory::{XenMachphysMapping, XenMem, XenMemoryMap, E820_RAM};
+pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> Outcome {
+    use xen_abi::memory::XenMem;
+    // `cmd` is an `unsigned long` in Xen's `do_memory_op`: the start extent is every bit above
+    // the sub-op.
     let start = cmd >> xen_abi::memory::MEMOP_EXTENT_SHIFT;
-    let op = XenMem::try_from(cmd as u32 & xen_abi::memory::MEMOP_CMD_MASK)?;
+    let op = match XenMem::try_from(cmd as u32 & xen_abi::memory::MEMOP_CMD_MASK) {
+        Ok(op) => op,
+        Err(e) => return Outcome::Done(Err(e)),
+    };
+    let reserve = |r| reservation(dom, r, arg, start);
     match op {
         // XENMEM_increase_reservation
-        XenMem::IncreaseReservation => reservation(dom, Reservation::Increase, arg, start),
+        XenMem::IncreaseReservation => reserve(Reservation::Increase),
         // XENMEM_decrease_reservation
-        XenMem::DecreaseReservation => reservation(dom, Reservation::Decrease, arg, start),
+        XenMem::DecreaseReservation => reserve(Reservation::Decrease),
         // XENMEM_populate_physmap
-        XenMem::PopulatePhysmap => reservation(dom, Reservation::Populate, arg, start),
+        XenMem::PopulatePhysmap => reserve(Reservation::Populate),
+        // `common/memory.c`'s other sub-ops refuse a start extent; the architecture's own
+        // (`arch_memory_op`) match the whole command, so with one they are unknown.
+        XenMem::Exchange
+        | XenMem::MaximumRamPage
+        | XenMem::CurrentReservation
+        | XenMem::MaximumReservation
+            if start != 0 =>
+        {
+            Outcome::Done(Err(Errno::EINVAL))
+        }
+        XenMem::MachphysMapping | XenMem::MemoryMap | XenMem::MachineMemoryMap if start != 0 => {
+            Outcome::Done(Err(Errno::ENOSYS))
+        }
         // XENMEM_exchange
         XenMem::Exchange => exchange(dom, arg),
+        _ => Outcome::Done(other_op(dom, op, arg)),
+    }
+}
+
+/// The sub-ops of `memory_op` that are not preemptible.
+fn other_op(dom: &Domain, op: xen_abi::memory::XenMem, arg: u64) -> XenResult<u64> {
+    use xen_abi::memory::{XenMachphysMapping, XenMem, XenMemoryMap, E820_RAM};
+    match op {
         // XENMEM_maximum_ram_page
         XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
         // XENMEM_add_to_physmap

@@ -5,6 +5,7 @@
 //! hypervisor's L4 slots.
 
 use crate::arch::x86_64::cpu;
+use super::{Outcome, Preempt};
 use crate::domain::{Domain, Vcpu};
 use crate::mm::typing::{l1_table_offset, pte_mfn, PageType, ADDR_MASK, PTE_P, PTE_PSE};
 use crate::pv::{read_guest_struct, write_guest};
@@ -28,21 +29,77 @@ fn page_owner(dom: &Domain, foreigndom: u64) -> XenResult<crate::mm::typing::Ask
     })
 }
 
-/// `mmu_update(reqs, count, pdone, foreigndom)`: a batch of `{ptr, val}` requests.
-pub fn mmu_update(
-    dom: &Domain,
-    reqs: u64,
-    count: u64,
-    pdone: u64,
-    foreigndom: u64,
-) -> XenResult<u64> {
-    let pg_owner = page_owner(dom, foreigndom)?;
-    let ft = crate::mm::frame_table();
+/// The start of a batch of `mmu_update` or `mmuext_op` (`do_mmu_update`, `do_mmuext_op`): a
+/// count of exactly `MMU_UPDATE_PREEMPTED` with a null list answers `(int)foreigndom` (Xen's
+/// way of handing a final result to its own continuation); with that bit set the count is a
+/// continuation's, and the work done so far is read from `pdone` (unreadable: 0). Returns the
+/// early answer, or the count and the done count to add to.
+fn batch_start(list: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<(u32, u32), Outcome> {
+    use xen_abi::xen::MMU_UPDATE_PREEMPTED;
+    let count = count as u32;
+    if count == MMU_UPDATE_PREEMPTED && list == 0 {
+        return Err(Outcome::Done(Ok(i64::from(foreigndom as u32 as i32) as u64)));
+    }
     let mut done = 0u32;
-    let mut result = Ok(0);
+    let count = if count & MMU_UPDATE_PREEMPTED != 0 {
+        if pdone != 0 {
+            done = read_guest_struct(pdone).unwrap_or(0);
+        }
+        count & !MMU_UPDATE_PREEMPTED
+    } else {
+        count
+    };
+    Ok((count, done))
+}
+
+/// The end of a batch: `done + i` goes to `pdone` (a write that faults is ignored, as Xen's);
+/// preempted after `i` items, the continuation carries the rest of the list, the count left
+/// with `MMU_UPDATE_PREEMPTED`, `pdone` and `foreigndom`.
+#[allow(clippy::too_many_arguments)]
+fn batch_end(
+    result: XenResult<u64>,
+    preempted: bool,
+    (list, size, count, i): (u64, u64, u32, u32),
+    pdone: u64,
+    done: u32,
+    foreigndom: u64,
+) -> Outcome {
+    if pdone != 0 {
+        let _ = write_guest(pdone, &done.wrapping_add(i).to_le_bytes());
+    }
+    if preempted {
+        let rest = u64::from((count - i) | xen_abi::xen::MMU_UPDATE_PREEMPTED);
+        let at = list.wrapping_add(u64::from(i) * size);
+        return Outcome::resume(&[at, rest, pdone, foreigndom]);
+    }
+    Outcome::Done(result)
+}
+
+/// `mmu_update(reqs, count, pdone, foreigndom)`: a batch of `{ptr, val}` requests,
+/// preemptible between requests.
+pub fn mmu_update(dom: &Domain, reqs: u64, count: u64, pdone: u64, foreigndom: u64) -> Outcome {
+    let (count, done) = match batch_start(reqs, count, pdone, foreigndom) {
+        Ok(c) => c,
+        Err(early) => return early,
+    };
+    // `guest_handle_okay`: the whole list in guest space, or -EFAULT before anything.
+    if !crate::arch::x86_64::guest::guest_range_ok(reqs, count as usize * 16) {
+        return Outcome::Done(Err(Errno::EFAULT));
+    }
+    let pg_owner = match page_owner(dom, foreigndom) {
+        Ok(o) => o,
+        Err(e) => return batch_end(Err(e), false, (reqs, 16, count, 0), pdone, done, 0),
+    };
+    let ft = crate::mm::frame_table();
+    let mut preempt = Preempt::new();
+    let (mut i, mut result, mut preempted) = (0u32, Ok(0), false);
     {
         let _mmu = dom.mmu.lock();
-        for i in 0..(count as u32) {
+        while i < count {
+            if i > 0 && preempt.due() {
+                preempted = true;
+                break;
+            }
             let req: MmuUpdate = match read_guest_struct(reqs.wrapping_add(u64::from(i) * 16)) {
                 Ok(r) => r,
                 Err(e) => {
@@ -81,13 +138,17 @@ pub fn mmu_update(
                 result = Err(e);
                 break;
             }
-            done += 1;
+            i += 1;
         }
     }
-    if pdone != 0 {
-        write_guest(pdone, &done.to_le_bytes())?;
-    }
-    result
+    batch_end(
+        result,
+        preempted,
+        (reqs, 16, count, i),
+        pdone,
+        done,
+        foreigndom,
+    )
 }
 
 /// One `MMU_NORMAL_PT_UPDATE`: through the frame table if `table` is a validated page table of
@@ -122,7 +183,7 @@ fn update_entry(
     r.map_err(|_| Errno::EINVAL)
 }
 
-/// `mmuext_op(ops, count, pdone, foreigndom)`.
+/// `mmuext_op(ops, count, pdone, foreigndom)`, preemptible between ops as `mmu_update`.
 pub fn mmuext_op(
     dom: &Domain,
     v: &Vcpu,
@@ -130,25 +191,43 @@ pub fn mmuext_op(
     count: u64,
     pdone: u64,
     foreigndom: u64,
-) -> XenResult<u64> {
-    let pg_owner = page_owner(dom, foreigndom)?;
-    let mut done = 0u64;
-    let mut result = Ok(0);
-    // `count` is `unsigned int` in Xen's `do_mmuext_op`, as in `mmu_update` above.
-    for i in 0..u64::from(count as u32) {
-        let size = core::mem::size_of::<MmuextOp>() as u64;
-        let op: MmuextOp = read_guest_struct(ops.wrapping_add(i.wrapping_mul(size)))?;
-        let r = one(dom, v, pg_owner, &op);
+) -> Outcome {
+    let size = core::mem::size_of::<MmuextOp>() as u64;
+    let (count, done) = match batch_start(ops, count, pdone, foreigndom) {
+        Ok(c) => c,
+        Err(early) => return early,
+    };
+    if !crate::arch::x86_64::guest::guest_range_ok(ops, count as usize * size as usize) {
+        return Outcome::Done(Err(Errno::EFAULT));
+    }
+    // Xen returns a refused `foreigndom` before the loop, `pdone` untouched.
+    let pg_owner = match page_owner(dom, foreigndom) {
+        Ok(o) => o,
+        Err(e) => return Outcome::Done(Err(e)),
+    };
+    let mut preempt = Preempt::new();
+    let (mut i, mut result, mut preempted) = (0u32, Ok(0), false);
+    while i < count {
+        if i > 0 && preempt.due() {
+            preempted = true;
+            break;
+        }
+        let r = read_guest_struct::<MmuextOp>(ops.wrapping_add(u64::from(i) * size))
+            .and_then(|op| one(dom, v, pg_owner, &op));
         if let Err(e) = r {
             result = Err(e);
             break;
         }
-        done += 1;
+        i += 1;
     }
-    if pdone != 0 {
-        write_guest(pdone, &(done as u32).to_le_bytes())?;
-    }
-    result
+    batch_end(
+        result,
+        preempted,
+        (ops, size, count, i),
+        pdone,
+        done,
+        foreigndom,
+    )
 }
 
 fn flush_local() {

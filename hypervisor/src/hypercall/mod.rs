@@ -1,6 +1,8 @@
 //! The hypercall table: `syscall` from guest-kernel mode with the number in `rax` and arguments in
 //! `rdi, rsi, rdx, r10, r8` (Xen's 64-bit PV convention). Every other register is preserved;
-//! the result goes to `rax`. Unknown numbers return `-ENOSYS`.
+//! the result goes to `rax`. Unknown numbers return `-ENOSYS`. The batch hypercalls are
+//! preemptible ([`preempt`]): a continuation rewrites the argument registers and makes the
+//! guest run the `syscall` again.
 
 mod callback;
 mod console;
@@ -10,6 +12,7 @@ mod memory;
 pub(crate) mod mmu;
 mod multicall;
 mod physdev;
+pub(crate) mod preempt;
 mod platform;
 mod sched;
 mod vcpu;
@@ -18,6 +21,7 @@ mod vm_assist;
 
 use crate::arch::x86_64::idt::TrapFrame;
 use crate::domain::{Domain, Vcpu};
+pub use preempt::{Outcome, Preempt};
 use xen_abi::xen::Hypercall;
 use xen_abi::{Errno, XenResult};
 
@@ -34,8 +38,24 @@ pub fn dispatch(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) {
         crate::pv::iret(dom, v, frame);
         return;
     }
-    let r = call(dom, v, frame, nr, args, 0);
-    frame.rax = ret(r);
+    match call(dom, v, frame, nr, args, 0) {
+        Outcome::Done(r) => frame.rax = ret(r),
+        Outcome::Continue { args, n } => {
+            let regs = [
+                &mut frame.rdi,
+                &mut frame.rsi,
+                &mut frame.rdx,
+                &mut frame.r10,
+                &mut frame.r8,
+            ];
+            for (r, a) in regs.into_iter().zip(args).take(n) {
+                *r = a;
+            }
+            // `rax` keeps the hypercall's number; back over the `syscall` (0f 05) to make it
+            // again (Xen's `regs->rip -= 2` for a preempted PV hypercall).
+            frame.rip = frame.rip.wrapping_sub(2);
+        }
+    }
 }
 
 /// The value `rax` gets: the result, or `-errno`.
@@ -54,17 +74,33 @@ pub fn call(
     nr: u64,
     a: Args,
     depth: u32,
-) -> XenResult<u64> {
+) -> Outcome {
     let Ok(op) = Hypercall::try_from(u32::try_from(nr).unwrap_or(u32::MAX)) else {
         log_unsupported_once(dom, nr);
-        return Err(Errno::ENOSYS);
+        return Outcome::Done(Err(Errno::ENOSYS));
     };
     let [a0, a1, a2, a3, _] = a.0;
+    // The preemptible ones.
     match op {
+        // __HYPERVISOR_mmu_update
+        Hypercall::MmuUpdate => return mmu::mmu_update(dom, a0, a1, a2, a3),
+        // __HYPERVISOR_mmuext_op
+        Hypercall::MmuextOp => return mmu::mmuext_op(dom, v, a0, a1, a2, a3),
+        // __HYPERVISOR_memory_op
+        Hypercall::MemoryOp => return memory::memory_op(dom, a0, a1),
+        // __HYPERVISOR_multicall (not nested)
+        Hypercall::Multicall if depth == 0 => {
+            return multicall::multicall(dom, v, frame, a0, a1)
+        }
+        // __HYPERVISOR_grant_table_op
+        Hypercall::GrantTableOp => return crate::grant::grant_table_op(dom, v, a0, a1, a2),
+        // __HYPERVISOR_event_channel_op
+        Hypercall::EventChannelOp => return crate::event::event_channel_op(dom, a0, a1).into(),
+        _ => {}
+    }
+    Outcome::Done(match op {
         // __HYPERVISOR_set_trap_table
         Hypercall::SetTrapTable => callback::set_trap_table(v, a0),
-        // __HYPERVISOR_mmu_update
-        Hypercall::MmuUpdate => mmu::mmu_update(dom, a0, a1, a2, a3),
         // __HYPERVISOR_set_gdt
         Hypercall::SetGdt => crate::pv::descriptors::set_gdt(dom, v, a0, a1),
         // __HYPERVISOR_stack_switch
@@ -87,10 +123,7 @@ pub fn call(
         Hypercall::PlatformOp => platform::platform_op(dom, a0),
         // __HYPERVISOR_update_descriptor
         Hypercall::UpdateDescriptor => crate::pv::descriptors::update_descriptor(dom, a0, a1),
-        // __HYPERVISOR_memory_op
-        Hypercall::MemoryOp => memory::memory_op(dom, a0, a1),
-        // __HYPERVISOR_multicall (not nested)
-        Hypercall::Multicall if depth == 0 => multicall::multicall(dom, v, frame, a0, a1),
+        // Multicall reentry is disallowed.
         Hypercall::Multicall => Err(Errno::EINVAL),
         // __HYPERVISOR_update_va_mapping
         Hypercall::UpdateVaMapping => {
@@ -102,8 +135,6 @@ pub fn call(
         Hypercall::XenVersion => version::xen_version(dom, a0, a1),
         // __HYPERVISOR_console_io
         Hypercall::ConsoleIo => console::console_io(dom, a0, a1, a2),
-        // __HYPERVISOR_grant_table_op
-        Hypercall::GrantTableOp => crate::grant::grant_table_op(dom, v, a0, a1, a2),
         // __HYPERVISOR_vm_assist
         Hypercall::VmAssist => vm_assist::vm_assist(dom, a0, a1),
         // __HYPERVISOR_update_va_mapping_otherdomain
@@ -112,19 +143,15 @@ pub fn call(
         Hypercall::VcpuOp => vcpu::vcpu_op(dom, v, a0, a1, a2),
         // __HYPERVISOR_set_segment_base
         Hypercall::SetSegmentBase => cpu::set_segment_base(v, a0, a1),
-        // __HYPERVISOR_mmuext_op
-        Hypercall::MmuextOp => mmu::mmuext_op(dom, v, a0, a1, a2, a3),
         // __HYPERVISOR_callback_op
         Hypercall::CallbackOp => callback::callback_op(v, a0, a1),
-        // __HYPERVISOR_event_channel_op
-        Hypercall::EventChannelOp => crate::event::event_channel_op(dom, a0, a1),
         // __HYPERVISOR_sched_op
         Hypercall::SchedOp => sched::sched_op(dom, v, a0, a1),
         _ => {
             log_unsupported_once(dom, nr);
             Err(Errno::ENOSYS)
         }
-    }
+    })
 }
 
 /// Logs the first use of each unsupported hypercall number by a domain (numbers from 63 up

@@ -18,7 +18,6 @@
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 #[cfg(target_os = "none")]
 use domu_frontends::{
-    abi::arch_x86::VcpuGuestContext,
     abi::grant_table::{
         GnttabCopy, GnttabCopyPtr, GNTCOPY_SOURCE_GREF, GNTMAP_HOST_MAP, GNTMAP_READONLY,
         GTF_PERMIT_ACCESS,
@@ -274,27 +273,11 @@ extern "C" fn ap_main() -> ! {
 
 #[cfg(target_os = "none")]
 fn start_ap(t: &mut Test) {
-    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
-    let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
-    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
-    ctx.flags = 1 << 2; // VGCF_in_kernel
     extern "C" {
         fn races_ap_entry();
     }
-    ctx.user_regs.rip = races_ap_entry as *const () as u64;
-    ctx.user_regs.rsp = top - 8;
-    ctx.user_regs.cs = 0xe033;
-    ctx.user_regs.ss = 0xe02b;
-    ctx.user_regs.rflags = 0x200;
-    ctx.ctrlreg[3] = sys::read_cr3();
-    ctx.kernel_ss = 0xe02b;
-    ctx.kernel_sp = top;
-    for v in 0..32u8 {
-        ctx.trap_ctxt[v as usize].vector = v;
-        ctx.trap_ctxt[v as usize].flags = if v == 3 || v == 4 { 3 } else { 0 };
-        ctx.trap_ctxt[v as usize].cs = 0xe033;
-        ctx.trap_ctxt[v as usize].address = traps::stub(v);
-    }
+    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
+    let ctx = traps::ap_context(races_ap_entry as *const () as u64, top);
     t.eq(
         events::vcpu_op_on(0, 1, core::ptr::addr_of!(ctx) as u64),
         0,

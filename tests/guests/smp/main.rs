@@ -92,24 +92,8 @@ extern "C" fn guest_main() {
         "VCPUOP_up of a vCPU never initialised",
     );
 
-    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
-    let mut ctx: VcpuGuestContext = unsafe { core::mem::zeroed() };
     let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
-    ctx.flags = 1 << 2; // VGCF_in_kernel
-    ctx.user_regs.rip = ap_main as *const () as u64;
-    ctx.user_regs.rsp = top - 8;
-    ctx.user_regs.cs = 0xe033;
-    ctx.user_regs.ss = 0xe02b;
-    ctx.user_regs.rflags = 0x200;
-    ctx.ctrlreg[3] = sys::read_cr3();
-    ctx.kernel_ss = 0xe02b;
-    ctx.kernel_sp = top;
-    for v in 0..32u8 {
-        ctx.trap_ctxt[v as usize].vector = v;
-        ctx.trap_ctxt[v as usize].flags = if v == 3 || v == 4 { 3 } else { 0 };
-        ctx.trap_ctxt[v as usize].cs = 0xe033;
-        ctx.trap_ctxt[v as usize].address = traps::stub(v);
-    }
+    let mut ctx = traps::ap_context(ap_main as *const () as u64, top);
     // Xen's `arch_set_info_guest` refuses a non-canonical address anywhere the hypervisor would
     // later load it (RIP, stacks, segment bases, callbacks, virtual-IDT handlers): -EINVAL, and
     // the vCPU stays uninitialised (the good context below is still accepted).

@@ -88,6 +88,15 @@ pub fn id() -> u32 {
     }
 }
 
+/// The first in-service/request register (`IRR` 0..7, 32 vectors each, 16 bytes apart).
+const REG_IRR0: u32 = 0x200;
+
+/// Whether an interrupt waits at this CPU's local APIC (any bit of the IRR): the tick, a wake
+/// IPI or a device. Read with interrupts off, by long hypercalls deciding to make way.
+pub fn interrupt_pending() -> bool {
+    (0..8).any(|k| read(REG_IRR0 + 0x10 * k) != 0)
+}
+
 /// Signals end of interrupt.
 pub fn eoi() {
     write(REG_EOI, 0);
