@@ -534,6 +534,35 @@ fn two_vcpu_guest(guest_name: &str, xen: bool) -> Result<()> {
     Ok(())
 }
 
+/// The preempt guest: two vCPUs on one CPU, so that vCPU 1 runs during vCPU 0's long
+/// hypercalls only if they make way (continuations); and the continuation encodings.
+fn preempt_guest(xen: bool) -> Result<()> {
+    let name = if xen { "preempt_xen" } else { "preempt_ferrite_smp1" };
+    let mut b = Boot::new(name)
+        .smp(1)
+        .cmdline("dom0_max_vcpus=2")
+        .module(guest("preempt")?, "");
+    if xen {
+        b = b.on_xen();
+    }
+    let run = b.run()?;
+    run.line("Test result: SUCCESS")?;
+    if !xen {
+        run.expect_exit(EXIT_SUCCESS)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn preempt_guest_ferrite() -> Result<()> {
+    preempt_guest(false)
+}
+
+#[test]
+fn preempt_guest_xen() -> Result<()> {
+    preempt_guest(true)
+}
+
 /// The races guest: two vCPUs racing through event-channel, page-type and grant operations,
 /// and vCPU 1's first FPU state.
 #[test]

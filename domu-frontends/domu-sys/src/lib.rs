@@ -93,16 +93,18 @@ pub fn start_info() -> &'static StartInfo {
 #[inline(always)]
 pub unsafe fn hypercall(nr: u32, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> i64 {
     let ret: i64;
-    // SAFETY: `syscall` from guest-kernel mode is a hypercall; it clobbers rcx and r11 only.
+    // SAFETY: `syscall` from guest-kernel mode is a hypercall; it clobbers rcx and r11, and a
+    // preempted one comes back with its continuation's arguments in the argument registers
+    // (Xen's `hypercall_create_continuation`), so those are clobbered too, as Linux declares.
     unsafe {
         core::arch::asm!(
             "syscall",
             inlateout("rax") u64::from(nr) => ret,
-            in("rdi") a1,
-            in("rsi") a2,
-            in("rdx") a3,
-            in("r10") a4,
-            in("r8") a5,
+            inlateout("rdi") a1 => _,
+            inlateout("rsi") a2 => _,
+            inlateout("rdx") a3 => _,
+            inlateout("r10") a4 => _,
+            inlateout("r8") a5 => _,
             lateout("rcx") _,
             lateout("r11") _,
             options(nostack)
