@@ -276,6 +276,17 @@ impl ChannelStatus {
     }
 }
 
+/// How a slice of [`EvtchnHub::reset_preemptible`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetEnd {
+    /// Every port closed.
+    Done,
+    /// Stopped to make way; continue with `EVTCHNOP_reset_cont`.
+    Preempted,
+    /// Finished, but a port bound while the reset was preempted is open (`-EAGAIN`).
+    Rebound,
+}
+
 /// One domain's event-channel state (the `evtchn` parts of `struct domain` and `struct vcpu`).
 #[derive(Debug)]
 pub struct Domain<W> {
@@ -291,6 +302,9 @@ pub struct Domain<W> {
     ops: TwoLevel,
     /// The FIFO ABI's state once `EVTCHNOP_init_control` switched the domain to it.
     fifo: Option<FifoState>,
+    /// A preempted `EVTCHNOP_reset`: the port its continuation starts at (Xen's
+    /// `next_evtchn`); 0 when no reset is in progress.
+    reset_next: u32,
     words: W,
 }
 
@@ -312,6 +326,7 @@ impl<W: EventWords> Domain<W> {
             pirq_to_evtchn: BTreeMap::new(),
             ops: TwoLevel,
             fifo: None,
+            reset_next: 0,
             words,
         }
     }
@@ -931,33 +946,83 @@ impl<W: EventWords> EvtchnHub<W> {
         })
     }
 
-    /// `EVTCHNOP_reset`: close every port of `dom` (Xen-attached ports excepted).
+    /// `EVTCHNOP_reset`: close every port of `dom` (Xen-attached ports excepted), to the end.
     ///
     /// Order: `ESRCH` (no such domain), `EPERM` (foreign, caller not privileged), `EINVAL`
-    /// (foreign domain not paused by the controller).
+    /// (foreign domain not paused by the controller), `EBUSY` (a preempted reset of it is in
+    /// progress).
     pub fn reset(&mut self, caller: DomId, dom: DomId) -> XenResult<Effects> {
+        Self::whole(self.reset_preemptible(caller, dom, false, &mut || false))
+    }
+
+    /// `EVTCHNOP_reset_cont`: continue a preempted reset to the end; `EBUSY` after `reset`'s
+    /// own checks when none is in progress, `EAGAIN` (effects dropped: use
+    /// [`Self::reset_preemptible`] where ports may have been bound meanwhile) as there.
+    pub fn reset_cont(&mut self, caller: DomId, dom: DomId) -> XenResult<Effects> {
+        Self::whole(self.reset_preemptible(caller, dom, true, &mut || false))
+    }
+
+    fn whole(r: XenResult<(Effects, ResetEnd)>) -> XenResult<Effects> {
+        match r? {
+            (fx, ResetEnd::Done | ResetEnd::Preempted) => Ok(fx),
+            (_, ResetEnd::Rebound) => Err(Errno::EAGAIN),
+        }
+    }
+
+    /// `evtchn_reset(d, resuming)` (XSA-344: preemptible): closes ports from 1 up, or — when
+    /// `resuming` a preempted reset (`EVTCHNOP_reset_cont`) — from where it stopped. After every
+    /// 64th port it asks `preempt`; if that says so, it records where to go on and ends
+    /// [`ResetEnd::Preempted`]: the caller makes the call again as `EVTCHNOP_reset_cont`. A
+    /// fresh reset while one is in progress, or a continuation with none, is `EBUSY`. At the end,
+    /// a port the domain bound meanwhile (below where a continuation started) is still open:
+    /// [`ResetEnd::Rebound`], Xen's `-EAGAIN`, the domain staying on its ABI; otherwise a FIFO
+    /// domain goes back to the 2-level ABI. The effects of every close are returned in all
+    /// three cases.
+    pub fn reset_preemptible(
+        &mut self,
+        caller: DomId,
+        dom: DomId,
+        resuming: bool,
+        preempt: &mut dyn FnMut() -> bool,
+    ) -> XenResult<(Effects, ResetEnd)> {
         let id = self.reset_checks(caller, dom)?;
+        let d = self.dom_mut(id)?;
+        let start = if resuming {
+            d.reset_next
+        } else if d.reset_next == 0 {
+            1
+        } else {
+            0
+        };
+        if start == 0 {
+            return Err(Errno::EBUSY);
+        }
+        d.reset_next = start;
         let mut fx = Effects::new();
-        let valid = self.dom(id)?.valid_evtchns();
-        for p in 1..valid {
+        let mut p = start;
+        while p < self.dom(id)?.valid_evtchns() {
             if let Ok(e) = self.close_port(id, Port(p), true) {
                 fx.extend(e);
             }
+            if p & 0x3f == 0 && preempt() {
+                self.dom_mut(id)?.reset_next = p;
+                return Ok((fx, ResetEnd::Preempted));
+            }
+            p += 1;
         }
-        // With every port closed, a FIFO domain goes back to the 2-level ABI.
         let d = self.dom_mut(id)?;
+        d.reset_next = 0;
+        // `active_evtchns > xen_evtchns`: a guest port still open.
+        let open = d.channels().skip(1).any(|(_, c)| {
+            c.xen_consumer.is_none() && !matches!(c.state, PortState::Free | PortState::Reserved)
+        });
+        if open {
+            return Ok((fx, ResetEnd::Rebound));
+        }
         if let Some(mut f) = d.fifo.take() {
             f.destroy(&mut d.words);
         }
-        Ok(fx)
-    }
-
-    /// `EVTCHNOP_reset_cont`: continue a preempted reset. This state machine never preempts
-    /// a reset, so there is never one to continue: `EBUSY` after `reset`'s own checks, as Xen
-    /// answers when no reset is in progress.
-    pub fn reset_cont(&mut self, caller: DomId, dom: DomId) -> XenResult<Effects> {
-        self.reset_checks(caller, dom)?;
-        Err(Errno::EBUSY)
+        Ok((fx, ResetEnd::Done))
     }
 
     fn reset_checks(&self, caller: DomId, dom: DomId) -> XenResult<DomId> {

@@ -25,7 +25,7 @@ pub mod fuzzing;
 pub use dispatch::{arg_size, writes_back};
 pub use hub::{
     virq_is_global, Channel, ChannelStatus, Domain, DomainConfig, Effect, Effects, EvtchnHub,
-    PortState, StatusKind, XenConsumer, EVTCHNS_PER_BUCKET,
+    PortState, ResetEnd, StatusKind, XenConsumer, EVTCHNS_PER_BUCKET,
 };
 pub use port_ops::{Delivery, EvtchnPortOps, TwoLevel};
 pub use words::{EventWords, FifoPage, VecEventWords, BITS_PER_EVTCHN_WORD, EVTCHN_WORDS};

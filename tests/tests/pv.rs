@@ -537,7 +537,11 @@ fn two_vcpu_guest(guest_name: &str, xen: bool) -> Result<()> {
 /// The preempt guest: two vCPUs on one CPU, so that vCPU 1 runs during vCPU 0's long
 /// hypercalls only if they make way (continuations); and the continuation encodings.
 fn preempt_guest(xen: bool) -> Result<()> {
-    let name = if xen { "preempt_xen" } else { "preempt_ferrite_smp1" };
+    let name = if xen {
+        "preempt_xen"
+    } else {
+        "preempt_ferrite_smp1"
+    };
     let mut b = Boot::new(name)
         .smp(1)
         .cmdline("dom0_max_vcpus=2")

@@ -1156,6 +1156,67 @@ fn reset_cont_without_reset_in_progress_is_ebusy() {
     assert_eq!(h.reset_cont(D1, D2), Err(Errno::EPERM));
 }
 
+#[test]
+fn reset_preempted_stops_at_a_64th_port_and_continues_there() {
+    // XSA-344: evtchn_reset asks hypercall_preempt_check after every 64th port and records
+    // next_evtchn; reset_cont goes on from there; a fresh reset meanwhile is -EBUSY.
+    let mut h = hub();
+    let ports: Vec<u32> = (0..200).map(|_| h.bind_ipi(D1, 0).unwrap().0).collect();
+    let mut asked = 0;
+    let (_, end) = h
+        .reset_preemptible(D1, DomId::SELF, false, &mut || {
+            asked += 1;
+            asked == 2
+        })
+        .unwrap();
+    assert_eq!(end, ResetEnd::Preempted);
+    assert_eq!(asked, 2, "asked at ports 64 and 128");
+    for &p in &ports {
+        let want_free = p <= 128;
+        assert_eq!(
+            state(&h, D1, p) == PortState::Free,
+            want_free,
+            "port {p} after a reset preempted at 128"
+        );
+    }
+    assert_eq!(h.reset(D1, DomId::SELF), Err(Errno::EBUSY));
+    // A port bound meanwhile, below where the continuation starts, stays open: -EAGAIN.
+    assert_eq!(
+        h.bind_ipi(D1, 0).map(|p| p.0),
+        Ok(1),
+        "the closed ports are free"
+    );
+    let (_, end) = h
+        .reset_preemptible(D1, DomId::SELF, true, &mut || false)
+        .unwrap();
+    assert_eq!(end, ResetEnd::Rebound);
+    assert_eq!(state(&h, D1, 1), PortState::Ipi);
+    for &p in ports.iter().filter(|&&p| p > 1) {
+        assert_eq!(state(&h, D1, p), PortState::Free, "port {p}");
+    }
+    assert_eq!(h.reset_cont(D1, DomId::SELF), Err(Errno::EBUSY));
+    assert_eq!(h.reset(D1, DomId::SELF), Ok(Effects::new()));
+    assert_eq!(state(&h, D1, 1), PortState::Free);
+}
+
+#[test]
+fn reset_cont_finishes_a_preempted_reset() {
+    // EVTCHNOP_reset_cont closes the ports a preempted reset left open.
+    let mut h = hub();
+    for _ in 0..100 {
+        h.bind_ipi(D1, 0).unwrap();
+    }
+    let mut once = true;
+    let (_, end) = h
+        .reset_preemptible(D1, DomId::SELF, false, &mut || core::mem::take(&mut once))
+        .unwrap();
+    assert_eq!(end, ResetEnd::Preempted);
+    assert_eq!(h.reset_cont(D1, DomId::SELF), Ok(Effects::new()));
+    for (p, c) in h.domain(D1).unwrap().channels().skip(1) {
+        assert_eq!(c.state, PortState::Free, "port {p}");
+    }
+}
+
 // ---- FIFO sub-ops in 2-level mode ------------------------------------------------------------
 
 #[test]

@@ -3,12 +3,13 @@
 //! effects it returns (kick a vCPU: unblock it and wake its CPU).
 
 use crate::domain::{self, Domain};
+use crate::hypercall::{Outcome, Preempt};
 use crate::mm::guest::{
     frame_swap_u8, frame_test_and_clear_bit, frame_test_and_set_bit, frame_test_bit, frame_u32_op,
 };
 use core::mem::{offset_of, size_of};
 use core::sync::atomic::Ordering::SeqCst;
-use event_channels::hub::{DomainConfig, Effect, Effects, EvtchnHub, XenConsumer};
+use event_channels::hub::{DomainConfig, Effect, Effects, EvtchnHub, ResetEnd, XenConsumer};
 use event_channels::words::{EventWords, FifoPage};
 use spin::Mutex;
 use xen_abi::event_channel::EvtchnOp;
@@ -328,9 +329,46 @@ pub fn send_global_virq(virq: u32) {
     apply(&fx);
 }
 
-/// The `event_channel_op` hypercall.
-pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> XenResult<u64> {
-    let op = EvtchnOp::try_from(u32::try_from(cmd).map_err(|_| Errno::ENOSYS)?)?;
+/// The `event_channel_op` hypercall. `EVTCHNOP_reset` is preemptible (XSA-344): its
+/// continuation is `EVTCHNOP_reset_cont` with the same argument.
+pub fn event_channel_op(dom: &Domain, cmd: u64, arg: u64) -> Outcome {
+    let op = match u32::try_from(cmd)
+        .map_err(|_| Errno::ENOSYS)
+        .and_then(EvtchnOp::try_from)
+    {
+        Ok(op) => op,
+        Err(e) => return Outcome::Done(Err(e)),
+    };
+    if matches!(op, EvtchnOp::Reset | EvtchnOp::ResetCont) {
+        return reset(dom, op == EvtchnOp::ResetCont, arg);
+    }
+    Outcome::Done(other_op(dom, op, arg))
+}
+
+/// `EVTCHNOP_reset` / `EVTCHNOP_reset_cont` (`do_event_channel_op`): the closes' effects are
+/// applied whether the slice finished, stopped to make way or found a port bound meanwhile.
+fn reset(dom: &Domain, resuming: bool, arg: u64) -> Outcome {
+    let r: xen_abi::event_channel::EvtchnReset = match crate::pv::read_guest_struct(arg) {
+        Ok(r) => r,
+        Err(e) => return Outcome::Done(Err(e)),
+    };
+    let preempt = Preempt::new();
+    let r = EVTCHN
+        .lock()
+        .reset_preemptible(dom.id, r.dom, resuming, &mut || preempt.now());
+    let (fx, end) = match r {
+        Ok(x) => x,
+        Err(e) => return Outcome::Done(Err(e)),
+    };
+    apply(&fx);
+    match end {
+        ResetEnd::Done => Outcome::Done(Ok(0)),
+        ResetEnd::Rebound => Outcome::Done(Err(Errno::EAGAIN)),
+        ResetEnd::Preempted => Outcome::resume(&[EvtchnOp::ResetCont as u64, arg]),
+    }
+}
+
+fn other_op(dom: &Domain, op: EvtchnOp, arg: u64) -> XenResult<u64> {
     let size = event_channels::dispatch::arg_size(op);
     let mut buf = [0u8; 64];
     let bytes = buf.get_mut(..size).ok_or(Errno::EINVAL)?;

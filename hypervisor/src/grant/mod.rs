@@ -720,9 +720,7 @@ where
 pub fn grant_table_op(dom: &Domain, v: &Vcpu, cmd: u64, uop: u64, count: u64) -> Outcome {
     let cmd = cmd as u32;
     let sub = cmd & xen_abi::grant_table::GNTTABOP_CMD_MASK;
-    if (count as u32 as i32) < 0
-        || (cmd != sub && sub != GnttabOp::CacheFlush as u32)
-    {
+    if (count as u32 as i32) < 0 || (cmd != sub && sub != GnttabOp::CacheFlush as u32) {
         return Outcome::Done(Err(Errno::EINVAL));
     }
     let mut rest = None;
@@ -828,7 +826,7 @@ fn table_op(
                     Err(e) => break 'flush Err(e),
                 };
                 if let Err(e) = with_hub(|h| h.sys.cache_flush(&h.mem, id, &o)) {
-                    break 'flush Err(e.into());
+                    break 'flush Err(e);
                 }
             }
             Ok(0)

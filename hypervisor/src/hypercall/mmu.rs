@@ -4,8 +4,8 @@
 //! space for the hardware domain), never a writable mapping of a page table, never in the
 //! hypervisor's L4 slots.
 
-use crate::arch::x86_64::cpu;
 use super::{Outcome, Preempt};
+use crate::arch::x86_64::cpu;
 use crate::domain::{Domain, Vcpu};
 use crate::mm::typing::{l1_table_offset, pte_mfn, PageType, ADDR_MASK, PTE_P, PTE_PSE};
 use crate::pv::{read_guest_struct, write_guest};
@@ -38,7 +38,9 @@ fn batch_start(list: u64, count: u64, pdone: u64, foreigndom: u64) -> Result<(u3
     use xen_abi::xen::MMU_UPDATE_PREEMPTED;
     let count = count as u32;
     if count == MMU_UPDATE_PREEMPTED && list == 0 {
-        return Err(Outcome::Done(Ok(i64::from(foreigndom as u32 as i32) as u64)));
+        return Err(Outcome::Done(
+            Ok(i64::from(foreigndom as u32 as i32) as u64),
+        ));
     }
     let mut done = 0u32;
     let count = if count & MMU_UPDATE_PREEMPTED != 0 {

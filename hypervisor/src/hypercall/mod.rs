@@ -12,8 +12,8 @@ mod memory;
 pub(crate) mod mmu;
 mod multicall;
 mod physdev;
-pub(crate) mod preempt;
 mod platform;
+pub(crate) mod preempt;
 mod sched;
 mod vcpu;
 mod version;
@@ -89,13 +89,11 @@ pub fn call(
         // __HYPERVISOR_memory_op
         Hypercall::MemoryOp => return memory::memory_op(dom, a0, a1),
         // __HYPERVISOR_multicall (not nested)
-        Hypercall::Multicall if depth == 0 => {
-            return multicall::multicall(dom, v, frame, a0, a1)
-        }
+        Hypercall::Multicall if depth == 0 => return multicall::multicall(dom, v, frame, a0, a1),
         // __HYPERVISOR_grant_table_op
         Hypercall::GrantTableOp => return crate::grant::grant_table_op(dom, v, a0, a1, a2),
         // __HYPERVISOR_event_channel_op
-        Hypercall::EventChannelOp => return crate::event::event_channel_op(dom, a0, a1).into(),
+        Hypercall::EventChannelOp => return crate::event::event_channel_op(dom, a0, a1),
         _ => {}
     }
     Outcome::Done(match op {

@@ -17,23 +17,11 @@ use xen_abi::{Errno, XenResult};
 /// Preemptible as Xen's: between entries, and inside one whose call is itself preempted — that
 /// entry is written back whole with the call's continuation in its `args` (and the hypercall's
 /// number in `result`), and the multicall continues at it with the entries left.
-pub fn multicall(
-    dom: &Domain,
-    v: &Vcpu,
-    frame: &mut TrapFrame,
-    list: u64,
-    count: u64,
-) -> Outcome {
+pub fn multicall(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, list: u64, count: u64) -> Outcome {
     run(dom, v, frame, list, count).unwrap_or_else(|e| Outcome::Done(Err(e)))
 }
 
-fn run(
-    dom: &Domain,
-    v: &Vcpu,
-    frame: &mut TrapFrame,
-    list: u64,
-    count: u64,
-) -> XenResult<Outcome> {
+fn run(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame, list: u64, count: u64) -> XenResult<Outcome> {
     // `nr_calls` is 32 bits wide in Xen's `do_multicall`: the upper half is not looked at.
     let count = u64::from(count as u32);
     let size = core::mem::size_of::<MulticallEntry>() as u64;
@@ -56,14 +44,7 @@ fn run(
             return Ok(Outcome::Done(Ok(frame.rax)));
         }
         let a = e.args;
-        match call(
-            dom,
-            v,
-            frame,
-            e.op,
-            Args([a[0], a[1], a[2], a[3], a[4]]),
-            1,
-        ) {
+        match call(dom, v, frame, e.op, Args([a[0], a[1], a[2], a[3], a[4]]), 1) {
             // Only `result` is written back, as Xen's `__copy_field_to_guest`.
             Outcome::Done(r) => write_guest_struct(at, &ret(r))?,
             Outcome::Continue { args, n } => {

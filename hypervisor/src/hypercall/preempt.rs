@@ -17,15 +17,22 @@ const PERIOD: u32 = 8;
 
 /// Asks whether a hypercall in progress should make way (one per hypercall entry).
 pub struct Preempt {
-    v: Option<Arc<Vcpu>>,
+    /// The calling vCPU, looked up at the first question (most calls never ask one).
+    v: spin::Once<Option<Arc<Vcpu>>>,
     n: u32,
+}
+
+impl Default for Preempt {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Preempt {
     /// For the hypercall the current vCPU is making.
     pub fn new() -> Self {
         Self {
-            v: crate::sched::current(),
+            v: spin::Once::new(),
             n: 0,
         }
     }
@@ -35,11 +42,21 @@ impl Preempt {
     /// (`local_events_need_delivery`). Looked at every [`PERIOD`] items.
     pub fn due(&mut self) -> bool {
         self.n = self.n.wrapping_add(1);
-        if self.n % PERIOD != 0 {
+        if !self.n.is_multiple_of(PERIOD) {
             return false;
         }
+        self.now()
+    }
+
+    /// The same question asked now, for callers that space their own questions (an event
+    /// reset asks after every 64th port).
+    pub fn now(&self) -> bool {
         crate::arch::x86_64::apic::interrupt_pending()
-            || self.v.as_deref().is_some_and(crate::pv::upcall_due)
+            || self
+                .v
+                .call_once(crate::sched::current)
+                .as_deref()
+                .is_some_and(crate::pv::upcall_due)
     }
 }
 

@@ -17,7 +17,10 @@
 //! each batch must still end with all its work done (`*pdone`, the final value, every copy's
 //! status). Inside the multicall, what vCPU 1 sees of the entry at that moment is the
 //! sub-call's continuation in Xen's layout: the list advanced, the count left with
-//! `MMU_UPDATE_PREEMPTED`, and the hypercall's number as its result.
+//! `MMU_UPDATE_PREEMPTED`, and the hypercall's number as its result. Last, XSA-344:
+//! `EVTCHNOP_reset` of some 4000 IPI ports, which vCPU 1 catches halfway (the first port
+//! closed, the last still bound) and answers with a reset of its own: `-EBUSY` while the first
+//! is in progress.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -45,7 +48,7 @@ const NCOPY: usize = 4096;
 #[cfg(target_os = "none")]
 const TRIES: u32 = 40;
 
-/// What vCPU 1 does: 0 wait, 1 watch, 2 stop.
+/// What vCPU 1 does: 0 wait, 1 watch, 2 stop, 3 watch an event reset.
 #[cfg(target_os = "none")]
 static PHASE: AtomicU32 = AtomicU32::new(0);
 #[cfg(target_os = "none")]
@@ -152,6 +155,7 @@ extern "C" fn ap_main() -> ! {
                 }
             }
             2 => break,
+            3 => reset_ap(),
             _ => core::hint::spin_loop(),
         }
     }
@@ -159,6 +163,59 @@ extern "C" fn ap_main() -> ! {
     loop {
         // SCHEDOP_block with nothing to wake it: vCPU 1 is finished.
         sys::hypercall_ints(H::SchedOp as u32, [1, 0, 0, 0, 0]);
+    }
+}
+
+/// The ports vCPU 0 bound before its reset (first, last), and what vCPU 1 saw: 1 when it found
+/// the reset halfway (the first closed, the last still open) and then, the reset still in
+/// progress, its own `EVTCHNOP_reset`'s result in `RESET_RC`.
+#[cfg(target_os = "none")]
+static RESET_PORTS: [AtomicU32; 2] = [const { AtomicU32::new(0) }; 2];
+#[cfg(target_os = "none")]
+static RESET_SEEN: AtomicU32 = AtomicU32::new(0);
+#[cfg(target_os = "none")]
+static RESET_RC: AtomicU64 = AtomicU64::new(0);
+
+/// `EVTCHNOP_status` of one of this domain's ports: (rc, status).
+#[cfg(target_os = "none")]
+fn port_status(port: u32) -> (i64, u32) {
+    let mut a = [0u8; 24];
+    a[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    a[4..8].copy_from_slice(&port.to_le_bytes());
+    let rc = events::evtchn_op(5, &mut a);
+    (rc, u32::from_le_bytes([a[8], a[9], a[10], a[11]]))
+}
+
+/// `EVTCHNOP_reset` of this domain.
+#[cfg(target_os = "none")]
+fn evtchn_reset() -> i64 {
+    let mut a = 0x7ff0u16.to_le_bytes();
+    events::evtchn_op(10, &mut a)
+}
+
+/// EVTCHNSTAT_closed and EVTCHNSTAT_ipi.
+#[cfg(target_os = "none")]
+const CLOSED: u32 = 0;
+#[cfg(target_os = "none")]
+const IPI: u32 = 5;
+
+#[cfg(target_os = "none")]
+fn reset_ap() {
+    let (lo, hi) = (
+        RESET_PORTS[0].load(Ordering::SeqCst),
+        RESET_PORTS[1].load(Ordering::SeqCst),
+    );
+    if lo == 0 || RESET_SEEN.load(Ordering::SeqCst) != 0 {
+        return;
+    }
+    if port_status(lo) != (0, CLOSED) || port_status(hi) != (0, IPI) {
+        return;
+    }
+    let rc = evtchn_reset();
+    // Still halfway afterwards: vCPU 0's reset was in progress throughout.
+    if port_status(hi) == (0, IPI) {
+        RESET_RC.store(rc as u64, Ordering::SeqCst);
+        RESET_SEEN.store(1, Ordering::SeqCst);
     }
 }
 
@@ -273,11 +330,7 @@ fn encodings(t: &mut Test) {
         6,
         "increase_reservation starting past its end answers the start (6)",
     );
-    t.eq(
-        current(),
-        before,
-        "and allocates nothing",
-    );
+    t.eq(current(), before, "and allocates nothing");
     let mut r = [0u8; 32];
     r[..8].copy_from_slice(&(extents.as_mut_ptr() as u64).to_le_bytes());
     r[8..16].copy_from_slice(&(1u64 << 26).to_le_bytes());
@@ -315,7 +368,8 @@ fn encodings(t: &mut Test) {
     let mut qs = [0u8; 16];
     qs[..2].copy_from_slice(&0x7ff0u16.to_le_bytes());
     let q = qs.as_mut_ptr() as u64;
-    let gop = |cmd: u64, count: u64| sys::hypercall_ints(H::GrantTableOp as u32, [cmd, q, count, 0, 0]);
+    let gop =
+        |cmd: u64, count: u64| sys::hypercall_ints(H::GrantTableOp as u32, [cmd, q, count, 0, 0]);
     t.eq(
         gop(GnttabOp::QuerySize as u64 | 0x1000, 1),
         -22,
@@ -454,7 +508,9 @@ fn long_multicall(t: &mut Test) {
         true
     });
     ENTRY_VA.store(0, Ordering::SeqCst);
-    println!("preempt: multicall of mmu_update of {N}: seen halfway ({seen:#x}) after {tries} calls");
+    println!(
+        "preempt: multicall of mmu_update of {N}: seen halfway ({seen:#x}) after {tries} calls"
+    );
     t.eq(
         bad,
         None,
@@ -532,6 +588,55 @@ fn long_copy(t: &mut Test) {
     );
 }
 
+/// XSA-344: `EVTCHNOP_reset` of a few thousand ports makes way too, and a second reset while
+/// one is in progress is `-EBUSY` (Xen's `next_evtchn`).
+#[cfg(target_os = "none")]
+fn long_reset(t: &mut Test) {
+    let mut tries = 0;
+    let mut bad = None;
+    while tries < TRIES && RESET_SEEN.load(Ordering::SeqCst) == 0 {
+        tries += 1;
+        let first = events::bind_ipi(0);
+        let mut last = first;
+        let mut n = 1;
+        while n < 4095 {
+            let p = events::bind_ipi(0);
+            if p == 0 {
+                break;
+            }
+            last = p;
+            n += 1;
+        }
+        RESET_PORTS[0].store(first, Ordering::SeqCst);
+        RESET_PORTS[1].store(last, Ordering::SeqCst);
+        PHASE.store(3, Ordering::SeqCst);
+        let rc = evtchn_reset();
+        PHASE.store(0, Ordering::SeqCst);
+        RESET_PORTS[0].store(0, Ordering::SeqCst);
+        let after = (port_status(first), port_status(last));
+        if (rc, after) != (0, ((0, CLOSED), (0, CLOSED))) || first == 0 || n < 1000 {
+            bad = Some((rc, first, last, n, after));
+            break;
+        }
+    }
+    println!("preempt: EVTCHNOP_reset: seen halfway after {tries} resets");
+    t.eq(
+        bad,
+        None,
+        "EVTCHNOP_reset of over 1000 IPI ports: rc 0, the first and last closed",
+    );
+    if t.check(
+        RESET_SEEN.load(Ordering::SeqCst) == 1,
+        format_args!("XSA-344: EVTCHNOP_reset stopped halfway and let vCPU 1 run (tries: {tries})"),
+    ) {
+        t.eq(
+            RESET_RC.load(Ordering::SeqCst) as i64,
+            -16,
+            "XSA-344: a reset while another is in progress is -EBUSY",
+        );
+    }
+}
+
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -546,6 +651,7 @@ extern "C" fn guest_main() {
     long_mmu_update(&mut t);
     long_multicall(&mut t);
     long_copy(&mut t);
+    long_reset(&mut t);
     PHASE.store(2, Ordering::SeqCst);
     let deadline = events::system_time() + 10_000_000_000;
     while AP_DONE.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
