@@ -42,7 +42,8 @@ macro_rules! guest_tests {
 guest_tests!(
     hello, version, traps, cpuid, multicall, memop, badcalls, badframe, debugreg, usermode,
     pvclock, timer, events, vcpuinfo, ioport, runstate, pagetables, gdt, balloon, xsave, grants,
-    fpuswitch, ptwr, ldt, exchange, staletlb, platform, nmi, mca, fifo, grantv2, linearpt, xsa
+    fpuswitch, ptwr, ldt, exchange, staletlb, platform, nmi, mca, fifo, grantv2, linearpt, xsa,
+    control
 );
 
 /// `pv-linear-pt=0` on the hypervisor's command line: the linearpt guest (told `nolinear`)
@@ -645,6 +646,21 @@ fn a_timed_out_boot_gets_the_hypervisors_state_dump() -> Result<()> {
     ] {
         anyhow::ensure!(log.contains(needle), "no '{needle}' in the log:\n{log}");
     }
+    Ok(())
+}
+
+/// `sysctl` and `domctl` from a domU are -EPERM, after the version and domain checks (the
+/// control guest as a domU beside survivor; Ferrite only, as above).
+#[test]
+fn control_from_a_domu_is_refused() -> Result<()> {
+    let run = Boot::new("control_domu")
+        .smp(2)
+        .module(guest("survivor")?, "")
+        .module(guest("control")?, "domu name=control memory=16")
+        .run()?;
+    run.line("(d1) Test result: SUCCESS (7 checks)")?;
+    run.line("(d0) Test result: SUCCESS")?;
+    run.expect_exit(EXIT_SUCCESS)?;
     Ok(())
 }
 

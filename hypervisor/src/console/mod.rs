@@ -1,12 +1,58 @@
-//! The hypervisor console: the `log` facade on COM1 as `[time][cpu][level target] msg`.
+//! The hypervisor console: the `log` facade on COM1 as `[time][cpu][level target] msg`, also
+//! kept in the console ring ([`conring`]) for `XEN_SYSCTL_readconsole`.
 
+pub mod conring;
 #[cfg(target_os = "none")]
 pub mod ring;
 
 use crate::arch::x86_64::{cpu, percpu, tsc, uart};
 use core::fmt::{self, Write};
 
-static LOCK: spin::Mutex<()> = spin::Mutex::new(());
+/// The console lock, which also guards the console ring.
+static LOCK: spin::Mutex<conring::ConRing> = spin::Mutex::new(conring::ConRing::new());
+
+/// Writes to the UART and into the ring (whose lock the caller holds).
+struct Tee<'a>(&'a mut conring::ConRing);
+
+impl Write for Tee<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        uart::puts(s);
+        self.0.puts(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// What `XEN_SYSCTL_readconsole` reads: the span `(incremental, index)` names, copied out in
+/// chunks through `out(offset, bytes)` (a guest buffer) up to `max` bytes, the console lock held
+/// only while each chunk is taken from the ring (Xen copies without it too: bytes overwritten
+/// meanwhile are the newest). With `clear`, what was read is dropped. Returns `(count, index)`
+/// for the reply, or the first error of `out`.
+pub fn read_ring<E>(
+    incremental: bool,
+    index: u32,
+    max: u32,
+    clear: bool,
+    mut out: impl FnMut(u32, &[u8]) -> Result<(), E>,
+) -> Result<(u32, u32), E> {
+    let span = x86_64::instructions::interrupts::without_interrupts(|| {
+        LOCK.lock().span(incremental, index)
+    });
+    let (mut c, mut sofar) = (span.start, 0u32);
+    let mut chunk = [0u8; 256];
+    while c != span.end && sofar < max {
+        let room = ((max - sofar) as usize).min(chunk.len());
+        let n = x86_64::instructions::interrupts::without_interrupts(|| {
+            LOCK.lock().copy_from(c, span.end, &mut chunk[..room])
+        });
+        out(sofar, &chunk[..n])?;
+        sofar += n as u32;
+        c = c.wrapping_add(n as u32);
+    }
+    if clear {
+        x86_64::instructions::interrupts::without_interrupts(|| LOCK.lock().clear_to(c));
+    }
+    Ok((sofar, c))
+}
 
 /// Serial input waiting for the initial domain's `CONSOLEIO_read` (Xen's `serial_rx_ring`: when
 /// full, the oldest bytes are dropped).
@@ -97,9 +143,9 @@ impl log::Log for Logger {
         let ns = tsc::uptime_ns();
         let cpu = percpu::cpu_index();
         x86_64::instructions::interrupts::without_interrupts(|| {
-            let _guard = LOCK.lock();
+            let mut ring = LOCK.lock();
             let _ = writeln!(
-                RawWriter,
+                Tee(&mut ring),
                 "[{:5}.{:06}][{}][{:<5} {}] {}",
                 ns / 1_000_000_000,
                 (ns / 1000) % 1_000_000,
@@ -115,11 +161,16 @@ impl log::Log for Logger {
 }
 
 /// Prints one line of a guest's console output as `(d<id>) text`, like Xen's `guest_loglvl`
-/// output.
+/// output. Other domains' lines go into the console ring too; the initial domain's do not (Xen
+/// writes the hardware domain's straight to the serial line unless `console_to_ring`).
 pub fn guest_line(dom: xen_abi::DomId, text: &str) {
     x86_64::instructions::interrupts::without_interrupts(|| {
-        let _guard = LOCK.lock();
-        let _ = writeln!(RawWriter, "(d{}) {}", dom.0, text);
+        let mut ring = LOCK.lock();
+        if dom == xen_abi::DomId(0) {
+            let _ = writeln!(RawWriter, "(d{}) {}", dom.0, text);
+        } else {
+            let _ = writeln!(Tee(&mut ring), "(d{}) {}", dom.0, text);
+        }
     });
 }
 

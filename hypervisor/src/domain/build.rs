@@ -491,7 +491,7 @@ fn construct(
         frames: core::mem::take(frames),
         mmu: spin::Mutex::new(()),
         tot_pages: core::sync::atomic::AtomicU64::new(spec.nr_pages),
-        max_pages: spec.max_pages.max(spec.nr_pages),
+        max_pages: core::sync::atomic::AtomicU64::new(spec.max_pages.max(spec.nr_pages)),
         console_ring,
         unsupported_logged: core::sync::atomic::AtomicU64::new(0),
         ioports: if spec.privileged {

@@ -208,8 +208,8 @@ pub struct Domain {
     pub mmu: Mutex<()>,
     /// Pages it holds now (`XENMEM_current_reservation`): its memory, ballooned.
     pub tot_pages: core::sync::atomic::AtomicU64,
-    /// Pages it may hold (`XENMEM_maximum_reservation`).
-    pub max_pages: u64,
+    /// Pages it may hold (`XENMEM_maximum_reservation`; `XEN_DOMCTL_max_mem` sets it).
+    pub max_pages: core::sync::atomic::AtomicU64,
     /// A domU's console ring (`start_info.console.domU.mfn`) and the hypervisor's end of its
     /// console channel, drained by the hypervisor until a dom0 console daemon exists.
     pub console_ring: Option<(Mfn, xen_abi::Port)>,

@@ -99,7 +99,7 @@ fn extents(
                 } else {
                     INVALID_M2P_ENTRY
                 };
-                if dom.tot_pages.load(Ordering::Acquire) >= dom.max_pages {
+                if dom.tot_pages.load(Ordering::Acquire) >= dom.max_pages.load(Ordering::Acquire) {
                     break;
                 }
                 let Some(mfn) = crate::mm::guest::alloc_zeroed() else {
@@ -321,7 +321,7 @@ fn other_op(dom: &Domain, op: xen_abi::memory::XenMem, arg: u64) -> XenResult<u6
                 if op == XenMem::CurrentReservation {
                     d.tot_pages.load(Ordering::Acquire)
                 } else {
-                    d.max_pages
+                    d.max_pages.load(Ordering::Acquire)
                 }
             };
             if id == DomId::SELF || id == dom.id {

@@ -7,6 +7,7 @@
 mod callback;
 mod console;
 mod cpu;
+pub(crate) mod domctl;
 mod mca;
 mod memory;
 pub(crate) mod mmu;
@@ -15,6 +16,7 @@ mod physdev;
 mod platform;
 pub(crate) mod preempt;
 mod sched;
+mod sysctl;
 mod vcpu;
 mod version;
 mod vm_assist;
@@ -145,6 +147,10 @@ pub fn call(
         Hypercall::CallbackOp => callback::callback_op(v, a0, a1),
         // __HYPERVISOR_sched_op
         Hypercall::SchedOp => sched::sched_op(dom, v, a0, a1),
+        // __HYPERVISOR_sysctl
+        Hypercall::Sysctl => sysctl::sysctl(dom, a0),
+        // __HYPERVISOR_domctl
+        Hypercall::Domctl => domctl::domctl(dom, a0),
         _ => {
             log_unsupported_once(dom, nr);
             Err(Errno::ENOSYS)

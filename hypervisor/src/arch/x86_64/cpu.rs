@@ -9,6 +9,15 @@ pub fn cpuid(leaf: u32, sub: u32) -> CpuidResult {
     __cpuid_count(leaf, sub)
 }
 
+/// Physical address bits (CPUID.80000008h:EAX[7:0]; 36 where the leaf is missing).
+pub fn phys_addr_bits() -> u8 {
+    if cpuid(0x8000_0000, 0).eax >= 0x8000_0008 {
+        cpuid(0x8000_0008, 0).eax as u8
+    } else {
+        36
+    }
+}
+
 /// True if the CPU supports x2APIC (CPUID.1:ECX[21]).
 pub fn has_x2apic() -> bool {
     cpuid(1, 0).ecx & (1 << 21) != 0

@@ -1,0 +1,173 @@
+//! `domctl` (hypercall 36, Xen's `common/domctl.c` and `arch/x86/domctl.c`): the toolstack's
+//! control of a domain. This first part has the interface checks and the sub-ops that read a
+//! domain's state or set its limits: `getdomaininfo`, `getvcpuinfo`, `max_mem`,
+//! `set_address_size`/`get_address_size`. The others (domain creation and destruction, pause,
+//! vCPU contexts, affinity, permissions…) answer `-ENOSYS` (logged once per sub-op) until they
+//! exist.
+
+use crate::domain::{self, runstate, Domain, DomainState};
+use core::sync::atomic::{AtomicU64, Ordering};
+use xen_abi::domctl::{
+    DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
+    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XEN_DOMCTL_INTERFACE_VERSION,
+};
+use xen_abi::{DomId, Errno, Gfn, XenResult};
+
+/// `XEN_INVALID_MAX_VCPU_ID`: no vCPU.
+const INVALID_MAX_VCPU_ID: u32 = !0;
+/// `SHUTDOWN_CODE_INVALID` (`~0u`): a domain that has not shut down.
+const SHUTDOWN_CODE_INVALID: u32 = !0;
+/// `SHUTDOWN_crash`: what a crashed domain's shutdown code is.
+const SHUTDOWN_CRASH: u32 = 3;
+
+/// The `domctl(u_domctl)` hypercall: the 144-byte `xen_domctl` is read whole (`-EFAULT`), its
+/// `interface_version` must be 4.17's (`-EACCES`, before anything else), the domain must exist
+/// (`-ESRCH`; `getdomaininfo` may name none and then takes the next one), and only the
+/// control domain may go on (`-EPERM`, Xen's dummy XSM). The struct is written back only by
+/// the sub-ops that return something in it, and only when they succeed.
+pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
+    let mut op: XenDomctl = crate::pv::read_guest_struct(arg)?;
+    if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
+        return Err(Errno::EACCES);
+    }
+    let cmd = Domctl::try_from(op.cmd).ok();
+    let d = domain::get(op.domain);
+    if d.is_none() && cmd != Some(Domctl::Getdomaininfo) {
+        return Err(Errno::ESRCH);
+    }
+    if !caller.privileged {
+        return Err(Errno::EPERM);
+    }
+    let copyback = match (cmd, d) {
+        (Some(Domctl::Getdomaininfo), d) => {
+            let d = match d {
+                Some(d) => d,
+                None => {
+                    if op.domain.0 >= DomId::FIRST_RESERVED.0 {
+                        return Err(Errno::EINVAL);
+                    }
+                    first_from(op.domain).ok_or(Errno::ESRCH)?
+                }
+            };
+            let info = domain_info(&d);
+            op.domain = d.id;
+            op.set_arg(&info);
+            true
+        }
+        (Some(Domctl::Getvcpuinfo), Some(d)) => {
+            let mut a: XenDomctlGetvcpuinfo = op.arg().ok_or(Errno::EINVAL)?;
+            let v = d.vcpus.get(a.vcpu as usize).ok_or(Errno::EINVAL)?;
+            let now = crate::time::now();
+            let st = v.state.lock();
+            let rs = st.runstate.at(now);
+            a.online = u8::from(st.up);
+            a.blocked = u8::from(st.blocked);
+            a.running = u8::from(rs.state == runstate::RUNNING);
+            a.cpu_time = rs.time[runstate::RUNNING as usize];
+            a.cpu = v.pcpu as u32;
+            drop(st);
+            op.set_arg(&a);
+            true
+        }
+        (Some(Domctl::MaxMem), Some(d)) => {
+            let a: XenDomctlMaxMem = op.arg().ok_or(Errno::EINVAL)?;
+            // KiB to pages; Xen's `max_pages` is an `unsigned int`. No check against what the
+            // domain holds: it may "ratchet down" to the new limit.
+            let pages = (a.max_memkb >> 2).min(u64::from(u32::MAX));
+            d.max_pages.store(pages, Ordering::Release);
+            false
+        }
+        (Some(Domctl::GetAddressSize), Some(_)) => {
+            op.set_arg(&XenDomctlAddressSize { size: 64 });
+            true
+        }
+        (Some(Domctl::SetAddressSize), Some(_)) => {
+            let a: XenDomctlAddressSize = op.arg().ok_or(Errno::EINVAL)?;
+            return match a.size {
+                64 => Ok(0),
+                // Ferrite has no 32-bit PV: Xen's `switch_compat` with `pv32` off.
+                32 => Err(Errno::EOPNOTSUPP),
+                _ => Err(Errno::EINVAL),
+            };
+        }
+        _ => {
+            log_unsupported_once(op.cmd);
+            return Err(Errno::ENOSYS);
+        }
+    };
+    if copyback {
+        crate::pv::write_guest_struct(arg, &op)?;
+    }
+    Ok(0)
+}
+
+/// The first domain whose id is at least `from` (Xen's `for_each_domain` walk, in id order).
+pub fn first_from(from: DomId) -> Option<alloc::sync::Arc<Domain>> {
+    domain::DOMAINS
+        .lock()
+        .range(from..)
+        .next()
+        .map(|(_, d)| d.clone())
+}
+
+/// Xen's `getdomaininfo(d, info)`: the record `XEN_DOMCTL_getdomaininfo` and
+/// `XEN_SYSCTL_getdomaininfolist` return.
+pub fn domain_info(d: &Domain) -> XenDomctlGetdomaininfo {
+    let now = crate::time::now();
+    let mut info = XenDomctlGetdomaininfo {
+        domain: d.id,
+        max_vcpu_id: INVALID_MAX_VCPU_ID,
+        ..Default::default()
+    };
+    // Blocked only if every online vCPU is; running if any is.
+    let mut flags = DomInfFlags::BLOCKED;
+    for v in &d.vcpus {
+        let st = v.state.lock();
+        let rs = st.runstate.at(now);
+        info.cpu_time = info
+            .cpu_time
+            .saturating_add(rs.time[runstate::RUNNING as usize]);
+        info.max_vcpu_id = v.id.0;
+        if st.up {
+            if !st.blocked {
+                flags.remove(DomInfFlags::BLOCKED);
+            }
+            if rs.state == runstate::RUNNING {
+                flags.insert(DomInfFlags::RUNNING);
+            }
+            info.nr_online_vcpus += 1;
+        }
+    }
+    if info.nr_online_vcpus == 0 {
+        flags = DomInfFlags::empty();
+    }
+    let (shutdown_code, more) = match *d.state.lock() {
+        DomainState::Running => (SHUTDOWN_CODE_INVALID, DomInfFlags::empty()),
+        DomainState::Paused => (SHUTDOWN_CODE_INVALID, DomInfFlags::PAUSED),
+        DomainState::Shutdown(code) => (code, DomInfFlags::SHUTDOWN),
+        DomainState::Crashed => (SHUTDOWN_CRASH, DomInfFlags::SHUTDOWN),
+        // Xen's `DOMDYING_dead`; the shutdown that led here is not kept.
+        DomainState::Dying => (SHUTDOWN_CODE_INVALID, DomInfFlags::DYING),
+    };
+    info.flags =
+        (flags | more).bits() | (shutdown_code << xen_abi::domctl::XEN_DOMINF_SHUTDOWNSHIFT);
+    info.tot_pages = d.tot_pages.load(Ordering::Acquire);
+    info.max_pages = d.max_pages.load(Ordering::Acquire);
+    // A PV domain's "gfn" of a frame is its machine frame.
+    info.shared_info_frame = Gfn(d.shared_info.0);
+    info.gpaddr_bits = crate::arch::x86_64::cpu::phys_addr_bits();
+    info
+}
+
+/// Sub-ops already logged as unsupported (bit `cmd`, for `cmd` < 128).
+static UNSUPPORTED: [AtomicU64; 2] = [const { AtomicU64::new(0) }; 2];
+
+fn log_unsupported_once(cmd: u32) {
+    let Some(word) = UNSUPPORTED.get(cmd as usize / 64) else {
+        return;
+    };
+    let bit = 1u64 << (cmd % 64);
+    if word.fetch_or(bit, Ordering::Relaxed) & bit == 0 {
+        log::warn!("domctl {cmd} is not supported: -ENOSYS (logged once)");
+    }
+}

@@ -1,0 +1,98 @@
+//! `sysctl` (hypercall 35, Xen's `common/sysctl.c`): the toolstack's questions about the host.
+//! This first part answers `readconsole` (`xl dmesg`), `physinfo` (`xl info`) and
+//! `getdomaininfolist` (`xl list`); the others answer `-ENOSYS` until they exist.
+
+use core::sync::atomic::Ordering;
+use xen_abi::domctl::XenDomctlGetdomaininfo;
+use xen_abi::sysctl::{
+    PhysCap, Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo,
+    XenSysctlReadconsole, XEN_SYSCTL_INTERFACE_VERSION,
+};
+use xen_abi::{Errno, XenResult};
+
+/// `MAX_NUMNODES - 1` of Xen's x86 build (`physinfo.max_node_id`).
+const MAX_NODE_ID: u32 = 63;
+
+/// The `sysctl(u_sysctl)` hypercall: the 136-byte `xen_sysctl` read whole (`-EFAULT`), 4.17's
+/// `interface_version` (`-EACCES`), the control domain only (`-EPERM`); the struct is written
+/// back when the sub-op succeeds.
+pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
+    let mut op: XenSysctl = crate::pv::read_guest_struct(arg)?;
+    if op.interface_version != XEN_SYSCTL_INTERFACE_VERSION {
+        return Err(Errno::EACCES);
+    }
+    if !caller.privileged {
+        return Err(Errno::EPERM);
+    }
+    match Sysctl::try_from(op.cmd).ok() {
+        Some(Sysctl::Readconsole) => {
+            let mut a: XenSysctlReadconsole = op.arg().ok_or(Errno::EINVAL)?;
+            let buffer = a.buffer;
+            let (count, index) = crate::console::read_ring(
+                a.incremental != 0,
+                a.index,
+                a.count,
+                a.clear != 0,
+                |at, bytes| crate::pv::write_guest(buffer.wrapping_add(u64::from(at)), bytes),
+            )?;
+            a.count = count;
+            a.index = index;
+            op.set_arg(&a);
+        }
+        Some(Sysctl::Physinfo) => {
+            op.set_arg(&physinfo());
+        }
+        Some(Sysctl::Getdomaininfolist) => {
+            let mut a: XenSysctlGetdomaininfolist = op.arg().ok_or(Errno::EINVAL)?;
+            let doms: alloc::vec::Vec<_> = crate::domain::DOMAINS
+                .lock()
+                .range(a.first_domain..)
+                .map(|(_, d)| d.clone())
+                .take(a.max_domains as usize)
+                .collect();
+            let size = core::mem::size_of::<XenDomctlGetdomaininfo>() as u64;
+            for (i, d) in doms.iter().enumerate() {
+                let info = super::domctl::domain_info(d);
+                let at = a.buffer.wrapping_add(i as u64 * size);
+                crate::pv::write_guest_struct(at, &info)?;
+            }
+            a.num_domains = doms.len() as u32;
+            op.set_arg(&a);
+        }
+        _ => {
+            log::warn!("sysctl {} is not supported: -ENOSYS", op.cmd);
+            return Err(Errno::ENOSYS);
+        }
+    }
+    crate::pv::write_guest_struct(arg, &op)?;
+    Ok(0)
+}
+
+/// `XEN_SYSCTL_physinfo`: one thread per core and one socket (Ferrite does not read the
+/// topology yet), one NUMA node, the TSC rate, PV and both grant-table versions.
+fn physinfo() -> XenSysctlPhysinfo {
+    use crate::arch::x86_64::percpu;
+    let online = (0..crate::layout::MAX_CPUS)
+        .filter(|&c| percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
+        .count() as u32;
+    let online = online.max(1);
+    let total_pages: u64 = crate::mm::host_map()
+        .iter()
+        .filter(|r| r.kind == crate::mm::memmap::RegionKind::Usable)
+        .map(|r| r.range.len() / 4096)
+        .sum();
+    XenSysctlPhysinfo {
+        threads_per_core: 1,
+        cores_per_socket: online,
+        nr_cpus: online,
+        max_cpu_id: online - 1,
+        nr_nodes: 1,
+        max_node_id: MAX_NODE_ID,
+        cpu_khz: (crate::arch::x86_64::tsc::hz() / 1000) as u32,
+        capabilities: (PhysCap::PV | PhysCap::GNTTAB_V1 | PhysCap::GNTTAB_V2).bits(),
+        total_pages,
+        free_pages: crate::mm::free_frames(),
+        max_mfn: crate::mm::ram_frames().saturating_sub(1),
+        ..Default::default()
+    }
+}

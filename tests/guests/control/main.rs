@@ -1,0 +1,455 @@
+//! control: `sysctl` and `domctl` as Xen 4.17 answers them, asked by domain 0 (Ferrite and
+//! Xen) and by a domU (Ferrite only, beside survivor).
+//!
+//! As domain 0: a wrong interface version is `-EACCES` before anything else; `physinfo` (CPUs,
+//! one node, the TSC rate, PV and both grant-table versions, page counts consistent with this
+//! domain's); `getdomaininfolist` and `getdomaininfo` (this domain running, not shut down —
+//! Xen's `~0` shutdown code, so `0xffff0020` — with its pages, `shared_info` frame and vCPUs;
+//! the next domain at or above an id; `-ESRCH` past the last, `-EINVAL` for a reserved id);
+//! `readconsole` (the ring read whole, then in 100-byte pieces from the returned index giving
+//! the same bytes, an incremental read at the end giving nothing, `clear` emptying it, a buffer
+//! outside guest space `-EFAULT`); `getvcpuinfo`; `get_address_size` / `set_address_size`;
+//! `max_mem` (the limit `XENMEM_maximum_reservation` reports and `increase_reservation`
+//! honours); unknown sub-ops `-ENOSYS`, an unknown domain `-ESRCH` before that.
+//! As a domU: `-EPERM` for both, after the version and domain checks.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+use domu_frontends::{
+    abi::domctl::{
+        XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo,
+        XenDomctlMaxMem, XEN_DOMCTL_INTERFACE_VERSION,
+    },
+    abi::sysctl::{
+        XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
+        XEN_SYSCTL_INTERFACE_VERSION,
+    },
+    abi::xen::Hypercall as H,
+    abi::DomId,
+    println, sys, Test,
+};
+
+#[cfg(target_os = "none")]
+fn sysctl<T>(cmd: u32, arg: &T, version: u32) -> (i64, XenSysctl)
+where
+    T: zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    let mut op = XenSysctl {
+        cmd,
+        interface_version: version,
+        u: [0; 16],
+    };
+    op.set_arg(arg);
+    let rc = sys::hypercall_with(H::Sysctl as u32, &mut op);
+    (rc, op)
+}
+
+#[cfg(target_os = "none")]
+fn domctl<T>(cmd: u32, domain: u16, arg: &T, version: u32) -> (i64, XenDomctl)
+where
+    T: zerocopy::IntoBytes + zerocopy::Immutable,
+{
+    let mut op = XenDomctl {
+        cmd,
+        interface_version: version,
+        domain: DomId(domain),
+        _pad: [0; 3],
+        u: [0; 16],
+    };
+    op.set_arg(arg);
+    let rc = sys::hypercall_with(H::Domctl as u32, &mut op);
+    (rc, op)
+}
+
+#[cfg(target_os = "none")]
+const SV: u32 = XEN_SYSCTL_INTERFACE_VERSION;
+#[cfg(target_os = "none")]
+const DV: u32 = XEN_DOMCTL_INTERFACE_VERSION;
+#[cfg(target_os = "none")]
+const READCONSOLE: u32 = 1;
+#[cfg(target_os = "none")]
+const PHYSINFO: u32 = 3;
+#[cfg(target_os = "none")]
+const GETDOMAININFOLIST: u32 = 6;
+#[cfg(target_os = "none")]
+const GETDOMAININFO: u32 = 5;
+#[cfg(target_os = "none")]
+const MAX_MEM: u32 = 11;
+#[cfg(target_os = "none")]
+const GETVCPUINFO: u32 = 14;
+#[cfg(target_os = "none")]
+const SET_ADDRESS_SIZE: u32 = 35;
+#[cfg(target_os = "none")]
+const GET_ADDRESS_SIZE: u32 = 36;
+
+#[cfg(target_os = "none")]
+fn memop_dom(cmd: u64) -> i64 {
+    let mut dom = 0x7ff0u16.to_le_bytes();
+    sys::hypercall_buf(H::MemoryOp as u32, cmd, &mut dom)
+}
+
+#[cfg(target_os = "none")]
+static mut CONS: [u8; 32768] = [0; 32768];
+#[cfg(target_os = "none")]
+static mut PIECES: [u8; 32768] = [0; 32768];
+
+#[cfg(target_os = "none")]
+fn readconsole(
+    clear: bool,
+    incremental: bool,
+    index: u32,
+    buf: u64,
+    count: u32,
+) -> (i64, u32, u32) {
+    let a = XenSysctlReadconsole {
+        clear: u8::from(clear),
+        incremental: u8::from(incremental),
+        index,
+        buffer: buf,
+        count,
+        ..Default::default()
+    };
+    let (rc, op) = sysctl(READCONSOLE, &a, SV);
+    let r: XenSysctlReadconsole = op.arg().unwrap_or_default();
+    (rc, r.count, r.index)
+}
+
+#[cfg(target_os = "none")]
+fn console(t: &mut Test) {
+    let cons = core::ptr::addr_of_mut!(CONS) as u64;
+    let pieces = core::ptr::addr_of_mut!(PIECES) as u64;
+    let (rc, n, end) = readconsole(false, false, 0, cons, 32768);
+    t.eq(rc, 0, "readconsole of the whole ring");
+    t.check(
+        n > 0,
+        format_args!("the ring holds the hypervisor's messages ({n} bytes)"),
+    );
+    // SAFETY: CONS is this guest's own buffer, written by the hypercall that returned.
+    let text = unsafe { &(&*core::ptr::addr_of!(CONS))[..n as usize] };
+    t.check(
+        text.windows(4).any(|w| w == b"4.17"),
+        format_args!("the ring's messages name the 4.17 interface"),
+    );
+    t.eq(
+        readconsole(false, true, end, cons, 32768),
+        (0, 0, end),
+        "an incremental read from the returned index: nothing new",
+    );
+    // The same bytes in 100-byte pieces: the first from the start, then on from each index.
+    let (mut got, mut index, mut first) = (0u32, 0u32, true);
+    loop {
+        let (rc, k, next) = readconsole(
+            false,
+            !first,
+            index,
+            pieces + u64::from(got),
+            100.min(32768 - got),
+        );
+        first = false;
+        if rc != 0 || k == 0 {
+            break;
+        }
+        got += k;
+        index = next;
+        if got >= 32768 {
+            break;
+        }
+    }
+    // SAFETY: as above, PIECES filled by the reads.
+    let same = unsafe { (&*core::ptr::addr_of!(PIECES))[..got as usize] == *text };
+    t.check(
+        got == n && index == end && same,
+        format_args!(
+            "read in 100-byte pieces, the ring gives the same {got} bytes up to the same index"
+        ),
+    );
+    t.eq(
+        readconsole(false, false, 0, 0xffff_8000_0000_0000, 16).0,
+        -14,
+        "readconsole into a buffer outside guest space is -EFAULT",
+    );
+    let (rc, _, _) = readconsole(true, false, 0, cons, 32768);
+    t.eq(rc, 0, "readconsole with clear");
+    t.eq(
+        readconsole(false, false, 0, cons, 32768).1,
+        0,
+        "after clear the ring reads empty",
+    );
+}
+
+#[cfg(target_os = "none")]
+#[no_mangle]
+extern "C" fn guest_main() {
+    let mut t = Test::new();
+    // SIF_PRIVILEGED
+    if sys::start_info().flags & 1 == 0 {
+        as_domu(&mut t);
+        t.finish()
+    }
+    let none = [0u8; 8];
+    t.eq(
+        sysctl(PHYSINFO, &none, 0x14).0,
+        -13,
+        "sysctl with interface version 0x14 is -EACCES",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 0, &none, 0x16).0,
+        -13,
+        "domctl with interface version 0x16 is -EACCES",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 9, &none, 0x14).0,
+        -13,
+        "the version is checked before the domain",
+    );
+
+    console(&mut t);
+
+    let (rc, op) = sysctl(PHYSINFO, &none, SV);
+    let pi: XenSysctlPhysinfo = op.arg().unwrap_or_default();
+    let tot = memop_dom(3) as u64;
+    println!(
+        "control: physinfo: {} CPUs, {} kHz, caps {:#x}, {} pages ({} free), max_mfn {:#x}",
+        pi.nr_cpus, pi.cpu_khz, pi.capabilities, pi.total_pages, pi.free_pages, pi.max_mfn
+    );
+    t.eq(rc, 0, "physinfo");
+    t.check(
+        pi.nr_cpus >= 1
+            && pi.max_cpu_id + 1 >= pi.nr_cpus
+            && pi.threads_per_core >= 1
+            && pi.cores_per_socket >= 1
+            && pi
+                .nr_cpus
+                .is_multiple_of(pi.threads_per_core * pi.cores_per_socket),
+        format_args!("physinfo: CPU counts consistent"),
+    );
+    t.eq(
+        (pi.nr_nodes, pi.max_node_id),
+        (1, 63),
+        "physinfo: one node, MAX_NUMNODES - 1",
+    );
+    t.check(
+        pi.cpu_khz > 100_000,
+        format_args!("physinfo: a CPU rate ({} kHz)", pi.cpu_khz),
+    );
+    t.eq(
+        pi.capabilities & 0x302,
+        0x302,
+        "physinfo: PV, grant tables v1 and v2",
+    );
+    let own = sys::mmu::va_to_mfn(core::ptr::addr_of!(CONS) as u64);
+    t.check(
+        pi.total_pages > tot
+            && pi.total_pages >= pi.free_pages
+            && pi.free_pages > 0
+            && pi.max_mfn >= own,
+        format_args!(
+            "physinfo: more pages than this domain's, some free, max_mfn above its frames"
+        ),
+    );
+
+    // getdomaininfolist and getdomaininfo.
+    let mut recs = [XenDomctlGetdomaininfo::default(); 4];
+    let list = |first: u16, max: u32, buf: u64| {
+        let a = XenSysctlGetdomaininfolist {
+            first_domain: DomId(first),
+            max_domains: max,
+            buffer: buf,
+            ..Default::default()
+        };
+        let (rc, op) = sysctl(GETDOMAININFOLIST, &a, SV);
+        (
+            rc,
+            op.arg::<XenSysctlGetdomaininfolist>()
+                .unwrap_or_default()
+                .num_domains,
+        )
+    };
+    let buf = recs.as_mut_ptr() as u64;
+    t.eq(
+        list(0, 4, buf),
+        (0, 1),
+        "getdomaininfolist from 0: this domain alone",
+    );
+    let si = sys::start_info();
+    let r = recs[0];
+    println!(
+        "control: d0: flags {:#x}, {} pages of {}, {} vCPUs online, max id {}, {} ns",
+        r.flags, r.tot_pages, r.max_pages, r.nr_online_vcpus, r.max_vcpu_id, r.cpu_time
+    );
+    t.eq(
+        (
+            r.domain,
+            r.flags,
+            r.tot_pages,
+            r.shared_info_frame.0,
+            r.nr_online_vcpus,
+        ),
+        (DomId(0), 0xffff_0020, tot, si.shared_info >> 12, 1),
+        "d0's record: running, shutdown code ~0, its pages, shared_info frame, one vCPU online",
+    );
+    t.check(
+        r.max_vcpu_id != !0 && r.cpu_time > 0,
+        format_args!("d0's record: a vCPU id and some CPU time"),
+    );
+    t.eq(list(1, 4, buf), (0, 0), "getdomaininfolist from 1: none");
+    t.eq(
+        list(0, 0, buf),
+        (0, 0),
+        "getdomaininfolist of at most 0: none",
+    );
+    t.eq(
+        list(0, 4, 0xffff_8000_0000_0000).0,
+        -14,
+        "getdomaininfolist into a buffer outside guest space is -EFAULT",
+    );
+
+    let (rc, op) = domctl(GETDOMAININFO, 0, &none, DV);
+    let info: XenDomctlGetdomaininfo = op.arg().unwrap_or_default();
+    t.eq(
+        (rc, op.domain, info.domain, info.flags, info.tot_pages),
+        (0, DomId(0), DomId(0), 0xffff_0020, tot),
+        "getdomaininfo(0)",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 1, &none, DV).0,
+        -3,
+        "getdomaininfo past the last domain is -ESRCH",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 0x7ff0, &none, DV).0,
+        -22,
+        "getdomaininfo of DOMID_SELF is -EINVAL",
+    );
+
+    // getvcpuinfo
+    let a = XenDomctlGetvcpuinfo {
+        vcpu: 0,
+        ..Default::default()
+    };
+    let (rc, op) = domctl(GETVCPUINFO, 0, &a, DV);
+    let vi: XenDomctlGetvcpuinfo = op.arg().unwrap_or_default();
+    t.eq(
+        (rc, vi.online, vi.blocked, vi.running),
+        (0, 1, 0, 1),
+        "getvcpuinfo(0): online, running, not blocked",
+    );
+    t.check(
+        vi.cpu_time > 0,
+        format_args!("getvcpuinfo(0): some CPU time"),
+    );
+    let a = XenDomctlGetvcpuinfo {
+        vcpu: 4096,
+        ..Default::default()
+    };
+    t.eq(
+        domctl(GETVCPUINFO, 0, &a, DV).0,
+        -22,
+        "getvcpuinfo past the last vCPU is -EINVAL",
+    );
+
+    // address size
+    let (rc, op) = domctl(GET_ADDRESS_SIZE, 0, &none, DV);
+    t.eq(
+        (
+            rc,
+            op.arg::<XenDomctlAddressSize>().unwrap_or_default().size,
+        ),
+        (0, 64),
+        "get_address_size: 64",
+    );
+    let size = |s: u32| domctl(SET_ADDRESS_SIZE, 0, &XenDomctlAddressSize { size: s }, DV).0;
+    t.eq(size(64), 0, "set_address_size 64 of a 64-bit domain");
+    // Xen 4.17 as Debian builds it has 32-bit PV off on this CPU (`pv32`); Ferrite has none.
+    t.eq(
+        size(32),
+        -95,
+        "set_address_size 32 is -EOPNOTSUPP (no 32-bit PV)",
+    );
+    t.eq(size(48), -22, "set_address_size 48 is -EINVAL");
+
+    // max_mem
+    let max_before = memop_dom(4);
+    let set_max = |kb: u64| domctl(MAX_MEM, 0, &XenDomctlMaxMem { max_memkb: kb }, DV).0;
+    t.eq(set_max(tot * 4), 0, "max_mem to what the domain holds");
+    t.eq(
+        memop_dom(4),
+        tot as i64,
+        "maximum_reservation follows max_mem",
+    );
+    let mut extent = [0u64; 1];
+    let mut r = [0u8; 32];
+    r[..8].copy_from_slice(&(extent.as_mut_ptr() as u64).to_le_bytes());
+    r[8..16].copy_from_slice(&1u64.to_le_bytes());
+    r[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    t.eq(
+        sys::hypercall_buf(H::MemoryOp as u32, 0, &mut r),
+        0,
+        "increase_reservation at the limit gets no extent",
+    );
+    t.eq(set_max((max_before as u64) << 2), 0, "max_mem back");
+    t.eq(memop_dom(4), max_before, "maximum_reservation back");
+
+    // unknown sub-ops and domains
+    t.eq(
+        domctl(0x77, 0, &none, DV).0,
+        -38,
+        "an unknown domctl is -ENOSYS",
+    );
+    t.eq(
+        domctl(0x77, 9, &none, DV).0,
+        -3,
+        "an unknown domctl of an unknown domain is -ESRCH first",
+    );
+    t.eq(
+        sysctl(0x77, &none, SV).0,
+        -38,
+        "an unknown sysctl is -ENOSYS",
+    );
+    t.finish()
+}
+
+/// A domU: the version, then the domain, then the privilege.
+#[cfg(target_os = "none")]
+fn as_domu(t: &mut Test) {
+    let none = [0u8; 8];
+    t.eq(
+        sysctl(PHYSINFO, &none, 0x14).0,
+        -13,
+        "domU: a wrong sysctl version is -EACCES first",
+    );
+    t.eq(
+        sysctl(PHYSINFO, &none, SV).0,
+        -1,
+        "domU: sysctl physinfo is -EPERM",
+    );
+    t.eq(
+        sysctl(READCONSOLE, &none, SV).0,
+        -1,
+        "domU: sysctl readconsole is -EPERM",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 0, &none, 0x14).0,
+        -13,
+        "domU: a wrong domctl version is -EACCES first",
+    );
+    t.eq(
+        domctl(GETVCPUINFO, 9, &none, DV).0,
+        -3,
+        "domU: a domctl of an unknown domain is -ESRCH first",
+    );
+    t.eq(
+        domctl(GETDOMAININFO, 0, &none, DV).0,
+        -1,
+        "domU: domctl getdomaininfo is -EPERM",
+    );
+    t.eq(
+        domctl(MAX_MEM, 1, &none, DV).0,
+        -1,
+        "domU: domctl max_mem of itself is -EPERM",
+    );
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {}
