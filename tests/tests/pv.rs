@@ -658,7 +658,7 @@ fn control_from_a_domu_is_refused() -> Result<()> {
         .module(guest("survivor")?, "")
         .module(guest("control")?, "domu name=control memory=16")
         .run()?;
-    run.line("(d1) Test result: SUCCESS (7 checks)")?;
+    run.line("(d1) Test result: SUCCESS (8 checks)")?;
     run.line("(d0) Test result: SUCCESS")?;
     run.expect_exit(EXIT_SUCCESS)?;
     Ok(())

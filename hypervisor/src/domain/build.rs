@@ -397,49 +397,7 @@ fn construct(
             regs.rsp = lay.stack.1;
             regs.rsi = lay.start_info;
         }
-        let state = VcpuState {
-            regs,
-            kernel_mode: true,
-            kernel_l4: (v == 0).then_some(l4),
-            user_l4: None,
-            traps: [TrapEntry::default(); 256],
-            event_callback: Callback::default(),
-            failsafe_callback: Callback::default(),
-            syscall_callback: Callback::default(),
-            kernel_ss: selectors::FLAT_RING3_DS,
-            kernel_sp: if v == 0 { lay.stack.1 } else { 0 },
-            segments: SegmentState::default(),
-            fpu: FpuState::default(),
-            cr4_osxsave: false,
-            fpu_ts: false,
-            up: v == 0,
-            initialised: v == 0,
-            blocked: false,
-            bouncing: false,
-            nmi_masked: false,
-            timer_deadline: None,
-            periodic_ns: crate::time::DEFAULT_PERIOD_NS,
-            periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,
-            runstate_area: None,
-            time_area: None,
-            poll: None,
-            poll_deadline: None,
-            iopl: 0,
-            debug: Default::default(),
-            runstate: crate::domain::runstate::Runstate::new(
-                if v == 0 {
-                    crate::domain::runstate::RUNNABLE
-                } else {
-                    crate::domain::runstate::OFFLINE
-                },
-                crate::time::now(),
-            ),
-            gdt_frames: heapless::Vec::new(),
-            gdt_ents: 0,
-            ldt_frames: heapless::Vec::new(),
-            ldt_ents: 0,
-            ldt_base: 0,
-        };
+        let state = vcpu_state(v == 0, regs, Some(l4), if v == 0 { lay.stack.1 } else { 0 });
         let pcpu = (spec.first_pcpu + v as usize) % spec.pcpus.max(1);
         vcpus.push((v, pcpu, state));
     }
@@ -499,12 +457,70 @@ fn construct(
         } else {
             super::ioports::IoPorts::none()
         },
+        controller_pause: core::sync::atomic::AtomicU32::new(0),
+        vcpus_ready: core::sync::atomic::AtomicBool::new(true),
+        handle: spin::Mutex::new([0; 16]),
+        by_toolstack: false,
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {
         crate::time::update_vcpu_time(v.vcpu_info_at());
     }
     Ok(d)
+}
+
+/// A vCPU's state as the builder leaves it: `boot` for the one that starts running (on `regs`,
+/// with page tables `l4` and kernel stack `kernel_sp`), every other one down and uninitialised
+/// with events masked, the flat selectors and nothing registered.
+pub(super) fn vcpu_state(
+    boot: bool,
+    regs: TrapFrame,
+    l4: Option<Mfn>,
+    kernel_sp: u64,
+) -> VcpuState {
+    VcpuState {
+        regs,
+        kernel_mode: true,
+        kernel_l4: boot.then_some(l4).flatten(),
+        user_l4: None,
+        traps: [TrapEntry::default(); 256],
+        event_callback: Callback::default(),
+        failsafe_callback: Callback::default(),
+        syscall_callback: Callback::default(),
+        kernel_ss: selectors::FLAT_RING3_DS,
+        kernel_sp,
+        segments: SegmentState::default(),
+        fpu: FpuState::default(),
+        cr4_osxsave: false,
+        fpu_ts: false,
+        up: boot,
+        initialised: boot,
+        blocked: false,
+        bouncing: false,
+        nmi_masked: false,
+        timer_deadline: None,
+        periodic_ns: crate::time::DEFAULT_PERIOD_NS,
+        periodic_next: crate::time::now() + crate::time::DEFAULT_PERIOD_NS,
+        runstate_area: None,
+        time_area: None,
+        poll: None,
+        poll_deadline: None,
+        iopl: 0,
+        debug: Default::default(),
+        runstate: crate::domain::runstate::Runstate::new(
+            if boot {
+                crate::domain::runstate::RUNNABLE
+            } else {
+                crate::domain::runstate::OFFLINE
+            },
+            crate::time::now(),
+        ),
+        gdt_frames: heapless::Vec::new(),
+        gdt_ents: 0,
+        ldt_frames: heapless::Vec::new(),
+        ldt_ents: 0,
+        ldt_base: 0,
+    }
 }
 
 /// Maps `[v_start, v_end)` to PFNs 0.. with 4 KiB pages in the bootstrap table pages, the table

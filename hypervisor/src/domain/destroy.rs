@@ -101,6 +101,13 @@ pub fn reap() {
     }
 }
 
+/// Tears domain `id` down now, for `XEN_DOMCTL_destroydomain`: the caller has made sure none
+/// of its vCPUs is current on any CPU (it paused it).
+pub fn destroy_now(id: DomId) {
+    DEAD.lock().retain(|&d| d != id);
+    destroy(id);
+}
+
 /// Tears domain `id` down now; restarts it if its module asked for it.
 fn destroy(id: DomId) {
     // The domain stays findable (dying) until it is gone: whoever watches for its id to

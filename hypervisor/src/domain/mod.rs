@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "none")]
 pub mod build;
+pub mod create;
 #[cfg(target_os = "none")]
 pub mod destroy;
 pub mod elf;
@@ -217,6 +218,29 @@ pub struct Domain {
     pub unsupported_logged: core::sync::atomic::AtomicU64,
     /// The I/O ports it may reach (all but the hypervisor's for the hardware domain).
     pub ioports: ioports::IoPorts,
+    /// The toolstack's pause count (`controller_pause_count`, at most 255): the domain's
+    /// vCPUs run only while it is 0. A domain made by `XEN_DOMCTL_createdomain` starts at 1.
+    pub controller_pause: core::sync::atomic::AtomicU32,
+    /// Its vCPUs exist for the toolstack (Xen's `d->vcpu[i] != NULL`): from the build, or
+    /// from `XEN_DOMCTL_max_vcpus` for a domain the toolstack created.
+    pub vcpus_ready: core::sync::atomic::AtomicBool,
+    /// The toolstack's 16-byte handle (`xen_domain_handle_t`, a UUID).
+    pub handle: Mutex<[u8; 16]>,
+    /// Made by `XEN_DOMCTL_createdomain`: when it shuts down it stays, shut down, until the
+    /// toolstack destroys it (a boot-module domU is torn down at once, as xl's
+    /// `on_poweroff=destroy`).
+    pub by_toolstack: bool,
+}
+
+impl Domain {
+    /// What follows a domU's shutdown or crash: the control domain hears of it
+    /// (`VIRQ_DOM_EXC`, as Xen's `domain_shutdown`), and a boot-module domain is torn down.
+    pub fn after_shutdown(&self) {
+        crate::event::send_global_virq(xen_abi::xen::VIRQ_DOM_EXC);
+        if !self.by_toolstack {
+            destroy::request(self.id);
+        }
+    }
 }
 
 impl Domain {
@@ -229,9 +253,13 @@ impl Domain {
         }
     }
 
-    /// True while its vCPUs may run.
+    /// True while its vCPUs may run: running, and not paused by the toolstack.
     pub fn is_running(&self) -> bool {
         *self.state.lock() == DomainState::Running
+            && self
+                .controller_pause
+                .load(core::sync::atomic::Ordering::Acquire)
+                == 0
     }
 
     /// Appends console bytes; complete lines are logged as `(d<id>) text`.

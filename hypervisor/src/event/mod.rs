@@ -148,23 +148,30 @@ pub fn domain_create(
     privileged: bool,
     shared_info: Mfn,
 ) -> XenResult<Option<(Port, Port)>> {
-    let mut hub = EVTCHN.lock();
     let config = DomainConfig {
         max_vcpus: vcpus,
         privileged,
         ..DomainConfig::default()
     };
-    hub.domain_create(
-        id,
-        config,
-        SharedInfoWords::new(id, privileged, shared_info),
-    )?;
+    create_ports(id, config, shared_info)?;
     if privileged {
         return Ok(None);
     }
+    let mut hub = EVTCHN.lock();
     let xen_end = hub.alloc_unbound_xen_event_channel(id, 0, id, CONSOLE_CONSUMER)?;
     let (guest_end, _) = hub.bind_interdomain(id, id, xen_end)?;
     Ok(Some((guest_end, xen_end)))
+}
+
+/// A domain's event-channel state with `config` (`evtchn_init`), its 2-level words in
+/// `shared_info`; no port is bound (the toolstack's domains get theirs from it).
+pub fn create_ports(id: DomId, config: DomainConfig, shared_info: Mfn) -> XenResult<()> {
+    let privileged = config.privileged;
+    EVTCHN.lock().domain_create(
+        id,
+        config,
+        SharedInfoWords::new(id, privileged, shared_info),
+    )
 }
 
 /// Closes a dead domain's ports (peers fall back to unbound) and acts on the effects.

@@ -352,11 +352,18 @@ pub fn orphan_count() -> usize {
 
 /// Creates `id`'s grant table (`grant_table_init`) with its first frame.
 pub fn domain_create(id: DomId, privileged: bool) -> XenResult<()> {
-    with_hub(|h| {
-        let cfg = DomainConfig {
+    domain_create_with(
+        id,
+        DomainConfig {
             privileged,
             ..DomainConfig::default()
-        };
+        },
+    )
+}
+
+/// [`domain_create`] with the toolstack's limits (`grant_table_init`).
+pub fn domain_create_with(id: DomId, cfg: DomainConfig) -> XenResult<()> {
+    with_hub(|h| {
         h.mem
             .grow_table(id, grant_tables::INITIAL_NR_GRANT_FRAMES)?;
         if let Err(e) = h.sys.create_domain(id, cfg) {

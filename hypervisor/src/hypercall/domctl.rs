@@ -1,15 +1,17 @@
 //! `domctl` (hypercall 36, Xen's `common/domctl.c` and `arch/x86/domctl.c`): the toolstack's
-//! control of a domain. This first part has the interface checks and the sub-ops that read a
-//! domain's state or set its limits: `getdomaininfo`, `getvcpuinfo`, `max_mem`,
-//! `set_address_size`/`get_address_size`. The others (domain creation and destruction, pause,
-//! vCPU contexts, affinity, permissions…) answer `-ENOSYS` (logged once per sub-op) until they
-//! exist.
+//! control of a domain. So far: the interface checks; a domain's life without memory —
+//! `createdomain`, `max_vcpus`, `setdomainhandle`, `pausedomain`/`unpausedomain`,
+//! `destroydomain`; and the sub-ops that read a domain's state or set its limits:
+//! `getdomaininfo`, `getvcpuinfo`, `max_mem`, `set_address_size`/`get_address_size`. The
+//! others (vCPU contexts, affinity, permissions…) answer `-ENOSYS` (logged once per sub-op)
+//! until they exist.
 
 use crate::domain::{self, runstate, Domain, DomainState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
-    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XEN_DOMCTL_INTERFACE_VERSION,
+    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
+    XEN_DOMCTL_INTERFACE_VERSION,
 };
 use xen_abi::{DomId, Errno, Gfn, XenResult};
 
@@ -31,14 +33,62 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
         return Err(Errno::EACCES);
     }
     let cmd = Domctl::try_from(op.cmd).ok();
-    let d = domain::get(op.domain);
-    if d.is_none() && cmd != Some(Domctl::Getdomaininfo) {
+    let d = match cmd {
+        Some(Domctl::Createdomain) => None,
+        _ => domain::get(op.domain),
+    };
+    if d.is_none() && !matches!(cmd, Some(Domctl::Getdomaininfo | Domctl::Createdomain)) {
         return Err(Errno::ESRCH);
     }
     if !caller.privileged {
         return Err(Errno::EPERM);
     }
+    let is_self = d.as_ref().is_some_and(|d| d.id == caller.id);
     let copyback = match (cmd, d) {
+        (Some(Domctl::Createdomain), _) => {
+            let id = domain::create::pick_id(op.domain)?;
+            let cfg = domain::create::sanitise(&op.arg().ok_or(Errno::EINVAL)?)?;
+            domain::create::create(id, &cfg)?;
+            op.domain = id;
+            op.set_arg(&cfg);
+            true
+        }
+        (Some(Domctl::MaxVcpus), Some(d)) => {
+            let a: XenDomctlMaxVcpus = op.arg().ok_or(Errno::EINVAL)?;
+            if is_self || a.max as usize != d.vcpus.len() {
+                return Err(Errno::EINVAL);
+            }
+            d.vcpus_ready.store(true, Ordering::Release);
+            false
+        }
+        (Some(Domctl::Setdomainhandle), Some(d)) => {
+            let a: XenDomctlSetdomainhandle = op.arg().ok_or(Errno::EINVAL)?;
+            *d.handle.lock() = a.handle;
+            false
+        }
+        (Some(Domctl::Pausedomain), Some(d)) => {
+            if is_self {
+                return Err(Errno::EINVAL);
+            }
+            pause(&d)?;
+            false
+        }
+        (Some(Domctl::Unpausedomain), Some(d)) => {
+            d.controller_pause
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .map_err(|_| Errno::EINVAL)?;
+            for v in &d.vcpus {
+                crate::sched::kick(v.pcpu);
+            }
+            false
+        }
+        (Some(Domctl::Destroydomain), Some(d)) => {
+            if is_self {
+                return Err(Errno::EINVAL);
+            }
+            destroy(&d);
+            false
+        }
         (Some(Domctl::Getdomaininfo), d) => {
             let d = match d {
                 Some(d) => d,
@@ -57,6 +107,9 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
         (Some(Domctl::Getvcpuinfo), Some(d)) => {
             let mut a: XenDomctlGetvcpuinfo = op.arg().ok_or(Errno::EINVAL)?;
             let v = d.vcpus.get(a.vcpu as usize).ok_or(Errno::EINVAL)?;
+            if !d.vcpus_ready.load(Ordering::Acquire) {
+                return Err(Errno::ESRCH);
+            }
             let now = crate::time::now();
             let st = v.state.lock();
             let rs = st.runstate.at(now);
@@ -121,7 +174,12 @@ pub fn domain_info(d: &Domain) -> XenDomctlGetdomaininfo {
     };
     // Blocked only if every online vCPU is; running if any is.
     let mut flags = DomInfFlags::BLOCKED;
-    for v in &d.vcpus {
+    let vcpus = if d.vcpus_ready.load(Ordering::Acquire) {
+        &d.vcpus[..]
+    } else {
+        &[]
+    };
+    for v in vcpus {
         let st = v.state.lock();
         let rs = st.runstate.at(now);
         info.cpu_time = info
@@ -141,8 +199,13 @@ pub fn domain_info(d: &Domain) -> XenDomctlGetdomaininfo {
     if info.nr_online_vcpus == 0 {
         flags = DomInfFlags::empty();
     }
+    let paused = if d.controller_pause.load(Ordering::Acquire) > 0 {
+        DomInfFlags::PAUSED
+    } else {
+        DomInfFlags::empty()
+    };
     let (shutdown_code, more) = match *d.state.lock() {
-        DomainState::Running => (SHUTDOWN_CODE_INVALID, DomInfFlags::empty()),
+        DomainState::Running => (SHUTDOWN_CODE_INVALID, paused),
         DomainState::Paused => (SHUTDOWN_CODE_INVALID, DomInfFlags::PAUSED),
         DomainState::Shutdown(code) => (code, DomInfFlags::SHUTDOWN),
         DomainState::Crashed => (SHUTDOWN_CRASH, DomInfFlags::SHUTDOWN),
@@ -156,7 +219,44 @@ pub fn domain_info(d: &Domain) -> XenDomctlGetdomaininfo {
     // A PV domain's "gfn" of a frame is its machine frame.
     info.shared_info_frame = Gfn(d.shared_info.0);
     info.gpaddr_bits = crate::arch::x86_64::cpu::phys_addr_bits();
+    info.handle = *d.handle.lock();
     info
+}
+
+/// `domain_pause_by_systemcontroller`: one more toolstack pause (at most 255: `-EOVERFLOW`),
+/// then — as Xen's synchronous `domain_pause` — every CPU running one of the domain's vCPUs is
+/// made to switch away before this returns.
+fn pause(d: &Domain) -> XenResult<()> {
+    d.controller_pause
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < 255).then_some(n + 1)
+        })
+        .map_err(|_| Errno::EOVERFLOW)?;
+    let start = crate::time::now();
+    while crate::sched::is_current_anywhere(d.id) {
+        if crate::time::now().saturating_sub(start) > 1_000_000_000 {
+            log::warn!("d{}: a vCPU did not leave its CPU for pausedomain", d.id.0);
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    Ok(())
+}
+
+/// `domain_kill`: the domain is paused, torn down (event channels, grants, page tables,
+/// frames: `destroy`), and `VIRQ_DOM_EXC` tells the control domain (xenstored's
+/// `@releaseDomain` rests on it). Not preemptible yet: the teardown runs in one call.
+fn destroy(d: &Domain) {
+    d.controller_pause.fetch_add(1, Ordering::AcqRel);
+    let start = crate::time::now();
+    while crate::sched::is_current_anywhere(d.id) {
+        if crate::time::now().saturating_sub(start) > 1_000_000_000 {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    domain::destroy::destroy_now(d.id);
+    crate::event::send_global_virq(xen_abi::xen::VIRQ_DOM_EXC);
 }
 
 /// Sub-ops already logged as unsupported (bit `cmd`, for `cmd` < 128).

@@ -105,7 +105,7 @@ pub fn shutdown(dom: &Domain, reason: ShutdownReason) {
         };
         crate::pv::end_machine(code, "the initial domain has shut down");
     }
-    crate::domain::destroy::request(dom.id);
+    dom.after_shutdown();
 }
 
 /// `set_timer_op(timeout)`: arm (absolute system time) or, with 0, cancel the single-shot timer.

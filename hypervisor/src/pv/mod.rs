@@ -109,7 +109,7 @@ pub fn crash_domain(dom: &domain::Domain, frame: &TrapFrame, why: core::fmt::Arg
     if dom.privileged {
         end_machine(exit::ExitCode::DomainCrashed, "the initial domain crashed");
     }
-    crate::domain::destroy::request(dom.id);
+    dom.after_shutdown();
 }
 
 /// Ends the run after the initial domain is gone: under QEMU's debug-exit device with `code`.

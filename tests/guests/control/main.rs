@@ -10,7 +10,10 @@
 //! the same bytes, an incremental read at the end giving nothing, `clear` emptying it, a buffer
 //! outside guest space `-EFAULT`); `getvcpuinfo`; `get_address_size` / `set_address_size`;
 //! `max_mem` (the limit `XENMEM_maximum_reservation` reports and `increase_reservation`
-//! honours); unknown sub-ops `-ENOSYS`, an unknown domain `-ESRCH` before that.
+//! honours); a domain's life without memory (refused creation configs, a PV domain created
+//! paused with no vCPUs until `max_vcpus`, its handle, the toolstack pause count up to 255,
+//! `destroydomain` raising `VIRQ_DOM_EXC`, the next id for the next domain); unknown sub-ops
+//! `-ENOSYS`, an unknown domain `-ESRCH` before that.
 //! As a domU: `-EPERM` for both, after the version and domain checks.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
@@ -18,8 +21,9 @@
 #[cfg(target_os = "none")]
 use domu_frontends::{
     abi::domctl::{
-        XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo,
-        XenDomctlMaxMem, XEN_DOMCTL_INTERFACE_VERSION,
+        XenDomctl, XenDomctlAddressSize, XenDomctlCreatedomain, XenDomctlGetdomaininfo,
+        XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
+        XEN_DOMCTL_INTERFACE_VERSION,
     },
     abi::sysctl::{
         XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
@@ -82,6 +86,225 @@ const GETVCPUINFO: u32 = 14;
 const SET_ADDRESS_SIZE: u32 = 35;
 #[cfg(target_os = "none")]
 const GET_ADDRESS_SIZE: u32 = 36;
+#[cfg(target_os = "none")]
+const CREATEDOMAIN: u32 = 1;
+#[cfg(target_os = "none")]
+const DESTROYDOMAIN: u32 = 2;
+#[cfg(target_os = "none")]
+const PAUSEDOMAIN: u32 = 3;
+#[cfg(target_os = "none")]
+const UNPAUSEDOMAIN: u32 = 4;
+#[cfg(target_os = "none")]
+const MAX_VCPUS: u32 = 15;
+#[cfg(target_os = "none")]
+const SETDOMAINHANDLE: u32 = 17;
+
+/// A PV domain's creation config as libxl makes it: `max_vcpus` vCPUs, 1024 ports, 32 grant
+/// and 1024 maptrack frames, grant tables up to v2, `oos_off` clear (Xen sets it).
+#[cfg(target_os = "none")]
+fn pv_config(max_vcpus: u32) -> XenDomctlCreatedomain {
+    XenDomctlCreatedomain {
+        handle: [0xab; 16],
+        max_vcpus,
+        max_evtchn_port: 1023,
+        max_grant_frames: 32,
+        max_maptrack_frames: 1024,
+        grant_opts: 2,
+        ..Default::default()
+    }
+}
+
+#[cfg(target_os = "none")]
+fn create(dom: u16, cfg: &XenDomctlCreatedomain) -> (i64, u16, XenDomctlCreatedomain) {
+    let (rc, op) = domctl(CREATEDOMAIN, dom, cfg, DV);
+    (rc, op.domain.0, op.arg().unwrap_or_default())
+}
+
+#[cfg(target_os = "none")]
+fn info(dom: u16) -> (i64, XenDomctlGetdomaininfo) {
+    let none = [0u8; 8];
+    let (rc, op) = domctl(GETDOMAININFO, dom, &none, DV);
+    (rc, op.arg().unwrap_or_default())
+}
+
+/// A domain's life without memory, as the toolstack drives it: refused configurations, a
+/// PV domain created paused with no vCPUs yet, `max_vcpus`, a handle, pause counts, and
+/// destruction with `VIRQ_DOM_EXC`.
+#[cfg(target_os = "none")]
+fn lifecycle(t: &mut Test) {
+    let none = [0u8; 8];
+    let bad: [(&str, fn(&mut XenDomctlCreatedomain)); 9] = [
+        ("an unknown flag", |c| c.flags = 1 << 20),
+        ("no vCPUs", |c| c.max_vcpus = 0),
+        ("HAP without HVM", |c| c.flags = 1 << 1),
+        ("an IOMMU option without an IOMMU", |c| c.iommu_opts = 1),
+        ("grant version 0", |c| c.grant_opts = 0),
+        ("grant version 3", |c| c.grant_opts = 3),
+        ("no grant frames", |c| c.max_grant_frames = 0),
+        ("65 grant frames", |c| c.max_grant_frames = 65),
+        ("1025 maptrack frames", |c| c.max_maptrack_frames = 1025),
+    ];
+    for (what, f) in bad {
+        let mut c = pv_config(1);
+        f(&mut c);
+        let (rc, _, _) = create(0, &c);
+        t.check(
+            rc == -22,
+            format_args!("createdomain with {what}: got {rc}, want -22"),
+        );
+    }
+    let mut c = pv_config(1);
+    c.arch.emulation_flags = 1 << 0; // XEN_X86_EMU_LAPIC
+    t.eq(
+        create(0, &c).0,
+        -95,
+        "createdomain of a PV domain with an emulated LAPIC is -EOPNOTSUPP",
+    );
+    let mut c = pv_config(1);
+    c.arch.emulation_flags = 1 << 11;
+    t.eq(
+        create(0, &c).0,
+        -22,
+        "createdomain with an unknown emulation flag is -EINVAL",
+    );
+
+    let before = info(1).0;
+    t.eq(before, -3, "no domain 1 yet");
+    let (rc, id, out) = create(0, &pv_config(2));
+    t.eq(rc, 0, "createdomain of a PV domain with 2 vCPUs");
+    t.check(
+        id >= 1 && id < 0x7ff0,
+        format_args!("createdomain picked domain {id}"),
+    );
+    t.eq(
+        out.flags & (1 << 3),
+        1 << 3,
+        "createdomain writes oos_off back for PV",
+    );
+    let (rc, i) = info(id);
+    t.eq(
+        (
+            rc,
+            i.domain.0,
+            i.flags,
+            i.tot_pages,
+            i.nr_online_vcpus,
+            i.max_vcpu_id,
+            i.handle,
+        ),
+        (0, id, 0xffff_0008, 0, 0, !0, [0xab; 16]),
+        "the new domain: paused, no pages, no vCPUs yet, its handle",
+    );
+    t.eq(
+        create(id, &pv_config(1)).0,
+        -17,
+        "createdomain of a taken id is -EEXIST",
+    );
+    t.eq(info(0).0, 0, "getdomaininfo(0) still answers d0");
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 3 }, DV).0,
+        -22,
+        "max_vcpus other than createdomain's is -EINVAL",
+    );
+    t.eq(
+        domctl(MAX_VCPUS, 0, &XenDomctlMaxVcpus { max: 1 }, DV).0,
+        -22,
+        "max_vcpus of itself is -EINVAL",
+    );
+    let a = XenDomctlGetvcpuinfo {
+        vcpu: 0,
+        ..Default::default()
+    };
+    t.eq(
+        domctl(GETVCPUINFO, id, &a, DV).0,
+        -3,
+        "getvcpuinfo before max_vcpus is -ESRCH",
+    );
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 2 }, DV).0,
+        0,
+        "max_vcpus 2",
+    );
+    let (rc, i) = info(id);
+    t.eq(
+        (rc, i.flags, i.nr_online_vcpus, i.max_vcpu_id),
+        (0, 0xffff_0008, 0, 1),
+        "after max_vcpus: two vCPUs, none online, still paused",
+    );
+    let (rc, op) = domctl(GETVCPUINFO, id, &a, DV);
+    let vi: XenDomctlGetvcpuinfo = op.arg().unwrap_or_default();
+    t.eq(
+        (rc, vi.online, vi.blocked, vi.running),
+        (0, 0, 0, 0),
+        "getvcpuinfo of the new domain's vCPU 0: down",
+    );
+    let h = XenDomctlSetdomainhandle { handle: [0x5a; 16] };
+    t.eq(domctl(SETDOMAINHANDLE, id, &h, DV).0, 0, "setdomainhandle");
+    t.eq(
+        info(id).1.handle,
+        [0x5a; 16],
+        "getdomaininfo shows the new handle",
+    );
+
+    // Pause counts: one from createdomain.
+    let pause = |d: u16| domctl(PAUSEDOMAIN, d, &none, DV).0;
+    let unpause = |d: u16| domctl(UNPAUSEDOMAIN, d, &none, DV).0;
+    t.eq(pause(0), -22, "pausedomain of itself is -EINVAL");
+    t.eq(pause(id), 0, "pausedomain (count 2)");
+    t.eq(unpause(id), 0, "unpausedomain (count 1)");
+    t.eq(info(id).1.flags, 0xffff_0008, "still paused");
+    t.eq(unpause(id), 0, "unpausedomain (count 0)");
+    t.eq(
+        info(id).1.flags,
+        0xffff_0000,
+        "not paused; no vCPU online, so neither blocked nor running",
+    );
+    t.eq(unpause(id), -22, "unpausedomain below 0 is -EINVAL");
+    let mut n = 0;
+    while n < 300 && pause(id) == 0 {
+        n += 1;
+    }
+    t.eq(n, 255, "the toolstack pause count stops at 255");
+    t.eq(pause(id), -75, "the 256th pause is -EOVERFLOW");
+    let mut m = 0;
+    while m < 300 && unpause(id) == 0 {
+        m += 1;
+    }
+    t.eq(m, 255, "and unpauses back down to 0");
+
+    // Destruction.
+    let virq = sys::events::bind_virq(3); // VIRQ_DOM_EXC
+    t.check(virq.is_ok(), format_args!("bind VIRQ_DOM_EXC: {virq:?}"));
+    let port = virq.unwrap_or(0);
+    t.eq(
+        domctl(DESTROYDOMAIN, 0, &none, DV).0,
+        -22,
+        "destroydomain of itself is -EINVAL",
+    );
+    t.eq(domctl(DESTROYDOMAIN, id, &none, DV).0, 0, "destroydomain");
+    t.check(
+        sys::events::port_pending(port),
+        format_args!("VIRQ_DOM_EXC is pending after destroydomain"),
+    );
+    t.eq(info(id).0, -3, "the destroyed domain is gone");
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &none, DV).0,
+        -3,
+        "destroydomain again is -ESRCH",
+    );
+    let (rc, id2, _) = create(0, &pv_config(1));
+    t.eq(
+        (rc, id2),
+        (0, id + 1),
+        "the next createdomain takes the next id",
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id2, &none, DV).0,
+        0,
+        "destroydomain of it",
+    );
+    sys::events::clear_port(port);
+}
 
 #[cfg(target_os = "none")]
 fn memop_dom(cmd: u64) -> i64 {
@@ -182,6 +405,8 @@ fn console(t: &mut Test) {
 #[no_mangle]
 extern "C" fn guest_main() {
     let mut t = Test::new();
+    t.eq(sys::events::map_shared_info(), 0, "map shared_info");
+    sys::events::set_upcall_mask(true);
     // SIF_PRIVILEGED
     if sys::start_info().flags & 1 == 0 {
         as_domu(&mut t);
@@ -390,6 +615,8 @@ extern "C" fn guest_main() {
     );
     t.eq(set_max((max_before as u64) << 2), 0, "max_mem back");
     t.eq(memop_dom(4), max_before, "maximum_reservation back");
+
+    lifecycle(&mut t);
 
     // unknown sub-ops and domains
     t.eq(
