@@ -2,6 +2,7 @@
 
 #[cfg(target_os = "none")]
 pub mod build;
+#[cfg(target_os = "none")]
 pub mod create;
 #[cfg(target_os = "none")]
 pub mod destroy;
@@ -232,6 +233,7 @@ pub struct Domain {
     pub by_toolstack: bool,
 }
 
+#[cfg(target_os = "none")]
 impl Domain {
     /// What follows a domU's shutdown or crash: the control domain hears of it
     /// (`VIRQ_DOM_EXC`, as Xen's `domain_shutdown`), and a boot-module domain is torn down.

@@ -133,7 +133,8 @@ fn info(dom: u16) -> (i64, XenDomctlGetdomaininfo) {
 #[cfg(target_os = "none")]
 fn lifecycle(t: &mut Test) {
     let none = [0u8; 8];
-    let bad: [(&str, fn(&mut XenDomctlCreatedomain)); 9] = [
+    type Spoil = fn(&mut XenDomctlCreatedomain);
+    let bad: [(&str, Spoil); 9] = [
         ("an unknown flag", |c| c.flags = 1 << 20),
         ("no vCPUs", |c| c.max_vcpus = 0),
         ("HAP without HVM", |c| c.flags = 1 << 1),
@@ -173,7 +174,7 @@ fn lifecycle(t: &mut Test) {
     let (rc, id, out) = create(0, &pv_config(2));
     t.eq(rc, 0, "createdomain of a PV domain with 2 vCPUs");
     t.check(
-        id >= 1 && id < 0x7ff0,
+        (1..0x7ff0).contains(&id),
         format_args!("createdomain picked domain {id}"),
     );
     t.eq(
