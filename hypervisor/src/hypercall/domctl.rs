@@ -1,6 +1,7 @@
 //! `domctl` (hypercall 36, Xen's `common/domctl.c` and `arch/x86/domctl.c`): the toolstack's
 //! control of a domain. So far: the interface checks; a domain's life without memory —
-//! `createdomain`, `max_vcpus`, `setdomainhandle`, `pausedomain`/`unpausedomain`,
+//! `createdomain`, `max_vcpus`, `setvcpucontext`, `setdomainhandle`,
+//! `pausedomain`/`unpausedomain`,
 //! `destroydomain`; and the sub-ops that read a domain's state or set its limits:
 //! `getdomaininfo`, `getvcpuinfo`, `max_mem`, `set_address_size`/`get_address_size`. The
 //! others (vCPU contexts, affinity, permissions…) answer `-ENOSYS` (logged once per sub-op)
@@ -8,10 +9,11 @@
 
 use crate::domain::{self, runstate, Domain, DomainState};
 use core::sync::atomic::{AtomicU64, Ordering};
+use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
     XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
-    XEN_DOMCTL_INTERFACE_VERSION,
+    XenDomctlVcpucontext, XEN_DOMCTL_INTERFACE_VERSION,
 };
 use xen_abi::{DomId, Errno, Gfn, XenResult};
 
@@ -59,6 +61,29 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
                 return Err(Errno::EINVAL);
             }
             d.vcpus_ready.store(true, Ordering::Release);
+            false
+        }
+        (Some(Domctl::Setvcpucontext), Some(d)) => {
+            let a: XenDomctlVcpucontext = op.arg().ok_or(Errno::EINVAL)?;
+            let v = d
+                .vcpus
+                .get(a.vcpu as usize)
+                .filter(|_| !is_self && d.vcpus_ready.load(Ordering::Acquire))
+                .ok_or(Errno::EINVAL)?;
+            // A null context is `vcpu_reset` in Xen: not here yet.
+            if a.ctxt == 0 {
+                return Err(Errno::EINVAL);
+            }
+            let c: VcpuGuestContext = crate::pv::read_guest_struct(a.ctxt)?;
+            super::vcpu::set_context(&d, v, &c)?;
+            // `VGCF_online`: the vCPU is up (runs once the domain is unpaused).
+            if VgcfFlags::from_bits_truncate(c.flags).contains(VgcfFlags::ONLINE) {
+                let mut st = v.state.lock();
+                if !st.up {
+                    st.up = true;
+                    st.runstate.change(runstate::RUNNABLE, crate::time::now());
+                }
+            }
             false
         }
         (Some(Domctl::Setdomainhandle), Some(d)) => {

@@ -37,7 +37,21 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> Outco
     {
         return Outcome::Done(Ok(start));
     }
-    match extents(dom, op, &r, start) {
+    // `rcu_lock_domain_by_any_id` and `xsm_memory_adjust_reservation` (the control domain
+    // may act for another): a domain that is not there, or not the caller's to change,
+    // answers the start extent, as Xen does.
+    let target = if r.domid == DomId::SELF || r.domid == dom.id {
+        None
+    } else if dom.privileged {
+        match crate::domain::get(r.domid) {
+            Some(d) => Some(d),
+            None => return Outcome::Done(Ok(start)),
+        }
+    } else {
+        return Outcome::Done(Ok(start));
+    };
+    let target = target.as_deref().unwrap_or(dom);
+    match extents(target, op, &r, start) {
         Ok((done, false)) => Outcome::Done(Ok(done)),
         Ok((done, true)) => {
             let cmd = op.sub_op() as u64 | (done << xen_abi::memory::MEMOP_EXTENT_SHIFT);
@@ -58,22 +72,15 @@ impl Reservation {
     }
 }
 
-/// The extents of a reservation from `start` on: the count done in total, and whether it
-/// stopped to make way (preempted).
+/// The extents of a reservation of domain `dom` (the caller's own, or one the control domain
+/// builds) from `start` on: the count done in total, and whether it stopped to make way
+/// (preempted). The extent list is the caller's.
 fn extents(
     dom: &Domain,
     op: Reservation,
     r: &XenMemoryReservation,
     start: u64,
 ) -> XenResult<(u64, bool)> {
-    if r.domid != DomId::SELF && r.domid != dom.id {
-        // Foreign reservations are the toolstack's (privileged) business.
-        return Err(if dom.privileged {
-            Errno::ENOSYS
-        } else {
-            Errno::EPERM
-        });
-    }
     // Only single pages (what Linux's balloon driver and populate paths use).
     if r.extent_order != 0 {
         return Ok((start, false));

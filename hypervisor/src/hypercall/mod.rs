@@ -17,7 +17,7 @@ mod platform;
 pub(crate) mod preempt;
 mod sched;
 mod sysctl;
-mod vcpu;
+pub(crate) mod vcpu;
 mod version;
 mod vm_assist;
 

@@ -25,6 +25,14 @@ use zerocopy::{FromZeros, IntoBytes};
 /// (`fpu_ctxt` is not loaded).
 pub fn initialise(dom: &Domain, target: &Vcpu, arg: u64) -> XenResult<u64> {
     let c: VcpuGuestContext = read_guest_struct(arg)?;
+    set_context(dom, target, &c)
+}
+
+/// Xen's `arch_set_info_guest` for a 64-bit PV vCPU that has not run: the context's
+/// addresses, debug registers, page tables (typed as the domain's L4s) and GDT frames checked
+/// and taken, then the vCPU's registers, callbacks, virtual IDT and segments set. `-EEXIST` if
+/// it was already initialised, `-EINVAL` for anything refused (nothing is kept).
+pub fn set_context(dom: &Domain, target: &Vcpu, c: &VcpuGuestContext) -> XenResult<u64> {
     if target.state.lock().initialised {
         return Err(Errno::EEXIST);
     }

@@ -23,7 +23,7 @@ use domu_frontends::{
     abi::domctl::{
         XenDomctl, XenDomctlAddressSize, XenDomctlCreatedomain, XenDomctlGetdomaininfo,
         XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
-        XEN_DOMCTL_INTERFACE_VERSION,
+        XenDomctlVcpucontext, XEN_DOMCTL_INTERFACE_VERSION,
     },
     abi::sysctl::{
         XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
@@ -98,6 +98,8 @@ const UNPAUSEDOMAIN: u32 = 4;
 const MAX_VCPUS: u32 = 15;
 #[cfg(target_os = "none")]
 const SETDOMAINHANDLE: u32 = 17;
+#[cfg(target_os = "none")]
+const SETVCPUCONTEXT: u32 = 12;
 
 /// A PV domain's creation config as libxl makes it: `max_vcpus` vCPUs, 1024 ports, 32 grant
 /// and 1024 maptrack frames, grant tables up to v2, `oos_off` clear (Xen sets it).
@@ -277,6 +279,7 @@ fn lifecycle(t: &mut Test) {
     let virq = sys::events::bind_virq(3); // VIRQ_DOM_EXC
     t.check(virq.is_ok(), format_args!("bind VIRQ_DOM_EXC: {virq:?}"));
     let port = virq.unwrap_or(0);
+    DOM_EXC_PORT.store(port, core::sync::atomic::Ordering::Relaxed);
     t.eq(
         domctl(DESTROYDOMAIN, 0, &none, DV).0,
         -22,
@@ -315,6 +318,183 @@ fn memop_dom(cmd: u64) -> i64 {
 
 #[cfg(target_os = "none")]
 static mut CONS: [u8; 32768] = [0; 32768];
+
+/// The port VIRQ_DOM_EXC is bound to.
+#[cfg(target_os = "none")]
+static DOM_EXC_PORT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// A page of this domain's whose mapping is lent to the frames of a domain being built.
+#[cfg(target_os = "none")]
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+#[cfg(target_os = "none")]
+static mut SCRATCH: Page = Page([0; 4096]);
+
+/// The kernel of a built domain, at 0x400000: `sched_op(SCHEDOP_shutdown, &reason)` with
+/// SHUTDOWN_reboot, then a loop; or, `crash`ing, `ud2` with no trap table.
+#[cfg(target_os = "none")]
+fn tiny_kernel(crash: bool) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    if crash {
+        k[..2].copy_from_slice(&[0x0f, 0x0b]);
+        return k;
+    }
+    let code = [
+        0xb8, 0x1d, 0, 0, 0, // mov eax, __HYPERVISOR_sched_op
+        0xbf, 0x02, 0, 0, 0, // mov edi, SCHEDOP_shutdown
+        0x48, 0x8d, 0x35, 0x07, 0, 0, 0, // lea rsi, [rip + 7] (offset 24)
+        0x0f, 0x05, // syscall
+        0xeb, 0xfe, // jmp .
+    ];
+    k[..code.len()].copy_from_slice(&code);
+    k[24] = 1; // SHUTDOWN_reboot
+    k
+}
+
+/// Writes `words` (index, value) and `bytes` into frame `mfn` of domain `dom` through this
+/// domain's scratch page (`update_va_mapping_otherdomain`), then gives the mapping back.
+#[cfg(target_os = "none")]
+fn poke(dom: u16, mfn: u64, words: &[(usize, u64)], bytes: &[u8]) -> bool {
+    let va = core::ptr::addr_of!(SCRATCH) as u64;
+    let own = sys::mmu::va_to_mfn(va);
+    let map = sys::hypercall_ints(
+        H::UpdateVaMappingOtherdomain as u32,
+        [va, (mfn << 12) | sys::mmu::PTE_RW, 2, u64::from(dom), 0],
+    );
+    if map != 0 {
+        return false;
+    }
+    for &(i, v) in words {
+        sys::write_u64(va + 8 * i as u64, v);
+    }
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: the scratch page is mapped writable (to the foreign frame) at `va`.
+        unsafe { ((va + i as u64) as *mut u8).write_volatile(b) };
+    }
+    sys::mmu::update_va_mapping(va, (own << 12) | sys::mmu::PTE_RW, 2) == 0
+}
+
+/// The toolstack's work for a tiny PV domain, as libxc's builder does it: create, `max_vcpus`,
+/// `max_mem`, `populate_physmap` for it (the MFNs come back in the list), its page tables and
+/// kernel written through foreign mappings, vCPU 0's context (`setvcpucontext` with
+/// `VGCF_online`, the L4 validated then), unpause — and the domain runs: it shuts down for
+/// reboot (or crashes), which `getdomaininfo` shows with the reason and `VIRQ_DOM_EXC` tells.
+/// Destroyed, every frame comes back.
+#[cfg(target_os = "none")]
+fn build_and_run(t: &mut Test, crash: bool) {
+    let what = if crash { "crashing" } else { "rebooting" };
+    let none = [0u8; 8];
+    let (_, pi) = sysctl(PHYSINFO, &none, SV);
+    let free_before = pi.arg::<XenSysctlPhysinfo>().unwrap_or_default().free_pages;
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for the builder");
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 1 }, DV).0,
+        0,
+        "max_vcpus 1",
+    );
+    t.eq(
+        domctl(MAX_MEM, id, &XenDomctlMaxMem { max_memkb: 5 * 4 }, DV).0,
+        0,
+        "max_mem of 5 pages",
+    );
+    // populate_physmap for the new domain: PFNs 0-4 in, MFNs out.
+    let mut list = [0u64, 1, 2, 3, 4, 5];
+    let mut r = [0u8; 32];
+    r[..8].copy_from_slice(&(list.as_mut_ptr() as u64).to_le_bytes());
+    r[8..16].copy_from_slice(&6u64.to_le_bytes());
+    r[24..26].copy_from_slice(&id.to_le_bytes());
+    t.eq(
+        sys::hypercall_buf(H::MemoryOp as u32, 6, &mut r),
+        5,
+        "populate_physmap of 6 pages for the new domain gets 5 (its max_mem)",
+    );
+    let (l4, l3, l2, l1, code) = (list[0], list[1], list[2], list[3], list[4]);
+    let (rc, i) = info(id);
+    t.eq((rc, i.tot_pages), (0, 5), "the new domain holds 5 pages");
+    let pt = 0x27; // present, writable, user, accessed
+    let ok = poke(id, l4, &[(0, (l3 << 12) | pt)], &[])
+        && poke(id, l3, &[(0, (l2 << 12) | pt)], &[])
+        && poke(id, l2, &[(2, (l1 << 12) | pt)], &[])
+        && poke(id, l1, &[(0, (code << 12) | 0x25)], &[])
+        && poke(id, code, &[], &tiny_kernel(crash));
+    t.check(
+        ok,
+        format_args!("page tables and kernel written through foreign mappings"),
+    );
+    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+    let mut ctx: domu_frontends::abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
+    ctx.flags = (1 << 2) | (1 << 5); // VGCF_in_kernel | VGCF_online
+    ctx.user_regs.rip = 0x40_0000;
+    ctx.user_regs.cs = 0xe033;
+    ctx.user_regs.ss = 0xe02b;
+    ctx.user_regs.rflags = 0x200;
+    ctx.kernel_ss = 0xe02b;
+    ctx.ctrlreg[3] = l4 << 12;
+    let vc = XenDomctlVcpucontext {
+        vcpu: 0,
+        _pad0: 0,
+        ctxt: core::ptr::addr_of!(ctx) as u64,
+    };
+    t.eq(
+        domctl(SETVCPUCONTEXT, 0, &vc, DV).0,
+        -22,
+        "setvcpucontext of itself is -EINVAL",
+    );
+    let bad = XenDomctlVcpucontext { vcpu: 1, ..vc };
+    t.eq(
+        domctl(SETVCPUCONTEXT, id, &bad, DV).0,
+        -22,
+        "setvcpucontext of a vCPU past max_vcpus is -EINVAL",
+    );
+    t.eq(
+        domctl(SETVCPUCONTEXT, id, &vc, DV).0,
+        0,
+        "setvcpucontext of vCPU 0 (its L4 validated)",
+    );
+    let (rc, i) = info(id);
+    t.eq(
+        (rc, i.flags, i.nr_online_vcpus),
+        (0, 0xffff_0008, 1),
+        "vCPU 0 online, the domain still paused",
+    );
+    let port = DOM_EXC_PORT.load(core::sync::atomic::Ordering::Relaxed);
+    sys::events::clear_port(port);
+    t.eq(
+        domctl(UNPAUSEDOMAIN, id, &none, DV).0,
+        0,
+        "unpause: the built domain runs",
+    );
+    let want = if crash { 0x0003_0004 } else { 0x0001_0004 };
+    let deadline = sys::events::system_time() + 10_000_000_000;
+    let mut flags = 0;
+    while sys::events::system_time() < deadline {
+        flags = info(id).1.flags;
+        if flags == want {
+            break;
+        }
+        sys::yield_cpu();
+    }
+    println!("control: the built domain d{id} ({what}): flags {flags:#x}");
+    t.check(
+        flags == want,
+        format_args!("the built domain shut down {what}: flags {flags:#x}, want {want:#x}"),
+    );
+    t.check(
+        sys::events::port_pending(port),
+        format_args!("VIRQ_DOM_EXC told of the {what} domain"),
+    );
+    sys::events::clear_port(port);
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &none, DV).0,
+        0,
+        "destroydomain of the built domain",
+    );
+    t.eq(info(id).0, -3, "and it is gone");
+    let (_, pi) = sysctl(PHYSINFO, &none, SV);
+    let free_after = pi.arg::<XenSysctlPhysinfo>().unwrap_or_default().free_pages;
+    println!("control: free pages {free_before} before the {what} domain, {free_after} after");
+}
 #[cfg(target_os = "none")]
 static mut PIECES: [u8; 32768] = [0; 32768];
 
@@ -618,6 +798,8 @@ extern "C" fn guest_main() {
     t.eq(memop_dom(4), max_before, "maximum_reservation back");
 
     lifecycle(&mut t);
+    build_and_run(&mut t, false);
+    build_and_run(&mut t, true);
 
     // unknown sub-ops and domains
     t.eq(
