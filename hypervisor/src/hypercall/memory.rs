@@ -51,7 +51,7 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> Outco
         return Outcome::Done(Ok(start));
     };
     let target = target.as_deref().unwrap_or(dom);
-    match extents(target, op, &r, start) {
+    match extents(dom, target, op, &r, start) {
         Ok((done, false)) => Outcome::Done(Ok(done)),
         Ok((done, true)) => {
             let cmd = op.sub_op() as u64 | (done << xen_abi::memory::MEMOP_EXTENT_SHIFT);
@@ -72,19 +72,45 @@ impl Reservation {
     }
 }
 
+/// Largest extent order a caller may ask for (Xen's `max_order`: `CONFIG_DOMU_MAX_ORDER` 9,
+/// `CONFIG_CTLDOM_MAX_ORDER` and `CONFIG_HWDOM_MAX_ORDER` 12 for the control domain).
+fn max_order(caller: &Domain) -> u32 {
+    if caller.privileged {
+        12
+    } else {
+        9
+    }
+}
+
 /// The extents of a reservation of domain `dom` (the caller's own, or one the control domain
 /// builds) from `start` on: the count done in total, and whether it stopped to make way
-/// (preempted). The extent list is the caller's.
+/// (preempted). The extent list is the caller's: for `populate_physmap` it holds the first
+/// PFN of each extent, and gets the first MFN of each back (the extent's frames are
+/// machine-contiguous, their M2P entries the PFNs that follow); `increase_reservation`
+/// writes the MFNs only; `decrease_reservation` gives back the `2^extent_order` frames from
+/// each MFN listed. As Xen: a list not wholly in guest space or an order above the caller's
+/// [`max_order`] does nothing, and the first extent that cannot be had ends the call.
 fn extents(
+    caller: &Domain,
     dom: &Domain,
     op: Reservation,
     r: &XenMemoryReservation,
     start: u64,
 ) -> XenResult<(u64, bool)> {
-    // Only single pages (what Linux's balloon driver and populate paths use).
-    if r.extent_order != 0 {
+    let list_ok = r
+        .nr_extents
+        .checked_sub(start)
+        .and_then(|n| n.checked_mul(8))
+        .is_some_and(|len| {
+            crate::arch::x86_64::guest::guest_range_ok(
+                r.extent_start.wrapping_add(start.wrapping_mul(8)),
+                len as usize,
+            )
+        });
+    if !list_ok || r.extent_order > max_order(caller) {
         return Ok((start, false));
     }
+    let pages = 1u64 << r.extent_order;
     let ft = crate::mm::frame_table();
     let mut done = start;
     let mut preempt = Preempt::new();
@@ -95,29 +121,45 @@ fn extents(
         let slot = r.extent_start.wrapping_add(done * 8);
         match op {
             Reservation::Decrease => {
-                let mfn: Mfn = read_guest_struct(slot)?;
-                if !give_back(dom, mfn) {
+                let first: Mfn = read_guest_struct(slot)?;
+                // `guest_remove_page` for each frame; a frame that is not the domain's stops
+                // the extent (and the call) there.
+                if !(0..pages).all(|j| give_back(dom, first + j)) {
                     break;
                 }
             }
             Reservation::Increase | Reservation::Populate => {
                 let pfn = if op == Reservation::Populate {
-                    read_guest_struct::<Pfn>(slot)?
+                    Some(read_guest_struct::<Pfn>(slot)?)
                 } else {
-                    INVALID_M2P_ENTRY
+                    None
                 };
-                if dom.tot_pages.load(Ordering::Acquire) >= dom.max_pages.load(Ordering::Acquire) {
+                // `assign_pages`: never past `max_pages`.
+                let tot = dom.tot_pages.load(Ordering::Acquire);
+                if tot.saturating_add(pages) > dom.max_pages.load(Ordering::Acquire) {
                     break;
                 }
-                let Some(mfn) = crate::mm::guest::alloc_zeroed() else {
+                let frames = if pages == 1 {
+                    crate::mm::guest::alloc_zeroed()
+                } else {
+                    crate::mm::alloc_contiguous_zeroed(pages, Maddr(u64::MAX))
+                };
+                let Some(first) = frames else {
                     break;
                 };
-                ft.assign(mfn, dom.id);
-                dom.tot_pages.fetch_add(1, Ordering::AcqRel);
-                m2p_set(mfn, pfn);
-                if write_guest_struct(slot, &mfn).is_err() {
-                    // The guest cannot learn the frame: take it back.
-                    give_back(dom, mfn);
+                for j in 0..pages {
+                    ft.assign(first + j, dom.id);
+                    m2p_set(
+                        first + j,
+                        pfn.map_or(INVALID_M2P_ENTRY, |p| Pfn(p.0.wrapping_add(j))),
+                    );
+                }
+                dom.tot_pages.fetch_add(pages, Ordering::AcqRel);
+                if write_guest_struct(slot, &first).is_err() {
+                    // The caller cannot learn the frames: take them back.
+                    for j in 0..pages {
+                        give_back(dom, first + j);
+                    }
                     return Err(Errno::EFAULT);
                 }
             }

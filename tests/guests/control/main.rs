@@ -330,24 +330,30 @@ struct Page([u8; 4096]);
 #[cfg(target_os = "none")]
 static mut SCRATCH: Page = Page([0; 4096]);
 
-/// The kernel of a built domain, at 0x400000: `sched_op(SCHEDOP_shutdown, &reason)` with
-/// SHUTDOWN_reboot, then a loop; or, `crash`ing, `ud2` with no trap table.
+/// The kernel of a built domain, at 0x400000: `EVTCHNOP_send` on `port`, then
+/// `sched_op(SCHEDOP_shutdown, &reason)` with SHUTDOWN_reboot, then a loop; or, `crash`ing,
+/// `ud2` with no trap table.
 #[cfg(target_os = "none")]
-fn tiny_kernel(crash: bool) -> [u8; 32] {
-    let mut k = [0u8; 32];
+fn tiny_kernel(crash: bool, port: u32) -> [u8; 48] {
+    let mut k = [0u8; 48];
     if crash {
         k[..2].copy_from_slice(&[0x0f, 0x0b]);
         return k;
     }
     let code = [
+        0xb8, 0x20, 0, 0, 0, // mov eax, __HYPERVISOR_event_channel_op
+        0xbf, 0x04, 0, 0, 0, // mov edi, EVTCHNOP_send
+        0x48, 0x8d, 0x35, 0x17, 0, 0, 0, // lea rsi, [rip + 23] (offset 40: the port)
+        0x0f, 0x05, // syscall
         0xb8, 0x1d, 0, 0, 0, // mov eax, __HYPERVISOR_sched_op
         0xbf, 0x02, 0, 0, 0, // mov edi, SCHEDOP_shutdown
-        0x48, 0x8d, 0x35, 0x07, 0, 0, 0, // lea rsi, [rip + 7] (offset 24)
+        0x48, 0x8d, 0x35, 0x08, 0, 0, 0, // lea rsi, [rip + 8] (offset 44: the reason)
         0x0f, 0x05, // syscall
         0xeb, 0xfe, // jmp .
     ];
     k[..code.len()].copy_from_slice(&code);
-    k[24] = 1; // SHUTDOWN_reboot
+    k[40..44].copy_from_slice(&port.to_le_bytes());
+    k[44] = 1; // SHUTDOWN_reboot
     k
 }
 
@@ -394,11 +400,31 @@ fn build_and_run(t: &mut Test, crash: bool) {
         "max_vcpus 1",
     );
     t.eq(
-        domctl(MAX_MEM, id, &XenDomctlMaxMem { max_memkb: 5 * 4 }, DV).0,
+        domctl(MAX_MEM, id, &XenDomctlMaxMem { max_memkb: 517 * 4 }, DV).0,
         0,
-        "max_mem of 5 pages",
+        "max_mem of 517 pages",
     );
-    // populate_physmap for the new domain: PFNs 0-4 in, MFNs out.
+    // A 2 MiB superpage first (extent_order 9, as libxc populates), at PFN 0x200.
+    let mut big = [0x200u64];
+    let mut r = [0u8; 32];
+    r[..8].copy_from_slice(&(big.as_mut_ptr() as u64).to_le_bytes());
+    r[8..16].copy_from_slice(&1u64.to_le_bytes());
+    r[16..20].copy_from_slice(&9u32.to_le_bytes());
+    r[24..26].copy_from_slice(&id.to_le_bytes());
+    t.eq(
+        sys::hypercall_buf(H::MemoryOp as u32, 6, &mut r),
+        1,
+        "populate_physmap of one order-9 extent for the new domain",
+    );
+    let m2p = |mfn: u64| sys::read_u64(sys::mmu::M2P + mfn * 8);
+    t.check(
+        big[0] % 512 == 0 && m2p(big[0]) == 0x200 && m2p(big[0] + 5) == 0x205,
+        format_args!(
+            "the superpage is 2 MiB-aligned ({:#x}) and its M2P entries are its PFNs",
+            big[0]
+        ),
+    );
+    // Then single pages: PFNs 0-5 in, MFNs out.
     let mut list = [0u64, 1, 2, 3, 4, 5];
     let mut r = [0u8; 32];
     r[..8].copy_from_slice(&(list.as_mut_ptr() as u64).to_le_bytes());
@@ -411,16 +437,52 @@ fn build_and_run(t: &mut Test, crash: bool) {
     );
     let (l4, l3, l2, l1, code) = (list[0], list[1], list[2], list[3], list[4]);
     let (rc, i) = info(id);
-    t.eq((rc, i.tot_pages), (0, 5), "the new domain holds 5 pages");
+    t.eq(
+        (rc, i.tot_pages),
+        (0, 517),
+        "the new domain holds 517 pages",
+    );
+    // Its event channel to this domain: unbound in it, bound here.
+    let mut a = [0u8; 8];
+    a[..2].copy_from_slice(&id.to_le_bytes());
+    let rc = sys::events::evtchn_op(6, &mut a); // EVTCHNOP_alloc_unbound {dom, remote 0}
+    let remote = u32::from_le_bytes([a[4], a[5], a[6], a[7]]);
+    t.eq(rc, 0, "alloc_unbound in the new domain for this one");
+    let local = sys::events::bind_interdomain(id, remote);
+    t.check(
+        local.is_ok(),
+        format_args!("bind_interdomain to it: {local:?}"),
+    );
+    let local = local.unwrap_or(0);
+    t.check(
+        sys::events::port_pending(local),
+        format_args!("bind_interdomain leaves the new port pending (Xen's kick)"),
+    );
+    sys::events::clear_port(local);
     let pt = 0x27; // present, writable, user, accessed
     let ok = poke(id, l4, &[(0, (l3 << 12) | pt)], &[])
         && poke(id, l3, &[(0, (l2 << 12) | pt)], &[])
         && poke(id, l2, &[(2, (l1 << 12) | pt)], &[])
         && poke(id, l1, &[(0, (code << 12) | 0x25)], &[])
-        && poke(id, code, &[], &tiny_kernel(crash));
+        && poke(id, code, &[], &tiny_kernel(crash, remote));
     t.check(
         ok,
         format_args!("page tables and kernel written through foreign mappings"),
+    );
+    // libxc pins the L4 with foreigndom (`bootlate_pv`): the tree is validated here.
+    let pin = domu_frontends::abi::xen::MmuextOp {
+        cmd: 3, // MMUEXT_PIN_L4_TABLE
+        _pad0: 0,
+        arg1: l4,
+        arg2: 0,
+    };
+    t.eq(
+        sys::hypercall_ints(
+            H::MmuextOp as u32,
+            [core::ptr::addr_of!(pin) as u64, 1, 0, u64::from(id), 0],
+        ),
+        0,
+        "mmuext_op PIN_L4_TABLE of its L4 with foreigndom",
     );
     // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
     let mut ctx: domu_frontends::abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
@@ -485,6 +547,12 @@ fn build_and_run(t: &mut Test, crash: bool) {
         format_args!("VIRQ_DOM_EXC told of the {what} domain"),
     );
     sys::events::clear_port(port);
+    t.eq(
+        sys::events::port_pending(local),
+        !crash,
+        "the built domain's event arrived (if it did not crash first)",
+    );
+    sys::events::clear_port(local);
     t.eq(
         domctl(DESTROYDOMAIN, id, &none, DV).0,
         0,
