@@ -418,7 +418,7 @@ fn build_and_run(t: &mut Test, crash: bool) {
     );
     let m2p = |mfn: u64| sys::read_u64(sys::mmu::M2P + mfn * 8);
     t.check(
-        big[0] % 512 == 0 && m2p(big[0]) == 0x200 && m2p(big[0] + 5) == 0x205,
+        big[0].is_multiple_of(512) && m2p(big[0]) == 0x200 && m2p(big[0] + 5) == 0x205,
         format_args!(
             "the superpage is 2 MiB-aligned ({:#x}) and its M2P entries are its PFNs",
             big[0]
