@@ -612,6 +612,29 @@ pub struct XenDomctlSubscribe {
 }
 const _: () = assert!(size_of::<XenDomctlSubscribe>() == 4);
 
+/// `xen_domctl_tsc_info` (`XEN_DOMCTL_settscinfo`, `XEN_DOMCTL_gettscinfo`).
+#[doc(alias = "xen_domctl_tsc_info")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlTscInfo {
+    /// `TSC_MODE_*`.
+    pub tsc_mode: u32,
+    pub gtsc_khz: u32,
+    pub incarnation: u32,
+    pub pad: u32,
+    pub elapsed_nsec: u64,
+}
+const _: () = assert!(size_of::<XenDomctlTscInfo>() == 24);
+
+/// `TSC_MODE_DEFAULT`: the native TSC where it is safe, else emulated.
+pub const TSC_MODE_DEFAULT: u32 = 0;
+/// `TSC_MODE_ALWAYS_EMULATE`.
+pub const TSC_MODE_ALWAYS_EMULATE: u32 = 1;
+/// `TSC_MODE_NEVER_EMULATE`.
+pub const TSC_MODE_NEVER_EMULATE: u32 = 2;
+
 /// `XEN_SCHEDULER_CREDIT`.
 pub const XEN_SCHEDULER_CREDIT: u32 = 5;
 /// `XEN_SCHEDULER_CREDIT2`.

@@ -461,6 +461,7 @@ fn construct(
         vcpus_ready: core::sync::atomic::AtomicBool::new(true),
         handle: spin::Mutex::new([0; 16]),
         by_toolstack: false,
+        tsc: spin::Mutex::new((0, 1)),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

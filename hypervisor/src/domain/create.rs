@@ -212,6 +212,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         vcpus_ready: AtomicBool::new(false),
         handle: spin::Mutex::new(cfg.handle),
         by_toolstack: true,
+        tsc: spin::Mutex::new((0, 1)),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

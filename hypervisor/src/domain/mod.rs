@@ -231,6 +231,9 @@ pub struct Domain {
     /// toolstack destroys it (a boot-module domU is torn down at once, as xl's
     /// `on_poweroff=destroy`).
     pub by_toolstack: bool,
+    /// `XEN_DOMCTL_settscinfo`'s mode and the incarnation it leaves (Xen's `d->arch.tsc_mode`
+    /// and `incarnation`; domain creation counts as the first setting).
+    pub tsc: Mutex<(u32, u32)>,
 }
 
 #[cfg(target_os = "none")]

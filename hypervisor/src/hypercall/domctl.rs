@@ -13,7 +13,8 @@ use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
     XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
-    XenDomctlVcpucontext, XEN_DOMCTL_INTERFACE_VERSION,
+    XenDomctlTscInfo, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
+    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
 };
 use xen_abi::{DomId, Errno, Gfn, XenResult};
 
@@ -154,6 +155,47 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
             let pages = (a.max_memkb >> 2).min(u64::from(u32::MAX));
             d.max_pages.store(pages, Ordering::Release);
             false
+        }
+        (Some(Domctl::Settscinfo), Some(d)) => {
+            let a: XenDomctlTscInfo = op.arg().ok_or(Errno::EINVAL)?;
+            if is_self {
+                return Err(Errno::EINVAL);
+            }
+            match a.tsc_mode {
+                // Ferrite always gives guests the native TSC (its hosts' TSCs are invariant):
+                // the default mode is never emulated, as on Xen with a safe TSC at the host's
+                // rate.
+                TSC_MODE_DEFAULT | TSC_MODE_NEVER_EMULATE => {}
+                // No TSC emulation here.
+                TSC_MODE_ALWAYS_EMULATE => return Err(Errno::EOPNOTSUPP),
+                _ => return Err(Errno::EINVAL),
+            }
+            *d.tsc.lock() = (a.tsc_mode, a.incarnation.wrapping_add(1));
+            false
+        }
+        (Some(Domctl::Gettscinfo), Some(d)) => {
+            if is_self {
+                return Err(Errno::EINVAL);
+            }
+            let (mode, incarnation) = *d.tsc.lock();
+            let hz = crate::arch::x86_64::tsc::hz().max(1);
+            let (elapsed_nsec, gtsc_khz) = if mode == TSC_MODE_NEVER_EMULATE {
+                (0, 0)
+            } else {
+                let tsc = u128::from(crate::arch::x86_64::cpu::rdtsc());
+                (
+                    (tsc * 1_000_000_000 / u128::from(hz)) as u64,
+                    (hz / 1000) as u32,
+                )
+            };
+            op.set_arg(&XenDomctlTscInfo {
+                tsc_mode: mode,
+                gtsc_khz,
+                incarnation,
+                pad: 0,
+                elapsed_nsec,
+            });
+            true
         }
         (Some(Domctl::GetAddressSize), Some(_)) => {
             op.set_arg(&XenDomctlAddressSize { size: 64 });

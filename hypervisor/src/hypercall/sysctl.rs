@@ -1,12 +1,14 @@
 //! `sysctl` (hypercall 35, Xen's `common/sysctl.c`): the toolstack's questions about the host.
-//! This first part answers `readconsole` (`xl dmesg`), `physinfo` (`xl info`) and
-//! `getdomaininfolist` (`xl list`); the others answer `-ENOSYS` until they exist.
+//! This first part answers `readconsole` (`xl dmesg`), `physinfo` (`xl info`),
+//! `getdomaininfolist` (`xl list`), and `cputopoinfo`/`numainfo` (libxl's placement); the
+//! others answer `-ENOSYS` until they exist.
 
 use core::sync::atomic::Ordering;
 use xen_abi::domctl::XenDomctlGetdomaininfo;
 use xen_abi::sysctl::{
-    PhysCap, Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo,
-    XenSysctlReadconsole, XEN_SYSCTL_INTERFACE_VERSION,
+    PhysCap, Sysctl, XenSysctl, XenSysctlCputopo, XenSysctlCputopoinfo, XenSysctlGetdomaininfolist,
+    XenSysctlMeminfo, XenSysctlNumainfo, XenSysctlPhysinfo, XenSysctlReadconsole,
+    XEN_SYSCTL_INTERFACE_VERSION,
 };
 use xen_abi::{Errno, XenResult};
 
@@ -59,6 +61,52 @@ pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
             a.num_domains = doms.len() as u32;
             op.set_arg(&a);
         }
+        Some(Sysctl::Cputopoinfo) => {
+            let mut a: XenSysctlCputopoinfo = op.arg().ok_or(Errno::EINVAL)?;
+            let cpus = online_cpus();
+            let mut num = cpus;
+            if a.cputopo != 0 {
+                num = num.min(a.num_cpus);
+                let size = core::mem::size_of::<XenSysctlCputopo>() as u64;
+                for i in 0..num {
+                    // One socket of single-thread cores, one node (`physinfo`'s view).
+                    let t = XenSysctlCputopo {
+                        core: i,
+                        socket: 0,
+                        node: 0,
+                    };
+                    crate::pv::write_guest_struct(a.cputopo.wrapping_add(u64::from(i) * size), &t)?;
+                }
+            }
+            if a.num_cpus != num {
+                a.num_cpus = num;
+                write_count(arg, &a.num_cpus)?;
+            }
+            return Ok(0);
+        }
+        Some(Sysctl::Numainfo) => {
+            let mut a: XenSysctlNumainfo = op.arg().ok_or(Errno::EINVAL)?;
+            let mut num = 1u32;
+            if a.meminfo != 0 || a.distance != 0 {
+                num = num.min(a.num_nodes);
+                if num == 1 && a.meminfo != 0 {
+                    let m = XenSysctlMeminfo {
+                        memsize: crate::mm::ram_frames() << 12,
+                        memfree: crate::mm::free_frames() << 12,
+                    };
+                    crate::pv::write_guest_struct(a.meminfo, &m)?;
+                }
+                if num == 1 && a.distance != 0 {
+                    // LOCAL_DISTANCE.
+                    crate::pv::write_guest_struct(a.distance, &10u32)?;
+                }
+            }
+            if a.num_nodes != num {
+                a.num_nodes = num;
+                write_count(arg, &a.num_nodes)?;
+            }
+            return Ok(0);
+        }
         _ => {
             log::warn!("sysctl {} is not supported: -ENOSYS", op.cmd);
             return Err(Errno::ENOSYS);
@@ -68,14 +116,28 @@ pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
     Ok(0)
 }
 
+/// Writes back only the count at the start of the sub-op's struct (Xen's
+/// `__copy_field_to_guest` of `num_cpus` / `num_nodes`: those sub-ops copy nothing else).
+fn write_count(arg: u64, count: &u32) -> XenResult<()> {
+    crate::pv::write_guest_struct(
+        arg.wrapping_add(core::mem::offset_of!(XenSysctl, u) as u64),
+        count,
+    )
+}
+
+/// CPUs online (at least 1).
+fn online_cpus() -> u32 {
+    use crate::arch::x86_64::percpu;
+    ((0..crate::layout::MAX_CPUS)
+        .filter(|&c| percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
+        .count() as u32)
+        .max(1)
+}
+
 /// `XEN_SYSCTL_physinfo`: one thread per core and one socket (Ferrite does not read the
 /// topology yet), one NUMA node, the TSC rate, PV and both grant-table versions.
 fn physinfo() -> XenSysctlPhysinfo {
-    use crate::arch::x86_64::percpu;
-    let online = (0..crate::layout::MAX_CPUS)
-        .filter(|&c| percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))
-        .count() as u32;
-    let online = online.max(1);
+    let online = online_cpus();
     let total_pages: u64 = crate::mm::host_map()
         .iter()
         .filter(|r| r.kind == crate::mm::memmap::RegionKind::Usable)

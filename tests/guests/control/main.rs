@@ -23,10 +23,11 @@ use domu_frontends::{
     abi::domctl::{
         XenDomctl, XenDomctlAddressSize, XenDomctlCreatedomain, XenDomctlGetdomaininfo,
         XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
-        XenDomctlVcpucontext, XEN_DOMCTL_INTERFACE_VERSION,
+        XenDomctlTscInfo, XenDomctlVcpucontext, XEN_DOMCTL_INTERFACE_VERSION,
     },
     abi::sysctl::{
-        XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
+        XenSysctl, XenSysctlCputopo, XenSysctlCputopoinfo, XenSysctlGetdomaininfolist,
+        XenSysctlMeminfo, XenSysctlNumainfo, XenSysctlPhysinfo, XenSysctlReadconsole,
         XEN_SYSCTL_INTERFACE_VERSION,
     },
     abi::xen::Hypercall as H,
@@ -77,6 +78,10 @@ const PHYSINFO: u32 = 3;
 #[cfg(target_os = "none")]
 const GETDOMAININFOLIST: u32 = 6;
 #[cfg(target_os = "none")]
+const CPUTOPOINFO: u32 = 16;
+#[cfg(target_os = "none")]
+const NUMAINFO: u32 = 17;
+#[cfg(target_os = "none")]
 const GETDOMAININFO: u32 = 5;
 #[cfg(target_os = "none")]
 const MAX_MEM: u32 = 11;
@@ -100,6 +105,10 @@ const MAX_VCPUS: u32 = 15;
 const SETDOMAINHANDLE: u32 = 17;
 #[cfg(target_os = "none")]
 const SETVCPUCONTEXT: u32 = 12;
+#[cfg(target_os = "none")]
+const GETTSCINFO: u32 = 59;
+#[cfg(target_os = "none")]
+const SETTSCINFO: u32 = 60;
 
 /// A PV domain's creation config as libxl makes it: `max_vcpus` vCPUs, 1024 ports, 32 grant
 /// and 1024 maptrack frames, grant tables up to v2, `oos_off` clear (Xen sets it).
@@ -241,6 +250,32 @@ fn lifecycle(t: &mut Test) {
         (0, 0, 0, 0),
         "getvcpuinfo of the new domain's vCPU 0: down",
     );
+    // TSC modes: creation is the first setting (incarnation 1); the toolstack's mode and
+    // incarnation + 1 stick; TSC_MODE_NEVER_EMULATE reports no rate or elapsed time.
+    let (_, pi) = sysctl(PHYSINFO, &none, SV);
+    let khz = pi.arg::<XenSysctlPhysinfo>().unwrap_or_default().cpu_khz;
+    let get_tsc = |d: u16| {
+        let (rc, op) = domctl(GETTSCINFO, d, &none, DV);
+        let a: XenDomctlTscInfo = op.arg().unwrap_or_default();
+        (rc, a.tsc_mode, a.incarnation, a.gtsc_khz, a.elapsed_nsec > 0)
+    };
+    let set_tsc = |d: u16, mode: u32, incarnation: u32| {
+        let a = XenDomctlTscInfo {
+            tsc_mode: mode,
+            incarnation,
+            ..Default::default()
+        };
+        domctl(SETTSCINFO, d, &a, DV).0
+    };
+    t.eq(get_tsc(id), (0, 0, 1, khz, true), "gettscinfo of a new domain: default mode, incarnation 1, the host's rate");
+    t.eq(set_tsc(id, 2, 5), 0, "settscinfo TSC_MODE_NEVER_EMULATE, incarnation 5");
+    t.eq(get_tsc(id), (0, 2, 6, 0, false), "gettscinfo: never-emulate, incarnation 6, no rate or time");
+    t.eq(set_tsc(id, 0, 0), 0, "settscinfo back to the default mode");
+    t.eq(get_tsc(id), (0, 0, 1, khz, true), "gettscinfo: default mode, incarnation 1");
+    t.eq(set_tsc(id, 7, 0), -22, "settscinfo of an unknown mode is -EINVAL");
+    t.eq(set_tsc(0, 0, 0), -22, "settscinfo of itself is -EINVAL");
+    t.eq(get_tsc(0).0, -22, "gettscinfo of itself is -EINVAL");
+
     let h = XenDomctlSetdomainhandle { handle: [0x5a; 16] };
     t.eq(domctl(SETDOMAINHANDLE, id, &h, DV).0, 0, "setdomainhandle");
     t.eq(
@@ -720,6 +755,76 @@ extern "C" fn guest_main() {
             && pi.max_mfn >= own,
         format_args!(
             "physinfo: more pages than this domain's, some free, max_mfn above its frames"
+        ),
+    );
+
+    // cputopoinfo and numainfo: a NULL buffer asks the count.
+    let topo = |num: u32, buf: u64| {
+        let a = XenSysctlCputopoinfo {
+            num_cpus: num,
+            _pad0: 0,
+            cputopo: buf,
+        };
+        let (rc, op) = sysctl(CPUTOPOINFO, &a, SV);
+        (
+            rc,
+            op.arg::<XenSysctlCputopoinfo>()
+                .unwrap_or_default()
+                .num_cpus,
+        )
+    };
+    t.eq(
+        topo(0, 0),
+        (0, pi.nr_cpus),
+        "cputopoinfo with no buffer: the CPU count",
+    );
+    let mut cpus = [XenSysctlCputopo::default(); 8];
+    t.eq(
+        topo(8, cpus.as_mut_ptr() as u64),
+        (0, pi.nr_cpus),
+        "cputopoinfo into 8 entries: the CPU count",
+    );
+    let n = pi.nr_cpus.min(8) as usize;
+    let distinct = (0..n).all(|i| (0..i).all(|j| cpus[i].core != cpus[j].core));
+    t.check(
+        cpus[..n]
+            .iter()
+            .all(|c| c.node == 0 && c.socket == cpus[0].socket)
+            && distinct,
+        format_args!(
+            "cputopoinfo: node 0, one socket, a core each ({:?})",
+            &cpus[..n]
+        ),
+    );
+    let numa = |num: u32, mem: u64, dist: u64| {
+        let a = XenSysctlNumainfo {
+            num_nodes: num,
+            _pad0: 0,
+            meminfo: mem,
+            distance: dist,
+        };
+        let (rc, op) = sysctl(NUMAINFO, &a, SV);
+        (
+            rc,
+            op.arg::<XenSysctlNumainfo>().unwrap_or_default().num_nodes,
+        )
+    };
+    t.eq(numa(0, 0, 0), (0, 1), "numainfo with no buffers: one node");
+    let mut mem = [XenSysctlMeminfo::default(); 4];
+    let mut dist = [0u32; 16];
+    t.eq(
+        numa(4, mem.as_mut_ptr() as u64, dist.as_mut_ptr() as u64),
+        (0, 1),
+        "numainfo into 4 nodes' room: one node",
+    );
+    t.check(
+        mem[0].memsize >= pi.total_pages << 12
+            && mem[0].memfree <= mem[0].memsize
+            && mem[0].memfree > 0
+            && dist[0] == 10,
+        format_args!(
+            "numainfo: node 0 spans the memory, some free, distance 10 ({:?}, {})",
+            mem[0], dist[0]
         ),
     );
 
