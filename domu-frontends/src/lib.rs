@@ -153,3 +153,29 @@ pub fn setup_events(t: &mut Test) {
     t.eq(events::map_shared_info(), 0, "map shared_info");
     t.eq(events::vcpu_op(7, &mut []), 0, "VCPUOP_stop_periodic_timer");
 }
+
+/// Brings up vCPU 1 at `entry` on the stack ending at `stack_top` (`VCPUOP_initialise` with
+/// [`sys::traps::ap_context`], then `VCPUOP_up`), checking each step, and waits (yielding, so
+/// that it also works with both vCPUs on one CPU) up to 10 s for it to set `started`.
+#[cfg(target_os = "none")]
+pub fn start_second_vcpu(
+    t: &mut Test,
+    entry: u64,
+    stack_top: u64,
+    started: &core::sync::atomic::AtomicU32,
+) {
+    use core::sync::atomic::Ordering;
+    use sys::events;
+    let ctx = sys::traps::ap_context(entry, stack_top);
+    t.eq(
+        events::vcpu_op_on(0, 1, core::ptr::addr_of!(ctx) as u64),
+        0,
+        "VCPUOP_initialise(1)",
+    );
+    t.eq(events::vcpu_op_on(1, 1, 0), 0, "VCPUOP_up(1)");
+    let deadline = events::system_time() + 10_000_000_000;
+    while started.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
+        sys::yield_cpu();
+    }
+    t.eq(started.load(Ordering::SeqCst), 1, "vCPU 1 runs");
+}

@@ -515,13 +515,18 @@ fn domain_destroyed_while_its_grant_is_mapped_elsewhere() -> Result<()> {
 
 /// A guest with two vCPUs on two CPUs (`dom0_max_vcpus=2`), on Ferrite or on Xen.
 fn two_vcpu_guest(guest_name: &str, xen: bool) -> Result<()> {
+    vcpus_guest(guest_name, xen, 2)
+}
+
+/// A dom0 guest with two vCPUs (`dom0_max_vcpus=2`) on `pcpus` CPUs, on Ferrite or Xen.
+fn vcpus_guest(guest_name: &str, xen: bool, pcpus: u32) -> Result<()> {
     let name = if xen {
         format!("{guest_name}_xen")
     } else {
-        format!("{guest_name}_ferrite_smp2")
+        format!("{guest_name}_ferrite_smp{pcpus}")
     };
     let mut b = Boot::new(&name)
-        .smp(2)
+        .smp(pcpus)
         .cmdline("dom0_max_vcpus=2")
         .module(guest(guest_name)?, "");
     if xen {
@@ -538,24 +543,7 @@ fn two_vcpu_guest(guest_name: &str, xen: bool) -> Result<()> {
 /// The preempt guest: two vCPUs on one CPU, so that vCPU 1 runs during vCPU 0's long
 /// hypercalls only if they make way (continuations); and the continuation encodings.
 fn preempt_guest(xen: bool) -> Result<()> {
-    let name = if xen {
-        "preempt_xen"
-    } else {
-        "preempt_ferrite_smp1"
-    };
-    let mut b = Boot::new(name)
-        .smp(1)
-        .cmdline("dom0_max_vcpus=2")
-        .module(guest("preempt")?, "");
-    if xen {
-        b = b.on_xen();
-    }
-    let run = b.run()?;
-    run.line("Test result: SUCCESS")?;
-    if !xen {
-        run.expect_exit(EXIT_SUCCESS)?;
-    }
-    Ok(())
+    vcpus_guest("preempt", xen, 1)
 }
 
 #[test]

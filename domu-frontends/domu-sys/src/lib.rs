@@ -226,6 +226,7 @@ macro_rules! pop_callee_saved {
 pub mod events;
 pub mod failsafe;
 pub mod gnttab;
+pub mod memory;
 pub mod mmu;
 pub mod traps;
 pub mod user;

@@ -8,7 +8,6 @@
 
 #[cfg(target_os = "none")]
 use domu_frontends::{
-    abi::xen::Hypercall,
     println, sys,
     sys::mmu::{self, update_va_mapping, ADDR_MASK, PTE_RW},
     Test,
@@ -17,39 +16,23 @@ use domu_frontends::{
 #[cfg(target_os = "none")]
 const N: usize = 16;
 
-/// `memory_op(cmd, xen_memory_reservation{extents, n, order 0, DOMID_SELF})`.
-#[cfg(target_os = "none")]
-fn reservation(cmd: u64, extents: &mut [u64]) -> i64 {
-    let mut r = [0u8; 32];
-    r[..8].copy_from_slice(&(extents.as_mut_ptr() as u64).to_le_bytes());
-    r[8..16].copy_from_slice(&(extents.len() as u64).to_le_bytes());
-    r[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    sys::hypercall_buf(Hypercall::MemoryOp as u32, cmd, &mut r)
-}
-
-#[cfg(target_os = "none")]
-fn current() -> i64 {
-    let mut dom = 0x7ff0u16.to_le_bytes();
-    sys::hypercall_buf(Hypercall::MemoryOp as u32, 3, &mut dom)
-}
-
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
     let mut t = Test::new();
     t.eq(sys::traps::install(&[]), 0, "set_trap_table");
     let si = sys::start_info();
-    let before = current();
+    let before = sys::memory::current();
     // The top N PFNs: beyond the initial mapping, so nothing maps them.
     let pfns: [u64; N] = core::array::from_fn(|i| si.nr_pages - 1 - i as u64);
     let mut mfns: [u64; N] = pfns.map(mmu::pfn_to_mfn);
     let given = mfns;
     t.eq(
-        reservation(1, &mut mfns),
+        sys::memory::reservation(1, sys::memory::SELF, 0, &mut mfns),
         N as i64,
         "decrease_reservation of 16 frames",
     );
-    let after_out = current();
+    let after_out = sys::memory::current();
     println!("reservation {before} -> {after_out}");
     t.eq(
         after_out,
@@ -58,14 +41,14 @@ extern "C" fn guest_main() {
     );
     let mut again = [given[0]];
     t.eq(
-        reservation(1, &mut again),
+        sys::memory::reservation(1, sys::memory::SELF, 0, &mut again),
         0,
         "giving a frame back twice does nothing",
     );
     let hv_frame = (mmu::read_table(sys::read_cr3() >> 12, 256) & ADDR_MASK) >> 12;
     let mut foreign = [hv_frame];
     t.eq(
-        reservation(1, &mut foreign),
+        sys::memory::reservation(1, sys::memory::SELF, 0, &mut foreign),
         0,
         "a frame not the guest's cannot be given back",
     );
@@ -81,11 +64,11 @@ extern "C" fn guest_main() {
     // Back in: new frames for the same PFNs.
     let mut extents = pfns;
     t.eq(
-        reservation(6, &mut extents),
+        sys::memory::reservation(6, sys::memory::SELF, 0, &mut extents),
         N as i64,
         "populate_physmap of 16 frames",
     );
-    t.eq(current(), before, "the reservation is back");
+    t.eq(sys::memory::current(), before, "the reservation is back");
     let m2p_ok = extents
         .iter()
         .zip(pfns.iter())

@@ -257,7 +257,13 @@ fn lifecycle(t: &mut Test) {
     let get_tsc = |d: u16| {
         let (rc, op) = domctl(GETTSCINFO, d, &none, DV);
         let a: XenDomctlTscInfo = op.arg().unwrap_or_default();
-        (rc, a.tsc_mode, a.incarnation, a.gtsc_khz, a.elapsed_nsec > 0)
+        (
+            rc,
+            a.tsc_mode,
+            a.incarnation,
+            a.gtsc_khz,
+            a.elapsed_nsec > 0,
+        )
     };
     let set_tsc = |d: u16, mode: u32, incarnation: u32| {
         let a = XenDomctlTscInfo {
@@ -267,12 +273,32 @@ fn lifecycle(t: &mut Test) {
         };
         domctl(SETTSCINFO, d, &a, DV).0
     };
-    t.eq(get_tsc(id), (0, 0, 1, khz, true), "gettscinfo of a new domain: default mode, incarnation 1, the host's rate");
-    t.eq(set_tsc(id, 2, 5), 0, "settscinfo TSC_MODE_NEVER_EMULATE, incarnation 5");
-    t.eq(get_tsc(id), (0, 2, 6, 0, false), "gettscinfo: never-emulate, incarnation 6, no rate or time");
+    t.eq(
+        get_tsc(id),
+        (0, 0, 1, khz, true),
+        "gettscinfo of a new domain: default mode, incarnation 1, the host's rate",
+    );
+    t.eq(
+        set_tsc(id, 2, 5),
+        0,
+        "settscinfo TSC_MODE_NEVER_EMULATE, incarnation 5",
+    );
+    t.eq(
+        get_tsc(id),
+        (0, 2, 6, 0, false),
+        "gettscinfo: never-emulate, incarnation 6, no rate or time",
+    );
     t.eq(set_tsc(id, 0, 0), 0, "settscinfo back to the default mode");
-    t.eq(get_tsc(id), (0, 0, 1, khz, true), "gettscinfo: default mode, incarnation 1");
-    t.eq(set_tsc(id, 7, 0), -22, "settscinfo of an unknown mode is -EINVAL");
+    t.eq(
+        get_tsc(id),
+        (0, 0, 1, khz, true),
+        "gettscinfo: default mode, incarnation 1",
+    );
+    t.eq(
+        set_tsc(id, 7, 0),
+        -22,
+        "settscinfo of an unknown mode is -EINVAL",
+    );
     t.eq(set_tsc(0, 0, 0), -22, "settscinfo of itself is -EINVAL");
     t.eq(get_tsc(0).0, -22, "gettscinfo of itself is -EINVAL");
 
@@ -343,12 +369,6 @@ fn lifecycle(t: &mut Test) {
         "destroydomain of it",
     );
     sys::events::clear_port(port);
-}
-
-#[cfg(target_os = "none")]
-fn memop_dom(cmd: u64) -> i64 {
-    let mut dom = 0x7ff0u16.to_le_bytes();
-    sys::hypercall_buf(H::MemoryOp as u32, cmd, &mut dom)
 }
 
 #[cfg(target_os = "none")]
@@ -441,13 +461,8 @@ fn build_and_run(t: &mut Test, crash: bool) {
     );
     // A 2 MiB superpage first (extent_order 9, as libxc populates), at PFN 0x200.
     let mut big = [0x200u64];
-    let mut r = [0u8; 32];
-    r[..8].copy_from_slice(&(big.as_mut_ptr() as u64).to_le_bytes());
-    r[8..16].copy_from_slice(&1u64.to_le_bytes());
-    r[16..20].copy_from_slice(&9u32.to_le_bytes());
-    r[24..26].copy_from_slice(&id.to_le_bytes());
     t.eq(
-        sys::hypercall_buf(H::MemoryOp as u32, 6, &mut r),
+        sys::memory::reservation(6, id, 9, &mut big),
         1,
         "populate_physmap of one order-9 extent for the new domain",
     );
@@ -461,12 +476,8 @@ fn build_and_run(t: &mut Test, crash: bool) {
     );
     // Then single pages: PFNs 0-5 in, MFNs out.
     let mut list = [0u64, 1, 2, 3, 4, 5];
-    let mut r = [0u8; 32];
-    r[..8].copy_from_slice(&(list.as_mut_ptr() as u64).to_le_bytes());
-    r[8..16].copy_from_slice(&6u64.to_le_bytes());
-    r[24..26].copy_from_slice(&id.to_le_bytes());
     t.eq(
-        sys::hypercall_buf(H::MemoryOp as u32, 6, &mut r),
+        sys::memory::reservation(6, id, 0, &mut list),
         5,
         "populate_physmap of 6 pages for the new domain gets 5 (its max_mem)",
     );
@@ -717,7 +728,7 @@ extern "C" fn guest_main() {
 
     let (rc, op) = sysctl(PHYSINFO, &none, SV);
     let pi: XenSysctlPhysinfo = op.arg().unwrap_or_default();
-    let tot = memop_dom(3) as u64;
+    let tot = sys::memory::of_domain(3, sys::memory::SELF) as u64;
     println!(
         "control: physinfo: {} CPUs, {} kHz, caps {:#x}, {} pages ({} free), max_mfn {:#x}",
         pi.nr_cpus, pi.cpu_khz, pi.capabilities, pi.total_pages, pi.free_pages, pi.max_mfn
@@ -949,26 +960,26 @@ extern "C" fn guest_main() {
     t.eq(size(48), -22, "set_address_size 48 is -EINVAL");
 
     // max_mem
-    let max_before = memop_dom(4);
+    let max_before = sys::memory::of_domain(4, sys::memory::SELF);
     let set_max = |kb: u64| domctl(MAX_MEM, 0, &XenDomctlMaxMem { max_memkb: kb }, DV).0;
     t.eq(set_max(tot * 4), 0, "max_mem to what the domain holds");
     t.eq(
-        memop_dom(4),
+        sys::memory::of_domain(4, sys::memory::SELF),
         tot as i64,
         "maximum_reservation follows max_mem",
     );
     let mut extent = [0u64; 1];
-    let mut r = [0u8; 32];
-    r[..8].copy_from_slice(&(extent.as_mut_ptr() as u64).to_le_bytes());
-    r[8..16].copy_from_slice(&1u64.to_le_bytes());
-    r[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
     t.eq(
-        sys::hypercall_buf(H::MemoryOp as u32, 0, &mut r),
+        sys::memory::reservation(0, sys::memory::SELF, 0, &mut extent),
         0,
         "increase_reservation at the limit gets no extent",
     );
     t.eq(set_max((max_before as u64) << 2), 0, "max_mem back");
-    t.eq(memop_dom(4), max_before, "maximum_reservation back");
+    t.eq(
+        sys::memory::of_domain(4, sys::memory::SELF),
+        max_before,
+        "maximum_reservation back",
+    );
 
     lifecycle(&mut t);
     build_and_run(&mut t, false);

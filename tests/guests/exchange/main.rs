@@ -44,13 +44,6 @@ fn exchange_into(inputs: &mut [u64], out_order: u32, out: u64, address_bits: u32
     (rc, done)
 }
 
-/// `XENMEM_current_reservation` of this domain.
-#[cfg(target_os = "none")]
-fn reservation() -> i64 {
-    let mut dom = 0x7ff0u16.to_le_bytes();
-    sys::hypercall_buf(Hypercall::MemoryOp as u32, 3, &mut dom)
-}
-
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -145,7 +138,7 @@ extern "C" fn guest_main() {
 
     // XSA-159: an output list the hypervisor cannot write: -EFAULT, nothing counted, and the
     // reservation as it was (no page leaked on the error path).
-    let before = reservation();
+    let before = sys::memory::current();
     let ro = spare + 4096;
     // SAFETY: the second page of the static buffer, this guest's own.
     unsafe { (ro as *mut u64).write_volatile(si.nr_pages - 16) };
@@ -162,7 +155,7 @@ extern "C" fn guest_main() {
         "XSA-159: an unwritable output list is -EFAULT, nothing exchanged",
     );
     t.eq(
-        reservation(),
+        sys::memory::current(),
         before,
         "XSA-159: the reservation is unchanged",
     );

@@ -219,23 +219,6 @@ fn reset_ap() {
     }
 }
 
-#[cfg(target_os = "none")]
-fn start_ap(t: &mut Test) {
-    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
-    let ctx = traps::ap_context(ap_main as *const () as u64, top);
-    t.eq(
-        events::vcpu_op_on(0, 1, core::ptr::addr_of!(ctx) as u64),
-        0,
-        "VCPUOP_initialise(1)",
-    );
-    t.eq(events::vcpu_op_on(1, 1, 0), 0, "VCPUOP_up(1)");
-    let deadline = events::system_time() + 10_000_000_000;
-    while AP_STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
-        sys::yield_cpu();
-    }
-    t.eq(AP_STARTED.load(Ordering::SeqCst), 1, "vCPU 1 runs");
-}
-
 /// A raw `mmu_update` / `mmuext_op` (`nr`) with every argument given.
 #[cfg(target_os = "none")]
 fn mmu_raw(nr: H, list: u64, count: u64, pdone: u64, foreigndom: u64) -> i64 {
@@ -319,18 +302,18 @@ fn encodings(t: &mut Test) {
 
     // memory_op start extents (MEMOP_EXTENT_SHIFT = 6).
     let mut extents = [0u64; 4];
-    let before = current();
+    let before = sys::memory::current();
     t.eq(
-        reservation(4 << 6, &mut extents),
+        sys::memory::reservation(4 << 6, sys::memory::SELF, 0, &mut extents),
         4,
         "increase_reservation starting at its end answers the start (4)",
     );
     t.eq(
-        reservation(6 << 6, &mut extents),
+        sys::memory::reservation(6 << 6, sys::memory::SELF, 0, &mut extents),
         6,
         "increase_reservation starting past its end answers the start (6)",
     );
-    t.eq(current(), before, "and allocates nothing");
+    t.eq(sys::memory::current(), before, "and allocates nothing");
     let mut r = [0u8; 32];
     r[..8].copy_from_slice(&(extents.as_mut_ptr() as u64).to_le_bytes());
     r[8..16].copy_from_slice(&(1u64 << 26).to_le_bytes());
@@ -400,21 +383,6 @@ fn mmuext_op(cmd: u32) -> domu_frontends::abi::xen::MmuextOp {
         arg1: 0,
         arg2: 0,
     }
-}
-
-#[cfg(target_os = "none")]
-fn reservation(cmd: u64, extents: &mut [u64]) -> i64 {
-    let mut r = [0u8; 32];
-    r[..8].copy_from_slice(&(extents.as_mut_ptr() as u64).to_le_bytes());
-    r[8..16].copy_from_slice(&(extents.len() as u64).to_le_bytes());
-    r[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
-    sys::hypercall_buf(H::MemoryOp as u32, cmd, &mut r)
-}
-
-#[cfg(target_os = "none")]
-fn current() -> i64 {
-    let mut dom = 0x7ff0u16.to_le_bytes();
-    sys::hypercall_buf(H::MemoryOp as u32, 3, &mut dom)
 }
 
 /// Runs `call` (which makes one long hypercall writing `base..base + len` to the watched word)
@@ -647,7 +615,8 @@ extern "C" fn guest_main() {
     let (mfn, m2p) = frame();
     let pfn = sys::read_u64(m2p);
     encodings(&mut t);
-    start_ap(&mut t);
+    let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
+    domu_frontends::start_second_vcpu(&mut t, ap_main as *const () as u64, top, &AP_STARTED);
     long_mmu_update(&mut t);
     long_multicall(&mut t);
     long_copy(&mut t);

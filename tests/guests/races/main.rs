@@ -277,18 +277,7 @@ fn start_ap(t: &mut Test) {
         fn races_ap_entry();
     }
     let top = core::ptr::addr_of!(AP_STACK) as u64 + 32768;
-    let ctx = traps::ap_context(races_ap_entry as *const () as u64, top);
-    t.eq(
-        events::vcpu_op_on(0, 1, core::ptr::addr_of!(ctx) as u64),
-        0,
-        "VCPUOP_initialise(1)",
-    );
-    t.eq(events::vcpu_op_on(1, 1, 0), 0, "VCPUOP_up(1)");
-    let deadline = events::system_time() + 10_000_000_000;
-    while AP_STARTED.load(Ordering::SeqCst) == 0 && events::system_time() < deadline {
-        core::hint::spin_loop();
-    }
-    t.eq(AP_STARTED.load(Ordering::SeqCst), 1, "vCPU 1 runs");
+    domu_frontends::start_second_vcpu(t, races_ap_entry as *const () as u64, top, &AP_STARTED);
     // XSA-165: a vCPU's first FPU state is the initial one, not what the CPU held before.
     // SAFETY: vCPU 1 wrote the area before it set AP_STARTED and never writes it again.
     let fx = unsafe { &(*core::ptr::addr_of!(RACES_AP_FX)).0 };

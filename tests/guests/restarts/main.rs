@@ -14,13 +14,6 @@ use domu_frontends::{abi::xen::Hypercall, println, sys, Test};
 #[cfg(target_os = "none")]
 const LAST: u16 = 101;
 
-/// `XENMEM_current_reservation` of `dom`: its pages, or -ESRCH once it is gone.
-#[cfg(target_os = "none")]
-fn reservation(dom: u16) -> i64 {
-    let mut d = dom.to_le_bytes();
-    sys::hypercall_buf(Hypercall::MemoryOp as u32, 3, &mut d)
-}
-
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -31,7 +24,7 @@ extern "C" fn guest_main() {
     let mut seen = false;
     let mut polls = 0u64;
     loop {
-        let r = reservation(last);
+        let r = sys::memory::of_domain(3, last);
         if r >= 0 {
             seen = true;
         } else if seen {
@@ -44,7 +37,9 @@ extern "C" fn guest_main() {
         sys::hypercall_ints(Hypercall::SchedOp as u32, [0, 0, 0, 0, 0]);
     }
     println!("restarts: d{} came and went", last);
-    let left: u16 = (1..=last).filter(|&d| reservation(d) != -3).count() as u16;
+    let left: u16 = (1..=last)
+        .filter(|&d| sys::memory::of_domain(3, d) != -3)
+        .count() as u16;
     t.check(
         left == 0,
         format_args!("domains 1..={last} are all destroyed: {left} left"),
