@@ -462,6 +462,7 @@ fn construct(
         handle: spin::Mutex::new([0; 16]),
         by_toolstack: false,
         tsc: spin::Mutex::new((0, 1)),
+        outstanding: core::sync::atomic::AtomicU64::new(0),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

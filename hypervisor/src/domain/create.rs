@@ -213,6 +213,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         handle: spin::Mutex::new(cfg.handle),
         by_toolstack: true,
         tsc: spin::Mutex::new((0, 1)),
+        outstanding: core::sync::atomic::AtomicU64::new(0),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

@@ -116,6 +116,7 @@ fn destroy(id: DomId) {
         return;
     };
     *d.state.lock() = DomainState::Dying;
+    let _ = super::claims::set(&d, 0);
     crate::sched::remove_domain(id);
     let ft = crate::mm::frame_table();
 

@@ -3,6 +3,8 @@
 #[cfg(target_os = "none")]
 pub mod build;
 #[cfg(target_os = "none")]
+pub mod claims;
+#[cfg(target_os = "none")]
 pub mod create;
 #[cfg(target_os = "none")]
 pub mod destroy;
@@ -234,6 +236,8 @@ pub struct Domain {
     /// `XEN_DOMCTL_settscinfo`'s mode and the incarnation it leaves (Xen's `d->arch.tsc_mode`
     /// and `incarnation`; domain creation counts as the first setting).
     pub tsc: Mutex<(u32, u32)>,
+    /// Its claim on memory not yet allocated (`outstanding_pages`; [`claims`]).
+    pub outstanding: core::sync::atomic::AtomicU64,
 }
 
 #[cfg(target_os = "none")]

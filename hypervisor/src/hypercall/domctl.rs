@@ -283,6 +283,7 @@ pub fn domain_info(d: &Domain) -> XenDomctlGetdomaininfo {
         (flags | more).bits() | (shutdown_code << xen_abi::domctl::XEN_DOMINF_SHUTDOWNSHIFT);
     info.tot_pages = d.tot_pages.load(Ordering::Acquire);
     info.max_pages = d.max_pages.load(Ordering::Acquire);
+    info.outstanding_pages = d.outstanding.load(Ordering::Acquire);
     // A PV domain's "gfn" of a frame is its machine frame.
     info.shared_info_frame = Gfn(d.shared_info.0);
     info.gpaddr_bits = crate::arch::x86_64::cpu::phys_addr_bits();

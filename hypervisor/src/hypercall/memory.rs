@@ -134,9 +134,11 @@ fn extents(
                 } else {
                     None
                 };
-                // `assign_pages`: never past `max_pages`.
+                // `assign_pages`: never past `max_pages`; nor into memory others claimed.
                 let tot = dom.tot_pages.load(Ordering::Acquire);
-                if tot.saturating_add(pages) > dom.max_pages.load(Ordering::Acquire) {
+                if tot.saturating_add(pages) > dom.max_pages.load(Ordering::Acquire)
+                    || !crate::domain::claims::may_allocate(dom, pages)
+                {
                     break;
                 }
                 let frames = if pages == 1 {
@@ -155,6 +157,7 @@ fn extents(
                     );
                 }
                 dom.tot_pages.fetch_add(pages, Ordering::AcqRel);
+                crate::domain::claims::adjust(dom, pages as i64);
                 if write_guest_struct(slot, &first).is_err() {
                     // The caller cannot learn the frames: take them back.
                     for j in 0..pages {
@@ -184,6 +187,7 @@ fn give_back(dom: &Domain, mfn: Mfn) -> bool {
         }
     }
     dom.tot_pages.fetch_sub(1, Ordering::AcqRel);
+    crate::domain::claims::adjust(dom, -1);
     // Freed (and its M2P entry invalidated) now, or when the last mapping of it goes.
     ft.release(mfn);
     true
@@ -342,6 +346,7 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> Outcome {
         | XenMem::MaximumRamPage
         | XenMem::CurrentReservation
         | XenMem::MaximumReservation
+        | XenMem::ClaimPages
             if start != 0 =>
         {
             Outcome::Done(Err(Errno::EINVAL))
@@ -351,8 +356,25 @@ pub fn memory_op(dom: &Domain, cmd: u64, arg: u64) -> Outcome {
         }
         // XENMEM_exchange
         XenMem::Exchange => exchange(dom, arg),
+        // XENMEM_claim_pages
+        XenMem::ClaimPages => Outcome::Done(claim_pages(dom, arg)),
         _ => Outcome::Done(other_op(dom, op, arg)),
     }
+}
+
+/// `XENMEM_claim_pages`: a `xen_memory_reservation` with no list, order 0 and no flags
+/// (`-EINVAL` otherwise) naming an existing domain by id (`DOMID_SELF` is not one: `-EINVAL`);
+/// the control domain only (`-EPERM`); then [`crate::domain::claims::set`].
+fn claim_pages(dom: &Domain, arg: u64) -> XenResult<u64> {
+    let r: XenMemoryReservation = read_guest_struct(arg)?;
+    if r.extent_start != 0 || r.extent_order != 0 || r.mem_flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let d = crate::domain::get(r.domid).ok_or(Errno::EINVAL)?;
+    if !dom.privileged {
+        return Err(Errno::EPERM);
+    }
+    crate::domain::claims::set(&d, r.nr_extents).map(|()| 0)
 }
 
 /// The sub-ops of `memory_op` that are not preemptible.

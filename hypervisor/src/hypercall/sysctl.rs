@@ -154,6 +154,7 @@ fn physinfo() -> XenSysctlPhysinfo {
         capabilities: (PhysCap::PV | PhysCap::GNTTAB_V1 | PhysCap::GNTTAB_V2).bits(),
         total_pages,
         free_pages: crate::mm::free_frames(),
+        outstanding_pages: crate::domain::claims::outstanding(),
         max_mfn: crate::mm::ram_frames().saturating_sub(1),
         ..Default::default()
     }

@@ -131,6 +131,25 @@ fn create(dom: u16, cfg: &XenDomctlCreatedomain) -> (i64, u16, XenDomctlCreatedo
     (rc, op.domain.0, op.arg().unwrap_or_default())
 }
 
+/// `XENMEM_claim_pages` of `pages` for `dom`, with `order` and `list` as given (both must be 0).
+#[cfg(target_os = "none")]
+fn claim(dom: u16, pages: u64, order: u32, list: u64) -> i64 {
+    let mut r = [0u8; 32];
+    r[..8].copy_from_slice(&list.to_le_bytes());
+    r[8..16].copy_from_slice(&pages.to_le_bytes());
+    r[16..20].copy_from_slice(&order.to_le_bytes());
+    r[24..26].copy_from_slice(&dom.to_le_bytes());
+    sys::hypercall_buf(H::MemoryOp as u32, 24, &mut r)
+}
+
+/// `physinfo`'s free and outstanding (claimed) pages.
+#[cfg(target_os = "none")]
+fn free_and_claimed() -> (u64, u64) {
+    let (_, op) = sysctl(PHYSINFO, &[0u8; 8], SV);
+    let p: XenSysctlPhysinfo = op.arg().unwrap_or_default();
+    (p.free_pages, p.outstanding_pages)
+}
+
 #[cfg(target_os = "none")]
 fn info(dom: u16) -> (i64, XenDomctlGetdomaininfo) {
     let none = [0u8; 8];
@@ -310,6 +329,24 @@ fn lifecycle(t: &mut Test) {
         "getdomaininfo shows the new handle",
     );
 
+    // Claims: checks, then one staked and cancelled.
+    let (free, claimed) = free_and_claimed();
+    t.eq(claimed, 0, "no claims outstanding");
+    let max_kb = |d: u16, pages: u64| domctl(MAX_MEM, d, &XenDomctlMaxMem { max_memkb: pages * 4 }, DV).0;
+    t.eq(max_kb(id, free + 1000), 0, "max_mem above the free memory");
+    t.eq(claim(id, free + 1000, 0, 0), -12, "a claim above the free memory is -ENOMEM");
+    t.eq(claim(id, free + 2000, 0, 0), -22, "a claim above max_pages is -EINVAL");
+    t.eq(claim(id, 10, 1, 0), -22, "a claim of order 1 is -EINVAL");
+    t.eq(claim(id, 10, 0, 0x1000), -22, "a claim with an extent list is -EINVAL");
+    t.eq(claim(0x7ff0, 10, 0, 0), -22, "a claim for DOMID_SELF is -EINVAL");
+    t.eq(claim(id, 10, 0, 0), 0, "a claim of 10 pages");
+    t.eq(claim(id, 20, 0, 0), -22, "a second claim is -EINVAL");
+    t.eq(free_and_claimed().1, 10, "physinfo: 10 pages claimed");
+    t.eq(info(id).1.outstanding_pages, 10, "getdomaininfo: 10 pages outstanding");
+    t.eq(claim(id, 0, 0, 0), 0, "claim 0 cancels");
+    t.eq(free_and_claimed().1, 0, "physinfo: nothing claimed");
+    t.eq(max_kb(id, 0), 0, "max_mem back to 0");
+
     // Pause counts: one from createdomain.
     let pause = |d: u16| domctl(PAUSEDOMAIN, d, &none, DV).0;
     let unpause = |d: u16| domctl(UNPAUSEDOMAIN, d, &none, DV).0;
@@ -459,6 +496,8 @@ fn build_and_run(t: &mut Test, crash: bool) {
         0,
         "max_mem of 517 pages",
     );
+    // libxc claims what it is about to populate (`claim_mode`).
+    t.eq(claim(id, 517, 0, 0), 0, "claim the 517 pages");
     // A 2 MiB superpage first (extent_order 9, as libxc populates), at PFN 0x200.
     let mut big = [0x200u64];
     t.eq(
@@ -474,6 +513,8 @@ fn build_and_run(t: &mut Test, crash: bool) {
             big[0]
         ),
     );
+    t.eq(info(id).1.outstanding_pages, 5, "the superpage consumed 512 of the claim");
+    t.eq(claim(id, 100, 0, 0), -22, "a claim at or below what the domain holds is -EINVAL");
     // Then single pages: PFNs 0-5 in, MFNs out.
     let mut list = [0u64, 1, 2, 3, 4, 5];
     t.eq(
@@ -482,6 +523,12 @@ fn build_and_run(t: &mut Test, crash: bool) {
         "populate_physmap of 6 pages for the new domain gets 5 (its max_mem)",
     );
     let (l4, l3, l2, l1, code) = (list[0], list[1], list[2], list[3], list[4]);
+    t.eq(
+        (info(id).1.outstanding_pages, free_and_claimed().1),
+        (0, 0),
+        "the claim is used up",
+    );
+    t.eq(claim(id, 0, 0, 0), 0, "cancelling a used-up claim");
     let (rc, i) = info(id);
     t.eq(
         (rc, i.tot_pages),
