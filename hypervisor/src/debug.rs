@@ -5,7 +5,8 @@
 //! unmasked but on no queue (lost), for 2-level ones the pending, unmasked ports.
 //!
 //! Everything here runs in the tick, possibly on top of hypervisor code holding locks: it only
-//! ever `try_lock`s, says so when a lock is busy, and writes without the console lock.
+//! ever `try_lock`s, says so when a lock is busy, and writes without the console lock (one CPU
+//! at a time, under a lock of its own).
 
 use crate::arch::x86_64::idt::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,10 @@ static REQUESTED: AtomicU64 = AtomicU64::new(0);
 static SEEN: [AtomicU64; crate::layout::MAX_CPUS] =
     [const { AtomicU64::new(0) }; crate::layout::MAX_CPUS];
 static RUN: AtomicU64 = AtomicU64::new(0);
+/// Held by the CPU printing its part of a dump, so that two CPUs' lines do not interleave
+/// character by character (their ticks can come at the same moment). Taken only here, in the
+/// tick, which never nests on a CPU: waiting for it only waits for another CPU's lines.
+static DUMP_LOCK: spin::Mutex<()> = spin::Mutex::new(());
 
 /// What serial input byte `b` means: `Some(n)` passes the `n` Ctrl-]s held back so far and
 /// then `b` to the guest; `None` holds `b` back (a Ctrl-], perhaps the start of the sequence,
@@ -49,6 +54,7 @@ pub fn tick(frame: &TrapFrame, in_guest: bool) {
     }
     seen.store(want, Ordering::Relaxed);
     let current = crate::sched::current_try(cpu);
+    let _one_at_a_time = DUMP_LOCK.lock();
     out!(
         "dump: CPU{cpu}: {} {:?} RIP {:#x} RSP {:#x} CS {:#x} RFLAGS {:#x} RAX {:#x}",
         if in_guest { "guest" } else { "hypervisor" },
