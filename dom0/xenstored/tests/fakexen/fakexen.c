@@ -1,0 +1,121 @@
+/* fakexen.c: an LD_PRELOAD shim that lets Debian's C xenstored 4.17 run on a host without Xen,
+ * for Ferrite's differential test (dom0/xenstored/tests/differential.rs).
+ *
+ * C xenstored started with -D never builds its node database and crashes on the first request,
+ * so the test starts it without -D and this shim stands in for Xen:
+ *  - libxenctrl, libxenevtchn and libxengnttab calls succeed with dummy handles; every domain
+ *    exists and is running (xc_domain_getinfo), no event is ever pending, the VIRQ never fires;
+ *  - dom0's ring (/proc/xen/xsd_port, /proc/xen/xsd_kva) is a port file and a zeroed page file
+ *    under $FAKEXEN_DIR, so dom0_init() succeeds and builds the initial tree.
+ * No request is ever served over these rings: the test speaks to the Unix socket only.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static int dummy_handle;
+static int evtchn_pipe[2] = { -1, -1 };
+static int next_port = 10;
+
+static const char *fake_dir(void)
+{
+	const char *d = getenv("FAKEXEN_DIR");
+	return d ? d : "/tmp";
+}
+
+int open(const char *path, int flags, ...)
+{
+	static int (*real_open)(const char *, int, ...);
+	char buf[4096];
+	mode_t mode = 0;
+	va_list ap;
+
+	if (!real_open)
+		real_open = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, "open");
+	va_start(ap, flags);
+	if (flags & O_CREAT)
+		mode = va_arg(ap, mode_t);
+	va_end(ap);
+
+	if (!strcmp(path, "/proc/xen/xsd_port")) {
+		snprintf(buf, sizeof(buf), "%s/xsd_port", fake_dir());
+		return real_open(buf, flags, mode);
+	}
+	if (!strcmp(path, "/proc/xen/xsd_kva")) {
+		snprintf(buf, sizeof(buf), "%s/xsd_kva", fake_dir());
+		return real_open(buf, flags, mode);
+	}
+	return real_open(path, flags, mode);
+}
+
+/* libxenctrl */
+void *xc_interface_open(void *logger, void *dombuild_logger, unsigned open_flags)
+{
+	return &dummy_handle;
+}
+int xc_interface_close(void *xch) { return 0; }
+
+/* Every domain exists and runs: struct xc_dominfo begins with uint32_t domid. */
+int xc_domain_getinfo(void *xch, uint32_t first_domid, unsigned int max_doms, void *info)
+{
+	memset(info, 0, 128);
+	*(uint32_t *)info = first_domid;
+	return 1;
+}
+
+/* libxenevtchn */
+void *xenevtchn_open(void *logger, unsigned open_flags)
+{
+	if (evtchn_pipe[0] < 0 && pipe(evtchn_pipe))
+		return NULL;
+	return &dummy_handle;
+}
+void *xenevtchn_fdopen(void *logger, int fdopen, unsigned open_flags)
+{
+	return xenevtchn_open(logger, open_flags);
+}
+int xenevtchn_fd(void *xce) { return evtchn_pipe[0]; }
+int xenevtchn_bind_virq(void *xce, unsigned int virq) { return next_port++; }
+int xenevtchn_bind_interdomain(void *xce, uint32_t domid, uint32_t remote_port)
+{
+	return next_port++;
+}
+int xenevtchn_notify(void *xce, uint32_t port) { return 0; }
+int xenevtchn_unbind(void *xce, uint32_t port) { return 0; }
+int xenevtchn_pending(void *xce) { errno = EAGAIN; return -1; }
+int xenevtchn_unmask(void *xce, uint32_t port) { return 0; }
+
+/* libxengnttab: a domain's ring page is a zeroed file under $FAKEXEN_DIR. */
+void *xengnttab_open(void *logger, unsigned open_flags) { return &dummy_handle; }
+int xengnttab_close(void *xgt) { return 0; }
+int xengnttab_set_max_grants(void *xgt, uint32_t nr) { return 0; }
+void *xengnttab_map_grant_ref(void *xgt, uint32_t domid, uint32_t ref, int prot)
+{
+	char path[4096];
+	void *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/ring-%u", fake_dir(), domid);
+	fd = open(path, O_RDWR | O_CREAT, 0600);
+	if (fd < 0)
+		return NULL;
+	if (ftruncate(fd, 4096)) {
+		close(fd);
+		return NULL;
+	}
+	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+int xengnttab_unmap(void *xgt, void *start_address, uint32_t count)
+{
+	return munmap(start_address, 4096 * count);
+}
