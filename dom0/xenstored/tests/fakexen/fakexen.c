@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <xenctrl.h>
 
 static int dummy_handle;
 static int evtchn_pipe[2] = { -1, -1 };
@@ -57,17 +58,20 @@ int open(const char *path, int flags, ...)
 }
 
 /* libxenctrl */
-void *xc_interface_open(void *logger, void *dombuild_logger, unsigned open_flags)
+xc_interface *xc_interface_open(xentoollog_logger *logger, xentoollog_logger *dombuild_logger,
+				unsigned open_flags)
 {
-	return &dummy_handle;
+	return (xc_interface *)&dummy_handle;
 }
-int xc_interface_close(void *xch) { return 0; }
+int xc_interface_close(xc_interface *xch) { return 0; }
 
-/* Every domain exists and runs: struct xc_dominfo begins with uint32_t domid. */
-int xc_domain_getinfo(void *xch, uint32_t first_domid, unsigned int max_doms, void *info)
+/* Every domain exists and runs. */
+int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid, unsigned int max_doms,
+		      xc_dominfo_t *info)
 {
-	memset(info, 0, 128);
-	*(uint32_t *)info = first_domid;
+	memset(info, 0, sizeof(*info));
+	info->domid = first_domid;
+	info->running = 1;
 	return 1;
 }
 

@@ -1,0 +1,471 @@
+//! Differential test: the same scripted requests to Debian's C xenstored 4.17 and to ours, each
+//! on its own socket, must get byte-identical replies and watch events.
+//!
+//! C xenstored cannot serve requests on a host without Xen even with `-D` (it never builds its
+//! database and crashes on the first request), so it runs without `-D` under
+//! `tests/fakexen/fakexen.c`, an `LD_PRELOAD` shim that stands in for Xen's libraries and dom0's
+//! ring (see the file). Every socket connection is privileged in both daemons; unprivileged
+//! behaviour is covered by the engine's unit and property tests.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{start_ours, wait_for_socket, z, Client, Proc, TempDir};
+use xenstored::Message;
+
+const C_XENSTORED: &str = "/usr/lib/xen-4.17/bin/xenstored";
+
+const CONTROL: u32 = 0;
+const DIRECTORY: u32 = 1;
+const READ: u32 = 2;
+const GET_PERMS: u32 = 3;
+const WATCH: u32 = 4;
+const UNWATCH: u32 = 5;
+const TX_START: u32 = 6;
+const TX_END: u32 = 7;
+const RELEASE: u32 = 9;
+const GET_DOMAIN_PATH: u32 = 10;
+const WRITE: u32 = 11;
+const MKDIR: u32 = 12;
+const RM: u32 = 13;
+const SET_PERMS: u32 = 14;
+const IS_INTRODUCED: u32 = 17;
+const RESUME: u32 = 18;
+const SET_TARGET: u32 = 19;
+const RESET_WATCHES: u32 = 21;
+const DIRECTORY_PART: u32 = 22;
+
+fn build_shim(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakexen/fakexen.c");
+    let out = dir.join("fakexen.so");
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .expect("run cc (package gcc) to build the fakexen shim");
+    assert!(st.success(), "building {} failed", src.display());
+    out
+}
+
+fn start_c(dir: &Path, shim: &Path) -> Proc {
+    let fake = dir.join("fakexen");
+    let rundir = dir.join("c");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    std::fs::write(fake.join("xsd_port"), "1").expect("port file");
+    std::fs::write(fake.join("xsd_kva"), vec![0u8; 4096]).expect("page file");
+    let child = Command::new(C_XENSTORED)
+        .arg("-N")
+        .env("FAKEXEN_DIR", &fake)
+        .env("LD_PRELOAD", shim)
+        .env("XENSTORED_RUNDIR", &rundir)
+        .env_remove("XENSTORED_PATH")
+        .spawn()
+        .expect("start C xenstored");
+    let mut p = Proc {
+        child,
+        socket: rundir.join("socket"),
+    };
+    wait_for_socket(&mut p);
+    p
+}
+
+fn show(m: &Message) -> String {
+    format!(
+        "type {} req {} tx {} {:?}",
+        m.kind,
+        m.req_id,
+        m.tx_id,
+        String::from_utf8_lossy(&m.payload)
+    )
+}
+
+/// Both daemons, the same number of connections to each, and what each said.
+struct Pair {
+    c: Vec<Client>,
+    r: Vec<Client>,
+    c_log: Vec<String>,
+    r_log: Vec<String>,
+}
+
+impl Pair {
+    fn new(c: &Proc, r: &Proc, conns: usize) -> Pair {
+        Pair {
+            c: (0..conns).map(|_| Client::connect(&c.socket)).collect(),
+            r: (0..conns).map(|_| Client::connect(&r.socket)).collect(),
+            c_log: Vec::new(),
+            r_log: Vec::new(),
+        }
+    }
+
+    /// Sends one request on connection `i` of both daemons, then a `GET_DOMAIN_PATH` on every
+    /// connection so that each one's pending watch events arrive (in order) before its reply.
+    fn step(&mut self, i: usize, kind: u32, tx: u32, payload: &[u8]) {
+        let head = format!(
+            "conn {i} sends type {kind} tx {tx} {:?}",
+            String::from_utf8_lossy(payload)
+        );
+        for (clients, log) in [
+            (&mut self.c, &mut self.c_log),
+            (&mut self.r, &mut self.r_log),
+        ] {
+            log.push(head.clone());
+            let (reply, events) = clients[i].req(kind, tx, payload);
+            for e in &events {
+                log.push(format!("  conn {i} event {}", show(e)));
+            }
+            log.push(format!("  conn {i} reply {}", show(&reply)));
+            for (j, c) in clients.iter_mut().enumerate() {
+                let (_, events) = c.req(GET_DOMAIN_PATH, 0, b"0\0");
+                for e in &events {
+                    log.push(format!("  conn {j} event {}", show(e)));
+                }
+            }
+        }
+    }
+
+    /// The transcripts must be equal; prints both around the first difference.
+    fn check(&self, name: &str) {
+        if std::env::var_os("XENSTORED_DIFF_LOG").is_some() {
+            for l in &self.c_log {
+                println!("{name}: {l}");
+            }
+        }
+        if self.c_log == self.r_log {
+            println!("{name}: {} lines identical", self.c_log.len());
+            return;
+        }
+        let first = self
+            .c_log
+            .iter()
+            .zip(&self.r_log)
+            .position(|(a, b)| a != b)
+            .unwrap_or(self.c_log.len().min(self.r_log.len()));
+        let from = first.saturating_sub(6);
+        let mut msg = format!("{name}: transcripts differ at line {first}\n--- C xenstored\n");
+        for l in self.c_log.iter().skip(from).take(14) {
+            msg.push_str(&format!("{l}\n"));
+        }
+        msg.push_str("--- ours\n");
+        for l in self.r_log.iter().skip(from).take(14) {
+            msg.push_str(&format!("{l}\n"));
+        }
+        panic!("{msg}");
+    }
+}
+
+fn basics(p: &mut Pair) {
+    p.step(0, DIRECTORY, 0, &z(&["/"]));
+    p.step(0, DIRECTORY, 0, &z(&["/tool"]));
+    p.step(0, READ, 0, &z(&["/tool/xenstored"]));
+    p.step(0, GET_PERMS, 0, &z(&["/tool"]));
+    p.step(0, WRITE, 0, b"/basic/a/b\0hello");
+    p.step(0, READ, 0, &z(&["/basic/a/b"]));
+    p.step(0, READ, 0, &z(&["/basic/a"]));
+    p.step(0, DIRECTORY, 0, &z(&["/basic"]));
+    p.step(0, WRITE, 0, b"/basic/bin\0a\0b\0c");
+    p.step(0, READ, 0, &z(&["/basic/bin"]));
+    p.step(0, WRITE, 0, b"/basic/empty\0");
+    p.step(0, READ, 0, &z(&["/basic/empty"]));
+    p.step(0, MKDIR, 0, &z(&["/basic/dir/sub"]));
+    p.step(0, MKDIR, 0, &z(&["/basic/dir/sub"]));
+    p.step(0, DIRECTORY, 0, &z(&["/basic/dir"]));
+    // Relative paths are under /local/domain/0 for a socket client.
+    p.step(0, WRITE, 0, b"rel/x\0relative");
+    p.step(0, READ, 0, &z(&["/local/domain/0/rel/x"]));
+    p.step(0, READ, 0, &z(&["rel/x"]));
+    p.step(0, DIRECTORY, 0, &z(&["/local/domain"]));
+    // Errors.
+    p.step(0, READ, 0, &z(&["/basic/nothere"]));
+    p.step(0, READ, 0, &z(&["/nothere/deeper"]));
+    p.step(0, READ, 0, &z(&["/basic/"]));
+    p.step(0, READ, 0, &z(&["/basic//a"]));
+    p.step(0, READ, 0, &z(&["/basic/a b"]));
+    p.step(0, READ, 0, &z(&["/basic/a.b"]));
+    p.step(0, READ, 0, &z(&[""]));
+    p.step(0, READ, 0, b"/basic/a");
+    p.step(0, READ, 0, &z(&["/basic/a", "extra"]));
+    p.step(0, READ, 0, b"");
+    p.step(0, WRITE, 0, b"/basic/nonul");
+    p.step(0, MKDIR, 0, &z(&["/basic/bad/"]));
+    p.step(0, READ, 0, &z(&[&format!("/{}", "x".repeat(2047))]));
+    p.step(0, READ, 0, &z(&[&format!("/{}", "x".repeat(2048))]));
+    p.step(
+        0,
+        WRITE,
+        0,
+        format!("/local/domain/7/{}\0v", "y".repeat(2048)).as_bytes(),
+    );
+    p.step(
+        0,
+        WRITE,
+        0,
+        format!("/local/domain/7/{}y\0v", "y".repeat(2048)).as_bytes(),
+    );
+    p.step(0, RM, 0, &z(&["/local/domain/7"]));
+    // RM: subtree, missing with parent, missing without parent, root.
+    p.step(0, RM, 0, &z(&["/basic/a"]));
+    p.step(0, RM, 0, &z(&["/basic/a"]));
+    p.step(0, RM, 0, &z(&["/basic/a/b/c"]));
+    p.step(0, RM, 0, &z(&["/"]));
+    p.step(0, DIRECTORY, 0, &z(&["/basic"]));
+    // Unknown and reply-only types.
+    p.step(0, 15, 0, &z(&["/"]));
+    p.step(0, 16, 0, &z(&["/"]));
+    p.step(0, 20, 0, &z(&["/"]));
+    p.step(0, 23, 0, &z(&["/"]));
+    p.step(0, 9999, 0, b"");
+    // Domains (none introduced besides dom0).
+    p.step(0, GET_DOMAIN_PATH, 0, &z(&["5"]));
+    p.step(0, GET_DOMAIN_PATH, 0, &z(&["abc"]));
+    p.step(0, GET_DOMAIN_PATH, 0, &z(&["-1"]));
+    p.step(0, GET_DOMAIN_PATH, 0, b"5");
+    p.step(0, IS_INTRODUCED, 0, &z(&["0"]));
+    p.step(0, IS_INTRODUCED, 0, &z(&["3"]));
+    p.step(0, IS_INTRODUCED, 0, &z(&["32752"]));
+    p.step(0, IS_INTRODUCED, 0, b"");
+    p.step(0, RELEASE, 0, &z(&["0"]));
+    p.step(0, RELEASE, 0, &z(&["7"]));
+    p.step(0, RESUME, 0, &z(&["7"]));
+    p.step(0, SET_TARGET, 0, &z(&["7", "8"]));
+    p.step(0, SET_TARGET, 0, &z(&["7"]));
+    // A value near the payload limit, and a reply that would exceed it.
+    let mut big = b"/basic/big\0".to_vec();
+    big.extend(std::iter::repeat_n(b'v', 4096 - big.len()));
+    p.step(0, WRITE, 0, &big);
+    p.step(0, READ, 0, &z(&["/basic/big"]));
+}
+
+fn perms(p: &mut Pair) {
+    p.step(0, WRITE, 0, b"/perm/node\0v");
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "n0", "r1", "w2", "b3"]));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+    // Children inherit their parent's perms.
+    p.step(0, WRITE, 0, b"/perm/node/child/grand\0v");
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node/child/grand"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "r5"]));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "b0x10", "r010"]));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "n-1"]));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+    // Errors.
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "x1"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "r"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "r1x"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/node", "08"]));
+    p.step(0, SET_PERMS, 0, b"/perm/node\0r1");
+    p.step(0, SET_PERMS, 0, b"/perm/node\0r1\0n2");
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/missing", "r1"]));
+    p.step(0, SET_PERMS, 0, &z(&["/perm/bad/", "r1"]));
+    p.step(0, SET_PERMS, 0, &z(&["@releaseDomain", "n0", "r3"]));
+    p.step(0, SET_PERMS, 0, &z(&["@introduceDomain", "r0"]));
+    p.step(0, SET_PERMS, 0, &z(&["@other", "r0"]));
+    p.step(0, GET_PERMS, 0, &z(&["@releaseDomain"]));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/missing"]));
+    // Many perms are fine for a privileged caller.
+    let many: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    let mut args = vec!["/perm/node".to_string()];
+    args.extend(many);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    p.step(0, SET_PERMS, 0, &z(&refs));
+    p.step(0, GET_PERMS, 0, &z(&["/perm/node"]));
+}
+
+fn transactions(p: &mut Pair) {
+    p.step(0, WRITE, 0, b"/tx/a\0a0");
+    p.step(0, WRITE, 0, b"/tx/b\0b0");
+    // A plain commit, visible to others only after it.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, WRITE, 1, b"/tx/a\0a1");
+    p.step(1, READ, 0, &z(&["/tx/a"]));
+    p.step(0, READ, 1, &z(&["/tx/a"]));
+    p.step(0, TX_END, 1, &z(&["T"]));
+    p.step(1, READ, 0, &z(&["/tx/a"]));
+    // Conflict: a node read in the transaction changes outside it.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, READ, 2, &z(&["/tx/a"]));
+    p.step(1, WRITE, 0, b"/tx/a\0outside");
+    p.step(0, WRITE, 2, b"/tx/b\0inside");
+    p.step(0, TX_END, 2, &z(&["T"]));
+    p.step(0, READ, 0, &z(&["/tx/b"]));
+    // Conflict on a node read as missing and created outside.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, READ, 3, &z(&["/tx/new"]));
+    p.step(1, WRITE, 0, b"/tx/new\0x");
+    p.step(0, TX_END, 3, &z(&["T"]));
+    // Written-only nodes do not conflict.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, WRITE, 4, b"/tx/a\0blind");
+    p.step(1, WRITE, 0, b"/tx/a\0other");
+    p.step(0, TX_END, 4, &z(&["T"]));
+    p.step(0, READ, 0, &z(&["/tx/a"]));
+    // Two transactions of two connections, the second loses.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(1, TX_START, 0, b"\0");
+    p.step(0, READ, 5, &z(&["/tx/a"]));
+    p.step(1, READ, 1, &z(&["/tx/b"]));
+    p.step(0, WRITE, 5, b"/tx/b\0from0");
+    p.step(1, WRITE, 1, b"/tx/a\0from1");
+    p.step(0, TX_END, 5, &z(&["T"]));
+    p.step(1, TX_END, 1, &z(&["T"]));
+    // Abort, RM and MKDIR inside, DIRECTORY inside.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, RM, 6, &z(&["/tx/b"]));
+    p.step(0, MKDIR, 6, &z(&["/tx/d/e"]));
+    p.step(0, DIRECTORY, 6, &z(&["/tx"]));
+    p.step(1, DIRECTORY, 0, &z(&["/tx"]));
+    p.step(0, TX_END, 6, &z(&["F"]));
+    p.step(0, DIRECTORY, 0, &z(&["/tx"]));
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, RM, 7, &z(&["/tx/b"]));
+    p.step(0, MKDIR, 7, &z(&["/tx/d/e"]));
+    p.step(0, DIRECTORY_PART, 7, &z(&["/tx", "0"]));
+    p.step(0, TX_END, 7, &z(&["T"]));
+    p.step(0, DIRECTORY_PART, 0, &z(&["/tx", "0"]));
+    // Errors.
+    p.step(0, TX_END, 0, &z(&["T"]));
+    p.step(0, TX_END, 99, &z(&["T"]));
+    p.step(0, READ, 99, &z(&["/tx/a"]));
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, TX_START, 8, b"\0");
+    p.step(0, TX_END, 8, &z(&["X"]));
+    p.step(0, TX_END, 8, b"T");
+    p.step(0, TX_END, 8, &z(&["F"]));
+    p.step(0, TX_END, 8, &z(&["F"]));
+    // Many open transactions are fine for a privileged caller.
+    for _ in 0..12 {
+        p.step(1, TX_START, 0, b"\0");
+    }
+    p.step(1, RESET_WATCHES, 0, b"\0");
+    p.step(1, READ, 3, &z(&["/tx/a"]));
+    p.step(1, TX_START, 0, b"\0");
+}
+
+fn watches(p: &mut Pair) {
+    p.step(1, WATCH, 0, &z(&["/w", "tok"]));
+    p.step(1, WATCH, 0, &z(&["/w", "tok"]));
+    p.step(1, WATCH, 0, &z(&["/w", "tok2"]));
+    p.step(1, WATCH, 0, &z(&["/w/a/b", "deep"]));
+    p.step(1, WATCH, 0, &z(&["rel/w", "relative"]));
+    p.step(1, WATCH, 0, &z(&["@introduceDomain", "intro"]));
+    p.step(1, WATCH, 0, &z(&["@releaseDomain", "rel"]));
+    p.step(1, WATCH, 0, &z(&["/", "root"]));
+    p.step(0, WRITE, 0, b"/w/a\0x");
+    p.step(0, WRITE, 0, b"/w/a/b/c\0x");
+    p.step(0, WRITE, 0, b"rel/w/x\0x");
+    p.step(0, WRITE, 0, b"/elsewhere\0x");
+    p.step(0, SET_PERMS, 0, &z(&["/w/a", "n0", "r4"]));
+    p.step(0, MKDIR, 0, &z(&["/w/a"]));
+    p.step(0, MKDIR, 0, &z(&["/w/m"]));
+    p.step(0, RM, 0, &z(&["/w/a"]));
+    p.step(0, RM, 0, &z(&["/w/a"]));
+    // Transactions fire at commit, once per node, and not at all on abort.
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, WRITE, 1, b"/w/t1\0x");
+    p.step(0, WRITE, 1, b"/w/t1\0y");
+    p.step(0, WRITE, 1, b"/w/t2/u\0x");
+    p.step(0, TX_END, 1, &z(&["T"]));
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, WRITE, 2, b"/w/t3\0x");
+    p.step(0, TX_END, 2, &z(&["F"]));
+    p.step(0, TX_START, 0, b"\0");
+    p.step(0, RM, 3, &z(&["/w/t2"]));
+    p.step(0, TX_END, 3, &z(&["T"]));
+    // WATCH and UNWATCH ignore tx_id.
+    p.step(1, WATCH, 77, &z(&["/w/txid", "t"]));
+    p.step(1, UNWATCH, 77, &z(&["/w/txid", "t"]));
+    // Errors and unwatch.
+    p.step(1, WATCH, 0, &z(&["/w"]));
+    p.step(1, WATCH, 0, &z(&["/w", "a", "b"]));
+    p.step(1, WATCH, 0, &z(&["/w/", "bad"]));
+    p.step(1, WATCH, 0, &z(&["@anything", "special"]));
+    p.step(1, UNWATCH, 0, &z(&["/w", "nope"]));
+    p.step(1, UNWATCH, 0, &z(&["/w", "tok2"]));
+    p.step(1, UNWATCH, 0, &z(&["rel/w", "relative"]));
+    p.step(0, WRITE, 0, b"/w/after\0x");
+    p.step(1, RESET_WATCHES, 0, b"\0");
+    p.step(0, WRITE, 0, b"/w/after\0y");
+    // A huge token: the initial event is over the limit and is dropped.
+    p.step(1, WATCH, 0, &z(&["/w", &"t".repeat(4080)]));
+    p.step(1, RESET_WATCHES, 0, b"\0");
+}
+
+fn directory_part(p: &mut Pair) {
+    p.step(0, MKDIR, 0, &z(&["/big"]));
+    for i in 0..260 {
+        p.step(0, MKDIR, 0, &z(&[&format!("/big/child-number-{i:04}")]));
+    }
+    p.step(0, DIRECTORY, 0, &z(&["/big"]));
+    for off in ["0", "4072", "4075", "6000", "6500", "-1", "x"] {
+        p.step(0, DIRECTORY_PART, 0, &z(&["/big", off]));
+    }
+    p.step(0, DIRECTORY_PART, 0, &z(&["/big"]));
+    p.step(0, DIRECTORY_PART, 0, &z(&["/big", "0", "0"]));
+    p.step(0, DIRECTORY_PART, 0, &z(&["/nothere", "0"]));
+    p.step(0, RM, 0, &z(&["/big"]));
+    p.step(0, DIRECTORY_PART, 0, &z(&["/", "0"]));
+}
+
+fn control(p: &mut Pair) {
+    p.step(0, CONTROL, 0, &z(&["quota"]));
+    p.step(0, CONTROL, 0, &z(&["quota-soft"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes", "500"]));
+    p.step(0, CONTROL, 0, &z(&["quota"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes", "0"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "bogus", "3"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes"]));
+    p.step(
+        0,
+        CONTROL,
+        0,
+        &z(&["quota-soft", "set", "memory", "1000000"]),
+    );
+    p.step(0, CONTROL, 0, &z(&["quota-soft", "x"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes", "1000"]));
+    p.step(0, CONTROL, 0, &z(&["log", "on"]));
+    p.step(0, CONTROL, 0, &z(&["log", "maybe"]));
+    p.step(0, CONTROL, 0, &z(&["log"]));
+    p.step(0, CONTROL, 0, &z(&["check"]));
+    p.step(0, CONTROL, 0, &z(&["check", "x"]));
+    p.step(
+        0,
+        CONTROL,
+        0,
+        &z(&["print", "hello from the differential test"]),
+    );
+    p.step(0, CONTROL, 0, &z(&["nonsense"]));
+    p.step(0, CONTROL, 0, b"quota");
+    p.step(0, CONTROL, 0, b"");
+}
+
+#[test]
+fn differential_same_replies_and_events_as_c_xenstored() {
+    if !Path::new(C_XENSTORED).exists() {
+        println!("SKIPPED: {C_XENSTORED} is missing (Debian package xen-utils-4.17)");
+        return;
+    }
+    let dir = TempDir::new("diff");
+    let shim = build_shim(&dir.0);
+    let c = start_c(&dir.0, &shim);
+    let r = start_ours(&dir.0, &[]);
+    type Script = fn(&mut Pair);
+    let scripts: [(&str, Script, usize); 6] = [
+        ("basics", basics, 1),
+        ("perms", perms, 1),
+        ("transactions", transactions, 2),
+        ("watches", watches, 2),
+        ("directory_part", directory_part, 1),
+        ("control", control, 1),
+    ];
+    for (name, script, conns) in scripts {
+        let mut p = Pair::new(&c, &r, conns);
+        script(&mut p);
+        p.check(name);
+    }
+}
