@@ -9,12 +9,14 @@ use xen_abi::Errno;
 use zerocopy::IntoBytes;
 
 use crate::path::{self, atoi, canonicalize, domain_path, is_valid_nodename};
-use crate::perms::{Caller, Perms, PERM_OWNER, PERM_READ, PERM_WRITE};
+use crate::perms::{Caller, Perms, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
 use crate::quota::Quota;
 use crate::store::{Limits, Node, Store, Transaction};
 
 /// `DOMID_SELF`.
 const DOMID_SELF: u32 = 0x7ff0;
+/// `DOMID_FIRST_RESERVED`: no domain has this id or a higher one.
+const DOMID_FIRST_RESERVED: u32 = 0x7ff0;
 /// Bytes of a message header.
 pub const HDR_LEN: usize = 16;
 
@@ -70,6 +72,19 @@ pub trait DomainConnector {
     fn reset(&mut self, domid: u32, port: u32);
     /// The domain is released: unbind and unmap.
     fn disconnect(&mut self, domid: u32);
+
+    /// Called by the daemon each turn: move bytes between the rings and `engine`.
+    fn service(engine: &mut Xenstored<Self>)
+    where
+        Self: Sized,
+    {
+        let _ = engine;
+    }
+
+    /// How long the daemon may sleep in `poll` without looking at the rings (-1: forever).
+    fn poll_timeout_ms(&self) -> i32 {
+        -1
+    }
 }
 
 /// No rings can be mapped (a host without Xen): `INTRODUCE` answers `EINVAL`.
@@ -140,6 +155,10 @@ pub struct Xenstored<C: DomainConnector = NoRings> {
     pub connector: C,
     conns: BTreeMap<ConnId, Conn>,
     domains: BTreeMap<u32, Domain>,
+    /// Generation count when xenstored first heard of each domain (C's `struct domain`, made by
+    /// `INTRODUCE` or by a permission naming it, gone with `RELEASE`). A permission entry for a
+    /// domain younger than the node, or gone, grants nothing (XSA-322: domids are reused).
+    known: BTreeMap<u32, u64>,
     introduce_perms: Perms,
     release_perms: Perms,
     next_conn: u64,
@@ -206,6 +225,7 @@ impl<C: DomainConnector> Xenstored<C> {
             connector,
             conns: BTreeMap::new(),
             domains,
+            known: BTreeMap::from([(0, 0)]),
             introduce_perms: Perms::owner_only(0),
             release_perms: Perms::owner_only(0),
             next_conn: 1,
@@ -495,6 +515,24 @@ impl<C: DomainConnector> Xenstored<C> {
 
     // ---- node access (get_node, ask_parents, construct/create, rm) ----
 
+    /// `perm_for_conn` on a node after `domain_adjust_node_perms`: entries (other than the
+    /// owner's) for domains that are gone or younger than the node are ignored.
+    fn node_perm(&self, caller: &Caller, perms: &Perms, generation: u64) -> u8 {
+        let stale = |p: &crate::perms::Perm| {
+            p.perms & PERM_IGNORE == 0 && self.known.get(&p.id).is_none_or(|g| *g > generation)
+        };
+        if !perms.0.iter().skip(1).any(stale) {
+            return caller.perm_for(perms);
+        }
+        let mut adjusted = perms.clone();
+        for p in adjusted.0.iter_mut().skip(1) {
+            if stale(p) {
+                p.perms |= PERM_IGNORE;
+            }
+        }
+        caller.perm_for(&adjusted)
+    }
+
     fn read(&mut self, r: &mut Req, name: &str) -> Result<Option<Node>, Errno> {
         self.store.read(r.tx.as_mut(), name, r.limits)
     }
@@ -518,7 +556,9 @@ impl<C: DomainConnector> Xenstored<C> {
                 break;
             }
         }
-        let parent_perm = found.map_or(0, |node| r.caller.perm_for(&node.perms));
+        let parent_perm = found.map_or(0, |node| {
+            self.node_perm(&r.caller, &node.perms, node.generation)
+        });
         if parent_perm & perm != 0 {
             errnum
         } else {
@@ -543,7 +583,7 @@ impl<C: DomainConnector> Xenstored<C> {
         let e = match self.read(r, &cname) {
             Err(e) => return (Some(cname), Err(e)),
             Ok(Some(node)) => {
-                if r.caller.perm_for(&node.perms) & perm == perm {
+                if self.node_perm(&r.caller, &node.perms, node.generation) & perm == perm {
                     return (Some(cname), Ok(node));
                 }
                 Errno::EACCES
@@ -704,29 +744,32 @@ impl<C: DomainConnector> Xenstored<C> {
         parent_perms: Option<&Perms>,
         old_perms: Option<&Perms>,
     ) -> bool {
+        // Permissions handed in are as just written: only entries of domains that are gone
+        // are stale.
+        const NEWEST: u64 = u64::MAX - 1;
         if let Some(p) = old_perms {
-            if caller.perm_for(p) & PERM_READ != 0 {
+            if self.node_perm(caller, p, NEWEST) & PERM_READ != 0 {
                 return true;
             }
         }
-        let perms = match node_perms {
-            Some(p) => p.clone(),
+        let allowed = match node_perms {
+            Some(p) => self.node_perm(caller, p, NEWEST),
             None => match self.store.peek(name) {
-                Some(n) => n.perms.clone(),
+                Some(n) => self.node_perm(caller, &n.perms, n.generation),
                 None => return false,
             },
         };
-        if caller.perm_for(&perms) & PERM_READ != 0 {
+        if allowed & PERM_READ != 0 {
             return true;
         }
-        let pp = match parent_perms {
-            Some(p) => p.clone(),
+        let allowed = match parent_perms {
+            Some(p) => self.node_perm(caller, p, NEWEST),
             None => match self.store.peek(path::parent(name)) {
-                Some(n) => n.perms.clone(),
+                Some(n) => self.node_perm(caller, &n.perms, n.generation),
                 None => return false,
             },
         };
-        caller.perm_for(&pp) & PERM_READ != 0
+        allowed & PERM_READ != 0
     }
 
     /// `fire_watches`: in a transaction, remember the event for the commit; otherwise send it to
@@ -821,8 +864,7 @@ impl<C: DomainConnector> Xenstored<C> {
         let maxlen = XENSTORE_PAYLOAD_MAX as usize - genlen - 1;
         let mut len = 0;
         let tail = &children[off..];
-        loop {
-            let Some(rest) = tail.get(len..) else { break };
+        while let Some(rest) = tail.get(len..) {
             let clen = rest.iter().position(|b| *b == 0).unwrap_or(rest.len());
             if len + clen >= maxlen {
                 break;
@@ -927,7 +969,19 @@ impl<C: DomainConnector> Xenstored<C> {
         let name = lossy(s.first().ok_or(Errno::EINVAL)?);
         let perm_strs: Vec<String> = s.iter().skip(1).take(num).map(|b| lossy(b)).collect();
         let perm_refs: Vec<&str> = perm_strs.iter().map(String::as_str).collect();
-        let perms = Perms::parse(&perm_refs).ok_or(Errno::EINVAL)?;
+        let mut perms = Perms::parse(&perm_refs).ok_or(Errno::EINVAL)?;
+        // domain_alloc_permrefs: remember each named domain; no domain has a reserved id.
+        for p in perms.0.iter_mut() {
+            if p.id >= DOMID_FIRST_RESERVED {
+                p.perms |= PERM_IGNORE;
+            } else {
+                let g = self.store.generation;
+                self.known.entry(p.id).or_insert(g);
+            }
+        }
+        if perms.0.first().is_some_and(|p| p.perms & PERM_IGNORE != 0) {
+            return Err(Errno::ENOENT);
+        }
         if name.starts_with('@') {
             let special = match name.as_str() {
                 "@releaseDomain" => &self.release_perms,
@@ -1150,6 +1204,8 @@ impl<C: DomainConnector> Xenstored<C> {
             }
         } else {
             self.connector.connect(domid, port)?;
+            let g = self.store.generation;
+            self.known.entry(domid).or_insert(g);
             let id = self.new_connection(ConnKind::Domain(domid));
             self.domains.insert(
                 domid,
@@ -1195,6 +1251,7 @@ impl<C: DomainConnector> Xenstored<C> {
         let Some(d) = self.domains.remove(&domid) else {
             return;
         };
+        self.known.remove(&domid);
         if let Some(id) = d.conn {
             self.conns.remove(&id);
         }

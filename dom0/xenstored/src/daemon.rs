@@ -101,7 +101,14 @@ impl<C: DomainConnector> Daemon<C> {
                 revents: 0,
             });
         }
+        let ring_timeout = self.engine.connector.poll_timeout_ms();
+        let timeout_ms = match (timeout_ms, ring_timeout) {
+            (-1, t) => t,
+            (t, -1) => t,
+            (a, b) => a.min(b),
+        };
         dom0_sys::poll(&mut fds, timeout_ms)?;
+        C::service(&mut self.engine);
         if fds[0].revents & libc::POLLIN != 0 {
             self.accept_all();
         }

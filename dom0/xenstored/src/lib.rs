@@ -7,6 +7,7 @@
 
 pub mod core;
 pub mod daemon;
+pub mod filering;
 pub mod path;
 pub mod perms;
 pub mod quota;

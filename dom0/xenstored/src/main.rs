@@ -2,7 +2,8 @@
 
 use anyhow::{bail, Context, Result};
 use xenstored::daemon::{socket_path, Daemon};
-use xenstored::{NoRings, Quota, Xenstored};
+use xenstored::filering::FileRings;
+use xenstored::{DomainConnector, NoRings, Quota, Xenstored};
 
 const USAGE: &str = "\
 Usage: xenstored [options]
@@ -18,6 +19,8 @@ Usage: xenstored [options]
   -Q, --quota <what>=<nb>      transaction-nodes, memory, outstanding
   -q, --quota-soft <what>=<nb> memory
   -p, --priv-domid <domid>     another privileged domain
+      --ring-dir <dir>         serve introduced domains' rings from files <dir>/ring-<domid>
+                               (the test rig; real rings need /dev/xen, not yet done)
   -V, --verbose                log at debug level
   -H, --help                   this text
 
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
     let mut quota = Quota::default();
     let mut priv_domid = 0;
     let mut verbose = false;
+    let mut ring_dir = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (opt, inline) = match a.split_once('=') {
@@ -55,6 +59,7 @@ fn main() -> Result<()> {
             "-A" | "--perm-nb" => quota.perms = number(&opt, val())?,
             "-M" | "--path-max" => quota.path_max = number(&opt, val())?,
             "-p" | "--priv-domid" => priv_domid = number(&opt, val())? as u32,
+            "--ring-dir" => ring_dir = Some(val().context("--ring-dir needs a directory")?),
             "-Q" | "--quota" | "-q" | "--quota-soft" => {
                 let soft = opt == "-q" || opt == "--quota-soft";
                 let v = val().with_context(|| format!("{opt} needs <what>=<nb>"))?;
@@ -79,10 +84,23 @@ fn main() -> Result<()> {
     } else {
         log::LevelFilter::Info
     });
-    let mut engine = Xenstored::with_connector(NoRings, quota);
-    engine.set_priv_domid(priv_domid);
     let path = socket_path();
+    match ring_dir {
+        Some(dir) => {
+            let mut engine = Xenstored::with_connector(FileRings::new(dir.into()), quota);
+            engine.set_priv_domid(priv_domid);
+            serve(&path, engine)
+        }
+        None => {
+            let mut engine = Xenstored::with_connector(NoRings, quota);
+            engine.set_priv_domid(priv_domid);
+            serve(&path, engine)
+        }
+    }
+}
+
+fn serve<C: DomainConnector>(path: &std::path::Path, engine: Xenstored<C>) -> Result<()> {
     let mut daemon =
-        Daemon::bind(&path, engine).with_context(|| format!("binding {}", path.display()))?;
+        Daemon::bind(path, engine).with_context(|| format!("binding {}", path.display()))?;
     daemon.run().context("serving")
 }

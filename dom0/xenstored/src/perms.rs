@@ -8,6 +8,9 @@ pub const PERM_READ: u8 = 1;
 pub const PERM_WRITE: u8 = 2;
 /// `XS_PERM_OWNER`: only ever granted, never stored.
 pub const PERM_OWNER: u8 = 8;
+/// `XS_PERM_IGNORE`: the entry names a domain that does not exist (or did not when the node was
+/// written); it is still listed but grants nothing.
+pub const PERM_IGNORE: u8 = 16;
 
 /// One entry: a domain and what it may do (`struct xs_permissions`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,7 +123,7 @@ impl Caller {
             return all;
         }
         for p in perms.0.iter().skip(1) {
-            if p.id == self.domid || self.target == Some(p.id) {
+            if p.perms & PERM_IGNORE == 0 && (p.id == self.domid || self.target == Some(p.id)) {
                 return p.perms & (PERM_READ | PERM_WRITE);
             }
         }

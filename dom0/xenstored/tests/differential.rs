@@ -9,13 +9,21 @@
 
 mod common;
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use common::{start_ours, wait_for_socket, z, Client, Proc, TempDir};
+use common::{start_ours, wait_for_socket, z, Client, Proc, TempDir, WATCH_EVENT};
+use xen_abi::io::xs_wire::{XENSTORE_REQ, XENSTORE_RSP};
+use xenstored::filering::FileMem;
+use xenstored::wire::Framer;
 use xenstored::Message;
 
 const C_XENSTORED: &str = "/usr/lib/xen-4.17/bin/xenstored";
+
+const INTRODUCE: u32 = 8;
 
 const CONTROL: u32 = 0;
 const DIRECTORY: u32 = 1;
@@ -52,7 +60,7 @@ fn build_shim(dir: &Path) -> PathBuf {
 }
 
 fn start_c(dir: &Path, shim: &Path) -> Proc {
-    let fake = dir.join("fakexen");
+    let fake = dir.join("c-rings");
     let rundir = dir.join("c");
     std::fs::create_dir_all(&fake).expect("mkdir");
     std::fs::write(fake.join("xsd_port"), "1").expect("port file");
@@ -73,6 +81,107 @@ fn start_c(dir: &Path, shim: &Path) -> Proc {
     p
 }
 
+/// A domain's end of a ring kept in a file, as the guest's xenbus driver would drive it.
+struct RingGuest {
+    mem: FileMem,
+    framer: Framer,
+    /// The fake event channel of C xenstored (ours looks at its rings every few ms).
+    kick: Option<File>,
+    next_req: u32,
+}
+
+impl RingGuest {
+    fn open(path: &Path, kick: Option<&Path>) -> RingGuest {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("ring file {}: {e}", path.display()));
+        RingGuest {
+            mem: FileMem(file),
+            framer: Framer::new(),
+            kick: kick.map(|k| OpenOptions::new().write(true).open(k).expect("evtchn fifo")),
+            next_req: 500,
+        }
+    }
+
+    fn kick(&mut self) {
+        if let Some(k) = self.kick.as_mut() {
+            let _ = k.write_all(&[0; 4]);
+        }
+    }
+
+    fn req(&mut self, kind: u32, tx: u32, payload: &[u8]) -> (Message, Vec<Message>) {
+        self.next_req += 1;
+        let bytes = Message {
+            kind,
+            req_id: self.next_req,
+            tx_id: tx,
+            payload: payload.to_vec(),
+        }
+        .encode();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut sent = 0;
+        let mut events = Vec::new();
+        loop {
+            if Instant::now() >= deadline {
+                let idx: Vec<u32> = [2048, 2052, 2056, 2060, 2068, 2072]
+                    .iter()
+                    .map(|o| xen_abi::io::ring::RingMemory::read_index(&self.mem, *o))
+                    .collect();
+                panic!(
+                    "no reply on the ring to type {kind} ({}C xenstored); req_cons, req_prod, \
+                     rsp_cons, rsp_prod, connection, error = {idx:?}",
+                    if self.kick.is_some() { "" } else { "not " }
+                );
+            }
+            if sent < bytes.len() {
+                sent += XENSTORE_REQ
+                    .write(&mut self.mem, &bytes[sent..])
+                    .expect("req ring");
+                self.kick();
+            }
+            let mut buf = [0u8; 1024];
+            let want = self.framer.want().min(buf.len());
+            let n = XENSTORE_RSP
+                .read(&mut self.mem, &mut buf[..want])
+                .expect("rsp ring");
+            if n == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+                continue;
+            }
+            self.kick();
+            if let (_, Some(m)) = self.framer.put(&buf[..n]).expect("reply framing") {
+                if m.kind == WATCH_EVENT {
+                    events.push(m);
+                } else if sent == bytes.len() {
+                    return (m, events);
+                }
+            }
+        }
+    }
+}
+
+enum Endpoint {
+    Socket(Client),
+    Ring(RingGuest),
+}
+
+impl Endpoint {
+    fn req(&mut self, kind: u32, tx: u32, payload: &[u8]) -> (Message, Vec<Message>) {
+        match self {
+            Endpoint::Socket(c) => c.req(kind, tx, payload),
+            Endpoint::Ring(g) => g.req(kind, tx, payload),
+        }
+    }
+}
+
+/// Where each daemon keeps domain ring files, and C's event FIFO.
+struct Rigs {
+    c_rings: PathBuf,
+    r_rings: PathBuf,
+}
+
 fn show(m: &Message) -> String {
     format!(
         "type {} req {} tx {} {:?}",
@@ -85,8 +194,8 @@ fn show(m: &Message) -> String {
 
 /// Both daemons, the same number of connections to each, and what each said.
 struct Pair {
-    c: Vec<Client>,
-    r: Vec<Client>,
+    c: Vec<Endpoint>,
+    r: Vec<Endpoint>,
     c_log: Vec<String>,
     r_log: Vec<String>,
 }
@@ -94,11 +203,35 @@ struct Pair {
 impl Pair {
     fn new(c: &Proc, r: &Proc, conns: usize) -> Pair {
         Pair {
-            c: (0..conns).map(|_| Client::connect(&c.socket)).collect(),
-            r: (0..conns).map(|_| Client::connect(&r.socket)).collect(),
+            c: (0..conns)
+                .map(|_| Endpoint::Socket(Client::connect(&c.socket)))
+                .collect(),
+            r: (0..conns)
+                .map(|_| Endpoint::Socket(Client::connect(&r.socket)))
+                .collect(),
             c_log: Vec::new(),
             r_log: Vec::new(),
         }
+    }
+
+    /// Connects to the ring of introduced domain `domid` in both daemons; returns its index.
+    fn add_guest(&mut self, rigs: &Rigs, domid: u32) -> usize {
+        let ring = format!("ring-{domid}");
+        self.c.push(Endpoint::Ring(RingGuest::open(
+            &rigs.c_rings.join(&ring),
+            Some(&rigs.c_rings.join("evtchn")),
+        )));
+        self.r.push(Endpoint::Ring(RingGuest::open(
+            &rigs.r_rings.join(&ring),
+            None,
+        )));
+        self.c.len() - 1
+    }
+
+    /// Forgets endpoint `i` (a released domain); later indices shift down.
+    fn drop_endpoint(&mut self, i: usize) {
+        self.c.remove(i);
+        self.r.remove(i);
     }
 
     /// Sends one request on connection `i` of both daemons, then a `GET_DOMAIN_PATH` on every
@@ -444,6 +577,180 @@ fn control(p: &mut Pair) {
     p.step(0, CONTROL, 0, b"");
 }
 
+/// Unprivileged domains on rings: permissions, quotas, relative paths, watch filtering,
+/// `SET_TARGET`, `RELEASE` and domid reuse.
+fn domains(p: &mut Pair, rigs: &Rigs) {
+    p.step(1, WATCH, 0, &z(&["@introduceDomain", "intro"]));
+    p.step(1, WATCH, 0, &z(&["@releaseDomain", "release"]));
+    p.step(1, WATCH, 0, &z(&["/local/domain", "dom"]));
+    p.step(0, INTRODUCE, 0, &z(&["5", "0", "7"]));
+    let g5 = p.add_guest(rigs, 5);
+    p.step(0, IS_INTRODUCED, 0, &z(&["5"]));
+    p.step(0, MKDIR, 0, &z(&["/local/domain/5"]));
+    p.step(0, SET_PERMS, 0, &z(&["/local/domain/5", "n0", "r5"]));
+    p.step(0, MKDIR, 0, &z(&["/local/domain/5/data"]));
+    p.step(0, SET_PERMS, 0, &z(&["/local/domain/5/data", "n5"]));
+    p.step(0, WRITE, 0, b"/local/domain/5/name\0guest");
+    // Reads: own area, relative paths, dom0's nodes.
+    p.step(g5, READ, 0, &z(&["name"]));
+    p.step(g5, READ, 0, &z(&["/local/domain/5/name"]));
+    p.step(g5, GET_PERMS, 0, &z(&["name"]));
+    p.step(g5, READ, 0, &z(&["/tool/xenstored"]));
+    p.step(g5, READ, 0, &z(&["/nothere"]));
+    p.step(g5, READ, 0, &z(&["data/nothere"]));
+    p.step(g5, READ, 0, &z(&["nothere"]));
+    p.step(g5, DIRECTORY, 0, &z(&["/"]));
+    p.step(g5, DIRECTORY, 0, &z(&["/local/domain/5"]));
+    p.step(g5, GET_DOMAIN_PATH, 0, &z(&["5"]));
+    // Writes: only where it may; what it creates it owns.
+    p.step(g5, WRITE, 0, b"name\0renamed");
+    p.step(g5, WRITE, 0, b"newnode\0x");
+    p.step(g5, WRITE, 0, b"/tool/x\0x");
+    p.step(g5, MKDIR, 0, &z(&["/local/domain/5/other"]));
+    p.step(g5, RM, 0, &z(&["name"]));
+    p.step(g5, WRITE, 0, b"data/x\0v1");
+    p.step(g5, WRITE, 0, b"data/sub/deep\0d");
+    p.step(g5, GET_PERMS, 0, &z(&["data/sub/deep"]));
+    p.step(g5, DIRECTORY, 0, &z(&["data"]));
+    // Permissions.
+    p.step(g5, SET_PERMS, 0, &z(&["data/x", "n5", "r0", "b6"]));
+    p.step(g5, GET_PERMS, 0, &z(&["data/x"]));
+    p.step(g5, SET_PERMS, 0, &z(&["data/x", "n6"]));
+    p.step(
+        g5,
+        SET_PERMS,
+        0,
+        &z(&["data/x", "n5", "r1", "r2", "r3", "r4", "r6"]),
+    );
+    p.step(
+        g5,
+        SET_PERMS,
+        0,
+        &z(&["data/x", "n5", "r1", "r2", "r3", "r4"]),
+    );
+    p.step(g5, SET_PERMS, 0, &z(&["/local/domain/5", "n5"]));
+    p.step(g5, SET_PERMS, 0, &z(&["name", "n5"]));
+    p.step(g5, SET_PERMS, 0, &z(&["@releaseDomain", "n5"]));
+    p.step(g5, SET_PERMS, 0, &z(&["data/x", "n5", "r65535"]));
+    p.step(g5, SET_PERMS, 0, &z(&["data/x", "n65535"]));
+    // Privileged-only requests.
+    p.step(g5, CONTROL, 0, &z(&["quota"]));
+    p.step(g5, INTRODUCE, 0, &z(&["6", "0", "1"]));
+    p.step(g5, IS_INTRODUCED, 0, &z(&["5"]));
+    p.step(g5, RELEASE, 0, &z(&["5"]));
+    p.step(g5, SET_TARGET, 0, &z(&["5", "0"]));
+    p.step(g5, RESUME, 0, &z(&["5"]));
+    // Node size: the record (24 + 8 per perm + value + child names) must stay below 2048.
+    p.step(
+        g5,
+        WRITE,
+        0,
+        &[b"data/s\0".as_slice(), &[b'v'; 2015]].concat(),
+    );
+    p.step(
+        g5,
+        WRITE,
+        0,
+        &[b"data/s\0".as_slice(), &[b'v'; 2016]].concat(),
+    );
+    p.step(g5, READ, 0, &z(&["data/s"]));
+    for i in 0..11 {
+        let name = format!("data/{i:0200}");
+        p.step(g5, WRITE, 0, format!("{name}\0").as_bytes());
+    }
+    p.step(g5, RM, 0, &z(&["data"]));
+    p.step(g5, MKDIR, 0, &z(&["data"]));
+    p.step(0, MKDIR, 0, &z(&["/local/domain/5/data"]));
+    p.step(0, SET_PERMS, 0, &z(&["/local/domain/5/data", "n5"]));
+    p.step(g5, WRITE, 0, b"data/x\0v1");
+    // Watches: filtered by read permission, relative events.
+    p.step(g5, WATCH, 0, &z(&["/tool", "tool"]));
+    p.step(g5, WATCH, 0, &z(&["data", "rel"]));
+    p.step(g5, WATCH, 0, &z(&["@introduceDomain", "i"]));
+    p.step(0, WRITE, 0, b"/tool/secret\0s");
+    p.step(0, WRITE, 0, b"/local/domain/5/data/fromdom0\0x");
+    p.step(
+        0,
+        SET_PERMS,
+        0,
+        &z(&["/local/domain/5/data/fromdom0", "n0"]),
+    );
+    p.step(0, WRITE, 0, b"/local/domain/5/data/fromdom0\0y");
+    p.step(0, RM, 0, &z(&["/local/domain/5/data/fromdom0"]));
+    p.step(g5, RESET_WATCHES, 0, b"\0");
+    // Transactions: conflicts and the node and transaction quotas.
+    p.step(g5, TX_START, 0, b"\0");
+    p.step(g5, READ, 1, &z(&["data"]));
+    p.step(0, WRITE, 0, b"/local/domain/5/data/c\0c");
+    p.step(g5, WRITE, 1, b"data/t\0t");
+    p.step(g5, TX_END, 1, &z(&["T"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "transactions", "2"]));
+    for _ in 0..4 {
+        p.step(g5, TX_START, 0, b"\0");
+    }
+    p.step(g5, RESET_WATCHES, 0, b"\0");
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "transactions", "10"]));
+    p.step(
+        0,
+        CONTROL,
+        0,
+        &z(&["quota", "set", "transaction-nodes", "4"]),
+    );
+    p.step(g5, TX_START, 0, b"\0");
+    for n in ["data", "data/a", "data/b", "data/c", "data/d"] {
+        p.step(g5, READ, 5, &z(&[n]));
+    }
+    p.step(g5, TX_END, 5, &z(&["T"]));
+    p.step(
+        0,
+        CONTROL,
+        0,
+        &z(&["quota", "set", "transaction-nodes", "1024"]),
+    );
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes", "8"]));
+    for i in 0..8 {
+        p.step(g5, WRITE, 0, format!("data/n{i}\0x").as_bytes());
+    }
+    p.step(g5, TX_START, 0, b"\0");
+    p.step(g5, WRITE, 6, b"data/tx-n\0x");
+    p.step(g5, TX_END, 6, &z(&["T"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "nodes", "1000"]));
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "watches", "3"]));
+    for i in 0..6 {
+        p.step(g5, WATCH, 0, &z(&[&format!("data/w{i}"), "w"]));
+    }
+    p.step(g5, RESET_WATCHES, 0, b"\0");
+    p.step(0, CONTROL, 0, &z(&["quota", "set", "watches", "128"]));
+    // SET_TARGET: domain 6 acts with domain 5's rights.
+    p.step(0, INTRODUCE, 0, &z(&["6", "0", "8"]));
+    let g6 = p.add_guest(rigs, 6);
+    p.step(g6, READ, 0, &z(&["/local/domain/5/data/n0"]));
+    p.step(0, SET_TARGET, 0, &z(&["6", "5"]));
+    p.step(0, SET_TARGET, 0, &z(&["6", "9"]));
+    p.step(g6, READ, 0, &z(&["/local/domain/5/data/n0"]));
+    p.step(g6, WRITE, 0, b"/local/domain/5/data/by6\0x");
+    p.step(g6, GET_PERMS, 0, &z(&["/local/domain/5/data/by6"]));
+    // INTRODUCE of an introduced domain drops its watches and transactions.
+    p.step(g6, WATCH, 0, &z(&["/local/domain/5/data", "six"]));
+    p.step(0, INTRODUCE, 0, &z(&["6", "0", "8"]));
+    p.step(0, WRITE, 0, b"/local/domain/5/data/after\0x");
+    // RELEASE: the domain's nodes go, @releaseDomain fires; its domid's permissions lapse.
+    p.drop_endpoint(g6);
+    p.step(0, RELEASE, 0, &z(&["6"]));
+    p.drop_endpoint(g5);
+    p.step(0, RELEASE, 0, &z(&["5"]));
+    p.step(0, IS_INTRODUCED, 0, &z(&["5"]));
+    p.step(0, DIRECTORY, 0, &z(&["/local/domain/5"]));
+    p.step(0, GET_PERMS, 0, &z(&["/local/domain/5"]));
+    p.step(0, INTRODUCE, 0, &z(&["5", "0", "7"]));
+    let g5 = p.add_guest(rigs, 5);
+    p.step(g5, READ, 0, &z(&["name"]));
+    p.step(0, SET_PERMS, 0, &z(&["/local/domain/5", "n0", "r5"]));
+    p.step(g5, READ, 0, &z(&["name"]));
+    p.drop_endpoint(g5);
+    p.step(0, RELEASE, 0, &z(&["5"]));
+}
+
 #[test]
 fn differential_same_replies_and_events_as_c_xenstored() {
     if !Path::new(C_XENSTORED).exists() {
@@ -453,7 +760,16 @@ fn differential_same_replies_and_events_as_c_xenstored() {
     let dir = TempDir::new("diff");
     let shim = build_shim(&dir.0);
     let c = start_c(&dir.0, &shim);
-    let r = start_ours(&dir.0, &[]);
+    let r_rings = dir.0.join("r-rings");
+    std::fs::create_dir_all(&r_rings).expect("mkdir");
+    let r = start_ours(
+        &dir.0,
+        &["--ring-dir", r_rings.to_str().expect("utf-8 temp path")],
+    );
+    let rigs = Rigs {
+        c_rings: dir.0.join("c-rings"),
+        r_rings,
+    };
     type Script = fn(&mut Pair);
     let scripts: [(&str, Script, usize); 6] = [
         ("basics", basics, 1),
@@ -468,4 +784,7 @@ fn differential_same_replies_and_events_as_c_xenstored() {
         script(&mut p);
         p.check(name);
     }
+    let mut p = Pair::new(&c, &r, 2);
+    domains(&mut p, &rigs);
+    p.check("domains");
 }

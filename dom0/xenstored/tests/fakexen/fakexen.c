@@ -4,10 +4,13 @@
  * C xenstored started with -D never builds its node database and crashes on the first request,
  * so the test starts it without -D and this shim stands in for Xen:
  *  - libxenctrl, libxenevtchn and libxengnttab calls succeed with dummy handles; every domain
- *    exists and is running (xc_domain_getinfo), no event is ever pending, the VIRQ never fires;
+ *    below DOMID_FIRST_RESERVED exists and is running (xc_domain_getinfo), and VIRQ_DOM_EXC
+ *    never fires;
  *  - dom0's ring (/proc/xen/xsd_port, /proc/xen/xsd_kva) is a port file and a zeroed page file
- *    under $FAKEXEN_DIR, so dom0_init() succeeds and builds the initial tree.
- * No request is ever served over these rings: the test speaks to the Unix socket only.
+ *    under $FAKEXEN_DIR, so dom0_init() succeeds and builds the initial tree;
+ *  - the ring of a domain introduced with XS_INTRODUCE is the file $FAKEXEN_DIR/ring-<domid>
+ *    (grant mapping = mmap of that file), and the event channel device is the FIFO
+ *    $FAKEXEN_DIR/evtchn: the test writes 4 bytes to it after queueing a request in a ring.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -19,11 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xenctrl.h>
 
 static int dummy_handle;
-static int evtchn_pipe[2] = { -1, -1 };
+static int evtchn_fd = -1;
 static int next_port = 10;
 
 static const char *fake_dir(void)
@@ -69,6 +73,8 @@ int xc_interface_close(xc_interface *xch) { return 0; }
 int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid, unsigned int max_doms,
 		      xc_dominfo_t *info)
 {
+	if (first_domid >= 0x7ff0)
+		return 0;
 	memset(info, 0, sizeof(*info));
 	info->domid = first_domid;
 	info->running = 1;
@@ -78,15 +84,23 @@ int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid, unsigned int max_
 /* libxenevtchn */
 void *xenevtchn_open(void *logger, unsigned open_flags)
 {
-	if (evtchn_pipe[0] < 0 && pipe(evtchn_pipe))
-		return NULL;
+	char path[4096];
+
+	if (evtchn_fd < 0) {
+		snprintf(path, sizeof(path), "%s/evtchn", fake_dir());
+		if (mkfifo(path, 0600) && errno != EEXIST)
+			return NULL;
+		evtchn_fd = open(path, O_RDWR | O_NONBLOCK);
+		if (evtchn_fd < 0)
+			return NULL;
+	}
 	return &dummy_handle;
 }
 void *xenevtchn_fdopen(void *logger, int fdopen, unsigned open_flags)
 {
 	return xenevtchn_open(logger, open_flags);
 }
-int xenevtchn_fd(void *xce) { return evtchn_pipe[0]; }
+int xenevtchn_fd(void *xce) { return evtchn_fd; }
 int xenevtchn_bind_virq(void *xce, unsigned int virq) { return next_port++; }
 int xenevtchn_bind_interdomain(void *xce, uint32_t domid, uint32_t remote_port)
 {
@@ -94,7 +108,15 @@ int xenevtchn_bind_interdomain(void *xce, uint32_t domid, uint32_t remote_port)
 }
 int xenevtchn_notify(void *xce, uint32_t port) { return 0; }
 int xenevtchn_unbind(void *xce, uint32_t port) { return 0; }
-int xenevtchn_pending(void *xce) { errno = EAGAIN; return -1; }
+/* A kick from the test: some port with no special meaning (C then scans every ring). */
+int xenevtchn_pending(void *xce)
+{
+	char buf[4];
+
+	if (read(evtchn_fd, buf, sizeof(buf)) < 0 && errno != EAGAIN)
+		return -1;
+	return 9999;
+}
 int xenevtchn_unmask(void *xce, uint32_t port) { return 0; }
 
 /* libxengnttab: a domain's ring page is a zeroed file under $FAKEXEN_DIR. */
