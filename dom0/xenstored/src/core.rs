@@ -1471,3 +1471,6 @@ fn watch_path<'a>(w: &Watch, name: &'a str) -> &'a str {
         None => name,
     }
 }
+
+#[cfg(test)]
+mod tests;
