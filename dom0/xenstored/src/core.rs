@@ -126,6 +126,15 @@ struct Conn {
     out_bytes: usize,
     /// Replies queued and not yet fully written (C's `nboutstanding`).
     replies_pending: usize,
+    /// Hashes of the queued watch events, to find a duplicate without scanning the queue.
+    event_hashes: HashMap<u64, u32>,
+}
+
+fn event_hash(data: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Debug)]
@@ -254,6 +263,7 @@ impl<C: DomainConnector> Xenstored<C> {
                 out_sent: 0,
                 out_bytes: 0,
                 replies_pending: 0,
+                event_hashes: HashMap::new(),
             },
         );
         id
@@ -294,7 +304,15 @@ impl<C: DomainConnector> Xenstored<C> {
         if let Some(front) = c.out.front() {
             if c.out_sent >= front.data.len() {
                 c.out_bytes = c.out_bytes.saturating_sub(front.data.len());
-                if !front.watch_event {
+                if front.watch_event {
+                    let h = event_hash(&front.data);
+                    if let Some(n) = c.event_hashes.get_mut(&h) {
+                        *n -= 1;
+                        if *n == 0 {
+                            c.event_hashes.remove(&h);
+                        }
+                    }
+                } else {
                     c.replies_pending = c.replies_pending.saturating_sub(1);
                 }
                 c.out.pop_front();
@@ -359,7 +377,9 @@ impl<C: DomainConnector> Xenstored<C> {
         };
         let data = msg.encode();
         c.out_bytes += data.len();
-        if !watch_event {
+        if watch_event {
+            *c.event_hashes.entry(event_hash(&data)).or_insert(0) += 1;
+        } else {
             c.replies_pending += 1;
         }
         c.out.push_back(OutMsg { data, watch_event });
@@ -411,7 +431,10 @@ impl<C: DomainConnector> Xenstored<C> {
         let Some(c) = self.conns.get(&id) else {
             return;
         };
-        if !path.starts_with('@') && c.out.iter().any(|o| o.watch_event && o.data == data) {
+        if !path.starts_with('@')
+            && c.event_hashes.contains_key(&event_hash(&data))
+            && c.out.iter().any(|o| o.watch_event && o.data == data)
+        {
             return;
         }
         if c.out_bytes + data.len() > memory {
@@ -1197,6 +1220,7 @@ impl<C: DomainConnector> Xenstored<C> {
                     c.watches.clear();
                     c.transactions.clear();
                     c.out.clear();
+                    c.event_hashes.clear();
                     c.out_bytes = 0;
                     c.out_sent = 0;
                     c.replies_pending = 0;

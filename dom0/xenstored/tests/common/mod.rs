@@ -1,12 +1,16 @@
 //! Shared by the socket tests: start a daemon on a private socket, and a small blocking client.
 #![allow(dead_code)]
 
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use xen_abi::io::xs_wire::{XENSTORE_REQ, XENSTORE_RSP};
+use xenstored::filering::FileMem;
+use xenstored::wire::Framer;
 use xenstored::Message;
 
 /// `XS_WATCH_EVENT`.
@@ -171,4 +175,94 @@ pub fn z(parts: &[&str]) -> Vec<u8> {
         v.push(0);
     }
     v
+}
+
+/// A domain's end of a ring kept in a file, as the guest's xenbus driver would drive it.
+pub struct RingGuest {
+    pub mem: FileMem,
+    framer: Framer,
+    /// The fake event channel of C xenstored (ours looks at its rings every few ms).
+    kick: Option<File>,
+    next_req: u32,
+}
+
+impl RingGuest {
+    pub fn open(path: &Path, kick: Option<&Path>) -> RingGuest {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .unwrap_or_else(|e| panic!("ring file {}: {e}", path.display()));
+        RingGuest {
+            mem: FileMem(file),
+            framer: Framer::new(),
+            kick: kick.map(|k| OpenOptions::new().write(true).open(k).expect("evtchn fifo")),
+            next_req: 500,
+        }
+    }
+
+    pub fn kick(&mut self) {
+        if let Some(k) = self.kick.as_mut() {
+            let _ = k.write_all(&[0; 4]);
+        }
+    }
+
+    pub fn req(&mut self, kind: u32, tx: u32, payload: &[u8]) -> (Message, Vec<Message>) {
+        self.next_req += 1;
+        let bytes = Message {
+            kind,
+            req_id: self.next_req,
+            tx_id: tx,
+            payload: payload.to_vec(),
+        }
+        .encode();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut sent = 0;
+        let mut events = Vec::new();
+        loop {
+            if Instant::now() >= deadline {
+                let idx: Vec<u32> = [2048, 2052, 2056, 2060, 2068, 2072]
+                    .iter()
+                    .map(|o| xen_abi::io::ring::RingMemory::read_index(&self.mem, *o))
+                    .collect();
+                panic!(
+                    "no reply on the ring to type {kind} ({}C xenstored); req_cons, req_prod, \
+                     rsp_cons, rsp_prod, connection, error = {idx:?}",
+                    if self.kick.is_some() { "" } else { "not " }
+                );
+            }
+            if sent < bytes.len() {
+                sent += XENSTORE_REQ
+                    .write(&mut self.mem, &bytes[sent..])
+                    .expect("req ring");
+                self.kick();
+            }
+            let mut buf = [0u8; 1024];
+            let want = self.framer.want().min(buf.len());
+            let n = XENSTORE_RSP
+                .read(&mut self.mem, &mut buf[..want])
+                .expect("rsp ring");
+            if n == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+                continue;
+            }
+            self.kick();
+            if let (_, Some(m)) = self.framer.put(&buf[..n]).expect("reply framing") {
+                if m.kind == WATCH_EVENT {
+                    events.push(m);
+                } else if sent == bytes.len() {
+                    return (m, events);
+                }
+            }
+        }
+    }
+}
+
+impl RingGuest {
+    /// Queues raw bytes in the request ring; returns how many fit.
+    pub fn send_bytes(&mut self, bytes: &[u8]) -> usize {
+        let n = XENSTORE_REQ.write(&mut self.mem, bytes).expect("req ring");
+        self.kick();
+        n
+    }
 }
