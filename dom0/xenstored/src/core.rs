@@ -1420,7 +1420,7 @@ impl<C: DomainConnector> Xenstored<C> {
                     [set, ..] if set == "set" => Err(Errno::EINVAL),
                     [domid] if !soft => {
                         let domid = atoi(domid) as u32;
-                        if !self.domains.contains_key(&domid) {
+                        if !self.known.contains_key(&domid) {
                             return Err(Errno::ENOENT);
                         }
                         text(self.domain_quota_report(domid))
@@ -1442,23 +1442,29 @@ impl<C: DomainConnector> Xenstored<C> {
         }
     }
 
+    /// `quota <domid>`, in C's layout. `memory` here is the domain's unsent output (C counts
+    /// all the memory a domain makes xenstored hold).
     fn domain_quota_report(&self, domid: u32) -> String {
-        let watches: usize = self
-            .conns
-            .values()
-            .filter(|c| c.kind == ConnKind::Domain(domid))
-            .map(|c| c.watches.len())
-            .sum();
-        let txs: usize = self
-            .conns
-            .values()
-            .filter(|c| c.kind == ConnKind::Domain(domid))
-            .map(|c| c.transactions.len())
-            .sum();
-        format!(
-            "Domain {domid}:\nnodes: {}\nwatches: {watches}\ntransactions: {txs}\n",
-            self.store.entries(domid)
-        )
+        let conns = || {
+            self.conns
+                .values()
+                .filter(move |c| c.kind == ConnKind::Domain(domid))
+        };
+        let watches: usize = conns().map(|c| c.watches.len()).sum();
+        let txs: usize = conns().map(|c| c.transactions.len()).sum();
+        let outstanding: usize = conns().map(|c| c.replies_pending).sum();
+        let memory: usize = conns().map(|c| c.out_bytes).sum();
+        let mut s = format!("Domain {domid}:\n");
+        for (name, v) in [
+            ("nodes", self.store.entries(domid)),
+            ("watches", watches as i64),
+            ("transactions", txs as i64),
+            ("outstanding", outstanding as i64),
+            ("memory", memory as i64),
+        ] {
+            s.push_str(&format!("{name:<16}: {v:>8}\n"));
+        }
+        s
     }
 
     /// `CONTROL check`: every child a node lists exists (logged, never repaired).
