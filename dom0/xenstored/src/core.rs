@@ -103,7 +103,9 @@ impl DomainConnector for NoRings {
 struct Watch {
     /// Absolute path or `@` name.
     node: String,
-    token: String,
+    /// The same as it came (an `@` name is not checked and may be any bytes).
+    raw: Vec<u8>,
+    token: Vec<u8>,
     /// The implicit path the watch was relative to.
     relative: Option<String>,
 }
@@ -411,11 +413,11 @@ impl<C: DomainConnector> Xenstored<C> {
 
     /// `send_event`: drops events over the payload limit, duplicates of an event still queued
     /// (except `@` events), and events for a connection whose output is full.
-    fn send_event(&mut self, id: ConnId, path: &str, token: &str) {
+    fn send_event(&mut self, id: ConnId, path: &[u8], token: &[u8]) {
         let mut payload = Vec::with_capacity(path.len() + token.len() + 2);
-        payload.extend_from_slice(path.as_bytes());
+        payload.extend_from_slice(path);
         payload.push(0);
-        payload.extend_from_slice(token.as_bytes());
+        payload.extend_from_slice(token);
         payload.push(0);
         if payload.len() > XENSTORE_PAYLOAD_MAX as usize {
             return;
@@ -431,7 +433,7 @@ impl<C: DomainConnector> Xenstored<C> {
         let Some(c) = self.conns.get(&id) else {
             return;
         };
-        if !path.starts_with('@')
+        if !path.starts_with(b"@")
             && c.event_hashes.contains_key(&event_hash(&data))
             && c.out.iter().any(|o| o.watch_event && o.data == data)
         {
@@ -811,7 +813,7 @@ impl<C: DomainConnector> Xenstored<C> {
             return;
         }
         let special = name.starts_with('@');
-        let mut events: Vec<(ConnId, String, String)> = Vec::new();
+        let mut events: Vec<(ConnId, String, Vec<u8>)> = Vec::new();
         for (id, c) in &self.conns {
             let caller = self.caller_of(c);
             let permitted = if special {
@@ -838,7 +840,7 @@ impl<C: DomainConnector> Xenstored<C> {
             }
         }
         for (id, p, t) in events {
-            self.send_event(id, &p, &t);
+            self.send_event(id, p.as_bytes(), &t);
         }
     }
 
@@ -1046,7 +1048,8 @@ impl<C: DomainConnector> Xenstored<C> {
         if s.len() != 2 {
             return Err(Errno::EINVAL);
         }
-        let (p, token) = (lossy(s[0]), lossy(s[1]));
+        let (p, token) = (lossy(s[0]), s[1].to_vec());
+        let mut raw = s[0].to_vec();
         let (node, relative) = if p.starts_with('@') {
             if p.len() > xen_abi::io::xs_wire::XENSTORE_REL_PATH_MAX as usize {
                 return Err(Errno::EINVAL);
@@ -1058,6 +1061,7 @@ impl<C: DomainConnector> Xenstored<C> {
             if !is_valid_nodename(&c, self.quota.path_max) {
                 return Err(Errno::EINVAL);
             }
+            raw = c.as_bytes().to_vec();
             (c, relative.then(|| r.implicit.clone()))
         };
         let watches_quota = self.quota.watches;
@@ -1073,7 +1077,7 @@ impl<C: DomainConnector> Xenstored<C> {
             0
         };
         let c = self.conns.get_mut(&r.conn).ok_or(Errno::EINVAL)?;
-        if c.watches.iter().any(|w| w.node == node && w.token == token) {
+        if c.watches.iter().any(|w| w.raw == raw && w.token == token) {
             return Err(Errno::EEXIST);
         }
         if domain_watches > watches_quota {
@@ -1081,12 +1085,18 @@ impl<C: DomainConnector> Xenstored<C> {
         }
         let w = Watch {
             node,
+            raw,
             token,
             relative,
         };
         c.watches.push(w.clone());
         self.ack(r.conn, msg);
-        self.send_event(r.conn, watch_path(&w, &w.node), &w.token);
+        let first: &[u8] = if w.node.starts_with('@') {
+            &w.raw
+        } else {
+            watch_path(&w, &w.node).as_bytes()
+        };
+        self.send_event(r.conn, first, &w.token);
         Ok(None)
     }
 
@@ -1095,13 +1105,16 @@ impl<C: DomainConnector> Xenstored<C> {
         if s.len() != 2 {
             return Err(Errno::EINVAL);
         }
-        let node = canonicalize(&r.implicit, &lossy(s[0]));
-        let token = lossy(s[1]);
+        let raw = match s[0].first() {
+            Some(b'/' | b'@') => s[0].to_vec(),
+            _ => [r.implicit.as_bytes(), b"/", s[0]].concat(),
+        };
+        let token = s[1];
         let c = self.conns.get_mut(&r.conn).ok_or(Errno::EINVAL)?;
         match c
             .watches
             .iter()
-            .position(|w| w.node == node && w.token == token)
+            .position(|w| w.raw == raw && w.token == token)
         {
             Some(i) => {
                 c.watches.remove(i);

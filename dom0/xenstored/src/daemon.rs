@@ -81,8 +81,14 @@ impl<C: DomainConnector> Daemon<C> {
     pub fn poll_once(&mut self, timeout_ms: i32) -> io::Result<()> {
         let ids: Vec<ConnId> = self.sockets.keys().copied().collect();
         let mut fds = Vec::with_capacity(ids.len() + 1);
+        // At the connection limit the listener is left out (it would stay readable).
+        let listening = self.sockets.len() < MAX_SOCKET_CONNECTIONS;
         fds.push(libc::pollfd {
-            fd: self.listener.as_raw_fd(),
+            fd: if listening {
+                self.listener.as_raw_fd()
+            } else {
+                -1
+            },
             events: libc::POLLIN,
             revents: 0,
         });

@@ -112,7 +112,12 @@ impl DomainConnector for FileRings {
                 continue;
             };
             flush(engine, domid, id);
-            if engine.can_accept(id) {
+            let faulted = engine
+                .connector
+                .rings
+                .get(&domid)
+                .is_none_or(|r| r.conn.fault().is_some());
+            if !faulted && engine.can_accept(id) {
                 let got = match engine.connector.rings.get_mut(&domid) {
                     Some(r) => r.conn.read_request(&mut r.mem),
                     None => continue,

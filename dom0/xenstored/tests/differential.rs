@@ -97,11 +97,11 @@ struct Rigs {
 
 fn show(m: &Message) -> String {
     format!(
-        "type {} req {} tx {} {:?}",
+        "type {} req {} tx {} \"{}\"",
         m.kind,
         m.req_id,
         m.tx_id,
-        String::from_utf8_lossy(&m.payload)
+        m.payload.escape_ascii()
     )
 }
 
@@ -151,8 +151,8 @@ impl Pair {
     /// connection so that each one's pending watch events arrive (in order) before its reply.
     fn step(&mut self, i: usize, kind: u32, tx: u32, payload: &[u8]) {
         let head = format!(
-            "conn {i} sends type {kind} tx {tx} {:?}",
-            String::from_utf8_lossy(payload)
+            "conn {i} sends type {kind} tx {tx} \"{}\"",
+            payload.escape_ascii()
         );
         for (clients, log) in [
             (&mut self.c, &mut self.c_log),
@@ -437,6 +437,12 @@ fn watches(p: &mut Pair) {
     p.step(0, WRITE, 0, b"/w/after\0x");
     p.step(1, RESET_WATCHES, 0, b"\0");
     p.step(0, WRITE, 0, b"/w/after\0y");
+    // Tokens are bytes, echoed as they came.
+    p.step(1, WATCH, 0, b"/w\0\xff\xfe\x01\0");
+    p.step(0, WRITE, 0, b"/w/bytes\0x");
+    p.step(1, UNWATCH, 0, b"/w\0\xff\xfe\x01\0");
+    p.step(1, WATCH, 0, b"@\xff\0t\0");
+    p.step(1, UNWATCH, 0, b"@\xff\0t\0");
     // A huge token: the initial event is over the limit and is dropped.
     p.step(1, WATCH, 0, &z(&["/w", &"t".repeat(4080)]));
     p.step(1, RESET_WATCHES, 0, b"\0");

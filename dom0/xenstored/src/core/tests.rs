@@ -718,3 +718,13 @@ proptest! {
         prop_assert_eq!(out.iter().filter(|m| m.kind != EVENT).count(), 1);
     }
 }
+
+#[test]
+fn watch_tokens_are_bytes_echoed_as_sent() {
+    let (mut x, s) = new();
+    let out = req_all(&mut x, s, WATCH, 0, b"/t\0\xff\x01tok\0");
+    assert_eq!(out[1].payload, b"/t\0\xff\x01tok\0");
+    ok(&mut x, s, WRITE, 0, b"/t\0v");
+    ok(&mut x, s, 5, 0, b"/t\0\xff\x01tok\0");
+    assert_eq!(x.watch_count(s), 0);
+}
