@@ -174,7 +174,8 @@ pub struct Xenstored<C: DomainConnector = NoRings> {
     release_perms: Perms,
     next_conn: u64,
     priv_domid: u32,
-    logging: bool,
+    /// The level `CONTROL log on` restores.
+    log_level: log::LevelFilter,
 }
 
 fn errno_reply(e: Errno) -> &'static str {
@@ -241,8 +242,13 @@ impl<C: DomainConnector> Xenstored<C> {
             release_perms: Perms::owner_only(0),
             next_conn: 1,
             priv_domid: 0,
-            logging: true,
+            log_level: log::LevelFilter::Info,
         }
+    }
+
+    /// The log level `CONTROL log on` turns logging back on at.
+    pub fn set_log_level(&mut self, level: log::LevelFilter) {
+        self.log_level = level;
     }
 
     /// `--priv-domid`: another domain that is privileged like dom0.
@@ -1395,11 +1401,11 @@ impl<C: DomainConnector> Xenstored<C> {
             }
             "log" => match args.as_slice() {
                 [a] if a == "on" => {
-                    self.logging = true;
+                    log::set_max_level(self.log_level);
                     ok
                 }
                 [a] if a == "off" => {
-                    self.logging = false;
+                    log::set_max_level(log::LevelFilter::Off);
                     ok
                 }
                 _ => Err(Errno::EINVAL),

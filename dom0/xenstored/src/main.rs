@@ -27,6 +27,23 @@ Usage: xenstored [options]
 The socket is $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else /run/xenstored/socket.
 ";
 
+/// Log lines to stderr: `xenstored: LEVEL message`.
+struct StderrLogger;
+
+static STDERR_LOGGER: StderrLogger = StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("xenstored: {} {}", record.level(), record.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
 fn number(opt: &str, v: Option<String>) -> Result<usize> {
     let v = v.with_context(|| format!("{opt} needs a value"))?;
     v.parse()
@@ -79,21 +96,26 @@ fn main() -> Result<()> {
             _ => bail!("unknown option '{a}'\n{USAGE}"),
         }
     }
-    log::set_max_level(if verbose {
+    let level = if verbose {
         log::LevelFilter::Debug
     } else {
         log::LevelFilter::Info
-    });
+    };
+    // Only fails if a logger is already set, which nothing else here does.
+    let _ = log::set_logger(&STDERR_LOGGER);
+    log::set_max_level(level);
     let path = socket_path();
     match ring_dir {
         Some(dir) => {
             let mut engine = Xenstored::with_connector(FileRings::new(dir.into()), quota);
             engine.set_priv_domid(priv_domid);
+            engine.set_log_level(level);
             serve(&path, engine)
         }
         None => {
             let mut engine = Xenstored::with_connector(NoRings, quota);
             engine.set_priv_domid(priv_domid);
+            engine.set_log_level(level);
             serve(&path, engine)
         }
     }
