@@ -758,6 +758,12 @@ fn domains(p: &mut Pair, rigs: &Rigs) {
     p.step(g6, WATCH, 0, &z(&["/local/domain/5/data", "six"]));
     p.step(0, INTRODUCE, 0, &z(&["6", "0", "8"]));
     p.step(0, WRITE, 0, b"/local/domain/5/data/after\0x");
+    // A target of dom0 gives dom0's rights over what dom0 owns.
+    p.step(g6, READ, 0, &z(&["/tool/xenstored"]));
+    p.step(0, SET_TARGET, 0, &z(&["6", "0"]));
+    p.step(g6, READ, 0, &z(&["/tool/xenstored"]));
+    p.step(g6, WRITE, 0, b"/tool/by6\0x");
+    p.step(0, RM, 0, &z(&["/tool/by6"]));
     // RELEASE: the domain's nodes go, @releaseDomain fires; its domid's permissions lapse.
     p.drop_endpoint(g6);
     p.step(0, RELEASE, 0, &z(&["6"]));

@@ -728,3 +728,19 @@ fn watch_tokens_are_bytes_echoed_as_sent() {
     ok(&mut x, s, 5, 0, b"/t\0\xff\x01tok\0");
     assert_eq!(x.watch_count(s), 0);
 }
+
+#[test]
+fn release_of_a_set_target_target_releases_it_and_clears_the_target() {
+    // C only drops one talloc reference here (the domain stays introduced, no @releaseDomain)
+    // until the referencing connection goes; this daemon releases at once.
+    let (mut x, s) = new();
+    let _d5 = domain(&mut x, s, 5);
+    let d9 = domain(&mut x, s, 9);
+    ok(&mut x, s, WRITE, 0, b"/guest\0g");
+    ok(&mut x, s, SET_PERMS, 0, &z(&["/guest", "n5"]));
+    ok(&mut x, s, SET_TARGET, 0, &z(&["9", "5"]));
+    assert_eq!(ok(&mut x, d9, READ, 0, &z(&["/guest"])), b"g");
+    ok(&mut x, s, RELEASE, 0, &z(&["5"]));
+    assert_eq!(ok(&mut x, s, 17, 0, &z(&["5"])), b"F\0");
+    assert_eq!(err(&mut x, d9, READ, 0, &z(&["/guest"])), "EACCES");
+}
