@@ -61,6 +61,9 @@ fn start_c(dir: &Path, shim: &Path) -> Proc {
     std::fs::write(fake.join("xsd_kva"), vec![0u8; 4096]).expect("page file");
     let child = Command::new(C_XENSTORED)
         .arg("-N")
+        // It reports every unknown request type on stderr.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .env("FAKEXEN_DIR", &fake)
         .env("LD_PRELOAD", shim)
         .env("XENSTORED_RUNDIR", &rundir)
