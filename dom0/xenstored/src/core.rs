@@ -665,9 +665,9 @@ impl<C: DomainConnector> Xenstored<C> {
         for (i, n) in names.iter().rev().enumerate() {
             let base = path::basename(n).to_string();
             if i == 0 {
-                top.children.push(base);
+                top.children.push(&base);
             } else if let Some((_, p)) = chain.last_mut() {
-                p.children.push(base);
+                p.children.push(&base);
             }
             let mut perms = parent_perms.clone();
             if r.unpriv {
@@ -754,11 +754,8 @@ impl<C: DomainConnector> Xenstored<C> {
         }
         let mut parent = parent;
         let base = path::basename(name);
-        match parent.children.iter().position(|c| c == base) {
-            Some(i) => {
-                parent.children.remove(i);
-            }
-            None => return Err(Errno::EIO),
+        if !parent.children.remove(base) {
+            return Err(Errno::EIO);
         }
         self.write_node(r, &pname, parent, false)
     }
@@ -865,7 +862,7 @@ impl<C: DomainConnector> Xenstored<C> {
     ) -> Result<Option<(u32, Vec<u8>)>, Errno> {
         let arg = onearg(&msg.payload);
         let node = self.get_node(r, arg.as_deref(), PERM_READ).1?;
-        Ok(Some((msg.kind, node.children_wire())))
+        Ok(Some((msg.kind, node.children_wire().to_vec())))
     }
 
     /// `DIRECTORY_PART`: `"<generation>\0"` and as many child names from byte `offset` as fit;
@@ -1494,7 +1491,7 @@ impl<C: DomainConnector> Xenstored<C> {
     fn check_store(&self) {
         for n in self.store.names() {
             if let Some(node) = self.store.peek(n) {
-                for c in &node.children {
+                for c in node.children.iter() {
                     if self.store.peek(&path::child(n, c)).is_none() {
                         log::error!("store check: {n} lists missing child {c}");
                     }

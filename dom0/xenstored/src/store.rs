@@ -19,6 +19,71 @@ pub const NO_GENERATION: u64 = u64::MAX;
 /// Bytes of C's node record header (`struct xs_tdb_record_hdr`, padded to 8).
 const RECORD_HDR: usize = 24;
 
+/// Child names in creation order, stored as `DIRECTORY` sends them: each NUL-terminated (one
+/// allocation however many children; a copy is one `memcpy`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Children(Vec<u8>);
+
+impl Children {
+    /// The names, in order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &str> + '_ {
+        self.0
+            .split(|b| *b == 0)
+            .filter(|c| !c.is_empty())
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+    }
+
+    /// Appends `name` (a node name component: never empty, never containing NUL).
+    pub fn push(&mut self, name: &str) {
+        self.0.extend_from_slice(name.as_bytes());
+        self.0.push(0);
+    }
+
+    /// Removes `name`; false if it is not listed.
+    pub fn remove(&mut self, name: &str) -> bool {
+        let mut off = 0;
+        for c in self.0.split(|b| *b == 0) {
+            if c.is_empty() {
+                break;
+            }
+            if c == name.as_bytes() {
+                self.0.drain(off..off + c.len() + 1);
+                return true;
+            }
+            off += c.len() + 1;
+        }
+        false
+    }
+
+    /// Whether `name` is listed.
+    pub fn contains(&self, name: &str) -> bool {
+        self.iter().any(|c| c == name)
+    }
+
+    /// The name starting at byte `off` and the offset after it.
+    pub fn next_at(&self, off: usize) -> Option<(&str, usize)> {
+        let rest = self.0.get(off..)?;
+        let len = rest.iter().position(|b| *b == 0)?;
+        let name = std::str::from_utf8(&rest[..len]).unwrap_or("");
+        Some((name, off + len + 1))
+    }
+
+    /// The wire form.
+    pub fn wire(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Bytes of the wire form (C's `childlen`).
+    pub fn len_bytes(&self) -> usize {
+        self.0.len()
+    }
+
+    /// No children.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// One node: its value, permissions, children (in creation order) and generation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -27,7 +92,7 @@ pub struct Node {
     /// Owner and access list.
     pub perms: Perms,
     /// Child names, in the order they were created.
-    pub children: Vec<String>,
+    pub children: Children,
     /// The global generation count when the node was last written.
     pub generation: u64,
 }
@@ -38,24 +103,19 @@ impl Node {
         Node {
             value: Vec::new(),
             perms,
-            children: Vec::new(),
+            children: Children::default(),
             generation: 0,
         }
     }
 
     /// The children as `DIRECTORY` sends them: each name NUL-terminated.
-    pub fn children_wire(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(self.childlen());
-        for c in &self.children {
-            v.extend_from_slice(c.as_bytes());
-            v.push(0);
-        }
-        v
+    pub fn children_wire(&self) -> &[u8] {
+        self.children.wire()
     }
 
     /// Bytes of the NUL-terminated child list.
     pub fn childlen(&self) -> usize {
-        self.children.iter().map(|c| c.len() + 1).sum()
+        self.children.len_bytes()
     }
 
     /// Size of the node's record as C xenstored stores it (what the `node-size` quota limits).
@@ -191,7 +251,9 @@ impl Store {
         ] {
             s.generation += 1;
             let mut n = Node::new(Perms::owner_only(0));
-            n.children.extend(child.map(str::to_string));
+            if let Some(c) = child {
+                n.children.push(c);
+            }
             n.generation = s.generation;
             s.nodes.insert(name.to_string(), n);
         }
@@ -385,12 +447,12 @@ impl Store {
         limits: Limits,
     ) -> Result<Vec<(String, Node)>, Errno> {
         let mut out = Vec::new();
-        // (name, node, next child index)
+        // (name, node, byte offset of the next child)
         let mut stack: Vec<(String, Node, usize)> = vec![(root.to_string(), root_node, 0)];
         while let Some((name, node, idx)) = stack.pop() {
-            if let Some(c) = node.children.get(idx) {
+            if let Some((c, next)) = node.children.next_at(idx) {
                 let cname = path::child(&name, c);
-                stack.push((name, node, idx + 1));
+                stack.push((name, node, next));
                 if let Some(cn) = self.read(tx.as_deref_mut(), &cname, limits)? {
                     stack.push((cname, cn, 0));
                 }
@@ -460,5 +522,34 @@ impl Store {
     /// Every committed node name (tests and the `check` control command).
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.nodes.keys()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn children_push_remove_and_walk_keep_order() {
+        let mut c = Children::default();
+        for n in ["a", "bb", "ccc"] {
+            c.push(n);
+        }
+        assert_eq!(c.wire(), b"a\0bb\0ccc\0");
+        assert!(c.remove("bb"));
+        assert!(!c.remove("b"));
+        assert_eq!(c.iter().collect::<Vec<_>>(), ["a", "ccc"]);
+        assert_eq!(c.next_at(0), Some(("a", 2)));
+        assert_eq!(c.next_at(2), Some(("ccc", 6)));
+        assert_eq!(c.next_at(6), None);
+        assert!(c.remove("ccc") && c.remove("a") && c.is_empty());
+    }
+
+    #[test]
+    fn record_len_counts_header_perms_value_and_children() {
+        let mut n = Node::new(Perms::owner_only(5));
+        n.value = vec![0; 10];
+        n.children.push("abc");
+        assert_eq!(n.record_len(), 24 + 8 + 10 + 4);
     }
 }

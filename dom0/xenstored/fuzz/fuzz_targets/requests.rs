@@ -79,7 +79,7 @@ fuzz_target!(|data: &[u8]| {
 fn check(x: &Xenstored<AnyRing>) {
     for name in x.store.names() {
         let node = x.store.peek(name).expect("listed node exists");
-        for c in &node.children {
+        for c in node.children.iter() {
             let child = xenstored::path::child(name, c);
             assert!(x.store.peek(&child).is_some(), "{name} lists missing {c}");
         }

@@ -646,7 +646,7 @@ proptest! {
             prop_assert_eq!(x.store.len(), m.0.len());
             for name in x.store.names() {
                 let node = x.store.peek(name).expect("listed");
-                for c in &node.children {
+                for c in node.children.iter() {
                     prop_assert!(x.store.peek(&path::child(name, c)).is_some());
                 }
                 if name != "/" {
