@@ -256,6 +256,23 @@ impl<C: DomainConnector> Xenstored<C> {
         self.priv_domid = domid;
     }
 
+    /// Connects dom0's own ring at start, as C's `dom0_init` does (no `@introduceDomain`):
+    /// `port` is the event channel dom0's kernel allocated (`/proc/xen/xsd_port`). Its requests
+    /// are privileged, its relative paths under `/local/domain/0`.
+    pub fn connect_master(&mut self, port: u32) -> Result<ConnId, Errno> {
+        self.connector.connect(0, port)?;
+        let id = self.new_connection(ConnKind::Domain(0));
+        self.domains.insert(
+            0,
+            Domain {
+                conn: Some(id),
+                port,
+                target: None,
+            },
+        );
+        Ok(id)
+    }
+
     /// A new connection; domain connections are made by `INTRODUCE`.
     pub fn new_connection(&mut self, kind: ConnKind) -> ConnId {
         let id = ConnId(self.next_conn);

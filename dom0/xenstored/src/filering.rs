@@ -1,7 +1,8 @@
 //! Domain rings kept in ordinary files, `DIR/ring-<domid>` (one 4 KiB xenstore page each): the
 //! test rig for ring connections until the daemon maps real ones through `/dev/xen/gntdev`.
-//! With `--ring-dir DIR`, `INTRODUCE` of a domain opens (or creates) its file, and the daemon
-//! serves it through the same [`RingConn`] a mapped page will use. There is no event channel:
+//! With `--ring-dir DIR`, dom0's ring is `DIR/ring-0` from the start (as `/proc/xen/xsd_kva`
+//! would be), `INTRODUCE` of a domain opens (or creates) its file, and the daemon serves each
+//! through the same [`RingConn`] a mapped page will use. There is no event channel:
 //! the daemon looks at every ring each turn (`poll` wakes at least every few milliseconds).
 
 use std::collections::BTreeMap;

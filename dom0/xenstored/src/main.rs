@@ -19,8 +19,9 @@ Usage: xenstored [options]
   -Q, --quota <what>=<nb>      transaction-nodes, memory, outstanding
   -q, --quota-soft <what>=<nb> memory
   -p, --priv-domid <domid>     another privileged domain
-      --ring-dir <dir>         serve introduced domains' rings from files <dir>/ring-<domid>
-                               (the test rig; real rings need /dev/xen, not yet done)
+      --ring-dir <dir>         serve dom0's and introduced domains' rings from files
+                               <dir>/ring-<domid> (the test rig; real rings need /dev/xen,
+                               not yet done)
   -V, --verbose                log at debug level
   -H, --help                   this text
 
@@ -110,6 +111,10 @@ fn main() -> Result<()> {
             let mut engine = Xenstored::with_connector(FileRings::new(dir.into()), quota);
             engine.set_priv_domid(priv_domid);
             engine.set_log_level(level);
+            // dom0's own ring is <dir>/ring-0, as /proc/xen/xsd_kva would be.
+            engine
+                .connect_master(1)
+                .map_err(|e| anyhow::anyhow!("dom0's ring in the ring directory: {e:?}"))?;
             serve(&path, engine)
         }
         None => {

@@ -144,6 +144,19 @@ impl Pair {
         self.c.len() - 1
     }
 
+    /// Connects to dom0's own ring in both daemons (C: `/proc/xen/xsd_kva`, ours: `ring-0`).
+    fn add_dom0_ring(&mut self, rigs: &Rigs) -> usize {
+        self.c.push(Endpoint::Ring(RingGuest::open(
+            &rigs.c_rings.join("xsd_kva"),
+            Some(&rigs.c_rings.join("evtchn")),
+        )));
+        self.r.push(Endpoint::Ring(RingGuest::open(
+            &rigs.r_rings.join("ring-0"),
+            None,
+        )));
+        self.c.len() - 1
+    }
+
     /// Forgets endpoint `i` (a released domain); later indices shift down.
     fn drop_endpoint(&mut self, i: usize) {
         self.c.remove(i);
@@ -604,6 +617,32 @@ fn edges(p: &mut Pair) {
     p.step(1, RESET_WATCHES, 0, b"\0");
 }
 
+/// dom0's kernel on its own ring: privileged, relative paths under `/local/domain/0`, watches.
+fn dom0_ring(p: &mut Pair, rigs: &Rigs) {
+    let k = p.add_dom0_ring(rigs);
+    p.step(k, WATCH, 0, &z(&["device", "kernel"]));
+    p.step(k, WATCH, 0, &z(&["/local/domain/0/backend", "backend"]));
+    p.step(k, WRITE, 0, b"control/feature-poweroff\01");
+    p.step(
+        k,
+        READ,
+        0,
+        &z(&["/local/domain/0/control/feature-poweroff"]),
+    );
+    p.step(0, WRITE, 0, b"/local/domain/0/device/vbd/51712/state\01");
+    p.step(k, READ, 0, &z(&["/tool/xenstored"]));
+    p.step(k, GET_PERMS, 0, &z(&["device/vbd"]));
+    p.step(k, CONTROL, 0, &z(&["quota-soft"]));
+    p.step(k, IS_INTRODUCED, 0, &z(&["0"]));
+    p.step(k, TX_START, 0, b"\0");
+    p.step(k, WRITE, 1, b"/local/domain/0/backend/vbd/1/51712/state\02");
+    p.step(k, TX_END, 1, &z(&["T"]));
+    p.step(k, SET_TARGET, 0, &z(&["0", "0"]));
+    p.step(k, RESET_WATCHES, 0, b"\0");
+    p.step(0, INTRODUCE, 0, &z(&["0", "0", "1"]));
+    p.step(k, READ, 0, &z(&["control/feature-poweroff"]));
+}
+
 /// Unprivileged domains on rings: permissions, quotas, relative paths, watch filtering,
 /// `SET_TARGET`, `RELEASE` and domid reuse.
 fn domains(p: &mut Pair, rigs: &Rigs) {
@@ -818,6 +857,9 @@ fn differential_same_replies_and_events_as_c_xenstored() {
         script(&mut p);
         p.check(name);
     }
+    let mut p = Pair::new(&c, &r, 1);
+    dom0_ring(&mut p, &rigs);
+    p.check("dom0_ring");
     let mut p = Pair::new(&c, &r, 2);
     domains(&mut p, &rigs);
     p.check("domains");
