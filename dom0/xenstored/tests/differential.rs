@@ -622,20 +622,25 @@ fn dom0_ring(p: &mut Pair, rigs: &Rigs) {
     let k = p.add_dom0_ring(rigs);
     p.step(k, WATCH, 0, &z(&["device", "kernel"]));
     p.step(k, WATCH, 0, &z(&["/local/domain/0/backend", "backend"]));
-    p.step(k, WRITE, 0, b"control/feature-poweroff\01");
+    p.step(k, WRITE, 0, b"control/feature-poweroff\x001");
     p.step(
         k,
         READ,
         0,
         &z(&["/local/domain/0/control/feature-poweroff"]),
     );
-    p.step(0, WRITE, 0, b"/local/domain/0/device/vbd/51712/state\01");
+    p.step(0, WRITE, 0, b"/local/domain/0/device/vbd/51712/state\x001");
     p.step(k, READ, 0, &z(&["/tool/xenstored"]));
     p.step(k, GET_PERMS, 0, &z(&["device/vbd"]));
     p.step(k, CONTROL, 0, &z(&["quota-soft"]));
     p.step(k, IS_INTRODUCED, 0, &z(&["0"]));
     p.step(k, TX_START, 0, b"\0");
-    p.step(k, WRITE, 1, b"/local/domain/0/backend/vbd/1/51712/state\02");
+    p.step(
+        k,
+        WRITE,
+        1,
+        b"/local/domain/0/backend/vbd/1/51712/state\x002",
+    );
     p.step(k, TX_END, 1, &z(&["T"]));
     p.step(k, SET_TARGET, 0, &z(&["0", "0"]));
     p.step(k, RESET_WATCHES, 0, b"\0");

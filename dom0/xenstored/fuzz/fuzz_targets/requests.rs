@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     }
     request(&mut x, dom0, 11, b"/local/domain/5/x\0");
     request(&mut x, dom0, 14, b"/local/domain/5\0n5\0r6\0");
-    request(&mut x, dom0, 19, b"7\0005\0");
+    request(&mut x, dom0, 19, b"7\x005\0");
     let conns = [
         Some(dom0),
         x.domain_conn(5),
