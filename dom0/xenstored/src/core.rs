@@ -526,25 +526,45 @@ impl<C: DomainConnector> Xenstored<C> {
             unpriv,
         };
         let result = match kind {
+            // XS_CONTROL
             T::Control => self.do_control(&mut r, msg),
+            // XS_DIRECTORY
             T::Directory => self.do_directory(&mut r, msg),
+            // XS_READ
             T::Read => self.do_read(&mut r, msg),
+            // XS_GET_PERMS
             T::GetPerms => self.do_get_perms(&mut r, msg),
+            // XS_WATCH
             T::Watch => self.do_watch(&mut r, msg),
+            // XS_UNWATCH
             T::Unwatch => self.do_unwatch(&mut r, msg),
+            // XS_TRANSACTION_START
             T::TransactionStart => self.do_transaction_start(&mut r, msg),
+            // XS_TRANSACTION_END
             T::TransactionEnd => self.do_transaction_end(&mut r, msg),
+            // XS_INTRODUCE
             T::Introduce => self.do_introduce(&mut r, msg),
+            // XS_RELEASE
             T::Release => self.do_release(&mut r, msg),
+            // XS_GET_DOMAIN_PATH
             T::GetDomainPath => self.do_get_domain_path(msg),
+            // XS_WRITE
             T::Write => self.do_write(&mut r, msg),
+            // XS_MKDIR
             T::Mkdir => self.do_mkdir(&mut r, msg),
+            // XS_RM
             T::Rm => self.do_rm(&mut r, msg),
+            // XS_SET_PERMS
             T::SetPerms => self.do_set_perms(&mut r, msg),
+            // XS_IS_DOMAIN_INTRODUCED
             T::IsDomainIntroduced => self.do_is_domain_introduced(msg),
+            // XS_RESUME
             T::Resume => self.do_resume(msg),
+            // XS_SET_TARGET
             T::SetTarget => self.do_set_target(msg),
+            // XS_RESET_WATCHES
             T::ResetWatches => self.do_reset_watches(&mut r, msg),
+            // XS_DIRECTORY_PART
             T::DirectoryPart => self.do_directory_part(&mut r, msg),
             T::WatchEvent | T::Error => Err(Errno::ENOSYS),
         };
