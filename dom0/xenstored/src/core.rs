@@ -367,7 +367,9 @@ impl<C: DomainConnector> Xenstored<C> {
     }
 
     /// Whether the daemon should take another request from `id` now: a connection with too much
-    /// unsent output waits, and so does a domain with `outstanding` replies it has not taken.
+    /// unsent output waits, and so does a domain with `outstanding` replies it has not taken or
+    /// whose output and transaction copies reach the memory quota (C's `domain_can_read`: the
+    /// domain stalls until it takes its replies or is released).
     pub fn can_accept(&self, id: ConnId) -> bool {
         let Some(c) = self.conns.get(&id) else {
             return false;
@@ -375,7 +377,11 @@ impl<C: DomainConnector> Xenstored<C> {
         if c.out_bytes >= self.quota.memory {
             return false;
         }
-        !(self.conn_unprivileged(c) && c.replies_pending >= self.quota.outstanding)
+        if !self.conn_unprivileged(c) {
+            return true;
+        }
+        let held = c.out_bytes + c.transactions.iter().map(Transaction::bytes).sum::<usize>();
+        c.replies_pending < self.quota.outstanding && held < self.quota.memory
     }
 
     fn conn_unprivileged(&self, c: &Conn) -> bool {

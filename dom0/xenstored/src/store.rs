@@ -160,6 +160,8 @@ pub struct Transaction {
     pub node_created: bool,
     /// Change of the number of nodes each domain owns.
     pub entry_delta: BTreeMap<u32, i64>,
+    /// Bytes the transaction's copies hold (names and records).
+    bytes: usize,
 }
 
 impl Transaction {
@@ -169,6 +171,7 @@ impl Transaction {
             id,
             generation,
             accessed: Vec::new(),
+            bytes: 0,
             index: HashMap::new(),
             fail: false,
             node_created: false,
@@ -186,7 +189,26 @@ impl Transaction {
         self.accessed.get_mut(i)
     }
 
+    /// Bytes the transaction's copies hold: what an unprivileged domain makes the daemon keep.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Replaces the copy of `name` (already touched), keeping the byte count.
+    fn set_node(&mut self, name: &str, node: Option<Node>) {
+        let Some(&i) = self.index.get(name) else {
+            return;
+        };
+        if let Some(a) = self.accessed.get_mut(i) {
+            let old = a.node.as_ref().map_or(0, Node::record_len);
+            let new = node.as_ref().map_or(0, Node::record_len);
+            self.bytes = (self.bytes + new).saturating_sub(old);
+            a.node = node;
+        }
+    }
+
     fn push(&mut self, a: Accessed) {
+        self.bytes += a.name.len() + a.node.as_ref().map_or(0, Node::record_len);
         self.index.insert(a.name.clone(), self.accessed.len());
         self.accessed.push(a);
     }
@@ -364,11 +386,7 @@ impl Store {
             return Err(Errno::ENOSPC);
         }
         match tx {
-            Some(t) => {
-                if let Some(a) = t.find(name) {
-                    a.node = Some(node);
-                }
-            }
+            Some(t) => t.set_node(name, Some(node)),
             None => {
                 self.nodes.insert(name.to_string(), node);
             }
@@ -385,11 +403,7 @@ impl Store {
     ) -> Result<(), Errno> {
         self.access_modify(tx.as_deref_mut(), name, None, limits)?;
         match tx {
-            Some(t) => {
-                if let Some(a) = t.find(name) {
-                    a.node = None;
-                }
-            }
+            Some(t) => t.set_node(name, None),
             None => {
                 self.nodes.remove(name);
             }
@@ -403,9 +417,7 @@ impl Store {
         match tx {
             Some(t) => {
                 t.fail = true;
-                if let Some(a) = t.find(name) {
-                    a.node = None;
-                }
+                t.set_node(name, None);
             }
             None => {
                 self.nodes.remove(name);

@@ -744,3 +744,33 @@ fn release_of_a_set_target_target_releases_it_and_clears_the_target() {
     assert_eq!(ok(&mut x, s, 17, 0, &z(&["5"])), b"F\0");
     assert_eq!(err(&mut x, d9, READ, 0, &z(&["/guest"])), "EACCES");
 }
+
+#[test]
+fn transaction_copies_count_toward_a_domains_memory_quota() {
+    let (mut x, s) = new();
+    x.quota.memory = 16 * 1024;
+    let d5 = domain(&mut x, s, 5);
+    ok(&mut x, s, MKDIR, 0, &z(&["/local/domain/5"]));
+    ok(&mut x, s, SET_PERMS, 0, &z(&["/local/domain/5", "n5"]));
+    ok(&mut x, d5, TX_START, 0, b"\0");
+    let value = vec![b'v'; 1500];
+    let mut writes = 0;
+    while x.can_accept(d5) {
+        ok(
+            &mut x,
+            d5,
+            WRITE,
+            1,
+            &[format!("n{writes}\0").as_bytes(), &value].concat(),
+        );
+        writes += 1;
+        assert!(writes < 100, "the domain was never stopped");
+    }
+    assert!(
+        (10..=12).contains(&writes),
+        "stopped after {writes} writes of 1.5 KiB"
+    );
+    // dom0 is still served.
+    assert!(x.can_accept(s));
+    ok(&mut x, s, RELEASE, 0, &z(&["5"]));
+}
