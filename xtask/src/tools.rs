@@ -37,11 +37,18 @@ pub const BOOT_TOOLS: &[Tool] = &[
     },
 ];
 
-/// The reference hypervisor: Debian's Xen 4.17.
-pub const XEN_TOOLS: &[Tool] = &[Tool {
-    probe: "/boot/xen-4.17-amd64.gz",
-    package: "xen-hypervisor-4.17-amd64",
-}];
+/// The reference hypervisor: Debian's Xen 4.17, and its C xenstored (xenstored's differential
+/// test runs both daemons side by side).
+pub const XEN_TOOLS: &[Tool] = &[
+    Tool {
+        probe: "/boot/xen-4.17-amd64.gz",
+        package: "xen-hypervisor-4.17-amd64",
+    },
+    Tool {
+        probe: "/usr/lib/xen-4.17/bin/xenstored",
+        package: "xen-utils-4.17",
+    },
+];
 
 /// Tools for the ABI layout check.
 pub const ABI_TOOLS: &[Tool] = &[

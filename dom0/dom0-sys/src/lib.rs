@@ -60,6 +60,22 @@ pub fn poll_readable<F: AsRawFd>(f: &F, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
+/// Waits until one of `fds` is ready or `timeout_ms` passes (`poll(2)`; -1 waits forever) and
+/// returns how many are; each entry's `revents` says what happened. An interrupted wait is 0.
+pub fn poll(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<usize> {
+    // SAFETY: `fds` is a live, exclusively borrowed slice of `fds.len()` initialised pollfds,
+    // which poll(2) reads and whose `revents` it writes, within the slice only.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(rc as usize)
+}
+
 /// Pages shared with another domain and mapped into this process (by gntdev or gntalloc). All
 /// access copies bytes or uses whole-word atomics: the peer may write at any time, so nothing
 /// hands out a reference into them.
