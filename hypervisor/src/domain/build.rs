@@ -463,6 +463,15 @@ fn construct(
         by_toolstack: false,
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
+        e820: spin::Mutex::new(if spec.privileged {
+            Vec::new()
+        } else {
+            alloc::vec![xen_abi::memory::E820Entry {
+                addr: 0,
+                size: spec.nr_pages * 4096,
+                r#type: xen_abi::memory::E820_RAM,
+            }]
+        }),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

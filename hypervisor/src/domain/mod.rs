@@ -238,6 +238,9 @@ pub struct Domain {
     pub tsc: Mutex<(u32, u32)>,
     /// Its claim on memory not yet allocated (`outstanding_pages`; [`claims`]).
     pub outstanding: core::sync::atomic::AtomicU64,
+    /// Its pseudo-physical memory map (`XENMEM_set_memory_map`, Xen's `d->arch.e820`); empty
+    /// until set — a boot-module domU gets the one RAM entry libxl would set.
+    pub e820: Mutex<Vec<xen_abi::memory::E820Entry>>,
 }
 
 #[cfg(target_os = "none")]

@@ -7,7 +7,8 @@
 use super::{Outcome, Preempt};
 use crate::domain::Domain;
 use crate::mm::guest::{m2p_set, INVALID_M2P_ENTRY};
-use crate::pv::{read_guest_struct, write_guest_struct};
+use crate::pv::{read_guest_struct, write_guest, write_guest_struct};
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use xen_abi::memory::{E820Entry, XenMemoryExchange, XenMemoryReservation};
 use xen_abi::{DomId, Errno, Maddr, Mfn, Pfn, XenResult};
@@ -379,7 +380,10 @@ fn claim_pages(dom: &Domain, arg: u64) -> XenResult<u64> {
 
 /// The sub-ops of `memory_op` that are not preemptible.
 fn other_op(dom: &Domain, op: xen_abi::memory::XenMem, arg: u64) -> XenResult<u64> {
-    use xen_abi::memory::{XenMachphysMapping, XenMem, XenMemoryMap, E820_RAM};
+    use xen_abi::memory::{XenForeignMemoryMap, XenMachphysMapping, XenMem, XenMemoryMap};
+    use zerocopy::IntoBytes;
+    /// Xen's `E820MAX`.
+    const E820MAX: u32 = 1024;
     match op {
         // XENMEM_maximum_ram_page
         XenMem::MaximumRamPage => Ok(crate::mm::ram_frames()),
@@ -412,26 +416,50 @@ fn other_op(dom: &Domain, op: xen_abi::memory::XenMem, arg: u64) -> XenResult<u6
             };
             write_guest_struct(arg, &m).map(|()| 0)
         }
-        // XENMEM_memory_map: Xen answers from the map the toolstack set
-        // (`XENMEM_set_memory_map`; libxl sets a single RAM entry for PV domUs) and -ENOSYS
-        // when none was set, as for a PV dom0.
+        // XENMEM_memory_map: the map set for the caller (`XENMEM_set_memory_map`; libxl
+        // sets a single RAM entry for PV domUs), at most as many entries as the buffer holds;
+        // -ENOSYS when none was set, as for a PV dom0.
         XenMem::MemoryMap => {
-            if dom.privileged {
+            let e820 = dom.e820.lock().clone();
+            if e820.is_empty() {
                 return Err(Errno::ENOSYS);
             }
             let mut map: XenMemoryMap = read_guest_struct(arg)?;
-            let n = map.nr_entries.min(1);
-            if n == 1 {
-                let ram = E820Entry {
-                    addr: 0,
-                    size: dom.p2m.len() as u64 * 4096,
-                    r#type: E820_RAM,
-                };
-                write_guest_struct(map.buffer, &ram)?;
-            }
-            map.nr_entries = n;
+            let n = (map.nr_entries as usize).min(e820.len());
+            write_guest(map.buffer, e820[..n].as_bytes())?;
+            map.nr_entries = n as u32;
             write_guest_struct(arg, &map).map(|()| 0)
         }
+        // XENMEM_set_memory_map: at most `E820MAX` entries (-EINVAL), of any domain (-ESRCH
+        // if missing), the caller's own or, for the control domain, another's (-EPERM).
+        XenMem::SetMemoryMap => {
+            let f: XenForeignMemoryMap = read_guest_struct(arg)?;
+            if f.map.nr_entries > E820MAX {
+                return Err(Errno::EINVAL);
+            }
+            let d = if f.domid == DomId::SELF {
+                crate::domain::get(dom.id)
+            } else {
+                crate::domain::get(f.domid)
+            }
+            .ok_or(Errno::ESRCH)?;
+            if d.id != dom.id && !dom.privileged {
+                return Err(Errno::EPERM);
+            }
+            let size = core::mem::size_of::<E820Entry>() as u64;
+            let mut e820 = Vec::with_capacity(f.map.nr_entries as usize);
+            for i in 0..u64::from(f.map.nr_entries) {
+                e820.push(read_guest_struct::<E820Entry>(
+                    f.map.buffer.wrapping_add(i * size),
+                )?);
+            }
+            *d.e820.lock() = e820;
+            Ok(0)
+        }
+        // XENMEM_acquire_resource: no resource can be mapped through it here (the grant
+        // table, ioreq servers, vmtrace buffers): Xen's answer for a resource it lacks, on which
+        // libxc's grant seeding falls back to `GNTTABOP_setup_table`.
+        XenMem::AcquireResource => Err(Errno::EOPNOTSUPP),
         // XENMEM_machine_memory_map
         XenMem::MachineMemoryMap => {
             if !dom.privileged {

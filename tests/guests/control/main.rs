@@ -157,6 +157,69 @@ fn info(dom: u16) -> (i64, XenDomctlGetdomaininfo) {
     (rc, op.arg().unwrap_or_default())
 }
 
+/// `XENMEM_set_memory_map` (of this domain, as the toolstack does for a new one) and
+/// `XENMEM_memory_map` reading it back.
+#[cfg(target_os = "none")]
+fn memory_map(t: &mut Test) {
+    let mut buf = [0u8; 4 * 20];
+    let read = |buf: &mut [u8; 80], nr: u32| {
+        let mut m = [0u8; 16];
+        m[..4].copy_from_slice(&nr.to_le_bytes());
+        m[8..16].copy_from_slice(&(buf.as_mut_ptr() as u64).to_le_bytes());
+        let rc = sys::hypercall_buf(H::MemoryOp as u32, 9, &mut m);
+        (rc, u32::from_le_bytes([m[0], m[1], m[2], m[3]]))
+    };
+    t.eq(
+        read(&mut buf, 4).0,
+        -38,
+        "memory_map of dom0 before one is set: -ENOSYS",
+    );
+    // Two entries: 16 MiB of RAM at 0, 1 MiB reserved at 4 GiB.
+    let mut e820 = [0u8; 40];
+    let entry = |e: &mut [u8], addr: u64, size: u64, ty: u32| {
+        e[..8].copy_from_slice(&addr.to_le_bytes());
+        e[8..16].copy_from_slice(&size.to_le_bytes());
+        e[16..20].copy_from_slice(&ty.to_le_bytes());
+    };
+    entry(&mut e820[..20], 0, 16 << 20, 1);
+    entry(&mut e820[20..], 4 << 30, 1 << 20, 2);
+    let set = |dom: u16, nr: u32, buf: u64| {
+        let mut f = [0u8; 24];
+        f[..2].copy_from_slice(&dom.to_le_bytes());
+        f[8..12].copy_from_slice(&nr.to_le_bytes());
+        f[16..24].copy_from_slice(&buf.to_le_bytes());
+        sys::hypercall_buf(H::MemoryOp as u32, 13, &mut f)
+    };
+    let at = e820.as_ptr() as u64;
+    t.eq(
+        set(0x7ff0, 1025, at),
+        -22,
+        "set_memory_map of 1025 entries (E820MAX 1024) is -EINVAL",
+    );
+    t.eq(
+        set(0x7777, 2, at),
+        -3,
+        "set_memory_map of a missing domain is -ESRCH",
+    );
+    t.eq(
+        set(0x7ff0, 2, at),
+        0,
+        "set_memory_map of this domain, two entries",
+    );
+    t.eq(read(&mut buf, 4), (0, 2), "memory_map: the two entries");
+    t.eq(&buf[..40], &e820[..], "memory_map gives back what was set");
+    buf = [0; 80];
+    t.eq(
+        read(&mut buf, 1),
+        (0, 1),
+        "memory_map into room for one: the first",
+    );
+    t.check(
+        buf[..20] == e820[..20] && buf[20..].iter().all(|&b| b == 0),
+        format_args!("memory_map wrote only the first entry"),
+    );
+}
+
 /// A domain's life without memory, as the toolstack drives it: refused configurations, a
 /// PV domain created paused with no vCPUs yet, `max_vcpus`, a handle, pause counts, and
 /// destruction with `VIRQ_DOM_EXC`.
@@ -332,17 +395,59 @@ fn lifecycle(t: &mut Test) {
     // Claims: checks, then one staked and cancelled.
     let (free, claimed) = free_and_claimed();
     t.eq(claimed, 0, "no claims outstanding");
-    let max_kb = |d: u16, pages: u64| domctl(MAX_MEM, d, &XenDomctlMaxMem { max_memkb: pages * 4 }, DV).0;
+    let max_kb = |d: u16, pages: u64| {
+        domctl(
+            MAX_MEM,
+            d,
+            &XenDomctlMaxMem {
+                max_memkb: pages * 4,
+            },
+            DV,
+        )
+        .0
+    };
     t.eq(max_kb(id, free + 1000), 0, "max_mem above the free memory");
-    t.eq(claim(id, free + 1000, 0, 0), -12, "a claim above the free memory is -ENOMEM");
-    t.eq(claim(id, free + 2000, 0, 0), -22, "a claim above max_pages is -EINVAL");
+    t.eq(
+        claim(id, free + 1000, 0, 0),
+        -12,
+        "a claim above the free memory is -ENOMEM",
+    );
+    t.eq(
+        claim(id, free + 2000, 0, 0),
+        -22,
+        "a claim above max_pages is -EINVAL",
+    );
     t.eq(claim(id, 10, 1, 0), -22, "a claim of order 1 is -EINVAL");
-    t.eq(claim(id, 10, 0, 0x1000), -22, "a claim with an extent list is -EINVAL");
-    t.eq(claim(0x7ff0, 10, 0, 0), -22, "a claim for DOMID_SELF is -EINVAL");
+    t.eq(
+        claim(id, 10, 0, 0x1000),
+        -22,
+        "a claim with an extent list is -EINVAL",
+    );
+    t.eq(
+        claim(0x7ff0, 10, 0, 0),
+        -22,
+        "a claim for DOMID_SELF is -EINVAL",
+    );
+    let mut e = [0u8; 20];
+    e[8..16].copy_from_slice(&(32u64 << 20).to_le_bytes());
+    e[16] = 1;
+    let mut f = [0u8; 24];
+    f[..2].copy_from_slice(&id.to_le_bytes());
+    f[8] = 1;
+    f[16..24].copy_from_slice(&(e.as_ptr() as u64).to_le_bytes());
+    t.eq(
+        sys::hypercall_buf(H::MemoryOp as u32, 13, &mut f),
+        0,
+        "set_memory_map of the new domain (one RAM entry, as libxl)",
+    );
     t.eq(claim(id, 10, 0, 0), 0, "a claim of 10 pages");
     t.eq(claim(id, 20, 0, 0), -22, "a second claim is -EINVAL");
     t.eq(free_and_claimed().1, 10, "physinfo: 10 pages claimed");
-    t.eq(info(id).1.outstanding_pages, 10, "getdomaininfo: 10 pages outstanding");
+    t.eq(
+        info(id).1.outstanding_pages,
+        10,
+        "getdomaininfo: 10 pages outstanding",
+    );
     t.eq(claim(id, 0, 0, 0), 0, "claim 0 cancels");
     t.eq(free_and_claimed().1, 0, "physinfo: nothing claimed");
     t.eq(max_kb(id, 0), 0, "max_mem back to 0");
@@ -513,8 +618,16 @@ fn build_and_run(t: &mut Test, crash: bool) {
             big[0]
         ),
     );
-    t.eq(info(id).1.outstanding_pages, 5, "the superpage consumed 512 of the claim");
-    t.eq(claim(id, 100, 0, 0), -22, "a claim at or below what the domain holds is -EINVAL");
+    t.eq(
+        info(id).1.outstanding_pages,
+        5,
+        "the superpage consumed 512 of the claim",
+    );
+    t.eq(
+        claim(id, 100, 0, 0),
+        -22,
+        "a claim at or below what the domain holds is -EINVAL",
+    );
     // Then single pages: PFNs 0-5 in, MFNs out.
     let mut list = [0u64, 1, 2, 3, 4, 5];
     t.eq(
@@ -1028,6 +1141,7 @@ extern "C" fn guest_main() {
         "maximum_reservation back",
     );
 
+    memory_map(&mut t);
     lifecycle(&mut t);
     build_and_run(&mut t, false);
     build_and_run(&mut t, true);
