@@ -360,7 +360,7 @@ fn gen(w: &World, rng: &mut Rng, page: Option<usize>, depth: u32) -> Option<Call
         // The hypercalls Ferrite implements, more often.
         _ => rng.pick(&[
             0, 1, 2, 3, 4, 5, 10, 12, 12, 13, 14, 15, 17, 18, 20, 20, 20, 21, 22, 24, 24, 25, 26,
-            26, 29, 30, 32, 32, 32, 33,
+            26, 29, 30, 32, 32, 32, 33, 35, 36,
         ]),
     };
     if nr == 23 {
@@ -389,6 +389,20 @@ fn gen(w: &World, rng: &mut Rng, page: Option<usize>, depth: u32) -> Option<Call
     }
     let cmd = a[0] as u32;
     match nr {
+        // sysctl, domctl: a 136/144-byte struct, its interface version right half the time
+        // (so that the domain and privilege checks are reached), any command.
+        35 | 36 => {
+            a[0] = w.ptr(rng);
+            if w.in_data(a[0]) {
+                w.fill(rng, a[0]);
+                if rng.one_in(2) {
+                    a[0] &= !7;
+                    let word = w.word(a[0]);
+                    let v = word.load(Ordering::Relaxed);
+                    word.store((v & 0xffff_ffff) | (0x15 << 32), Ordering::Relaxed);
+                }
+            }
+        }
         // set_trap_table, set_gdt, set_callbacks...: the generic arguments.
         0 | 7 | 16 | 19 | 27 => {
             a[0] = w.ptr(rng);
