@@ -45,6 +45,7 @@ pub fn fragment() -> Fragment {
         time_offset_seconds,
     });
     layout!(f, XenDomctlAddressSize => "struct xen_domctl_address_size" { size });
+    layout!(f, XenDomctlTscInfo => "struct xen_domctl_tsc_info" { tsc_mode, gtsc_khz, incarnation, pad, elapsed_nsec });
     layout!(f, XenDomctlSetTarget => "struct xen_domctl_set_target" { target });
     layout!(f, XenDomctlSetdebugging => "struct xen_domctl_setdebugging" { enable });
     layout!(f, XenDomctlSubscribe => "struct xen_domctl_subscribe" { port });
