@@ -47,6 +47,10 @@ const NCOPY: usize = 4096;
 /// Tries of each long call before giving up on seeing it stop halfway.
 #[cfg(target_os = "none")]
 const TRIES: u32 = 40;
+/// Tries of the event reset: a few milliseconds each, so a tick lands inside only one time in
+/// ten or so (seen halfway after 1 to 10 tries).
+#[cfg(target_os = "none")]
+const RESET_TRIES: u32 = 200;
 
 /// What vCPU 1 does: 0 wait, 1 watch, 2 stop, 3 watch an event reset.
 #[cfg(target_os = "none")]
@@ -562,7 +566,7 @@ fn long_copy(t: &mut Test) {
 fn long_reset(t: &mut Test) {
     let mut tries = 0;
     let mut bad = None;
-    while tries < TRIES && RESET_SEEN.load(Ordering::SeqCst) == 0 {
+    while tries < RESET_TRIES && RESET_SEEN.load(Ordering::SeqCst) == 0 {
         tries += 1;
         let first = events::bind_ipi(0);
         let mut last = first;
