@@ -463,6 +463,7 @@ fn construct(
         by_toolstack: false,
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
+        teardown: spin::Mutex::new(Default::default()),
         e820: spin::Mutex::new(if spec.privileged {
             Vec::new()
         } else {

@@ -215,6 +215,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
         e820: spin::Mutex::new(Vec::new()),
+        teardown: spin::Mutex::new(Default::default()),
     });
     crate::time::update_wallclock(&d);
     for v in &d.vcpus {

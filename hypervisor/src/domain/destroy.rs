@@ -101,77 +101,147 @@ pub fn reap() {
     }
 }
 
-/// Tears domain `id` down now, for `XEN_DOMCTL_destroydomain`: the caller has made sure none
-/// of its vCPUs is current on any CPU (it paused it).
-pub fn destroy_now(id: DomId) {
+/// Where a teardown stands (Xen's `domain_kill` states with `relinquish_resources`' progress):
+/// kept in the domain between the slices of a preemptible `XEN_DOMCTL_destroydomain`.
+#[derive(Debug, Default)]
+pub struct Teardown {
+    stage: Stage,
+    /// The grant-table frames, which the frame walk leaves to the grant code.
+    table_frames: Vec<Mfn>,
+    freed: u64,
+    retained: u64,
+    typed: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Stage {
+    /// Nothing done yet.
+    #[default]
+    Start,
+    /// Unpinning the domain's pinned tables, from this frame up.
+    Unpin(u64),
+    /// Giving up the domain's frames, from this frame up.
+    Release(u64),
+}
+
+/// Frames of the walk between two questions whether to stop (a walk over all of RAM, twice,
+/// would otherwise run with interrupts off for as long as the host has memory).
+const WALK_SLICE: u64 = 4096;
+
+/// Tears domain `id` down for `XEN_DOMCTL_destroydomain` (the caller paused it, so none of its
+/// vCPUs is current anywhere): as much as `preempt` allows, and `false` while work remains (the
+/// caller makes the call again, Xen's `-ERESTART`); `true` once the domain is gone.
+pub fn destroy_step(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
     DEAD.lock().retain(|&d| d != id);
-    destroy(id);
+    run(id, preempt)
 }
 
 /// Tears domain `id` down now; restarts it if its module asked for it.
 fn destroy(id: DomId) {
+    run(id, &mut || false);
+}
+
+/// The teardown's stages, resumed from where the domain's [`Teardown`] says: true when done.
+fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
     // The domain stays findable (dying) until it is gone: whoever watches for its id to
     // disappear sees the teardown complete.
     let Some(d) = DOMAINS.lock().get(&id).cloned() else {
-        return;
+        return true;
     };
+    let ft = crate::mm::frame_table();
+    let mut t = d.teardown.lock();
+    let ram = crate::mm::ram_frames();
+    loop {
+        match t.stage {
+            Stage::Start => {
+                start(&d);
+                t.table_frames = crate::grant::domain_destroy(id);
+                t.stage = Stage::Unpin(0);
+            }
+            // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
+            Stage::Unpin(from) => {
+                let to = (from + WALK_SLICE).min(ram);
+                {
+                    let _mmu = d.mmu.lock();
+                    for m in (from..to).map(Mfn) {
+                        if ft.owner(m) == Some(id) && ft.type_state(m).pinned {
+                            let _ = ft.unpin(m, id);
+                        }
+                    }
+                }
+                t.stage = if to == ram {
+                    Stage::Release(0)
+                } else {
+                    Stage::Unpin(to)
+                };
+            }
+            // Every frame it owns gives up its allocation reference.
+            Stage::Release(from) => {
+                let to = (from + WALK_SLICE).min(ram);
+                for m in (from..to).map(Mfn) {
+                    if ft.owner(m) != Some(id) || t.table_frames.contains(&m) || ft.count(m) == 0 {
+                        continue;
+                    }
+                    if ft.type_state(m).count != 0 {
+                        t.typed += 1;
+                    }
+                    // The frame table frees it (M2P entry invalidated) at its last put.
+                    if ft.release(m) {
+                        t.freed += 1;
+                    } else {
+                        t.retained += 1;
+                        crate::grant::add_orphan(m, Some(id));
+                    }
+                }
+                if to == ram {
+                    let (freed, retained, typed) = (t.freed, t.retained, t.typed);
+                    drop(t);
+                    finish(id, d, freed, retained, typed);
+                    return true;
+                }
+                t.stage = Stage::Release(to);
+            }
+        }
+        if preempt() {
+            return false;
+        }
+    }
+}
+
+/// The teardown's first stage: the domain marked dying and taken off the CPUs, its event
+/// channels closed (peers' ports fall back to unbound), and the references its structures hold
+/// (base pointers, GDT frames, `vcpu_info`, `shared_info`'s type) dropped.
+fn start(d: &super::Domain) {
+    let id = d.id;
     *d.state.lock() = DomainState::Dying;
-    let _ = super::claims::set(&d, 0);
+    let _ = super::claims::set(d, 0);
     crate::sched::remove_domain(id);
     let ft = crate::mm::frame_table();
-
-    // Event channels: closed, peers unbound, the domain forgotten.
     let fx = crate::event::EVTCHN.lock().domain_destroy(id);
     if let Ok(fx) = fx {
         crate::event::apply(&fx);
     }
-    // Grants: its mappings of others' grants released; its table freed or kept.
-    let table_frames = crate::grant::domain_destroy(id);
-
-    // The references the domain's structures hold.
-    {
-        let _mmu = d.mmu.lock();
-        for v in &d.vcpus {
-            let (vi, _) = v.vcpu_info_at();
-            let mut st = v.state.lock();
-            if let Some(k) = st.kernel_l4.take() {
-                ft.put_page_and_type(k);
-            }
-            if let Some(u) = st.user_l4.take() {
-                ft.put_page_and_type(u);
-            }
-            crate::pv::descriptors::release_gdt(&mut st);
-            if vi != d.shared_info {
-                ft.put_page_and_type(vi);
-            }
+    let _mmu = d.mmu.lock();
+    for v in &d.vcpus {
+        let (vi, _) = v.vcpu_info_at();
+        let mut st = v.state.lock();
+        if let Some(k) = st.kernel_l4.take() {
+            ft.put_page_and_type(k);
         }
-        ft.put_page_type(d.shared_info);
-        // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
-        for m in (0..crate::mm::ram_frames()).map(Mfn) {
-            if ft.owner(m) == Some(id) && ft.type_state(m).pinned {
-                let _ = ft.unpin(m, id);
-            }
+        if let Some(u) = st.user_l4.take() {
+            ft.put_page_and_type(u);
+        }
+        crate::pv::descriptors::release_gdt(&mut st);
+        if vi != d.shared_info {
+            ft.put_page_and_type(vi);
         }
     }
+    ft.put_page_type(d.shared_info);
+}
 
-    // Every frame it owns gives up its allocation reference.
-    let (mut freed, mut retained, mut typed) = (0u64, 0u64, 0u64);
-    for m in (0..crate::mm::ram_frames()).map(Mfn) {
-        if ft.owner(m) != Some(id) || table_frames.contains(&m) || ft.count(m) == 0 {
-            continue;
-        }
-        if ft.type_state(m).count != 0 {
-            typed += 1;
-        }
-        // The frame table frees it (M2P entry invalidated) at its last put.
-        if ft.release(m) {
-            freed += 1;
-        } else {
-            retained += 1;
-            crate::grant::add_orphan(m, Some(id));
-        }
-    }
-    // Frames of domains that died earlier, released by this one's page tables.
+/// The teardown's end: frames of domains that died earlier and were held by this one's page
+/// tables released, the count logged, the domain forgotten, and restarted if its module asked.
+fn finish(id: DomId, d: alloc::sync::Arc<super::Domain>, freed: u64, retained: u64, typed: u64) {
     crate::grant::reap_orphans();
     let record = RECORDS.lock().remove(&id);
     let free_before = record.as_ref().map_or(0, |r| r.free_before);

@@ -241,6 +241,9 @@ pub struct Domain {
     /// Its pseudo-physical memory map (`XENMEM_set_memory_map`, Xen's `d->arch.e820`); empty
     /// until set — a boot-module domU gets the one RAM entry libxl would set.
     pub e820: Mutex<Vec<xen_abi::memory::E820Entry>>,
+    /// How far its destruction has got (resumed by each slice of `destroydomain`).
+    #[cfg(target_os = "none")]
+    pub teardown: Mutex<destroy::Teardown>,
 }
 
 #[cfg(target_os = "none")]

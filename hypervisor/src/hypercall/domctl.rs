@@ -7,6 +7,7 @@
 //! others (vCPU contexts, affinity, permissions…) answer `-ENOSYS` (logged once per sub-op)
 //! until they exist.
 
+use super::Outcome;
 use crate::domain::{self, runstate, Domain, DomainState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
@@ -30,7 +31,14 @@ const SHUTDOWN_CRASH: u32 = 3;
 /// (`-ESRCH`; `getdomaininfo` may name none and then takes the next one), and only the
 /// control domain may go on (`-EPERM`, Xen's dummy XSM). The struct is written back only by
 /// the sub-ops that return something in it, and only when they succeed.
-pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
+pub fn domctl(caller: &Domain, arg: u64) -> Outcome {
+    match domctl_op(caller, arg) {
+        Ok(o) => o,
+        Err(e) => Outcome::Done(Err(e)),
+    }
+}
+
+fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
     let mut op: XenDomctl = crate::pv::read_guest_struct(arg)?;
     if op.interface_version != XEN_DOMCTL_INTERFACE_VERSION {
         return Err(Errno::EACCES);
@@ -112,7 +120,9 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
             if is_self {
                 return Err(Errno::EINVAL);
             }
-            destroy(&d);
+            if !destroy(&d) {
+                return Ok(Outcome::resume(&[arg]));
+            }
             false
         }
         (Some(Domctl::Getdomaininfo), d) => {
@@ -203,12 +213,12 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
         }
         (Some(Domctl::SetAddressSize), Some(_)) => {
             let a: XenDomctlAddressSize = op.arg().ok_or(Errno::EINVAL)?;
-            return match a.size {
-                64 => Ok(0),
+            match a.size {
+                64 => false,
                 // Ferrite has no 32-bit PV: Xen's `switch_compat` with `pv32` off.
-                32 => Err(Errno::EOPNOTSUPP),
-                _ => Err(Errno::EINVAL),
-            };
+                32 => return Err(Errno::EOPNOTSUPP),
+                _ => return Err(Errno::EINVAL),
+            }
         }
         _ => {
             log_unsupported_once(op.cmd);
@@ -218,7 +228,7 @@ pub fn domctl(caller: &Domain, arg: u64) -> XenResult<u64> {
     if copyback {
         crate::pv::write_guest_struct(arg, &op)?;
     }
-    Ok(0)
+    Ok(Outcome::Done(Ok(0)))
 }
 
 /// The first domain whose id is at least `from` (Xen's `for_each_domain` walk, in id order).
@@ -311,20 +321,28 @@ fn pause(d: &Domain) -> XenResult<()> {
     Ok(())
 }
 
-/// `domain_kill`: the domain is paused, torn down (event channels, grants, page tables,
-/// frames: `destroy`), and `VIRQ_DOM_EXC` tells the control domain (xenstored's
-/// `@releaseDomain` rests on it). Not preemptible yet: the teardown runs in one call.
-fn destroy(d: &Domain) {
-    d.controller_pause.fetch_add(1, Ordering::AcqRel);
-    let start = crate::time::now();
-    while crate::sched::is_current_anywhere(d.id) {
-        if crate::time::now().saturating_sub(start) > 1_000_000_000 {
-            break;
+/// `domain_kill`: the domain is paused (the first time), torn down in slices that make way
+/// like any long hypercall (event channels and grants, then its pinned tables and its frames
+/// in walks of RAM: `destroy::destroy_step`), and once it is gone `VIRQ_DOM_EXC` tells the
+/// control domain (xenstored's `@releaseDomain` rests on it). Returns whether it is gone; if
+/// not, the caller continues the hypercall (Xen's `-ERESTART`).
+fn destroy(d: &Domain) -> bool {
+    if *d.state.lock() != DomainState::Dying {
+        d.controller_pause.fetch_add(1, Ordering::AcqRel);
+        let start = crate::time::now();
+        while crate::sched::is_current_anywhere(d.id) {
+            if crate::time::now().saturating_sub(start) > 1_000_000_000 {
+                break;
+            }
+            core::hint::spin_loop();
         }
-        core::hint::spin_loop();
     }
-    domain::destroy::destroy_now(d.id);
-    crate::event::send_global_virq(xen_abi::xen::VIRQ_DOM_EXC);
+    let preempt = super::Preempt::new();
+    let gone = domain::destroy::destroy_step(d.id, &mut || preempt.now());
+    if gone {
+        crate::event::send_global_virq(xen_abi::xen::VIRQ_DOM_EXC);
+    }
+    gone
 }
 
 /// Sub-ops already logged as unsupported (bit `cmd`, for `cmd` < 128).

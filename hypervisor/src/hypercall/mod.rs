@@ -96,6 +96,8 @@ pub fn call(
         Hypercall::GrantTableOp => return crate::grant::grant_table_op(dom, v, a0, a1, a2),
         // __HYPERVISOR_event_channel_op
         Hypercall::EventChannelOp => return crate::event::event_channel_op(dom, a0, a1),
+        // __HYPERVISOR_domctl (destroydomain)
+        Hypercall::Domctl => return domctl::domctl(dom, a0),
         _ => {}
     }
     Outcome::Done(match op {
@@ -149,8 +151,7 @@ pub fn call(
         Hypercall::SchedOp => sched::sched_op(dom, v, a0, a1),
         // __HYPERVISOR_sysctl
         Hypercall::Sysctl => sysctl::sysctl(dom, a0),
-        // __HYPERVISOR_domctl
-        Hypercall::Domctl => domctl::domctl(dom, a0),
+
         _ => {
             log_unsupported_once(dom, nr);
             Err(Errno::ENOSYS)
