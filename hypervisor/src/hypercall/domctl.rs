@@ -1,6 +1,6 @@
 //! `domctl` (hypercall 36, Xen's `common/domctl.c` and `arch/x86/domctl.c`): the toolstack's
 //! control of a domain. So far: the interface checks; a domain's life without memory —
-//! `createdomain`, `max_vcpus`, `setvcpucontext`, `setdomainhandle`,
+//! `createdomain`, `max_vcpus`, `setvcpucontext`/`getvcpucontext`, `setdomainhandle`,
 //! `pausedomain`/`unpausedomain`,
 //! `destroydomain`; and the sub-ops that read a domain's state or set its limits:
 //! `getdomaininfo`, `getvcpuinfo`, `max_mem`, `set_address_size`/`get_address_size`. The
@@ -94,6 +94,37 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 }
             }
             false
+        }
+        (Some(Domctl::Getvcpucontext), Some(d)) => {
+            let a: XenDomctlVcpucontext = op.arg().ok_or(Errno::EINVAL)?;
+            let current = crate::sched::current();
+            let v = d
+                .vcpus
+                .get(a.vcpu as usize)
+                .filter(|_| d.vcpus_ready.load(Ordering::Acquire))
+                .filter(|v| {
+                    !current
+                        .as_ref()
+                        .is_some_and(|c| alloc::sync::Arc::ptr_eq(c, v))
+                })
+                .ok_or(Errno::EINVAL)?;
+            if !v.state.lock().initialised {
+                return Err(Errno::ENODATA);
+            }
+            // `vcpu_pause`: the vCPU off its CPU while its state is read.
+            d.controller_pause.fetch_add(1, Ordering::AcqRel);
+            let start = crate::time::now();
+            while crate::sched::current_try(v.pcpu) == Some((d.id.0, v.id.0))
+                && crate::time::now().saturating_sub(start) < 1_000_000_000
+            {
+                crate::sched::kick(v.pcpu);
+                core::hint::spin_loop();
+            }
+            let c = super::vcpu::get_context(v);
+            d.controller_pause.fetch_sub(1, Ordering::AcqRel);
+            crate::sched::kick(v.pcpu);
+            crate::pv::write_guest_struct(a.ctxt, &c)?;
+            true
         }
         (Some(Domctl::Setdomainhandle), Some(d)) => {
             let a: XenDomctlSetdomainhandle = op.arg().ok_or(Errno::EINVAL)?;

@@ -180,6 +180,70 @@ pub fn set_context(dom: &Domain, target: &Vcpu, c: &VcpuGuestContext) -> XenResu
     Ok(0)
 }
 
+/// Xen's `arch_get_info_guest` for a 64-bit PV vCPU that is not running (the caller took it
+/// off its CPU): its registers, segments and bases, virtual IDT, GDT and LDT, kernel stack, page
+/// tables (`ctrlreg[3]` the kernel L4, `ctrlreg[1]` the user one), debug registers, callbacks
+/// and flags (`VGCF_online` while up, `VGCF_in_kernel` in kernel mode, the callbacks' event
+/// masking). The FPU image is not given (`VGCF_i387_valid` clear).
+pub fn get_context(v: &Vcpu) -> VcpuGuestContext {
+    let mut c = <VcpuGuestContext as zerocopy::FromZeros>::new_zeroed();
+    let st = v.state.lock();
+    let r = &st.regs;
+    let u = &mut c.user_regs;
+    (u.r15, u.r14, u.r13, u.r12, u.rbp, u.rbx) = (r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx);
+    (u.r11, u.r10, u.r9, u.r8, u.rax, u.rcx) = (r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx);
+    (u.rdx, u.rsi, u.rdi, u.rip, u.rsp) = (r.rdx, r.rsi, r.rdi, r.rip, r.rsp);
+    u.cs = r.cs as u16;
+    u.ss = r.ss as u16;
+    // The virtual IOPL in the IOPL field, as Xen shows it.
+    u.rflags = (r.rflags & !crate::pv::rflags::IOPL) | (u64::from(st.iopl) << 12);
+    let seg = &st.segments;
+    (u.ds, u.es, u.fs, u.gs) = (seg.ds, seg.es, seg.fs, seg.gs);
+    c.fs_base = seg.fs_base;
+    (c.gs_base_kernel, c.gs_base_user) = if st.kernel_mode {
+        (seg.gs_base, seg.gs_shadow)
+    } else {
+        (seg.gs_shadow, seg.gs_base)
+    };
+    for (i, (t, e)) in c.trap_ctxt.iter_mut().zip(st.traps.iter()).enumerate() {
+        if e.address != 0 {
+            t.vector = i as u8;
+            t.flags = e.flags;
+            t.cs = crate::layout::selectors::FLAT_RING3_CS64;
+            t.address = e.address;
+        }
+    }
+    c.ldt_base = st.ldt_base;
+    c.ldt_ents = u64::from(st.ldt_ents);
+    for (slot, f) in c.gdt_frames.iter_mut().zip(st.gdt_frames.iter()) {
+        *slot = f.0;
+    }
+    c.gdt_ents = u64::from(st.gdt_ents);
+    c.kernel_ss = u64::from(st.kernel_ss);
+    c.kernel_sp = st.kernel_sp;
+    c.ctrlreg[3] = st.kernel_l4.map_or(0, |m| m.0 << 12);
+    c.ctrlreg[1] = st.user_l4.map_or(0, |m| m.0 << 12);
+    c.debugreg[..4].copy_from_slice(&st.debug.dr);
+    c.debugreg[6] = st.debug.dr6;
+    c.debugreg[7] = st.debug.dr7;
+    c.event_callback_eip = st.event_callback.address;
+    c.failsafe_callback_eip = st.failsafe_callback.address;
+    c.syscall_callback_eip = st.syscall_callback.address;
+    let mut flags = VgcfFlags::empty();
+    flags.set(VgcfFlags::ONLINE, st.up);
+    flags.set(VgcfFlags::IN_KERNEL, st.kernel_mode);
+    flags.set(
+        VgcfFlags::FAILSAFE_DISABLES_EVENTS,
+        st.failsafe_callback.mask_events,
+    );
+    flags.set(
+        VgcfFlags::SYSCALL_DISABLES_EVENTS,
+        st.syscall_callback.mask_events,
+    );
+    c.flags = flags.bits();
+    c
+}
+
 /// `VCPUOP_up`: an initialised vCPU becomes runnable. -EINVAL if it never was initialised.
 pub fn up(target: &Vcpu) -> XenResult<u64> {
     {

@@ -108,6 +108,8 @@ const SETVCPUCONTEXT: u32 = 12;
 #[cfg(target_os = "none")]
 const GETTSCINFO: u32 = 59;
 #[cfg(target_os = "none")]
+const GETVCPUCONTEXT: u32 = 13;
+#[cfg(target_os = "none")]
 const SETTSCINFO: u32 = 60;
 
 /// A PV domain's creation config as libxl makes it: `max_vcpus` vCPUs, 1024 ports, 32 grant
@@ -324,6 +326,26 @@ fn lifecycle(t: &mut Test) {
         (rc, i.flags, i.nr_online_vcpus, i.max_vcpu_id),
         (0, 0xffff_0008, 0, 1),
         "after max_vcpus: two vCPUs, none online, still paused",
+    );
+    // getvcpucontext: not before the vCPU has a context; not past the last vCPU.
+    let mut ctx_out = [0u8; 5168];
+    let gvc = |d: u16, vcpu: u32, buf: u64| {
+        let a = XenDomctlVcpucontext {
+            vcpu,
+            _pad0: 0,
+            ctxt: buf,
+        };
+        domctl(GETVCPUCONTEXT, d, &a, DV).0
+    };
+    t.eq(
+        gvc(id, 0, ctx_out.as_mut_ptr() as u64),
+        -61,
+        "getvcpucontext of a vCPU with no context is -ENODATA",
+    );
+    t.eq(
+        gvc(id, 2, ctx_out.as_mut_ptr() as u64),
+        -22,
+        "getvcpucontext past the last vCPU is -EINVAL",
     );
     let (rc, op) = domctl(GETVCPUINFO, id, &a, DV);
     let vi: XenDomctlGetvcpuinfo = op.arg().unwrap_or_default();
@@ -725,6 +747,32 @@ fn build_and_run(t: &mut Test, crash: bool) {
         (rc, i.flags, i.nr_online_vcpus),
         (0, 0xffff_0008, 1),
         "vCPU 0 online, the domain still paused",
+    );
+    // getvcpucontext gives back what was set.
+    // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
+    let mut got: domu_frontends::abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
+    let gv = XenDomctlVcpucontext {
+        vcpu: 0,
+        _pad0: 0,
+        ctxt: core::ptr::addr_of_mut!(got) as u64,
+    };
+    t.eq(
+        domctl(GETVCPUCONTEXT, id, &gv, DV).0,
+        0,
+        "getvcpucontext of vCPU 0",
+    );
+    let u = &got.user_regs;
+    t.eq(
+        (
+            u.rip,
+            u.cs,
+            u.ss,
+            got.kernel_ss,
+            got.ctrlreg[3],
+            got.flags & 0x24,
+        ),
+        (0x40_0000, 0xe033, 0xe02b, 0xe02b, l4 << 12, 0x24),
+        "getvcpucontext: RIP, selectors, kernel SS, the L4, in-kernel and online",
     );
     let port = DOM_EXC_PORT.load(core::sync::atomic::Ordering::Relaxed);
     sys::events::clear_port(port);
