@@ -17,6 +17,22 @@ pub struct Message {
     pub payload: Vec<u8>,
 }
 
+impl Message {
+    /// Header and payload as they travel (the payload's size is the caller's to bound).
+    pub fn encode(&self) -> Vec<u8> {
+        let h = XsdSockmsg {
+            r#type: self.kind,
+            req_id: self.req_id,
+            tx_id: self.tx_id,
+            len: self.payload.len() as u32,
+        };
+        let mut v = Vec::with_capacity(size_of::<XsdSockmsg>() + self.payload.len());
+        v.extend_from_slice(h.as_bytes());
+        v.extend_from_slice(&self.payload);
+        v
+    }
+}
+
 /// A payload too large for the protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("xenstore payload of {0} bytes exceeds {XENSTORE_PAYLOAD_MAX}")]

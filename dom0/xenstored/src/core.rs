@@ -4,9 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use xen_abi::io::xs_wire::{xsd_error_string, XsdSockmsg, XsdSockmsgType, XENSTORE_PAYLOAD_MAX};
+use xen_abi::io::xs_wire::{xsd_error_string, XsdSockmsgType, XENSTORE_PAYLOAD_MAX};
 use xen_abi::Errno;
-use zerocopy::IntoBytes;
 
 use crate::path::{self, atoi, canonicalize, domain_path, is_valid_nodename};
 use crate::perms::{Caller, Perms, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
@@ -20,34 +19,8 @@ const DOMID_FIRST_RESERVED: u32 = 0x7ff0;
 /// Bytes of a message header.
 pub const HDR_LEN: usize = 16;
 
-/// One message: a header's fields and its payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Message {
-    /// `XS_*` type.
-    pub kind: u32,
-    /// Request id (echoed).
-    pub req_id: u32,
-    /// Transaction id.
-    pub tx_id: u32,
-    /// Payload (at most `XENSTORE_PAYLOAD_MAX` bytes).
-    pub payload: Vec<u8>,
-}
-
-impl Message {
-    /// Header and payload as they travel.
-    pub fn encode(&self) -> Vec<u8> {
-        let h = XsdSockmsg {
-            r#type: self.kind,
-            req_id: self.req_id,
-            tx_id: self.tx_id,
-            len: self.payload.len() as u32,
-        };
-        let mut v = Vec::with_capacity(HDR_LEN + self.payload.len());
-        v.extend_from_slice(h.as_bytes());
-        v.extend_from_slice(&self.payload);
-        v
-    }
-}
+/// One message: a header's fields and its payload (the client crate's type).
+pub use xenstore::wire::Message;
 
 /// A connection's handle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

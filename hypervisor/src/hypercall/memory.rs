@@ -73,11 +73,11 @@ impl Reservation {
     }
 }
 
-/// Largest extent order a caller may ask for (Xen's `max_order`: `CONFIG_DOMU_MAX_ORDER` 9,
-/// `CONFIG_CTLDOM_MAX_ORDER` and `CONFIG_HWDOM_MAX_ORDER` 12 for the control domain).
+/// Largest extent order a caller may ask for (Xen's `max_order`: `CONFIG_DOMU_MAX_ORDER` 9 for a
+/// domU; for the control domain `CONFIG_CTLDOM_MAX_ORDER`, which on x86 is `MAX_ORDER`, 18).
 fn max_order(caller: &Domain) -> u32 {
     if caller.privileged {
-        12
+        18
     } else {
         9
     }
@@ -125,7 +125,9 @@ fn extents(
                 let first: Mfn = read_guest_struct(slot)?;
                 // `guest_remove_page` for each frame; a frame that is not the domain's stops
                 // the extent (and the call) there.
-                if !(0..pages).all(|j| give_back(dom, first + j)) {
+                // `first` is the guest's: the frames after it are counted without overflow (a
+                // frame past the end of RAM is simply not the domain's).
+                if !(0..pages).all(|j| give_back(dom, Mfn(first.0.wrapping_add(j)))) {
                     break;
                 }
             }

@@ -1190,6 +1190,27 @@ extern "C" fn guest_main() {
     );
 
     memory_map(&mut t);
+    // Guest-chosen extents that cannot be: the last MFN there is as an order-1 extent to give
+    // back (its second frame would wrap), and an order above the control domain's 18.
+    let before = sys::memory::current();
+    let mut last = [u64::MAX];
+    t.eq(
+        sys::memory::reservation(1, sys::memory::SELF, 1, &mut last),
+        0,
+        "decrease_reservation of an order-1 extent at MFN 2^64-1 gives back nothing",
+    );
+    let mut one = [0u64];
+    t.eq(
+        sys::memory::reservation(6, sys::memory::SELF, 19, &mut one),
+        0,
+        "populate_physmap of order 19 (above the control domain's 18) does nothing",
+    );
+    t.eq(
+        sys::memory::current(),
+        before,
+        "and the reservation is unchanged",
+    );
+
     lifecycle(&mut t);
     build_and_run(&mut t, false);
     build_and_run(&mut t, true);
