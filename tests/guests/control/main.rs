@@ -347,6 +347,11 @@ fn lifecycle(t: &mut Test) {
         -22,
         "getvcpucontext past the last vCPU is -EINVAL",
     );
+    t.eq(
+        gvc(0, 0, ctx_out.as_mut_ptr() as u64),
+        -22,
+        "getvcpucontext of the calling vCPU is -EINVAL",
+    );
     let (rc, op) = domctl(GETVCPUINFO, id, &a, DV);
     let vi: XenDomctlGetvcpuinfo = op.arg().unwrap_or_default();
     t.eq(
@@ -736,6 +741,15 @@ fn build_and_run(t: &mut Test, crash: bool) {
         domctl(SETVCPUCONTEXT, id, &bad, DV).0,
         -22,
         "setvcpucontext of a vCPU past max_vcpus is -EINVAL",
+    );
+    let unreadable = XenDomctlVcpucontext {
+        ctxt: 0xffff_8000_0000_0000,
+        ..vc
+    };
+    t.eq(
+        domctl(SETVCPUCONTEXT, id, &unreadable, DV).0,
+        -14,
+        "setvcpucontext from a context outside guest space is -EFAULT",
     );
     t.eq(
         domctl(SETVCPUCONTEXT, id, &vc, DV).0,
