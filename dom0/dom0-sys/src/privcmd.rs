@@ -35,14 +35,25 @@ impl Privcmd {
 
     /// `xen_version(XENVER_version, NULL)`: the hypervisor's (major, minor).
     pub fn xen_version(&self) -> io::Result<(u16, u16)> {
-        let mut h = Hypercall {
-            op: HYPERVISOR_XEN_VERSION,
-            arg: [XENVER_VERSION, 0, 0, 0, 0],
-        };
-        // SAFETY: `h` is the privcmd_hypercall_t IOCTL_PRIVCMD_HYPERCALL takes; XENVER_version takes
-        // no buffer (its argument is NULL), so the hypervisor touches no memory of ours.
-        let v = unsafe { ioctl(&self.file, IOCTL_PRIVCMD_HYPERCALL, &mut h)? } as u32;
+        // SAFETY: XENVER_version takes no buffer (its argument is NULL), so the hypervisor
+        // touches no memory of ours.
+        let v =
+            unsafe { self.hypercall(HYPERVISOR_XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0])? } as u32;
         Ok(((v >> 16) as u16, v as u16))
+    }
+
+    /// Hypercall `op` with `args` (`IOCTL_PRIVCMD_HYPERCALL`); Xen's negative answer comes back
+    /// as the OS error, anything else as the value (the ioctl's `int`).
+    ///
+    /// # Safety
+    /// Every address among `args`, and every guest handle in the structures they point to,
+    /// must be memory of this process valid for whatever the hypercall reads and writes there,
+    /// for the duration of the call.
+    pub(crate) unsafe fn hypercall(&self, op: u64, args: [u64; 5]) -> io::Result<i32> {
+        let mut h = Hypercall { op, arg: args };
+        // SAFETY: `h` is the privcmd_hypercall_t IOCTL_PRIVCMD_HYPERCALL takes; the caller
+        // vouches for the memory the hypercall itself touches.
+        unsafe { ioctl(&self.file, IOCTL_PRIVCMD_HYPERCALL, &mut h) }
     }
 }
 
