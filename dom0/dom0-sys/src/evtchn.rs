@@ -1,4 +1,4 @@
-//! `/dev/xen/evtchn`: bind interdomain event channels, notify, unbind, and read pending ports.
+//! `/dev/xen/evtchn`: bind interdomain event channels and virtual interrupts, notify, unbind, and read pending ports.
 
 use crate::{ioc_none, ioctl};
 use std::fs::{File, OpenOptions};
@@ -18,10 +18,16 @@ struct PortArg {
 }
 
 #[repr(C)]
+struct BindVirq {
+    virq: u32,
+}
+
+#[repr(C)]
 struct BindUnboundPort {
     remote_domain: u32,
 }
 
+const IOCTL_EVTCHN_BIND_VIRQ: libc::c_ulong = ioc_none(b'E', 0, size_of::<BindVirq>());
 const IOCTL_EVTCHN_BIND_INTERDOMAIN: libc::c_ulong =
     ioc_none(b'E', 1, size_of::<BindInterdomain>());
 const IOCTL_EVTCHN_BIND_UNBOUND_PORT: libc::c_ulong =
@@ -53,6 +59,15 @@ impl Evtchn {
         };
         // SAFETY: `arg` is the struct IOCTL_EVTCHN_BIND_INTERDOMAIN takes, live for the call.
         let port = unsafe { ioctl(&self.file, IOCTL_EVTCHN_BIND_INTERDOMAIN, &mut arg)? };
+        Ok(Port(port as u32))
+    }
+
+    /// `IOCTL_EVTCHN_BIND_VIRQ`: binds a local port to a global virtual interrupt (e.g.
+    /// `VIRQ_DOM_EXC`, which the kernel lets only one handle bind).
+    pub fn bind_virq(&self, virq: u32) -> io::Result<Port> {
+        let mut arg = BindVirq { virq };
+        // SAFETY: `arg` is the struct IOCTL_EVTCHN_BIND_VIRQ takes, live for the call.
+        let port = unsafe { ioctl(&self.file, IOCTL_EVTCHN_BIND_VIRQ, &mut arg)? };
         Ok(Port(port as u32))
     }
 

@@ -13,6 +13,7 @@ pub mod file;
 pub mod gntalloc;
 pub mod gntdev;
 pub mod privcmd;
+pub mod xsd;
 
 use std::io;
 use std::os::fd::AsRawFd;

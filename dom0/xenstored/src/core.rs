@@ -54,9 +54,22 @@ pub trait DomainConnector {
         let _ = engine;
     }
 
+    /// Called by the daemon at the end of each turn: write what the turn queued for domains.
+    fn flush(engine: &mut Xenstored<Self>)
+    where
+        Self: Sized,
+    {
+        let _ = engine;
+    }
+
     /// How long the daemon may sleep in `poll` without looking at the rings (-1: forever).
     fn poll_timeout_ms(&self) -> i32 {
         -1
+    }
+
+    /// A descriptor that becomes readable when a ring needs service (an event channel).
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
     }
 }
 
@@ -117,6 +130,18 @@ struct Domain {
     conn: Option<ConnId>,
     port: u32,
     target: Option<u32>,
+    /// `@releaseDomain` already fired for its shutdown (C's `domain->shutdown`; `RESUME`
+    /// clears it).
+    shutdown: bool,
+}
+
+/// What the hypervisor says of a domain, for [`Xenstored::check_domains`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomainState {
+    /// Shut down or crashed (`XEN_DOMINF_shutdown`).
+    pub shutdown: bool,
+    /// Being destroyed (`XEN_DOMINF_dying`).
+    pub dying: bool,
 }
 
 /// The request being handled.
@@ -202,6 +227,7 @@ impl<C: DomainConnector> Xenstored<C> {
                 conn: None,
                 port: 0,
                 target: None,
+                shutdown: false,
             },
         );
         Xenstored {
@@ -241,6 +267,7 @@ impl<C: DomainConnector> Xenstored<C> {
                 conn: Some(id),
                 port,
                 target: None,
+                shutdown: false,
             },
         );
         Ok(id)
@@ -1019,7 +1046,7 @@ impl<C: DomainConnector> Xenstored<C> {
             if p.id >= DOMID_FIRST_RESERVED {
                 p.perms |= PERM_IGNORE;
             } else {
-                let g = self.store.generation;
+                let g = self.domain_generation();
                 self.known.entry(p.id).or_insert(g);
             }
         }
@@ -1260,7 +1287,7 @@ impl<C: DomainConnector> Xenstored<C> {
             }
         } else {
             self.connector.connect(domid, port)?;
-            let g = self.store.generation;
+            let g = self.domain_generation();
             self.known.entry(domid).or_insert(g);
             let id = self.new_connection(ConnKind::Domain(domid));
             self.domains.insert(
@@ -1269,6 +1296,7 @@ impl<C: DomainConnector> Xenstored<C> {
                     conn: Some(id),
                     port,
                     target: None,
+                    shutdown: false,
                 },
             );
             if domid != 0 {
@@ -1375,8 +1403,63 @@ impl<C: DomainConnector> Xenstored<C> {
     }
 
     fn do_resume(&mut self, msg: &Message) -> Result<Option<(u32, Vec<u8>)>, Errno> {
-        self.onearg_domain(msg)?;
+        let domid = self.onearg_domain(msg)?;
+        if let Some(d) = self.domains.get_mut(&domid) {
+            d.shutdown = false;
+        }
         Ok(Some((msg.kind, b"OK\0".to_vec())))
+    }
+
+    /// C's `check_domains`, run when `VIRQ_DOM_EXC` fires: `state(domid)` is what the
+    /// hypervisor says of each introduced domain (`None`: it no longer exists). A domain newly
+    /// seen shut down fires `@releaseDomain` once (until `RESUME`); a dying or vanished one is
+    /// released ([`Xenstored::release_domain`], which fires it too). dom0 is never released.
+    pub fn check_domains(&mut self, state: impl Fn(u32) -> Option<DomainState>) {
+        let mut notify = false;
+        let domids: Vec<u32> = self.domains.keys().copied().filter(|&d| d != 0).collect();
+        for domid in domids {
+            if let Some(st) = state(domid) {
+                if let Some(d) = self.domains.get_mut(&domid) {
+                    if st.shutdown && !d.shutdown {
+                        d.shutdown = true;
+                        notify = true;
+                    }
+                }
+                if !st.dying {
+                    continue;
+                }
+            }
+            log::info!("domain {domid} is gone: releasing it");
+            self.release_domain(domid);
+            // release_domain fired the watch.
+            notify = false;
+        }
+        // Domains known only from permissions (C's unintroduced `struct domain`s) are
+        // forgotten once gone, so a later domain with the same id is younger than the nodes.
+        let gone: Vec<u32> = self
+            .known
+            .keys()
+            .copied()
+            .filter(|d| *d != 0 && !self.domains.contains_key(d) && state(*d).is_none())
+            .collect();
+        for d in gone {
+            self.known.remove(&d);
+        }
+        if notify {
+            self.fire_watches(None, "@releaseDomain", None, None, true, None);
+        }
+    }
+
+    /// The generation a domain first heard of now gets: C's global `generation`, which is one
+    /// past the last node written (C stamps a node with `generation++`), so a node written
+    /// before the domain existed is older than it.
+    fn domain_generation(&self) -> u64 {
+        self.store.generation + 1
+    }
+
+    /// The domains introduced (dom0 included once connected).
+    pub fn introduced(&self) -> Vec<u32> {
+        self.domains.keys().copied().collect()
     }
 
     /// `SET_TARGET domid tdomid`: `domid` acts with `tdomid`'s rights (a stub device model).

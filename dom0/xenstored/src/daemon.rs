@@ -107,6 +107,14 @@ impl<C: DomainConnector> Daemon<C> {
                 revents: 0,
             });
         }
+        let ring_fd = self.engine.connector.poll_fd();
+        if let Some(fd) = ring_fd {
+            fds.push(libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
         let ring_timeout = self.engine.connector.poll_timeout_ms();
         let timeout_ms = match (timeout_ms, ring_timeout) {
             (-1, t) => t,
@@ -135,6 +143,7 @@ impl<C: DomainConnector> Daemon<C> {
         for id in all {
             self.flush(id);
         }
+        C::flush(&mut self.engine);
         Ok(())
     }
 

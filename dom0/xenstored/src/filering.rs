@@ -15,6 +15,7 @@ use xen_abi::Errno;
 
 use crate::core::{DomainConnector, Xenstored};
 use crate::ring::RingConn;
+use crate::rings::Rings;
 
 /// Bytes of a xenstore page.
 const PAGE: usize = 4096;
@@ -107,36 +108,11 @@ impl DomainConnector for FileRings {
     }
 
     fn service(engine: &mut Xenstored<Self>) {
-        let domids: Vec<u32> = engine.connector.rings.keys().copied().collect();
-        for domid in domids {
-            let Some(id) = engine.domain_conn(domid) else {
-                continue;
-            };
-            flush(engine, domid, id);
-            let faulted = engine
-                .connector
-                .rings
-                .get(&domid)
-                .is_none_or(|r| r.conn.fault().is_some());
-            if !faulted && engine.can_accept(id) {
-                let got = match engine.connector.rings.get_mut(&domid) {
-                    Some(r) => r.conn.read_request(&mut r.mem),
-                    None => continue,
-                };
-                match got {
-                    Ok(Some(msg)) => engine.handle(id, &msg),
-                    Ok(None) => {}
-                    Err(f) => log::warn!("domain {domid}: ring {f:?}, ignoring it"),
-                }
-            }
-        }
-        // Events may be queued for any domain.
-        let domids: Vec<u32> = engine.connector.rings.keys().copied().collect();
-        for domid in domids {
-            if let Some(id) = engine.domain_conn(domid) {
-                flush(engine, domid, id);
-            }
-        }
+        crate::rings::serve(engine, true);
+    }
+
+    fn flush(engine: &mut Xenstored<Self>) {
+        crate::rings::serve(engine, false);
     }
 
     fn poll_timeout_ms(&self) -> i32 {
@@ -148,15 +124,16 @@ impl DomainConnector for FileRings {
     }
 }
 
-fn flush(engine: &mut Xenstored<FileRings>, domid: u32, id: crate::core::ConnId) {
-    while let Some(out) = engine.output(id).map(<[u8]>::to_vec) {
-        let n = match engine.connector.rings.get_mut(&domid) {
-            Some(r) => r.conn.write_response(&mut r.mem, &out).unwrap_or(0),
-            None => 0,
-        };
-        if n == 0 {
-            return;
-        }
-        engine.consume_output(id, n);
+impl Rings for FileRings {
+    fn domids(&self) -> Vec<u32> {
+        self.rings.keys().copied().collect()
     }
+
+    fn ring(&mut self, domid: u32) -> Option<(&mut dyn RingMemory, &mut RingConn)> {
+        let r = self.rings.get_mut(&domid)?;
+        Some((&mut r.mem, &mut r.conn))
+    }
+
+    /// No event channel: the daemon looks at every file ring each turn.
+    fn kick(&mut self, _domid: u32) {}
 }

@@ -12,8 +12,12 @@ pub mod path;
 pub mod perms;
 pub mod quota;
 pub mod ring;
+pub mod rings;
 pub mod store;
 pub mod wire;
+pub mod xenrings;
 
-pub use crate::core::{ConnId, ConnKind, DomainConnector, Message, NoRings, Xenstored};
+pub use crate::core::{
+    ConnId, ConnKind, DomainConnector, DomainState, Message, NoRings, Xenstored,
+};
 pub use crate::quota::Quota;

@@ -3,13 +3,14 @@
 use anyhow::{bail, Context, Result};
 use xenstored::daemon::{socket_path, Daemon};
 use xenstored::filering::FileRings;
+use xenstored::xenrings::XenRings;
 use xenstored::{DomainConnector, NoRings, Quota, Xenstored};
 
 const USAGE: &str = "\
 Usage: xenstored [options]
 
   -N, --no-fork                accepted for compatibility (xenstored never forks)
-  -D, --no-domain-init         accepted for compatibility (no ring connections yet)
+  -D, --no-domain-init         serve the socket only: no rings, dom0's included
   -E, --entry-nb <nb>          nodes per domain (default 1000)
   -S, --entry-size <size>      node size limit in bytes (default 2048)
   -W, --watch-nb <nb>          watches per domain (default 128)
@@ -20,12 +21,16 @@ Usage: xenstored [options]
   -q, --quota-soft <what>=<nb> memory
   -p, --priv-domid <domid>     another privileged domain
       --ring-dir <dir>         serve dom0's and introduced domains' rings from files
-                               <dir>/ring-<domid> (the test rig; real rings need /dev/xen,
-                               not yet done)
+                               <dir>/ring-<domid> (host tests; no Xen needed)
+  -F, --pid-file <file>        write the daemon's process id to <file>
+  -I, --internal-db            accepted for compatibility (the only database)
   -V, --verbose                log at debug level
   -H, --help                   this text
 
 The socket is $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else /run/xenstored/socket.
+In a Xen dom0 (/proc/xen/xsd_port exists) it serves dom0's kernel through /proc/xen/xsd_kva
+and each introduced domain through its xenstore grant and event channel, and releases
+domains that die (VIRQ_DOM_EXC); elsewhere it serves the socket only.
 ";
 
 /// Log lines to stderr: `xenstored: LEVEL message`.
@@ -56,6 +61,8 @@ fn main() -> Result<()> {
     let mut priv_domid = 0;
     let mut verbose = false;
     let mut ring_dir = None;
+    let mut no_domain_init = false;
+    let mut pid_file = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let (opt, inline) = match a.split_once('=') {
@@ -64,7 +71,9 @@ fn main() -> Result<()> {
         };
         let mut val = || inline.clone().or_else(|| args.next());
         match opt.as_str() {
-            "-N" | "--no-fork" | "-D" | "--no-domain-init" => {}
+            "-N" | "--no-fork" | "-I" | "--internal-db" => {}
+            "-F" | "--pid-file" => pid_file = Some(val().context("--pid-file needs a file")?),
+            "-D" | "--no-domain-init" => no_domain_init = true,
             "-V" | "--verbose" => verbose = true,
             "-H" | "--help" => {
                 print!("{USAGE}");
@@ -105,6 +114,10 @@ fn main() -> Result<()> {
     // Only fails if a logger is already set, which nothing else here does.
     let _ = log::set_logger(&STDERR_LOGGER);
     log::set_max_level(level);
+    if let Some(f) = pid_file {
+        std::fs::write(&f, format!("{}\n", std::process::id()))
+            .with_context(|| format!("writing {f}"))?;
+    }
     let path = socket_path();
     match ring_dir {
         Some(dir) => {
@@ -117,7 +130,28 @@ fn main() -> Result<()> {
                 .map_err(|e| anyhow::anyhow!("dom0's ring in the ring directory: {e:?}"))?;
             serve(&path, engine)
         }
+        None if !no_domain_init && std::path::Path::new(dom0_sys::xsd::XSD_PORT).exists() => {
+            let rings = XenRings::open().context("opening /dev/xen/{evtchn,gntdev,privcmd}")?;
+            let port = XenRings::master_port()
+                .with_context(|| format!("reading {}", dom0_sys::xsd::XSD_PORT))?;
+            let mut engine = Xenstored::with_connector(rings, quota);
+            engine.set_priv_domid(priv_domid);
+            engine.set_log_level(level);
+            engine
+                .connect_master(port)
+                .map_err(|e| anyhow::anyhow!("connecting dom0's ring: {e:?}"))?;
+            // dom0's kernel waits for this event before probing xenbus (C's dom0_init).
+            engine.connector.notify(0);
+            log::info!("serving dom0's ring (port {port}) and the socket");
+            serve(&path, engine)
+        }
         None => {
+            if !no_domain_init {
+                log::warn!(
+                    "{} is missing (not a Xen dom0): serving the socket only",
+                    dom0_sys::xsd::XSD_PORT
+                );
+            }
             let mut engine = Xenstored::with_connector(NoRings, quota);
             engine.set_priv_domid(priv_domid);
             engine.set_log_level(level);

@@ -369,6 +369,80 @@ fn release_deletes_owned_nodes_and_fires_release_domain() {
     assert_eq!(x.domain_conn(5), None);
 }
 
+const RESUME: u32 = 18;
+
+#[test]
+fn check_domains_fires_release_domain_once_per_shutdown_until_resume() {
+    let (mut x, s) = new();
+    let w = x.new_connection(ConnKind::Socket);
+    domain(&mut x, s, 5);
+    domain(&mut x, s, 6);
+    ok(&mut x, w, WATCH, 0, &z(&["@releaseDomain", "r"]));
+    events(&mut x, w);
+    let running = DomainState::default();
+    let down = DomainState {
+        shutdown: true,
+        dying: false,
+    };
+    // Nothing changed: no event.
+    x.check_domains(|_| Some(running));
+    assert!(events(&mut x, w).is_empty());
+    // Two domains shut down at once: one event; again: none (already noted).
+    x.check_domains(|_| Some(down));
+    assert_eq!(events(&mut x, w), ["@releaseDomain r"]);
+    x.check_domains(|_| Some(down));
+    assert!(events(&mut x, w).is_empty());
+    // RESUME forgets the shutdown (a suspended domain resumed): the next one fires again.
+    ok(&mut x, s, RESUME, 0, &z(&["5"]));
+    x.check_domains(|_| Some(down));
+    assert_eq!(events(&mut x, w), ["@releaseDomain r"]);
+    assert!(x.domain_conn(5).is_some() && x.domain_conn(6).is_some());
+}
+
+#[test]
+fn check_domains_releases_dying_and_vanished_domains_with_their_nodes() {
+    let (mut x, s) = new();
+    let w = x.new_connection(ConnKind::Socket);
+    let d5 = domain(&mut x, s, 5);
+    domain(&mut x, s, 6);
+    domain(&mut x, s, 7);
+    ok(&mut x, s, MKDIR, 0, &z(&["/local/domain/5"]));
+    ok(&mut x, s, SET_PERMS, 0, &z(&["/local/domain/5", "n5"]));
+    ok(&mut x, d5, WRITE, 0, b"x\0y");
+    ok(&mut x, w, WATCH, 0, &z(&["@releaseDomain", "r"]));
+    events(&mut x, w);
+    x.check_domains(|d| match d {
+        5 => Some(DomainState {
+            shutdown: true,
+            dying: true,
+        }),
+        6 => None,
+        _ => Some(DomainState::default()),
+    });
+    // Each release fires, as each of C's destroy_domain does.
+    assert_eq!(events(&mut x, w), ["@releaseDomain r", "@releaseDomain r"]);
+    assert_eq!(x.domain_conn(5), None);
+    assert_eq!(x.domain_conn(6), None);
+    assert!(x.domain_conn(7).is_some());
+    assert_eq!(err(&mut x, s, READ, 0, &z(&["/local/domain/5"])), "ENOENT");
+    assert_eq!(err(&mut x, s, RELEASE, 0, &z(&["6"])), "ENOENT");
+    // dom0 is never released, whatever the lookup says.
+    x.check_domains(|_| None);
+    assert_eq!(x.introduced(), [0]);
+}
+
+#[test]
+fn a_gone_domain_named_only_in_perms_grants_nothing_to_its_successor() {
+    let (mut x, s) = new();
+    // Domain 9 is named in a node's permissions before it is ever introduced.
+    ok(&mut x, s, WRITE, 0, b"/shared\0v");
+    ok(&mut x, s, SET_PERMS, 0, &z(&["/shared", "n0", "r9"]));
+    // It dies; a new domain 9 is introduced later: it is younger than the node.
+    x.check_domains(|d| (d != 9).then(DomainState::default));
+    let d9 = domain(&mut x, s, 9);
+    assert_eq!(err(&mut x, d9, READ, 0, &z(&["/shared"])), "EACCES");
+}
+
 #[test]
 fn quota_nodes_per_domain_is_enospc() {
     let (mut x, s) = new();
