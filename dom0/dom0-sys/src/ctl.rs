@@ -16,6 +16,43 @@ use xen_abi::sysctl::{
 use xen_abi::types::DomId;
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 
+/// A hypercall buffer made resident for the call: Xen copies to and from a PV guest's
+/// memory through its page tables and fails with `-EFAULT` on a page that is not present (it
+/// never faults one in), and a fresh zeroed allocation is usually not. libxc uses locked pages
+/// from `/dev/xen/hypercall`; here the buffer is `mlock`ed (every page faulted in and kept),
+/// or, if that is refused, each page is written once.
+struct Resident {
+    ptr: *mut u8,
+    len: usize,
+    locked: bool,
+}
+
+impl Resident {
+    fn new(buf: &mut [u8]) -> Resident {
+        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
+        // SAFETY: `ptr`/`len` describe memory of ours (the borrowed slice); mlock changes no
+        // contents.
+        let locked = len > 0 && unsafe { libc::mlock(ptr.cast(), len) } == 0;
+        if !locked {
+            for i in (0..len).step_by(4096) {
+                // SAFETY: `i < len`, inside the slice; a volatile read and write back of the same
+                // byte faults the page in without changing it.
+                unsafe { ptr.add(i).write_volatile(ptr.add(i).read_volatile()) };
+            }
+        }
+        Resident { ptr, len, locked }
+    }
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        if self.locked {
+            // SAFETY: the range locked in `new`, still owned by the caller's buffer.
+            unsafe { libc::munlock(self.ptr.cast(), self.len) };
+        }
+    }
+}
+
 const HYPERVISOR_SYSCTL: u64 = 35;
 const HYPERVISOR_DOMCTL: u64 = 36;
 
@@ -74,6 +111,7 @@ impl Privcmd {
         max: u32,
     ) -> io::Result<Vec<XenDomctlGetdomaininfo>> {
         let mut buf = vec![XenDomctlGetdomaininfo::new_zeroed(); max as usize];
+        let _lock = Resident::new(buf.as_mut_bytes());
         let arg = XenSysctlGetdomaininfolist {
             first_domain: first,
             max_domains: max,
