@@ -99,6 +99,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkback"),
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
+    ("xenstored", "xenstored"),
 ];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
@@ -297,6 +298,10 @@ impl Rig {
             Entry::Bytes(scenario.name.as_bytes().to_vec(), 0o644),
         );
         a.add_script("rig/scenario.sh", scenario.script);
+        a.add(
+            "rig/xenstored",
+            Entry::Bytes(scenario.xenstored.word().as_bytes().to_vec(), 0o644),
+        );
         a.add_script("rig/lib.sh", include_str!("scripts/lib.sh"));
         for (_, bin) in DOM0_BINARIES {
             a.add(

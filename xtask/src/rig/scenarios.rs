@@ -23,6 +23,27 @@ pub struct Scenario {
     pub dom0_extra_modules: &'static [&'static str],
     /// The dom0 script (`/rig/scenario.sh`); exit status 0 is a pass.
     pub script: &'static str,
+    /// Which xenstored dom0 runs.
+    pub xenstored: Xenstored,
+}
+
+/// The xenstore daemon of a scenario's dom0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Xenstored {
+    /// Xen's C xenstored from xen-utils-4.17.
+    C,
+    /// Ferrite's (`dom0/xenstored`), as the only xenstored.
+    Ferrite,
+}
+
+impl Xenstored {
+    /// The word dom0's `/init` reads from `/rig/xenstored`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Xenstored::C => "c",
+            Xenstored::Ferrite => "ferrite",
+        }
+    }
 }
 
 /// Every scenario, in the order `cargo xtask rig` runs them.
@@ -37,6 +58,7 @@ pub const ALL: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/dom0.sh"),
+        xenstored: Xenstored::C,
     },
     Scenario {
         name: "blk",
@@ -49,6 +71,19 @@ pub const ALL: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
+        name: "xenstored",
+        essential: true,
+        timeout: Duration::from_secs(540),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/xenstored.sh"),
+        xenstored: Xenstored::Ferrite,
     },
     Scenario {
         name: "blk-variants",
@@ -61,6 +96,7 @@ pub const ALL: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk-variants.sh"),
+        xenstored: Xenstored::C,
     },
     Scenario {
         name: "blk-lifecycle",
@@ -72,6 +108,7 @@ pub const ALL: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk-lifecycle.sh"),
+        xenstored: Xenstored::C,
     },
     Scenario {
         name: "blk-hostile",
@@ -83,6 +120,7 @@ pub const ALL: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk-hostile.sh"),
+        xenstored: Xenstored::C,
     },
 ];
 
@@ -98,6 +136,7 @@ pub const DIAGNOSTICS: &[Scenario] = &[
         domu_fio: false,
         dom0_extra_modules: &[],
         script: include_str!("scripts/stress.sh"),
+        xenstored: Xenstored::C,
     },
     Scenario {
         name: "stress-nodisk",
@@ -110,6 +149,7 @@ pub const DIAGNOSTICS: &[Scenario] = &[
         dom0_extra_modules: &[],
         // The same without disks: the guests only compute; blkback serves nothing.
         script: concat!("STRESS_DISK=0\n", include_str!("scripts/stress.sh")),
+        xenstored: Xenstored::C,
     },
 ];
 
@@ -124,6 +164,7 @@ pub const BENCHES: &[Scenario] = &[Scenario {
     domu_fio: true,
     dom0_extra_modules: &["xen-blkback"],
     script: include_str!("scripts/bench-blk.sh"),
+    xenstored: Xenstored::C,
 }];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.

@@ -13,7 +13,13 @@ for m in $(cat /rig/modules); do modprobe "$m" || echo "DOM0: modprobe $m failed
 mkdir -p /proc/xen && mount -t xenfs xenfs /proc/xen
 mkdir -p /run/xen /run/xenstored /var/lib/xen /var/lib/xenstored /var/log/xen /var/lock /run/xen-hotplug
 export XENSTORED_ROOTDIR=/var/lib/xenstored
-xenstored --pid-file /run/xen/xenstored.pid
+if [ "$(cat /rig/xenstored)" = ferrite ]; then
+  # Ferrite's xenstored, the only one: it never forks; its log goes to /tmp/xenstored.log.
+  /rig/bin/xenstored --pid-file /run/xen/xenstored.pid > /tmp/xenstored.log 2>&1 &
+  echo "DOM0: Ferrite's xenstored started"
+else
+  xenstored --pid-file /run/xen/xenstored.pid
+fi
 i=0; while ! xenstore-read -s / >/dev/null 2>&1 && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 xen-init-dom0
 xenconsoled --pid-file /run/xenconsoled.pid --log=guest --log-dir=/var/log/xen --timestamp=guest
