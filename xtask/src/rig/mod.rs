@@ -100,6 +100,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
     ("xenstored", "xenstored"),
+    ("xenstored", "xenstore-hostile"),
 ];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
@@ -253,10 +254,12 @@ impl Rig {
             add_with_libs(&mut a, &["/usr/bin/fio"])?;
         }
         a.add_script("init", include_str!("scripts/domu-init.sh"));
-        a.add(
-            "bin/blkfront-hostile",
-            Entry::HostFile(self.dom0_bin_dir.join("blkfront-hostile")),
-        );
+        for bin in ["blkfront-hostile", "xenstore-hostile"] {
+            a.add(
+                &format!("bin/{bin}"),
+                Entry::HostFile(self.dom0_bin_dir.join(bin)),
+            );
+        }
         for (name, text) in scenarios::DOMU_TESTS {
             a.add_script(&format!("tests/{name}.sh"), text);
         }

@@ -86,6 +86,18 @@ pub const ALL: &[Scenario] = &[
         xenstored: Xenstored::Ferrite,
     },
     Scenario {
+        name: "xenstored-hostile",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/xenstored-hostile.sh"),
+        xenstored: Xenstored::Ferrite,
+    },
+    Scenario {
         name: "blk-variants",
         essential: false,
         timeout: Duration::from_secs(600),
@@ -177,4 +189,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("busy", include_str!("scripts/domu-busy.sh")),
     ("spin", include_str!("scripts/domu-spin.sh")),
     ("steady", include_str!("scripts/domu-steady.sh")),
+    ("xshostile", include_str!("scripts/domu-xshostile.sh")),
 ];
