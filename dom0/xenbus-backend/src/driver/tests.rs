@@ -95,6 +95,10 @@ struct Recorder {
     fail_connect: bool,
     broken: Option<Broken>,
     next_conn: u32,
+    /// Connections handed out and not yet disconnected.
+    open: usize,
+    /// Devices set up and not yet removed.
+    live: usize,
 }
 
 impl Backend for Recorder {
@@ -110,6 +114,7 @@ impl Backend for Recorder {
             return Err("no backing".into());
         }
         xs.set(&format!("{}/feature-test", dev.backend), "1");
+        self.live += 1;
         Ok(dev.devid)
     }
     fn connect(
@@ -125,13 +130,16 @@ impl Backend for Recorder {
         }
         self.broken = Some(broken);
         self.next_conn += 1;
+        self.open += 1;
         Ok(self.next_conn)
     }
     fn disconnect(&mut self, dev: &DeviceInfo, conn: u32) {
         self.calls.push(format!("disconnect {} {conn}", dev.devid));
+        self.open -= 1;
     }
     fn remove(&mut self, dev: &DeviceInfo, device: u32) {
         self.calls.push(format!("remove {} {device}", dev.devid));
+        self.live -= 1;
     }
 }
 
@@ -316,4 +324,65 @@ fn poll_ignores_non_numeric_entries_and_devices_without_frontend() {
     d.poll();
     assert_eq!(calls(&d), vec!["advertise 51712"]);
     assert_eq!(d.phase(DomId(5), 1), None);
+}
+
+/// What a toolstack, a frontend and the backend's own threads may do between two polls.
+#[derive(Clone, Debug)]
+enum Op {
+    Frontend(u32),
+    FrontendGone,
+    Online(bool),
+    BackendState(u32),
+    RemoveBackend,
+    Broken,
+    FailConnect(bool),
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u32..9).prop_map(Op::Frontend),
+        1 => Just(Op::FrontendGone),
+        1 => any::<bool>().prop_map(Op::Online),
+        1 => (0u32..9).prop_map(Op::BackendState),
+        1 => Just(Op::RemoveBackend),
+        1 => Just(Op::Broken),
+        1 => any::<bool>().prop_map(Op::FailConnect),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever happens in whatever order: the device is connected exactly while its phase is
+    /// `Connected`, at most one connection is open, and a released device holds no connection
+    /// and was removed if it was set up.
+    #[test]
+    fn poll_any_sequence_keeps_connections_balanced(
+        ops in proptest::collection::vec(op(), 1..40)
+    ) {
+        let mut d = setup(Recorder::default());
+        d.poll();
+        for op in ops {
+            match op {
+                Op::Frontend(s) => d.store().set(&format!("{FE}/state"), &s.to_string()),
+                Op::FrontendGone => d.store().rm(FE),
+                Op::Online(on) => d.store().set(&format!("{BE}/online"), if on { "1" } else { "0" }),
+                Op::BackendState(s) => d.store().set(&format!("{BE}/state"), &s.to_string()),
+                Op::RemoveBackend => d.store().rm(BE),
+                Op::Broken => {
+                    if let Some(b) = &d.backend().broken {
+                        b.signal();
+                    }
+                }
+                Op::FailConnect(f) => d.backend.fail_connect = f,
+            }
+            d.poll();
+            let b = d.backend();
+            let phase = d.phase(DomId(3), 51712);
+            proptest::prop_assert!(b.open <= 1);
+            proptest::prop_assert_eq!(b.open == 1, phase == Some(Phase::Connected));
+            if phase.is_none() {
+                proptest::prop_assert_eq!(b.live, 0);
+            }
+        }
+    }
 }
