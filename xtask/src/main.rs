@@ -318,6 +318,7 @@ const FUZZ_CRATES: &[&str] = &[
     "event-channels",
     "grant-tables",
     "dom0/blkback",
+    "dom0/netback",
     "dom0/xenstored",
 ];
 

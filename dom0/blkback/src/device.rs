@@ -5,20 +5,20 @@
 
 use crate::request::{self, Decoded, Dir, Limits, Reject, Segment, SECTOR_SIZE};
 use dom0_sys::blockio::{Bounce, Completion, IoBuf, Uring};
-use dom0_sys::evtchn::Evtchn;
 use dom0_sys::gntdev::{ForeignSpan, Gntdev, GrantMapping};
 use std::collections::HashMap;
 use std::fs::File;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use xen_abi::io::blkif::{
-    BlkifBackRing, BlkifRequestSegment, BlkifResponse, BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE,
+    BlkifRequest, BlkifRequestSegment, BlkifResponse, BLKIF_OP_DISCARD, BLKIF_OP_FLUSH_DISKCACHE,
     BLKIF_RSP_ERROR, BLKIF_RSP_OKAY,
 };
 use xen_abi::types::{DomId, GrantRef, Port, PAGE_SIZE};
+use xenbus_backend::queue::{BackQueue, QueueError};
 use zerocopy::FromBytes;
 
 /// The disk behind a device.
@@ -48,20 +48,14 @@ pub struct Options {
     pub persistent: bool,
 }
 
-/// Why a device could not connect.
+/// Why a device could not connect: setting up queue `queue` failed.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// Mapping a ring or binding an event channel failed.
-    #[error("{what}: {err}")]
-    Os {
-        /// What was being done.
-        what: String,
-        /// The error.
-        err: std::io::Error,
-    },
-    /// The ring pages cannot hold a ring.
-    #[error("ring: {0}")]
-    Ring(xen_abi::io::ring::RingError),
+#[error("queue {queue}: {err}")]
+pub struct ConnectError {
+    /// The queue's number.
+    pub queue: usize,
+    /// What failed.
+    pub err: QueueError,
 }
 
 /// Persistent grants kept mapped per queue, as Linux's blkback (`max_persistent_grants`).
@@ -82,54 +76,23 @@ struct Persistent {
     copied: AtomicUsize,
 }
 
-/// A queue's shared state: the ring (locked: the queue thread takes requests, workers put
-/// responses) and its event channel.
+/// A queue: the ring and its event channel (locked inside: the queue thread takes requests,
+/// workers put responses), and the persistent grants when they were negotiated.
 struct Queue {
-    ring: Mutex<(BlkifBackRing, GrantMapping)>,
-    evtchn: Arc<Evtchn>,
-    port: Port,
-    stop: AtomicBool,
-    /// Requests taken from the ring and not answered yet.
-    in_flight: AtomicUsize,
-    /// Set when the frontend broke the ring protocol.
-    broken: AtomicBool,
-    /// Requests taken, refused, and wake-ups by event or by timeout (for the log).
-    stats: [AtomicUsize; 4],
+    ring: BackQueue<BlkifRequest, BlkifResponse>,
     /// Present when persistent grants were negotiated.
     persistent: Option<Persistent>,
 }
 
-const TAKEN: usize = 0;
-const REFUSED: usize = 1;
-const EVENTS: usize = 2;
-const TIMEOUTS: usize = 3;
-
 impl Queue {
-    fn respond(&self, (id, op, status): (u64, u8, i16)) {
-        let rsp = BlkifResponse {
+    /// Answers a request taken from the ring.
+    fn answer(&self, (id, op, status): (u64, u8, i16)) {
+        self.ring.answer(&BlkifResponse {
             id,
             operation: op,
             status,
             ..Default::default()
-        };
-        let notify = {
-            let Ok(mut g) = self.ring.lock() else { return };
-            let (ring, mem) = &mut *g;
-            if let Err(e) = ring.put_response(&mut **mem, &rsp) {
-                log::warn!("put_response: {e}");
-                return;
-            }
-            ring.push_responses_and_check_notify(&mut **mem)
-        };
-        if notify {
-            let _ = self.evtchn.notify(self.port);
-        }
-    }
-
-    /// Answers a request taken from the ring.
-    fn answer(&self, r: (u64, u8, i16)) {
-        self.respond(r);
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 
@@ -188,28 +151,10 @@ impl Connection {
         });
         let mut queues = Vec::new();
         for (i, s) in specs.iter().enumerate() {
-            let os = |what: &str| {
-                let what = format!("queue {i}: {what}");
-                move |err| ConnectError::Os { what, err }
-            };
-            let mem = gntdev
-                .map_grant_refs(domid, &s.ring_refs, true)
-                .map_err(os("mapping the ring"))?;
-            let ring = BlkifBackRing::init(&*mem).map_err(ConnectError::Ring)?;
-            let evtchn = Evtchn::open().map_err(os("opening /dev/xen/evtchn"))?;
-            let port = evtchn
-                .bind_interdomain(domid, s.event_channel)
-                .map_err(os("binding the event channel"))?;
-            // If this process dies, the frontend gets an event and sees the ring go.
-            let _ = mem.set_unmap_notify(port);
+            let ring = BackQueue::map(name, gntdev, domid, &s.ring_refs, s.event_channel)
+                .map_err(|err| ConnectError { queue: i, err })?;
             queues.push(Arc::new(Queue {
-                ring: Mutex::new((ring, mem)),
-                evtchn: Arc::new(evtchn),
-                port,
-                stop: AtomicBool::new(false),
-                in_flight: AtomicUsize::new(0),
-                broken: AtomicBool::new(false),
-                stats: Default::default(),
+                ring,
                 persistent: opts.persistent.then(Persistent::default),
             }));
         }
@@ -281,10 +226,7 @@ impl Connection {
 
     /// Requests taken from the rings and not answered yet.
     pub fn in_flight(&self) -> usize {
-        self.queues
-            .iter()
-            .map(|(q, _)| q.in_flight.load(Ordering::SeqCst))
-            .sum()
+        self.queues.iter().map(|(q, _)| q.ring.in_flight()).sum()
     }
 }
 
@@ -294,19 +236,11 @@ pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
 impl Drop for Connection {
     fn drop(&mut self) {
         for (q, _) in &self.queues {
-            q.stop.store(true, Ordering::SeqCst);
+            q.ring.stop();
         }
         for (i, (q, h)) in self.queues.drain(..).enumerate() {
             let _ = h.join();
-            let st: Vec<usize> = q.stats.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-            log::info!(
-                "{}: queue {i}: {} requests, {} refused, {} wake-ups by event, {} by timeout",
-                self.name,
-                st[TAKEN],
-                st[REFUSED],
-                st[EVENTS],
-                st[TIMEOUTS]
-            );
+            log::info!("{}: queue {i}: {}", self.name, q.ring.stats());
             if let Some(p) = &q.persistent {
                 let mapped = p.maps.lock().map(|m| m.len()).unwrap_or(0);
                 log::info!(
@@ -333,37 +267,13 @@ impl Drop for Connection {
     }
 }
 
-/// Takes what the frontend published (at most `room` requests; copies only, the ring lock is
-/// not held during I/O) and decodes it: valid requests are returned, invalid ones answered at
-/// once. Returns the requests and whether more may be waiting.
+/// Takes what the frontend published (at most `room` requests, as copies) and decodes it:
+/// valid requests are returned, invalid ones answered at once. Returns the requests and whether
+/// more may be waiting.
 fn take_requests(sh: &Shared, q: &Queue, room: usize) -> (Vec<Decoded>, bool) {
-    let mut batch = Vec::new();
-    let more = {
-        let Ok(mut g) = q.ring.lock() else {
-            return (Vec::new(), false);
-        };
-        let (ring, mem) = &mut *g;
-        while batch.len() < room {
-            match ring.take_request(&**mem) {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!("{} ring broken: {e}", sh.name);
-                    q.broken.store(true, Ordering::SeqCst);
-                    break;
-                }
-            }
-        }
-        if q.broken.load(Ordering::SeqCst) || batch.len() == room {
-            false
-        } else {
-            ring.final_check_for_requests(&mut **mem).unwrap_or(false)
-        }
-    };
-    q.stats[TAKEN].fetch_add(batch.len(), Ordering::Relaxed);
+    let (batch, more) = q.ring.take(room);
     let mut ok = Vec::with_capacity(batch.len());
     for r in batch {
-        q.in_flight.fetch_add(1, Ordering::SeqCst);
         match request::decode(&r, &sh.backing.limits) {
             Ok(d) => ok.push(d),
             Err(Reject {
@@ -373,29 +283,12 @@ fn take_requests(sh: &Shared, q: &Queue, room: usize) -> (Vec<Decoded>, bool) {
                 why,
             }) => {
                 log::debug!("{} request {id:#x} refused: {why}", sh.name);
-                q.stats[REFUSED].fetch_add(1, Ordering::Relaxed);
+                q.ring.note_refused();
                 q.answer((id, op, status));
             }
         }
     }
     (ok, more)
-}
-
-/// Waits up to `ms` for the queue's event channel and re-arms it.
-fn wait_event(q: &Queue, ms: i32) {
-    match q.evtchn.pending(ms) {
-        Ok(Some(p)) => {
-            q.stats[EVENTS].fetch_add(1, Ordering::Relaxed);
-            let _ = q.evtchn.unmask(p);
-        }
-        Ok(None) => {
-            q.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);
-        }
-        Err(e) => {
-            log::warn!("evtchn: {e}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
 }
 
 fn serve_pool(
@@ -404,7 +297,7 @@ fn serve_pool(
     jobs: &Sender<Job>,
     on_broken: &(dyn Fn() + Send + Sync),
 ) {
-    while !q.stop.load(Ordering::SeqCst) {
+    while !q.ring.is_stopped() {
         let (batch, more) = take_requests(sh, q, usize::MAX);
         for req in batch {
             if let Err(mpsc::SendError(j)) = jobs.send(Job {
@@ -414,12 +307,12 @@ fn serve_pool(
                 q.answer((j.req.id(), j.req.op(), BLKIF_RSP_ERROR));
             }
         }
-        if q.broken.load(Ordering::SeqCst) {
+        if q.ring.is_broken() {
             on_broken();
             return;
         }
         if !more {
-            wait_event(q, 200);
+            q.ring.wait_event(200);
         }
     }
 }
@@ -480,7 +373,7 @@ fn serve_uring(sh: &Shared, q: &Arc<Queue>, mut ring: Uring, on_broken: &(dyn Fn
     let mut armed = false;
     let mut stop_at = None;
     loop {
-        if q.stop.load(Ordering::SeqCst) {
+        if q.ring.is_stopped() {
             // Drain: take nothing new, wait for what is in flight (up to DRAIN_GRACE).
             let t = *stop_at.get_or_insert_with(|| Instant::now() + DRAIN_GRACE);
             if busy == 0 || Instant::now() > t {
@@ -540,13 +433,13 @@ fn serve_uring(sh: &Shared, q: &Arc<Queue>, mut ring: Uring, on_broken: &(dyn Fn
                     }
                 }
             }
-            if q.broken.load(Ordering::SeqCst) {
+            if q.ring.is_broken() {
                 on_broken();
-                q.stop.store(true, Ordering::SeqCst);
+                q.ring.stop();
                 continue;
             }
             if !armed {
-                let fd: Arc<dyn std::os::fd::AsRawFd + Send + Sync> = q.evtchn.clone();
+                let fd: Arc<dyn std::os::fd::AsRawFd + Send + Sync> = q.ring.evtchn().clone();
                 match ring.poll_readable(fd, EVTCHN_TAG) {
                     Ok(()) => armed = true,
                     Err(e) => log::warn!("io_uring poll: {e}"),
@@ -562,13 +455,13 @@ fn serve_uring(sh: &Shared, q: &Arc<Queue>, mut ring: Uring, on_broken: &(dyn Fn
             }
         };
         if done.is_empty() {
-            q.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);
+            q.ring.note_timeout();
         }
         for c in done {
             let (tag, result, buf) = match c {
                 Completion::Readable { .. } => {
                     armed = false;
-                    wait_event(q, 0);
+                    q.ring.wait_event(0);
                     continue;
                 }
                 Completion::Sync { tag, result } => (tag, result, None),

@@ -1,4 +1,5 @@
-//! The handshake, driven through the sequences Linux's blkfront and libxl produce.
+//! The handshake, driven through the sequences Linux's frontends (blkfront, netfront) and libxl
+//! produce.
 
 use super::*;
 use Action::*;

@@ -1,6 +1,7 @@
 //! The backend half of the XenbusState handshake, as a pure function of what xenstore says:
-//! the daemon feeds it the frontend's state, the backend's `state` node and `online` flag, and
-//! carries out the actions it returns.
+//! the discovery loop ([`crate::driver`]) feeds it the frontend's state, the backend's `state`
+//! node and `online` flag, and carries out the actions it returns through the device type's
+//! [`crate::driver::Backend`]. Nothing here knows which kind of device it is.
 
 use xen_abi::io::xenbus::XenbusState;
 
@@ -24,11 +25,12 @@ pub enum Phase {
 /// What the daemon must do, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// Open the backing and write the feature nodes.
+    /// Set the device up and write its feature nodes ([`crate::driver::Backend::advertise`]).
     Advertise,
-    /// Map the rings, bind the event channels, write the disk's size, start serving.
+    /// Read the frontend's rings and start serving them ([`crate::driver::Backend::connect`]).
     Connect,
-    /// Stop serving: drain in-flight I/O, unmap the rings, unbind the event channels.
+    /// Stop serving: finish in-flight work, unmap the rings, unbind the event channels
+    /// ([`crate::driver::Backend::disconnect`]).
     Disconnect,
     /// Write the backend's `state` node.
     SetState(XenbusState),
