@@ -26,12 +26,13 @@ commands:
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
                             (see docs/rig.md)
-  bench [pv|rig-blk|linux-boot]
+  bench [pv|rig-blk|linux-boot|xenstored]
                             benchmarks (criterion baselines of the state machines and the PV
                             operations); pv: the PV operations alone, Ferrite vs Xen 4.17;
                             rig-blk: fio in a PV domU on blkback vs Linux's xen-blkback on the rig;
                             linux-boot: Debian's Linux to dom0 /init and to a verdict, Ferrite vs
-                            Xen 4.17; all as ratios
+                            Xen 4.17; xenstored: requests per second and memory for 10,000 nodes,
+                            ours vs Debian's C xenstored over a socket; all as ratios
   fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
 ";
 
@@ -289,6 +290,25 @@ fn rig(o: &Opts) -> Result<()> {
 }
 
 fn bench(args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("xenstored") {
+        // Ours and Debian's C xenstored over a socket, in the same run (an ignored test).
+        xtask::tools::ensure(xtask::tools::XEN_TOOLS)?;
+        xtask::tools::ensure(xtask::tools::ABI_TOOLS)?;
+        return step(
+            "xenstored benchmark (socket, ours vs C)",
+            cargo().args([
+                "test",
+                "--release",
+                "-p",
+                "xenstored",
+                "--test",
+                "bench",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ]),
+        );
+    }
     if args.first().map(String::as_str) == Some("rig-blk") {
         let rig = xtask::rig::Rig::prepare(None)?;
         return xtask::rig::bench_blk(&rig);

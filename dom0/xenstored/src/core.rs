@@ -10,7 +10,7 @@ use xen_abi::Errno;
 use crate::path::{self, atoi, canonicalize, domain_path, is_valid_nodename};
 use crate::perms::{Caller, Perms, PERM_IGNORE, PERM_OWNER, PERM_READ, PERM_WRITE};
 use crate::quota::Quota;
-use crate::store::{Limits, Node, Store, Transaction};
+use crate::store::{Limits, Node, Store, Transaction, Value};
 
 /// `DOMID_SELF`.
 const DOMID_SELF: u32 = 0x7ff0;
@@ -722,7 +722,7 @@ impl<C: DomainConnector> Xenstored<C> {
             chain.push((n.clone(), Node::new(perms)));
         }
         if let Some((_, leaf)) = chain.last_mut() {
-            leaf.value = value;
+            leaf.value = Value::from_slice(&value);
         }
         // Write bottom-up.
         let mut written: Vec<(String, u32)> = Vec::new();
@@ -895,7 +895,7 @@ impl<C: DomainConnector> Xenstored<C> {
     fn do_read(&mut self, r: &mut Req, msg: &Message) -> Result<Option<(u32, Vec<u8>)>, Errno> {
         let arg = onearg(&msg.payload);
         let node = self.get_node(r, arg.as_deref(), PERM_READ).1?;
-        Ok(Some((msg.kind, node.value)))
+        Ok(Some((msg.kind, node.value.into_vec())))
     }
 
     fn do_directory(
@@ -973,7 +973,7 @@ impl<C: DomainConnector> Xenstored<C> {
         let cname = cname.ok_or(Errno::EINVAL)?;
         let node = match got {
             Ok(mut node) => {
-                node.value = value;
+                node.value = Value::from_slice(&value);
                 self.write_node(r, &cname, node.clone(), true)?;
                 node
             }

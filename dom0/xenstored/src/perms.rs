@@ -23,12 +23,15 @@ pub struct Perm {
 
 /// A node's permission list: entry 0 is the owner, and its bits apply to every domain not listed.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Perms(pub Vec<Perm>);
+pub struct Perms(pub PermList);
+
+/// The entries, kept inline up to two (nearly every node has one or two: no allocation).
+pub type PermList = smallvec::SmallVec<[Perm; 2]>;
 
 impl Perms {
     /// `n<owner>`: nobody but the owner (and privileged callers).
     pub fn owner_only(owner: u32) -> Perms {
-        Perms(vec![Perm {
+        Perms(smallvec::smallvec![Perm {
             id: owner,
             perms: 0,
         }])
@@ -42,7 +45,7 @@ impl Perms {
     /// Parses `num` NUL-terminated entries from `strings` (`xs_strings_to_perms`); `None` is
     /// `EINVAL`.
     pub fn parse(strings: &[&str]) -> Option<Perms> {
-        let mut v = Vec::with_capacity(strings.len());
+        let mut v = PermList::with_capacity(strings.len());
         for s in strings {
             let perms = match s.as_bytes().first()? {
                 b'r' => PERM_READ,

@@ -84,11 +84,15 @@ impl Children {
     }
 }
 
+/// A node's value.
+pub type Value = smallvec::SmallVec<[u8; 16]>;
+
 /// One node: its value, permissions, children (in creation order) and generation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
-    /// The value: any bytes.
-    pub value: Vec<u8>,
+    /// The value: any bytes (inline up to 16: most values are a number, a state or a short
+    /// name, and need no allocation).
+    pub value: Value,
     /// Owner and access list.
     pub perms: Perms,
     /// Child names, in the order they were created.
@@ -101,7 +105,7 @@ impl Node {
     /// A node with no value and no children.
     pub fn new(perms: Perms) -> Node {
         Node {
-            value: Vec::new(),
+            value: Value::new(),
             perms,
             children: Children::default(),
             generation: 0,
@@ -245,7 +249,8 @@ pub struct Limits {
 /// The node database.
 #[derive(Debug)]
 pub struct Store {
-    nodes: HashMap<String, Node>,
+    /// By full path (a boxed `str`: 8 bytes less per entry than a `String`).
+    nodes: HashMap<Box<str>, Node>,
     /// The global generation count: incremented before each write, delete, transaction start.
     pub generation: u64,
     entries: HashMap<u32, i64>,
@@ -277,7 +282,7 @@ impl Store {
                 n.children.push(c);
             }
             n.generation = s.generation;
-            s.nodes.insert(name.to_string(), n);
+            s.nodes.insert(name.into(), n);
         }
         s.entries.insert(0, 3);
         s
@@ -388,7 +393,7 @@ impl Store {
         match tx {
             Some(t) => t.set_node(name, Some(node)),
             None => {
-                self.nodes.insert(name.to_string(), node);
+                self.nodes.insert(name.into(), node);
             }
         }
         Ok(())
@@ -497,7 +502,7 @@ impl Store {
             if a.check_gen {
                 let g = self
                     .nodes
-                    .get(&a.name)
+                    .get(a.name.as_str())
                     .map_or(NO_GENERATION, |n| n.generation);
                 if g != a.generation {
                     return Err(Errno::EAGAIN);
@@ -513,11 +518,11 @@ impl Store {
                 Some(mut n) => {
                     self.generation += 1;
                     n.generation = self.generation;
-                    self.nodes.insert(a.name.clone(), n);
+                    self.nodes.insert(a.name.as_str().into(), n);
                 }
                 None => {
                     if a.generation != NO_GENERATION {
-                        self.nodes.remove(&a.name);
+                        self.nodes.remove(a.name.as_str());
                     }
                 }
             }
@@ -532,8 +537,8 @@ impl Store {
     }
 
     /// Every committed node name (tests and the `check` control command).
-    pub fn names(&self) -> impl Iterator<Item = &String> {
-        self.nodes.keys()
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.nodes.keys().map(|k| &**k)
     }
 }
 
@@ -560,7 +565,7 @@ mod tests {
     #[test]
     fn record_len_counts_header_perms_value_and_children() {
         let mut n = Node::new(Perms::owner_only(5));
-        n.value = vec![0; 10];
+        n.value = Value::from_slice(&[0; 10]);
         n.children.push("abc");
         assert_eq!(n.record_len(), 24 + 8 + 10 + 4);
     }

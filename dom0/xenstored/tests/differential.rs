@@ -10,12 +10,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{start_ours, wait_for_socket, z, Client, Proc, RingGuest, TempDir};
+use common::{build_shim, start_c, start_ours, z, Client, Proc, RingGuest, TempDir, C_XENSTORED};
 use xenstored::Message;
-
-const C_XENSTORED: &str = "/usr/lib/xen-4.17/bin/xenstored";
 
 const INTRODUCE: u32 = 8;
 
@@ -38,45 +35,6 @@ const RESUME: u32 = 18;
 const SET_TARGET: u32 = 19;
 const RESET_WATCHES: u32 = 21;
 const DIRECTORY_PART: u32 = 22;
-
-fn build_shim(dir: &Path) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakexen/fakexen.c");
-    let out = dir.join("fakexen.so");
-    let st = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .arg("-ldl")
-        .status()
-        .expect("run cc (package gcc) to build the fakexen shim");
-    assert!(st.success(), "building {} failed", src.display());
-    out
-}
-
-fn start_c(dir: &Path, shim: &Path) -> Proc {
-    let fake = dir.join("c-rings");
-    let rundir = dir.join("c");
-    std::fs::create_dir_all(&fake).expect("mkdir");
-    std::fs::write(fake.join("xsd_port"), "1").expect("port file");
-    std::fs::write(fake.join("xsd_kva"), vec![0u8; 4096]).expect("page file");
-    let child = Command::new(C_XENSTORED)
-        .arg("-N")
-        // It reports every unknown request type on stderr.
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .env("FAKEXEN_DIR", &fake)
-        .env("LD_PRELOAD", shim)
-        .env("XENSTORED_RUNDIR", &rundir)
-        .env_remove("XENSTORED_PATH")
-        .spawn()
-        .expect("start C xenstored");
-    let mut p = Proc {
-        child,
-        socket: rundir.join("socket"),
-    };
-    wait_for_socket(&mut p);
-    p
-}
 
 enum Endpoint {
     Socket(Client),

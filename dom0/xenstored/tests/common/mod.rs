@@ -95,6 +95,51 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Debian's C xenstored (package xen-utils-4.17).
+pub const C_XENSTORED: &str = "/usr/lib/xen-4.17/bin/xenstored";
+
+/// Builds `tests/fakexen/fakexen.c`, the `LD_PRELOAD` shim that lets C xenstored run without
+/// Xen (see docs/xenstored.md).
+pub fn build_shim(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fakexen/fakexen.c");
+    let out = dir.join("fakexen.so");
+    let st = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg("-ldl")
+        .status()
+        .expect("run cc (package gcc) to build the fakexen shim");
+    assert!(st.success(), "building {} failed", src.display());
+    out
+}
+
+/// Starts C xenstored under the shim, its socket in `dir/c`, its fake rings in `dir/c-rings`.
+pub fn start_c(dir: &Path, shim: &Path) -> Proc {
+    let fake = dir.join("c-rings");
+    let rundir = dir.join("c");
+    std::fs::create_dir_all(&fake).expect("mkdir");
+    std::fs::write(fake.join("xsd_port"), "1").expect("port file");
+    std::fs::write(fake.join("xsd_kva"), vec![0u8; 4096]).expect("page file");
+    let child = Command::new(C_XENSTORED)
+        .arg("-N")
+        // It reports every unknown request type on stderr.
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env("FAKEXEN_DIR", &fake)
+        .env("LD_PRELOAD", shim)
+        .env("XENSTORED_RUNDIR", &rundir)
+        .env_remove("XENSTORED_PATH")
+        .spawn()
+        .expect("start C xenstored");
+    let mut p = Proc {
+        child,
+        socket: rundir.join("socket"),
+    };
+    wait_for_socket(&mut p);
+    p
+}
+
 /// A blocking xenstore client on a Unix socket.
 pub struct Client {
     pub s: UnixStream,
