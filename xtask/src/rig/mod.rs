@@ -101,6 +101,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("dom0", "console-peek"),
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
+    ("xenstored", "xenstore-bench"),
 ];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.
@@ -254,7 +255,7 @@ impl Rig {
             add_with_libs(&mut a, &["/usr/bin/fio"])?;
         }
         a.add_script("init", include_str!("scripts/domu-init.sh"));
-        for bin in ["blkfront-hostile", "xenstore-hostile"] {
+        for bin in ["blkfront-hostile", "xenstore-hostile", "xenstore-bench"] {
             a.add(
                 &format!("bin/{bin}"),
                 Entry::HostFile(self.dom0_bin_dir.join(bin)),
@@ -519,6 +520,37 @@ fn bench_results(log: &str, backend: &str) -> BenchResults {
         .collect()
 }
 
+/// `cargo xtask bench rig-xenstored`: the xenstore workload in a PV domU over its ring, against
+/// C xenstored in one boot and Ferrite's in another, printed with the ratio ours / C.
+pub fn bench_xenstored(rig: &Rig) -> Result<()> {
+    let mut results = Vec::new();
+    for name in ["bench-xenstored-c", "bench-xenstored-ferrite"] {
+        let s = scenarios::BENCHES
+            .iter()
+            .find(|s| s.name == name)
+            .with_context(|| format!("no {name} scenario"))?;
+        let o = rig.run(s, false)?;
+        verdict(s.name, &o)?;
+        let r = bench_results(&o.log, s.xenstored.word());
+        if r.len() != 5 {
+            bail!("{name}: incomplete results {r:?}");
+        }
+        results.push(r);
+    }
+    println!("rig-xenstored (one request at a time from a PV domU through its ring, QEMU TCG)");
+    println!(
+        "{:<20} {:>12} {:>12} {:>7}",
+        "request", "C", "ours", "ours/C"
+    );
+    for ((name, c, unit), (_, f, _)) in results[0].iter().zip(&results[1]) {
+        println!(
+            "{name:<20} {c:>6.0} {unit:<5} {f:>6.0} {unit:<5} {:>7.2}",
+            f / c
+        );
+    }
+    Ok(())
+}
+
 /// `cargo xtask bench rig-blk`: fio in a PV domU on blkback (thread pool, then io_uring) and on
 /// Linux's xen-blkback in the same boot; prints each figure and the ratios to xen-blkback.
 pub fn bench_blk(rig: &Rig) -> Result<()> {
@@ -526,7 +558,10 @@ pub fn bench_blk(rig: &Rig) -> Result<()> {
         probe: "fio",
         package: "fio",
     }])?;
-    let s = &scenarios::BENCHES[0];
+    let s = scenarios::BENCHES
+        .iter()
+        .find(|s| s.name == "bench-blk")
+        .context("no bench-blk scenario")?;
     let o = rig.run(s, false)?;
     verdict(s.name, &o)?;
     let pool = bench_results(&o.log, "pool");

@@ -166,18 +166,44 @@ pub const DIAGNOSTICS: &[Scenario] = &[
 ];
 
 /// Benchmarks (`cargo xtask bench rig-blk`), run on their own, never by `cargo xtask rig`.
-pub const BENCHES: &[Scenario] = &[Scenario {
-    name: "bench-blk",
-    essential: false,
-    timeout: Duration::from_secs(900),
-    dom0_modules: &[],
-    dom0_vcpus: 1,
-    needs_domu: true,
-    domu_fio: true,
-    dom0_extra_modules: &["xen-blkback"],
-    script: include_str!("scripts/bench-blk.sh"),
-    xenstored: Xenstored::C,
-}];
+pub const BENCHES: &[Scenario] = &[
+    Scenario {
+        name: "bench-blk",
+        essential: false,
+        timeout: Duration::from_secs(900),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: true,
+        dom0_extra_modules: &["xen-blkback"],
+        script: include_str!("scripts/bench-blk.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
+        name: "bench-xenstored-c",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/bench-xenstored.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
+        name: "bench-xenstored-ferrite",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/bench-xenstored.sh"),
+        xenstored: Xenstored::Ferrite,
+    },
+];
 
 /// The domU tests, `/tests/<name>.sh`, chosen by `rigtest=<name>` on the domU's command line.
 pub const DOMU_TESTS: &[(&str, &str)] = &[
@@ -190,4 +216,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("spin", include_str!("scripts/domu-spin.sh")),
     ("steady", include_str!("scripts/domu-steady.sh")),
     ("xshostile", include_str!("scripts/domu-xshostile.sh")),
+    ("xsbench", include_str!("scripts/domu-xsbench.sh")),
 ];

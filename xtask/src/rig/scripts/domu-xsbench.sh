@@ -1,0 +1,2 @@
+# domU test: the xenstore request workload over this domain's ring (xenstore-bench).
+xenstore-bench
