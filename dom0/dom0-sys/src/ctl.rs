@@ -3,17 +3,23 @@
 //! `sysctl.h`), with the interface versions of Xen 4.17.
 //!
 //! A sub-op whose argument carries a guest handle (a pointer Xen writes through) is exposed
-//! only as a method that builds the handle itself ([`Privcmd::getdomaininfolist`]); the
-//! others go through [`Privcmd::domctl`] with an argument type that holds no pointer
-//! ([`PlainDomctl`]).
+//! only as a method that builds the handle itself ([`Privcmd::getdomaininfolist`],
+//! [`Privcmd::readconsole`], [`Privcmd::getvcpuaffinity`]); the others go through
+//! [`Privcmd::domctl`] and [`Privcmd::sysctl`] with an argument type that holds no pointer
+//! ([`PlainDomctl`], [`PlainSysctl`]).
 
 use crate::privcmd::Privcmd;
 use std::io;
-use xen_abi::domctl::{Domctl, XenDomctl, XenDomctlGetdomaininfo, XEN_DOMCTL_INTERFACE_VERSION};
+use xen_abi::domctl::{
+    Domctl, XenDomctl, XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlVcpuaffinity,
+    XEN_DOMCTL_INTERFACE_VERSION,
+};
 use xen_abi::sysctl::{
-    Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XEN_SYSCTL_INTERFACE_VERSION,
+    Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
+    XenSysctlSchedId, XEN_SYSCTL_INTERFACE_VERSION,
 };
 use xen_abi::types::DomId;
+use xen_abi::xen::XenctlBitmap;
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 
 const HYPERVISOR_SYSCTL: u64 = 35;
@@ -33,6 +39,12 @@ impl PlainDomctl for xen_abi::domctl::XenDomctlSetdomainhandle {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlAddressSize {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlTscInfo {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlCreatedomain {}
+
+/// A sysctl argument with no guest handle in it (see [`PlainDomctl`]).
+pub trait PlainSysctl: FromBytes + IntoBytes + Immutable {}
+
+impl PlainSysctl for XenSysctlPhysinfo {}
+impl PlainSysctl for XenSysctlSchedId {}
 
 impl Privcmd {
     /// `domctl(cmd)` on `domain` with `arg` in the union; `arg` is updated from what Xen wrote
@@ -58,6 +70,110 @@ impl Privcmd {
             *arg = back;
         }
         Ok(op)
+    }
+
+    /// `sysctl(cmd)` with `arg` in the union; `arg` is updated from what Xen wrote back.
+    pub fn sysctl<T: PlainSysctl>(&self, cmd: Sysctl, arg: &mut T) -> io::Result<()> {
+        let mut op = XenSysctl::new_zeroed();
+        op.cmd = cmd as u32;
+        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+        if !op.set_arg(arg) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `op` is a whole xen_sysctl that lives across the call; `T: PlainSysctl`
+        // promises its union holds no guest handle, so Xen reads and writes only `op`.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        if let Some(back) = op.arg::<T>() {
+            *arg = back;
+        }
+        Ok(())
+    }
+
+    /// `XEN_SYSCTL_physinfo`: the host's CPUs, memory and capabilities.
+    pub fn physinfo(&self) -> io::Result<XenSysctlPhysinfo> {
+        let mut p = XenSysctlPhysinfo::new_zeroed();
+        self.sysctl(Sysctl::Physinfo, &mut p)?;
+        Ok(p)
+    }
+
+    /// `XEN_SYSCTL_sched_id`: the scheduler (`XEN_SCHEDULER_*`).
+    pub fn sched_id(&self) -> io::Result<u32> {
+        let mut s = XenSysctlSchedId::new_zeroed();
+        self.sysctl(Sysctl::SchedId, &mut s)?;
+        Ok(s.sched_id)
+    }
+
+    /// `XEN_SYSCTL_readconsole`: up to `buf.len()` bytes of the hypervisor's console ring.
+    /// Incremental from `index` if given (the oldest byte otherwise); `clear` empties the ring
+    /// after reading. Returns the bytes read and the index to continue from.
+    pub fn readconsole(
+        &self,
+        buf: &mut [u8],
+        index: Option<u32>,
+        clear: bool,
+    ) -> io::Result<(usize, u32)> {
+        let arg = XenSysctlReadconsole {
+            clear: u8::from(clear),
+            incremental: u8::from(index.is_some()),
+            index: index.unwrap_or(0),
+            buffer: buf.as_mut_ptr() as u64,
+            count: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            ..Default::default()
+        };
+        let mut op = XenSysctl::new_zeroed();
+        op.cmd = Sysctl::Readconsole as u32;
+        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; its one handle, `buffer`, points to `buf`, whose
+        // length is the `count` Xen writes at most, and `buf` outlives the call.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        let back = op.arg::<XenSysctlReadconsole>().unwrap_or(arg);
+        Ok(((back.count as usize).min(buf.len()), back.index))
+    }
+
+    /// `XEN_DOMCTL_getvcpuinfo`: one vCPU's state.
+    pub fn getvcpuinfo(&self, domain: DomId, vcpu: u32) -> io::Result<XenDomctlGetvcpuinfo> {
+        let mut info = XenDomctlGetvcpuinfo {
+            vcpu,
+            ..Default::default()
+        };
+        self.domctl(Domctl::Getvcpuinfo, domain, &mut info)?;
+        Ok(info)
+    }
+
+    /// `XEN_DOMCTL_getvcpuaffinity`: a vCPU's (hard, soft) affinity as bitmaps of `nr_cpus`
+    /// bits (byte `i` bit `j` = CPU `8i+j`).
+    pub fn getvcpuaffinity(
+        &self,
+        domain: DomId,
+        vcpu: u32,
+        nr_cpus: u32,
+    ) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let bytes = nr_cpus.div_ceil(8).max(1) as usize;
+        let (mut hard, mut soft) = (vec![0u8; bytes], vec![0u8; bytes]);
+        let arg = XenDomctlVcpuaffinity {
+            vcpu,
+            flags: xen_abi::domctl::XEN_VCPUAFFINITY_HARD | xen_abi::domctl::XEN_VCPUAFFINITY_SOFT,
+            cpumap_hard: XenctlBitmap {
+                bitmap: hard.as_mut_ptr() as u64,
+                nr_bits: (bytes * 8) as u32,
+                _pad0: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: soft.as_mut_ptr() as u64,
+                nr_bits: (bytes * 8) as u32,
+                _pad0: 0,
+            },
+        };
+        let mut op = XenDomctl::new_zeroed();
+        op.cmd = Domctl::Getvcpuaffinity as u32;
+        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+        op.domain = domain;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; its two handles point to `hard` and `soft`, each
+        // `bytes` long, which is `nr_bits / 8`, what Xen writes at most; both outlive the call.
+        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok((hard, soft))
     }
 
     /// `XEN_DOMCTL_getdomaininfo`: one domain's information.
