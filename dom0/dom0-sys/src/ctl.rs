@@ -25,6 +25,18 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 const HYPERVISOR_SYSCTL: u64 = 35;
 const HYPERVISOR_DOMCTL: u64 = 36;
 
+/// Writes to every page of `buf` so that all are present and writable before Xen writes there:
+/// Xen never faults a dom0 page in, and a page not yet touched (fresh from `mmap`, as large
+/// allocations are) makes the hypercall fail with `EFAULT`.
+fn prefault(buf: &mut [u8]) {
+    for b in buf.iter_mut().step_by(xen_abi::types::PAGE_SIZE) {
+        *std::hint::black_box(b) = 0;
+    }
+    if let Some(b) = buf.last_mut() {
+        *std::hint::black_box(b) = 0;
+    }
+}
+
 /// A domctl argument with no guest handle in it: Xen reads and writes only the 128-byte union
 /// inside `xen_domctl` itself, so issuing it cannot make Xen touch other memory of ours.
 pub trait PlainDomctl: FromBytes + IntoBytes + Immutable {}
@@ -112,6 +124,7 @@ impl Privcmd {
         index: Option<u32>,
         clear: bool,
     ) -> io::Result<(usize, u32)> {
+        prefault(buf);
         let arg = XenSysctlReadconsole {
             clear: u8::from(clear),
             incremental: u8::from(index.is_some()),
@@ -151,6 +164,8 @@ impl Privcmd {
     ) -> io::Result<(Vec<u8>, Vec<u8>)> {
         let bytes = nr_cpus.div_ceil(8).max(1) as usize;
         let (mut hard, mut soft) = (vec![0u8; bytes], vec![0u8; bytes]);
+        prefault(&mut hard);
+        prefault(&mut soft);
         let arg = XenDomctlVcpuaffinity {
             vcpu,
             flags: xen_abi::domctl::XEN_VCPUAFFINITY_HARD | xen_abi::domctl::XEN_VCPUAFFINITY_SOFT,
@@ -190,6 +205,7 @@ impl Privcmd {
         max: u32,
     ) -> io::Result<Vec<XenDomctlGetdomaininfo>> {
         let mut buf = vec![XenDomctlGetdomaininfo::new_zeroed(); max as usize];
+        prefault(buf.as_mut_slice().as_mut_bytes());
         let arg = XenSysctlGetdomaininfolist {
             first_domain: first,
             max_domains: max,

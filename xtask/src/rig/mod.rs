@@ -99,6 +99,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkback"),
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
+    ("fxl", "fxl"),
 ];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.

@@ -84,6 +84,17 @@ pub const ALL: &[Scenario] = &[
         dom0_extra_modules: &[],
         script: include_str!("scripts/blk-hostile.sh"),
     },
+    Scenario {
+        name: "fxl",
+        essential: false,
+        timeout: Duration::from_secs(480),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl.sh"),
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.

@@ -1,0 +1,133 @@
+# Scenario fxl: Ferrite's toolstack CLI beside xl on one host. xl creates a disk-less Debian PV
+# domU (domU test `spin`); fxl's list, list --json, info, domid, domname, vcpu-list, uptime
+# must show what xl shows, field by field; fxl's pause, unpause, rename, mem-max and destroy
+# must act as xl sees; fxl dmesg holds Xen's banner; and fxl create -n reads the guest's config.
+. /rig/lib.sh
+bad=0
+check() { # check WHAT: count a failure (the scenario fails at the end, after every check ran)
+  bad=$((bad+1)); log "FXL-CHECK-FAIL: $*"
+}
+
+domu g1 spin "" rignoblk
+# The dry run reads the same file xl will use.
+fxl create -n /tmp/g1.cfg memory=160 > /tmp/g1.json || check "fxl create -n failed"
+prefix "RIG: create -n: " < /tmp/g1.json | head -12
+grep -q '"name": "g1"' /tmp/g1.json && grep -q '"memory_mib": 160' /tmp/g1.json || check "fxl create -n: wrong configuration"
+fxl create -n /tmp/g1.cfg memroy=1 2> /tmp/err && check "fxl create -n accepted memroy="
+grep -q 'command line:1: unknown key "memroy" (did you mean "memory"?)' /tmp/err || check "fxl create -n: wrong error: $(cat /tmp/err)"
+fxl create /tmp/g1.cfg 2> /tmp/err && check "fxl create (not implemented) succeeded"
+grep -q 'not implemented yet' /tmp/err || check "fxl create: wrong message: $(cat /tmp/err)"
+
+start_domu g1
+waitfor /tmp/g1.cons DOMU-BUSY 180
+id=$(xl domid g1)
+log "g1 is domain $id"
+
+# list: the header and every field but the time; r and b change from one instant to the next,
+# so only p s c d are compared exactly.
+xl list > /tmp/xl.list; fxl list > /tmp/fxl.list || check "fxl list failed"
+prefix "RIG: xl:  " < /tmp/xl.list; prefix "RIG: fxl: " < /tmp/fxl.list
+[ "$(head -1 /tmp/xl.list)" = "$(head -1 /tmp/fxl.list)" ] || check "list header differs"
+fields() { awk 'NR>1 { print $1, $2, $3, $4, substr($5, 3, 4) }' "$1"; }
+[ "$(fields /tmp/xl.list)" = "$(fields /tmp/fxl.list)" ] || check "list fields differ: xl '$(fields /tmp/xl.list | tr '\n' ';')' fxl '$(fields /tmp/fxl.list | tr '\n' ';')'"
+awk 'NR>1 && $5 !~ /^[r-][b-][p-][s-][c-][d-]$/ { exit 1 }' /tmp/fxl.list || check "fxl list: bad state letters"
+xl list g1 > /tmp/xl.one; fxl list g1 > /tmp/fxl.one || check "fxl list g1 failed"
+[ "$(fields /tmp/xl.one)" = "$(fields /tmp/fxl.one)" ] || check "list g1 differs"
+fxl list nosuch 2> /tmp/err && check "fxl list nosuch succeeded"
+
+# list --json: one object per domain, with the same name, ID, memory and vCPUs.
+fxl list --json > /tmp/fxl.json || check "fxl list --json failed"
+n_json=$(grep -c '"domid":' /tmp/fxl.json); n_xl=$(($(wc -l < /tmp/xl.list) - 1))
+[ "$n_json" = "$n_xl" ] || check "list --json has $n_json domains, xl list $n_xl"
+tr -d ' \n' < /tmp/fxl.json > /tmp/fxl.json1
+grep -q "^\[{\"name\":\"Domain-0\",\"domid\":0,.*},{\"name\":\"g1\",\"domid\":$id,\"uuid\":\"[0-9a-f-]*\",\"state\":\"[r-][b-]----\",.*}\]$" /tmp/fxl.json1 || check "list --json: unexpected shape: $(cat /tmp/fxl.json1)"
+memkib=$(sed -n 's/.*"name":"g1".*"mem_kib":\([0-9]*\).*/\1/p' /tmp/fxl.json1)
+[ "$((memkib / 1024))" = "$(awk '$1 == "g1" { print $3 }' /tmp/xl.list)" ] || check "list --json mem_kib $memkib"
+
+# info: every field fxl prints equals xl's.
+xl info > /tmp/xl.info; fxl info > /tmp/fxl.info || check "fxl info failed"
+prefix "RIG: fxl info: " < /tmp/fxl.info
+while IFS= read -r line; do
+  key=${line%%:*}; key=$(echo $key)
+  want=$(grep "^$key *:" /tmp/xl.info | head -1)
+  [ -n "$want" ] || { check "xl info has no '$key'"; continue; }
+  [ "$want" = "$line" ] || check "info '$key': xl '$want' fxl '$line'"
+done < /tmp/fxl.info
+for k in host nr_cpus cores_per_socket threads_per_core cpu_mhz total_memory free_memory xen_major xen_minor xen_extra xen_caps; do
+  grep -q "^$k *:" /tmp/fxl.info || check "fxl info has no $k"
+done
+
+# domid, domname.
+[ "$(fxl domid g1)" = "$id" ] || check "fxl domid g1: '$(fxl domid g1)'"
+[ "$(fxl domname "$id")" = g1 ] || check "fxl domname $id: '$(fxl domname "$id")'"
+[ "$(fxl domname 0)" = Domain-0 ] || check "fxl domname 0"
+fxl domid nosuch 2> /tmp/err && check "fxl domid nosuch succeeded"
+grep -q "Can't get domid of domain name 'nosuch'" /tmp/err || check "fxl domid nosuch: $(cat /tmp/err)"
+
+# vcpu-list: header, name, ID, vCPU, online or not, and both affinities.
+xl vcpu-list > /tmp/xl.vcpu; fxl vcpu-list > /tmp/fxl.vcpu || check "fxl vcpu-list failed"
+prefix "RIG: xl:  " < /tmp/xl.vcpu; prefix "RIG: fxl: " < /tmp/fxl.vcpu
+[ "$(head -1 /tmp/xl.vcpu)" = "$(head -1 /tmp/fxl.vcpu)" ] || check "vcpu-list header differs"
+vfields() { awk 'NR>1 { $4 = ""; $6 = ""; print $0 "|" substr($5, 3, 1) }' "$1" | sed 's/ [-r][-b]- / /'; }
+[ "$(vfields /tmp/xl.vcpu)" = "$(vfields /tmp/fxl.vcpu)" ] || check "vcpu-list differs: xl '$(vfields /tmp/xl.vcpu | tr '\n' ';')' fxl '$(vfields /tmp/fxl.vcpu | tr '\n' ';')'"
+
+# uptime: the same domains.
+xl uptime > /tmp/xl.up; fxl uptime > /tmp/fxl.up || check "fxl uptime failed"
+prefix "RIG: fxl: " < /tmp/fxl.up
+[ "$(awk '{ print $1, $2 }' /tmp/xl.up)" = "$(awk '{ print $1, $2 }' /tmp/fxl.up)" ] || check "uptime differs: $(cat /tmp/xl.up)"
+
+# dmesg: the ring holds Xen's banner, as xl's does.
+xl dmesg > /tmp/xl.dmesg; fxl dmesg > /tmp/fxl.dmesg || check "fxl dmesg failed"
+log "dmesg: xl $(wc -c < /tmp/xl.dmesg) bytes, fxl $(wc -c < /tmp/fxl.dmesg) bytes"
+if grep -q 'Xen version 4.17' /tmp/xl.dmesg; then
+  grep -q 'Xen version 4.17' /tmp/fxl.dmesg || check "fxl dmesg has no Xen banner"
+else
+  log "the ring has wrapped: xl dmesg has no banner either"
+fi
+[ "$(head -3 /tmp/xl.dmesg)" = "$(head -3 /tmp/fxl.dmesg)" ] || check "dmesg starts differently"
+
+# pause, unpause: seen by xl list.
+fxl pause g1 || check "fxl pause failed"
+st=$(xl list g1 | awk 'NR==2 { print $5 }'); log "after fxl pause: $st"
+case $st in ??p???) ;; *) check "xl list after fxl pause: $st";; esac
+fxl unpause g1 || check "fxl unpause failed"
+st=$(xl list g1 | awk 'NR==2 { print $5 }'); log "after fxl unpause: $st"
+case $st in ??-???) ;; *) check "xl list after fxl unpause: $st";; esac
+fxl unpause g1 2> /tmp/err && check "a second unpause succeeded (Xen's EINVAL expected)"
+log "second unpause: $(cat /tmp/err)"
+
+# rename: seen by xl; a name in use is refused.
+fxl rename g1 g1r || check "fxl rename failed"
+[ "$(xl domid g1r)" = "$id" ] || check "xl does not see g1r"
+fxl rename g1r Domain-0 2> /tmp/err && check "rename to Domain-0 succeeded"
+log "rename to Domain-0: $(cat /tmp/err)"
+
+# mem-max: getdomaininfo's max_pages (fxl list --json) and memory/static-max; not below target.
+fxl mem-max g1r 200m || check "fxl mem-max failed"
+maxkib=$(fxl list --json g1r | sed -n 's/.*"max_mem_kib": \([0-9]*\).*/\1/p')
+[ "$maxkib" = $((200 * 1024 + 1024)) ] || check "max_mem_kib after mem-max 200m: $maxkib"
+[ "$(xenstore-read /local/domain/$id/memory/static-max)" = 204800 ] || check "static-max: $(xenstore-read /local/domain/$id/memory/static-max)"
+fxl mem-max g1r 100m 2> /tmp/err && check "mem-max below the target succeeded"
+log "mem-max 100m: $(cat /tmp/err)"
+
+# Verbs not implemented say so and fail.
+fxl shutdown g1r 2> /tmp/err && check "fxl shutdown (not implemented) succeeded"
+grep -q 'not implemented yet' /tmp/err || check "fxl shutdown: $(cat /tmp/err)"
+
+# destroy: the domain leaves xl list, and its xenstore directories go.
+vm=$(xenstore-read /local/domain/$id/vm)
+log "destroy $id (vm $vm)"
+fxl destroy g1r || check "fxl destroy failed"
+end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+while xl list | awk -v id="$id" 'NR>1 && $2 == id { f = 1 } END { exit !f }'; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && { check "domain $id still in xl list: $(xl list | tr '\n' ';')"; break; }
+  sleep 1
+done
+for p in /local/domain/$id "$vm" /libxl/$id /local/domain/0/backend/console/$id; do
+  xenstore-read "$p" > /dev/null 2>&1 && check "$p still in xenstore"
+done
+xl list > /tmp/xl.list; prefix "RIG: after destroy: " < /tmp/xl.list
+fxl destroy 0 2> /tmp/err && check "fxl destroy 0 succeeded"
+
+log "FXL checks failed: $bad"
+[ "$bad" = 0 ] || fail "fxl: $bad check(s) failed"
