@@ -120,7 +120,16 @@ impl ListEntry {
         let f = DomInfFlags::from_bits_retain(info.flags);
         let shutdown = f.contains(DomInfFlags::SHUTDOWN);
         let code = (info.flags >> 16) & 0xff;
-        let crashed = shutdown && code == SHUTDOWN_CRASH;
+        // xl's fifth letter is the shutdown reason (`shutdown_reason_letters` "-rscw"): `c`
+        // for a crash, and `r`, `s`, `w` for reboot, suspend, watchdog, `?` beyond.
+        let reason = match (shutdown, code) {
+            (false, _) | (true, 0) => '-',
+            (true, 1) => 'r',
+            (true, 2) => 's',
+            (true, SHUTDOWN_CRASH) => 'c',
+            (true, 4) => 'w',
+            (true, _) => '?',
+        };
         let flag = |on: bool, c: char| if on { c } else { '-' };
         let (running, blocked, paused, dying) = (
             f.contains(DomInfFlags::RUNNING),
@@ -133,7 +142,7 @@ impl ListEntry {
             flag(blocked, 'b'),
             flag(paused, 'p'),
             flag(shutdown, 's'),
-            flag(crashed, 'c'),
+            reason,
             flag(dying, 'd'),
         ]
         .iter()
@@ -793,6 +802,9 @@ mod tests {
         assert_eq!(e(0x0000_0004), "---s--");
         assert_eq!(e(0x0003_000c), "--psc-");
         assert_eq!(e(0x0000_000d), "--ps-d");
+        assert_eq!(e(0x0001_0004), "---sr-");
+        assert_eq!(e(0x0004_0004), "---sw-");
+        assert_eq!(e(0x0005_0004), "---s?-");
     }
 
     #[test]
