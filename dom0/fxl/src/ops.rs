@@ -333,7 +333,7 @@ pub fn info() -> Result<()> {
     info_line(&mut o, "xen_minor", minor)?;
     info_line(&mut o, "xen_extra", &extra)?;
     info_line(&mut o, "xen_version", format!("{major}.{minor}{extra}"))?;
-    info_line(&mut o, "xen_caps", caps.trim_end())?;
+    info_line(&mut o, "xen_caps", &caps)?;
     info_line(&mut o, "xen_scheduler", scheduler_name(sched))?;
     info_line(&mut o, "xen_pagesize", pagesize)?;
     info_line(
