@@ -25,15 +25,20 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
 const HYPERVISOR_SYSCTL: u64 = 35;
 const HYPERVISOR_DOMCTL: u64 = 36;
 
-/// Writes to every page of `buf` so that all are present and writable before Xen writes there:
-/// Xen never faults a dom0 page in, and a page not yet touched (fresh from `mmap`, as large
-/// allocations are) makes the hypercall fail with `EFAULT`.
+/// Writes to every page of `buf` (each byte written is the one already there) so that all are
+/// present and writable before Xen reads or writes there: Xen never faults a dom0 page in, and
+/// a page not yet touched (fresh from `mmap`, as large allocations are) makes the hypercall fail
+/// with `EFAULT`.
 fn prefault(buf: &mut [u8]) {
+    let touch = |b: &mut u8| {
+        let v = *b;
+        *std::hint::black_box(b) = v;
+    };
     for b in buf.iter_mut().step_by(xen_abi::types::PAGE_SIZE) {
-        *std::hint::black_box(b) = 0;
+        touch(b);
     }
     if let Some(b) = buf.last_mut() {
-        *std::hint::black_box(b) = 0;
+        touch(b);
     }
 }
 
@@ -191,6 +196,54 @@ impl Privcmd {
         Ok((hard, soft))
     }
 
+    /// `XEN_DOMCTL_setvcpuaffinity`: sets a vCPU's hard and/or soft affinity (bitmaps of
+    /// `8 * len` CPUs; `None` leaves that one alone). Xen writes the effective affinity back into
+    /// the maps it was given.
+    pub fn setvcpuaffinity(
+        &self,
+        domain: DomId,
+        vcpu: u32,
+        mut hard: Option<&mut [u8]>,
+        mut soft: Option<&mut [u8]>,
+    ) -> io::Result<()> {
+        let map = |m: &mut Option<&mut [u8]>, flag: u32| match m {
+            Some(b) => {
+                prefault(b);
+                (
+                    flag,
+                    XenctlBitmap {
+                        bitmap: b.as_mut_ptr() as u64,
+                        // At most the map's bits (a huge map is only partly used).
+                        nr_bits: (b.len().min(1 << 20) * 8) as u32,
+                        _pad0: 0,
+                    },
+                )
+            }
+            None => (0, XenctlBitmap::new_zeroed()),
+        };
+        let (fh, cpumap_hard) = map(&mut hard, xen_abi::domctl::XEN_VCPUAFFINITY_HARD);
+        let (fs, cpumap_soft) = map(&mut soft, xen_abi::domctl::XEN_VCPUAFFINITY_SOFT);
+        if fh | fs == 0 {
+            return Ok(());
+        }
+        let arg = XenDomctlVcpuaffinity {
+            vcpu,
+            flags: fh | fs,
+            cpumap_hard,
+            cpumap_soft,
+        };
+        let mut op = XenDomctl::new_zeroed();
+        op.cmd = Domctl::Setvcpuaffinity as u32;
+        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+        op.domain = domain;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; each handle it holds points to the caller's map
+        // (`hard`/`soft`, borrowed mutably for the whole call) of `nr_bits / 8` bytes, what Xen
+        // reads and writes back at most; a map not given is not flagged, so Xen ignores it.
+        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok(())
+    }
+
     /// `XEN_DOMCTL_getdomaininfo`: one domain's information.
     pub fn getdomaininfo(&self, domain: DomId) -> io::Result<XenDomctlGetdomaininfo> {
         let mut info = XenDomctlGetdomaininfo::new_zeroed();
@@ -243,5 +296,19 @@ impl Privcmd {
             }
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefault;
+
+    #[test]
+    fn prefault_keeps_the_contents() {
+        let mut b: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8 + 1).collect();
+        let want = b.clone();
+        prefault(&mut b);
+        assert_eq!(b, want);
+        prefault(&mut []);
     }
 }

@@ -113,7 +113,8 @@ enum Verb {
     Rename { domain: String, new_name: String },
     /// List the vCPUs of all or some domains.
     VcpuList { domains: Vec<String> },
-    /// Set a vCPU's affinity (not implemented yet).
+    /// Set a vCPU's hard (and soft) affinity: VCPU is a number or `all`; CPUS is `all`, `N`,
+    /// `N-M`, `^N`, comma-separated, or `-` to leave that affinity alone.
     VcpuPin {
         domain: String,
         vcpu: String,
@@ -122,7 +123,8 @@ enum Verb {
     },
     /// Set the number of online vCPUs (not implemented yet).
     VcpuSet { domain: String, vcpus: u32 },
-    /// Set a domain's memory target (not implemented yet).
+    /// Set a domain's memory target, which its balloon driver follows (MEM: a number with an
+    /// optional unit b, k, m (default), g, t).
     MemSet { domain: String, mem: String },
     /// Set a domain's maximum memory (MEM: a number with an optional unit b, k, m (default), g, t).
     MemMax { domain: String, mem: String },
@@ -206,9 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::Console { .. } => not_implemented("console"),
         Verb::Shutdown { .. } => not_implemented("shutdown"),
         Verb::Reboot { .. } => not_implemented("reboot"),
-        Verb::VcpuPin { .. } => not_implemented("vcpu-pin"),
+        Verb::VcpuPin {
+            domain,
+            vcpu,
+            cpus_hard,
+            cpus_soft,
+        } => ops::vcpu_pin(&domain, &vcpu, &cpus_hard, cpus_soft.as_deref()),
         Verb::VcpuSet { .. } => not_implemented("vcpu-set"),
-        Verb::MemSet { .. } => not_implemented("mem-set"),
+        Verb::MemSet { domain, mem } => ops::mem_set(&domain, &mem),
         Verb::BlockAttach { .. } => not_implemented("block-attach"),
         Verb::BlockDetach { .. } => not_implemented("block-detach"),
         Verb::BlockList { .. } => not_implemented("block-list"),

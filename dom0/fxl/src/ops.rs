@@ -29,8 +29,20 @@ pub fn create(
     dry_run: bool,
     print_cfg: bool,
     file: Option<String>,
-    mut args: Vec<String>,
+    args: Vec<String>,
 ) -> Result<()> {
+    let text = create_output(dry_run, print_cfg, file, args)?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// What `create` prints: the configuration (JSON, or xl.cfg with `print_cfg`) on a dry run.
+fn create_output(
+    dry_run: bool,
+    print_cfg: bool,
+    file: Option<String>,
+    mut args: Vec<String>,
+) -> Result<String> {
     let file = match file {
         Some(f) => f,
         None if !args.is_empty() && !args[0].contains('=') => args.remove(0),
@@ -41,14 +53,11 @@ pub fn create(
     if !dry_run {
         bail!("create: creating domains is not implemented yet in fxl (the configuration is valid; -n prints it)");
     }
-    let mut out = std::io::stdout().lock();
-    if print_cfg {
-        write!(out, "{}", cfg.to_xl_cfg())?;
+    Ok(if print_cfg {
+        cfg.to_xl_cfg()
     } else {
-        serde_json::to_writer_pretty(&mut out, &cfg)?;
-        writeln!(out)?;
-    }
-    Ok(())
+        serde_json::to_string_pretty(&cfg)? + "\n"
+    })
 }
 
 /// One domain as `fxl list --json` shows it (schema in docs/fxl.md).
@@ -599,6 +608,130 @@ pub fn mem_max(q: &str, mem: &str) -> Result<()> {
     Ok(())
 }
 
+/// `mem-set DOMAIN MEM`, as `libxl_set_memory_target` (absolute, enforced): not above
+/// `memory/static-max`; `max_mem` of MEM + 1024 KiB; then in one transaction
+/// `memory/target` = MEM − videoram (KiB) and `/vm/<uuid>/memory` (MiB). The guest's balloon
+/// driver follows `memory/target`.
+pub fn mem_set(q: &str, mem: &str) -> Result<()> {
+    let kb = parse_mem_kb(mem).ok_or_else(|| anyhow!("invalid memory size: {mem}"))?;
+    let (pc, xs) = (privcmd()?, xenstore()?);
+    let d = find_domain(&pc, &xs, q)?;
+    let id = d.domain.0;
+    if id == 0 {
+        bail!("mem-set of domain 0: not implemented yet in fxl");
+    }
+    let dir = format!("/local/domain/{id}/memory");
+    let static_max: u64 = xs
+        .read_parse(NO_TX, &format!("{dir}/static-max"))
+        .ok_or_else(|| anyhow!("cannot get memory info from {dir}/static-max"))?;
+    let videoram: u64 = xs
+        .read_parse(NO_TX, &format!("{dir}/videoram"))
+        .unwrap_or(0);
+    if kb > static_max {
+        bail!("memory_dynamic_max must be less than or equal to memory_static_max ({kb} KiB > static-max {static_max} KiB)");
+    }
+    if kb < videoram {
+        bail!("the target ({kb} KiB) is below the video RAM ({videoram} KiB)");
+    }
+    pc.domctl(
+        Domctl::MaxMem,
+        d.domain,
+        &mut XenDomctlMaxMem {
+            max_memkb: kb + MAXMEM_SLACK_KIB,
+        },
+    )
+    .with_context(|| format!("max_mem {id}"))?;
+    let vm = xs
+        .read_string(NO_TX, &format!("/local/domain/{id}/vm"))
+        .ok();
+    xs.transaction(|tx| {
+        xs.write(
+            tx,
+            &format!("{dir}/target"),
+            (kb - videoram).to_string().as_bytes(),
+        )?;
+        if let Some(vm) = &vm {
+            xs.write(
+                tx,
+                &format!("{vm}/memory"),
+                (kb / 1024).to_string().as_bytes(),
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// xl's `parse_cpurange`: comma-separated `all`, `N`, `N-M`, each optionally `^` (remove),
+/// applied in order, as a bitmap of `nr_cpus` CPUs.
+pub fn parse_cpurange(s: &str, nr_cpus: u32) -> Result<Vec<u8>, String> {
+    let mut map = vec![0u8; nr_cpus.div_ceil(8).max(1) as usize];
+    for tok in s.split(',') {
+        let t = tok.trim();
+        let (neg, t) = match t.strip_prefix('^') {
+            Some(r) => (true, r),
+            None => (false, t),
+        };
+        let (a, b) = if t == "all" {
+            (0, nr_cpus.saturating_sub(1))
+        } else {
+            let (a, b) = t.split_once('-').unwrap_or((t, t));
+            match (a.parse::<u32>(), b.parse::<u32>()) {
+                (Ok(a), Ok(b)) if a <= b => (a, b),
+                _ => {
+                    return Err(format!(
+                        "invalid CPU range \"{tok}\" (expected all, N, N-M, ^N)"
+                    ))
+                }
+            }
+        };
+        if b >= nr_cpus {
+            return Err(format!("CPU {b} does not exist (this host has {nr_cpus})"));
+        }
+        for c in a..=b {
+            let (byte, bit) = ((c / 8) as usize, 1u8 << (c % 8));
+            if neg {
+                map[byte] &= !bit;
+            } else {
+                map[byte] |= bit;
+            }
+        }
+    }
+    Ok(map)
+}
+
+/// `vcpu-pin DOMAIN VCPU|all CPUS|- [CPUS|-]`: hard (and soft) affinity, as xl.
+pub fn vcpu_pin(q: &str, vcpu: &str, hard: &str, soft: Option<&str>) -> Result<()> {
+    let (pc, xs) = (privcmd()?, xenstore()?);
+    let d = find_domain(&pc, &xs, q)?;
+    let nr_cpus = pc.physinfo().context("sysctl physinfo")?.max_cpu_id + 1;
+    let parse = |s: &str| -> Result<Option<Vec<u8>>> {
+        if s == "-" {
+            Ok(None)
+        } else {
+            parse_cpurange(s, nr_cpus).map(Some).map_err(|e| anyhow!(e))
+        }
+    };
+    let (hard, soft) = (parse(hard)?, soft.map(parse).transpose()?.flatten());
+    let vcpus: Vec<u32> = if vcpu == "all" {
+        if d.max_vcpu_id == xen_abi::domctl::XEN_INVALID_MAX_VCPU_ID {
+            Vec::new()
+        } else {
+            (0..=d.max_vcpu_id).collect()
+        }
+    } else {
+        vec![vcpu
+            .parse()
+            .map_err(|_| anyhow!("Invalid argument {vcpu} as VCPU."))?]
+    };
+    for v in vcpus {
+        let (mut h, mut s) = (hard.clone(), soft.clone());
+        pc.setvcpuaffinity(d.domain, v, h.as_deref_mut(), s.as_deref_mut())
+            .with_context(|| format!("Could not set affinity for vcpu `{v}'"))?;
+    }
+    Ok(())
+}
+
 /// `uptime` as xl formats it.
 pub fn uptime_string(secs: u64, short: bool) -> String {
     let (s, m, h, d) = (secs % 60, secs / 60 % 60, secs / 3600 % 24, secs / 86400);
@@ -896,6 +1029,52 @@ mod tests {
         assert_eq!(parse_mem_kb("lots"), None);
         assert_eq!(parse_mem_kb("1x"), None);
         assert_eq!(parse_mem_kb(""), None);
+    }
+
+    const PVLINUX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/xlexample.pvlinux");
+
+    #[test]
+    fn create_dry_run_prints_json_and_cfg() {
+        let json = create_output(true, false, None, vec![PVLINUX.into(), "vcpus=3".into()])
+            .expect("dry run");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+        assert_eq!(
+            (v["name"].as_str(), v["vcpus"].as_u64()),
+            (Some("example.pvlinux"), Some(3))
+        );
+        assert_eq!(v["disks"][0]["devid"].as_u64(), Some(51712));
+        let cfg = create_output(true, true, Some(PVLINUX.into()), vec![]).expect("dry run");
+        let back = DomainConfig::parse("printed", &cfg, &[]).expect("parses back");
+        assert_eq!(back.name, "example.pvlinux");
+    }
+
+    #[test]
+    fn create_without_dry_run_is_not_implemented() {
+        let e = create_output(false, false, Some(PVLINUX.into()), vec![]).expect_err("no builder");
+        assert!(e.to_string().contains("not implemented yet"), "{e}");
+        let e = create_output(true, false, None, vec!["memory=1".into()]).expect_err("no file");
+        assert!(e.to_string().contains("no config file"), "{e}");
+        let e = create_output(true, false, Some("/nonexistent.cfg".into()), vec![])
+            .expect_err("no file");
+        assert!(
+            e.to_string().contains("cannot read /nonexistent.cfg"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cpurange_as_xl() {
+        assert_eq!(parse_cpurange("all", 4), Ok(vec![0x0f]));
+        assert_eq!(parse_cpurange("0-3,^2", 4), Ok(vec![0x0b]));
+        assert_eq!(parse_cpurange("1", 2), Ok(vec![0x02]));
+        assert_eq!(parse_cpurange("8,9", 10), Ok(vec![0, 3]));
+        assert!(parse_cpurange("2", 2)
+            .expect_err("no CPU 2")
+            .contains("CPU 2 does not exist"));
+        assert!(parse_cpurange("x", 2)
+            .expect_err("bad")
+            .contains("invalid CPU range"));
+        assert!(parse_cpurange("3-1", 4).is_err());
     }
 
     #[test]

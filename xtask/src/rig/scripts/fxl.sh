@@ -110,12 +110,40 @@ maxkib=$(fxl list --json g1r | sed -n 's/.*"max_mem_kib": \([0-9]*\).*/\1/p')
 fxl mem-max g1r 100m 2> /tmp/err && check "mem-max below the target succeeded"
 log "mem-max 100m: $(cat /tmp/err)"
 
+# mem-set: memory/target, /vm/<uuid>/memory and max_mem as libxl writes them; above static-max
+# refused; the guest's balloon follows, as xl list shows.
+vm=$(xenstore-read /local/domain/$id/vm)
+fxl mem-set g1r 128m || check "fxl mem-set failed"
+[ "$(xenstore-read /local/domain/$id/memory/target)" = 131072 ] || check "target after mem-set 128m: $(xenstore-read /local/domain/$id/memory/target)"
+[ "$(xenstore-read "$vm/memory")" = 128 ] || check "$vm/memory after mem-set 128m: $(xenstore-read "$vm/memory")"
+maxkib=$(fxl list --json g1r | sed -n 's/.*"max_mem_kib": \([0-9]*\).*/\1/p')
+[ "$maxkib" = $((128 * 1024 + 1024)) ] || check "max_mem_kib after mem-set 128m: $maxkib"
+fxl mem-set g1r 300m 2> /tmp/err && check "mem-set above static-max succeeded"
+log "mem-set 300m: $(cat /tmp/err)"
+end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+until [ "$(xl list g1r | awk 'NR==2 { print $3 }')" -le 129 ]; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && { check "the balloon did not follow: $(xl list g1r | tail -1)"; break; }
+  sleep 1
+done
+log "after mem-set 128m: $(xl list g1r | tail -1)"
+
+# vcpu-pin: seen by xl vcpu-list (hard is field 7, soft field 9); a CPU that does not exist is
+# refused.
+fxl vcpu-pin g1r 0 1 || check "fxl vcpu-pin g1r 0 1 failed"
+aff=$(xl vcpu-list g1r | awk 'NR==2 { print $7, $9 }'); log "after vcpu-pin 0 1: $aff"
+[ "$aff" = "1 all" ] || check "xl vcpu-list after fxl vcpu-pin 0 1: $aff"
+fxl vcpu-pin g1r all all 0 || check "fxl vcpu-pin g1r all all 0 failed"
+aff=$(xl vcpu-list g1r | awk 'NR==2 { print $7, $9 }'); log "after vcpu-pin all all 0: $aff"
+[ "$aff" = "all 0" ] || check "xl vcpu-list after fxl vcpu-pin all all 0: $aff"
+[ "$(xl vcpu-list g1r | awk 'NR==2 { print $7, $8, $9 }')" = "$(fxl vcpu-list g1r | awk 'NR==2 { print $7, $8, $9 }')" ] || check "vcpu-list affinity differs after vcpu-pin"
+fxl vcpu-pin g1r 0 5 2> /tmp/err && check "vcpu-pin to CPU 5 succeeded"
+log "vcpu-pin 0 5: $(cat /tmp/err)"
+
 # Verbs not implemented say so and fail.
 fxl shutdown g1r 2> /tmp/err && check "fxl shutdown (not implemented) succeeded"
 grep -q 'not implemented yet' /tmp/err || check "fxl shutdown: $(cat /tmp/err)"
 
 # destroy: the domain leaves xl list, and its xenstore directories go.
-vm=$(xenstore-read /local/domain/$id/vm)
 log "destroy $id (vm $vm)"
 fxl destroy g1r || check "fxl destroy failed"
 end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
