@@ -572,6 +572,17 @@ mod tests {
     }
 
     #[test]
+    fn parse_bad_bytes_are_errors() {
+        assert_eq!(err(r#"a = "\xff""#), "t.cfg:1: string is not valid UTF-8");
+        assert_eq!(err("a = 'x\\"), "t.cfg:1: unterminated string");
+        assert_eq!(
+            err("a = 'x\\\n'"),
+            "t.cfg:1: unterminated string (strings end on their line)"
+        );
+        assert!(err("a = 1 # c\nb = $").starts_with("t.cfg:2: lexical error at \"$\""));
+    }
+
+    #[test]
     fn parse_append_mismatch_is_error() {
         assert!(err("a = [1]\na += 'x'").starts_with("t.cfg:2: a += "));
     }

@@ -225,6 +225,15 @@ fn cpus_checked() {
 }
 
 #[test]
+fn list_where_a_string_is_expected_is_rejected() {
+    assert!(rejected("kernel = ['/a']").contains("kernel: expected a string, got a list"));
+    assert!(rejected("type = ['pv']").contains("type: expected a string, got a list"));
+    assert!(rejected("on_poweroff = ['destroy']").contains("on_poweroff: expected a string"));
+    assert!(rejected("disk = [['/x,,xvda']]")
+        .contains("disk: expected a list of strings, got a nested list"));
+}
+
+#[test]
 fn grant_frames() {
     assert_eq!(ok("max_grant_frames = 64").max_grant_frames, Some(64));
     assert!(rejected("max_grant_frames = 'x'").contains("expected a number of frames"));
