@@ -79,7 +79,7 @@ enum Verb {
         force: bool,
         domain: String,
     },
-    /// Ask a domain to shut down (not implemented yet).
+    /// Ask a PV domain to shut down (it acts on `control/shutdown`).
     Shutdown {
         /// Every domain.
         #[arg(short = 'a', long = "all")]
@@ -92,7 +92,7 @@ enum Verb {
         fallback: bool,
         domain: Option<String>,
     },
-    /// Ask a domain to reboot (not implemented yet).
+    /// Ask a PV domain to reboot (it acts on `control/shutdown`).
     Reboot {
         /// Every domain.
         #[arg(short = 'a', long = "all")]
@@ -206,8 +206,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Verb::Console { .. } => not_implemented("console"),
-        Verb::Shutdown { .. } => not_implemented("shutdown"),
-        Verb::Reboot { .. } => not_implemented("reboot"),
+        Verb::Shutdown {
+            all, wait, domain, ..
+        } => ops::shutdown(domain.as_deref(), all, wait, false),
+        Verb::Reboot {
+            all, wait, domain, ..
+        } => ops::shutdown(domain.as_deref(), all, wait, true),
         Verb::VcpuPin {
             domain,
             vcpu,
@@ -284,9 +288,9 @@ mod tests {
 
     #[test]
     fn cli_unimplemented_verb_fails() {
-        let cli = Cli::try_parse_from(["fxl", "shutdown", "-w", "d"]).expect("parses");
+        let cli = Cli::try_parse_from(["fxl", "block-list", "d"]).expect("parses");
         let e = run(cli).expect_err("not implemented");
-        assert!(e.to_string().contains("shutdown: not implemented yet"));
+        assert!(e.to_string().contains("block-list: not implemented yet"));
     }
 
     #[test]

@@ -788,6 +788,60 @@ pub fn uptime(short: bool, qs: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// `shutdown`/`reboot [-a] [-w] [DOMAIN]` of PV guests, as libxl: `control/shutdown` =
+/// `poweroff` or `reboot` (the guest's kernel reads it, clears it and acts); with `-w`, wait
+/// until each domain has shut down or is gone. `-a`: every domain but 0.
+pub fn shutdown(q: Option<&str>, all: bool, wait: bool, reboot: bool) -> Result<()> {
+    let (pc, xs) = (privcmd()?, xenstore()?);
+    let cmd = if reboot { "reboot" } else { "poweroff" };
+    let doms: Vec<XenDomctlGetdomaininfo> = match (q, all) {
+        (Some(_), true) => bail!("give either -a or a domain, not both"),
+        (None, false) => bail!("no domain given (or -a for all)"),
+        (Some(q), false) => vec![find_domain(&pc, &xs, q)?],
+        (None, true) => pc
+            .domains()?
+            .into_iter()
+            .filter(|d| d.domain.0 != 0)
+            .collect(),
+    };
+    for d in &doms {
+        let id = d.domain.0;
+        let control = format!("/local/domain/{id}/control");
+        if xs.read(NO_TX, &control).is_err() {
+            bail!("domain {id}: PV control interface not available: external graceful shutdown not possible");
+        }
+        xs.transaction(|tx| xs.write(tx, &format!("{control}/shutdown"), cmd.as_bytes()))
+            .with_context(|| format!("write {control}/shutdown"))?;
+    }
+    if !wait {
+        return Ok(());
+    }
+    eprintln!("Waiting for {} domains", doms.len());
+    let mut pending: Vec<u16> = doms.iter().map(|d| d.domain.0).collect();
+    while !pending.is_empty() {
+        pending.retain(|&id| match pc.getdomaininfo(DomId(id)) {
+            Ok(i) if i.domain.0 == id => {
+                if i.flags & DomInfFlags::SHUTDOWN.bits() == 0 {
+                    return true;
+                }
+                eprintln!(
+                    "Domain {id} has been shut down, reason code {}",
+                    (i.flags >> 16) & 0xff
+                );
+                false
+            }
+            _ => {
+                eprintln!("Domain {id} has been destroyed.");
+                false
+            }
+        });
+        if !pending.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+    }
+    Ok(())
+}
+
 /// How long `destroy` waits for a backend to close a device (libxl's `LIBXL_DESTROY_TIMEOUT`).
 const BACKEND_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

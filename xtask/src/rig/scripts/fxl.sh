@@ -139,9 +139,29 @@ aff=$(xl vcpu-list g1r | awk 'NR==2 { print $7, $9 }'); log "after vcpu-pin all 
 fxl vcpu-pin g1r 0 5 2> /tmp/err && check "vcpu-pin to CPU 5 succeeded"
 log "vcpu-pin 0 5: $(cat /tmp/err)"
 
+# shutdown, reboot: control/shutdown written (seen while the guest is paused), -w keeps waiting
+# while the domain runs, and the guest's kernel takes the request (clears the node). This domU's
+# init is a shell that ignores the signals a request turns into, so it stays up.
+fxl pause g1r || check "fxl pause g1r failed"
+fxl shutdown g1r || check "fxl shutdown failed"
+[ "$(xenstore-read /local/domain/$id/control/shutdown)" = poweroff ] || check "control/shutdown after fxl shutdown: '$(xenstore-read /local/domain/$id/control/shutdown)'"
+fxl reboot g1r || check "fxl reboot failed"
+[ "$(xenstore-read /local/domain/$id/control/shutdown)" = reboot ] || check "control/shutdown after fxl reboot: '$(xenstore-read /local/domain/$id/control/shutdown)'"
+timeout 3 fxl shutdown -w g1r 2> /tmp/err && check "fxl shutdown -w returned while the domain runs"
+log "shutdown -w for 3 s: $(tr '\n' ' ' < /tmp/err)"
+grep -q 'Waiting for 1 domains' /tmp/err || check "fxl shutdown -w: $(cat /tmp/err)"
+fxl unpause g1r || check "fxl unpause g1r failed"
+end=$(( $(cut -d. -f1 /proc/uptime) + 30 ))
+until [ -z "$(xenstore-read /local/domain/$id/control/shutdown)" ]; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && { check "the guest did not take the shutdown request"; break; }
+  sleep 0.5
+done
+log "after the request: $(xl list g1r | tail -1)"
+fxl shutdown -a g1r 2> /tmp/err && check "fxl shutdown -a DOMAIN succeeded"
+
 # Verbs not implemented say so and fail.
-fxl shutdown g1r 2> /tmp/err && check "fxl shutdown (not implemented) succeeded"
-grep -q 'not implemented yet' /tmp/err || check "fxl shutdown: $(cat /tmp/err)"
+fxl block-list g1r 2> /tmp/err && check "fxl block-list (not implemented) succeeded"
+grep -q 'not implemented yet' /tmp/err || check "fxl block-list: $(cat /tmp/err)"
 
 # destroy: the domain leaves xl list, and its xenstore directories go.
 log "destroy $id (vm $vm)"
