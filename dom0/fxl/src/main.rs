@@ -142,7 +142,7 @@ enum Verb {
         domain: String,
         device: String,
     },
-    /// List a domain's disks (not implemented yet).
+    /// List the disks of domains.
     BlockList { domains: Vec<String> },
     /// Attach a network interface (not implemented yet).
     NetworkAttach {
@@ -222,7 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Verb::MemSet { domain, mem } => ops::mem_set(&domain, &mem),
         Verb::BlockAttach { .. } => not_implemented("block-attach"),
         Verb::BlockDetach { .. } => not_implemented("block-detach"),
-        Verb::BlockList { .. } => not_implemented("block-list"),
+        Verb::BlockList { domains } => ops::block_list(&domains),
         Verb::NetworkAttach { .. } => not_implemented("network-attach"),
         Verb::NetworkDetach { .. } => not_implemented("network-detach"),
         Verb::NetworkList { .. } => not_implemented("network-list"),
@@ -288,9 +288,9 @@ mod tests {
 
     #[test]
     fn cli_unimplemented_verb_fails() {
-        let cli = Cli::try_parse_from(["fxl", "block-list", "d"]).expect("parses");
+        let cli = Cli::try_parse_from(["fxl", "network-list", "d"]).expect("parses");
         let e = run(cli).expect_err("not implemented");
-        assert!(e.to_string().contains("block-list: not implemented yet"));
+        assert!(e.to_string().contains("network-list: not implemented yet"));
     }
 
     #[test]

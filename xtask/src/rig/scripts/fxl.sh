@@ -1,5 +1,5 @@
-# Scenario fxl: Ferrite's toolstack CLI beside xl on one host. xl creates a disk-less Debian PV
-# domU (domU test `spin`); fxl's list, list --json, info, domid, domname, vcpu-list, uptime
+# Scenario fxl: Ferrite's toolstack CLI beside xl on one host. xl creates a Debian PV domU
+# (domU test `spin`, one blkback disk it never connects); fxl's list, list --json, info, domid, domname, vcpu-list, uptime
 # must show what xl shows, field by field; fxl's pause, unpause, rename, mem-max and destroy
 # must act as xl sees; fxl dmesg holds Xen's banner; and fxl create -n reads the guest's config.
 . /rig/lib.sh
@@ -8,7 +8,12 @@ check() { # check WHAT: count a failure (the scenario fails at the end, after ev
   bad=$((bad+1)); log "FXL-CHECK-FAIL: $*"
 }
 
-domu g1 spin "" rignoblk
+# One disk served by blkback, which the guest never connects (no xen-blkfront: `rignoblk`): it
+# gives block-list a row and destroy a backend to close.
+dd if=/dev/zero of=/tmp/g1.img bs=1M count=8 2>/dev/null
+blkback > /tmp/blkback.log 2>&1 &
+BB=$!
+domu g1 spin "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/g1.img'" rignoblk
 # The dry run reads the same file xl will use.
 fxl create -n /tmp/g1.cfg memory=160 > /tmp/g1.json || check "fxl create -n failed"
 prefix "RIG: create -n: " < /tmp/g1.json | head -12
@@ -159,23 +164,37 @@ done
 log "after the request: $(xl list g1r | tail -1)"
 fxl shutdown -a g1r 2> /tmp/err && check "fxl shutdown -a DOMAIN succeeded"
 
+# block-list: xl's header and fields.
+xl block-list g1r > /tmp/xl.blk; fxl block-list g1r > /tmp/fxl.blk || check "fxl block-list failed"
+prefix "RIG: xl:  " < /tmp/xl.blk; prefix "RIG: fxl: " < /tmp/fxl.blk
+[ "$(head -1 /tmp/xl.blk)" = "$(head -1 /tmp/fxl.blk)" ] || check "block-list header differs"
+[ "$(awk 'NR>1 { print $1, $2, $3, $4, $5, $6, $7 }' /tmp/xl.blk)" = "$(awk 'NR>1 { print $1, $2, $3, $4, $5, $6, $7 }' /tmp/fxl.blk)" ] || check "block-list rows differ"
+[ "$(wc -l < /tmp/fxl.blk)" = 2 ] || check "block-list: $(wc -l < /tmp/fxl.blk) lines"
+
 # Verbs not implemented say so and fail.
-fxl block-list g1r 2> /tmp/err && check "fxl block-list (not implemented) succeeded"
-grep -q 'not implemented yet' /tmp/err || check "fxl block-list: $(cat /tmp/err)"
+fxl network-list g1r 2> /tmp/err && check "fxl network-list (not implemented) succeeded"
+grep -q 'not implemented yet' /tmp/err || check "fxl network-list: $(cat /tmp/err)"
 
 # destroy: the domain leaves xl list, and its xenstore directories go.
 log "destroy $id (vm $vm)"
-fxl destroy g1r || check "fxl destroy failed"
+fxl destroy g1r 2> /tmp/err || check "fxl destroy failed: $(cat /tmp/err)"
+[ -s /tmp/err ] && log "fxl destroy said: $(cat /tmp/err)"
 end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
 while xl list | awk -v id="$id" 'NR>1 && $2 == id { f = 1 } END { exit !f }'; do
   [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && { check "domain $id still in xl list: $(xl list | tr '\n' ';')"; break; }
   sleep 1
 done
-for p in /local/domain/$id "$vm" /libxl/$id /local/domain/0/backend/console/$id; do
+for p in /local/domain/$id "$vm" /libxl/$id /local/domain/0/backend/console/$id /local/domain/0/backend/vbd/$id; do
   xenstore-read "$p" > /dev/null 2>&1 && check "$p still in xenstore"
 done
 xl list > /tmp/xl.list; prefix "RIG: after destroy: " < /tmp/xl.list
 fxl destroy 0 2> /tmp/err && check "fxl destroy 0 succeeded"
+# blkback let the device go: no descriptor of the image, no grant mapping.
+sleep 1
+grep -a -E "51712|released" /tmp/blkback.log | prefix "RIG: "
+kill -0 $BB || check "blkback died"
+fds=$(ls -l "/proc/$BB/fd" 2>/dev/null | grep -c /tmp/g1.img)
+[ "$fds" = 0 ] || check "blkback holds $fds descriptor(s) of the image after fxl destroy"
 
 log "FXL checks failed: $bad"
 [ "$bad" = 0 ] || fail "fxl: $bad check(s) failed"
