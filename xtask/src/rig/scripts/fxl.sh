@@ -1,7 +1,8 @@
 # Scenario fxl: Ferrite's toolstack CLI beside xl on one host. xl creates a Debian PV domU
-# (domU test `spin`, one blkback disk it never connects); fxl's list, list --json, info, domid, domname, vcpu-list, uptime
-# must show what xl shows, field by field; fxl's pause, unpause, rename, mem-max and destroy
-# must act as xl sees; fxl dmesg holds Xen's banner; and fxl create -n reads the guest's config.
+# (domU test `spin`, one blkback disk it never connects); fxl's list, list --json, info, domid,
+# domname, vcpu-list, uptime and block-list must show what xl shows, field by field; fxl's
+# pause, unpause, rename, mem-max, mem-set, vcpu-pin, shutdown/reboot and destroy must act as
+# xl, xenstore and blkback see; fxl dmesg holds Xen's banner; fxl create -n reads the config.
 . /rig/lib.sh
 bad=0
 check() { # check WHAT: count a failure (the scenario fails at the end, after every check ran)
