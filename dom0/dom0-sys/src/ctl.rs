@@ -3,58 +3,44 @@
 //! `sysctl.h`), with the interface versions of Xen 4.17.
 //!
 //! A sub-op whose argument carries a guest handle (a pointer Xen writes through) is exposed
-//! only as a method that builds the handle itself ([`Privcmd::getdomaininfolist`]); the
-//! others go through [`Privcmd::domctl`] with an argument type that holds no pointer
-//! ([`PlainDomctl`]).
+//! only as a method that builds the handle itself ([`Privcmd::getdomaininfolist`],
+//! [`Privcmd::readconsole`], [`Privcmd::getvcpuaffinity`]); the others go through
+//! [`Privcmd::domctl`] and [`Privcmd::sysctl`] with an argument type that holds no pointer
+//! ([`PlainDomctl`], [`PlainSysctl`]).
 
 use crate::privcmd::Privcmd;
 use std::io;
-use xen_abi::domctl::{Domctl, XenDomctl, XenDomctlGetdomaininfo, XEN_DOMCTL_INTERFACE_VERSION};
+use xen_abi::domctl::{
+    Domctl, XenDomctl, XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlVcpuaffinity,
+    XEN_DOMCTL_INTERFACE_VERSION,
+};
 use xen_abi::sysctl::{
-    Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XEN_SYSCTL_INTERFACE_VERSION,
+    Sysctl, XenSysctl, XenSysctlGetdomaininfolist, XenSysctlPhysinfo, XenSysctlReadconsole,
+    XenSysctlSchedId, XEN_SYSCTL_INTERFACE_VERSION,
 };
 use xen_abi::types::DomId;
+use xen_abi::xen::XenctlBitmap;
 use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes};
-
-/// A hypercall buffer made resident for the call: Xen copies to and from a PV guest's
-/// memory through its page tables and fails with `-EFAULT` on a page that is not present (it
-/// never faults one in), and a fresh zeroed allocation is usually not. libxc uses locked pages
-/// from `/dev/xen/hypercall`; here the buffer is `mlock`ed (every page faulted in and kept),
-/// or, if that is refused, each page is written once.
-struct Resident {
-    ptr: *mut u8,
-    len: usize,
-    locked: bool,
-}
-
-impl Resident {
-    fn new(buf: &mut [u8]) -> Resident {
-        let (ptr, len) = (buf.as_mut_ptr(), buf.len());
-        // SAFETY: `ptr`/`len` describe memory of ours (the borrowed slice); mlock changes no
-        // contents.
-        let locked = len > 0 && unsafe { libc::mlock(ptr.cast(), len) } == 0;
-        if !locked {
-            for i in (0..len).step_by(4096) {
-                // SAFETY: `i < len`, inside the slice; a volatile read and write back of the same
-                // byte faults the page in without changing it.
-                unsafe { ptr.add(i).write_volatile(ptr.add(i).read_volatile()) };
-            }
-        }
-        Resident { ptr, len, locked }
-    }
-}
-
-impl Drop for Resident {
-    fn drop(&mut self) {
-        if self.locked {
-            // SAFETY: the range locked in `new`, still owned by the caller's buffer.
-            unsafe { libc::munlock(self.ptr.cast(), self.len) };
-        }
-    }
-}
 
 const HYPERVISOR_SYSCTL: u64 = 35;
 const HYPERVISOR_DOMCTL: u64 = 36;
+
+/// Writes to every page of `buf` (each byte written is the one already there) so that all are
+/// present and writable before Xen reads or writes there: Xen never faults a dom0 page in, and
+/// a page not yet touched (fresh from `mmap`, as large allocations are) makes the hypercall fail
+/// with `EFAULT`.
+fn prefault(buf: &mut [u8]) {
+    let touch = |b: &mut u8| {
+        let v = *b;
+        *std::hint::black_box(b) = v;
+    };
+    for b in buf.iter_mut().step_by(xen_abi::types::PAGE_SIZE) {
+        touch(b);
+    }
+    if let Some(b) = buf.last_mut() {
+        touch(b);
+    }
+}
 
 /// A domctl argument with no guest handle in it: Xen reads and writes only the 128-byte union
 /// inside `xen_domctl` itself, so issuing it cannot make Xen touch other memory of ours.
@@ -70,6 +56,12 @@ impl PlainDomctl for xen_abi::domctl::XenDomctlSetdomainhandle {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlAddressSize {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlTscInfo {}
 impl PlainDomctl for xen_abi::domctl::XenDomctlCreatedomain {}
+
+/// A sysctl argument with no guest handle in it (see [`PlainDomctl`]).
+pub trait PlainSysctl: FromBytes + IntoBytes + Immutable {}
+
+impl PlainSysctl for XenSysctlPhysinfo {}
+impl PlainSysctl for XenSysctlSchedId {}
 
 impl Privcmd {
     /// `domctl(cmd)` on `domain` with `arg` in the union; `arg` is updated from what Xen wrote
@@ -97,6 +89,161 @@ impl Privcmd {
         Ok(op)
     }
 
+    /// `sysctl(cmd)` with `arg` in the union; `arg` is updated from what Xen wrote back.
+    pub fn sysctl<T: PlainSysctl>(&self, cmd: Sysctl, arg: &mut T) -> io::Result<()> {
+        let mut op = XenSysctl::new_zeroed();
+        op.cmd = cmd as u32;
+        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+        if !op.set_arg(arg) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `op` is a whole xen_sysctl that lives across the call; `T: PlainSysctl`
+        // promises its union holds no guest handle, so Xen reads and writes only `op`.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        if let Some(back) = op.arg::<T>() {
+            *arg = back;
+        }
+        Ok(())
+    }
+
+    /// `XEN_SYSCTL_physinfo`: the host's CPUs, memory and capabilities.
+    pub fn physinfo(&self) -> io::Result<XenSysctlPhysinfo> {
+        let mut p = XenSysctlPhysinfo::new_zeroed();
+        self.sysctl(Sysctl::Physinfo, &mut p)?;
+        Ok(p)
+    }
+
+    /// `XEN_SYSCTL_sched_id`: the scheduler (`XEN_SCHEDULER_*`).
+    pub fn sched_id(&self) -> io::Result<u32> {
+        let mut s = XenSysctlSchedId::new_zeroed();
+        self.sysctl(Sysctl::SchedId, &mut s)?;
+        Ok(s.sched_id)
+    }
+
+    /// `XEN_SYSCTL_readconsole`: up to `buf.len()` bytes of the hypervisor's console ring.
+    /// Incremental from `index` if given (the oldest byte otherwise); `clear` empties the ring
+    /// after reading. Returns the bytes read and the index to continue from.
+    pub fn readconsole(
+        &self,
+        buf: &mut [u8],
+        index: Option<u32>,
+        clear: bool,
+    ) -> io::Result<(usize, u32)> {
+        prefault(buf);
+        let arg = XenSysctlReadconsole {
+            clear: u8::from(clear),
+            incremental: u8::from(index.is_some()),
+            index: index.unwrap_or(0),
+            buffer: buf.as_mut_ptr() as u64,
+            count: u32::try_from(buf.len()).unwrap_or(u32::MAX),
+            ..Default::default()
+        };
+        let mut op = XenSysctl::new_zeroed();
+        op.cmd = Sysctl::Readconsole as u32;
+        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; its one handle, `buffer`, points to `buf`, whose
+        // length is the `count` Xen writes at most, and `buf` outlives the call.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        let back = op.arg::<XenSysctlReadconsole>().unwrap_or(arg);
+        Ok(((back.count as usize).min(buf.len()), back.index))
+    }
+
+    /// `XEN_DOMCTL_getvcpuinfo`: one vCPU's state.
+    pub fn getvcpuinfo(&self, domain: DomId, vcpu: u32) -> io::Result<XenDomctlGetvcpuinfo> {
+        let mut info = XenDomctlGetvcpuinfo {
+            vcpu,
+            ..Default::default()
+        };
+        self.domctl(Domctl::Getvcpuinfo, domain, &mut info)?;
+        Ok(info)
+    }
+
+    /// `XEN_DOMCTL_getvcpuaffinity`: a vCPU's (hard, soft) affinity as bitmaps of `nr_cpus`
+    /// bits (byte `i` bit `j` = CPU `8i+j`).
+    pub fn getvcpuaffinity(
+        &self,
+        domain: DomId,
+        vcpu: u32,
+        nr_cpus: u32,
+    ) -> io::Result<(Vec<u8>, Vec<u8>)> {
+        let bytes = nr_cpus.div_ceil(8).max(1) as usize;
+        let (mut hard, mut soft) = (vec![0u8; bytes], vec![0u8; bytes]);
+        prefault(&mut hard);
+        prefault(&mut soft);
+        let arg = XenDomctlVcpuaffinity {
+            vcpu,
+            flags: xen_abi::domctl::XEN_VCPUAFFINITY_HARD | xen_abi::domctl::XEN_VCPUAFFINITY_SOFT,
+            cpumap_hard: XenctlBitmap {
+                bitmap: hard.as_mut_ptr() as u64,
+                nr_bits: (bytes * 8) as u32,
+                _pad0: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: soft.as_mut_ptr() as u64,
+                nr_bits: (bytes * 8) as u32,
+                _pad0: 0,
+            },
+        };
+        let mut op = XenDomctl::new_zeroed();
+        op.cmd = Domctl::Getvcpuaffinity as u32;
+        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+        op.domain = domain;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; its two handles point to `hard` and `soft`, each
+        // `bytes` long, which is `nr_bits / 8`, what Xen writes at most; both outlive the call.
+        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok((hard, soft))
+    }
+
+    /// `XEN_DOMCTL_setvcpuaffinity`: sets a vCPU's hard and/or soft affinity (bitmaps of
+    /// `8 * len` CPUs; `None` leaves that one alone). Xen writes the effective affinity back into
+    /// the maps it was given.
+    pub fn setvcpuaffinity(
+        &self,
+        domain: DomId,
+        vcpu: u32,
+        mut hard: Option<&mut [u8]>,
+        mut soft: Option<&mut [u8]>,
+    ) -> io::Result<()> {
+        let map = |m: &mut Option<&mut [u8]>, flag: u32| match m {
+            Some(b) => {
+                prefault(b);
+                (
+                    flag,
+                    XenctlBitmap {
+                        bitmap: b.as_mut_ptr() as u64,
+                        // At most the map's bits (a huge map is only partly used).
+                        nr_bits: (b.len().min(1 << 20) * 8) as u32,
+                        _pad0: 0,
+                    },
+                )
+            }
+            None => (0, XenctlBitmap::new_zeroed()),
+        };
+        let (fh, cpumap_hard) = map(&mut hard, xen_abi::domctl::XEN_VCPUAFFINITY_HARD);
+        let (fs, cpumap_soft) = map(&mut soft, xen_abi::domctl::XEN_VCPUAFFINITY_SOFT);
+        if fh | fs == 0 {
+            return Ok(());
+        }
+        let arg = XenDomctlVcpuaffinity {
+            vcpu,
+            flags: fh | fs,
+            cpumap_hard,
+            cpumap_soft,
+        };
+        let mut op = XenDomctl::new_zeroed();
+        op.cmd = Domctl::Setvcpuaffinity as u32;
+        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+        op.domain = domain;
+        op.set_arg(&arg);
+        // SAFETY: `op` lives across the call; each handle it holds points to the caller's map
+        // (`hard`/`soft`, borrowed mutably for the whole call) of `nr_bits / 8` bytes, what Xen
+        // reads and writes back at most; a map not given is not flagged, so Xen ignores it.
+        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok(())
+    }
+
     /// `XEN_DOMCTL_getdomaininfo`: one domain's information.
     pub fn getdomaininfo(&self, domain: DomId) -> io::Result<XenDomctlGetdomaininfo> {
         let mut info = XenDomctlGetdomaininfo::new_zeroed();
@@ -111,7 +258,7 @@ impl Privcmd {
         max: u32,
     ) -> io::Result<Vec<XenDomctlGetdomaininfo>> {
         let mut buf = vec![XenDomctlGetdomaininfo::new_zeroed(); max as usize];
-        let _lock = Resident::new(buf.as_mut_bytes());
+        prefault(buf.as_mut_slice().as_mut_bytes());
         let arg = XenSysctlGetdomaininfolist {
             first_domain: first,
             max_domains: max,
@@ -149,5 +296,19 @@ impl Privcmd {
             }
         }
         Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefault;
+
+    #[test]
+    fn prefault_keeps_the_contents() {
+        let mut b: Vec<u8> = (0..3 * 4096 + 5).map(|i| (i % 251) as u8 + 1).collect();
+        let want = b.clone();
+        prefault(&mut b);
+        assert_eq!(b, want);
+        prefault(&mut []);
     }
 }

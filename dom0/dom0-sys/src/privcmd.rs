@@ -6,6 +6,17 @@ use crate::{ioc_none, ioctl, SharedPages};
 use std::fs::{File, OpenOptions};
 use std::io;
 use xen_abi::types::{DomId, Mfn, PAGE_SIZE};
+use xen_abi::version::{
+    XenCompileInfo, XenPlatformParameters, XenVer, XEN_CAPABILITIES_INFO_LEN,
+    XEN_CHANGESET_INFO_LEN, XEN_COMMANDLINE_LEN, XEN_EXTRAVERSION_LEN,
+};
+use zerocopy::FromZeros;
+
+/// The text of a NUL-terminated C string in `b` (all of `b` if it has no NUL).
+pub fn c_string(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
 
 #[repr(C)]
 struct Hypercall {
@@ -40,6 +51,74 @@ impl Privcmd {
         let v =
             unsafe { self.hypercall(HYPERVISOR_XEN_VERSION, [XENVER_VERSION, 0, 0, 0, 0])? } as u32;
         Ok(((v >> 16) as u16, v as u16))
+    }
+
+    /// `xen_version(cmd, buf)` for the sub-ops that fill a fixed-size buffer.
+    fn xen_version_into<T: zerocopy::IntoBytes + zerocopy::FromBytes>(
+        &self,
+        cmd: XenVer,
+        expected: usize,
+        out: &mut T,
+    ) -> io::Result<i32> {
+        if size_of::<T>() != expected {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `out` is a live, writable `T` for the whole call, and its size is checked
+        // above to be what sub-op `cmd` writes (`expected`, from version.h).
+        unsafe {
+            self.hypercall(
+                HYPERVISOR_XEN_VERSION,
+                [cmd as u64, out as *mut T as u64, 0, 0, 0],
+            )
+        }
+    }
+
+    /// The NUL-terminated text a string sub-op of `xen_version` fills: `XENVER_extraversion`,
+    /// `XENVER_capabilities`, `XENVER_changeset` or `XENVER_commandline`.
+    pub fn xen_version_string(&self, cmd: XenVer) -> io::Result<String> {
+        match cmd {
+            XenVer::Extraversion => self.xen_version_text::<XEN_EXTRAVERSION_LEN>(cmd),
+            XenVer::Capabilities => self.xen_version_text::<XEN_CAPABILITIES_INFO_LEN>(cmd),
+            XenVer::Changeset => self.xen_version_text::<XEN_CHANGESET_INFO_LEN>(cmd),
+            XenVer::Commandline => self.xen_version_text::<XEN_COMMANDLINE_LEN>(cmd),
+            _ => Err(io::Error::from(io::ErrorKind::InvalidInput)),
+        }
+    }
+
+    fn xen_version_text<const N: usize>(&self, cmd: XenVer) -> io::Result<String> {
+        let mut b = [0u8; N];
+        self.xen_version_into(cmd, N, &mut b)?;
+        Ok(c_string(&b))
+    }
+
+    /// `XENVER_compile_info`.
+    pub fn xen_compile_info(&self) -> io::Result<XenCompileInfo> {
+        let mut c = XenCompileInfo::new_zeroed();
+        self.xen_version_into(XenVer::CompileInfo, size_of::<XenCompileInfo>(), &mut c)?;
+        Ok(c)
+    }
+
+    /// `XENVER_platform_parameters`: where the hypervisor's virtual range starts.
+    pub fn xen_platform_parameters(&self) -> io::Result<XenPlatformParameters> {
+        let mut p = XenPlatformParameters::new_zeroed();
+        self.xen_version_into(
+            XenVer::PlatformParameters,
+            size_of::<XenPlatformParameters>(),
+            &mut p,
+        )?;
+        Ok(p)
+    }
+
+    /// `XENVER_pagesize`.
+    pub fn xen_pagesize(&self) -> io::Result<u32> {
+        // SAFETY: XENVER_pagesize takes no buffer (its argument is NULL).
+        let v = unsafe {
+            self.hypercall(
+                HYPERVISOR_XEN_VERSION,
+                [XenVer::Pagesize as u64, 0, 0, 0, 0],
+            )?
+        };
+        Ok(v as u32)
     }
 
     /// Hypercall `op` with `args` (`IOCTL_PRIVCMD_HYPERCALL`); Xen's negative answer comes back

@@ -102,6 +102,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
     ("xenstored", "xenstore-bench"),
+    ("fxl", "fxl"),
 ];
 
 /// The Rust target of dom0 binaries: static, so they need nothing from dom0's root.

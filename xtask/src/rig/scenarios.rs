@@ -134,6 +134,18 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/blk-hostile.sh"),
         xenstored: Xenstored::C,
     },
+    Scenario {
+        name: "fxl",
+        essential: false,
+        timeout: Duration::from_secs(480),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl.sh"),
+        xenstored: Xenstored::C,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
