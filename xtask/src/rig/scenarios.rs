@@ -146,6 +146,20 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/fxl.sh"),
         xenstored: Xenstored::C,
     },
+    Scenario {
+        // The same with Ferrite's xenstored as dom0's only one: xl, fxl, xenconsoled and blkback
+        // all on it.
+        name: "fxl-xenstored",
+        essential: false,
+        timeout: Duration::from_secs(480),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl.sh"),
+        xenstored: Xenstored::Ferrite,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
