@@ -379,8 +379,9 @@ impl Rig {
 
 /// Checks an outcome: the pass marker, no fail marker, and QEMU's exit code from dom0's verdict.
 pub fn verdict(name: &str, o: &Outcome) -> Result<()> {
+    // Under Ferrite (`--hypervisor`) dom0's console lines carry a `(d0) ` prefix.
     let pass = o.log.lines().any(|l| {
-        let mut w = l.split_whitespace();
+        let mut w = l.split_whitespace().skip_while(|w| *w == "(d0)");
         w.next() == Some("RIG-PASS") && w.next() == Some(name)
     });
     let fail = o
@@ -626,6 +627,13 @@ mod tests {
             &outcome(both, Some(crate::qemu::EXIT_SUCCESS), false)
         )
         .is_err());
+        // Ferrite prefixes dom0's console lines.
+        let ferrite = "(d0) RIG-PASS blk uptime=1\n";
+        assert!(verdict(
+            "blk",
+            &outcome(ferrite, Some(crate::qemu::EXIT_SUCCESS), false)
+        )
+        .is_ok());
         // Another scenario's marker does not count.
         let other = "RIG-PASS blk-variants\n";
         assert!(verdict(
