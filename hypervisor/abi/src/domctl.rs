@@ -635,6 +635,51 @@ pub const TSC_MODE_ALWAYS_EMULATE: u32 = 1;
 /// `TSC_MODE_NEVER_EMULATE`.
 pub const TSC_MODE_NEVER_EMULATE: u32 = 2;
 
+/// `XEN_DOMCTL_SCHEDOP_putinfo`: set the domain's parameters.
+pub const XEN_DOMCTL_SCHEDOP_PUTINFO: u32 = 0;
+/// `XEN_DOMCTL_SCHEDOP_getinfo`: read them.
+pub const XEN_DOMCTL_SCHEDOP_GETINFO: u32 = 1;
+/// `XEN_DOMCTL_SCHEDOP_putvcpuinfo`.
+pub const XEN_DOMCTL_SCHEDOP_PUTVCPUINFO: u32 = 2;
+/// `XEN_DOMCTL_SCHEDOP_getvcpuinfo`.
+pub const XEN_DOMCTL_SCHEDOP_GETVCPUINFO: u32 = 3;
+
+/// `xen_domctl_scheduler_op` (`XEN_DOMCTL_scheduler_op`): `u` is the credit/credit2
+/// `{u16 weight, u16 cap}`, RTDS's `{u32 period, budget, flags}`, or the per-vCPU handle form,
+/// as raw words.
+#[doc(alias = "xen_domctl_scheduler_op")]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct XenDomctlSchedulerOp {
+    /// `XEN_SCHEDULER_*`.
+    pub sched_id: u32,
+    /// `XEN_DOMCTL_SCHEDOP_*`.
+    pub cmd: u32,
+    pub u: [u64; 2],
+}
+const _: () = assert!(size_of::<XenDomctlSchedulerOp>() == 24);
+
+/// `xen_domctl_sched_credit2` (and `xen_domctl_sched_credit`): a domain's weight and cap.
+#[doc(alias = "xen_domctl_sched_credit2")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlSchedCredit2 {
+    pub weight: u16,
+    pub cap: u16,
+}
+const _: () = assert!(size_of::<XenDomctlSchedCredit2>() == 4);
+
+/// `xen_domctl_nodeaffinity` (`XEN_DOMCTL_setnodeaffinity`, `XEN_DOMCTL_getnodeaffinity`).
+#[doc(alias = "xen_domctl_nodeaffinity")]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct XenDomctlNodeaffinity {
+    pub nodemap: XenctlBitmap,
+}
+const _: () = assert!(size_of::<XenDomctlNodeaffinity>() == 16);
+
 /// `XEN_SCHEDULER_CREDIT`.
 pub const XEN_SCHEDULER_CREDIT: u32 = 5;
 /// `XEN_SCHEDULER_CREDIT2`.

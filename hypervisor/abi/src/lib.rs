@@ -10,6 +10,7 @@
 pub mod sub_op;
 
 pub mod arch_x86;
+pub mod bitmap;
 pub mod callback;
 pub mod domctl;
 pub mod elfnote;

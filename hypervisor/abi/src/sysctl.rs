@@ -208,6 +208,40 @@ pub struct XenSysctlSchedId {
 }
 const _: () = assert!(size_of::<XenSysctlSchedId>() == 4);
 
+/// `XEN_SYSCTL_CPUPOOL_OP_CREATE`.
+pub const XEN_SYSCTL_CPUPOOL_OP_CREATE: u32 = 1;
+/// `XEN_SYSCTL_CPUPOOL_OP_DESTROY`.
+pub const XEN_SYSCTL_CPUPOOL_OP_DESTROY: u32 = 2;
+/// `XEN_SYSCTL_CPUPOOL_OP_INFO`: the first pool with an id at or above `cpupool_id`.
+pub const XEN_SYSCTL_CPUPOOL_OP_INFO: u32 = 3;
+/// `XEN_SYSCTL_CPUPOOL_OP_ADDCPU`.
+pub const XEN_SYSCTL_CPUPOOL_OP_ADDCPU: u32 = 4;
+/// `XEN_SYSCTL_CPUPOOL_OP_RMCPU`.
+pub const XEN_SYSCTL_CPUPOOL_OP_RMCPU: u32 = 5;
+/// `XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN`.
+pub const XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN: u32 = 6;
+/// `XEN_SYSCTL_CPUPOOL_OP_FREEINFO`: the CPUs in no pool.
+pub const XEN_SYSCTL_CPUPOOL_OP_FREEINFO: u32 = 7;
+
+/// `XEN_SYSCTL_CPUPOOL_PAR_ANY`: any pool.
+pub const XEN_SYSCTL_CPUPOOL_PAR_ANY: u32 = 0xFFFF_FFFF;
+
+/// `xen_sysctl_cpupool_op` (`XEN_SYSCTL_cpupool_op`).
+#[doc(alias = "xen_sysctl_cpupool_op")]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub struct XenSysctlCpupoolOp {
+    /// `XEN_SYSCTL_CPUPOOL_OP_*`.
+    pub op: u32,
+    pub cpupool_id: u32,
+    pub sched_id: u32,
+    pub domid: u32,
+    pub cpu: u32,
+    pub n_dom: u32,
+    pub cpumap: crate::xen::XenctlBitmap,
+}
+const _: () = assert!(size_of::<XenSysctlCpupoolOp>() == 40);
+
 /// `XEN_INVALID_CORE_ID`.
 pub const XEN_INVALID_CORE_ID: u32 = !0;
 /// `XEN_INVALID_SOCKET_ID`.

@@ -441,6 +441,7 @@ fn construct(
                         (shared_info.maddr() + u64::from(v) * 64).0,
                     ),
                     nmi_pending: core::sync::atomic::AtomicBool::new(false),
+                    affinity: spin::Mutex::new(super::Affinity::default()),
                 })
             })
             .collect(),
@@ -464,6 +465,7 @@ fn construct(
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
         teardown: spin::Mutex::new(Default::default()),
+        node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(if spec.privileged {
             Vec::new()
         } else {

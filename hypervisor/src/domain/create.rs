@@ -196,6 +196,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
                     state: spin::Mutex::new(super::build::vcpu_state(false, regs, None, 0)),
                     vcpu_info: AtomicU64::new((shared_info.maddr() + u64::from(v) * 64).0),
                     nmi_pending: AtomicBool::new(false),
+                    affinity: spin::Mutex::new(super::Affinity::default()),
                 })
             })
             .collect(),
@@ -214,6 +215,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         by_toolstack: true,
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
+        node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(Vec::new()),
         teardown: spin::Mutex::new(Default::default()),
     });

@@ -163,6 +163,25 @@ pub struct Vcpu {
     /// `VCPUOP_send_nmi` raised an NMI not yet delivered (Xen's `nmi_pending`): outside the
     /// state lock, so every return to the guest checks it with one load.
     pub nmi_pending: core::sync::atomic::AtomicBool,
+    /// Hard and soft CPU affinity as the toolstack set them (`XEN_DOMCTL_setvcpuaffinity`), one
+    /// bit per physical CPU; all CPUs until set. The hard mask always holds `pcpu`, the one CPU
+    /// the vCPU runs on, so the scheduler never runs it outside it.
+    pub affinity: Mutex<Affinity>,
+}
+
+/// A vCPU's CPU affinity masks (bit `n`: physical CPU `n`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Affinity {
+    /// Where it may run.
+    pub hard: u64,
+    /// Where it prefers to run.
+    pub soft: u64,
+}
+
+impl Default for Affinity {
+    fn default() -> Self {
+        Affinity { hard: !0, soft: !0 }
+    }
 }
 
 impl Vcpu {
@@ -238,6 +257,8 @@ pub struct Domain {
     pub tsc: Mutex<(u32, u32)>,
     /// Its claim on memory not yet allocated (`outstanding_pages`; [`claims`]).
     pub outstanding: core::sync::atomic::AtomicU64,
+    /// `XEN_DOMCTL_setnodeaffinity`'s NUMA nodes (bit `n`: node `n`); all until set.
+    pub node_affinity: core::sync::atomic::AtomicU64,
     /// Its pseudo-physical memory map (`XENMEM_set_memory_map`, Xen's `d->arch.e820`); empty
     /// until set — a boot-module domU gets the one RAM entry libxl would set.
     pub e820: Mutex<Vec<xen_abi::memory::E820Entry>>,

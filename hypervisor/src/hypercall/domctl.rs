@@ -11,12 +11,17 @@ use super::Outcome;
 use crate::domain::{self, runstate, Domain, DomainState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
+use xen_abi::bitmap;
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
-    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlSetdomainhandle,
-    XenDomctlTscInfo, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
-    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
+    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlNodeaffinity,
+    XenDomctlSchedCredit2, XenDomctlSchedulerOp, XenDomctlSetdomainhandle, XenDomctlTscInfo,
+    XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
+    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO,
+    XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD,
+    XEN_VCPUAFFINITY_SOFT,
 };
+use xen_abi::xen::XenctlBitmap;
 use xen_abi::{DomId, Errno, Gfn, XenResult};
 
 /// `XEN_INVALID_MAX_VCPU_ID`: no vCPU.
@@ -238,6 +243,62 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             });
             true
         }
+        (Some(cmd @ (Domctl::Setvcpuaffinity | Domctl::Getvcpuaffinity)), Some(d)) => {
+            let a: XenDomctlVcpuaffinity = op.arg().ok_or(Errno::EINVAL)?;
+            vcpu_affinity(&d, &a, cmd == Domctl::Setvcpuaffinity)?;
+            false
+        }
+        (Some(cmd @ (Domctl::Setnodeaffinity | Domctl::Getnodeaffinity)), Some(d)) => {
+            let a: XenDomctlNodeaffinity = op.arg().ok_or(Errno::EINVAL)?;
+            let map = a.nodemap;
+            if cmd == Domctl::Setnodeaffinity {
+                let nodes = read_bitmap(&map, MAX_NUMNODES)?;
+                // One node, 0: a map without it has no online node (Xen's `-EINVAL`).
+                if nodes & 1 == 0 {
+                    return Err(Errno::EINVAL);
+                }
+                d.node_affinity.store(nodes, Ordering::Release);
+            } else {
+                let nodes = d.node_affinity.load(Ordering::Acquire) & 1;
+                write_bitmap(nodes, &map, MAX_NUMNODES)?;
+            }
+            false
+        }
+        (Some(Domctl::SchedulerOp), Some(_)) => {
+            let mut a: XenDomctlSchedulerOp = op.arg().ok_or(Errno::EINVAL)?;
+            if a.sched_id != XEN_SCHEDULER_CREDIT2 {
+                return Err(Errno::EINVAL);
+            }
+            match a.cmd {
+                XEN_DOMCTL_SCHEDOP_GETINFO => {
+                    let c = XenDomctlSchedCredit2 {
+                        weight: CREDIT2_WEIGHT,
+                        cap: 0,
+                    };
+                    a.u = [0; 2];
+                    a.u[0] = u64::from(c.weight) | (u64::from(c.cap) << 16);
+                    op.set_arg(&a);
+                    true
+                }
+                XEN_DOMCTL_SCHEDOP_PUTINFO => {
+                    let weight = a.u[0] as u16;
+                    let cap = (a.u[0] >> 16) as u16;
+                    // Every domain has credit2's default weight and no cap: Ferrite's
+                    // round-robin run queues share a CPU equally. Keeping them is accepted
+                    // (weight 0 means "unchanged", as in Xen); changing them is not offered.
+                    if (weight == 0 || weight == CREDIT2_WEIGHT) && cap == 0 {
+                        false
+                    } else {
+                        log::warn!(
+                            "scheduler_op: weight {weight} cap {cap}: Ferrite's scheduler has \
+                             no weights or caps: -EOPNOTSUPP"
+                        );
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                }
+                _ => return Err(Errno::EINVAL),
+            }
+        }
         (Some(Domctl::GetAddressSize), Some(_)) => {
             op.set_arg(&XenDomctlAddressSize { size: 64 });
             true
@@ -260,6 +321,78 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
         crate::pv::write_guest_struct(arg, &op)?;
     }
     Ok(Outcome::Done(Ok(0)))
+}
+
+/// credit2's default weight (`CSCHED2_DEFAULT_WEIGHT`), every domain's on Ferrite.
+const CREDIT2_WEIGHT: u16 = 256;
+
+/// `MAX_NUMNODES` of Xen's x86 build: the bits of a node map.
+const MAX_NUMNODES: u32 = 64;
+
+/// Writes `mask` into the guest's `xenctl_bitmap` of a host map of `nbits`.
+fn write_bitmap(mask: u64, map: &XenctlBitmap, nbits: u32) -> XenResult<()> {
+    let base = map.bitmap;
+    bitmap::to_guest(mask, map.nr_bits, nbits, |i, b| {
+        crate::pv::write_guest(base.wrapping_add(u64::from(i)), &[b])
+    })
+}
+
+/// Reads the guest's `xenctl_bitmap` into a mask of the host's `nbits`.
+fn read_bitmap(map: &XenctlBitmap, nbits: u32) -> XenResult<u64> {
+    let base = map.bitmap;
+    bitmap::from_guest(map.nr_bits, nbits, |i| {
+        crate::pv::read_guest_struct::<u8>(base.wrapping_add(u64::from(i)))
+    })
+}
+
+/// `XEN_DOMCTL_{set,get}vcpuaffinity` (Xen's `vcpu_affinity_domctl`). Each vCPU runs on one
+/// physical CPU, so a hard affinity must include it (a map without any online CPU is
+/// `-EINVAL`, as Xen; one that would move the vCPU elsewhere is `-EOPNOTSUPP`: Ferrite does
+/// not migrate vCPUs). The soft affinity is kept as given. The effective maps (∩ online CPUs)
+/// are written back into the buffers named by `flags`.
+fn vcpu_affinity(d: &Domain, a: &XenDomctlVcpuaffinity, set: bool) -> XenResult<()> {
+    let v = d.vcpus.get(a.vcpu as usize).ok_or(Errno::EINVAL)?;
+    if !d.vcpus_ready.load(Ordering::Acquire) {
+        return Err(Errno::ESRCH);
+    }
+    let hard = a.flags & XEN_VCPUAFFINITY_HARD != 0;
+    let soft = a.flags & XEN_VCPUAFFINITY_SOFT != 0;
+    if !hard && !soft {
+        return Err(Errno::EINVAL);
+    }
+    let cpus = super::sysctl::online_cpus();
+    let online = if cpus >= 64 { !0 } else { (1u64 << cpus) - 1 };
+    let mut aff = *v.affinity.lock();
+    if set {
+        if hard {
+            let h = read_bitmap(&a.cpumap_hard, cpus)? & online;
+            if h == 0 {
+                return Err(Errno::EINVAL);
+            }
+            if h & (1u64 << v.pcpu) == 0 {
+                log::warn!(
+                    "d{}v{}: hard affinity {h:#x} leaves out CPU {}, where it runs: Ferrite does \
+                     not migrate vCPUs: -EOPNOTSUPP",
+                    d.id.0,
+                    a.vcpu,
+                    v.pcpu
+                );
+                return Err(Errno::EOPNOTSUPP);
+            }
+            aff.hard = h;
+        }
+        if soft {
+            aff.soft = read_bitmap(&a.cpumap_soft, cpus)? & online;
+        }
+        *v.affinity.lock() = aff;
+    }
+    if hard {
+        write_bitmap(aff.hard & online, &a.cpumap_hard, cpus)?;
+    }
+    if soft {
+        write_bitmap(aff.soft & online, &a.cpumap_soft, cpus)?;
+    }
+    Ok(())
 }
 
 /// The first domain whose id is at least `from` (Xen's `for_each_domain` walk, in id order).

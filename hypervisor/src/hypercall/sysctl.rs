@@ -5,9 +5,13 @@
 
 use core::sync::atomic::Ordering;
 use xen_abi::domctl::XenDomctlGetdomaininfo;
+use xen_abi::domctl::XEN_SCHEDULER_CREDIT2;
 use xen_abi::sysctl::{
-    PhysCap, Sysctl, XenSysctl, XenSysctlCputopo, XenSysctlCputopoinfo, XenSysctlGetdomaininfolist,
-    XenSysctlMeminfo, XenSysctlNumainfo, XenSysctlPhysinfo, XenSysctlReadconsole,
+    PhysCap, Sysctl, XenSysctl, XenSysctlCpupoolOp, XenSysctlCputopo, XenSysctlCputopoinfo,
+    XenSysctlGetdomaininfolist, XenSysctlMeminfo, XenSysctlNumainfo, XenSysctlPhysinfo,
+    XenSysctlReadconsole, XenSysctlSchedId, XEN_SYSCTL_CPUPOOL_OP_ADDCPU,
+    XEN_SYSCTL_CPUPOOL_OP_CREATE, XEN_SYSCTL_CPUPOOL_OP_DESTROY, XEN_SYSCTL_CPUPOOL_OP_FREEINFO,
+    XEN_SYSCTL_CPUPOOL_OP_INFO, XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN, XEN_SYSCTL_CPUPOOL_OP_RMCPU,
     XEN_SYSCTL_INTERFACE_VERSION,
 };
 use xen_abi::{Errno, XenResult};
@@ -107,6 +111,18 @@ pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
             }
             return Ok(0);
         }
+        Some(Sysctl::SchedId) => {
+            // Per-CPU round-robin run queues, every domain at the same weight: credit2 with its
+            // default weight and no caps (docs/abi: the scheduler).
+            op.set_arg(&XenSysctlSchedId {
+                sched_id: XEN_SCHEDULER_CREDIT2,
+            });
+        }
+        Some(Sysctl::CpupoolOp) => {
+            let mut a: XenSysctlCpupoolOp = op.arg().ok_or(Errno::EINVAL)?;
+            cpupool_op(&mut a)?;
+            op.set_arg(&a);
+        }
         _ => {
             log::warn!("sysctl {} is not supported: -ENOSYS", op.cmd);
             return Err(Errno::ENOSYS);
@@ -114,6 +130,54 @@ pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
     }
     crate::pv::write_guest_struct(arg, &op)?;
     Ok(0)
+}
+
+/// `XEN_SYSCTL_cpupool_op` with Ferrite's one pool, 0 (`Pool-0`), which holds every CPU and
+/// every domain: `INFO` of the first pool at or above the id asked (past it `-ENOENT`, which
+/// ends libxl's walk), `FREEINFO` (no CPU is free), `MOVEDOMAIN` into pool 0
+/// (already there). Creating, destroying and changing pools is not offered (`-EOPNOTSUPP`).
+fn cpupool_op(a: &mut XenSysctlCpupoolOp) -> XenResult<()> {
+    let cpus = online_cpus();
+    let all = if cpus >= 64 { !0 } else { (1u64 << cpus) - 1 };
+    let write_map = |mask: u64, map: &xen_abi::xen::XenctlBitmap| {
+        let base = map.bitmap;
+        xen_abi::bitmap::to_guest(mask, map.nr_bits, cpus, |i, b| {
+            crate::pv::write_guest(base.wrapping_add(u64::from(i)), &[b])
+        })
+    };
+    match a.op {
+        XEN_SYSCTL_CPUPOOL_OP_INFO => {
+            // `cpupool_get_next_by_id`: `PAR_ANY` (~0) is no wildcard here, just past pool 0.
+            if a.cpupool_id > 0 {
+                return Err(Errno::ENOENT);
+            }
+            a.cpupool_id = 0;
+            a.sched_id = XEN_SCHEDULER_CREDIT2;
+            a.n_dom = crate::domain::DOMAINS.lock().len() as u32;
+            write_map(all, &a.cpumap)
+        }
+        XEN_SYSCTL_CPUPOOL_OP_FREEINFO => write_map(0, &a.cpumap),
+        XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN => {
+            let id = xen_abi::DomId(a.domid as u16);
+            if a.domid >= u32::from(xen_abi::DomId::FIRST_RESERVED.0)
+                || crate::domain::get(id).is_none()
+            {
+                return Err(Errno::ESRCH);
+            }
+            if a.cpupool_id != 0 {
+                return Err(Errno::ENOENT);
+            }
+            Ok(())
+        }
+        XEN_SYSCTL_CPUPOOL_OP_CREATE
+        | XEN_SYSCTL_CPUPOOL_OP_DESTROY
+        | XEN_SYSCTL_CPUPOOL_OP_ADDCPU
+        | XEN_SYSCTL_CPUPOOL_OP_RMCPU => {
+            log::warn!("cpupool_op {}: Ferrite has one CPU pool: -EOPNOTSUPP", a.op);
+            Err(Errno::EOPNOTSUPP)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
 }
 
 /// Writes back only the count at the start of the sub-op's struct (Xen's
@@ -126,7 +190,7 @@ fn write_count(arg: u64, count: &u32) -> XenResult<()> {
 }
 
 /// CPUs online (at least 1).
-fn online_cpus() -> u32 {
+pub(crate) fn online_cpus() -> u32 {
     use crate::arch::x86_64::percpu;
     ((0..crate::layout::MAX_CPUS)
         .filter(|&c| percpu::of(c).is_some_and(|p| p.online.load(Ordering::Acquire)))

@@ -1228,6 +1228,7 @@ extern "C" fn guest_main() {
     lifecycle(&mut t);
     build_and_run(&mut t, false);
     build_and_run(&mut t, true);
+    scheduling(&mut t, pi.nr_cpus);
 
     // unknown sub-ops and domains
     t.eq(
@@ -1246,6 +1247,194 @@ extern "C" fn guest_main() {
         "an unknown sysctl is -ENOSYS",
     );
     t.finish()
+}
+
+/// The scheduler and CPU placement as libxl's `xl create` meets them: `sched_id` (credit2, Xen
+/// 4.17's default), `cpupool_op` (`Pool-0` with every CPU; nothing above it; no free CPU),
+/// credit2's weight and cap of a domain, dom0's vCPU affinities (all CPUs until set; a soft
+/// affinity set and read back; a hard map with no online CPU refused), and a node affinity
+/// without node 0 refused.
+#[cfg(target_os = "none")]
+fn scheduling(t: &mut Test, nr_cpus: u32) {
+    use domu_frontends::abi::domctl::{
+        XenDomctlNodeaffinity, XenDomctlSchedulerOp, XenDomctlVcpuaffinity, XEN_VCPUAFFINITY_HARD,
+        XEN_VCPUAFFINITY_SOFT,
+    };
+    use domu_frontends::abi::sysctl::{
+        XenSysctlCpupoolOp, XenSysctlSchedId, XEN_SYSCTL_CPUPOOL_OP_FREEINFO,
+        XEN_SYSCTL_CPUPOOL_OP_INFO, XEN_SYSCTL_CPUPOOL_PAR_ANY,
+    };
+    use domu_frontends::abi::xen::XenctlBitmap;
+    const SCHED_ID: u32 = 4;
+    const CPUPOOL_OP: u32 = 18;
+    const SETVCPUAFFINITY: u32 = 9;
+    const SCHEDULER_OP: u32 = 16;
+    const GETVCPUAFFINITY: u32 = 25;
+    const SETNODEAFFINITY: u32 = 68;
+    let all = if nr_cpus >= 8 {
+        0xff
+    } else {
+        (1u8 << nr_cpus) - 1
+    };
+
+    let (rc, op) = sysctl(SCHED_ID, &XenSysctlSchedId::default(), SV);
+    t.eq(
+        (
+            rc,
+            op.arg::<XenSysctlSchedId>().unwrap_or_default().sched_id,
+        ),
+        (0, 6),
+        "sched_id: credit2",
+    );
+    let mut map = [0xaau8; 4];
+    let pool = |op: u32, id: u32, map: &mut [u8; 4]| {
+        let a = XenSysctlCpupoolOp {
+            op,
+            cpupool_id: id,
+            sched_id: 0,
+            domid: 0,
+            cpu: 0,
+            n_dom: 0,
+            cpumap: XenctlBitmap {
+                bitmap: map.as_mut_ptr() as u64,
+                nr_bits: 32,
+                _pad0: 0,
+            },
+        };
+        let (rc, op) = sysctl(CPUPOOL_OP, &a, SV);
+        (rc, op.arg::<XenSysctlCpupoolOp>())
+    };
+    let (rc, info) = pool(XEN_SYSCTL_CPUPOOL_OP_INFO, 0, &mut map);
+    let info = info.map(|i| (i.cpupool_id, i.sched_id, i.n_dom >= 1));
+    t.eq(
+        (rc, info, map),
+        (0, Some((0, 6, true)), [all, 0, 0, 0]),
+        "cpupool INFO from 0: Pool-0, credit2, its domains, every CPU (rest of the map zeroed)",
+    );
+    t.eq(
+        pool(
+            XEN_SYSCTL_CPUPOOL_OP_INFO,
+            XEN_SYSCTL_CPUPOOL_PAR_ANY,
+            &mut map,
+        )
+        .0,
+        -2,
+        "cpupool INFO from PAR_ANY is -ENOENT (no wildcard: past every pool)",
+    );
+    t.eq(
+        pool(XEN_SYSCTL_CPUPOOL_OP_INFO, 1, &mut map).0,
+        -2,
+        "cpupool INFO above the last pool is -ENOENT",
+    );
+    map = [0xaa; 4];
+    t.eq(
+        (pool(XEN_SYSCTL_CPUPOOL_OP_FREEINFO, 0, &mut map).0, map),
+        (0, [0; 4]),
+        "cpupool FREEINFO: no free CPU",
+    );
+
+    let sched = |cmd: u32, weight: u16, cap: u16| {
+        let a = XenDomctlSchedulerOp {
+            sched_id: 6,
+            cmd,
+            u: [u64::from(weight) | (u64::from(cap) << 16), 0],
+        };
+        let (rc, op) = domctl(SCHEDULER_OP, 0, &a, DV);
+        let u = op.arg::<XenDomctlSchedulerOp>().map_or(0, |a| a.u[0]);
+        (rc, (u as u16, (u >> 16) as u16))
+    };
+    t.eq(
+        sched(1, 0, 0),
+        (0, (256, 0)),
+        "scheduler_op credit2 getinfo of dom0: weight 256, no cap",
+    );
+    t.eq(
+        sched(0, 256, 0).0,
+        0,
+        "scheduler_op credit2 putinfo of the same weight and cap",
+    );
+    let wrong = XenDomctlSchedulerOp {
+        sched_id: 5,
+        cmd: 1,
+        u: [0; 2],
+    };
+    t.eq(
+        domctl(SCHEDULER_OP, 0, &wrong, DV).0,
+        -22,
+        "scheduler_op naming another scheduler is -EINVAL",
+    );
+
+    let mut hard = [0xaau8; 4];
+    let mut soft = [0xaau8; 4];
+    let aff = |cmd: u32, flags: u32, hard: &mut [u8; 4], soft: &mut [u8; 4]| {
+        let bm = |b: &mut [u8; 4]| XenctlBitmap {
+            bitmap: b.as_mut_ptr() as u64,
+            nr_bits: 32,
+            _pad0: 0,
+        };
+        let a = XenDomctlVcpuaffinity {
+            vcpu: 0,
+            flags,
+            cpumap_hard: bm(hard),
+            cpumap_soft: bm(soft),
+        };
+        domctl(cmd, 0, &a, DV).0
+    };
+    let both = XEN_VCPUAFFINITY_HARD | XEN_VCPUAFFINITY_SOFT;
+    t.eq(
+        (aff(GETVCPUAFFINITY, both, &mut hard, &mut soft), hard, soft),
+        (0, [all, 0, 0, 0], [all, 0, 0, 0]),
+        "getvcpuaffinity of dom0 v0: every CPU, hard and soft",
+    );
+    soft = [1, 0, 0, 0];
+    t.eq(
+        (
+            aff(SETVCPUAFFINITY, XEN_VCPUAFFINITY_SOFT, &mut hard, &mut soft),
+            soft,
+        ),
+        (0, [1, 0, 0, 0]),
+        "setvcpuaffinity soft to CPU 0: written back",
+    );
+    soft = [0xaa; 4];
+    t.eq(
+        (
+            aff(GETVCPUAFFINITY, XEN_VCPUAFFINITY_SOFT, &mut hard, &mut soft),
+            soft,
+        ),
+        (0, [1, 0, 0, 0]),
+        "getvcpuaffinity soft: CPU 0",
+    );
+    soft = [0xff, 0, 0, 0];
+    aff(SETVCPUAFFINITY, XEN_VCPUAFFINITY_SOFT, &mut hard, &mut soft);
+    hard = [0, 0, 0, 0x80];
+    t.eq(
+        aff(SETVCPUAFFINITY, XEN_VCPUAFFINITY_HARD, &mut hard, &mut soft),
+        -22,
+        "setvcpuaffinity hard to CPU 31 only (not online) is -EINVAL",
+    );
+    t.eq(
+        aff(GETVCPUAFFINITY, 0, &mut hard, &mut soft),
+        -22,
+        "getvcpuaffinity with neither hard nor soft is -EINVAL",
+    );
+
+    let setnode = |first: u8| {
+        let mut nodes = [first, 0, 0, 0, 0, 0, 0, 0];
+        let node = XenDomctlNodeaffinity {
+            nodemap: XenctlBitmap {
+                bitmap: nodes.as_mut_ptr() as u64,
+                nr_bits: 64,
+                _pad0: 0,
+            },
+        };
+        domctl(SETNODEAFFINITY, 0, &node, DV).0
+    };
+    t.eq(
+        setnode(2),
+        -22,
+        "setnodeaffinity without node 0 (the only node) is -EINVAL",
+    );
+    t.eq(setnode(1), 0, "setnodeaffinity to node 0");
 }
 
 /// A domU: the version, then the domain, then the privilege.

@@ -30,6 +30,9 @@ pub fn fragment() -> Fragment {
         vcpu, flags, cpumap_hard, cpumap_soft,
     });
     layout!(f, XenDomctlMaxVcpus => "struct xen_domctl_max_vcpus" { max });
+    layout!(f, XenDomctlSchedulerOp => "struct xen_domctl_scheduler_op" { sched_id, cmd, u });
+    layout!(f, XenDomctlSchedCredit2 => "struct xen_domctl_sched_credit2" { weight, cap });
+    layout!(f, XenDomctlNodeaffinity => "struct xen_domctl_nodeaffinity" { nodemap });
     layout!(f, XenDomctlSetdomainhandle => "struct xen_domctl_setdomainhandle" { handle });
     layout!(f, XenDomctlIrqPermission => "struct xen_domctl_irq_permission" {
         pirq, allow_access, pad,

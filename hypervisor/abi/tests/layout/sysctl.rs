@@ -18,6 +18,9 @@ pub fn fragment() -> Fragment {
         first_domain, _pad0, max_domains, buffer, num_domains, _pad1,
     });
     layout!(f, XenSysctlSchedId => "struct xen_sysctl_sched_id" { sched_id });
+    layout!(f, XenSysctlCpupoolOp => "struct xen_sysctl_cpupool_op" {
+        op, cpupool_id, sched_id, domid, cpu, n_dom, cpumap,
+    });
     layout!(f, XenSysctlCputopo => "struct xen_sysctl_cputopo" { core, socket, node });
     layout!(f, XenSysctlCputopoinfo => "struct xen_sysctl_cputopoinfo" {
         num_cpus, _pad0, cputopo,
