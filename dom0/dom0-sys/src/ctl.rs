@@ -64,6 +64,52 @@ impl PlainSysctl for XenSysctlPhysinfo {}
 impl PlainSysctl for XenSysctlSchedId {}
 
 impl Privcmd {
+    /// `domctl(cmd)` on `domain` with `arg` in the union, the whole `xen_domctl` returned as Xen
+    /// left it; `InvalidInput` if `arg` is larger than the union.
+    ///
+    /// # Safety
+    /// Every guest handle in `arg` must point to memory of this process valid for what the
+    /// sub-op reads and writes there, for the duration of the call.
+    unsafe fn domctl_raw<T: IntoBytes + Immutable>(
+        &self,
+        cmd: Domctl,
+        domain: DomId,
+        arg: &T,
+    ) -> io::Result<XenDomctl> {
+        let mut op = XenDomctl::new_zeroed();
+        op.cmd = cmd as u32;
+        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
+        op.domain = domain;
+        if !op.set_arg(arg) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `op` is a whole xen_domctl that lives across the call; the caller vouches for
+        // the handles in its union.
+        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok(op)
+    }
+
+    /// `sysctl(cmd)` with `arg` in the union (see [`Privcmd::domctl_raw`]).
+    ///
+    /// # Safety
+    /// As [`Privcmd::domctl_raw`].
+    unsafe fn sysctl_raw<T: IntoBytes + Immutable>(
+        &self,
+        cmd: Sysctl,
+        arg: &T,
+    ) -> io::Result<XenSysctl> {
+        let mut op = XenSysctl::new_zeroed();
+        op.cmd = cmd as u32;
+        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
+        if !op.set_arg(arg) {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // SAFETY: `op` is a whole xen_sysctl that lives across the call; the caller vouches for
+        // the handles in its union.
+        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        Ok(op)
+    }
+
     /// `domctl(cmd)` on `domain` with `arg` in the union; `arg` is updated from what Xen wrote
     /// back, and the whole `xen_domctl` is returned (some sub-ops answer in its `domain`).
     /// Xen's error (`-errno`) comes back as the OS error.
@@ -73,16 +119,9 @@ impl Privcmd {
         domain: DomId,
         arg: &mut T,
     ) -> io::Result<XenDomctl> {
-        let mut op = XenDomctl::new_zeroed();
-        op.cmd = cmd as u32;
-        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-        op.domain = domain;
-        if !op.set_arg(arg) {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        }
-        // SAFETY: `op` is a whole xen_domctl that lives across the call; `T: PlainDomctl`
-        // promises its union holds no guest handle, so Xen reads and writes only `op`.
-        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        // SAFETY: `T: PlainDomctl` promises the union holds no guest handle, so Xen reads and
+        // writes only the `xen_domctl` itself.
+        let op = unsafe { self.domctl_raw(cmd, domain, arg)? };
         if let Some(back) = op.arg::<T>() {
             *arg = back;
         }
@@ -91,15 +130,9 @@ impl Privcmd {
 
     /// `sysctl(cmd)` with `arg` in the union; `arg` is updated from what Xen wrote back.
     pub fn sysctl<T: PlainSysctl>(&self, cmd: Sysctl, arg: &mut T) -> io::Result<()> {
-        let mut op = XenSysctl::new_zeroed();
-        op.cmd = cmd as u32;
-        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
-        if !op.set_arg(arg) {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
-        }
-        // SAFETY: `op` is a whole xen_sysctl that lives across the call; `T: PlainSysctl`
-        // promises its union holds no guest handle, so Xen reads and writes only `op`.
-        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        // SAFETY: `T: PlainSysctl` promises the union holds no guest handle, so Xen reads and
+        // writes only the `xen_sysctl` itself.
+        let op = unsafe { self.sysctl_raw(cmd, arg)? };
         if let Some(back) = op.arg::<T>() {
             *arg = back;
         }
@@ -138,13 +171,9 @@ impl Privcmd {
             count: u32::try_from(buf.len()).unwrap_or(u32::MAX),
             ..Default::default()
         };
-        let mut op = XenSysctl::new_zeroed();
-        op.cmd = Sysctl::Readconsole as u32;
-        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
-        op.set_arg(&arg);
-        // SAFETY: `op` lives across the call; its one handle, `buffer`, points to `buf`, whose
+        // SAFETY: the argument's one handle, `buffer`, points to `buf`, whose
         // length is the `count` Xen writes at most, and `buf` outlives the call.
-        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        let op = unsafe { self.sysctl_raw(Sysctl::Readconsole, &arg)? };
         let back = op.arg::<XenSysctlReadconsole>().unwrap_or(arg);
         Ok(((back.count as usize).min(buf.len()), back.index))
     }
@@ -185,14 +214,9 @@ impl Privcmd {
                 _pad0: 0,
             },
         };
-        let mut op = XenDomctl::new_zeroed();
-        op.cmd = Domctl::Getvcpuaffinity as u32;
-        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-        op.domain = domain;
-        op.set_arg(&arg);
-        // SAFETY: `op` lives across the call; its two handles point to `hard` and `soft`, each
+        // SAFETY: the argument's two handles point to `hard` and `soft`, each
         // `bytes` long, which is `nr_bits / 8`, what Xen writes at most; both outlive the call.
-        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        unsafe { self.domctl_raw(Domctl::Getvcpuaffinity, domain, &arg)? };
         Ok((hard, soft))
     }
 
@@ -232,15 +256,10 @@ impl Privcmd {
             cpumap_hard,
             cpumap_soft,
         };
-        let mut op = XenDomctl::new_zeroed();
-        op.cmd = Domctl::Setvcpuaffinity as u32;
-        op.interface_version = XEN_DOMCTL_INTERFACE_VERSION;
-        op.domain = domain;
-        op.set_arg(&arg);
-        // SAFETY: `op` lives across the call; each handle it holds points to the caller's map
+        // SAFETY: each handle the argument holds points to the caller's map
         // (`hard`/`soft`, borrowed mutably for the whole call) of `nr_bits / 8` bytes, what Xen
         // reads and writes back at most; a map not given is not flagged, so Xen ignores it.
-        unsafe { self.hypercall(HYPERVISOR_DOMCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        unsafe { self.domctl_raw(Domctl::Setvcpuaffinity, domain, &arg)? };
         Ok(())
     }
 
@@ -265,13 +284,9 @@ impl Privcmd {
             buffer: buf.as_mut_ptr() as u64,
             ..Default::default()
         };
-        let mut op = XenSysctl::new_zeroed();
-        op.cmd = Sysctl::Getdomaininfolist as u32;
-        op.interface_version = XEN_SYSCTL_INTERFACE_VERSION;
-        op.set_arg(&arg);
-        // SAFETY: `op` lives across the call; its one handle, `buffer`, points to `max` entries
+        // SAFETY: the argument's one handle, `buffer`, points to `max` entries
         // of `buf`, which outlives the call and is what the sub-op writes at most.
-        unsafe { self.hypercall(HYPERVISOR_SYSCTL, [&raw mut op as u64, 0, 0, 0, 0])? };
+        let op = unsafe { self.sysctl_raw(Sysctl::Getdomaininfolist, &arg)? };
         let n = op
             .arg::<XenSysctlGetdomaininfolist>()
             .map_or(0, |a| a.num_domains)
