@@ -24,7 +24,14 @@ grep -q 'command line:1: unknown key "memroy" (did you mean "memory"?)' /tmp/err
 fxl create /tmp/g1.cfg 2> /tmp/err && check "fxl create (not implemented) succeeded"
 grep -q 'not implemented yet' /tmp/err || check "fxl create: wrong message: $(cat /tmp/err)"
 
-start_domu g1
+# libxenguest's layout of g1 (`xl -vvv`: xc_dom_alloc_segment and domainbuilder lines), for the
+# host test of fxl's builder layout (dom0/fxl/tests/fixtures/xl-create-vvv.txt).
+log "XLVVV: memory 160 MiB, kernel $(wc -c < /guest/vmlinuz) bytes, ramdisk $(wc -c < /guest/initrd.gz) bytes"
+xl -vvv create -p /tmp/g1.cfg 2> /tmp/g1.vvv || { tail -n 40 /tmp/g1.vvv; fail "xl -vvv create g1"; }
+grep -a -E 'domainbuilder|xc_dom' /tmp/g1.vvv | prefix "XLVVV: "
+log "g1 created"
+( xl console g1 </dev/null 2>&1 | tee /tmp/g1.cons | prefix "[g1] " ) &
+xl unpause g1
 waitfor /tmp/g1.cons DOMU-BUSY 180
 id=$(xl domid g1)
 log "g1 is domain $id"
