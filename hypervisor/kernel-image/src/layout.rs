@@ -135,7 +135,7 @@ pub fn compute(
         }
         nr_pt = need;
     }
-    let hv = crate::layout::HYPERVISOR_VIRT_START..crate::layout::HYPERVISOR_VIRT_END;
+    let hv = xen_abi::arch_x86::HYPERVISOR_VIRT_START..xen_abi::arch_x86::HYPERVISOR_VIRT_END;
     if l.v_start < hv.end && hv.start < l.v_end {
         return Err(o);
     }
