@@ -1,7 +1,9 @@
-//! The start-of-day virtual layout of a PV domain (`xen.h` "Start-of-day memory layout"; Xen's
-//! `dom0_construct` and libxenguest's `xc_dom_build_image`): kernel, initrd, p2m list,
-//! start_info, (domU) xenstore and console rings, bootstrap page tables, boot stack, padding to
-//! 4 MiB. Pure arithmetic, host-tested.
+//! The start-of-day virtual layout of a PV domain (`xen.h` "Start-of-day memory layout"): as
+//! Xen's `dom0_construct` places dom0 ([`compute`]: kernel, initrd, p2m list, start_info,
+//! bootstrap page tables, boot stack, padding to 4 MiB), and as libxenguest's
+//! `xc_dom_build_image` places a domU ([`domu`]: kernel, mapped ramdisk, p2m, start_info,
+//! xenstore and console pages, page tables, boot stack, padding, then an unmapped ramdisk and a
+//! p2m at the kernel's `INIT_P2M`). Pure arithmetic, host-tested.
 
 use xen_abi::Pfn;
 
@@ -153,6 +155,295 @@ pub fn compute(
     Ok(l)
 }
 
+/// One allocation of libxenguest's builder (`struct xc_dom_seg`): guest-virtual
+/// `[vstart, vend)`, its first PFN and its page count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    /// First virtual address.
+    pub vstart: u64,
+    /// One past the last page (4.17 rounds the end up to a page).
+    pub vend: u64,
+    /// First PFN.
+    pub pfn: Pfn,
+    /// Pages.
+    pub pages: u64,
+}
+
+/// What [`domu`] places a domU around: the kernel's facts (from its ELF notes) and the domain's
+/// sizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomuInput {
+    /// `XEN_ELFNOTE_VIRT_BASE`: PFN 0 is mapped here.
+    pub virt_base: u64,
+    /// Lowest virtual address of the kernel (`virt_kstart`).
+    pub kstart: u64,
+    /// One past its highest (`virt_kend`).
+    pub kend: u64,
+    /// The domain's pages (`total_pages`; also the p2m's length, `p2m_size`, for a PV guest
+    /// without vNUMA holes).
+    pub nr_pages: u64,
+    /// Bytes the ramdisk takes in the guest ([`module_len`]), 0 for none.
+    pub ramdisk_len: u64,
+    /// `XEN_ELFNOTE_MOD_START_PFN`: the ramdisk goes after the initial mapping, by PFN.
+    pub unmapped_initrd: bool,
+    /// `XEN_ELFNOTE_INIT_P2M`: the p2m list is mapped there, outside the initial mapping.
+    pub p2m_base: Option<u64>,
+}
+
+/// A domU's start-of-day layout as libxenguest computes it (Xen 4.17 `xc_dom_build_image`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DomuLayout {
+    /// `virt_base`.
+    pub virt_base: u64,
+    /// The kernel (after padding from `virt_base` to `virt_kstart`).
+    pub kernel: Segment,
+    /// The ramdisk: inside the initial mapping after the kernel, or (unmapped) after the padding.
+    pub ramdisk: Option<Segment>,
+    /// The p2m list ("phys2mach") where it is allocated; with `INIT_P2M` its pages include the
+    /// page tables that map it at [`mfn_list`](Self::mfn_list).
+    pub p2m: Segment,
+    /// Where the guest sees the p2m (`start_info.mfn_list`): `INIT_P2M`, else `p2m.vstart`.
+    pub mfn_list: u64,
+    /// The start_info page.
+    pub start_info: Segment,
+    /// The xenstore ring page.
+    pub xenstore: Segment,
+    /// The console ring page.
+    pub console: Segment,
+    /// The bootstrap page tables of the initial mapping (`nr_pt_frames` = `pages`).
+    pub page_tables: Segment,
+    /// The boot stack page.
+    pub boot_stack: Segment,
+    /// `virt_alloc_end` after the boot stack (libxenguest's `domainbuilder` detail line).
+    pub virt_alloc_end: u64,
+    /// `virt_pgtab_end`: the end of what the initial page tables map (4 MiB aligned).
+    pub virt_pgtab_end: u64,
+    /// Page-table pages that map an `INIT_P2M` p2m (inside `p2m.pages`), 0 without one.
+    pub p2m_pt_pages: u64,
+}
+
+impl DomuLayout {
+    /// Every segment in allocation order, with libxenguest's name for it (`xc_dom_alloc_segment`
+    /// and `xc_dom_alloc_page` log lines).
+    pub fn segments(&self) -> impl Iterator<Item = (&'static str, Segment)> + '_ {
+        let mapped_rd = self.ramdisk.filter(|r| r.vend <= self.virt_pgtab_end);
+        let unmapped_rd = self.ramdisk.filter(|r| r.vend > self.virt_pgtab_end);
+        let in_p2m = (self.p2m_pt_pages == 0).then_some(("phys2mach", self.p2m));
+        let out_p2m = (self.p2m_pt_pages != 0).then_some(("phys2mach", self.p2m));
+        [("kernel", self.kernel)]
+            .into_iter()
+            .chain(mapped_rd.map(|r| ("ramdisk", r)))
+            .chain(in_p2m)
+            .chain([
+                ("start info", self.start_info),
+                ("xenstore", self.xenstore),
+                ("console", self.console),
+                ("page tables", self.page_tables),
+                ("boot stack", self.boot_stack),
+            ])
+            .chain(unmapped_rd.map(|r| ("ramdisk", r)))
+            .chain(out_p2m)
+    }
+}
+
+/// Bytes libxenguest gives a ramdisk of `blob` in the guest (`xc_dom_build_module` with
+/// `xc_dom_check_gzip`): a gzip file is unpacked there, so it takes its trailer's size + 16
+/// bytes (or the file's size, if larger); anything else its own size.
+pub fn module_len(blob: &[u8]) -> u64 {
+    let len = blob.len() as u64;
+    if blob.len() < 6 || blob[..2] != [0x1f, 0x8b] {
+        return len;
+    }
+    let mut isize = [0u8; 4];
+    isize.copy_from_slice(&blob[blob.len() - 4..]);
+    let unzip = u64::from(u32::from_le_bytes(isize));
+    // XC_DOM_DECOMPRESS_MAX: a larger size "looks insane" and the blob is loaded as it is.
+    if unzip > 1 << 30 {
+        return len;
+    }
+    (unzip + 16).max(len)
+}
+
+/// libxenguest's allocator (`virt_alloc_end`, `pfn_alloc_end`, `xc_dom_chk_alloc_pages`).
+struct Alloc {
+    virt_end: u64,
+    pfn_end: u64,
+    total: u64,
+}
+
+impl Alloc {
+    fn take(&mut self, pages: u64) -> Result<(), LayoutError> {
+        let needed = self
+            .pfn_end
+            .checked_add(pages)
+            .ok_or(LayoutError::Overflow)?;
+        if needed > self.total {
+            return Err(LayoutError::TooSmall {
+                needed,
+                have: self.total,
+            });
+        }
+        self.pfn_end = needed;
+        self.virt_end = pages
+            .checked_mul(PAGE)
+            .and_then(|b| self.virt_end.checked_add(b))
+            .ok_or(LayoutError::Overflow)?;
+        Ok(())
+    }
+    /// `xc_dom_alloc_pad`: pages up to `boundary`.
+    fn pad(&mut self, boundary: u64) -> Result<(), LayoutError> {
+        if !boundary.is_multiple_of(PAGE) || boundary < self.virt_end {
+            return Err(LayoutError::Overflow);
+        }
+        self.take((boundary - self.virt_end) / PAGE)
+    }
+    /// `xc_dom_alloc_segment`: `size` bytes at `start` (padded up to it) or at the end.
+    fn segment(&mut self, start: Option<u64>, size: u64) -> Result<Segment, LayoutError> {
+        if let Some(s) = start {
+            self.pad(s)?;
+        }
+        let pages = size.div_ceil(PAGE);
+        let (vstart, pfn) = (self.virt_end, Pfn(self.pfn_end));
+        self.take(pages)?;
+        Ok(Segment {
+            vstart,
+            vend: self.virt_end,
+            pfn,
+            pages,
+        })
+    }
+}
+
+/// One mapping's page-table levels (`struct xc_dom_x86_mapping`): inclusive `[from, to]` per
+/// level, 4-level x86-64 with 48-bit addresses.
+#[derive(Clone, Copy, Default)]
+struct Mapping {
+    lvls: [(u64, u64, u64); 4],
+    pgtables: u64,
+}
+
+const VADDR_MASK: u64 = (1 << 48) - 1;
+
+/// `count_pgtables`: the tables mapping `[from, to]` (`to` inclusive), less those an earlier
+/// mapping already has; the L4 belongs to the first mapping only.
+fn count_pgtables(from: u64, to: u64, earlier: Option<&Mapping>) -> Mapping {
+    let mut m = Mapping::default();
+    let (from, to) = (from & VADDR_MASK, to & VADDR_MASK);
+    if earlier.is_none() {
+        m.lvls[3] = (0, VADDR_MASK, 1);
+        m.pgtables = 1;
+    }
+    for l in (0..3).rev() {
+        let bits = 12 + (l as u32 + 1) * 9;
+        let mask = (1u64 << bits) - 1;
+        let (mut lo, mut hi) = (from & !mask, to | mask);
+        if let Some(e) = earlier {
+            let (elo, ehi, _) = e.lvls[l];
+            if elo != ehi {
+                if lo >= elo && hi <= ehi {
+                    (lo, hi) = (0, 0);
+                } else {
+                    if lo >= elo && lo <= ehi {
+                        lo = ehi + 1;
+                    }
+                    if hi >= elo && hi <= ehi {
+                        hi = elo - 1;
+                    }
+                }
+            }
+        }
+        let n = if lo < hi { ((hi - lo) >> bits) + 1 } else { 0 };
+        m.lvls[l] = (lo, hi, n);
+        m.pgtables += n;
+    }
+    m
+}
+
+/// Computes a domU's layout as libxenguest's `xc_dom_build_image` does for a 64-bit PV guest.
+pub fn domu(i: &DomuInput) -> Result<DomuLayout, LayoutError> {
+    let o = LayoutError::Overflow;
+    let hv = xen_abi::arch_x86::HYPERVISOR_VIRT_START..xen_abi::arch_x86::HYPERVISOR_VIRT_END;
+    if !i.virt_base.is_multiple_of(PAGE)
+        || !i.kstart.is_multiple_of(PAGE)
+        || i.kstart < i.virt_base
+        || i.kend < i.kstart
+    {
+        return Err(o);
+    }
+    let mut a = Alloc {
+        virt_end: i.virt_base,
+        pfn_end: 0,
+        total: i.nr_pages,
+    };
+    let mut l = DomuLayout {
+        virt_base: i.virt_base,
+        ..DomuLayout::default()
+    };
+    l.kernel = a.segment(Some(i.kstart), i.kend - i.kstart)?;
+    if i.ramdisk_len > 0 && !i.unmapped_initrd {
+        l.ramdisk = Some(a.segment(None, i.ramdisk_len)?);
+    }
+    let p2m_bytes = round_up(i.nr_pages.checked_mul(8).ok_or(o)?, PAGE).ok_or(o)?;
+    // An INIT_P2M at or above virt_base, or unaligned, is ignored.
+    let p2m_base = i
+        .p2m_base
+        .filter(|&b| b < i.virt_base && b.is_multiple_of(PAGE));
+    if p2m_base.is_none() {
+        l.p2m = a.segment(None, p2m_bytes)?;
+    }
+    l.start_info = a.segment(None, PAGE)?;
+    l.xenstore = a.segment(None, PAGE)?;
+    l.console = a.segment(None, PAGE)?;
+    // alloc_pgtables_pv: the boot stack and 512 KiB of padding after the tables, 4 MiB aligned.
+    let extra = 1 + 512 * 1024 / PAGE;
+    let mut pages = extra;
+    let (first, try_end) = loop {
+        let try_end = pages
+            .checked_mul(PAGE)
+            .and_then(|b| a.virt_end.checked_add(b))
+            .ok_or(o)?
+            | ((4 << 20) - 1);
+        if (try_end - i.virt_base) / PAGE >= i.nr_pages {
+            return Err(LayoutError::TooSmall {
+                needed: (try_end - i.virt_base) / PAGE + 1,
+                have: i.nr_pages,
+            });
+        }
+        let m = count_pgtables(i.virt_base, try_end, None);
+        pages = m.pgtables + extra;
+        if a.virt_end + pages * PAGE <= try_end + 1 {
+            break (m, try_end);
+        }
+    };
+    l.virt_pgtab_end = try_end.checked_add(1).ok_or(o)?;
+    if i.virt_base < hv.end && hv.start < l.virt_pgtab_end {
+        return Err(o);
+    }
+    l.page_tables = a.segment(None, first.pgtables * PAGE)?;
+    l.boot_stack = a.segment(None, PAGE)?;
+    l.virt_alloc_end = a.virt_end;
+    a.pad(l.virt_pgtab_end)?;
+    if i.ramdisk_len > 0 && i.unmapped_initrd {
+        l.ramdisk = Some(a.segment(None, i.ramdisk_len)?);
+    }
+    if let Some(base) = p2m_base {
+        let to = base.checked_add(p2m_bytes - 1).ok_or(o)?;
+        if (to - base) / PAGE + a.pfn_end >= i.nr_pages {
+            return Err(LayoutError::TooSmall {
+                needed: (to - base) / PAGE + a.pfn_end + 1,
+                have: i.nr_pages,
+            });
+        }
+        let m = count_pgtables(base, to, Some(&first));
+        l.p2m_pt_pages = m.pgtables;
+        l.p2m = a.segment(None, p2m_bytes + m.pgtables * PAGE)?;
+        l.mfn_list = base;
+    } else {
+        l.mfn_list = l.p2m.vstart;
+    }
+    Ok(l)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +517,99 @@ mod tests {
             ),
             Err(LayoutError::Overflow)
         );
+    }
+
+    /// The layout `xl -vvv create` printed for Debian's 6.1.0-57 kernel in a 128 MiB domU
+    /// (docs: reference/toolstack-abi.md §2.1), by PFN.
+    #[test]
+    fn domu_debian_kernel_128mib_is_libxenguests() {
+        let vb = 0xffff_ffff_8000_0000;
+        let l = domu(&DomuInput {
+            virt_base: vb,
+            kstart: vb + 0x100_0000,
+            kend: vb + 0x4a0_0000,
+            nr_pages: 32768,
+            ramdisk_len: 596 * PAGE,
+            unmapped_initrd: true,
+            p2m_base: Some(0x80_0000_0000),
+        })
+        .unwrap();
+        assert_eq!((l.kernel.pfn, l.kernel.pages), (Pfn(0x1000), 0x3a00));
+        assert_eq!(l.start_info.pfn, Pfn(0x4a00));
+        assert_eq!(l.xenstore.pfn, Pfn(0x4a01));
+        assert_eq!(l.console.pfn, Pfn(0x4a02));
+        assert_eq!(
+            (l.page_tables.pfn, l.page_tables.pages),
+            (Pfn(0x4a03), 0x29)
+        );
+        assert_eq!(l.boot_stack.pfn, Pfn(0x4a2c));
+        assert_eq!(l.virt_pgtab_end, vb + 0x4c0_0000);
+        assert_eq!(l.ramdisk.unwrap().pfn, Pfn(0x4c00));
+        assert_eq!(
+            (l.p2m.pfn, l.p2m.pages, l.p2m_pt_pages),
+            (Pfn(0x4e54), 67, 3)
+        );
+        assert_eq!(l.mfn_list, 0x80_0000_0000);
+        let names: std::vec::Vec<_> = l.segments().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            [
+                "kernel",
+                "start info",
+                "xenstore",
+                "console",
+                "page tables",
+                "boot stack",
+                "ramdisk",
+                "phys2mach"
+            ]
+        );
+    }
+
+    #[test]
+    fn domu_without_init_p2m_maps_the_p2m_after_a_mapped_ramdisk() {
+        let l = domu(&DomuInput {
+            virt_base: 0,
+            kstart: 0x10_0000,
+            kend: 0x12_3456,
+            nr_pages: 8192,
+            ramdisk_len: 10_000,
+            unmapped_initrd: false,
+            p2m_base: None,
+        })
+        .unwrap();
+        assert_eq!(l.kernel.pfn, Pfn(0x100));
+        assert_eq!(l.ramdisk.unwrap().vstart, 0x12_4000);
+        assert_eq!(l.p2m.vstart, 0x12_7000);
+        assert_eq!(l.mfn_list, l.p2m.vstart);
+        assert_eq!(l.start_info.vstart, 0x12_7000 + 16 * PAGE);
+        assert_eq!(l.virt_pgtab_end, 4 << 20);
+        // L4, L3, L2 and two L1s for 0..4 MiB.
+        assert_eq!(l.page_tables.pages, 5);
+        assert!(l.virt_pgtab_end - l.boot_stack.vend >= 512 * 1024);
+    }
+
+    #[test]
+    fn domu_too_little_memory_is_error() {
+        let e = domu(&DomuInput {
+            virt_base: 0,
+            kstart: 0x10_0000,
+            kend: 0x80_0000,
+            nr_pages: 1024,
+            ..DomuInput::default()
+        })
+        .unwrap_err();
+        assert!(matches!(e, LayoutError::TooSmall { have: 1024, .. }));
+    }
+
+    #[test]
+    fn module_len_gzip_is_unpacked_size_plus_16() {
+        let mut gz = std::vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0];
+        gz.extend_from_slice(&100_000u32.to_le_bytes());
+        assert_eq!(module_len(&gz), 100_016);
+        assert_eq!(module_len(b"070701 cpio"), 11);
+        let mut insane = std::vec![0x1f, 0x8b, 0, 0];
+        insane.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(module_len(&insane), 8);
     }
 }
