@@ -161,7 +161,8 @@ pub fn compute(
 pub struct Segment {
     /// First virtual address.
     pub vstart: u64,
-    /// One past the last page (4.17 rounds the end up to a page).
+    /// `vstart` + the bytes asked for (Xen 4.17.7, with the fix of 4.19; older releases rounded
+    /// it up to the page).
     pub vend: u64,
     /// First PFN.
     pub pfn: Pfn,
@@ -224,15 +225,15 @@ pub struct DomuLayout {
 
 impl DomuLayout {
     /// Every segment in allocation order, with libxenguest's name for it (`xc_dom_alloc_segment`
-    /// and `xc_dom_alloc_page` log lines).
+    /// and `xc_dom_alloc_page` log lines; the ramdisk is `module0`).
     pub fn segments(&self) -> impl Iterator<Item = (&'static str, Segment)> + '_ {
-        let mapped_rd = self.ramdisk.filter(|r| r.vend <= self.virt_pgtab_end);
-        let unmapped_rd = self.ramdisk.filter(|r| r.vend > self.virt_pgtab_end);
+        let mapped_rd = self.ramdisk.filter(|r| r.vstart < self.virt_pgtab_end);
+        let unmapped_rd = self.ramdisk.filter(|r| r.vstart >= self.virt_pgtab_end);
         let in_p2m = (self.p2m_pt_pages == 0).then_some(("phys2mach", self.p2m));
         let out_p2m = (self.p2m_pt_pages != 0).then_some(("phys2mach", self.p2m));
         [("kernel", self.kernel)]
             .into_iter()
-            .chain(mapped_rd.map(|r| ("ramdisk", r)))
+            .chain(mapped_rd.map(|r| ("module0", r)))
             .chain(in_p2m)
             .chain([
                 ("start info", self.start_info),
@@ -241,7 +242,7 @@ impl DomuLayout {
                 ("page tables", self.page_tables),
                 ("boot stack", self.boot_stack),
             ])
-            .chain(unmapped_rd.map(|r| ("ramdisk", r)))
+            .chain(unmapped_rd.map(|r| ("module0", r)))
             .chain(out_p2m)
     }
 }
@@ -307,7 +308,7 @@ impl Alloc {
         self.take(pages)?;
         Ok(Segment {
             vstart,
-            vend: self.virt_end,
+            vend: vstart.checked_add(size).ok_or(LayoutError::Overflow)?,
             pfn,
             pages,
         })
@@ -560,7 +561,7 @@ mod tests {
                 "console",
                 "page tables",
                 "boot stack",
-                "ramdisk",
+                "module0",
                 "phys2mach"
             ]
         );
