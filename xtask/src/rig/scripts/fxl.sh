@@ -18,6 +18,9 @@ domu g1 spin "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp
 # The dry run reads the same file xl will use.
 fxl create -n /tmp/g1.cfg memory=160 > /tmp/g1.json || check "fxl create -n failed"
 prefix "RIG: create -n: " < /tmp/g1.json | head -12
+# fxl's plan of the layout, beside libxenguest's (XLVVV: lines below).
+{ tr -d '\n' < /tmp/g1.json | sed 's/  */ /g; s/.*"layout": //; s/}, {/}\n{/g'; echo; } | prefix "FXLLAYOUT: "
+grep -q '"name": "phys2mach"' /tmp/g1.json || check "fxl create -n: no layout"
 grep -q '"name": "g1"' /tmp/g1.json && grep -q '"memory_mib": 160' /tmp/g1.json || check "fxl create -n: wrong configuration"
 fxl create -n /tmp/g1.cfg memroy=1 2> /tmp/err && check "fxl create -n accepted memroy="
 grep -q 'command line:1: unknown key "memroy" (did you mean "memory"?)' /tmp/err || check "fxl create -n: wrong error: $(cat /tmp/err)"
