@@ -219,6 +219,8 @@ pub struct DomuLayout {
     pub virt_alloc_end: u64,
     /// `virt_pgtab_end`: the end of what the initial page tables map (4 MiB aligned).
     pub virt_pgtab_end: u64,
+    /// The p2m is at `INIT_P2M`, allocated after everything else.
+    pub p2m_outside: bool,
     /// Page-table pages that map an `INIT_P2M` p2m (inside `p2m.pages`), 0 without one.
     pub p2m_pt_pages: u64,
 }
@@ -229,8 +231,8 @@ impl DomuLayout {
     pub fn segments(&self) -> impl Iterator<Item = (&'static str, Segment)> + '_ {
         let mapped_rd = self.ramdisk.filter(|r| r.vstart < self.virt_pgtab_end);
         let unmapped_rd = self.ramdisk.filter(|r| r.vstart >= self.virt_pgtab_end);
-        let in_p2m = (self.p2m_pt_pages == 0).then_some(("phys2mach", self.p2m));
-        let out_p2m = (self.p2m_pt_pages != 0).then_some(("phys2mach", self.p2m));
+        let in_p2m = (!self.p2m_outside).then_some(("phys2mach", self.p2m));
+        let out_p2m = self.p2m_outside.then_some(("phys2mach", self.p2m));
         [("kernel", self.kernel)]
             .into_iter()
             .chain(mapped_rd.map(|r| ("module0", r)))
@@ -436,6 +438,7 @@ pub fn domu(i: &DomuInput) -> Result<DomuLayout, LayoutError> {
             });
         }
         let m = count_pgtables(base, to, Some(&first));
+        l.p2m_outside = true;
         l.p2m_pt_pages = m.pgtables;
         l.p2m = a.segment(None, p2m_bytes + m.pgtables * PAGE)?;
         l.mfn_list = base;
