@@ -146,3 +146,51 @@ fn debian_kernel_in_boot_has_the_fixtures_facts() {
         img.virt_kstart, img.virt_kend
     )));
 }
+
+proptest::proptest! {
+    /// For any kernel size, memory, ramdisk and note combination that fits: segments follow one
+    /// another with no gap but the two paddings, each PFN is its offset from `virt_base`, the
+    /// page tables cover the initial mapping, which ends 4 MiB aligned at least 512 KiB after
+    /// the boot stack, and nothing exceeds the domain's pages.
+    #[test]
+    fn domu_layout_invariants(
+        kmib in 1u64..64,
+        kpages in 1u64..20_000,
+        mib in 16u64..2048,
+        ramdisk in 0u64..64 << 20,
+        unmapped in proptest::bool::ANY,
+        init_p2m in proptest::bool::ANY,
+    ) {
+        let vb = 0xffff_ffff_8000_0000u64;
+        let i = DomuInput {
+            virt_base: vb,
+            kstart: vb + (kmib << 20),
+            kend: vb + (kmib << 20) + kpages * PAGE,
+            nr_pages: mib << 8,
+            ramdisk_len: ramdisk,
+            unmapped_initrd: unmapped,
+            p2m_base: init_p2m.then_some(0x80_0000_0000),
+        };
+        let Ok(l) = layout::domu(&i) else { return Ok(()) };
+        let mut next = None::<u64>;
+        for (name, s) in l.segments() {
+            proptest::prop_assert_eq!(s.vstart, vb + s.pfn.0 * PAGE, "{}", name);
+            if let Some(n) = next {
+                let padded = name == "kernel" || s.vstart == l.virt_pgtab_end;
+                proptest::prop_assert!(s.vstart == n || (padded && s.vstart > n), "{} at {:#x} after {:#x}", name, s.vstart, n);
+            }
+            next = Some(s.vstart + s.pages * PAGE);
+            proptest::prop_assert!(s.pfn.0 + s.pages <= i.nr_pages);
+        }
+        proptest::prop_assert_eq!(l.virt_pgtab_end % (4 << 20), 0);
+        proptest::prop_assert!(l.virt_pgtab_end >= l.boot_stack.vend + 512 * 1024);
+        let l1 = (l.virt_pgtab_end - vb).div_ceil(2 << 20);
+        proptest::prop_assert!(l.page_tables.pages >= 3 + l1);
+        if init_p2m {
+            proptest::prop_assert_eq!(l.mfn_list, 0x80_0000_0000);
+        } else {
+            proptest::prop_assert_eq!(l.mfn_list, l.p2m.vstart);
+            proptest::prop_assert!(l.p2m.vend <= l.virt_pgtab_end);
+        }
+    }
+}
