@@ -2,6 +2,7 @@
 //! (docs/fxl.md).
 #![forbid(unsafe_code)]
 
+mod build;
 mod cfg;
 mod config;
 mod ops;

@@ -56,8 +56,24 @@ fn create_output(
     Ok(if print_cfg {
         cfg.to_xl_cfg()
     } else {
-        serde_json::to_string_pretty(&cfg)? + "\n"
+        // The layout needs the kernel and ramdisk; a dry run for another host may lack them.
+        let layout = match crate::build::layout::plan(&cfg) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                eprintln!("fxl: create -n: no layout: {e}");
+                None
+            }
+        };
+        serde_json::to_string_pretty(&DryRun { cfg, layout })? + "\n"
     })
+}
+
+/// What `create -n` prints: the configuration's fields, then `layout` (null without one).
+#[derive(Serialize)]
+struct DryRun {
+    #[serde(flatten)]
+    cfg: DomainConfig,
+    layout: Option<crate::build::layout::Plan>,
 }
 
 /// One domain as `fxl list --json` shows it (schema in docs/fxl.md).
@@ -1162,6 +1178,10 @@ mod tests {
             (Some("example.pvlinux"), Some(3))
         );
         assert_eq!(v["disks"][0]["devid"].as_u64(), Some(51712));
+        // Debian's example names /boot/vmlinuz: without one, no layout but still a dry run.
+        if std::fs::metadata("/boot/vmlinuz").is_err() {
+            assert!(v["layout"].is_null(), "{json}");
+        }
         let cfg = create_output(true, true, Some(PVLINUX.into()), vec![]).expect("dry run");
         let back = DomainConfig::parse("printed", &cfg, &[]).expect("parses back");
         assert_eq!(back.name, "example.pvlinux");

@@ -1,7 +1,8 @@
 //! Kernel image formats a PV domain is built from, as Xen's `bzimage_parse` accepts them: a
 //! plain ELF, or a Linux bzImage whose protected-mode payload is a compressed ELF (XZ — what
-//! Debian ships —, gzip or zstd here). Pure and `no_std`: the hypervisor's dom0 builder and,
-//! later, the toolstack's domU builder share it.
+//! Debian ships —, gzip or zstd here); the ELF's Xen notes ([`elf`]); and the start-of-day
+//! virtual layout built around it ([`layout`]). Pure and `no_std`: the hypervisor's dom0
+//! builder and the toolstack's (`fxl`) domU builder share it, so both place a kernel alike.
 //!
 //! The decoders are maintained `no_std` crates: `xz4rust` (a memory-safe port of the
 //! xz-embedded decoder Linux itself uses, with the x86 BCJ filter its kernels are packed with,
@@ -11,6 +12,11 @@
 #![forbid(unsafe_code)]
 
 extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod elf;
+pub mod layout;
 
 use alloc::boxed::Box;
 

@@ -3,8 +3,6 @@
 //! placed by `p_paddr`, p2m list, `start_info`, bootstrap page tables with the hypervisor's L4
 //! slots, the boot stack, the hypercall page, `shared_info`, and vCPU 0's initial registers.
 
-use super::elf::{self, ElfError, XenImage};
-use super::layout::{self, Layout, LayoutError, PAGE};
 use super::{Callback, Domain, DomainState, TrapEntry, Vcpu, VcpuState};
 use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
@@ -14,6 +12,8 @@ use crate::mm::typing::{l1_table_offset, PageType};
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use kernel_image::elf::{self, ElfError, XenImage};
+use kernel_image::layout::{self, Layout, LayoutError, PAGE};
 use xen_abi::xen::{SifFlags, StartInfo, StartInfoConsole, MAX_GUEST_CMDLINE};
 use xen_abi::{DomId, Mfn, Pfn, Port, VcpuId};
 use zerocopy::IntoBytes;

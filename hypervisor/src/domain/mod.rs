@@ -8,9 +8,7 @@ pub mod claims;
 pub mod create;
 #[cfg(target_os = "none")]
 pub mod destroy;
-pub mod elf;
 pub mod ioports;
-pub mod layout;
 pub mod runstate;
 
 use crate::arch::x86_64::guest::{FpuState, SegmentState};

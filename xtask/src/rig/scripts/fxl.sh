@@ -18,13 +18,23 @@ domu g1 spin "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp
 # The dry run reads the same file xl will use.
 fxl create -n /tmp/g1.cfg memory=160 > /tmp/g1.json || check "fxl create -n failed"
 prefix "RIG: create -n: " < /tmp/g1.json | head -12
+# fxl's plan of the layout, beside libxenguest's (XLVVV: lines below).
+{ tr -d '\n' < /tmp/g1.json | sed 's/  */ /g; s/.*"layout": //; s/}, {/}\n{/g'; echo; } | prefix "FXLLAYOUT: "
+grep -q '"name": "phys2mach"' /tmp/g1.json || check "fxl create -n: no layout"
 grep -q '"name": "g1"' /tmp/g1.json && grep -q '"memory_mib": 160' /tmp/g1.json || check "fxl create -n: wrong configuration"
 fxl create -n /tmp/g1.cfg memroy=1 2> /tmp/err && check "fxl create -n accepted memroy="
 grep -q 'command line:1: unknown key "memroy" (did you mean "memory"?)' /tmp/err || check "fxl create -n: wrong error: $(cat /tmp/err)"
 fxl create /tmp/g1.cfg 2> /tmp/err && check "fxl create (not implemented) succeeded"
 grep -q 'not implemented yet' /tmp/err || check "fxl create: wrong message: $(cat /tmp/err)"
 
-start_domu g1
+# libxenguest's layout of g1 (`xl -vvv`: xc_dom_alloc_segment and domainbuilder lines), for the
+# host test of fxl's builder layout (dom0/fxl/tests/fixtures/xl-create-vvv.txt).
+log "XLVVV: memory 160 MiB, kernel $(wc -c < /guest/vmlinuz) bytes, ramdisk $(wc -c < /guest/initrd.gz) bytes"
+xl -vvv create -p /tmp/g1.cfg 2> /tmp/g1.vvv || { tail -n 40 /tmp/g1.vvv; fail "xl -vvv create g1"; }
+grep -a -E 'domainbuilder|xc_dom' /tmp/g1.vvv | prefix "XLVVV: "
+log "g1 created"
+( xl console g1 </dev/null 2>&1 | tee /tmp/g1.cons | prefix "[g1] " ) &
+xl unpause g1
 waitfor /tmp/g1.cons DOMU-BUSY 180
 id=$(xl domid g1)
 log "g1 is domain $id"

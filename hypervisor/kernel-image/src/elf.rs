@@ -318,6 +318,7 @@ fn parse_notes(notes: &[u8], img: &mut XenImage, entry: &mut Option<u64>) -> Res
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::vec;
 
     /// Builds a minimal ELF64 image: one PT_LOAD at `paddr` and a PT_NOTE with `notes`.
     pub(crate) fn image(entry: u64, paddr: u64, notes: &[(u32, &[u8])]) -> std::vec::Vec<u8> {
