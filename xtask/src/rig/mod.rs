@@ -85,7 +85,13 @@ const DOM0_MODULES: &[&str] = &[
 ];
 
 /// Kernel modules the domU's initramfs carries.
-const DOMU_MODULES: &[&str] = &["xen-blkfront", "ext4", "xen-gntalloc", "xen-evtchn"];
+const DOMU_MODULES: &[&str] = &[
+    "xen-blkfront",
+    "ext4",
+    "xen-gntalloc",
+    "xen-evtchn",
+    "xen-netfront",
+];
 
 /// Binaries the domU's tests use beside busybox.
 const DOMU_BINARIES: &[&str] = &[
@@ -99,6 +105,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkback"),
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
+    ("netback", "netback"),
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
 ];
@@ -290,6 +297,10 @@ impl Rig {
         a.add_script(
             "etc/xen/scripts/ferrite-vbd",
             include_str!("scripts/ferrite-vbd"),
+        );
+        a.add_script(
+            "etc/xen/scripts/ferrite-vif",
+            include_str!("scripts/ferrite-vif"),
         );
         a.add_script("init", include_str!("scripts/dom0-init.sh"));
         a.add(

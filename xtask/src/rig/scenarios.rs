@@ -134,6 +134,18 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/blk-hostile.sh"),
         xenstored: Xenstored::C,
     },
+    Scenario {
+        name: "net",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/net.sh"),
+        xenstored: Xenstored::C,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
@@ -190,4 +202,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("spin", include_str!("scripts/domu-spin.sh")),
     ("steady", include_str!("scripts/domu-steady.sh")),
     ("xshostile", include_str!("scripts/domu-xshostile.sh")),
+    ("net", include_str!("scripts/domu-net.sh")),
 ];

@@ -1,0 +1,69 @@
+# Scenario net: Debian's Linux as a PV domU with eth0 on Ferrite's netback (xl writes the vif
+# nodes; the no-op hotplug script ferrite-vif leaves the device to netback, which creates the
+# TAP vif<domid>.0 and adds it to xenbr0): the guest pings dom0, then 32 MiB go each way at
+# once over TCP (busybox nc), checksums compared; netback's log shows the handshake to
+# Connected and the teardown, and the TAP is gone with the domain.
+. /rig/lib.sh
+MB=32
+brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
+ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
+ip link set dev xenbr0 up || fail "xenbr0 up"
+netback > /tmp/netback.log 2>&1 &
+NB=$!
+# What the guest sends, received in the background.
+sleep 1000 | nc -l -p 5001 > /tmp/from-domu &
+RX=$!
+domu net1 net "" "rignoblk"
+sed -i 's/^memory = .*/memory = 256/' /tmp/net1.cfg
+echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01' ]" >> /tmp/net1.cfg
+start_domu net1
+id=$(xl domid net1)
+tap="vif$id.0"
+waitfor /tmp/netback.log 'connected, 1 queue' 120
+log "netback: $(grep -a 'connected, 1 queue' /tmp/netback.log | tail -1)"
+ip link show "$tap" > /tmp/tap.show 2>&1 || fail "no TAP $tap"
+log "$tap: $(head -1 /tmp/tap.show)"
+brctl show xenbr0 2>/dev/null | prefix "RIG: "
+brctl show xenbr0 2>/dev/null | grep -q "$tap" || ip link show "$tap" | grep -q 'master xenbr0' || fail "$tap is not in xenbr0"
+xenstore-ls "/local/domain/0/backend/vif/$id/0" 2>/dev/null | prefix "RIG: backend: "
+# dom0 -> guest, once the guest listens.
+dd if=/dev/urandom of=/tmp/to-domu bs=1M count=$MB 2>/dev/null
+sent=$(md5sum /tmp/to-domu | cut -d' ' -f1)
+waitfor /tmp/net1.cons 'DOMU-NET-LISTENING' 240
+t0=$(up)
+( timeout 300 nc 10.0.0.2 5002 < /tmp/to-domu > /dev/null ) &
+TXP=$!
+# guest -> dom0: wait until all of it is here.
+end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
+while [ "$(stat -c %s /tmp/from-domu 2>/dev/null || echo 0)" -lt $((MB * 1048576)) ]; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "only $(stat -c %s /tmp/from-domu) bytes from the guest"
+  grep -a -q 'DOMU-FAIL' /tmp/net1.cons && fail "the guest failed"
+  sleep 1
+done
+log "received $MB MiB from the guest ($(up) s, started $t0)"
+got=$(md5sum /tmp/from-domu | cut -d' ' -f1)
+kill $RX 2>/dev/null
+finish_domu net1 400
+kill $TXP $RX 2>/dev/null
+tr -d '\r' < /tmp/net1.cons > /tmp/net1.txt
+replies=$(sed -n 's/.*DOMU-NET-PING replies=\([0-9]*\).*/\1/p' /tmp/net1.txt | tail -1)
+log "ping replies: ${replies:-none}"
+[ "${replies:-0}" -ge 3 ] || fail "fewer than 3 ping replies"
+want=$(sed -n 's/.*DOMU-NET-OUT-MD5 \([0-9a-f]*\).*/\1/p' /tmp/net1.txt | tail -1)
+log "guest -> dom0: guest md5 $want, dom0 md5 $got"
+[ -n "$want" ] && [ "$want" = "$got" ] || fail "guest -> dom0 checksum differs"
+ingot=$(sed -n 's/.*DOMU-NET-IN-MD5 \([0-9a-f]*\).*/\1/p' /tmp/net1.txt | tail -1)
+log "dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
+[ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "dom0 -> guest checksum differs"
+# Teardown: the device released, its TAP gone, netback alive.
+waitfor /tmp/netback.log ': released' 60
+waitfor /tmp/netback.log "TAP $tap removed" 30
+if ip link show "$tap" > /dev/null 2>&1; then fail "TAP $tap still exists"; fi
+log "$tap gone"
+kill -0 $NB || fail "netback died"
+grep -a 'TX .* packets' /tmp/netback.log | tail -1 | prefix "RIG: counters: "
+maps=$(grep -c gntdev "/proc/$NB/maps" 2>/dev/null)
+taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
+log "netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
+[ "$maps" = 0 ] && [ "$taps" = 0 ] || fail "netback leaks: $maps gntdev maps, $taps TAP fds"
+sed 's/^/NETBACK: /' /tmp/netback.log | tail -30
