@@ -44,6 +44,10 @@ pub const RIG_TOOLS: &[Tool] = &[
         probe: "gzip",
         package: "gzip",
     },
+    Tool {
+        probe: "/usr/sbin/ethtool",
+        package: "ethtool",
+    },
 ];
 
 /// The Xen tools dom0 needs, from `/usr/lib/xen-4.17/bin` and `/usr/bin`.
@@ -98,6 +102,8 @@ const DOMU_BINARIES: &[&str] = &[
     "/usr/sbin/mkfs.ext4",
     "/usr/sbin/mke2fs",
     "/usr/sbin/e2fsck",
+    // The net scenario turns the vif's offloads off (`ethtool -K`).
+    "/usr/sbin/ethtool",
 ];
 
 /// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).

@@ -1,18 +1,50 @@
 # Scenario net: Debian's Linux as a PV domU with eth0 on Ferrite's netback (xl writes the vif
 # nodes; the no-op hotplug script ferrite-vif leaves the device to netback, which creates the
-# TAP vif<domid>.0 and adds it to xenbr0): the guest pings dom0, then 32 MiB go each way at
-# once over TCP (busybox nc), checksums compared; netback's log shows the handshake to
-# Connected and the teardown, and the TAP is gone with the domain.
+# TAP vif<domid>.0 and adds it to xenbr0): the guest pings dom0, then data goes each way at
+# once over TCP (busybox nc), checksums compared: 32 MiB with netfront's offloads on, 8 MiB
+# with them off (`ethtool -K`); netback's log shows the handshake to Connected and the
+# teardown, and the TAP is gone with the domain.
 . /rig/lib.sh
-MB=32
 brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
 ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
 ip link set dev xenbr0 up || fail "xenbr0 up"
 netback > /tmp/netback.log 2>&1 &
 NB=$!
-# What the guest sends, received in the background.
-sleep 1000 | nc -l -p 5001 > /tmp/from-domu &
-RX=$!
+# round NAME MB INPORT OUTPORT: what the guest sends arrives on INPORT (listening from before
+# the round), what dom0 sends goes to the guest's OUTPORT; both checksums compared.
+listen() {
+  # The listener's stdin never ends: busybox nc half-closes on stdin EOF.
+  sleep 1000 | nc -l -p "$1" > "/tmp/from-domu-$2" &
+  echo $! > "/tmp/listener-$2"
+}
+round() {
+  dd if=/dev/urandom of="/tmp/to-domu-$1" bs=1M count="$2" 2>/dev/null
+  sent=$(md5sum "/tmp/to-domu-$1" | cut -d' ' -f1)
+  waitfor /tmp/net1.cons "DOMU-NET-LISTENING $1" 240
+  t0=$(up)
+  ( timeout 300 nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
+  end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
+  while [ "$(stat -c %s "/tmp/from-domu-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "$1: only $(stat -c %s "/tmp/from-domu-$1") bytes from the guest"
+    grep -a -q 'DOMU-FAIL' /tmp/net1.cons && fail "the guest failed"
+    sleep 1
+  done
+  got=$(md5sum "/tmp/from-domu-$1" | cut -d' ' -f1)
+  # Closing the listener ends the guest's sender.
+  kill "$(cat "/tmp/listener-$1")" 2>/dev/null
+  waitfor /tmp/net1.cons "DOMU-NET-IN-MD5 $1" 120
+  tr -d '\r' < /tmp/net1.cons > /tmp/net1.txt
+  want=$(sed -n "s/.*DOMU-NET-OUT-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/net1.txt | tail -1)
+  ingot=$(sed -n "s/.*DOMU-NET-IN-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/net1.txt | tail -1)
+  log "offloads $1: $2 MiB each way by $(up) s (started $t0; includes the guest's dd)"
+  log "offloads $1: guest -> dom0: guest md5 $want, dom0 md5 $got"
+  [ -n "$want" ] && [ "$want" = "$got" ] || fail "offloads $1: guest -> dom0 checksum differs"
+  log "offloads $1: dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
+  [ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "offloads $1: dom0 -> guest checksum differs"
+  rm -f "/tmp/to-domu-$1" "/tmp/from-domu-$1"
+}
+listen 5001 on
+listen 5003 off
 domu net1 net "" "rignoblk"
 sed -i 's/^memory = .*/memory = 256/' /tmp/net1.cfg
 echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01' ]" >> /tmp/net1.cfg
@@ -26,35 +58,14 @@ log "$tap: $(head -1 /tmp/tap.show)"
 brctl show xenbr0 2>/dev/null | prefix "RIG: "
 brctl show xenbr0 2>/dev/null | grep -q "$tap" || ip link show "$tap" | grep -q 'master xenbr0' || fail "$tap is not in xenbr0"
 xenstore-ls "/local/domain/0/backend/vif/$id/0" 2>/dev/null | prefix "RIG: backend: "
-# dom0 -> guest, once the guest listens.
-dd if=/dev/urandom of=/tmp/to-domu bs=1M count=$MB 2>/dev/null
-sent=$(md5sum /tmp/to-domu | cut -d' ' -f1)
-waitfor /tmp/net1.cons 'DOMU-NET-LISTENING' 240
-t0=$(up)
-( timeout 300 nc 10.0.0.2 5002 < /tmp/to-domu > /dev/null ) &
-TXP=$!
-# guest -> dom0: wait until all of it is here.
-end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
-while [ "$(stat -c %s /tmp/from-domu 2>/dev/null || echo 0)" -lt $((MB * 1048576)) ]; do
-  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "only $(stat -c %s /tmp/from-domu) bytes from the guest"
-  grep -a -q 'DOMU-FAIL' /tmp/net1.cons && fail "the guest failed"
-  sleep 1
-done
-log "received $MB MiB from the guest ($(up) s, started $t0)"
-got=$(md5sum /tmp/from-domu | cut -d' ' -f1)
-kill $RX 2>/dev/null
-finish_domu net1 400
-kill $TXP $RX 2>/dev/null
+waitfor /tmp/net1.cons 'DOMU-NET-PING' 240
 tr -d '\r' < /tmp/net1.cons > /tmp/net1.txt
 replies=$(sed -n 's/.*DOMU-NET-PING replies=\([0-9]*\).*/\1/p' /tmp/net1.txt | tail -1)
 log "ping replies: ${replies:-none}"
 [ "${replies:-0}" -ge 3 ] || fail "fewer than 3 ping replies"
-want=$(sed -n 's/.*DOMU-NET-OUT-MD5 \([0-9a-f]*\).*/\1/p' /tmp/net1.txt | tail -1)
-log "guest -> dom0: guest md5 $want, dom0 md5 $got"
-[ -n "$want" ] && [ "$want" = "$got" ] || fail "guest -> dom0 checksum differs"
-ingot=$(sed -n 's/.*DOMU-NET-IN-MD5 \([0-9a-f]*\).*/\1/p' /tmp/net1.txt | tail -1)
-log "dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
-[ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "dom0 -> guest checksum differs"
+round on 32 5001 5002
+round off 8 5003 5004
+finish_domu net1 300
 # Teardown: the device released, its TAP gone, netback alive.
 waitfor /tmp/netback.log ': released' 60
 waitfor /tmp/netback.log "TAP $tap removed" 30
