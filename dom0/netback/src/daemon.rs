@@ -4,7 +4,7 @@
 //! features before `InitWait`; connecting reads the frontend's rings, event channels and
 //! features and starts the vif's two threads ([`crate::vif`]).
 
-use crate::vif::{Connection, Rings};
+use crate::vif::{Connection, Ports, Rings};
 use crate::vnet::{RxOffers, VNET_HDR_LEN};
 use anyhow::{bail, Context, Result};
 use dom0_sys::gntdev::Gntdev;
@@ -15,7 +15,8 @@ use xen_abi::types::{GrantRef, Port};
 use xenbus_backend::driver::{self, Backend, Broken, DeviceInfo};
 use xenstore::{Tx, Xenstore, NO_TX};
 
-/// The features written before `InitWait` (reference netif.md §1.2). No multi-queue, control
+/// The features written before `InitWait` (reference netif.md §1.2), and
+/// `feature-split-event-channels` unless `--no-split-event-channels`. No multi-queue, control
 /// ring, XDP headroom or multicast control (yet): a frontend then uses one queue and no
 /// filtering.
 const FEATURES: &[(&str, &str)] = &[
@@ -25,19 +26,21 @@ const FEATURES: &[(&str, &str)] = &[
     ("feature-ipv6-csum-offload", "1"),
     ("feature-rx-copy", "1"),
     ("feature-rx-flip", "0"),
-    ("feature-split-event-channels", "1"),
 ];
 
 /// netback as a [`Backend`] of the discovery loop.
 pub struct Netback {
     gntdev: Arc<Gntdev>,
+    /// Offer `feature-split-event-channels`.
+    split: bool,
 }
 
 impl std::fmt::Debug for Netback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "1 queue per vif, split event channels, TAP with vnet headers"
+            "1 queue per vif, split event channels {}, TAP with vnet headers",
+            if self.split { "offered" } else { "not offered" }
         )
     }
 }
@@ -109,6 +112,9 @@ impl Backend for Netback {
             for (k, v) in FEATURES {
                 xs.write(t, &format!("{be}/{k}"), v.as_bytes())?;
             }
+            if self.split {
+                xs.write(t, &format!("{be}/feature-split-event-channels"), b"1")?;
+            }
             Ok(())
         })?;
         log::info!(
@@ -141,19 +147,18 @@ impl Backend for Netback {
         if !flag("request-rx-copy") {
             bail!("{fe}: request-rx-copy is not 1 (flipping is not supported)");
         }
-        let (tx_port, rx_port) = match (read_u32("event-channel-tx"), read_u32("event-channel-rx"))
-        {
-            (Some(t), Some(r)) => (Port(t), Port(r)),
-            _ => {
-                need("event-channel")?;
-                bail!("{fe}: one event channel for both rings is not supported yet (split event channels are offered)");
-            }
+        // The split pair first, as Linux's `connect_data_rings()`.
+        let ports = match (read_u32("event-channel-tx"), read_u32("event-channel-rx")) {
+            (Some(tx), Some(rx)) if self.split => Ports::Split {
+                tx: Port(tx),
+                rx: Port(rx),
+            },
+            _ => Ports::Single(Port(need("event-channel")?)),
         };
         let rings = Rings {
             tx_ref: GrantRef(need("tx-ring-ref")?),
             rx_ref: GrantRef(need("rx-ring-ref")?),
-            tx_port,
-            rx_port,
+            ports,
         };
         let sg = flag("feature-sg");
         let offers = RxOffers {
@@ -183,8 +188,12 @@ impl Backend for Netback {
             broken,
         )?;
         log::info!(
-            "{}: connected, 1 queue, split event channels, sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}",
+            "{}: connected, 1 queue, {} event channel(s), sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}",
             dev.backend,
+            match ports {
+                Ports::Split { .. } => 2,
+                Ports::Single(_) => 1,
+            },
             u8::from(sg),
             u8::from(offers.gso_tcpv4),
             u8::from(offers.gso_tcpv6),
@@ -207,7 +216,7 @@ impl Backend for Netback {
 }
 
 /// Runs the daemon until xenstore goes away.
-pub fn run() -> Result<()> {
+pub fn run(split: bool) -> Result<()> {
     let gntdev = Gntdev::open().context("opening /dev/xen/gntdev")?;
-    driver::run(Netback { gntdev }).context("serving backend/vif")
+    driver::run(Netback { gntdev, split }).context("serving backend/vif")
 }

@@ -6,6 +6,7 @@
 //! `xenbus-backend`'s handshake, device discovery and ring queues. See docs/netback.md.
 #![forbid(unsafe_code)]
 
+pub mod chan;
 pub mod daemon;
 pub mod rx;
 pub mod tx;

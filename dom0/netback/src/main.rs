@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-const USAGE: &str = "usage: netback [--verbose]
+const USAGE: &str = "usage: netback [--no-split-event-channels] [--verbose]
 Serves every backend/vif device of this domain in xenstore (one process for all vifs), each
 from a TAP device named vif<domid>.<devid> (or the vif's vifname), added to the vif's bridge.";
 
@@ -29,9 +29,11 @@ fn main() {
 
 fn real_main() -> Result<()> {
     let mut level = log::LevelFilter::Info;
+    let mut split = true;
     for a in std::env::args().skip(1) {
         match a.as_str() {
             "--verbose" => level = log::LevelFilter::Debug,
+            "--no-split-event-channels" => split = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -42,5 +44,5 @@ fn real_main() -> Result<()> {
     let logger: &'static Logger = Box::leak(Box::new(Logger(level)));
     log::set_logger(logger).map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
     log::set_max_level(level);
-    netback::daemon::run()
+    netback::daemon::run(split)
 }

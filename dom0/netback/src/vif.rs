@@ -7,15 +7,20 @@
 //! to the TAP, and every consumed slot answered once, in one push. A fatal request disables the
 //! vif (the loop closes the device), as Linux's `xenvif_fatal_tx_err`.
 //!
+//! With one event channel for both rings, the TX thread reads it and relays every event to the
+//! RX thread ([`crate::chan`]).
+//!
 //! RX: one frame is read from the TAP at a time and waits until the guest has posted the
 //! slots it needs; the TAP's own queue (bounded, dropping when full) holds the rest, and a
 //! frame that waits longer than [`RX_DRAIN`] is dropped (XSA-392).
 
+use crate::chan::VifChannel;
 use crate::rx::{self, RxPacket, RxSlot};
 use crate::tx::{self, TxItem, TxPacket};
 use crate::vnet::{self, RxOffers, VnetHdr, VNET_HDR_LEN};
-use anyhow::{Context, Result};
-use dom0_sys::gntdev::{ForeignSpan, Gntdev};
+use anyhow::{anyhow, Context, Result};
+use dom0_sys::evtchn::Evtchn;
+use dom0_sys::gntdev::{ForeignSpan, Gntdev, GrantMapping};
 use dom0_sys::tap::Tap;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +31,7 @@ use xen_abi::io::netif::{
     NetifRxRequest, NetifRxResponse, NetifTxRequest, NetifTxResponse, NETIF_RSP_ERROR,
     NETIF_RSP_OKAY,
 };
+use xen_abi::io::ring::RingEntry;
 use xen_abi::types::{DomId, GrantRef, Port};
 use xenbus_backend::driver::Broken;
 use xenbus_backend::queue::BackQueue;
@@ -39,6 +45,20 @@ const RX_BUF: usize = VNET_HDR_LEN + 65536 + 4;
 /// How long a thread sleeps before looking at its stop flag again.
 const IDLE_MS: i32 = 200;
 
+/// The frontend's event channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// `event-channel-tx` and `event-channel-rx`.
+    Split {
+        /// The TX ring's.
+        tx: Port,
+        /// The RX ring's.
+        rx: Port,
+    },
+    /// `event-channel`, for both rings.
+    Single(Port),
+}
+
 /// The frontend's rings and event channels.
 #[derive(Clone, Copy, Debug)]
 pub struct Rings {
@@ -46,14 +66,38 @@ pub struct Rings {
     pub tx_ref: GrantRef,
     /// `rx-ring-ref`.
     pub rx_ref: GrantRef,
-    /// `event-channel-tx`.
-    pub tx_port: Port,
-    /// `event-channel-rx`.
-    pub rx_port: Port,
+    /// The event channels.
+    pub ports: Ports,
 }
 
-type TxQueue = BackQueue<NetifTxRequest, NetifTxResponse>;
-type RxQueue = BackQueue<NetifRxRequest, NetifRxResponse>;
+type TxQueue = BackQueue<NetifTxRequest, NetifTxResponse, GrantMapping, VifChannel<Evtchn>>;
+type RxQueue = BackQueue<NetifRxRequest, NetifRxResponse, GrantMapping, VifChannel<Evtchn>>;
+
+/// Binds the frontend's `remote` port.
+fn bind(domid: DomId, remote: Port) -> Result<(Evtchn, Port)> {
+    let e = Evtchn::open().context("opening /dev/xen/evtchn")?;
+    let p = e
+        .bind_interdomain(domid, remote)
+        .with_context(|| format!("binding event channel {}", remote.0))?;
+    Ok((e, p))
+}
+
+/// Maps a one-page ring `gref` of `domid` with its channel (gntdev sends an event on it when
+/// the mapping goes, even if this process dies, so the frontend learns the backend is gone).
+fn map_queue<Req: RingEntry, Rsp: RingEntry>(
+    name: &str,
+    gntdev: &Arc<Gntdev>,
+    domid: DomId,
+    gref: GrantRef,
+    chan: VifChannel<Evtchn>,
+) -> Result<BackQueue<Req, Rsp, GrantMapping, VifChannel<Evtchn>>> {
+    let mem = gntdev
+        .map_grant_refs(domid, &[gref], true)
+        .with_context(|| format!("mapping ring grant {}", gref.0))?;
+    let port = chan.port();
+    let _ = mem.set_unmap_notify(port);
+    BackQueue::new(name, mem, chan, port).map_err(|e| anyhow!("ring: {e}"))
+}
 
 /// Packet counters, logged on disconnect.
 #[derive(Debug, Default)]
@@ -91,25 +135,24 @@ impl Connection {
         offers: RxOffers,
         broken: Broken,
     ) -> Result<Connection> {
-        let tx = Arc::new(
-            TxQueue::map(
-                &format!("{name} tx"),
-                gntdev,
-                domid,
-                &[rings.tx_ref],
-                rings.tx_port,
-            )
-            .context("TX ring")?,
+        let (txc, rxc) = match rings.ports {
+            Ports::Split { tx, rx } => {
+                let (te, tp) = bind(domid, tx)?;
+                let (re, rp) = bind(domid, rx)?;
+                (VifChannel::own(te, tp), VifChannel::own(re, rp))
+            }
+            Ports::Single(port) => {
+                let (e, p) = bind(domid, port)?;
+                VifChannel::shared(e, p)
+            }
+        };
+        let tx: Arc<TxQueue> = Arc::new(
+            map_queue(&format!("{name} tx"), gntdev, domid, rings.tx_ref, txc)
+                .context("TX ring")?,
         );
-        let rx = Arc::new(
-            RxQueue::map(
-                &format!("{name} rx"),
-                gntdev,
-                domid,
-                &[rings.rx_ref],
-                rings.rx_port,
-            )
-            .context("RX ring")?,
+        let rx: Arc<RxQueue> = Arc::new(
+            map_queue(&format!("{name} rx"), gntdev, domid, rings.rx_ref, rxc)
+                .context("RX ring")?,
         );
         let counters = Arc::new(Counters::default());
         let txw = TxWorker {

@@ -1,7 +1,8 @@
 # domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24: ping dom0 (10.0.0.1), then two
 # rounds, first with netfront's offloads (checksum, SG, TSO) and then with all of them off
 # (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
-# checksums are printed for dom0 to compare.
+# checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
+# round of 4 MiB with the offloads on.
 set -e
 modprobe xen-netfront
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
@@ -38,6 +39,10 @@ round() {
   echo "DOMU-NET-SENT $1"
   rm -f "/tmp/in-$1" "/tmp/out-$1"
 }
+if grep -q 'rignet=quick' /proc/cmdline; then
+  round quick 4 5006 5005
+  exit 0
+fi
 round on 32 5002 5001
 ethtool -K eth0 tx off sg off tso off gso off rx off 2>&1 | sed 's/^/DOMU: ethtool: /'
 round off 8 5004 5003
