@@ -137,7 +137,7 @@ pub const ALL: &[Scenario] = &[
     Scenario {
         name: "net",
         essential: false,
-        timeout: Duration::from_secs(600),
+        timeout: Duration::from_secs(780),
         dom0_modules: &["tun", "bridge"],
         dom0_vcpus: 1,
         needs_domu: true,

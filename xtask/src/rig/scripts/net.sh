@@ -103,4 +103,29 @@ finish_domu net2 300
 waitfor /tmp/netback.log "TAP vif$id2.0 removed" 60
 if ip link show "vif$id2.0" > /dev/null 2>&1; then fail "TAP vif$id2.0 still exists"; fi
 kill -0 $NB || fail "netback died"
+# Domain death mid-transfer: a third guest is destroyed while dom0 sends to it; the vif is
+# released, its TAP gone, netback alive and holding nothing.
+CONS=/tmp/net3.cons
+domu net3 net "" "rignoblk rignet=quick"
+sed -i 's/^memory = .*/memory = 256/' /tmp/net3.cfg
+echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:03' ]" >> /tmp/net3.cfg
+start_domu net3
+id3=$(xl domid net3)
+waitfor "$CONS" 'DOMU-NET-LISTENING quick' 240
+dd if=/dev/urandom of=/tmp/big bs=1M count=32 2>/dev/null
+( timeout 120 nc 10.0.0.2 5006 < /tmp/big > /dev/null ) &
+DS=$!
+sleep 4
+log "xl destroy net3 mid-transfer"
+xl destroy net3 || fail "xl destroy net3"
+waitgone net3 60 || fail "net3 still there"
+waitfor /tmp/netback.log "TAP vif$id3.0 removed" 60
+if ip link show "vif$id3.0" > /dev/null 2>&1; then fail "TAP vif$id3.0 still exists"; fi
+kill $DS 2>/dev/null
+kill -0 $NB || fail "netback died"
+grep -a "vif/$id3/0: TX .* packets" /tmp/netback.log | tail -1 | prefix "RIG: net3 counters: "
+maps=$(grep -c gntdev "/proc/$NB/maps" 2>/dev/null)
+taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
+log "after the destroy netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
+[ "$maps" = 0 ] && [ "$taps" = 0 ] || fail "netback leaks after a destroy: $maps gntdev maps, $taps TAP fds"
 sed 's/^/NETBACK: /' /tmp/netback.log | tail -40
