@@ -2,7 +2,8 @@
 # rounds, first with netfront's offloads (checksum, SG, TSO) and then with all of them off
 # (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
 # checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
-# round of 4 MiB with the offloads on.
+# round of 4 MiB with the offloads on; with `rignet=sink`, only a listener that takes anything
+# until the domain is destroyed.
 set -e
 modprobe xen-netfront
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
@@ -39,6 +40,13 @@ round() {
   echo "DOMU-NET-SENT $1"
   rm -f "/tmp/in-$1" "/tmp/out-$1"
 }
+if grep -q 'rignet=sink' /proc/cmdline; then
+  # Takes whatever dom0 sends until dom0 destroys this domain.
+  sleep 1000 | nc -l -p 5006 > /dev/null &
+  echo "DOMU-NET-LISTENING sink"
+  sleep 1000
+  exit 1
+fi
 if grep -q 'rignet=quick' /proc/cmdline; then
   round quick 4 5006 5005
   exit 0

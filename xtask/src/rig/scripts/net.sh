@@ -103,19 +103,19 @@ finish_domu net2 300
 waitfor /tmp/netback.log "TAP vif$id2.0 removed" 60
 if ip link show "vif$id2.0" > /dev/null 2>&1; then fail "TAP vif$id2.0 still exists"; fi
 kill -0 $NB || fail "netback died"
-# Domain death mid-transfer: a third guest is destroyed while dom0 sends to it; the vif is
+# Domain death mid-transfer: a third guest is destroyed while dom0 streams to it; the vif is
 # released, its TAP gone, netback alive and holding nothing.
 CONS=/tmp/net3.cons
-domu net3 net "" "rignoblk rignet=quick"
+domu net3 net "" "rignoblk rignet=sink"
 sed -i 's/^memory = .*/memory = 256/' /tmp/net3.cfg
 echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:03' ]" >> /tmp/net3.cfg
 start_domu net3
 id3=$(xl domid net3)
-waitfor "$CONS" 'DOMU-NET-LISTENING quick' 240
-dd if=/dev/urandom of=/tmp/big bs=1M count=32 2>/dev/null
-( timeout 120 nc 10.0.0.2 5006 < /tmp/big > /dev/null ) &
+waitfor "$CONS" 'DOMU-NET-LISTENING sink' 240
+# An endless stream, so the guest is always mid-transfer when it dies.
+( dd if=/dev/zero bs=64k 2>/dev/null | timeout 120 nc 10.0.0.2 5006 > /dev/null ) &
 DS=$!
-sleep 4
+sleep 6
 log "xl destroy net3 mid-transfer"
 xl destroy net3 || fail "xl destroy net3"
 waitgone net3 60 || fail "net3 still there"
