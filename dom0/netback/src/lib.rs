@@ -1,9 +1,14 @@
 //! Ferrite's network backend (`netback`): serves the `netif` protocol to any frontend (Linux's
-//! netfront, Ferrite's own). So far the pure part: the transmit requests' decoder and validator
-//! ([`tx`]: packets from slot copies, with Linux netback's limits and verdicts) and the receive
-//! side's request reading and response layout ([`rx`]). The handshake, device discovery and ring
-//! queues will be `xenbus-backend`'s. See docs/netback.md.
+//! netfront, Ferrite's own) from a TAP device. The pure parts: the transmit requests' decoder
+//! and validator ([`tx`]: packets from slot copies, with Linux netback's limits and verdicts),
+//! the receive side's request reading and response layout ([`rx`]), and the `virtio_net_hdr`
+//! mapping of checksum and GSO flags ([`vnet`]). The daemon ([`daemon`], [`vif`]) runs them on
+//! `xenbus-backend`'s handshake, device discovery and ring queues. See docs/netback.md.
 #![forbid(unsafe_code)]
 
+pub mod chan;
+pub mod daemon;
 pub mod rx;
 pub mod tx;
+pub mod vif;
+pub mod vnet;

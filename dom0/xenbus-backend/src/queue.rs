@@ -205,6 +205,29 @@ where
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// Answers several taken requests at once: the responses posted in order, one push and at
+    /// most one notification (a protocol such as netif answers each ring slot of a packet).
+    pub fn answer_all(&self, rsps: &[Rsp]) {
+        if rsps.is_empty() {
+            return;
+        }
+        let notify = {
+            let Ok(mut g) = self.ring.lock() else { return };
+            let (ring, mem) = &mut *g;
+            for rsp in rsps {
+                if let Err(e) = ring.put_response(&mut **mem, rsp) {
+                    log::warn!("{}: put_response: {e}", self.name);
+                    break;
+                }
+            }
+            ring.push_responses_and_check_notify(&mut **mem)
+        };
+        if notify {
+            let _ = self.evtchn.notify(self.port);
+        }
+        self.in_flight.fetch_sub(rsps.len(), Ordering::SeqCst);
+    }
+
     /// Waits up to `ms` for the queue's event channel and re-arms it.
     pub fn wait_event(&self, ms: i32) {
         match self.evtchn.pending(ms) {

@@ -44,6 +44,10 @@ pub const RIG_TOOLS: &[Tool] = &[
         probe: "gzip",
         package: "gzip",
     },
+    Tool {
+        probe: "/usr/sbin/ethtool",
+        package: "ethtool",
+    },
 ];
 
 /// The Xen tools dom0 needs, from `/usr/lib/xen-4.17/bin` and `/usr/bin`.
@@ -85,13 +89,21 @@ const DOM0_MODULES: &[&str] = &[
 ];
 
 /// Kernel modules the domU's initramfs carries.
-const DOMU_MODULES: &[&str] = &["xen-blkfront", "ext4", "xen-gntalloc", "xen-evtchn"];
+const DOMU_MODULES: &[&str] = &[
+    "xen-blkfront",
+    "ext4",
+    "xen-gntalloc",
+    "xen-evtchn",
+    "xen-netfront",
+];
 
 /// Binaries the domU's tests use beside busybox.
 const DOMU_BINARIES: &[&str] = &[
     "/usr/sbin/mkfs.ext4",
     "/usr/sbin/mke2fs",
     "/usr/sbin/e2fsck",
+    // The net scenario turns the vif's offloads off (`ethtool -K`).
+    "/usr/sbin/ethtool",
 ];
 
 /// The dom0 binaries of Ferrite installed under `/rig/bin` (package, binary).
@@ -99,6 +111,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkback"),
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
+    ("netback", "netback"),
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
     ("xenstored", "xenstore-bench"),
@@ -292,6 +305,10 @@ impl Rig {
         a.add_script(
             "etc/xen/scripts/ferrite-vbd",
             include_str!("scripts/ferrite-vbd"),
+        );
+        a.add_script(
+            "etc/xen/scripts/ferrite-vif",
+            include_str!("scripts/ferrite-vif"),
         );
         a.add_script("init", include_str!("scripts/dom0-init.sh"));
         a.add(

@@ -160,6 +160,18 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/fxl.sh"),
         xenstored: Xenstored::Ferrite,
     },
+    Scenario {
+        name: "net",
+        essential: false,
+        timeout: Duration::from_secs(780),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/net.sh"),
+        xenstored: Xenstored::C,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
@@ -243,4 +255,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("steady", include_str!("scripts/domu-steady.sh")),
     ("xshostile", include_str!("scripts/domu-xshostile.sh")),
     ("xsbench", include_str!("scripts/domu-xsbench.sh")),
+    ("net", include_str!("scripts/domu-net.sh")),
 ];

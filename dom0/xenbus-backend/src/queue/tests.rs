@@ -168,3 +168,19 @@ fn stop_is_seen() {
     q.stop();
     assert!(q.is_stopped());
 }
+
+#[test]
+fn answer_all_posts_every_response_with_one_notification() {
+    let (mut front, mut mem, q) = setup();
+    produce(&mut front, &mut mem, &[1, 2, 3]);
+    let (batch, _) = q.take(usize::MAX);
+    q.answer_all(&[10, 20, 30]);
+    assert_eq!(q.in_flight(), 0);
+    assert_eq!(q.evtchn().notified.load(Ordering::SeqCst), 1);
+    let mut got = Vec::new();
+    while let Some(r) = front.take_response(&mem).expect("responses well formed") {
+        got.push(r);
+    }
+    assert_eq!(got, vec![10, 20, 30]);
+    assert_eq!(batch.len(), 3);
+}

@@ -4,6 +4,7 @@ log() { echo "RIG: [$(up)] $*"; }
 prefix() { while IFS= read -r l; do echo "$1$l"; done; }
 fail() {
   [ -f /tmp/blkback.log ] && tail -n 40 /tmp/blkback.log | prefix "BLKBACK: "
+  [ -f /tmp/netback.log ] && tail -n 40 /tmp/netback.log | prefix "NETBACK: "
   [ -f /tmp/xenstored.log ] && tail -n 40 /tmp/xenstored.log | prefix "XENSTORED: "
   echo "RIG-FAIL $(cat /rig/name): $*"; exit 1
 }

@@ -1,0 +1,57 @@
+# domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24: ping dom0 (10.0.0.1), then two
+# rounds, first with netfront's offloads (checksum, SG, TSO) and then with all of them off
+# (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
+# checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
+# round of 4 MiB with the offloads on; with `rignet=sink`, only a listener that takes anything
+# until the domain is destroyed.
+set -e
+modprobe xen-netfront
+i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /sys/class/net/eth0 ] || { echo "DOMU: no eth0"; exit 1; }
+ip link set dev eth0 up
+ip addr add 10.0.0.2/24 dev eth0
+echo "DOMU: eth0 $(cat /sys/class/net/eth0/address) mtu $(cat /sys/class/net/eth0/mtu)"
+ping -c 5 -W 3 10.0.0.1 > /tmp/ping 2>&1 || true
+sed 's/^/DOMU: /' /tmp/ping
+echo "DOMU-NET-PING replies=$(grep -c 'bytes from' /tmp/ping)"
+[ "$(grep -c 'bytes from' /tmp/ping)" -ge 3 ]
+
+# round NAME MB INPORT OUTPORT
+round() {
+  ethtool -k eth0 2>/dev/null | grep -E '^(tx-checksumming|scatter-gather|tcp-segmentation-offload|rx-checksumming):' | tr '\n' ' ' | sed "s/^/DOMU: $1 offloads: /"; echo
+  # The listener's stdin never ends: busybox nc half-closes on stdin EOF, which would end
+  # the sender early.
+  sleep 1000 | nc -l -p "$3" > "/tmp/in-$1" &
+  LST=$!
+  echo "DOMU-NET-LISTENING $1"
+  dd if=/dev/urandom of="/tmp/out-$1" bs=1M count="$2" 2>/dev/null
+  echo "DOMU-NET-OUT-MD5 $1 $(md5sum "/tmp/out-$1" | cut -d' ' -f1)"
+  timeout 300 nc 10.0.0.1 "$4" < "/tmp/out-$1" > /dev/null &
+  SND=$!
+  i=0
+  while [ "$(stat -c %s "/tmp/in-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
+    i=$((i+1)); [ $i -gt 300 ] && { echo "DOMU: $1: only $(stat -c %s "/tmp/in-$1") bytes from dom0"; return 1; }
+    sleep 1
+  done
+  echo "DOMU-NET-IN-MD5 $1 $(md5sum "/tmp/in-$1" | cut -d' ' -f1)"
+  kill $LST 2>/dev/null || true
+  # The sender ends when dom0, having everything, closes its listener.
+  wait $SND || true
+  echo "DOMU-NET-SENT $1"
+  rm -f "/tmp/in-$1" "/tmp/out-$1"
+}
+if grep -q 'rignet=sink' /proc/cmdline; then
+  # Takes whatever dom0 sends until dom0 destroys this domain.
+  sleep 1000 | nc -l -p 5006 > /dev/null &
+  echo "DOMU-NET-LISTENING sink"
+  sleep 1000
+  exit 1
+fi
+if grep -q 'rignet=quick' /proc/cmdline; then
+  round quick 4 5006 5005
+  exit 0
+fi
+round on 32 5002 5001
+ethtool -K eth0 tx off sg off tso off gso off rx off 2>&1 | sed 's/^/DOMU: ethtool: /'
+round off 8 5004 5003
+grep -H . /sys/class/net/eth0/statistics/rx_packets /sys/class/net/eth0/statistics/tx_packets /sys/class/net/eth0/statistics/rx_errors 2>/dev/null | sed 's/^/DOMU: /'
