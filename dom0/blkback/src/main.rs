@@ -8,20 +8,6 @@ const USAGE: &str = "usage: blkback [--max-queues N] [--max-ring-page-order N] [
                [--no-persistent] [--no-indirect] [--io pool|uring] [--verbose]
 Serves every backend/vbd device of this domain in xenstore (one process for all devices).";
 
-struct Logger(log::LevelFilter);
-
-impl log::Log for Logger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.0
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("blkback: {} {}", r.level(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("blkback: error: {e:#}");
@@ -63,8 +49,7 @@ fn real_main() -> Result<()> {
             other => bail!("unknown option '{other}'\n{USAGE}"),
         }
     }
-    let logger: &'static Logger = Box::leak(Box::new(Logger(level)));
-    log::set_logger(logger).map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
-    log::set_max_level(level);
+    xenbus_backend::logger::to_stderr("blkback", level)
+        .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
     daemon::run(cfg)
 }

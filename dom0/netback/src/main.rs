@@ -6,20 +6,6 @@ const USAGE: &str = "usage: netback [--no-split-event-channels] [--verbose]
 Serves every backend/vif device of this domain in xenstore (one process for all vifs), each
 from a TAP device named vif<domid>.<devid> (or the vif's vifname), added to the vif's bridge.";
 
-struct Logger(log::LevelFilter);
-
-impl log::Log for Logger {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.0
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            eprintln!("netback: {} {}", r.level(), r.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn main() {
     if let Err(e) = real_main() {
         eprintln!("netback: error: {e:#}");
@@ -41,8 +27,7 @@ fn real_main() -> Result<()> {
             other => bail!("unknown option '{other}'\n{USAGE}"),
         }
     }
-    let logger: &'static Logger = Box::leak(Box::new(Logger(level)));
-    log::set_logger(logger).map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
-    log::set_max_level(level);
+    xenbus_backend::logger::to_stderr("netback", level)
+        .map_err(|e| anyhow::anyhow!("installing the logger: {e}"))?;
     netback::daemon::run(split)
 }

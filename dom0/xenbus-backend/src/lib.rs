@@ -14,5 +14,6 @@
 #![forbid(unsafe_code)]
 
 pub mod driver;
+pub mod logger;
 pub mod queue;
 pub mod xenbus;

@@ -33,23 +33,6 @@ and each introduced domain through its xenstore grant and event channel, and rel
 domains that die (VIRQ_DOM_EXC); elsewhere it serves the socket only.
 ";
 
-/// Log lines to stderr: `xenstored: LEVEL message`.
-struct StderrLogger;
-
-static STDERR_LOGGER: StderrLogger = StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::max_level()
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            eprintln!("xenstored: {} {}", record.level(), record.args());
-        }
-    }
-    fn flush(&self) {}
-}
-
 fn number(opt: &str, v: Option<String>) -> Result<usize> {
     let v = v.with_context(|| format!("{opt} needs a value"))?;
     v.parse()
@@ -112,8 +95,7 @@ fn main() -> Result<()> {
         log::LevelFilter::Info
     };
     // Only fails if a logger is already set, which nothing else here does.
-    let _ = log::set_logger(&STDERR_LOGGER);
-    log::set_max_level(level);
+    let _ = xenbus_backend::logger::to_stderr("xenstored", level);
     if let Some(f) = pid_file {
         std::fs::write(&f, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {f}"))?;
