@@ -7,9 +7,10 @@
 
 use crate::XenResult;
 
-/// Bytes of a guest bitmap of `nr_bits`.
+/// Bytes of a guest bitmap of `nr_bits`, computed as Xen does in `unsigned int`:
+/// `(nr_bits + 7) / 8` wraps, so a map of more than `2^32 - 8` bits is empty.
 fn guest_bytes(nr_bits: u32) -> u32 {
-    nr_bits.div_ceil(8)
+    nr_bits.wrapping_add(7) / 8
 }
 
 /// Reads a guest bitmap of `nr_bits` into a mask of the host's `nbits` (≤ 64): `read(i)` gives
@@ -35,13 +36,15 @@ pub fn from_guest(
     Ok(mask)
 }
 
-/// Writes `mask` (the host's `nbits`, ≤ 64) into a guest bitmap of `nr_bits`: `write(i, b)`
-/// stores the guest's byte `i`.
+/// Writes `mask` (the host's `nbits`, ≤ 64) into a guest bitmap of `nr_bits`: `write(i, bytes)`
+/// stores bytes from the guest's byte `i`. The map's bytes go in one call and the zero fill in
+/// 256-byte pieces (a buffer of up to 512 MiB, as the guest may name, is not filled byte by
+/// byte); the first fault ends it.
 pub fn to_guest(
     mask: u64,
     nr_bits: u32,
     nbits: u32,
-    mut write: impl FnMut(u32, u8) -> XenResult<()>,
+    mut write: impl FnMut(u32, &[u8]) -> XenResult<()>,
 ) -> XenResult<()> {
     let guest = guest_bytes(nr_bits);
     let copy = guest.min(nbits.min(64).div_ceil(8));
@@ -50,9 +53,15 @@ pub fn to_guest(
     } else {
         mask
     };
-    for i in 0..guest {
-        let b = if i < copy { (bits >> (8 * i)) as u8 } else { 0 };
-        write(i, b)?;
+    if copy > 0 {
+        write(0, &bits.to_le_bytes()[..copy as usize])?;
+    }
+    let zeros = [0u8; 256];
+    let mut at = copy;
+    while at < guest {
+        let n = (guest - at).min(zeros.len() as u32);
+        write(at, &zeros[..n as usize])?;
+        at += n;
     }
     Ok(())
 }
@@ -82,21 +91,32 @@ mod tests {
 
     #[test]
     fn writes_the_hosts_bytes_then_zeroes_the_rest_of_the_guests_buffer() {
-        let mut out = [0xaau8; 4];
-        to_guest(0b10, 32, 2, |i, b| {
-            out[i as usize] = b;
+        let put = |out: &mut [u8], i: u32, b: &[u8]| {
+            out[i as usize..i as usize + b.len()].copy_from_slice(b);
             Ok(())
-        })
-        .unwrap();
+        };
+        let mut out = [0xaau8; 4];
+        to_guest(0b10, 32, 2, |i, b| put(&mut out, i, b)).unwrap();
         assert_eq!(out, [0b10, 0, 0, 0]);
         // A guest buffer shorter than the host's map gets what fits.
         let mut out = [0u8; 1];
-        to_guest(0x1ff, 8, 16, |i, b| {
-            out[i as usize] = b;
-            Ok(())
+        to_guest(0x1ff, 8, 16, |i, b| put(&mut out, i, b)).unwrap();
+        assert_eq!(out, [0xff]);
+        // A long buffer is zero-filled in pieces, every byte once.
+        let mut out = [0xaau8; 1000];
+        let mut calls = 0;
+        to_guest(0b11, 8000, 2, |i, b| {
+            calls += 1;
+            put(&mut out, i, b)
         })
         .unwrap();
-        assert_eq!(out, [0xff]);
+        assert_eq!(out[0], 0b11);
+        assert!(out[1..].iter().all(|b| *b == 0));
+        assert_eq!(
+            calls,
+            1 + 4,
+            "the map's byte, then 999 zeros in 256-byte pieces"
+        );
     }
 
     #[test]

@@ -333,7 +333,7 @@ const MAX_NUMNODES: u32 = 64;
 fn write_bitmap(mask: u64, map: &XenctlBitmap, nbits: u32) -> XenResult<()> {
     let base = map.bitmap;
     bitmap::to_guest(mask, map.nr_bits, nbits, |i, b| {
-        crate::pv::write_guest(base.wrapping_add(u64::from(i)), &[b])
+        crate::pv::write_guest(base.wrapping_add(u64::from(i)), b)
     })
 }
 

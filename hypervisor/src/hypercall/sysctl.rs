@@ -142,7 +142,7 @@ fn cpupool_op(a: &mut XenSysctlCpupoolOp) -> XenResult<()> {
     let write_map = |mask: u64, map: &xen_abi::xen::XenctlBitmap| {
         let base = map.bitmap;
         xen_abi::bitmap::to_guest(mask, map.nr_bits, cpus, |i, b| {
-            crate::pv::write_guest(base.wrapping_add(u64::from(i)), &[b])
+            crate::pv::write_guest(base.wrapping_add(u64::from(i)), b)
         })
     };
     match a.op {

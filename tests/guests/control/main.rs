@@ -1417,6 +1417,35 @@ fn scheduling(t: &mut Test, nr_cpus: u32) {
         -22,
         "getvcpuaffinity with neither hard nor soft is -EINVAL",
     );
+    // Maps at an address no one maps: 2^32 - 8 bits fault at the first write (-EFAULT); 2^32 - 1
+    // bits wrap, in Xen's `unsigned int` arithmetic, to an empty map that is never touched.
+    let unmapped = |nr_bits: u32| {
+        let a = XenDomctlVcpuaffinity {
+            vcpu: 0,
+            flags: XEN_VCPUAFFINITY_HARD,
+            cpumap_hard: XenctlBitmap {
+                bitmap: 0x7000_0000_0000,
+                nr_bits,
+                _pad0: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: 0,
+                nr_bits: 0,
+                _pad0: 0,
+            },
+        };
+        domctl(GETVCPUAFFINITY, 0, &a, DV).0
+    };
+    t.eq(
+        unmapped(u32::MAX - 7),
+        -14,
+        "getvcpuaffinity into a 2^32 - 8 bit map at an unmapped address is -EFAULT",
+    );
+    t.eq(
+        unmapped(u32::MAX),
+        0,
+        "getvcpuaffinity into a 2^32 - 1 bit map: (nr_bits + 7) / 8 wraps to nothing, as Xen",
+    );
 
     let setnode = |first: u8| {
         let mut nodes = [first, 0, 0, 0, 0, 0, 0, 0];
