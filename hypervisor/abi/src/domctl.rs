@@ -719,3 +719,28 @@ mod tests {
         assert_eq!(d.arg::<XenDomctlGetdomaininfo>(), Some(info));
     }
 }
+
+/// `xen_domctl_cpu_policy` (`XEN_DOMCTL_get_cpu_policy`, `XEN_DOMCTL_set_cpu_policy`).
+#[doc(alias = "xen_domctl_cpu_policy")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlCpuPolicy {
+    /// IN/OUT: the leaves in (or written to) `leaves`.
+    pub nr_leaves: u32,
+    /// IN/OUT: the entries in (or written to) `msrs`.
+    pub nr_msrs: u32,
+    /// Guest handle to [`crate::arch_x86::XenCpuidLeaf`]s.
+    pub leaves: u64,
+    /// Guest handle to [`crate::arch_x86::XenMsrEntry`]s.
+    pub msrs: u64,
+    /// OUT (set_policy, some errors): the leaf the audit objects to.
+    pub err_leaf: u32,
+    /// OUT: its subleaf.
+    pub err_subleaf: u32,
+    /// OUT: the MSR the audit objects to.
+    pub err_msr: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<XenDomctlCpuPolicy>() == 40);

@@ -12,6 +12,7 @@ pub mod sub_op;
 pub mod arch_x86;
 pub mod bitmap;
 pub mod callback;
+pub mod cpu_policy;
 pub mod domctl;
 pub mod elfnote;
 pub mod errno;

@@ -3,8 +3,8 @@
 //!
 //! Mirrored: every sub-op number; `xen_sysctl` with its union `u` as 128 raw bytes and typed
 //! [`XenSysctl::arg`]/[`XenSysctl::set_arg`]; readconsole, physinfo, getdomaininfolist, sched_id,
-//! numainfo (+ meminfo), cputopoinfo (+ cputopo). Left out: tbuf, perfc, lockprof, PM, cpupool,
-//! PSR, livepatch, coverage, featureset and CPU-policy structs (see docs/abi/README.md).
+//! numainfo (+ meminfo), cputopoinfo (+ cputopo), cpupool_op, cpu_featureset and cpu_policy.
+//! Left out: tbuf, perfc, lockprof, PM, PSR, livepatch, coverage (see docs/abi/README.md).
 
 use bitflags::bitflags;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -334,3 +334,69 @@ mod tests {
         assert_eq!(s.arg::<XenSysctlPhysinfo>(), Some(p));
     }
 }
+
+/// `XEN_SYSCTL_cpu_featureset_raw`: the hardware's features.
+pub const XEN_SYSCTL_CPU_FEATURESET_RAW: u32 = 0;
+/// `XEN_SYSCTL_cpu_featureset_host`: the features the hypervisor uses.
+pub const XEN_SYSCTL_CPU_FEATURESET_HOST: u32 = 1;
+/// `XEN_SYSCTL_cpu_featureset_pv`: a PV guest's default features.
+pub const XEN_SYSCTL_CPU_FEATURESET_PV: u32 = 2;
+/// `XEN_SYSCTL_cpu_featureset_hvm`.
+pub const XEN_SYSCTL_CPU_FEATURESET_HVM: u32 = 3;
+/// `XEN_SYSCTL_cpu_featureset_pv_max`: the most a PV guest may be given.
+pub const XEN_SYSCTL_CPU_FEATURESET_PV_MAX: u32 = 4;
+/// `XEN_SYSCTL_cpu_featureset_hvm_max`.
+pub const XEN_SYSCTL_CPU_FEATURESET_HVM_MAX: u32 = 5;
+
+/// `xen_sysctl_cpu_featureset` (`XEN_SYSCTL_get_cpu_featureset`).
+#[doc(alias = "xen_sysctl_cpu_featureset")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenSysctlCpuFeatureset {
+    /// `XEN_SYSCTL_cpu_featureset_*`.
+    pub index: u32,
+    /// IN: the words `features` holds; OUT: the words written (with a null `features`, the
+    /// number of words there are).
+    pub nr_features: u32,
+    /// Guest handle to `nr_features` `u32`s.
+    pub features: u64,
+}
+const _: () = assert!(size_of::<XenSysctlCpuFeatureset>() == 16);
+
+/// `XEN_SYSCTL_cpu_policy_raw`.
+pub const XEN_SYSCTL_CPU_POLICY_RAW: u32 = 0;
+/// `XEN_SYSCTL_cpu_policy_host`.
+pub const XEN_SYSCTL_CPU_POLICY_HOST: u32 = 1;
+/// `XEN_SYSCTL_cpu_policy_pv_max`.
+pub const XEN_SYSCTL_CPU_POLICY_PV_MAX: u32 = 2;
+/// `XEN_SYSCTL_cpu_policy_hvm_max`.
+pub const XEN_SYSCTL_CPU_POLICY_HVM_MAX: u32 = 3;
+/// `XEN_SYSCTL_cpu_policy_pv_default`.
+pub const XEN_SYSCTL_CPU_POLICY_PV_DEFAULT: u32 = 4;
+/// `XEN_SYSCTL_cpu_policy_hvm_default`.
+pub const XEN_SYSCTL_CPU_POLICY_HVM_DEFAULT: u32 = 5;
+
+/// `xen_sysctl_cpu_policy` (`XEN_SYSCTL_get_cpu_policy`).
+#[doc(alias = "xen_sysctl_cpu_policy")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenSysctlCpuPolicy {
+    /// `XEN_SYSCTL_cpu_policy_*`.
+    pub index: u32,
+    /// IN: the room in `leaves`; OUT: the leaves written, or the most there can be when
+    /// `leaves` is null.
+    pub nr_leaves: u32,
+    /// The same for `msrs`.
+    pub nr_msrs: u32,
+    /// Must be zero.
+    pub _rsvd: u32,
+    /// Guest handle to [`crate::arch_x86::XenCpuidLeaf`]s.
+    pub leaves: u64,
+    /// Guest handle to [`crate::arch_x86::XenMsrEntry`]s.
+    pub msrs: u64,
+}
+const _: () = assert!(size_of::<XenSysctlCpuPolicy>() == 32);

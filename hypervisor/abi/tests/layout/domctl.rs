@@ -48,6 +48,9 @@ pub fn fragment() -> Fragment {
         time_offset_seconds,
     });
     layout!(f, XenDomctlAddressSize => "struct xen_domctl_address_size" { size });
+    layout!(f, XenDomctlCpuPolicy => "struct xen_domctl_cpu_policy" {
+        nr_leaves, nr_msrs, leaves, msrs, err_leaf, err_subleaf, err_msr, _pad
+    });
     layout!(f, XenDomctlTscInfo => "struct xen_domctl_tsc_info" { tsc_mode, gtsc_khz, incarnation, pad, elapsed_nsec });
     layout!(f, XenDomctlSetTarget => "struct xen_domctl_set_target" { target });
     layout!(f, XenDomctlSetdebugging => "struct xen_domctl_setdebugging" { enable });

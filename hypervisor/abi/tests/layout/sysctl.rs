@@ -18,6 +18,12 @@ pub fn fragment() -> Fragment {
         first_domain, _pad0, max_domains, buffer, num_domains, _pad1,
     });
     layout!(f, XenSysctlSchedId => "struct xen_sysctl_sched_id" { sched_id });
+    layout!(f, XenSysctlCpuFeatureset => "struct xen_sysctl_cpu_featureset" {
+        index, nr_features, features
+    });
+    layout!(f, XenSysctlCpuPolicy => "struct xen_sysctl_cpu_policy" {
+        index, nr_leaves, nr_msrs, _rsvd as "_rsvd", leaves, msrs
+    });
     layout!(f, XenSysctlCpupoolOp => "struct xen_sysctl_cpupool_op" {
         op, cpupool_id, sched_id, domid, cpu, n_dom, cpumap,
     });
@@ -76,6 +82,18 @@ pub fn fragment() -> Fragment {
         XEN_INVALID_NODE_ID = XEN_INVALID_NODE_ID,
         XEN_INVALID_MEM_SZ = XEN_INVALID_MEM_SZ,
         XEN_INVALID_NODE_DIST = XEN_INVALID_NODE_DIST,
+        XEN_SYSCTL_cpu_featureset_raw = XEN_SYSCTL_CPU_FEATURESET_RAW,
+        XEN_SYSCTL_cpu_featureset_host = XEN_SYSCTL_CPU_FEATURESET_HOST,
+        XEN_SYSCTL_cpu_featureset_pv = XEN_SYSCTL_CPU_FEATURESET_PV,
+        XEN_SYSCTL_cpu_featureset_hvm = XEN_SYSCTL_CPU_FEATURESET_HVM,
+        XEN_SYSCTL_cpu_featureset_pv_max = XEN_SYSCTL_CPU_FEATURESET_PV_MAX,
+        XEN_SYSCTL_cpu_featureset_hvm_max = XEN_SYSCTL_CPU_FEATURESET_HVM_MAX,
+        XEN_SYSCTL_cpu_policy_raw = XEN_SYSCTL_CPU_POLICY_RAW,
+        XEN_SYSCTL_cpu_policy_host = XEN_SYSCTL_CPU_POLICY_HOST,
+        XEN_SYSCTL_cpu_policy_pv_max = XEN_SYSCTL_CPU_POLICY_PV_MAX,
+        XEN_SYSCTL_cpu_policy_hvm_max = XEN_SYSCTL_CPU_POLICY_HVM_MAX,
+        XEN_SYSCTL_cpu_policy_pv_default = XEN_SYSCTL_CPU_POLICY_PV_DEFAULT,
+        XEN_SYSCTL_cpu_policy_hvm_default = XEN_SYSCTL_CPU_POLICY_HVM_DEFAULT,
     );
     f
 }
