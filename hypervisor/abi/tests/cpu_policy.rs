@@ -29,7 +29,7 @@ proptest! {
         // A CPU whose every register is a hash of (leaf, subleaf, seed), with chosen maxima.
         let cpu = |leaf: u32, sub: u32| -> [u32; 4] {
             let h = |r: u32| {
-                let x = (u64::from(leaf) << 32 | u64::from(sub)) ^ seed ^ u64::from(r) * 0x9e37_79b9;
+                let x = ((u64::from(leaf) << 32) | u64::from(sub)) ^ seed ^ (u64::from(r) * 0x9e37_79b9);
                 (x.wrapping_mul(0xbf58_476d_1ce4_e5b9) >> 17) as u32
             };
             match (leaf, sub) {
