@@ -465,6 +465,8 @@ fn construct(
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
         teardown: spin::Mutex::new(Default::default()),
+        cpu_policy: spin::Mutex::new(None),
+        creation_finished: core::sync::atomic::AtomicBool::new(true),
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(if spec.privileged {
             Vec::new()

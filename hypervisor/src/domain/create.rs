@@ -217,6 +217,8 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         outstanding: core::sync::atomic::AtomicU64::new(0),
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(Vec::new()),
+        cpu_policy: spin::Mutex::new(None),
+        creation_finished: AtomicBool::new(false),
         teardown: spin::Mutex::new(Default::default()),
     });
     crate::time::update_wallclock(&d);

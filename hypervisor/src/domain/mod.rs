@@ -260,6 +260,12 @@ pub struct Domain {
     /// Its pseudo-physical memory map (`XENMEM_set_memory_map`, Xen's `d->arch.e820`); empty
     /// until set — a boot-module domU gets the one RAM entry libxl would set.
     pub e820: Mutex<Vec<xen_abi::memory::E820Entry>>,
+    /// Its CPU policy once the toolstack set one (`XEN_DOMCTL_set_cpu_policy`); until then
+    /// the system's PV default (`pv::cpu_policy`).
+    pub cpu_policy: Mutex<Option<alloc::boxed::Box<xen_abi::cpu_policy::CpuPolicy>>>,
+    /// The toolstack's pause count first fell to 0 (Xen's `creation_finished`): the domain
+    /// has run, and its CPU policy is fixed. Boot domains are finished from the start.
+    pub creation_finished: core::sync::atomic::AtomicBool,
     /// How far its destruction has got (resumed by each slice of `destroydomain`).
     #[cfg(target_os = "none")]
     pub teardown: Mutex<destroy::Teardown>,

@@ -12,14 +12,15 @@ use crate::domain::{self, runstate, Domain, DomainState};
 use core::sync::atomic::{AtomicU64, Ordering};
 use xen_abi::arch_x86::{VcpuGuestContext, VgcfFlags};
 use xen_abi::bitmap;
+use xen_abi::cpu_policy::{self, CpuPolicy, PolicyError};
 use xen_abi::domctl::{
-    DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlGetdomaininfo,
-    XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus, XenDomctlNodeaffinity,
-    XenDomctlSchedCredit2, XenDomctlSchedulerOp, XenDomctlSetdomainhandle, XenDomctlTscInfo,
-    XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
-    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO,
-    XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD,
-    XEN_VCPUAFFINITY_SOFT,
+    DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlCpuPolicy,
+    XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus,
+    XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp, XenDomctlSetdomainhandle,
+    XenDomctlTscInfo, XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE,
+    TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
+    XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2,
+    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 use xen_abi::xen::XenctlBitmap;
 use xen_abi::{DomId, Errno, Gfn, XenResult};
@@ -144,9 +145,14 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             false
         }
         (Some(Domctl::Unpausedomain), Some(d)) => {
-            d.controller_pause
+            let was = d
+                .controller_pause
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
                 .map_err(|_| Errno::EINVAL)?;
+            // Creation is finished when the toolstack's count first reaches 0.
+            if was == 1 {
+                d.creation_finished.store(true, Ordering::Release);
+            }
             for v in &d.vcpus {
                 crate::sched::kick(v.pcpu);
             }
@@ -299,6 +305,37 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 _ => return Err(Errno::EINVAL),
             }
         }
+        (Some(Domctl::GetCpuPolicy), Some(d)) => {
+            let mut a: XenDomctlCpuPolicy = op.arg().ok_or(Errno::EINVAL)?;
+            let default = &crate::pv::cpu_policy::system().pv_max;
+            let current = d.cpu_policy.lock().clone();
+            let p = current.as_deref().unwrap_or(default);
+            (a.nr_leaves, a.nr_msrs) =
+                policy_to_guest(p, a.nr_leaves, a.leaves, a.nr_msrs, a.msrs, |_| Ok(()))?;
+            op.set_arg(&a);
+            true
+        }
+        (Some(Domctl::SetCpuPolicy), Some(d)) => {
+            if is_self {
+                return Err(Errno::EINVAL);
+            }
+            let mut a: XenDomctlCpuPolicy = op.arg().ok_or(Errno::EINVAL)?;
+            // Xen pauses the domain around this; a domain not yet finished has never been
+            // unpaused, so none of its vCPUs can be running.
+            if d.creation_finished.load(Ordering::Acquire) {
+                return Err(Errno::EEXIST);
+            }
+            match set_cpu_policy(&d, &a) {
+                Ok(()) => false,
+                Err(e) => {
+                    // The audit's verdict goes back with the error (Xen copies the struct).
+                    (a.err_leaf, a.err_subleaf, a.err_msr) = (e.leaf, e.subleaf, e.msr);
+                    op.set_arg(&a);
+                    crate::pv::write_guest_struct(arg, &op)?;
+                    return Err(e.errno);
+                }
+            }
+        }
         (Some(Domctl::GetAddressSize), Some(_)) => {
             op.set_arg(&XenDomctlAddressSize { size: 64 });
             true
@@ -321,6 +358,65 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
         crate::pv::write_guest_struct(arg, &op)?;
     }
     Ok(Outcome::Done(Ok(0)))
+}
+
+/// `XEN_DOMCTL_set_cpu_policy` once the checks passed: the domain's policy (or the PV
+/// default) merged with the toolstack's leaves and MSRs, audited against PV max and trimmed to
+/// it (`CpuPolicy::update`), on a copy read outside the lock, then kept.
+fn set_cpu_policy(d: &Domain, a: &XenDomctlCpuPolicy) -> Result<(), PolicyError> {
+    let max = &crate::pv::cpu_policy::system().pv_max;
+    let mut new = d
+        .cpu_policy
+        .lock()
+        .clone()
+        .unwrap_or_else(|| alloc::boxed::Box::new(max.clone()));
+    let (leaves, msrs) = (a.leaves, a.msrs);
+    new.update(
+        max,
+        a.nr_leaves,
+        |i| crate::pv::read_guest_struct(leaves.wrapping_add(u64::from(i) * 24)),
+        a.nr_msrs,
+        |i| crate::pv::read_guest_struct(msrs.wrapping_add(u64::from(i) * 16)),
+    )?;
+    *d.cpu_policy.lock() = Some(new);
+    Ok(())
+}
+
+/// Serialises `p` into a caller's leaf and MSR arrays (`x86_cpuid_copy_to_buffer`,
+/// `x86_msr_copy_to_buffer`) as `XEN_SYSCTL_get_cpu_policy` and `XEN_DOMCTL_get_cpu_policy`
+/// do: a null array asks its maximum count; one too short is `-ENOBUFS`. `leaves_done` sees
+/// the leaf count before the MSRs are written (the sysctl writes it back there). Returns both
+/// counts.
+pub(super) fn policy_to_guest(
+    p: &CpuPolicy,
+    nr_leaves: u32,
+    leaves: u64,
+    nr_msrs: u32,
+    msrs: u64,
+    leaves_done: impl FnOnce(u32) -> XenResult<()>,
+) -> XenResult<(u32, u32)> {
+    let n_leaves = if leaves == 0 {
+        cpu_policy::MAX_SERIALISED_LEAVES
+    } else {
+        p.cpuid.to_leaves(|i, l| {
+            if i >= nr_leaves {
+                return Err(Errno::ENOBUFS);
+            }
+            crate::pv::write_guest_struct(leaves.wrapping_add(u64::from(i) * 24), &l)
+        })?
+    };
+    leaves_done(n_leaves)?;
+    let n_msrs = if msrs == 0 {
+        cpu_policy::MAX_SERIALISED_MSRS
+    } else {
+        p.msrs_to_buffer(|i, e| {
+            if i >= nr_msrs {
+                return Err(Errno::ENOBUFS);
+            }
+            crate::pv::write_guest_struct(msrs.wrapping_add(u64::from(i) * 16), &e)
+        })?
+    };
+    Ok((n_leaves, n_msrs))
 }
 
 /// credit2's default weight (`CSCHED2_DEFAULT_WEIGHT`), every domain's on Ferrite.

@@ -4,6 +4,7 @@
 //! others answer `-ENOSYS` until they exist.
 
 use core::sync::atomic::Ordering;
+use xen_abi::cpu_policy::FEATURESET_NR_ENTRIES;
 use xen_abi::domctl::XenDomctlGetdomaininfo;
 use xen_abi::domctl::XEN_SCHEDULER_CREDIT2;
 use xen_abi::sysctl::{
@@ -14,7 +15,11 @@ use xen_abi::sysctl::{
     XEN_SYSCTL_CPUPOOL_OP_INFO, XEN_SYSCTL_CPUPOOL_OP_MOVEDOMAIN, XEN_SYSCTL_CPUPOOL_OP_RMCPU,
     XEN_SYSCTL_INTERFACE_VERSION,
 };
+use xen_abi::sysctl::{
+    XenSysctlCpuFeatureset, XenSysctlCpuPolicy, XEN_SYSCTL_CPU_POLICY_HVM_DEFAULT,
+};
 use xen_abi::{Errno, XenResult};
+use zerocopy::IntoBytes;
 
 /// `MAX_NUMNODES - 1` of Xen's x86 build (`physinfo.max_node_id`).
 const MAX_NODE_ID: u32 = 63;
@@ -123,6 +128,12 @@ pub fn sysctl(caller: &crate::domain::Domain, arg: u64) -> XenResult<u64> {
             cpupool_op(&mut a)?;
             op.set_arg(&a);
         }
+        Some(Sysctl::GetCpuFeatureset) => {
+            return get_cpu_featureset(arg, &op.arg().ok_or(Errno::EINVAL)?).map(|()| 0);
+        }
+        Some(Sysctl::GetCpuPolicy) => {
+            return get_cpu_policy(arg, &op.arg().ok_or(Errno::EINVAL)?).map(|()| 0);
+        }
         _ => {
             log::warn!("sysctl {} is not supported: -ENOSYS", op.cmd);
             return Err(Errno::ENOSYS);
@@ -178,6 +189,59 @@ fn cpupool_op(a: &mut XenSysctlCpupoolOp) -> XenResult<()> {
         }
         _ => Err(Errno::ENOSYS),
     }
+}
+
+/// Writes back one `u32` field of the sub-op's struct, at `offset` in it (Xen's
+/// `__copy_field_to_guest`).
+fn write_field(arg: u64, offset: usize, value: u32) -> XenResult<()> {
+    crate::pv::write_guest_struct(
+        arg.wrapping_add((core::mem::offset_of!(XenSysctl, u) + offset) as u64),
+        &value,
+    )
+}
+
+/// `XEN_SYSCTL_get_cpu_featureset` (`arch/x86/sysctl.c`): with a null buffer, only the number
+/// of words ([`FEATURESET_NR_ENTRIES`]); else an unknown index (or HVM's) is `-EINVAL`, and up
+/// to `nr_features` words of the policy's featureset are written, their count written back,
+/// and a buffer too short for all of them answers `-ENOBUFS` after that.
+fn get_cpu_featureset(arg: u64, a: &XenSysctlCpuFeatureset) -> XenResult<()> {
+    let nr_at = core::mem::offset_of!(XenSysctlCpuFeatureset, nr_features);
+    if a.features == 0 {
+        return write_field(arg, nr_at, FEATURESET_NR_ENTRIES as u32);
+    }
+    let nr = (a.nr_features as usize).min(FEATURESET_NR_ENTRIES);
+    let p = crate::pv::cpu_policy::featureset_by_index(a.index).ok_or(Errno::EINVAL)?;
+    let fs = p.featureset();
+    crate::pv::write_guest(a.features, fs[..nr].as_bytes())?;
+    write_field(arg, nr_at, nr as u32)?;
+    if nr < FEATURESET_NR_ENTRIES {
+        return Err(Errno::ENOBUFS);
+    }
+    Ok(())
+}
+
+/// `XEN_SYSCTL_get_cpu_policy`: `_rsvd` set or an index past the table `-EINVAL`, an HVM
+/// policy `-EOPNOTSUPP` (no HVM here); each null buffer asks its maximum count; else the
+/// leaves (then the MSRs) are serialised, `-ENOBUFS` if they do not fit, and each count
+/// written back as it is known.
+fn get_cpu_policy(arg: u64, a: &XenSysctlCpuPolicy) -> XenResult<()> {
+    if a._rsvd != 0 || a.index > XEN_SYSCTL_CPU_POLICY_HVM_DEFAULT {
+        return Err(Errno::EINVAL);
+    }
+    let p = crate::pv::cpu_policy::by_index(a.index).ok_or(Errno::EOPNOTSUPP)?;
+    let (_, nr_msrs) =
+        super::domctl::policy_to_guest(p, a.nr_leaves, a.leaves, a.nr_msrs, a.msrs, |leaves| {
+            write_field(
+                arg,
+                core::mem::offset_of!(XenSysctlCpuPolicy, nr_leaves),
+                leaves,
+            )
+        })?;
+    write_field(
+        arg,
+        core::mem::offset_of!(XenSysctlCpuPolicy, nr_msrs),
+        nr_msrs,
+    )
 }
 
 /// Writes back only the count at the start of the sub-op's struct (Xen's

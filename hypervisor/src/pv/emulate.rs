@@ -122,9 +122,27 @@ pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
             a &= !(1 << 5);
         }
         0xd => [a, b, c, d] = guest::xstate_cpuid(sub, view.xfeatures, view.xcr0, [a, b, c, d]),
-        // 1 GiB pages are for HAP guests only (`PAGE1GB` is 'H').
-        0x8000_0001 => d &= !(1 << 26),
+        // 1 GiB pages are for HAP guests only (`PAGE1GB` is 'H'); SVM and the AMD CR8 alias
+        // are HVM matters.
+        0x8000_0001 => {
+            d &= !(1 << 26);
+            c &= !((1 << 2) | (1 << 4));
+        }
+        // As Xen's PV policy (seen through `XEN_SYSCTL_get_cpu_policy` on 4.17): no MONITOR
+        // leaf, no thermal/power leaf, no topology leaf (a PV guest's vCPUs are not the
+        // host's threads), no SVM leaf.
+        5 | 6 | 0xb | 0x8000_000a => [a, b, c, d] = [0; 4],
         _ => {}
+    }
+    if leaf == 1 {
+        // SYSENTER is not offered to 64-bit PV guests.
+        d &= !(1 << 11);
+    }
+    if (leaf, sub) == (7, 0) {
+        // 5-level paging and supervisor protection keys are the hypervisor's; PCOMMIT is
+        // withdrawn.
+        c &= !((1 << 16) | (1 << 31));
+        b &= !(1 << 22);
     }
     [a, b, c, d]
 }
@@ -136,7 +154,8 @@ pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
         return false;
     }
     let xfeatures = guest::xfeatures();
-    let view = crate::sched::current().map_or(CpuidView::default(), |v| {
+    let current = crate::sched::current();
+    let view = current.as_ref().map_or(CpuidView::default(), |v| {
         let st = v.state.lock();
         CpuidView {
             xfeatures,
@@ -146,7 +165,15 @@ pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
             osxsave: st.cr4_osxsave || st.kernel_mode,
         }
     });
-    let r = guest_cpuid(frame.rax as u32, frame.rcx as u32, view);
+    let (leaf, sub) = (frame.rax as u32, frame.rcx as u32);
+    let default = &super::cpu_policy::system().pv_max;
+    let r = match current.and_then(|v| v.domain()) {
+        Some(d) => {
+            let p = d.cpu_policy.lock();
+            super::cpu_policy::guest_leaf(p.as_deref().unwrap_or(default), leaf, sub, view)
+        }
+        None => super::cpu_policy::guest_leaf(default, leaf, sub, view),
+    };
     frame.rax = u64::from(r[0]);
     frame.rbx = u64::from(r[1]);
     frame.rcx = u64::from(r[2]);

@@ -2,6 +2,7 @@
 //! the `iret` hypercall, guest-user `syscall`, and the instructions Xen emulates for PV kernels
 //! (forced-emulation CPUID, privileged register and MSR access, `int n`).
 
+pub mod cpu_policy;
 pub mod descriptors;
 pub mod emulate;
 pub mod ptwr;

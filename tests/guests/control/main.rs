@@ -1229,6 +1229,7 @@ extern "C" fn guest_main() {
     build_and_run(&mut t, false);
     build_and_run(&mut t, true);
     scheduling(&mut t, pi.nr_cpus);
+    cpu_policy(&mut t);
 
     // unknown sub-ops and domains
     t.eq(
@@ -1464,6 +1465,265 @@ fn scheduling(t: &mut Test, nr_cpus: u32) {
         "setnodeaffinity without node 0 (the only node) is -EINVAL",
     );
     t.eq(setnode(1), 0, "setnodeaffinity to node 0");
+}
+
+/// CPU policies: the system's through `get_cpu_policy` and `get_cpu_featureset`, a new
+/// domain's through `get_cpu_policy`/`set_cpu_policy` with the audit's errors, and no change
+/// once the domain has been unpaused.
+#[cfg(target_os = "none")]
+fn cpu_policy(t: &mut Test) {
+    use domu_frontends::abi::arch_x86::{XenCpuidLeaf, XenMsrEntry};
+    use domu_frontends::abi::domctl::XenDomctlCpuPolicy;
+    use domu_frontends::abi::sysctl::{XenSysctlCpuFeatureset, XenSysctlCpuPolicy};
+    const GET_CPU_FEATURESET: u32 = 26;
+    const GET_CPU_POLICY: u32 = 29;
+    const DOMCTL_GET_CPU_POLICY: u32 = 82;
+    const DOMCTL_SET_CPU_POLICY: u32 = 83;
+    const NONE: u32 = !0;
+    let zero = XenCpuidLeaf::default();
+
+    let sys_policy = |index: u32,
+                      rsvd: u32,
+                      leaves: &mut [XenCpuidLeaf],
+                      msrs: &mut [XenMsrEntry],
+                      null: bool| {
+        let a = XenSysctlCpuPolicy {
+            index,
+            nr_leaves: leaves.len() as u32,
+            nr_msrs: msrs.len() as u32,
+            _rsvd: rsvd,
+            leaves: if null { 0 } else { leaves.as_mut_ptr() as u64 },
+            msrs: if null { 0 } else { msrs.as_mut_ptr() as u64 },
+        };
+        let (rc, op) = sysctl(GET_CPU_POLICY, &a, SV);
+        let out: XenSysctlCpuPolicy = op.arg().unwrap_or_default();
+        (rc, out.nr_leaves, out.nr_msrs)
+    };
+    t.eq(
+        sys_policy(4, 0, &mut [], &mut [], true),
+        (0, 120, 2),
+        "get_cpu_policy with null buffers: CPUID_MAX_SERIALISED_LEAVES and 2 MSRs",
+    );
+    t.eq(
+        sys_policy(4, 1, &mut [], &mut [], true).0,
+        -22,
+        "get_cpu_policy with _rsvd set is -EINVAL",
+    );
+    t.eq(
+        sys_policy(6, 0, &mut [], &mut [], true).0,
+        -22,
+        "get_cpu_policy of index 6 is -EINVAL",
+    );
+    let mut leaves = [zero; 120];
+    let mut msrs = [XenMsrEntry::default(); 2];
+    let (rc, n, m) = sys_policy(4, 0, &mut leaves, &mut msrs, false);
+    t.eq((rc, m), (0, 2), "get_cpu_policy of PV default");
+    let n = n as usize;
+    let pv_copy = leaves;
+    let pv = &pv_copy[..n.min(120)];
+    t.check(
+        n >= 20 && pv[0].leaf == 0 && pv[0].subleaf == NONE && pv[0].a <= 0xd && pv[0].a >= 1,
+        format_args!(
+            "PV default: {n} leaves, leaf 0 first with max_leaf {:#x} (at most 0xd)",
+            pv[0].a
+        ),
+    );
+    t.check(
+        pv.windows(2).all(|w| {
+            (w[0].leaf, w[0].subleaf.wrapping_add(1)) < (w[1].leaf, w[1].subleaf.wrapping_add(1))
+        }),
+        format_args!("PV default's leaves ascend"),
+    );
+    t.check(
+        pv.iter()
+            .any(|l| (l.leaf, l.subleaf) == (0x4000_0000, NONE))
+            && pv
+                .iter()
+                .any(|l| (l.leaf, l.subleaf) == (0x4000_0100, NONE)),
+        format_args!("PV default carries the two hypervisor-limit leaves"),
+    );
+    t.eq(
+        (msrs[0].idx, msrs[1].idx),
+        (0xce, 0x10a),
+        "the MSRs: PLATFORM_INFO, ARCH_CAPABILITIES",
+    );
+    for (leaf, subleaf) in [(5, NONE), (6, NONE), (0xb, 0)] {
+        let l = pv
+            .iter()
+            .find(|l| (l.leaf, l.subleaf) == (leaf, subleaf))
+            .copied();
+        t.eq(
+            l.map(|l| [l.a, l.b, l.c, l.d]),
+            Some([0; 4]),
+            "PV default: leaves 5 (MONITOR), 6 (power) and 0xb (topology) are empty",
+        );
+    }
+    let l7 = pv
+        .iter()
+        .find(|l| (l.leaf, l.subleaf) == (7, 0))
+        .map_or(!0, |l| l.c);
+    t.eq(l7 & (1 << 16), 0, "PV default: no 5-level paging");
+    t.eq(
+        sys_policy(4, 0, &mut leaves[..n - 1], &mut msrs, false).0,
+        -105,
+        "get_cpu_policy into one leaf too few is -ENOBUFS",
+    );
+    let leaf1 = pv.iter().find(|l| l.leaf == 1).copied().unwrap_or_default();
+
+    let featureset = |index: u32, words: &mut [u32], null: bool| {
+        let a = XenSysctlCpuFeatureset {
+            index,
+            nr_features: words.len() as u32,
+            features: if null { 0 } else { words.as_mut_ptr() as u64 },
+        };
+        let (rc, op) = sysctl(GET_CPU_FEATURESET, &a, SV);
+        (
+            rc,
+            op.arg::<XenSysctlCpuFeatureset>()
+                .unwrap_or_default()
+                .nr_features,
+        )
+    };
+    let mut words = [0u32; 19];
+    t.eq(
+        featureset(2, &mut [], true),
+        (0, 19),
+        "get_cpu_featureset with no buffer: 19 words",
+    );
+    t.eq(
+        featureset(2, &mut words, false),
+        (0, 19),
+        "get_cpu_featureset of PV",
+    );
+    t.eq(
+        (words[0], words[1]),
+        (leaf1.d, leaf1.c),
+        "its words 0 and 1 are PV default's leaf 1 edx and ecx",
+    );
+    t.eq(
+        featureset(2, &mut words[..1], false),
+        (-105, 1),
+        "one word of 19 is -ENOBUFS, one written",
+    );
+    t.eq(
+        featureset(9, &mut words, false).0,
+        -22,
+        "get_cpu_featureset of index 9 is -EINVAL",
+    );
+
+    // A domain's policy.
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for the CPU policy checks");
+    let dom_policy = |leaves: &mut [XenCpuidLeaf]| {
+        let a = XenDomctlCpuPolicy {
+            nr_leaves: leaves.len() as u32,
+            leaves: leaves.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        let (rc, op) = domctl(DOMCTL_GET_CPU_POLICY, id, &a, DV);
+        (
+            rc,
+            op.arg::<XenDomctlCpuPolicy>().unwrap_or_default().nr_leaves as usize,
+        )
+    };
+    let mut mine = [zero; 120];
+    let (rc, n) = dom_policy(&mut mine);
+    t.eq(
+        (rc, mine[0].a),
+        (0, pv[0].a),
+        "a new domain's policy has PV default's max_leaf",
+    );
+    let set = |target: u16, leaves: &[XenCpuidLeaf], msrs: &[XenMsrEntry]| {
+        let a = XenDomctlCpuPolicy {
+            nr_leaves: leaves.len() as u32,
+            nr_msrs: msrs.len() as u32,
+            leaves: leaves.as_ptr() as u64,
+            msrs: msrs.as_ptr() as u64,
+            err_leaf: 0x1234,
+            err_subleaf: 0x1234,
+            err_msr: 0x1234,
+            _pad: 0,
+        };
+        let (rc, op) = domctl(DOMCTL_SET_CPU_POLICY, target, &a, DV);
+        let out: XenDomctlCpuPolicy = op.arg().unwrap_or_default();
+        (rc, out.err_leaf, out.err_subleaf, out.err_msr)
+    };
+    t.eq(
+        set(0, &mine[..n], &[]).0,
+        -22,
+        "set_cpu_policy of the caller itself is -EINVAL",
+    );
+    let mut big = mine;
+    big[0].a = 0xff;
+    t.eq(
+        set(id, &big[..n], &[]),
+        (-22, 0, NONE, NONE),
+        "a max_leaf above PV max's is -EINVAL, naming leaf 0",
+    );
+    let far = [XenCpuidLeaf {
+        leaf: 4,
+        subleaf: 6,
+        ..zero
+    }];
+    t.eq(
+        set(id, &far, &[]),
+        (-34, 4, 6, NONE),
+        "leaf 4 subleaf 6 is -ERANGE, named",
+    );
+    t.eq(set(id, &[zero; 121], &[]).0, -7, "121 leaves is -E2BIG");
+    let bad_msr = [XenMsrEntry {
+        idx: 0xce,
+        flags: 1,
+        val: 0,
+    }];
+    t.eq(
+        set(id, &[], &bad_msr),
+        (-22, NONE, NONE, 0xce),
+        "an MSR with flags set is -EINVAL, named",
+    );
+    let faulting = [XenMsrEntry {
+        idx: 0xce,
+        flags: 0,
+        val: 1 << 31,
+    }];
+    t.eq(
+        set(id, &[], &faulting).0,
+        -22,
+        "CPUID faulting where PV max has none is -EINVAL",
+    );
+    // Drop SSE3 and ask for VMX: the first stays dropped, the second never appears.
+    let mut fewer = mine;
+    if let Some(l) = fewer[..n].iter_mut().find(|l| l.leaf == 1) {
+        l.c = (l.c & !1) | (1 << 5);
+    }
+    t.eq(
+        set(id, &fewer[..n], &[]).0,
+        0,
+        "set_cpu_policy without SSE3, with VMX",
+    );
+    let mut after = [zero; 120];
+    let (rc, n2) = dom_policy(&mut after);
+    let c = after[..n2].iter().find(|l| l.leaf == 1).map_or(!0, |l| l.c);
+    t.eq(
+        (rc, c & 1, c & (1 << 5)),
+        (0, 0, 0),
+        "the domain's leaf 1 ecx: no SSE3, no VMX",
+    );
+    t.eq(
+        domctl(UNPAUSEDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "unpause the domain",
+    );
+    t.eq(
+        set(id, &mine[..n], &[]).0,
+        -17,
+        "set_cpu_policy once the domain has been unpaused is -EEXIST",
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "destroy the CPU policy domain",
+    );
 }
 
 /// A domU: the version, then the domain, then the privilege.
