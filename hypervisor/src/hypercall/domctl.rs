@@ -15,7 +15,8 @@ use xen_abi::bitmap;
 use xen_abi::cpu_policy::{self, CpuPolicy, PolicyError};
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlCpuPolicy,
-    XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlMaxMem, XenDomctlMaxVcpus,
+    XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlIomemPermission,
+    XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem, XenDomctlMaxVcpus,
     XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp, XenDomctlSetdomainhandle,
     XenDomctlTscInfo, XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE,
     TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
@@ -335,6 +336,45 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                     return Err(e.errno);
                 }
             }
+        }
+        (Some(Domctl::IoportPermission), Some(d)) => {
+            let a: XenDomctlIoportPermission = op.arg().ok_or(Errno::EINVAL)?;
+            domain::ioports::grant_permission(
+                &caller.ioports,
+                &d.ioports,
+                a.first_port,
+                a.nr_ports,
+                a.allow_access != 0,
+            )?;
+            false
+        }
+        (Some(Domctl::IomemPermission), Some(_)) => {
+            let a: XenDomctlIomemPermission = op.arg().ok_or(Errno::EINVAL)?;
+            if a.first_mfn
+                .0
+                .checked_add(a.nr_mfns.wrapping_sub(1))
+                .is_none()
+            {
+                return Err(Errno::EINVAL);
+            }
+            // Ferrite maps I/O memory for the hardware domain only and has no passthrough:
+            // granting is refused, denying what was never granted is done.
+            if a.allow_access != 0 {
+                log::warn!("iomem_permission: no device passthrough in Ferrite: -EOPNOTSUPP");
+                return Err(Errno::EOPNOTSUPP);
+            }
+            false
+        }
+        (Some(Domctl::IrqPermission), Some(_)) => {
+            let a: XenDomctlIrqPermission = op.arg().ok_or(Errno::EINVAL)?;
+            if a.allow_access != 0 {
+                log::warn!(
+                    "irq_permission of pirq {}: no device passthrough in Ferrite: -EOPNOTSUPP",
+                    a.pirq
+                );
+                return Err(Errno::EOPNOTSUPP);
+            }
+            false
         }
         (Some(Domctl::GetAddressSize), Some(_)) => {
             op.set_arg(&XenDomctlAddressSize { size: 64 });

@@ -1230,6 +1230,7 @@ extern "C" fn guest_main() {
     build_and_run(&mut t, true);
     scheduling(&mut t, pi.nr_cpus);
     cpu_policy(&mut t);
+    ioport_permission(&mut t);
 
     // unknown sub-ops and domains
     t.eq(
@@ -1723,6 +1724,56 @@ fn cpu_policy(t: &mut Test) {
         domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
         0,
         "destroy the CPU policy domain",
+    );
+}
+
+/// `ioport_permission`: empty or wrapping ranges `-EINVAL`, ports the caller lacks (the
+/// hypervisor's serial port) `-EPERM`, others granted and taken back.
+#[cfg(target_os = "none")]
+fn ioport_permission(t: &mut Test) {
+    use domu_frontends::abi::domctl::XenDomctlIoportPermission;
+    const IOPORT_PERMISSION: u32 = 21;
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for the ioport checks");
+    let perm = |first_port: u32, nr_ports: u32, allow: u8| {
+        let a = XenDomctlIoportPermission {
+            first_port,
+            nr_ports,
+            allow_access: allow,
+            _pad0: [0; 3],
+        };
+        domctl(IOPORT_PERMISSION, id, &a, DV).0
+    };
+    t.eq(
+        perm(0x300, 0, 1),
+        -22,
+        "ioport_permission of no ports is -EINVAL",
+    );
+    t.eq(
+        perm(0xffff, 2, 1),
+        -22,
+        "ioport_permission past port 0xffff is -EINVAL",
+    );
+    t.eq(
+        perm(u32::MAX, 2, 1),
+        -22,
+        "ioport_permission wrapping is -EINVAL",
+    );
+    t.eq(
+        perm(0x3f8, 8, 1),
+        -1,
+        "ioport_permission of the hypervisor's COM1 is -EPERM",
+    );
+    t.eq(
+        perm(0x300, 0x20, 1),
+        0,
+        "ioport_permission grants 0x300-0x31f",
+    );
+    t.eq(perm(0x310, 0x10, 0), 0, "and takes 0x310-0x31f back");
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "destroy the ioport domain",
     );
 }
 
