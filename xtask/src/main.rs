@@ -281,6 +281,12 @@ fn test() -> Result<()> {
     );
     let rig = xtask::rig::Rig::prepare(None)?;
     xtask::rig::run_scenarios(&rig, &[], true, false)?;
+    eprintln!(
+        "xtask: == reference rig on Ferrite: the same essential scenarios with Ferrite in Xen's \
+         place (Debian's xl creating Linux domUs)"
+    );
+    let rig = xtask::rig::Rig::prepare(Some(hv))?;
+    xtask::rig::run_scenarios(&rig, &[], true, false)?;
     eprintln!("xtask: all tests passed");
     Ok(())
 }

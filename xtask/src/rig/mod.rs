@@ -325,6 +325,17 @@ impl Rig {
             Entry::Bytes(scenario.xenstored.word().as_bytes().to_vec(), 0o644),
         );
         a.add_script("rig/lib.sh", include_str!("scripts/lib.sh"));
+        // The soak's cycle count, when the environment gives one (scenario create-soak).
+        if let Ok(n) = std::env::var("RIG_SOAK_CYCLES") {
+            let n: u32 = n
+                .trim()
+                .parse()
+                .with_context(|| format!("RIG_SOAK_CYCLES={n:?} is not a number of cycles"))?;
+            a.add(
+                "rig/soak-cycles",
+                Entry::Bytes(n.to_string().into_bytes(), 0o644),
+            );
+        }
         for (_, bin) in DOM0_BINARIES {
             a.add(
                 &format!("rig/bin/{bin}"),

@@ -176,6 +176,7 @@ pub const ALL: &[Scenario] = &[
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.
 pub const DIAGNOSTICS: &[Scenario] = &[
+    SOAK,
     Scenario {
         name: "stress",
         essential: false,
@@ -202,6 +203,21 @@ pub const DIAGNOSTICS: &[Scenario] = &[
         xenstored: Xenstored::C,
     },
 ];
+
+/// The create/destroy soak (issue #17): 200 cycles by default (`RIG_SOAK_CYCLES` sets
+/// another count), at about 20 s each under TCG. Run only when named.
+pub const SOAK: Scenario = Scenario {
+    name: "create-soak",
+    essential: false,
+    timeout: Duration::from_secs(3 * 3600),
+    dom0_modules: &[],
+    dom0_vcpus: 1,
+    needs_domu: true,
+    domu_fio: false,
+    dom0_extra_modules: &[],
+    script: include_str!("scripts/create-soak.sh"),
+    xenstored: Xenstored::C,
+};
 
 /// Benchmarks (`cargo xtask bench rig-blk`), run on their own, never by `cargo xtask rig`.
 pub const BENCHES: &[Scenario] = &[
