@@ -26,14 +26,16 @@ commands:
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
                             (see docs/rig.md)
-  bench [pv|rig-blk|rig-xenstored|linux-boot|xenstored]
+  bench [pv|rig-blk|rig-xenstored|rig-create|linux-boot|xenstored]
                             benchmarks (criterion baselines of the state machines and the PV
                             operations); pv: the PV operations alone, Ferrite vs Xen 4.17;
                             rig-blk: fio in a PV domU on blkback vs Linux's xen-blkback on the rig;
                             linux-boot: Debian's Linux to dom0 /init and to a verdict, Ferrite vs
                             Xen 4.17; xenstored: requests per second and memory for 10,000 nodes,
                             ours vs Debian's C xenstored over a socket; rig-xenstored: the same
-                            from a domU over its ring on the rig; all as ratios
+                            from a domU over its ring on the rig; rig-create: Debian's xl create
+                            (built, /init) and destroy of a PV domU, Ferrite vs Xen 4.17; all as
+                            ratios
   fuzz [--seconds N]        run every cargo-fuzz target for N seconds (default 60; needs nightly)
 ";
 
@@ -319,6 +321,9 @@ fn bench(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("rig-xenstored") {
         let rig = xtask::rig::Rig::prepare(None)?;
         return xtask::rig::bench_xenstored(&rig);
+    }
+    if args.first().map(String::as_str) == Some("rig-create") {
+        return xtask::rig::bench_create(xtask::build::hypervisor()?);
     }
     if args.first().map(String::as_str) == Some("rig-blk") {
         let rig = xtask::rig::Rig::prepare(None)?;

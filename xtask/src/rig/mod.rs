@@ -581,6 +581,54 @@ pub fn bench_xenstored(rig: &Rig) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench rig-create`: Debian's `xl create` of a PV domU until it is built and
+/// until its `/init` starts, and `xl destroy`, on Xen 4.17 and then on Ferrite (`hypervisor`),
+/// each the mean of the rounds after the first; printed with the ratio Ferrite / Xen.
+pub fn bench_create(hypervisor: PathBuf) -> Result<()> {
+    let s = scenarios::BENCHES
+        .iter()
+        .find(|s| s.name == "bench-create")
+        .context("no bench-create scenario")?;
+    let mut means = Vec::new();
+    for hv in [None, Some(hypervisor)] {
+        let rig = Rig::prepare(hv)?;
+        let o = rig.run(s, false)?;
+        verdict(s.name, &o)?;
+        let r = bench_results(&o.log, "create");
+        let mean = |what: &str| {
+            let v: Vec<f64> = r
+                .iter()
+                .filter(|(n, _, _)| n.starts_with(what))
+                .map(|(_, v, _)| *v)
+                .collect();
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        let m = ["xl-built-", "xl-init-", "xl-destroy-"].map(mean);
+        if m.iter().any(Option::is_none) {
+            bail!("bench-create: incomplete results {r:?}");
+        }
+        for l in o.log.lines().filter(|l| l.contains("RIG-BENCH round")) {
+            eprintln!("xtask: {}", l.trim_end());
+        }
+        means.push(m.map(Option::unwrap_or_default));
+    }
+    println!(
+        "rig-create (Debian's xl, a 160 MiB Debian PV domU, QEMU TCG; seconds, mean of 3 rounds)"
+    );
+    println!(
+        "{:<26} {:>8} {:>8} {:>13}",
+        "", "Xen", "Ferrite", "Ferrite/Xen"
+    );
+    for (i, what) in ["xl create: built", "xl create: /init starts", "xl destroy"]
+        .iter()
+        .enumerate()
+    {
+        let (x, f) = (means[0][i], means[1][i]);
+        println!("{what:<26} {x:>8.2} {f:>8.2} {:>13.2}", f / x);
+    }
+    Ok(())
+}
+
 /// `cargo xtask bench rig-blk`: fio in a PV domU on blkback (thread pool, then io_uring) and on
 /// Linux's xen-blkback in the same boot; prints each figure and the ratios to xen-blkback.
 pub fn bench_blk(rig: &Rig) -> Result<()> {

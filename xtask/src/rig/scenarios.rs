@@ -222,6 +222,18 @@ pub const SOAK: Scenario = Scenario {
 /// Benchmarks (`cargo xtask bench rig-blk`), run on their own, never by `cargo xtask rig`.
 pub const BENCHES: &[Scenario] = &[
     Scenario {
+        name: "bench-create",
+        essential: false,
+        timeout: Duration::from_secs(900),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/bench-create.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
         name: "bench-blk",
         essential: false,
         timeout: Duration::from_secs(900),
