@@ -744,3 +744,35 @@ pub struct XenDomctlCpuPolicy {
     pub _pad: u32,
 }
 const _: () = assert!(size_of::<XenDomctlCpuPolicy>() == 40);
+
+/// `XEN_DOMCTL_PFINFO_NOTAB`: a frame that is no page table.
+pub const XEN_DOMCTL_PFINFO_NOTAB: u32 = 0;
+/// `XEN_DOMCTL_PFINFO_L1TAB`.
+pub const XEN_DOMCTL_PFINFO_L1TAB: u32 = 0x1 << 28;
+/// `XEN_DOMCTL_PFINFO_L2TAB`.
+pub const XEN_DOMCTL_PFINFO_L2TAB: u32 = 0x2 << 28;
+/// `XEN_DOMCTL_PFINFO_L3TAB`.
+pub const XEN_DOMCTL_PFINFO_L3TAB: u32 = 0x3 << 28;
+/// `XEN_DOMCTL_PFINFO_L4TAB`.
+pub const XEN_DOMCTL_PFINFO_L4TAB: u32 = 0x4 << 28;
+/// `XEN_DOMCTL_PFINFO_LPINTAB`: the table is pinned.
+pub const XEN_DOMCTL_PFINFO_LPINTAB: u32 = 0x1 << 31;
+/// `XEN_DOMCTL_PFINFO_XTAB`: not a frame of the domain.
+pub const XEN_DOMCTL_PFINFO_XTAB: u32 = 0xf << 28;
+/// `XEN_DOMCTL_PFINFO_BROKEN`.
+pub const XEN_DOMCTL_PFINFO_BROKEN: u32 = 0xd << 28;
+
+/// `xen_domctl_getpageframeinfo3` (`XEN_DOMCTL_getpageframeinfo3`): each frame of `array` is
+/// replaced by its `XEN_DOMCTL_PFINFO_*` type.
+#[doc(alias = "xen_domctl_getpageframeinfo3")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlGetpageframeinfo3 {
+    /// Entries in `array` (at most 1024).
+    pub num: u64,
+    /// Guest handle to `num` `xen_pfn_t`s.
+    pub array: u64,
+}
+const _: () = assert!(size_of::<XenDomctlGetpageframeinfo3>() == 16);

@@ -376,6 +376,15 @@ pub fn domain_create_with(id: DomId, cfg: DomainConfig) -> XenResult<()> {
 
 /// True while `id` has a grant table (live, or dead but kept for others' pins): the id is
 /// not free for a new domain.
+/// True if `mfn` is one of `dom`'s grant-table or status frames (Xen's shared xenheap
+/// pages: the domain maps them, but they are not its memory).
+pub fn is_table_frame(dom: DomId, mfn: Mfn) -> bool {
+    with_hub(|h| {
+        h.mem.tables.get(&dom).is_some_and(|f| f.contains(&mfn))
+            || h.mem.status.get(&dom).is_some_and(|f| f.contains(&mfn))
+    })
+}
+
 pub fn id_in_use(id: DomId) -> bool {
     with_hub(|h| h.sys.domains().any(|d| d == id) || h.mem.tables.contains_key(&id))
 }

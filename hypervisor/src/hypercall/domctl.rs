@@ -15,16 +15,16 @@ use xen_abi::bitmap;
 use xen_abi::cpu_policy::{self, CpuPolicy, PolicyError};
 use xen_abi::domctl::{
     DomInfFlags, Domctl, XenDomctl, XenDomctlAddressSize, XenDomctlCpuPolicy,
-    XenDomctlGetdomaininfo, XenDomctlGetvcpuinfo, XenDomctlIomemPermission,
-    XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem, XenDomctlMaxVcpus,
-    XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp, XenDomctlSetdomainhandle,
-    XenDomctlTscInfo, XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE,
-    TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
-    XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2,
-    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
+    XenDomctlGetdomaininfo, XenDomctlGetpageframeinfo3, XenDomctlGetvcpuinfo,
+    XenDomctlIomemPermission, XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem,
+    XenDomctlMaxVcpus, XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp,
+    XenDomctlSetdomainhandle, XenDomctlTscInfo, XenDomctlVcpuaffinity, XenDomctlVcpucontext,
+    TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE,
+    XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO,
+    XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 use xen_abi::xen::XenctlBitmap;
-use xen_abi::{DomId, Errno, Gfn, XenResult};
+use xen_abi::{DomId, Errno, Gfn, Mfn, XenResult};
 
 /// `XEN_INVALID_MAX_VCPU_ID`: no vCPU.
 const INVALID_MAX_VCPU_ID: u32 = !0;
@@ -376,6 +376,11 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             }
             false
         }
+        (Some(Domctl::Getpageframeinfo3), Some(d)) => {
+            let a: XenDomctlGetpageframeinfo3 = op.arg().ok_or(Errno::EINVAL)?;
+            page_frame_info(&d, &a)?;
+            false
+        }
         (Some(Domctl::GetAddressSize), Some(_)) => {
             op.set_arg(&XenDomctlAddressSize { size: 64 });
             true
@@ -398,6 +403,54 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
         crate::pv::write_guest_struct(arg, &op)?;
     }
     Ok(Outcome::Done(Ok(0)))
+}
+
+/// `XEN_DOMCTL_getpageframeinfo3` (`arch/x86/domctl.c`): at most 1024 frames (`-E2BIG`), each
+/// of the caller's `xen_pfn_t`s replaced in place by its type — the page-table level, with
+/// `LPINTAB` when pinned, `NOTAB` for other frames of the domain, `XTAB` for frames that are
+/// not its memory (another domain's, free, its `shared_info` or grant-table frames); a PV
+/// domain's frame numbers are machine frames. A slot that cannot be read or written ends the
+/// call with `-EFAULT`, the slots before it done.
+fn page_frame_info(d: &Domain, a: &XenDomctlGetpageframeinfo3) -> XenResult<()> {
+    use crate::mm::typing::PageType;
+    use xen_abi::domctl::{
+        XEN_DOMCTL_PFINFO_L1TAB, XEN_DOMCTL_PFINFO_L2TAB, XEN_DOMCTL_PFINFO_L3TAB,
+        XEN_DOMCTL_PFINFO_L4TAB, XEN_DOMCTL_PFINFO_LPINTAB, XEN_DOMCTL_PFINFO_NOTAB,
+        XEN_DOMCTL_PFINFO_XTAB,
+    };
+    if a.num > 1024 {
+        return Err(Errno::E2BIG);
+    }
+    let ft = crate::mm::frame_table();
+    for i in 0..a.num {
+        let slot = a.array.wrapping_add(i * 8);
+        let mfn = Mfn(crate::pv::read_guest_struct::<u64>(slot)?);
+        // `get_page_from_gfn`: a reference on a frame the domain owns, held while it is read.
+        let owned = mfn != d.shared_info
+            && !crate::grant::is_table_frame(d.id, mfn)
+            && ft.get_page(mfn, d.id).is_ok();
+        let ty = if owned {
+            let st = ft.type_state(mfn);
+            ft.put_page(mfn);
+            let level = match st.ty {
+                PageType::L1 => XEN_DOMCTL_PFINFO_L1TAB,
+                PageType::L2 => XEN_DOMCTL_PFINFO_L2TAB,
+                PageType::L3 => XEN_DOMCTL_PFINFO_L3TAB,
+                PageType::L4 => XEN_DOMCTL_PFINFO_L4TAB,
+                _ => XEN_DOMCTL_PFINFO_NOTAB,
+            };
+            level
+                | if st.pinned {
+                    XEN_DOMCTL_PFINFO_LPINTAB
+                } else {
+                    0
+                }
+        } else {
+            XEN_DOMCTL_PFINFO_XTAB
+        };
+        crate::pv::write_guest_struct(slot, &u64::from(ty))?;
+    }
+    Ok(())
 }
 
 /// `XEN_DOMCTL_set_cpu_policy` once the checks passed: the domain's policy (or the PV

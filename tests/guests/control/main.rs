@@ -717,6 +717,9 @@ fn build_and_run(t: &mut Test, crash: bool) {
         0,
         "mmuext_op PIN_L4_TABLE of its L4 with foreigndom",
     );
+    if !crash {
+        page_frame_info(t, id, [l4, l3, l2, l1, code, big[0]]);
+    }
     // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
     let mut ctx: domu_frontends::abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
     ctx.flags = (1 << 2) | (1 << 5); // VGCF_in_kernel | VGCF_online
@@ -1724,6 +1727,42 @@ fn cpu_policy(t: &mut Test) {
         domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
         0,
         "destroy the CPU policy domain",
+    );
+}
+
+/// `getpageframeinfo3` of a domain just built: its tables by level (the pinned L4 with
+/// `LPINTAB`), its code and superpage frames plain, this domain's frames and frame 0 invalid
+/// (`XTAB`), more than 1024 `-E2BIG`.
+#[cfg(target_os = "none")]
+fn page_frame_info(t: &mut Test, id: u16, frames: [u64; 6]) {
+    use domu_frontends::abi::domctl::XenDomctlGetpageframeinfo3;
+    const GETPAGEFRAMEINFO3: u32 = 61;
+    let [l4, l3, l2, l1, code, big] = frames;
+    let own = sys::mmu::pfn_to_mfn(0);
+    let mut a = [l4, l3, l2, l1, code, big, own, 0];
+    let q = XenDomctlGetpageframeinfo3 {
+        num: a.len() as u64,
+        array: a.as_mut_ptr() as u64,
+    };
+    t.eq(
+        domctl(GETPAGEFRAMEINFO3, id, &q, DV).0,
+        0,
+        "getpageframeinfo3 of the new domain",
+    );
+    let (l, pin, x) = (1u64 << 28, 1u64 << 31, 0xfu64 << 28);
+    t.eq(
+        a,
+        [4 * l | pin, 3 * l, 2 * l, l, 0, 0, x, x],
+        "its L4 (pinned), L3, L2, L1, code and superpage; this domain's frame and frame 0 invalid",
+    );
+    let q = XenDomctlGetpageframeinfo3 {
+        num: 1025,
+        array: a.as_mut_ptr() as u64,
+    };
+    t.eq(
+        domctl(GETPAGEFRAMEINFO3, id, &q, DV).0,
+        -7,
+        "getpageframeinfo3 of 1025 frames is -E2BIG",
     );
 }
 

@@ -48,6 +48,7 @@ pub fn fragment() -> Fragment {
         time_offset_seconds,
     });
     layout!(f, XenDomctlAddressSize => "struct xen_domctl_address_size" { size });
+    layout!(f, XenDomctlGetpageframeinfo3 => "struct xen_domctl_getpageframeinfo3" { num, array });
     layout!(f, XenDomctlCpuPolicy => "struct xen_domctl_cpu_policy" {
         nr_leaves, nr_msrs, leaves, msrs, err_leaf, err_subleaf, err_msr, _pad
     });
@@ -62,6 +63,14 @@ pub fn fragment() -> Fragment {
     consts!(f;
         "sizeof(((struct xen_domctl *)0)->u)" = 128,
         XEN_DOMCTL_INTERFACE_VERSION = XEN_DOMCTL_INTERFACE_VERSION,
+        XEN_DOMCTL_PFINFO_NOTAB = XEN_DOMCTL_PFINFO_NOTAB,
+        XEN_DOMCTL_PFINFO_L1TAB = XEN_DOMCTL_PFINFO_L1TAB,
+        XEN_DOMCTL_PFINFO_L2TAB = XEN_DOMCTL_PFINFO_L2TAB,
+        XEN_DOMCTL_PFINFO_L3TAB = XEN_DOMCTL_PFINFO_L3TAB,
+        XEN_DOMCTL_PFINFO_L4TAB = XEN_DOMCTL_PFINFO_L4TAB,
+        XEN_DOMCTL_PFINFO_LPINTAB = XEN_DOMCTL_PFINFO_LPINTAB,
+        XEN_DOMCTL_PFINFO_XTAB = XEN_DOMCTL_PFINFO_XTAB,
+        XEN_DOMCTL_PFINFO_BROKEN = XEN_DOMCTL_PFINFO_BROKEN,
         XEN_DOMCTL_CDF_hvm = DomctlCdf::HVM.bits(),
         XEN_DOMCTL_CDF_hap = DomctlCdf::HAP.bits(),
         XEN_DOMCTL_CDF_s3_integrity = DomctlCdf::S3_INTEGRITY.bits(),
