@@ -1752,7 +1752,7 @@ fn page_frame_info(t: &mut Test, id: u16, frames: [u64; 6]) {
     let (l, pin, x) = (1u64 << 28, 1u64 << 31, 0xfu64 << 28);
     t.eq(
         a,
-        [4 * l | pin, 3 * l, 2 * l, l, 0, 0, x, x],
+        [(4 * l) | pin, 3 * l, 2 * l, l, 0, 0, x, x],
         "its L4 (pinned), L3, L2, L1, code and superpage; this domain's frame and frame 0 invalid",
     );
     let q = XenDomctlGetpageframeinfo3 {
