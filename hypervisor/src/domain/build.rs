@@ -466,6 +466,7 @@ fn construct(
         outstanding: core::sync::atomic::AtomicU64::new(0),
         teardown: spin::Mutex::new(Default::default()),
         cpu_policy: spin::Mutex::new(None),
+        time_offset: core::sync::atomic::AtomicI64::new(0),
         creation_finished: core::sync::atomic::AtomicBool::new(true),
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(if spec.privileged {

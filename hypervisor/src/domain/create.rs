@@ -218,6 +218,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(Vec::new()),
         cpu_policy: spin::Mutex::new(None),
+        time_offset: core::sync::atomic::AtomicI64::new(0),
         creation_finished: AtomicBool::new(false),
         teardown: spin::Mutex::new(Default::default()),
     });

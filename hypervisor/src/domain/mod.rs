@@ -260,6 +260,9 @@ pub struct Domain {
     /// Its pseudo-physical memory map (`XENMEM_set_memory_map`, Xen's `d->arch.e820`); empty
     /// until set — a boot-module domU gets the one RAM entry libxl would set.
     pub e820: Mutex<Vec<xen_abi::memory::E820Entry>>,
+    /// Seconds added to the wallclock it sees (`XEN_DOMCTL_settimeoffset`, Xen's
+    /// `d->time_offset.seconds`).
+    pub time_offset: core::sync::atomic::AtomicI64,
     /// Its CPU policy once the toolstack set one (`XEN_DOMCTL_set_cpu_policy`); until then
     /// the system's PV default (`pv::cpu_policy`).
     pub cpu_policy: Mutex<Option<alloc::boxed::Box<xen_abi::cpu_policy::CpuPolicy>>>,

@@ -18,8 +18,8 @@ use xen_abi::domctl::{
     XenDomctlGetdomaininfo, XenDomctlGetpageframeinfo3, XenDomctlGetvcpuinfo,
     XenDomctlIomemPermission, XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem,
     XenDomctlMaxVcpus, XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp,
-    XenDomctlSetdomainhandle, XenDomctlTscInfo, XenDomctlVcpuaffinity, XenDomctlVcpucontext,
-    TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE,
+    XenDomctlSetdomainhandle, XenDomctlSettimeoffset, XenDomctlTscInfo, XenDomctlVcpuaffinity,
+    XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE,
     XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO,
     XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
@@ -374,6 +374,13 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 );
                 return Err(Errno::EOPNOTSUPP);
             }
+            false
+        }
+        (Some(Domctl::Settimeoffset), Some(d)) => {
+            let a: XenDomctlSettimeoffset = op.arg().ok_or(Errno::EINVAL)?;
+            d.time_offset
+                .store(a.time_offset_seconds, Ordering::Release);
+            crate::time::update_wallclock(&d);
             false
         }
         (Some(Domctl::Getpageframeinfo3), Some(d)) => {

@@ -182,6 +182,8 @@ pub fn update_wallclock(d: &Domain) {
     use xen_abi::xen::SharedInfo;
     let wc = BOOT_WALLCLOCK_NS.load(Ordering::Relaxed);
     let (secs, nsec) = (wc / NS_PER_SEC, (wc % NS_PER_SEC) as u32);
+    // The toolstack's offset (`XEN_DOMCTL_settimeoffset`), added as Xen adds it.
+    let secs = secs.wrapping_add_signed(d.time_offset.load(Ordering::Acquire));
     let version = offset_of!(SharedInfo, wc_version);
     let mut v = [0u8; 4];
     let _ = crate::mm::guest::frame_read(d.shared_info, version, &mut v);

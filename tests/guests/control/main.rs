@@ -604,6 +604,71 @@ fn poke(dom: u16, mfn: u64, words: &[(usize, u64)], bytes: &[u8]) -> bool {
     sys::mmu::update_va_mapping(va, (own << 12) | sys::mmu::PTE_RW, 2) == 0
 }
 
+/// Reads word `i` of domain `dom`'s frame `mfn` through a read-only foreign mapping of the
+/// scratch page, then gives the mapping back.
+#[cfg(target_os = "none")]
+fn peek(dom: u16, mfn: u64, i: usize) -> Option<u64> {
+    let va = core::ptr::addr_of!(SCRATCH) as u64;
+    let own = sys::mmu::va_to_mfn(va);
+    let map = sys::hypercall_ints(
+        H::UpdateVaMappingOtherdomain as u32,
+        [va, (mfn << 12) | sys::mmu::PTE_RO, 2, u64::from(dom), 0],
+    );
+    if map != 0 {
+        return None;
+    }
+    let v = sys::read_u64(va + 8 * i as u64);
+    (sys::mmu::update_va_mapping(va, (own << 12) | sys::mmu::PTE_RW, 2) == 0).then_some(v)
+}
+
+/// `settimeoffset`: the domain's `shared_info` wallclock seconds (`wc_sec` and `wc_sec_hi`)
+/// move by the offset, and back.
+#[cfg(target_os = "none")]
+fn time_offset(t: &mut Test) {
+    use domu_frontends::abi::domctl::XenDomctlSettimeoffset;
+    use domu_frontends::abi::xen::SharedInfo;
+    const SETTIMEOFFSET: u32 = 24;
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for the time offset checks");
+    let si = info(id).1.shared_info_frame.0;
+    let at = core::mem::offset_of!(SharedInfo, wc_sec);
+    // wc_version, wc_sec, wc_nsec, wc_sec_hi: wc_sec and wc_nsec in one word, wc_sec_hi after.
+    let secs = || {
+        let w = peek(id, si, at / 8)?;
+        let hi = peek(id, si, (at + 8) / 8)?;
+        let (lo, hi) = if at % 8 == 0 {
+            (w & 0xffff_ffff, hi & 0xffff_ffff)
+        } else {
+            (w >> 32, hi >> 32)
+        };
+        Some(((hi << 32) | lo) as i64)
+    };
+    let before = secs();
+    let set = |s: i64| {
+        let a = XenDomctlSettimeoffset {
+            time_offset_seconds: s,
+        };
+        domctl(SETTIMEOFFSET, id, &a, DV).0
+    };
+    t.eq(set(3600), 0, "settimeoffset +3600");
+    let later = secs();
+    t.eq(set(-7200), 0, "settimeoffset -7200");
+    let earlier = secs();
+    t.check(
+        before.is_some()
+            && later.zip(before).map(|(a, b)| a - b) == Some(3600)
+            && earlier.zip(before).map(|(a, b)| a - b) == Some(-7200),
+        format_args!(
+            "the domain's wallclock seconds: {before:?}, then {later:?}, then {earlier:?}"
+        ),
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "destroy the time offset domain",
+    );
+}
+
 /// The toolstack's work for a tiny PV domain, as libxc's builder does it: create, `max_vcpus`,
 /// `max_mem`, `populate_physmap` for it (the MFNs come back in the list), its page tables and
 /// kernel written through foreign mappings, vCPU 0's context (`setvcpucontext` with
@@ -1234,6 +1299,7 @@ extern "C" fn guest_main() {
     scheduling(&mut t, pi.nr_cpus);
     cpu_policy(&mut t);
     ioport_permission(&mut t);
+    time_offset(&mut t);
 
     // unknown sub-ops and domains
     t.eq(
