@@ -372,6 +372,7 @@ fn construct(
     let asker = crate::mm::typing::Asker {
         id: spec.id,
         io: spec.privileged,
+        iomem: spec.privileged,
     };
     for &f in frames.iter() {
         ft.assign(f, spec.id);

@@ -131,7 +131,11 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
     let ft = crate::mm::frame_table();
     let shared_info = crate::mm::guest::alloc_zeroed().ok_or(Errno::ENOMEM)?;
     ft.assign(shared_info, id);
-    let asker = Asker { id, io: false };
+    let asker = Asker {
+        id,
+        io: false,
+        iomem: false,
+    };
     let undo_frame = || {
         ft.put_page_type(shared_info);
         ft.release(shared_info);

@@ -293,6 +293,7 @@ impl Domain {
         crate::mm::typing::Asker {
             id: self.id,
             io: self.privileged,
+            iomem: self.privileged,
         }
     }
 

@@ -98,6 +98,7 @@ impl EventWords for SharedInfoWords {
         let asker = crate::mm::typing::Asker {
             id: self.dom,
             io: self.io,
+            iomem: self.io,
         };
         crate::mm::frame_table()
             .get_page_and_type(Mfn(gfn), crate::mm::typing::PageType::Writable, asker)

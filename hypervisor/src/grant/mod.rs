@@ -282,7 +282,11 @@ fn share_new_frame(dom: DomId) -> Option<Mfn> {
     let f = crate::mm::guest::alloc_zeroed()?;
     let ft = crate::mm::frame_table();
     ft.assign(f, dom);
-    let asker = crate::mm::typing::Asker { id: dom, io: false };
+    let asker = crate::mm::typing::Asker {
+        id: dom,
+        io: false,
+        iomem: false,
+    };
     if ft.get_page_type(f, PageType::Writable, asker).is_err() {
         // The allocation reference is the only one: the frame table frees it.
         ft.release(f);
@@ -460,6 +464,7 @@ fn get_ref(mfn: Mfn, granter: DomId, readonly: bool) -> Result<(), GnttabStatus>
     let a = crate::mm::typing::Asker {
         id: granter,
         io: false,
+        iomem: false,
     };
     ft.get_page(mfn, a.id)
         .map_err(|_| GnttabStatus::GeneralError)?;

@@ -26,6 +26,7 @@ fn page_owner(dom: &Domain, foreigndom: u64) -> XenResult<crate::mm::typing::Ask
     Ok(crate::mm::typing::Asker {
         id: other.id,
         io: dom.privileged,
+        iomem: other.privileged,
     })
 }
 

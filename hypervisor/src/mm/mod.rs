@@ -70,8 +70,12 @@ impl typing::PtMemory for DirectMem {
         let _ = free_frame(mfn);
     }
     fn io_allowed(&self, mfn: Mfn) -> bool {
-        // The IO-APIC, and the local APIC with the MSI window.
-        !(mfn == Mfn(0xfec00) || (Mfn(0xfee00)..=Mfn(0xfeeff)).contains(&mfn))
+        // Within the physical address width (the hardware domain's `iomem_caps` end there:
+        // past it a frame number sets reserved bits), but the IO-APIC and the local APIC with
+        // the MSI window.
+        let bits = u32::from(crate::arch::x86_64::cpu::phys_addr_bits());
+        mfn.0 >> bits.saturating_sub(12) == 0
+            && !(mfn == Mfn(0xfec00) || (Mfn(0xfee00)..=Mfn(0xfeeff)).contains(&mfn))
     }
     fn io_read_only(&self, mfn: Mfn) -> bool {
         // The HPET, which dom0's ACPI tables read: read-only, as Xen puts it in

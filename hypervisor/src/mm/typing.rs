@@ -232,9 +232,12 @@ pub trait PtMemory {
 pub struct Asker {
     /// The domain id.
     pub id: DomId,
-    /// May map non-RAM (I/O) frames, and use cache attributes in L1 entries (Xen's
+    /// The page tables' owner may use cache attributes in L1 entries (Xen's
     /// `l1_disallow_mask` for domains with I/O capabilities).
     pub io: bool,
+    /// The frames' owner (`pg_owner`: the asker itself, or the domain a privileged caller maps
+    /// for) may have non-RAM (I/O) frames mapped (Xen's `iomem_access_permitted(pg_owner)`).
+    pub iomem: bool,
 }
 
 /// Flags a guest may not set at each level (Xen's `L*_DISALLOW_MASK` on x86-64: PWT, PCD,
@@ -580,7 +583,7 @@ impl<M: PtMemory> FrameTable<'_, M> {
         }
         let mfn = pte_mfn(e);
         if self.owner(mfn) == Some(DomId::IO) {
-            return if a.io && self.mem.io_allowed(mfn) {
+            return if a.iomem && self.mem.io_allowed(mfn) {
                 Ok(())
             } else {
                 Err(Errno::EPERM)
@@ -893,10 +896,12 @@ mod tests {
     const D: Asker = Asker {
         id: DomId(1),
         io: false,
+        iomem: false,
     };
     const OTHER: Asker = Asker {
         id: DomId(2),
         io: false,
+        iomem: false,
     };
 
     fn setup(n: usize) -> (Vec<FrameInfo>, Mem) {
@@ -1036,6 +1041,8 @@ mod tests {
             t.mod_entry(Mfn(13), 5, pte(Mfn(99), PTE_P), false, D),
             Err(Errno::EPERM)
         );
+        // The control domain mapping for a domain without I/O memory (`foreigndom`): it may
+        // use cache bits in its own tables, but the I/O frame is the page owner's to have.
         assert_eq!(
             t.mod_entry(
                 Mfn(13),
@@ -1044,7 +1051,22 @@ mod tests {
                 false,
                 Asker {
                     id: DomId(1),
-                    io: true
+                    io: true,
+                    iomem: false,
+                }
+            ),
+            Err(Errno::EPERM)
+        );
+        assert_eq!(
+            t.mod_entry(
+                Mfn(13),
+                5,
+                pte(Mfn(99), PTE_P | PTE_PCD),
+                false,
+                Asker {
+                    id: DomId(1),
+                    io: true,
+                    iomem: true,
                 }
             ),
             Ok(1)
@@ -1054,6 +1076,7 @@ mod tests {
         let io = Asker {
             id: DomId(1),
             io: true,
+            iomem: true,
         };
         assert_eq!(
             t.mod_entry(Mfn(13), 6, pte(Mfn(98), PTE_P | PTE_RW), false, io),
