@@ -226,7 +226,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         creation_finished: AtomicBool::new(false),
         teardown: spin::Mutex::new(Default::default()),
     });
-    crate::time::update_wallclock(&d);
+    // No wallclock yet: vCPU 0's context publishes it (`hypercall::vcpu::set_context`).
     for v in &d.vcpus {
         crate::time::update_vcpu_time(v.vcpu_info_at());
         crate::sched::add(v.clone());

@@ -177,6 +177,12 @@ pub fn set_context(dom: &Domain, target: &Vcpu, c: &VcpuGuestContext) -> XenResu
         },
     };
     st.initialised = true;
+    drop(st);
+    // Xen's `arch_set_info_guest`: the first vCPU's context publishes the wallclock (a domain
+    // the toolstack makes has none until then).
+    if target.id.0 == 0 {
+        crate::time::update_wallclock(dom);
+    }
     Ok(0)
 }
 
