@@ -776,3 +776,15 @@ pub struct XenDomctlGetpageframeinfo3 {
     pub array: u64,
 }
 const _: () = assert!(size_of::<XenDomctlGetpageframeinfo3>() == 16);
+
+/// `xen_domctl_set_virq_handler` (`XEN_DOMCTL_set_virq_handler`): the domain receives a
+/// global VIRQ in place of the hardware domain.
+#[doc(alias = "xen_domctl_set_virq_handler")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlSetVirqHandler {
+    pub virq: u32,
+}
+const _: () = assert!(size_of::<XenDomctlSetVirqHandler>() == 4);

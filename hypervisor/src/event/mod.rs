@@ -332,6 +332,12 @@ pub fn send_vcpu_virq(dom: DomId, vcpu: VcpuId, virq: u32) {
 
 /// A global VIRQ (`VIRQ_CONSOLE`, …) to the domain handling it (the hardware domain unless
 /// another was set).
+/// `XEN_DOMCTL_set_virq_handler`: `dom` receives global `virq` in place of the hardware
+/// domain (until it dies); a VIRQ that is not global, or out of range, is `-EINVAL`.
+pub fn set_global_virq_handler(dom: DomId, virq: u32) -> XenResult<()> {
+    EVTCHN.lock().set_global_virq_handler(dom, virq)
+}
+
 pub fn send_global_virq(virq: u32) {
     let fx = EVTCHN.lock().send_global_virq(virq);
     apply(&fx);

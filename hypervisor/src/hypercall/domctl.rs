@@ -18,10 +18,11 @@ use xen_abi::domctl::{
     XenDomctlGetdomaininfo, XenDomctlGetpageframeinfo3, XenDomctlGetvcpuinfo,
     XenDomctlIomemPermission, XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem,
     XenDomctlMaxVcpus, XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp,
-    XenDomctlSetdomainhandle, XenDomctlSettimeoffset, XenDomctlTscInfo, XenDomctlVcpuaffinity,
-    XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE,
-    XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO,
-    XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
+    XenDomctlSetVirqHandler, XenDomctlSetdomainhandle, XenDomctlSettimeoffset, XenDomctlTscInfo,
+    XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
+    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO,
+    XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD,
+    XEN_VCPUAFFINITY_SOFT,
 };
 use xen_abi::xen::XenctlBitmap;
 use xen_abi::{DomId, Errno, Gfn, Mfn, XenResult};
@@ -374,6 +375,11 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 );
                 return Err(Errno::EOPNOTSUPP);
             }
+            false
+        }
+        (Some(Domctl::SetVirqHandler), Some(d)) => {
+            let a: XenDomctlSetVirqHandler = op.arg().ok_or(Errno::EINVAL)?;
+            crate::event::set_global_virq_handler(d.id, a.virq)?;
             false
         }
         (Some(Domctl::Settimeoffset), Some(d)) => {
