@@ -91,7 +91,7 @@ fn domains() {
                 Some(st) => out!(
                     "dump:   v{} pcpu {} up {} blocked {} poll {:?} kernel {} nmi {}/{} saved RIP {:#x} RSP {:#x} upcall pending {} mask {}",
                     v.id.0,
-                    v.pcpu,
+                    v.pcpu(),
                     st.up,
                     st.blocked,
                     st.poll.as_ref().map(|p| p.len()),

@@ -436,7 +436,8 @@ fn construct(
                     domid: spec.id,
                     dom: dom.clone(),
                     id: VcpuId(v),
-                    pcpu,
+                    cpu: core::sync::atomic::AtomicUsize::new(pcpu),
+                    migrate_to: core::sync::atomic::AtomicUsize::new(super::NO_MIGRATION),
                     state: spin::Mutex::new(state),
                     vcpu_info: core::sync::atomic::AtomicU64::new(
                         (shared_info.maddr() + u64::from(v) * 64).0,

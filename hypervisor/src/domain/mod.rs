@@ -142,6 +142,9 @@ impl VcpuState {
 }
 
 /// A virtual CPU.
+/// [`Vcpu::migrate_to`] when no move is pending.
+pub const NO_MIGRATION: usize = usize::MAX;
+
 #[derive(Debug)]
 pub struct Vcpu {
     /// Its domain's id (Xen's `v->domain->domain_id`).
@@ -151,8 +154,12 @@ pub struct Vcpu {
     pub dom: alloc::sync::Weak<Domain>,
     /// Its index in the domain (`vcpu_id`).
     pub id: VcpuId,
-    /// The physical CPU it runs on.
-    pub pcpu: usize,
+    /// The physical CPU whose run queue holds it ([`Vcpu::pcpu`]); changed only by that CPU,
+    /// while the vCPU is not running there (`sched::migrate_out`).
+    pub cpu: core::sync::atomic::AtomicUsize,
+    /// The CPU it is to move to ([`NO_MIGRATION`]: none), set by `XEN_DOMCTL_setvcpuaffinity`
+    /// and carried out by its current CPU's scheduler.
+    pub migrate_to: core::sync::atomic::AtomicUsize,
     /// Saved state.
     pub state: Mutex<VcpuState>,
     /// The machine address of its `vcpu_info`, a [`Maddr`] (in `shared_info` until
@@ -186,6 +193,11 @@ impl Vcpu {
     /// Its domain, while it exists (no global lookup: this is on every return to a guest).
     pub fn domain(&self) -> Option<Arc<Domain>> {
         self.dom.upgrade()
+    }
+
+    /// The physical CPU it runs on (whose run queue holds it).
+    pub fn pcpu(&self) -> usize {
+        self.cpu.load(core::sync::atomic::Ordering::Acquire)
     }
 
     /// The frame and byte offset of this vCPU's `vcpu_info`.

@@ -221,7 +221,7 @@ pub fn kick(dom: DomId, vcpu: VcpuId) {
         st.poll = None;
         st.poll_deadline = None;
     }
-    crate::sched::kick(v.pcpu);
+    crate::sched::kick(v.pcpu());
 }
 
 /// `evtchn_check_pollers`: a port became pending; wake the vCPUs of `dom` polling it (whether

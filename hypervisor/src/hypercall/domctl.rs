@@ -122,15 +122,15 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             // `vcpu_pause`: the vCPU off its CPU while its state is read.
             d.controller_pause.fetch_add(1, Ordering::AcqRel);
             let start = crate::time::now();
-            while crate::sched::current_try(v.pcpu) == Some((d.id.0, v.id.0))
+            while crate::sched::current_try(v.pcpu()) == Some((d.id.0, v.id.0))
                 && crate::time::now().saturating_sub(start) < 1_000_000_000
             {
-                crate::sched::kick(v.pcpu);
+                crate::sched::kick(v.pcpu());
                 core::hint::spin_loop();
             }
             let c = super::vcpu::get_context(v);
             d.controller_pause.fetch_sub(1, Ordering::AcqRel);
-            crate::sched::kick(v.pcpu);
+            crate::sched::kick(v.pcpu());
             crate::pv::write_guest_struct(a.ctxt, &c)?;
             true
         }
@@ -156,7 +156,7 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 d.creation_finished.store(true, Ordering::Release);
             }
             for v in &d.vcpus {
-                crate::sched::kick(v.pcpu);
+                crate::sched::kick(v.pcpu());
             }
             false
         }
@@ -197,7 +197,7 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             a.blocked = u8::from(st.blocked);
             a.running = u8::from(rs.state == runstate::RUNNING);
             a.cpu_time = rs.time[runstate::RUNNING as usize];
-            a.cpu = v.pcpu as u32;
+            a.cpu = v.pcpu() as u32;
             drop(st);
             op.set_arg(&a);
             true
@@ -547,11 +547,11 @@ fn read_bitmap(map: &XenctlBitmap, nbits: u32) -> XenResult<u64> {
     })
 }
 
-/// `XEN_DOMCTL_{set,get}vcpuaffinity` (Xen's `vcpu_affinity_domctl`). Each vCPU runs on one
-/// physical CPU, so a hard affinity must include it (a map without any online CPU is
-/// `-EINVAL`, as Xen; one that would move the vCPU elsewhere is `-EOPNOTSUPP`: Ferrite does
-/// not migrate vCPUs). The soft affinity is kept as given. The effective maps (∩ online CPUs)
-/// are written back into the buffers named by `flags`.
+/// `XEN_DOMCTL_{set,get}vcpuaffinity` (Xen's `vcpu_affinity_domctl`): a hard map without any
+/// online CPU is `-EINVAL`; one that leaves out the vCPU's CPU moves it to a CPU of the map
+/// (`sched::migrate`: at once if it is not running, else when it next leaves its CPU). The soft
+/// affinity is kept as given and guides that choice. The effective maps (∩ online CPUs) are
+/// written back into the buffers named by `flags`.
 fn vcpu_affinity(d: &Domain, a: &XenDomctlVcpuaffinity, set: bool) -> XenResult<()> {
     let v = d.vcpus.get(a.vcpu as usize).ok_or(Errno::EINVAL)?;
     if !d.vcpus_ready.load(Ordering::Acquire) {
@@ -571,15 +571,17 @@ fn vcpu_affinity(d: &Domain, a: &XenDomctlVcpuaffinity, set: bool) -> XenResult<
             if h == 0 {
                 return Err(Errno::EINVAL);
             }
-            if h & (1u64 << v.pcpu) == 0 {
-                log::warn!(
-                    "d{}v{}: hard affinity {h:#x} leaves out CPU {}, where it runs: Ferrite does \
-                     not migrate vCPUs: -EOPNOTSUPP",
-                    d.id.0,
-                    a.vcpu,
-                    v.pcpu
-                );
-                return Err(Errno::EOPNOTSUPP);
+            if h & (1u64 << v.pcpu()) == 0 {
+                // Xen's `vcpu_set_hard_affinity` then `vcpu_migrate`: to a CPU of the new map,
+                // one the soft affinity also names if there is one.
+                let soft_map = if soft {
+                    read_bitmap(&a.cpumap_soft, cpus)? & online
+                } else {
+                    aff.soft
+                };
+                let prefer = h & soft_map;
+                let to = if prefer != 0 { prefer } else { h }.trailing_zeros() as usize;
+                crate::sched::migrate(v, to);
             }
             aff.hard = h;
         }

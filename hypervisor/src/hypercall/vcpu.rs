@@ -263,7 +263,7 @@ pub fn up(target: &Vcpu) -> XenResult<u64> {
                 .change(crate::domain::runstate::RUNNABLE, crate::time::now());
         }
     }
-    crate::sched::kick(target.pcpu);
+    crate::sched::kick(target.pcpu());
     Ok(0)
 }
 
@@ -276,7 +276,7 @@ pub fn down(dom: &Domain, target: &Vcpu) -> XenResult<u64> {
         super::sched::shutdown(dom, xen_abi::sched::ShutdownReason::Poweroff);
     }
     crate::sched::tick();
-    crate::sched::kick(target.pcpu);
+    crate::sched::kick(target.pcpu());
     Ok(0)
 }
 

@@ -13,6 +13,8 @@ static RUNQ: [Mutex<Vec<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(Vec::new())
 static CURRENT: [Mutex<Option<Arc<Vcpu>>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static NEED_RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Per CPU: a vCPU of its queue is to move elsewhere ([`migrate`]).
+static MIGRATE_PENDING: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// Per CPU: running guest code (between the return to a guest and the next entry to the
 /// hypervisor). Only such CPUs can use stale TLB entries; the others flush before they return.
@@ -78,8 +80,80 @@ fn this() -> usize {
 
 /// Queues `v` on its physical CPU.
 pub fn add(v: Arc<Vcpu>) {
-    if let Some(q) = RUNQ.get(v.pcpu) {
+    if let Some(q) = RUNQ.get(v.pcpu()) {
         q.lock().push(v);
+    }
+}
+
+/// Asks that `v` move to physical CPU `to` (`XEN_DOMCTL_setvcpuaffinity` with a hard
+/// affinity that leaves out its CPU): its CPU is kicked, and moves it as soon as it is not
+/// running there ([`migrate_out`]).
+pub fn migrate(v: &Vcpu, to: usize) {
+    if to >= MAX_CPUS || to == v.pcpu() {
+        v.migrate_to
+            .store(crate::domain::NO_MIGRATION, Ordering::Release);
+        return;
+    }
+    v.migrate_to.store(to, Ordering::Release);
+    let from = v.pcpu();
+    if let Some(f) = MIGRATE_PENDING.get(from) {
+        f.store(true, Ordering::Release);
+    }
+    kick(from);
+}
+
+fn migrating(v: &Vcpu) -> bool {
+    v.migrate_to.load(Ordering::Acquire) != crate::domain::NO_MIGRATION
+}
+
+/// Moves the vCPUs of this CPU's queue that are to migrate and are not running here to their
+/// new CPU's queue (Xen's `vcpu_migrate`). Only a vCPU's own CPU changes its CPU, and only
+/// while the vCPU is off it (its state saved), so a vCPU is never current on two CPUs; the two
+/// queues are never locked together.
+fn migrate_out(cpu: usize) {
+    let Some(q) = RUNQ.get(cpu) else { return };
+    let current = CURRENT.get(cpu).and_then(|c| c.lock().clone());
+    let mut moving: heapless::Vec<Arc<Vcpu>, 8> = heapless::Vec::new();
+    {
+        let mut q = q.lock();
+        let mut i = 0;
+        while i < q.len() {
+            let v = &q[i];
+            let here = current.as_ref().is_some_and(|c| Arc::ptr_eq(c, v));
+            if migrating(v) && !here && !moving.is_full() {
+                let _ = moving.push(q.remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    }
+    if moving.is_full() {
+        // More next time round.
+        MIGRATE_PENDING[cpu].store(true, Ordering::Release);
+    }
+    for v in moving {
+        let to = v
+            .migrate_to
+            .swap(crate::domain::NO_MIGRATION, Ordering::AcqRel);
+        let to = if to < MAX_CPUS { to } else { cpu };
+        v.cpu.store(to, Ordering::Release);
+        // A domain being destroyed meanwhile has had its vCPUs taken off every queue: this one
+        // is not put back.
+        let alive = v
+            .domain()
+            .is_some_and(|d| *d.state.lock() != crate::domain::DomainState::Dying);
+        if !alive {
+            continue;
+        }
+        log::debug!(
+            "d{}v{}: moved from CPU {cpu} to CPU {to}",
+            v.domid.0,
+            v.id.0
+        );
+        if let Some(tq) = RUNQ.get(to) {
+            tq.lock().push(v);
+        }
+        kick(to);
     }
 }
 
@@ -146,6 +220,9 @@ pub fn tick() {
 }
 
 fn runnable(v: &Vcpu) -> bool {
+    if migrating(v) {
+        return false;
+    }
     let dom_ok = v.domain().is_some_and(|d| d.is_running());
     let st = v.state.lock();
     dom_ok && st.up && !st.blocked
@@ -239,6 +316,12 @@ pub fn schedule(frame: &mut TrapFrame) {
     let resched = NEED_RESCHED
         .get(cpu)
         .is_some_and(|f| f.swap(false, Ordering::Relaxed));
+    if MIGRATE_PENDING
+        .get(cpu)
+        .is_some_and(|f| f.swap(false, Ordering::AcqRel))
+    {
+        migrate_out(cpu);
+    }
     let cur = current();
     if let Some(c) = &cur {
         if !resched && runnable(c) {
@@ -256,6 +339,7 @@ pub fn schedule(frame: &mut TrapFrame) {
             *CURRENT[cpu].lock() = Some(n);
             // The previous vCPU's page tables are no longer loaded here.
             crate::domain::destroy::reap();
+            migrate_out(cpu);
         }
         (_, None) => {
             if let Some(c) = &cur {
@@ -275,6 +359,7 @@ fn idle_until_runnable(cpu: usize) -> Arc<Vcpu> {
     crate::mm::load_kernel_root();
     loop {
         crate::domain::destroy::reap();
+        migrate_out(cpu);
         if started() {
             if let Some(n) = pick(cpu, None) {
                 cpu::disable_interrupts();

@@ -1360,6 +1360,7 @@ extern "C" fn guest_main() {
     build_and_run(&mut t, false);
     build_and_run(&mut t, true);
     scheduling(&mut t, pi.nr_cpus);
+    migration(&mut t, pi.nr_cpus);
     cpu_policy(&mut t);
     ioport_permission(&mut t);
     time_offset(&mut t);
@@ -1857,6 +1858,69 @@ fn cpu_policy(t: &mut Test) {
         domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
         0,
         "destroy the CPU policy domain",
+    );
+}
+
+/// A hard affinity that leaves out a vCPU's CPU moves it (with two CPUs or more): a new
+/// domain's vCPU 0, pinned to the other CPU, is found there by `getvcpuinfo`, and back again.
+#[cfg(target_os = "none")]
+fn migration(t: &mut Test, nr_cpus: u32) {
+    use domu_frontends::abi::domctl::{XenDomctlVcpuaffinity, XEN_VCPUAFFINITY_HARD};
+    use domu_frontends::abi::xen::XenctlBitmap;
+    const SETVCPUAFFINITY: u32 = 9;
+    if nr_cpus < 2 {
+        return;
+    }
+    let none = [0u8; 8];
+    let (_, id, _) = create(0, &pv_config(1));
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 1 }, DV).0,
+        0,
+        "max_vcpus 1 for the migration checks",
+    );
+    let cpu_of = || {
+        let (_, op) = domctl(GETVCPUINFO, id, &XenDomctlGetvcpuinfo::default(), DV);
+        op.arg::<XenDomctlGetvcpuinfo>().unwrap_or_default().cpu
+    };
+    let pin = |cpu: u32| {
+        let mut map = [0u8; 4];
+        map[cpu as usize / 8] = 1 << (cpu % 8);
+        let a = XenDomctlVcpuaffinity {
+            vcpu: 0,
+            flags: XEN_VCPUAFFINITY_HARD,
+            cpumap_hard: XenctlBitmap {
+                bitmap: map.as_mut_ptr() as u64,
+                nr_bits: 32,
+                _pad0: 0,
+            },
+            cpumap_soft: XenctlBitmap {
+                bitmap: 0,
+                nr_bits: 0,
+                _pad0: 0,
+            },
+        };
+        domctl(SETVCPUAFFINITY, id, &a, DV).0
+    };
+    let wait_on = |cpu: u32| (0..100_000).any(|_| cpu_of() == cpu);
+    let first = cpu_of();
+    let other = if first == 0 { 1 } else { 0 };
+    t.eq(pin(other), 0, "setvcpuaffinity hard to the other CPU only");
+    t.check(
+        wait_on(other),
+        format_args!(
+            "vCPU 0 moved from CPU {first} to CPU {other}: now on {}",
+            cpu_of()
+        ),
+    );
+    t.eq(pin(first), 0, "and back");
+    t.check(
+        wait_on(first),
+        format_args!("vCPU 0 is back on CPU {first}: now on {}", cpu_of()),
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &none, DV).0,
+        0,
+        "destroy the migration domain",
     );
 }
 

@@ -541,7 +541,11 @@ type BenchResults = Vec<(String, f64, String)>;
 fn bench_results(log: &str, backend: &str) -> BenchResults {
     let tag = format!("RIG-BENCH {backend} BENCH ");
     log.lines()
-        .filter_map(|l| l.trim_end().strip_prefix(&tag))
+        // Ferrite tags dom0's console lines with "(d0) ".
+        .filter_map(|l| {
+            let l = l.trim_end();
+            l.strip_prefix("(d0) ").unwrap_or(l).strip_prefix(&tag)
+        })
         .filter_map(|rest| {
             let mut w = rest.split_whitespace();
             let (name, value, unit) = (w.next()?, w.next()?.parse().ok()?, w.next()?);
@@ -724,7 +728,8 @@ mod tests {
         let log = "RIG-BENCH pool BENCH randread 1234 IOPS\r\n\
                    RIG-BENCH linux BENCH randread 2000 IOPS\n\
                    RIG-BENCH pool BENCH seqread 55 MiB/s\n\
-                   [benchf] BENCH randread 1 IOPS\n";
+                   [benchf] BENCH randread 1 IOPS\n\
+                   (d0) RIG-BENCH linux BENCH seqread 70 MiB/s\n";
         let r = bench_results(log, "pool");
         assert_eq!(
             r,
@@ -733,6 +738,10 @@ mod tests {
                 ("seqread".to_string(), 55.0, "MiB/s".to_string())
             ]
         );
-        assert_eq!(bench_results(log, "linux").len(), 1);
+        assert_eq!(
+            bench_results(log, "linux").len(),
+            2,
+            "Ferrite's (d0) tag is read through"
+        );
     }
 }
