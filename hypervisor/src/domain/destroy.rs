@@ -244,15 +244,19 @@ fn start(d: &super::Domain) {
 fn finish(id: DomId, d: alloc::sync::Arc<super::Domain>, freed: u64, retained: u64, typed: u64) {
     crate::grant::reap_orphans();
     let record = RECORDS.lock().remove(&id);
-    let free_before = record.as_ref().map_or(0, |r| r.free_before);
+    // Boot-module domains record the free frames before their build; the toolstack's do not.
+    let before = record
+        .as_ref()
+        .map(|r| alloc::format!(" (before build {})", r.free_before))
+        .unwrap_or_default();
     log::info!(
-        "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {} (before build {})",
+        "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {}{}",
         id.0,
         freed,
         retained,
         typed,
         crate::mm::free_frames(),
-        free_before
+        before
     );
     DOMAINS.lock().remove(&id);
     drop(d);
