@@ -112,6 +112,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
     ("netback", "netback"),
+    ("netback", "netfront-hostile"),
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
     ("xenstored", "xenstore-bench"),
@@ -260,16 +261,19 @@ impl Rig {
     }
 
     /// The domU's initramfs: busybox, the block frontend and ext4, e2fsprogs, the tests, and
-    /// fio when `fio`.
-    fn domu_initrd(&self, fio: bool) -> Result<PathBuf> {
+    /// the host binaries `extra` (a scenario's `domu_bins`).
+    fn domu_initrd(&self, extra: &[&str]) -> Result<PathBuf> {
         let mut a = busybox_root()?;
         self.add_modules(&mut a, DOMU_MODULES, &self.work.join("domu-modules"))?;
         add_with_libs(&mut a, DOMU_BINARIES)?;
-        if fio {
-            add_with_libs(&mut a, &["/usr/bin/fio"])?;
-        }
+        add_with_libs(&mut a, extra)?;
         a.add_script("init", include_str!("scripts/domu-init.sh"));
-        for bin in ["blkfront-hostile", "xenstore-hostile", "xenstore-bench"] {
+        for bin in [
+            "blkfront-hostile",
+            "netfront-hostile",
+            "xenstore-hostile",
+            "xenstore-bench",
+        ] {
             a.add(
                 &format!("bin/{bin}"),
                 Entry::HostFile(self.dom0_bin_dir.join(bin)),
@@ -278,10 +282,14 @@ impl Rig {
         for (name, text) in scenarios::DOMU_TESTS {
             a.add_script(&format!("tests/{name}.sh"), text);
         }
-        let out = self.work.join(if fio {
-            "domu-initrd-fio.gz"
+        let names: Vec<&str> = extra
+            .iter()
+            .map(|b| b.rsplit('/').next().unwrap_or(b))
+            .collect();
+        let out = self.work.join(if names.is_empty() {
+            "domu-initrd.gz".to_string()
         } else {
-            "domu-initrd.gz"
+            format!("domu-initrd-{}.gz", names.join("-"))
         });
         a.write_gz(&out)?;
         Ok(out)
@@ -296,6 +304,7 @@ impl Rig {
         shipped.extend_from_slice(scenario.dom0_extra_modules);
         self.add_modules(&mut a, &shipped, &self.work.join("dom0-modules"))?;
         add_with_libs(&mut a, XEN_BINARIES)?;
+        add_with_libs(&mut a, scenario.dom0_bins)?;
         a.add(
             "usr/sbin/xl",
             Entry::Symlink("/usr/lib/xen-4.17/bin/xl".into()),
@@ -335,7 +344,7 @@ impl Rig {
             a.add("guest/vmlinuz", Entry::HostFile(self.vmlinuz()));
             a.add(
                 "guest/initrd.gz",
-                Entry::HostFile(self.domu_initrd(scenario.domu_fio)?),
+                Entry::HostFile(self.domu_initrd(scenario.domu_bins)?),
             );
         }
         let out = self.work.join(format!("dom0-{}.cpio.gz", scenario.name));

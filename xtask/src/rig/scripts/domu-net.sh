@@ -3,7 +3,9 @@
 # (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
 # checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
 # round of 4 MiB with the offloads on; with `rignet=sink`, only a listener that takes anything
-# until the domain is destroyed.
+# until the domain is destroyed; with `rignet=steady`, a ping every half second runs in the
+# background throughout (its count printed at the end) and two rounds go: `steady` of 32 MiB,
+# whose sending starts only once dom0's data comes (dom0 chooses when), then `after` of 4 MiB.
 set -e
 modprobe xen-netfront
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
@@ -26,6 +28,13 @@ round() {
   echo "DOMU-NET-LISTENING $1"
   dd if=/dev/urandom of="/tmp/out-$1" bs=1M count="$2" 2>/dev/null
   echo "DOMU-NET-OUT-MD5 $1 $(md5sum "/tmp/out-$1" | cut -d' ' -f1)"
+  if [ "$1" = steady ]; then
+    i=0
+    while [ "$(stat -c %s "/tmp/in-$1" 2>/dev/null || echo 0)" = 0 ]; do
+      i=$((i+1)); [ $i -gt 600 ] && { echo "DOMU: $1: nothing from dom0"; return 1; }
+      sleep 0.5
+    done
+  fi
   timeout 300 nc 10.0.0.1 "$4" < "/tmp/out-$1" > /dev/null &
   SND=$!
   i=0
@@ -46,6 +55,17 @@ if grep -q 'rignet=sink' /proc/cmdline; then
   echo "DOMU-NET-LISTENING sink"
   sleep 1000
   exit 1
+fi
+if grep -q 'rignet=steady' /proc/cmdline; then
+  ping -i 0.5 10.0.0.1 > /tmp/bgping 2>&1 &
+  PING=$!
+  round steady 32 5006 5005
+  round after 4 5008 5007
+  kill $PING 2>/dev/null || true
+  sleep 1
+  last=$(sed -n 's/.*seq=\([0-9]*\).*/\1/p' /tmp/bgping | tail -1)
+  echo "DOMU-NET-BGPING sent=$(( ${last:-0} + 1 )) replies=$(grep -c 'bytes from' /tmp/bgping)"
+  exit 0
 fi
 if grep -q 'rignet=quick' /proc/cmdline; then
   round quick 4 5006 5005
