@@ -616,6 +616,55 @@ pub fn bench_blk(rig: &Rig) -> Result<()> {
     Ok(())
 }
 
+/// `cargo xtask bench rig-net`: iperf3 and ping between a PV domU and dom0, the vif on netback,
+/// then on Linux's xen-netback, then on netback again, in one boot; prints each figure and the
+/// ratios of both netback runs to xen-netback.
+pub fn bench_net(rig: &Rig) -> Result<()> {
+    crate::tools::ensure(&[Tool {
+        probe: "iperf3",
+        package: "iperf3",
+    }])?;
+    let s = scenarios::BENCHES
+        .iter()
+        .find(|s| s.name == "bench-net")
+        .context("no bench-net scenario")?;
+    let o = rig.run(s, false)?;
+    verdict(s.name, &o)?;
+    let ours = bench_results(&o.log, "ours");
+    let linux = bench_results(&o.log, "linux");
+    let ours2 = bench_results(&o.log, "ours2");
+    if [&ours, &linux, &ours2].iter().any(|r| r.len() != 7) {
+        bail!(
+            "bench-net: incomplete results (netback {ours:?}, xen-netback {linux:?}, netback again {ours2:?})"
+        );
+    }
+    println!(
+        "rig-net (iperf3 and ping, PV domU <-> dom0 over xenbr0, QEMU TCG; run order: netback, \
+         xen-netback, netback; ratios > 1 mean netback is better)"
+    );
+    println!(
+        "{:<11} {:>16} {:>16} {:>16} {:>7} {:>7}",
+        "test", "netback", "xen-netback", "netback again", "1st/k", "2nd/k"
+    );
+    for (((name, a, unit), (_, k, _)), (_, b, _)) in ours.iter().zip(&linux).zip(&ours2) {
+        // A round-trip time is better lower: its ratio is xen-netback's over ours.
+        let ratio = |x: f64| {
+            let (num, den) = if unit == "ms" { (*k, x) } else { (x, *k) };
+            if den > 0.0 {
+                num / den
+            } else {
+                f64::NAN
+            }
+        };
+        println!(
+            "{name:<11} {a:>9.3} {unit:<6} {k:>9.3} {unit:<6} {b:>9.3} {unit:<6} {:>7.2} {:>7.2}",
+            ratio(*a),
+            ratio(*b)
+        );
+    }
+    Ok(())
+}
+
 /// Default hard timeout of a scenario.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 

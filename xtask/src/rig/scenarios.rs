@@ -247,6 +247,19 @@ pub const BENCHES: &[Scenario] = &[
         xenstored: Xenstored::C,
     },
     Scenario {
+        name: "bench-net",
+        essential: false,
+        timeout: Duration::from_secs(1200),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &["/usr/bin/iperf3"],
+        dom0_bins: &["/usr/bin/iperf3"],
+        dom0_extra_modules: &["xen-netback"],
+        script: include_str!("scripts/bench-net.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
         name: "bench-xenstored-c",
         essential: false,
         timeout: Duration::from_secs(600),
@@ -288,4 +301,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("xsbench", include_str!("scripts/domu-xsbench.sh")),
     ("net", include_str!("scripts/domu-net.sh")),
     ("nethostile", include_str!("scripts/domu-nethostile.sh")),
+    ("iperf", include_str!("scripts/domu-iperf.sh")),
 ];
