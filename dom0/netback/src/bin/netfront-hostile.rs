@@ -5,7 +5,10 @@
 //! Requests Linux's netback answers (`NETIF_RSP_ERROR` per slot for a dropped packet,
 //! `NETIF_RSP_OKAY` for one it takes, `NETIF_RSP_NULL` per extra-info slot) are sent on one
 //! connection and every response is checked, slot by slot; so is an RX buffer with a bad grant
-//! (a negative status). Requests Linux's netback treats as fatal (`xenvif_fatal_tx_err`: a slot
+//! (a negative status), 256 packets filling the ring, and an event storm. Frontend nodes
+//! Linux's netback refuses at connect (0 or 9 queues, `request-rx-copy` 0, bad or missing ring
+//! grants, an unbound event channel) must be refused (the backend's `error` node, `Closing`).
+//! Requests Linux's netback treats as fatal (`xenvif_fatal_tx_err`: a slot
 //! crossing its page, too many slots, extra-info chains that never end or of a bad type, bad GSO,
 //! a chain past the producer, a producer index far ahead on either ring) must make our netback
 //! close only this vif (backend `Closing`); the program then reconnects the same device
@@ -38,6 +41,10 @@ const DOM0_IP: [u8; 4] = [10, 0, 0, 1];
 const BAD_GREF: GrantRef = GrantRef(0x7fff_0000);
 /// RX buffers posted at a time.
 const RX_BUFS: u32 = 16;
+/// Where in the data page a frame to our own MAC lies.
+const JUNK_AT: u16 = 2048;
+/// Events sent in the storm.
+const STORM: u32 = 100_000;
 
 fn wait_state(xs: &Xenstore, path: &str, want: u32, secs: u64) -> Result<()> {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -97,6 +104,15 @@ fn arp_request(mac: [u8; 6]) -> [u8; 60] {
     f[22..28].copy_from_slice(&mac);
     f[28..32].copy_from_slice(&OUR_IP);
     f[38..42].copy_from_slice(&DOM0_IP);
+    f
+}
+
+/// A 60-byte frame from `mac` to `mac` of ethertype 0x88b5 (IEEE's local experimental).
+fn to_ourselves(mac: [u8; 6]) -> [u8; 60] {
+    let mut f = [0u8; 60];
+    f[0..6].copy_from_slice(&mac);
+    f[6..12].copy_from_slice(&mac);
+    f[12..14].copy_from_slice(&[0x88, 0xb5]);
     f
 }
 
@@ -168,6 +184,16 @@ impl Front {
     /// Grants fresh ring pages, binds a channel, writes the frontend's nodes and `Connected` (as
     /// netfront does, never `Initialised`), and waits for the backend's `Connected`.
     fn connect(&self) -> Result<Conn> {
+        self.connect_with(&|_, _| Ok(()), 4)
+    }
+
+    /// [`Front::connect`] with `tweak` applied to the frontend's nodes before `Connected`,
+    /// waiting for the backend's state `want`.
+    fn connect_with(
+        &self,
+        tweak: &dyn Fn(&Xenstore, &str) -> Result<()>,
+        want: u32,
+    ) -> Result<Conn> {
         wait_state(&self.xs, &format!("{}/state", self.be), 2, 60)?;
         let mut txp = self.ga.alloc(self.be_dom, 1)?;
         let mut rxp = self.ga.alloc(self.be_dom, 1)?;
@@ -183,8 +209,9 @@ impl Front {
         w("feature-rx-notify", "1".into())?;
         w("feature-sg", "1".into())?;
         w("feature-gso-tcpv4", "1".into())?;
+        tweak(&self.xs, fe)?;
         w("state", "4".into())?;
-        wait_state(&self.xs, &format!("{}/state", self.be), 4, 60)?;
+        wait_state(&self.xs, &format!("{}/state", self.be), want, 60)?;
         Ok(Conn {
             txp,
             txr,
@@ -193,6 +220,25 @@ impl Front {
             port,
             rx_posted: 0,
         })
+    }
+
+    /// Nodes netback must refuse at connect: it writes its `error` node and goes `Closing`;
+    /// the frontend then starts again from `Initialising`.
+    fn refused(&self, name: &str, tweak: &dyn Fn(&Xenstore, &str) -> Result<()>) -> Result<()> {
+        let c = self
+            .connect_with(tweak, 5)
+            .with_context(|| format!("{name}: netback did not refuse to connect"))?;
+        let why = self
+            .xs
+            .read_string(NO_TX, &format!("{}/error", self.be))
+            .unwrap_or_default();
+        println!("NETHOSTILE: {name}: refused ({why})");
+        self.ev.unbind(c.port)?;
+        drop(c);
+        let fe = &self.fe;
+        let _ = self.xs.rm(NO_TX, &format!("{fe}/multi-queue-num-queues"));
+        self.xs.write(NO_TX, &format!("{fe}/state"), b"1")?;
+        Ok(())
     }
 
     /// After a fatal case: the backend must close the vif (`Closing`); the frontend then
@@ -368,6 +414,7 @@ fn main() -> Result<()> {
     let ga = Gntalloc::open()?;
     let mut data = ga.alloc(DomId(be_dom), 1)?;
     data.write_bytes(0, &arp_request(mac));
+    data.write_bytes(usize::from(JUNK_AT), &to_ourselves(mac));
     let rx_bufs = ga.alloc(DomId(be_dom), RX_BUFS)?;
     let mut f = Front {
         xs,
@@ -498,6 +545,71 @@ fn main() -> Result<()> {
         &[ok(a), NULL],
     )?;
     f.arp(&mut c, "ARP after the dropped packets", false)?;
+
+    // 256 packets at once, the whole ring: every one answered OKAY. They go to our own MAC
+    // (an experimental ethertype), so the bridge, which learned that MAC on this port, drops
+    // them instead of flooding the good guest.
+    let mut reqs = Vec::new();
+    let mut want = Vec::new();
+    for _ in 0..256 {
+        let id = f.id();
+        reqs.push(tx(g, JUNK_AT, 0, id, 60));
+        want.push(ok(id));
+    }
+    f.expect(&mut c, "256 packets filling the ring", &reqs, &want)?;
+    // An event storm on the vif's channel: netback's threads only take what is published, and
+    // the vif works afterwards.
+    let t = Instant::now();
+    for _ in 0..STORM {
+        f.ev.notify(c.port)?;
+    }
+    println!("NETHOSTILE: {STORM} events sent in {:?}", t.elapsed());
+    f.arp(&mut c, "ARP after an event storm", false)?;
+    f.xs.write(NO_TX, &format!("{}/state", f.fe), b"5")?;
+    wait_state(&f.xs, &format!("{}/state", f.be), 5, 30)?;
+    f.ev.unbind(c.port)?;
+    drop(c);
+    f.xs.write(NO_TX, &format!("{}/state", f.fe), b"1")?;
+
+    // Frontend nodes netback must refuse at connect (Linux's `connect()` fails them the same).
+    type Tweak = Box<dyn Fn(&Xenstore, &str) -> Result<()>>;
+    let set = |k: &'static str, v: &'static str| -> Tweak {
+        Box::new(move |xs: &Xenstore, fe: &str| {
+            xs.write(NO_TX, &format!("{fe}/{k}"), v.as_bytes())?;
+            Ok(())
+        })
+    };
+    let refusals: Vec<(&str, Tweak)> = vec![
+        ("0 queues", set("multi-queue-num-queues", "0")),
+        ("9 queues", set("multi-queue-num-queues", "9")),
+        ("request-rx-copy 0", set("request-rx-copy", "0")),
+        (
+            "TX ring grant that is bad",
+            set("tx-ring-ref", "2147418112"),
+        ),
+        (
+            "RX ring grant that is bad",
+            set("rx-ring-ref", "2147418112"),
+        ),
+        (
+            "event channel that is not bound",
+            set("event-channel", "4000"),
+        ),
+        ("TX ring grant not a number", set("tx-ring-ref", "ring")),
+        (
+            "no TX ring grant",
+            Box::new(|xs: &Xenstore, fe: &str| {
+                xs.rm(NO_TX, &format!("{fe}/tx-ring-ref"))?;
+                Ok(())
+            }),
+        ),
+    ];
+    for (name, tweak) in &refusals {
+        f.refused(name, tweak.as_ref())?;
+    }
+    let mut c = f.connect()?;
+    f.post_rx(&mut c, None)?;
+    f.arp(&mut c, "ARP after the refused connections", false)?;
 
     // Fatal: each closes the vif, and the device is reconnected for the next.
     let fatal: Vec<(&str, Vec<NetifTxRequest>)> = vec![

@@ -3,7 +3,7 @@
 # ours (netfront-hostile) in a second domU sends malformed TX requests and RX ring states to
 # netback on its own vif. netback answers the packets Linux's netback drops with
 # NETIF_RSP_ERROR, closes only the hostile vif on each request Linux treats as fatal (the
-# hostile frontend reconnects each time), stays up, and the good guest's transfers (one more
+# hostile frontend reconnects each time), refuses to connect rings it cannot serve, stays up, and the good guest's transfers (one more
 # after the hostile guest is gone) and pings go on.
 . /rig/lib.sh
 brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
@@ -48,6 +48,10 @@ closes=$(grep -a -c "vif/$idx/0: frontend broke the ring; closing" /tmp/netback.
 log "netback closed the hostile vif $closes times on fatal requests"
 [ "$closes" = 12 ] || fail "netback closed the hostile vif $closes times, not 12"
 grep -a "vif/$idx/0: .*disabling the vif" /tmp/netback.log | prefix "RIG: "
+refused=$(grep -a -c "vif/$idx/0: Connect failed" /tmp/netback.log)
+log "netback refused $refused connections"
+[ "$refused" = 8 ] || fail "netback refused $refused connections of the hostile frontend, not 8"
+grep -a "vif/$idx/0: Connect failed" /tmp/netback.log | prefix "RIG: "
 kill -0 $NB || fail "netback died"
 wait $RS; st=$?
 prefix "RIG: steady: " < /tmp/round-steady.log
