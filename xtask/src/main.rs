@@ -278,7 +278,7 @@ fn test() -> Result<()> {
             .env("FERRITE_GUESTS", &guests),
     )?;
     eprintln!(
-        "xtask: == reference rig: essential scenarios (Xen 4.17 + Debian Linux dom0: blkback, xenstored)"
+        "xtask: == reference rig: essential scenarios (Xen 4.17 + Debian Linux dom0: blkback, xenstored, netback)"
     );
     let rig = xtask::rig::Rig::prepare(None)?;
     xtask::rig::run_scenarios(&rig, &[], true, false)?;
