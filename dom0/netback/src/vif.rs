@@ -1,15 +1,17 @@
-//! A connected vif: its TX ring (guest → TAP) and RX ring (TAP → guest), each served by its
-//! own thread over a [`BackQueue`], with batched grant copies (`IOCTL_GNTDEV_GRANT_COPY`) and
-//! the TAP's `virtio_net_hdr` for checksum and segmentation offloads.
+//! A connected vif: its TX ring (guest → TAP) and RX ring (TAP → guest), each over a
+//! [`BackQueue`], served in turn by the vif's one thread, with batched grant copies
+//! (`IOCTL_GNTDEV_GRANT_COPY`) and the TAP's `virtio_net_hdr` for checksum and segmentation
+//! offloads.
 //!
 //! TX: every published request is taken (netfront publishes whole packets), decoded by
 //! [`crate::tx`], all the batch's packets grant-copied in one ioctl, each behind room for its
 //! vnet header, written to the TAP one by one, and every consumed slot answered once, in one
-//! push. A fatal request disables the
-//! vif (the loop closes the device), as Linux's `xenvif_fatal_tx_err`.
+//! push. A fatal request disables the vif (the loop closes the device), as Linux's
+//! `xenvif_fatal_tx_err`.
 //!
-//! With one event channel for both rings, the TX thread reads it and relays every event to the
-//! RX thread ([`crate::chan`]).
+//! The thread does not sleep while either ring has work; then it waits for an event on either
+//! channel (one descriptor when both rings share a channel, [`crate::chan`]) or, when it holds
+//! no frame, for the TAP.
 //!
 //! RX: up to [`RX_BATCH`] frames are read from the TAP into one buffer, and as many of them as
 //! the guest has posted slots for are copied out in one ioctl and answered in one push (at most
@@ -25,6 +27,7 @@ use dom0_sys::evtchn::Evtchn;
 use dom0_sys::gntdev::{ForeignSpan, Gntdev, GrantMapping};
 use dom0_sys::tap::Tap;
 use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -36,7 +39,7 @@ use xen_abi::io::netif::{
 use xen_abi::io::ring::RingEntry;
 use xen_abi::types::{DomId, GrantRef, Port, PAGE_SIZE};
 use xenbus_backend::driver::Broken;
-use xenbus_backend::queue::BackQueue;
+use xenbus_backend::queue::{BackQueue, EventChannel};
 
 /// A frame waiting for RX slots longer than this is dropped (Linux's `rx_drain_timeout_msecs`).
 pub const RX_DRAIN: Duration = Duration::from_secs(10);
@@ -123,7 +126,7 @@ fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// A connected vif: its two queues and threads.
+/// A connected vif: its two queues and its thread.
 pub struct Connection {
     name: String,
     tap: Arc<Tap>,
@@ -134,7 +137,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Maps both rings, binds both event channels and starts the threads.
+    /// Maps both rings, binds the event channels and starts the vif's thread.
     pub fn connect(
         name: &str,
         domid: DomId,
@@ -183,16 +186,10 @@ impl Connection {
             offers,
             counters: Arc::clone(&counters),
         };
-        let threads = vec![
-            std::thread::Builder::new()
-                .name("netback-tx".into())
-                .spawn(move || txw.run())
-                .context("starting the TX thread")?,
-            std::thread::Builder::new()
-                .name("netback-rx".into())
-                .spawn(move || rxw.run())
-                .context("starting the RX thread")?,
-        ];
+        let threads = vec![std::thread::Builder::new()
+            .name("netback-vif".into())
+            .spawn(move || run(txw, rxw))
+            .context("starting the vif's thread")?];
         Ok(Connection {
             name: name.to_string(),
             tap,
@@ -203,7 +200,7 @@ impl Connection {
         })
     }
 
-    /// Stops both threads, logs the counters, and unmaps the rings and unbinds the event
+    /// Stops the thread, logs the counters, and unmaps the rings and unbinds the event
     /// channels (when the queues go); returns the TAP, which stays with the device.
     pub fn disconnect(mut self) -> Arc<Tap> {
         self.stop();
@@ -251,36 +248,108 @@ struct TxWorker {
     counters: Arc<Counters>,
 }
 
-impl TxWorker {
-    fn run(self) {
-        let mut bulk = vec![0u8; TX_BULK];
-        while !self.q.is_stopped() {
-            let (reqs, more) = self.q.take(RING_SLOTS);
-            if self.q.is_broken() {
-                log::warn!("{}: TX ring broken; disabling the vif", self.name);
-                self.broken.signal();
-                return;
-            }
-            if reqs.is_empty() {
-                if !more {
-                    self.q.wait_event(IDLE_MS);
-                }
+/// What a pass over one ring did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Work was done, or more is waiting: go round again without sleeping.
+    Busy,
+    /// Nothing to do until an event (or, for RX with nothing read, the TAP).
+    Idle,
+    /// The frontend broke the protocol; the vif is disabled (the loop was told).
+    Broken,
+}
+
+/// The vif's one thread: both rings in turn, without sleeping while either has work; when
+/// neither has, it waits for an event on either channel or, when it holds no frame, for the
+/// TAP. One thread, because dom0 switching between a TX and an RX thread of the same vif
+/// costs more than either ring's work (PV dom0 under TCG especially).
+fn run(tx: TxWorker, rx: RxWorker) {
+    let mut tx_bulk = vec![0u8; TX_BULK];
+    let mut st = RxState::new();
+    let txfd = tx.q.evtchn().fd();
+    let rxfd = rx.q.evtchn().fd();
+    let tapfd = tx.tap.as_raw_fd();
+    while !tx.q.is_stopped() && !rx.q.is_stopped() {
+        let t = tx.step(&mut tx_bulk);
+        if t == Step::Broken {
+            return;
+        }
+        let r = rx.step(&mut st);
+        if r == Step::Broken {
+            return;
+        }
+        if t == Step::Busy || r == Step::Busy {
+            continue;
+        }
+        let mut fds = vec![txfd];
+        if rxfd != txfd {
+            fds.push(rxfd);
+        }
+        if st.frames.is_empty() {
+            fds.push(tapfd);
+        }
+        let ready = match dom0_sys::poll_readable_any(&fds, IDLE_MS) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("{}: poll: {e}", tx.name);
+                std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
-            let (items, fatal) = tx::decode_all(&reqs);
-            let statuses = self.send_all(&items, &mut bulk);
-            let mut rsps = Vec::with_capacity(reqs.len());
-            for ((item, _), status) in items.iter().zip(statuses) {
-                rsps.extend(tx::responses(item, status));
-            }
-            self.q.answer_all(&rsps);
-            if let Some(f) = fatal {
-                log::warn!("{}: TX: {f}; disabling the vif", self.name);
-                self.q.note_refused();
-                self.broken.signal();
-                return;
-            }
+        };
+        if !ready.iter().any(|r| *r) {
+            tx.q.note_timeout();
+            continue;
         }
+        // Events: read each port once and unmask it (a shared channel serves both rings).
+        if ready.first().copied().unwrap_or(false) {
+            take_event(&tx.q);
+        }
+        if rxfd != txfd && ready.get(1).copied().unwrap_or(false) {
+            take_event(&rx.q);
+        }
+    }
+}
+
+/// Reads the pending port of a queue's channel, if any, and unmasks it.
+fn take_event<Req: RingEntry, Rsp: RingEntry>(
+    q: &BackQueue<Req, Rsp, GrantMapping, VifChannel<Evtchn>>,
+) {
+    match q.evtchn().pending(0) {
+        Ok(Some(p)) => {
+            q.note_event();
+            let _ = q.evtchn().unmask(p);
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("evtchn: {e}"),
+    }
+}
+
+impl TxWorker {
+    /// Takes what the frontend published and handles it, without waiting.
+    fn step(&self, bulk: &mut [u8]) -> Step {
+        let (reqs, more) = self.q.take(RING_SLOTS);
+        if self.q.is_broken() {
+            log::warn!("{}: TX ring broken; disabling the vif", self.name);
+            self.broken.signal();
+            return Step::Broken;
+        }
+        if reqs.is_empty() {
+            return if more { Step::Busy } else { Step::Idle };
+        }
+        let (items, fatal) = tx::decode_all(&reqs);
+        let statuses = self.send_all(&items, bulk);
+        let mut rsps = Vec::with_capacity(reqs.len());
+        for ((item, _), status) in items.iter().zip(statuses) {
+            rsps.extend(tx::responses(item, status));
+        }
+        self.q.answer_all(&rsps);
+        if let Some(f) = fatal {
+            log::warn!("{}: TX: {f}; disabling the vif", self.name);
+            self.q.note_refused();
+            self.broken.signal();
+            return Step::Broken;
+        }
+        Step::Busy
     }
 
     /// Copies in every packet of a batch with **one** grant copy, each behind room for its
@@ -408,63 +477,80 @@ struct Pending {
     since: Instant,
 }
 
+/// The RX side's state between passes: the frames read from the TAP and the posted slots.
+struct RxState {
+    bulk: Vec<u8>,
+    /// Where the next frame is read to in `bulk`.
+    fill: usize,
+    posted: VecDeque<RxSlot>,
+    frames: VecDeque<Pending>,
+}
+
+impl RxState {
+    fn new() -> RxState {
+        RxState {
+            bulk: vec![0u8; RX_BULK],
+            fill: 0,
+            posted: VecDeque::new(),
+            frames: VecDeque::new(),
+        }
+    }
+}
+
 impl RxWorker {
-    fn run(self) {
-        let mut bulk = vec![0u8; RX_BULK];
-        // Where the next frame is read to in `bulk`.
-        let mut fill = 0usize;
-        let mut posted: VecDeque<RxSlot> = VecDeque::new();
-        let mut frames: VecDeque<Pending> = VecDeque::new();
-        while !self.q.is_stopped() {
-            if self.q.is_broken() {
-                log::warn!("{}: RX ring broken; disabling the vif", self.name);
-                self.broken.signal();
-                return;
-            }
-            if frames.is_empty() {
-                fill = 0;
-            }
-            // Whatever the TAP holds, up to a batch.
-            while frames.len() < RX_BATCH && fill + RX_BUF <= bulk.len() {
-                match self.read(&mut bulk[fill..fill + RX_BUF]) {
-                    Read::Frame(len, packet) => {
-                        frames.push_back(Pending {
-                            at: fill + VNET_HDR_LEN,
-                            packet,
-                            since: Instant::now(),
-                        });
-                        fill += (VNET_HDR_LEN + len).next_multiple_of(64);
-                    }
-                    Read::Dropped => {}
-                    Read::Empty => break,
+    /// Reads what the TAP holds (up to a batch) and delivers what the posted slots allow,
+    /// without waiting.
+    fn step(&self, st: &mut RxState) -> Step {
+        if self.q.is_broken() {
+            log::warn!("{}: RX ring broken; disabling the vif", self.name);
+            self.broken.signal();
+            return Step::Broken;
+        }
+        if st.frames.is_empty() {
+            st.fill = 0;
+        }
+        // Whatever the TAP holds, up to a batch.
+        let mut read_any = false;
+        while st.frames.len() < RX_BATCH && st.fill + RX_BUF <= st.bulk.len() {
+            let fill = st.fill;
+            match self.read(&mut st.bulk[fill..fill + RX_BUF]) {
+                Read::Frame(len, packet) => {
+                    st.frames.push_back(Pending {
+                        at: fill + VNET_HDR_LEN,
+                        packet,
+                        since: Instant::now(),
+                    });
+                    st.fill += (VNET_HDR_LEN + len).next_multiple_of(64);
+                    read_any = true;
                 }
-            }
-            if frames.is_empty() {
-                let _ = self.tap.wait_readable(IDLE_MS);
-                continue;
-            }
-            let need: usize = frames.iter().map(|f| rx::slots_needed(&f.packet)).sum();
-            if posted.len() < need {
-                let (reqs, _) = self.q.take(need - posted.len());
-                posted.extend(reqs.iter().map(RxSlot::from));
-            }
-            let done = self.deliver(&frames, &bulk, &mut posted);
-            if done > 0 {
-                frames.drain(..done);
-                continue;
-            }
-            let waited = frames.front().map(|f| f.since.elapsed());
-            if waited.is_some_and(|w| w > RX_DRAIN) {
-                log::debug!(
-                    "{}: RX frame dropped after waiting {RX_DRAIN:?} for slots",
-                    self.name
-                );
-                bump(&self.counters.rx_dropped, 1);
-                frames.pop_front();
-            } else {
-                self.q.wait_event(IDLE_MS);
+                Read::Dropped => read_any = true,
+                Read::Empty => break,
             }
         }
+        if st.frames.is_empty() {
+            return if read_any { Step::Busy } else { Step::Idle };
+        }
+        let need: usize = st.frames.iter().map(|f| rx::slots_needed(&f.packet)).sum();
+        if st.posted.len() < need {
+            let (reqs, _) = self.q.take(need - st.posted.len());
+            st.posted.extend(reqs.iter().map(RxSlot::from));
+        }
+        let done = self.deliver(&st.frames, &st.bulk, &mut st.posted);
+        if done > 0 {
+            st.frames.drain(..done);
+            return Step::Busy;
+        }
+        let waited = st.frames.front().map(|f| f.since.elapsed());
+        if waited.is_some_and(|w| w > RX_DRAIN) {
+            log::debug!(
+                "{}: RX frame dropped after waiting {RX_DRAIN:?} for slots",
+                self.name
+            );
+            bump(&self.counters.rx_dropped, 1);
+            st.frames.pop_front();
+            return Step::Busy;
+        }
+        Step::Idle
     }
 
     /// Reads one frame into `buf` (its vnet header first) and works out its netif form.

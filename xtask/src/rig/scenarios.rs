@@ -174,7 +174,7 @@ pub const ALL: &[Scenario] = &[
     },
     Scenario {
         name: "net",
-        // 204-220 s on the project's machine (2026-12-06).
+        // 193-220 s on the project's machine (2026-12-06).
         essential: true,
         timeout: Duration::from_secs(780),
         dom0_modules: &["tun", "bridge"],
