@@ -261,8 +261,9 @@ enum Step {
 
 /// The vif's one thread: both rings in turn, without sleeping while either has work; when
 /// neither has, it waits for an event on either channel or, when it holds no frame, for the
-/// TAP. One thread, because dom0 switching between a TX and an RX thread of the same vif
-/// costs more than either ring's work (PV dom0 under TCG especially).
+/// TAP. One thread rather than one per ring: on one dom0 vCPU two threads only take turns, each
+/// with its own wake-ups and polls; one thread does both rings' batches per wake-up (measured
+/// in the rig's `net`: 38 s instead of 63 s for 32 MiB each way).
 fn run(tx: TxWorker, rx: RxWorker) {
     let mut tx_bulk = vec![0u8; TX_BULK];
     let mut st = RxState::new();
