@@ -639,8 +639,9 @@ pub fn bench_net(rig: &Rig) -> Result<()> {
         );
     }
     println!(
-        "rig-net (iperf3 and ping, PV domU <-> dom0 over xenbr0, QEMU TCG; run order: netback, \
-         xen-netback, netback; ratios > 1 mean netback is better)"
+        "rig-net (iperf3 and ping, PV domU <-> dom0 over xenbr0, QEMU TCG; run order: a warm-up \
+         on netback (not counted), netback, xen-netback, netback; ratios > 1 mean netback is \
+         better)"
     );
     println!(
         "{:<11} {:>16} {:>16} {:>16} {:>7} {:>7}",

@@ -250,7 +250,7 @@ pub const BENCHES: &[Scenario] = &[
     Scenario {
         name: "bench-net",
         essential: false,
-        timeout: Duration::from_secs(1200),
+        timeout: Duration::from_secs(1500),
         dom0_modules: &["tun", "bridge"],
         dom0_vcpus: 1,
         needs_domu: true,
