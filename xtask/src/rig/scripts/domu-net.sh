@@ -1,4 +1,4 @@
-# domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24: ping dom0 (10.0.0.1), then two
+# domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24 unless said: ping dom0 (10.0.0.1), then two
 # rounds, first with netfront's offloads (checksum, SG, TSO) and then with all of them off
 # (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
 # checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
@@ -6,17 +6,34 @@
 # until the domain is destroyed; with `rignet=steady`, a ping every half second runs in the
 # background throughout (its count printed at the end) and two rounds go: `steady` of 32 MiB,
 # whose sending starts only once dom0's data comes (dom0 chooses when), then `after` of 4 MiB.
+# `rigip=A.B.C.D` gives the guest another address; with `rigpeer=A.B.C.D` it also pings that
+# other guest (through netback twice: its TX ring, the bridge, the peer's RX ring) once the
+# peer answers, and prints the replies.
 set -e
+addr=10.0.0.2; peer=
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    rigip=*) addr=${w#rigip=} ;;
+    rigpeer=*) peer=${w#rigpeer=} ;;
+  esac
+done
 modprobe xen-netfront
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /sys/class/net/eth0 ] || { echo "DOMU: no eth0"; exit 1; }
 ip link set dev eth0 up
-ip addr add 10.0.0.2/24 dev eth0
+ip addr add "$addr/24" dev eth0
 echo "DOMU: eth0 $(cat /sys/class/net/eth0/address) mtu $(cat /sys/class/net/eth0/mtu)"
 ping -c 5 -W 3 10.0.0.1 > /tmp/ping 2>&1 || true
 sed 's/^/DOMU: /' /tmp/ping
 echo "DOMU-NET-PING replies=$(grep -c 'bytes from' /tmp/ping)"
 [ "$(grep -c 'bytes from' /tmp/ping)" -ge 3 ]
+if [ -n "$peer" ]; then
+  i=0
+  while [ $i -lt 30 ] && ! ping -c 1 -W 2 "$peer" > /dev/null 2>&1; do i=$((i+1)); done
+  ping -c 5 -W 3 "$peer" > /tmp/peerping 2>&1 || true
+  sed 's/^/DOMU: /' /tmp/peerping
+  echo "DOMU-NET-PEER-PING replies=$(grep -c 'bytes from' /tmp/peerping)"
+fi
 
 # round NAME MB INPORT OUTPORT
 round() {
