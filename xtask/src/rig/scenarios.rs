@@ -199,6 +199,19 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/net-hostile.sh"),
         xenstored: Xenstored::C,
     },
+    Scenario {
+        name: "net-lifecycle",
+        essential: false,
+        timeout: Duration::from_secs(600),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &[],
+        dom0_bins: &[],
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/net-lifecycle.sh"),
+        xenstored: Xenstored::C,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.

@@ -6,6 +6,8 @@
 # until the domain is destroyed; with `rignet=steady`, a ping every half second runs in the
 # background throughout (its count printed at the end) and two rounds go: `steady` of 32 MiB,
 # whose sending starts only once dom0's data comes (dom0 chooses when), then `after` of 4 MiB.
+# With `rignet=reattach`: a listener takes dom0's stream until eth0 goes (the vif detached),
+# then the vif that comes back is set up again, pings dom0 and a round `again` of 4 MiB goes.
 # `rigip=A.B.C.D` gives the guest another address; with `rigpeer=A.B.C.D` it also pings that
 # other guest (through netback twice: its TX ring, the bridge, the peer's RX ring) once the
 # peer answers, and prints the replies.
@@ -72,6 +74,25 @@ if grep -q 'rignet=sink' /proc/cmdline; then
   echo "DOMU-NET-LISTENING sink"
   sleep 1000
   exit 1
+fi
+if grep -q 'rignet=reattach' /proc/cmdline; then
+  # Takes dom0's stream until the vif goes, then waits for it to come back.
+  sleep 1000 | nc -l -p 5010 > /dev/null &
+  echo "DOMU-NET-LISTENING reattach"
+  i=0; while [ -e /sys/class/net/eth0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+  [ -e /sys/class/net/eth0 ] && { echo "DOMU: eth0 never went"; exit 1; }
+  echo "DOMU-NET-DETACHED"
+  i=0; dev=
+  while [ -z "$dev" ] && [ $i -lt 1200 ]; do
+    dev=$(ls /sys/class/net | grep '^eth' | head -1); sleep 0.1; i=$((i+1))
+  done
+  [ -n "$dev" ] || { echo "DOMU: no interface came back"; exit 1; }
+  ip link set dev "$dev" up
+  ip addr add "$addr/24" dev "$dev"
+  ping -c 5 -W 3 10.0.0.1 > /tmp/ping 2>&1 || true
+  echo "DOMU-NET-REATTACHED dev=$dev replies=$(grep -c 'bytes from' /tmp/ping)"
+  round again 4 5012 5011
+  exit 0
 fi
 if grep -q 'rignet=steady' /proc/cmdline; then
   ping -i 0.5 10.0.0.1 > /tmp/bgping 2>&1 &
