@@ -41,7 +41,8 @@ while [ ! -f /tmp/stream.rc ]; do
 done
 log "the stream to the detached vif ended (nc status $(cat /tmp/stream.rc))"
 log "xl network-attach netl"
-xl network-attach netl "$SPEC" || fail "network-attach"
+# network-attach takes the spec's keys as separate words, not one comma-separated string.
+xl network-attach netl $(echo "$SPEC" | tr ',' ' ') || fail "network-attach"
 waitfor /tmp/netback.log "vif/$id/[0-9]*: connected" 120
 [ "$(grep -a -c "vif/$id/[0-9]*: connected" /tmp/netback.log)" = 2 ] || fail "the vif did not connect a second time"
 log "netback: $(grep -a "vif/$id/[0-9]*: connected" /tmp/netback.log | tail -1)"
