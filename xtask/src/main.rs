@@ -26,10 +26,11 @@ commands:
                             the reference rig: Debian's Xen 4.17 (or IMAGE) + Debian Linux dom0 in
                             QEMU running Ferrite's dom0 binaries; every scenario, or those named
                             (see docs/rig.md)
-  bench [pv|rig-blk|rig-xenstored|rig-create|linux-boot|xenstored]
+  bench [pv|rig-blk|rig-net|rig-xenstored|rig-create|linux-boot|xenstored]
                             benchmarks (criterion baselines of the state machines and the PV
                             operations); pv: the PV operations alone, Ferrite vs Xen 4.17;
                             rig-blk: fio in a PV domU on blkback vs Linux's xen-blkback on the rig;
+                            rig-net: iperf3 and ping, a PV domU on netback vs xen-netback;
                             linux-boot: Debian's Linux to dom0 /init and to a verdict, Ferrite vs
                             Xen 4.17; xenstored: requests per second and memory for 10,000 nodes,
                             ours vs Debian's C xenstored over a socket; rig-xenstored: the same
@@ -279,7 +280,7 @@ fn test() -> Result<()> {
             .env("FERRITE_GUESTS", &guests),
     )?;
     eprintln!(
-        "xtask: == reference rig: essential scenarios (Xen 4.17 + Debian Linux dom0: blkback, xenstored)"
+        "xtask: == reference rig: essential scenarios (Xen 4.17 + Debian Linux dom0: blkback, xenstored, netback)"
     );
     let rig = xtask::rig::Rig::prepare(None)?;
     xtask::rig::run_scenarios(&rig, &[], true, false)?;
@@ -328,6 +329,10 @@ fn bench(args: &[String]) -> Result<()> {
     if args.first().map(String::as_str) == Some("rig-blk") {
         let rig = xtask::rig::Rig::prepare(None)?;
         return xtask::rig::bench_blk(&rig);
+    }
+    if args.first().map(String::as_str) == Some("rig-net") {
+        let rig = xtask::rig::Rig::prepare(None)?;
+        return xtask::rig::bench_net(&rig);
     }
     if args.first().map(String::as_str) == Some("pv") {
         return xtask::pvbench::run();

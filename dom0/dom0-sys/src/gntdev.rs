@@ -189,9 +189,35 @@ impl Gntdev {
         buf_len: usize,
         to_local: bool,
     ) -> Result<(), CopyError> {
-        let mut segs = Vec::with_capacity(spans.len());
         let mut at = 0usize;
+        let mut placed = Vec::with_capacity(spans.len());
         for (i, s) in spans.iter().enumerate() {
+            placed.push((*s, at));
+            at = at
+                .checked_add(usize::from(s.len))
+                .ok_or(CopyError::BadSpan(i))?;
+        }
+        let status = self.copy_placed(&placed, buf_ptr, buf_len, to_local)?;
+        match status.iter().position(|s| *s != 0) {
+            Some(index) => Err(CopyError::Segment(CopyFailed {
+                index,
+                status: status[index],
+            })),
+            None => Ok(()),
+        }
+    }
+
+    /// One `IOCTL_GNTDEV_GRANT_COPY` of every span to or from its own offset in the caller's
+    /// buffer; each segment's status (0 or a `GNTST_*` error).
+    fn copy_placed(
+        &self,
+        spans: &[(ForeignSpan, usize)],
+        buf_ptr: *mut u8,
+        buf_len: usize,
+        to_local: bool,
+    ) -> Result<Vec<i16>, CopyError> {
+        let mut segs = Vec::with_capacity(spans.len());
+        for (i, (s, at)) in spans.iter().enumerate() {
             let end = at
                 .checked_add(usize::from(s.len))
                 .ok_or(CopyError::BadSpan(i))?;
@@ -200,7 +226,7 @@ impl Gntdev {
                 return Err(CopyError::BadSpan(i));
             }
             // The local address of this span: inside the caller's buffer (checked just above).
-            let local = buf_ptr.wrapping_add(at) as u64;
+            let local = buf_ptr.wrapping_add(*at) as u64;
             let (source, dest, flags) = if to_local {
                 (foreign_word(s), local, GNTCOPY_SOURCE_GREF)
             } else {
@@ -213,10 +239,9 @@ impl Gntdev {
                 flags,
                 status: 0,
             });
-            at = end;
         }
         if segs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut arg = GrantCopy {
             count: segs.len() as libc::c_uint,
@@ -226,13 +251,29 @@ impl Gntdev {
         // the caller's buffer (bounds checked above; the buffer is borrowed for this call, mutably
         // when the kernel writes into it) and a foreign grant the hypervisor checks itself.
         unsafe { ioctl(&self.file, IOCTL_GNTDEV_GRANT_COPY, &mut arg) }.map_err(CopyError::Io)?;
-        match segs.iter().position(|s| s.status != 0) {
-            Some(index) => Err(CopyError::Segment(CopyFailed {
-                index,
-                status: segs[index].status,
-            })),
-            None => Ok(()),
-        }
+        Ok(segs.iter().map(|s| s.status).collect())
+    }
+
+    /// Copies each foreign span into `buf` at the offset given with it, all in one ioctl;
+    /// returns each span's status (0, or the `GNTST_*` error of a span Xen refused, the others
+    /// copied all the same). An error means nothing was copied.
+    pub fn copy_in_placed(
+        &self,
+        spans: &[(ForeignSpan, usize)],
+        buf: &mut [u8],
+    ) -> Result<Vec<i16>, CopyError> {
+        self.copy_placed(spans, buf.as_mut_ptr(), buf.len(), true)
+    }
+
+    /// Copies `buf` at the offset given with each foreign span out to it, all in one ioctl;
+    /// each span's status as [`Gntdev::copy_in_placed`].
+    pub fn copy_out_placed(
+        &self,
+        spans: &[(ForeignSpan, usize)],
+        buf: &[u8],
+    ) -> Result<Vec<i16>, CopyError> {
+        // The kernel only reads local memory for this direction.
+        self.copy_placed(spans, buf.as_ptr().cast_mut(), buf.len(), false)
     }
 
     /// Copies the foreign `spans`, in order, into `buf` (contiguously from its start).

@@ -40,6 +40,23 @@ unsafe fn ioctl<F: AsRawFd, T>(f: &F, request: libc::c_ulong, arg: *mut T) -> io
     }
 }
 
+/// Waits until any of `fds` is readable or `timeout_ms` passes; which of them are (none after
+/// a timeout or an interrupted wait).
+pub fn poll_readable_any(fds: &[std::os::fd::RawFd], timeout_ms: i32) -> io::Result<Vec<bool>> {
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let n = poll(&mut p, timeout_ms)?;
+    Ok(p.iter()
+        .map(|p| n > 0 && p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0)
+        .collect())
+}
+
 /// Waits until `fd` is readable or `timeout_ms` passes; true if readable.
 pub fn poll_readable<F: AsRawFd>(f: &F, timeout_ms: i32) -> io::Result<bool> {
     let mut p = libc::pollfd {

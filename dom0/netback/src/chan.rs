@@ -1,61 +1,19 @@
 //! A vif's event channels as its two ring queues see them: with split event channels each
-//! ring has its own port; without, one port serves both rings, so the TX thread reads the
-//! channel and relays each event to the RX thread (which otherwise could miss it, since an event
-//! is read once). Every event wakes both.
+//! ring has its own port; without, one port (one bound descriptor) serves both rings. The
+//! vif's one thread waits on the descriptors itself ([`crate::vif`]), so an event read once
+//! serves both rings.
 
 use std::io;
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::Arc;
 use xen_abi::types::Port;
 use xenbus_backend::queue::EventChannel;
-
-/// Events handed from the reading thread to the other (a flag: any events since it last looked).
-#[derive(Debug, Default)]
-pub struct Relay {
-    pending: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Relay {
-    fn post(&self) {
-        if let Ok(mut p) = self.pending.lock() {
-            *p = true;
-            self.cv.notify_all();
-        }
-    }
-
-    fn wait(&self, timeout_ms: i32) -> bool {
-        let Ok(mut p) = self.pending.lock() else {
-            return false;
-        };
-        if !*p {
-            let t = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(0));
-            match self.cv.wait_timeout(p, t) {
-                Ok((g, _)) => p = g,
-                Err(_) => return false,
-            }
-        }
-        std::mem::replace(&mut *p, false)
-    }
-}
-
-/// How a queue uses its event channel.
-#[derive(Debug, Clone)]
-enum Role {
-    /// Its own port (split event channels).
-    Own,
-    /// The shared port's reader (TX): relays every event.
-    Reader(Arc<Relay>),
-    /// The shared port's other user (RX): waits for relayed events.
-    Follower(Arc<Relay>),
-}
 
 /// One queue's view of its (possibly shared) event channel.
 #[derive(Debug)]
 pub struct VifChannel<E> {
     evtchn: Arc<E>,
     port: Port,
-    role: Role,
 }
 
 impl<E> VifChannel<E> {
@@ -64,25 +22,18 @@ impl<E> VifChannel<E> {
         VifChannel {
             evtchn: Arc::new(evtchn),
             port,
-            role: Role::Own,
         }
     }
 
-    /// One channel for both queues: (the TX queue's, which reads it; the RX queue's).
+    /// One channel for both queues: (the TX queue's, the RX queue's), the same port.
     pub fn shared(evtchn: E, port: Port) -> (VifChannel<E>, VifChannel<E>) {
         let evtchn = Arc::new(evtchn);
-        let relay = Arc::new(Relay::default());
         (
             VifChannel {
                 evtchn: Arc::clone(&evtchn),
                 port,
-                role: Role::Reader(Arc::clone(&relay)),
             },
-            VifChannel {
-                evtchn,
-                port,
-                role: Role::Follower(relay),
-            },
+            VifChannel { evtchn, port },
         )
     }
 
@@ -92,30 +43,24 @@ impl<E> VifChannel<E> {
     }
 }
 
+impl<E: AsRawFd> VifChannel<E> {
+    /// The descriptor to wait on (the same for both queues of a shared channel).
+    pub fn fd(&self) -> RawFd {
+        self.evtchn.as_raw_fd()
+    }
+}
+
 impl<E: EventChannel> EventChannel for VifChannel<E> {
     fn notify(&self, port: Port) -> io::Result<()> {
         self.evtchn.notify(port)
     }
 
     fn pending(&self, timeout_ms: i32) -> io::Result<Option<Port>> {
-        match &self.role {
-            Role::Own => self.evtchn.pending(timeout_ms),
-            Role::Reader(relay) => {
-                let p = self.evtchn.pending(timeout_ms)?;
-                if p.is_some() {
-                    relay.post();
-                }
-                Ok(p)
-            }
-            Role::Follower(relay) => Ok(relay.wait(timeout_ms).then_some(self.port)),
-        }
+        self.evtchn.pending(timeout_ms)
     }
 
     fn unmask(&self, port: Port) -> io::Result<()> {
-        match self.role {
-            Role::Follower(_) => Ok(()),
-            _ => self.evtchn.unmask(port),
-        }
+        self.evtchn.unmask(port)
     }
 }
 
@@ -123,6 +68,7 @@ impl<E: EventChannel> EventChannel for VifChannel<E> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Mutex;
 
     #[derive(Default)]
     struct Fake {
@@ -146,29 +92,15 @@ mod tests {
     }
 
     #[test]
-    fn shared_event_read_by_tx_wakes_rx_once() {
+    fn shared_event_read_once_by_either_side() {
         let f = Fake::default();
         f.queued.lock().unwrap().push(Port(5));
         let (tx, rx) = VifChannel::shared(f, Port(5));
-        assert_eq!(tx.pending(0).unwrap(), Some(Port(5)));
-        tx.unmask(Port(5)).unwrap();
         assert_eq!(rx.pending(0).unwrap(), Some(Port(5)));
         rx.unmask(Port(5)).unwrap();
-        // Read once: nothing more for either.
-        assert_eq!(rx.pending(0).unwrap(), None);
         assert_eq!(tx.pending(0).unwrap(), None);
         assert_eq!(tx.evtchn.unmasked.load(Ordering::SeqCst), 1);
-    }
-
-    #[test]
-    fn shared_rx_waits_for_a_relayed_event_from_another_thread() {
-        let f = Fake::default();
-        let (tx, rx) = VifChannel::shared(f, Port(9));
-        let h = std::thread::spawn(move || rx.pending(5000).unwrap());
-        std::thread::sleep(Duration::from_millis(50));
-        tx.evtchn.queued.lock().unwrap().push(Port(9));
-        assert_eq!(tx.pending(0).unwrap(), Some(Port(9)));
-        assert_eq!(h.join().unwrap(), Some(Port(9)));
+        assert!(Arc::ptr_eq(&tx.evtchn, &rx.evtchn));
     }
 
     #[test]

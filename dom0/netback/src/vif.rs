@@ -1,18 +1,22 @@
-//! A connected vif: its TX ring (guest → TAP) and RX ring (TAP → guest), each served by its
-//! own thread over a [`BackQueue`], with batched grant copies (`IOCTL_GNTDEV_GRANT_COPY`) and
-//! the TAP's `virtio_net_hdr` for checksum and segmentation offloads.
+//! A connected vif: its TX ring (guest → TAP) and RX ring (TAP → guest), each over a
+//! [`BackQueue`], served in turn by the vif's one thread, with batched grant copies
+//! (`IOCTL_GNTDEV_GRANT_COPY`) and the TAP's `virtio_net_hdr` for checksum and segmentation
+//! offloads.
 //!
 //! TX: every published request is taken (netfront publishes whole packets), decoded by
-//! [`crate::tx`], each packet's slots grant-copied in one ioctl behind a vnet header, written
-//! to the TAP, and every consumed slot answered once, in one push. A fatal request disables the
-//! vif (the loop closes the device), as Linux's `xenvif_fatal_tx_err`.
+//! [`crate::tx`], all the batch's packets grant-copied in one ioctl, each behind room for its
+//! vnet header, written to the TAP one by one, and every consumed slot answered once, in one
+//! push. A fatal request disables the vif (the loop closes the device), as Linux's
+//! `xenvif_fatal_tx_err`.
 //!
-//! With one event channel for both rings, the TX thread reads it and relays every event to the
-//! RX thread ([`crate::chan`]).
+//! The thread does not sleep while either ring has work; then it waits for an event on either
+//! channel (one descriptor when both rings share a channel, [`crate::chan`]) or, when it holds
+//! no frame, for the TAP.
 //!
-//! RX: one frame is read from the TAP at a time and waits until the guest has posted the
-//! slots it needs; the TAP's own queue (bounded, dropping when full) holds the rest, and a
-//! frame that waits longer than [`RX_DRAIN`] is dropped (XSA-392).
+//! RX: up to [`RX_BATCH`] frames are read from the TAP into one buffer, and as many of them as
+//! the guest has posted slots for are copied out in one ioctl and answered in one push (at most
+//! one event); the rest wait for slots, the TAP's own queue (bounded, dropping when full) holds
+//! what follows, and a frame that waits longer than [`RX_DRAIN`] is dropped (XSA-392).
 
 use crate::chan::VifChannel;
 use crate::rx::{self, RxPacket, RxSlot};
@@ -23,6 +27,7 @@ use dom0_sys::evtchn::Evtchn;
 use dom0_sys::gntdev::{ForeignSpan, Gntdev, GrantMapping};
 use dom0_sys::tap::Tap;
 use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,9 +37,9 @@ use xen_abi::io::netif::{
     NETIF_RSP_OKAY,
 };
 use xen_abi::io::ring::RingEntry;
-use xen_abi::types::{DomId, GrantRef, Port};
+use xen_abi::types::{DomId, GrantRef, Port, PAGE_SIZE};
 use xenbus_backend::driver::Broken;
-use xenbus_backend::queue::BackQueue;
+use xenbus_backend::queue::{BackQueue, EventChannel};
 
 /// A frame waiting for RX slots longer than this is dropped (Linux's `rx_drain_timeout_msecs`).
 pub const RX_DRAIN: Duration = Duration::from_secs(10);
@@ -42,6 +47,13 @@ pub const RX_DRAIN: Duration = Duration::from_secs(10);
 const RING_SLOTS: usize = 256;
 /// The largest frame read from the TAP: its vnet header, 64 KiB and a VLAN tag.
 const RX_BUF: usize = VNET_HDR_LEN + 65536 + 4;
+/// Frames read from the TAP and delivered together (one grant copy, one push): Linux's
+/// netback handles up to 64 per pass.
+const RX_BATCH: usize = 64;
+/// The RX batch buffer: room for 64 MTU-sized frames or about 31 of 64 KiB.
+const RX_BULK: usize = 2 * 1024 * 1024;
+/// The TX batch buffer: every slot of the ring a whole page, each packet behind a vnet header.
+const TX_BULK: usize = RING_SLOTS * (PAGE_SIZE + VNET_HDR_LEN);
 /// How long a thread sleeps before looking at its stop flag again.
 const IDLE_MS: i32 = 200;
 
@@ -114,7 +126,7 @@ fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// A connected vif: its two queues and threads.
+/// A connected vif: its two queues and its thread.
 pub struct Connection {
     name: String,
     tap: Arc<Tap>,
@@ -125,7 +137,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Maps both rings, binds both event channels and starts the threads.
+    /// Maps both rings, binds the event channels and starts the vif's thread.
     pub fn connect(
         name: &str,
         domid: DomId,
@@ -174,16 +186,10 @@ impl Connection {
             offers,
             counters: Arc::clone(&counters),
         };
-        let threads = vec![
-            std::thread::Builder::new()
-                .name("netback-tx".into())
-                .spawn(move || txw.run())
-                .context("starting the TX thread")?,
-            std::thread::Builder::new()
-                .name("netback-rx".into())
-                .spawn(move || rxw.run())
-                .context("starting the RX thread")?,
-        ];
+        let threads = vec![std::thread::Builder::new()
+            .name("netback-vif".into())
+            .spawn(move || run(txw, rxw))
+            .context("starting the vif's thread")?];
         Ok(Connection {
             name: name.to_string(),
             tap,
@@ -194,7 +200,7 @@ impl Connection {
         })
     }
 
-    /// Stops both threads, logs the counters, and unmaps the rings and unbinds the event
+    /// Stops the thread, logs the counters, and unmaps the rings and unbinds the event
     /// channels (when the queues go); returns the TAP, which stays with the device.
     pub fn disconnect(mut self) -> Arc<Tap> {
         self.stop();
@@ -242,71 +248,195 @@ struct TxWorker {
     counters: Arc<Counters>,
 }
 
-impl TxWorker {
-    fn run(self) {
-        let mut buf = vec![0u8; VNET_HDR_LEN + usize::from(u16::MAX)];
-        while !self.q.is_stopped() {
-            let (reqs, more) = self.q.take(RING_SLOTS);
-            if self.q.is_broken() {
-                log::warn!("{}: TX ring broken; disabling the vif", self.name);
-                self.broken.signal();
-                return;
-            }
-            if reqs.is_empty() {
-                if !more {
-                    self.q.wait_event(IDLE_MS);
-                }
+/// What a pass over one ring did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Work was done, or more is waiting: go round again without sleeping.
+    Busy,
+    /// Nothing to do until an event (or, for RX with nothing read, the TAP).
+    Idle,
+    /// The frontend broke the protocol; the vif is disabled (the loop was told).
+    Broken,
+}
+
+/// The vif's one thread: both rings in turn, without sleeping while either has work; when
+/// neither has, it waits for an event on either channel or, when it holds no frame, for the
+/// TAP. One thread rather than one per ring: on one dom0 vCPU two threads only take turns, each
+/// with its own wake-ups and polls; one thread does both rings' batches per wake-up (measured
+/// in the rig's `net`: 38 s instead of 63 s for 32 MiB each way).
+fn run(tx: TxWorker, rx: RxWorker) {
+    let mut tx_bulk = vec![0u8; TX_BULK];
+    let mut st = RxState::new();
+    let txfd = tx.q.evtchn().fd();
+    let rxfd = rx.q.evtchn().fd();
+    let tapfd = tx.tap.as_raw_fd();
+    while !tx.q.is_stopped() && !rx.q.is_stopped() {
+        let t = tx.step(&mut tx_bulk);
+        if t == Step::Broken {
+            return;
+        }
+        let r = rx.step(&mut st);
+        if r == Step::Broken {
+            return;
+        }
+        if t == Step::Busy || r == Step::Busy {
+            continue;
+        }
+        let mut fds = vec![txfd];
+        if rxfd != txfd {
+            fds.push(rxfd);
+        }
+        if st.frames.is_empty() {
+            fds.push(tapfd);
+        }
+        let ready = match dom0_sys::poll_readable_any(&fds, IDLE_MS) {
+            Ok(r) => r,
+            Err(e) => {
+                log::warn!("{}: poll: {e}", tx.name);
+                std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
-            let (items, fatal) = tx::decode_all(&reqs);
-            let mut rsps = Vec::with_capacity(reqs.len());
-            for (item, _) in &items {
-                let status = match item {
-                    TxItem::Packet(p) => self.send(p, &mut buf),
-                    TxItem::Mcast { .. } => NETIF_RSP_OKAY,
-                    TxItem::Dropped { why, .. } => {
-                        log::debug!("{}: TX packet dropped: {why}", self.name);
+        };
+        if !ready.iter().any(|r| *r) {
+            tx.q.note_timeout();
+            continue;
+        }
+        // Events: read each port once and unmask it (a shared channel serves both rings).
+        if ready.first().copied().unwrap_or(false) {
+            take_event(&tx.q);
+        }
+        if rxfd != txfd && ready.get(1).copied().unwrap_or(false) {
+            take_event(&rx.q);
+        }
+    }
+}
+
+/// Reads the pending port of a queue's channel, if any, and unmasks it.
+fn take_event<Req: RingEntry, Rsp: RingEntry>(
+    q: &BackQueue<Req, Rsp, GrantMapping, VifChannel<Evtchn>>,
+) {
+    match q.evtchn().pending(0) {
+        Ok(Some(p)) => {
+            q.note_event();
+            let _ = q.evtchn().unmask(p);
+        }
+        Ok(None) => {}
+        Err(e) => log::warn!("evtchn: {e}"),
+    }
+}
+
+impl TxWorker {
+    /// Takes what the frontend published and handles it, without waiting.
+    fn step(&self, bulk: &mut [u8]) -> Step {
+        let (reqs, more) = self.q.take(RING_SLOTS);
+        if self.q.is_broken() {
+            log::warn!("{}: TX ring broken; disabling the vif", self.name);
+            self.broken.signal();
+            return Step::Broken;
+        }
+        if reqs.is_empty() {
+            return if more { Step::Busy } else { Step::Idle };
+        }
+        let (items, fatal) = tx::decode_all(&reqs);
+        let statuses = self.send_all(&items, bulk);
+        let mut rsps = Vec::with_capacity(reqs.len());
+        for ((item, _), status) in items.iter().zip(statuses) {
+            rsps.extend(tx::responses(item, status));
+        }
+        self.q.answer_all(&rsps);
+        if let Some(f) = fatal {
+            log::warn!("{}: TX: {f}; disabling the vif", self.name);
+            self.q.note_refused();
+            self.broken.signal();
+            return Step::Broken;
+        }
+        Step::Busy
+    }
+
+    /// Copies in every packet of a batch with **one** grant copy, each behind room for its
+    /// vnet header in `bulk`, and writes each to the TAP; returns the status each item's slots
+    /// get (OKAY once copied, even if the TAP refuses it, as Linux; ERROR for a packet with a
+    /// slot Xen would not copy, or a dropped one).
+    fn send_all(&self, items: &[(TxItem, usize)], bulk: &mut [u8]) -> Vec<i16> {
+        let mut spans = Vec::new();
+        // The item each span belongs to.
+        let mut owner = Vec::new();
+        // Where each packet lies in `bulk` (its vnet header first).
+        let mut place = vec![None; items.len()];
+        let mut at = 0usize;
+        for (i, (item, _)) in items.iter().enumerate() {
+            let TxItem::Packet(p) = item else { continue };
+            let end = at + VNET_HDR_LEN + usize::from(p.size);
+            if end > bulk.len() {
+                // Cannot happen: a ring's slots hold at most TX_BULK bytes.
+                continue;
+            }
+            place[i] = Some(at..end);
+            let mut d = at + VNET_HDR_LEN;
+            for f in p.frags.iter().filter(|f| f.len > 0) {
+                spans.push((
+                    ForeignSpan {
+                        domid: self.domid,
+                        gref: f.gref,
+                        offset: f.offset,
+                        len: f.len,
+                    },
+                    d,
+                ));
+                owner.push(i);
+                d += usize::from(f.len);
+            }
+            at = end;
+        }
+        let mut failed = vec![false; items.len()];
+        match self.gntdev.copy_in_placed(&spans, bulk) {
+            Ok(st) => {
+                for (s, i) in st.iter().zip(&owner) {
+                    if *s != 0 {
+                        if let Some(f) = failed.get_mut(*i) {
+                            *f = true;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                log::debug!("{}: TX copy: {e}", self.name);
+                failed.iter_mut().for_each(|f| *f = true);
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, (item, _)) in items.iter().enumerate() {
+            let status = match item {
+                TxItem::Packet(p) => match place.get(i).cloned().flatten() {
+                    Some(r) if !failed.get(i).copied().unwrap_or(true) => match bulk.get_mut(r) {
+                        Some(frame) => self.write(p, frame),
+                        None => NETIF_RSP_ERROR,
+                    },
+                    _ => {
+                        log::debug!("{}: TX packet not copied", self.name);
                         bump(&self.counters.tx_dropped, 1);
                         NETIF_RSP_ERROR
                     }
-                };
-                rsps.extend(tx::responses(item, status));
-            }
-            self.q.answer_all(&rsps);
-            if let Some(f) = fatal {
-                log::warn!("{}: TX: {f}; disabling the vif", self.name);
-                self.q.note_refused();
-                self.broken.signal();
-                return;
-            }
+                },
+                TxItem::Mcast { .. } => NETIF_RSP_OKAY,
+                TxItem::Dropped { why, .. } => {
+                    log::debug!("{}: TX packet dropped: {why}", self.name);
+                    bump(&self.counters.tx_dropped, 1);
+                    NETIF_RSP_ERROR
+                }
+            };
+            out.push(status);
         }
+        out
     }
 
-    /// Copies one packet in behind its vnet header and writes it to the TAP; the status its
-    /// slots get (OKAY once copied, even if the TAP refuses it, as Linux).
-    fn send(&self, p: &TxPacket, buf: &mut [u8]) -> i16 {
-        let size = usize::from(p.size);
-        let spans: Vec<ForeignSpan> = p
-            .frags
-            .iter()
-            .filter(|f| f.len > 0)
-            .map(|f| ForeignSpan {
-                domid: self.domid,
-                gref: f.gref,
-                offset: f.offset,
-                len: f.len,
-            })
-            .collect();
-        let Some(data) = buf.get_mut(VNET_HDR_LEN..VNET_HDR_LEN + size) else {
-            bump(&self.counters.tx_dropped, 1);
+    /// Fills in the vnet header of a copied packet (`frame`: header room, then the packet) and
+    /// writes it to the TAP; the status its slots get.
+    fn write(&self, p: &TxPacket, frame: &mut [u8]) -> i16 {
+        let Some((hdr, data)) = frame.split_at_mut_checked(VNET_HDR_LEN) else {
             return NETIF_RSP_ERROR;
         };
-        if let Err(e) = self.gntdev.copy_in(&spans, data) {
-            log::debug!("{}: TX copy: {e}", self.name);
-            bump(&self.counters.tx_dropped, 1);
-            return NETIF_RSP_ERROR;
-        }
-        let hdr = match vnet::tx_header(data, p.csum_blank(), p.gso) {
+        let h = match vnet::tx_header(data, p.csum_blank(), p.gso) {
             Ok(h) => h,
             Err(e) => {
                 log::debug!("{}: TX packet dropped: {e}", self.name);
@@ -314,11 +444,11 @@ impl TxWorker {
                 return NETIF_RSP_OKAY;
             }
         };
-        buf[..VNET_HDR_LEN].copy_from_slice(&hdr.to_bytes());
-        match self.tap.write_frame(&buf[..VNET_HDR_LEN + size]) {
+        hdr.copy_from_slice(&h.to_bytes());
+        match self.tap.write_frame(frame) {
             Ok(()) => {
                 bump(&self.counters.tx_packets, 1);
-                bump(&self.counters.tx_bytes, size as u64);
+                bump(&self.counters.tx_bytes, u64::from(p.size));
             }
             Err(e) => {
                 log::debug!("{}: TAP write: {e}", self.name);
@@ -340,121 +470,221 @@ struct RxWorker {
     counters: Arc<Counters>,
 }
 
-/// A frame read from the TAP, waiting for slots.
+/// A frame read from the TAP into the batch buffer, waiting for slots.
 struct Pending {
-    len: usize,
+    /// Where its bytes start in the batch buffer (after its vnet header).
+    at: usize,
     packet: RxPacket,
     since: Instant,
 }
 
-impl RxWorker {
-    fn run(self) {
-        let mut buf = vec![0u8; RX_BUF];
-        let mut posted: VecDeque<RxSlot> = VecDeque::new();
-        let mut pending: Option<Pending> = None;
-        while !self.q.is_stopped() {
-            if self.q.is_broken() {
-                log::warn!("{}: RX ring broken; disabling the vif", self.name);
-                self.broken.signal();
-                return;
-            }
-            let Some(p) = pending.take().or_else(|| self.read(&mut buf)) else {
-                continue;
-            };
-            let need = rx::slots_needed(&p.packet);
-            if posted.len() < need {
-                let (reqs, _) = self.q.take(need - posted.len());
-                posted.extend(reqs.iter().map(RxSlot::from));
-            }
-            if posted.len() < need {
-                if p.since.elapsed() > RX_DRAIN {
-                    log::debug!(
-                        "{}: RX frame dropped after waiting {RX_DRAIN:?} for slots",
-                        self.name
-                    );
-                    bump(&self.counters.rx_dropped, 1);
-                } else {
-                    pending = Some(p);
-                    self.q.wait_event(IDLE_MS);
-                }
-                continue;
-            }
-            self.deliver(
-                &p,
-                &buf[VNET_HDR_LEN..VNET_HDR_LEN + p.len],
-                &mut posted,
-                need,
-            );
+/// The RX side's state between passes: the frames read from the TAP and the posted slots.
+struct RxState {
+    bulk: Vec<u8>,
+    /// Where the next frame is read to in `bulk`.
+    fill: usize,
+    posted: VecDeque<RxSlot>,
+    frames: VecDeque<Pending>,
+}
+
+impl RxState {
+    fn new() -> RxState {
+        RxState {
+            bulk: vec![0u8; RX_BULK],
+            fill: 0,
+            posted: VecDeque::new(),
+            frames: VecDeque::new(),
         }
     }
+}
 
-    /// Reads one frame and works out its netif form; `None` when there is none (after waiting
-    /// a while) or it is dropped.
-    fn read(&self, buf: &mut [u8]) -> Option<Pending> {
+impl RxWorker {
+    /// Reads what the TAP holds (up to a batch) and delivers what the posted slots allow,
+    /// without waiting.
+    fn step(&self, st: &mut RxState) -> Step {
+        if self.q.is_broken() {
+            log::warn!("{}: RX ring broken; disabling the vif", self.name);
+            self.broken.signal();
+            return Step::Broken;
+        }
+        if st.frames.is_empty() {
+            st.fill = 0;
+        }
+        // Whatever the TAP holds, up to a batch.
+        let mut read_any = false;
+        while st.frames.len() < RX_BATCH && st.fill + RX_BUF <= st.bulk.len() {
+            let fill = st.fill;
+            match self.read(&mut st.bulk[fill..fill + RX_BUF]) {
+                Read::Frame(len, packet) => {
+                    st.frames.push_back(Pending {
+                        at: fill + VNET_HDR_LEN,
+                        packet,
+                        since: Instant::now(),
+                    });
+                    st.fill += (VNET_HDR_LEN + len).next_multiple_of(64);
+                    read_any = true;
+                }
+                Read::Dropped => read_any = true,
+                Read::Empty => break,
+            }
+        }
+        if st.frames.is_empty() {
+            return if read_any { Step::Busy } else { Step::Idle };
+        }
+        let need: usize = st.frames.iter().map(|f| rx::slots_needed(&f.packet)).sum();
+        if st.posted.len() < need {
+            let (reqs, _) = self.q.take(need - st.posted.len());
+            st.posted.extend(reqs.iter().map(RxSlot::from));
+        }
+        let done = self.deliver(&st.frames, &st.bulk, &mut st.posted);
+        if done > 0 {
+            st.frames.drain(..done);
+            return Step::Busy;
+        }
+        let waited = st.frames.front().map(|f| f.since.elapsed());
+        if waited.is_some_and(|w| w > RX_DRAIN) {
+            log::debug!(
+                "{}: RX frame dropped after waiting {RX_DRAIN:?} for slots",
+                self.name
+            );
+            bump(&self.counters.rx_dropped, 1);
+            st.frames.pop_front();
+            return Step::Busy;
+        }
+        Step::Idle
+    }
+
+    /// Reads one frame into `buf` (its vnet header first) and works out its netif form.
+    fn read(&self, buf: &mut [u8]) -> Read {
         let n = match self.tap.read_frame(buf) {
             Ok(Some(n)) => n,
-            Ok(None) => {
-                let _ = self.tap.wait_readable(IDLE_MS);
-                return None;
-            }
+            Ok(None) => return Read::Empty,
             Err(e) => {
                 log::warn!("{}: TAP read: {e}", self.name);
                 std::thread::sleep(Duration::from_millis(IDLE_MS as u64));
-                return None;
+                return Read::Empty;
             }
         };
-        let (hdr, frame) = buf.get_mut(..n)?.split_at_mut_checked(VNET_HDR_LEN)?;
-        let hdr = VnetHdr::from_bytes(<&[u8; VNET_HDR_LEN]>::try_from(&*hdr).ok()?);
+        let Some((hdr, frame)) = buf
+            .get_mut(..n)
+            .and_then(|b| b.split_at_mut_checked(VNET_HDR_LEN))
+        else {
+            return Read::Dropped;
+        };
+        let Ok(hdr) = <&[u8; VNET_HDR_LEN]>::try_from(&*hdr) else {
+            return Read::Dropped;
+        };
+        let hdr = VnetHdr::from_bytes(hdr);
         let len = frame.len();
         match vnet::rx_meta(&hdr, frame, self.offers) {
-            Ok((csum, gso)) => Some(Pending {
-                len,
-                packet: RxPacket { len, csum, gso },
-                since: Instant::now(),
-            }),
+            Ok((csum, gso)) => Read::Frame(len, RxPacket { len, csum, gso }),
             Err(e) => {
                 log::debug!("{}: RX frame dropped: {e}", self.name);
                 bump(&self.counters.rx_dropped, 1);
-                None
+                Read::Dropped
             }
         }
     }
 
-    /// Lays the frame out over the first `need` posted slots, copies it out and answers them.
-    fn deliver(&self, p: &Pending, frame: &[u8], posted: &mut VecDeque<RxSlot>, need: usize) {
-        let layout = match rx::layout(&p.packet, posted.make_contiguous()) {
-            Ok(l) => l,
-            Err(e) => {
-                log::debug!("{}: RX frame dropped: {e}", self.name);
-                bump(&self.counters.rx_dropped, 1);
-                return;
-            }
-        };
-        posted.drain(..need);
-        let spans: Vec<ForeignSpan> = layout
-            .copies
-            .iter()
-            .map(|c| ForeignSpan {
-                domid: self.domid,
-                gref: c.gref,
-                offset: 0,
-                // At most a page.
-                len: u16::try_from(c.len).expect("an RX copy is at most a page"),
-            })
-            .collect();
-        let mut rsps = layout.responses;
-        if let Err(e) = self.gntdev.copy_out(&spans, frame) {
-            log::debug!("{}: RX copy: {e}", self.name);
-            bump(&self.counters.rx_dropped, 1);
+    /// Lays out as many of `frames`, in order, as the posted slots hold, copies them all out
+    /// with **one** grant copy and answers all their slots with one push (at most one event);
+    /// returns how many frames were handled (delivered, or dropped when they cannot be laid
+    /// out).
+    fn deliver(
+        &self,
+        frames: &VecDeque<Pending>,
+        bulk: &[u8],
+        posted: &mut VecDeque<RxSlot>,
+    ) -> usize {
+        let slots = posted.make_contiguous();
+        let mut used = 0usize;
+        let mut done = 0usize;
+        let mut rsps: Vec<NetifRxResponse> = Vec::new();
+        let mut spans = Vec::new();
+        // Per span: the response it fills and the frame it belongs to.
+        let mut owner: Vec<(usize, usize)> = Vec::new();
+        let mut delivered = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let need = rx::slots_needed(&f.packet);
+            let Some(mine) = slots.get(used..used + need) else {
+                break;
+            };
+            done += 1;
+            let layout = match rx::layout(&f.packet, mine) {
+                Ok(l) => l,
+                Err(e) => {
+                    log::debug!("{}: RX frame dropped: {e}", self.name);
+                    bump(&self.counters.rx_dropped, 1);
+                    continue;
+                }
+            };
+            let base = rsps.len();
             for c in &layout.copies {
-                if let Some(r) = rsps.get_mut(c.slot) {
-                    r.status = NETIF_RSP_ERROR;
+                spans.push((
+                    ForeignSpan {
+                        domid: self.domid,
+                        gref: c.gref,
+                        offset: 0,
+                        // At most a page.
+                        len: u16::try_from(c.len).expect("an RX copy is at most a page"),
+                    },
+                    f.at + c.src,
+                ));
+                owner.push((base + c.slot, i));
+            }
+            rsps.extend(layout.responses);
+            used += need;
+            delivered.push(i);
+        }
+        if done == 0 {
+            return 0;
+        }
+        posted.drain(..used);
+        let mut failed = vec![false; frames.len()];
+        let fail =
+            |rsps: &mut Vec<NetifRxResponse>, failed: &mut Vec<bool>, (r, i): (usize, usize)| {
+                if let Some(x) = rsps.get_mut(r) {
+                    x.status = NETIF_RSP_ERROR;
+                }
+                if let Some(x) = failed.get_mut(i) {
+                    *x = true;
+                }
+            };
+        match self.gntdev.copy_out_placed(&spans, bulk) {
+            Ok(st) => {
+                for (s, o) in st.iter().zip(&owner) {
+                    if *s != 0 {
+                        fail(&mut rsps, &mut failed, *o);
+                    }
                 }
             }
-        } else {
-            bump(&self.counters.rx_packets, 1);
-            bump(&self.counters.rx_bytes, p.len as u64);
+            Err(e) => {
+                log::debug!("{}: RX copy: {e}", self.name);
+                for o in &owner {
+                    fail(&mut rsps, &mut failed, *o);
+                }
+            }
+        }
+        for i in delivered {
+            if failed.get(i).copied().unwrap_or(true) {
+                log::debug!("{}: RX copy failed", self.name);
+                bump(&self.counters.rx_dropped, 1);
+            } else if let Some(f) = frames.get(i) {
+                bump(&self.counters.rx_packets, 1);
+                bump(&self.counters.rx_bytes, f.packet.len as u64);
+            }
         }
         self.q.answer_all(&rsps);
+        done
     }
+}
+
+/// What reading the TAP gave.
+enum Read {
+    /// A frame of this many bytes (after the vnet header), to deliver.
+    Frame(usize, RxPacket),
+    /// A frame that was dropped.
+    Dropped,
+    /// Nothing waiting.
+    Empty,
 }

@@ -255,6 +255,11 @@ where
         self.stats[REFUSED].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a wake-up by an event that did not go through [`BackQueue::wait_event`].
+    pub fn note_event(&self) {
+        self.stats[EVENTS].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Counts a wake-up by timeout that did not go through [`BackQueue::wait_event`].
     pub fn note_timeout(&self) {
         self.stats[TIMEOUTS].fetch_add(1, Ordering::Relaxed);

@@ -112,6 +112,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
     ("netback", "netback"),
+    ("netback", "netfront-hostile"),
     ("xenstored", "xenstored"),
     ("xenstored", "xenstore-hostile"),
     ("xenstored", "xenstore-bench"),
@@ -260,16 +261,19 @@ impl Rig {
     }
 
     /// The domU's initramfs: busybox, the block frontend and ext4, e2fsprogs, the tests, and
-    /// fio when `fio`.
-    fn domu_initrd(&self, fio: bool) -> Result<PathBuf> {
+    /// the host binaries `extra` (a scenario's `domu_bins`).
+    fn domu_initrd(&self, extra: &[&str]) -> Result<PathBuf> {
         let mut a = busybox_root()?;
         self.add_modules(&mut a, DOMU_MODULES, &self.work.join("domu-modules"))?;
         add_with_libs(&mut a, DOMU_BINARIES)?;
-        if fio {
-            add_with_libs(&mut a, &["/usr/bin/fio"])?;
-        }
+        add_with_libs(&mut a, extra)?;
         a.add_script("init", include_str!("scripts/domu-init.sh"));
-        for bin in ["blkfront-hostile", "xenstore-hostile", "xenstore-bench"] {
+        for bin in [
+            "blkfront-hostile",
+            "netfront-hostile",
+            "xenstore-hostile",
+            "xenstore-bench",
+        ] {
             a.add(
                 &format!("bin/{bin}"),
                 Entry::HostFile(self.dom0_bin_dir.join(bin)),
@@ -278,10 +282,14 @@ impl Rig {
         for (name, text) in scenarios::DOMU_TESTS {
             a.add_script(&format!("tests/{name}.sh"), text);
         }
-        let out = self.work.join(if fio {
-            "domu-initrd-fio.gz"
+        let names: Vec<&str> = extra
+            .iter()
+            .map(|b| b.rsplit('/').next().unwrap_or(b))
+            .collect();
+        let out = self.work.join(if names.is_empty() {
+            "domu-initrd.gz".to_string()
         } else {
-            "domu-initrd.gz"
+            format!("domu-initrd-{}.gz", names.join("-"))
         });
         a.write_gz(&out)?;
         Ok(out)
@@ -296,6 +304,7 @@ impl Rig {
         shipped.extend_from_slice(scenario.dom0_extra_modules);
         self.add_modules(&mut a, &shipped, &self.work.join("dom0-modules"))?;
         add_with_libs(&mut a, XEN_BINARIES)?;
+        add_with_libs(&mut a, scenario.dom0_bins)?;
         a.add(
             "usr/sbin/xl",
             Entry::Symlink("/usr/lib/xen-4.17/bin/xl".into()),
@@ -346,7 +355,7 @@ impl Rig {
             a.add("guest/vmlinuz", Entry::HostFile(self.vmlinuz()));
             a.add(
                 "guest/initrd.gz",
-                Entry::HostFile(self.domu_initrd(scenario.domu_fio)?),
+                Entry::HostFile(self.domu_initrd(scenario.domu_bins)?),
             );
         }
         let out = self.work.join(format!("dom0-{}.cpio.gz", scenario.name));
@@ -665,6 +674,56 @@ pub fn bench_blk(rig: &Rig) -> Result<()> {
             "{name:<10} {p:>8.0} {unit:<5} {u:>8.0} {unit:<5} {k:>8.0} {unit:<5} {:>7.2} {:>7.2}",
             ratio(*p, *k),
             ratio(*u, *k)
+        );
+    }
+    Ok(())
+}
+
+/// `cargo xtask bench rig-net`: iperf3 and ping between a PV domU and dom0, the vif on netback,
+/// then on Linux's xen-netback, then on netback again, in one boot; prints each figure and the
+/// ratios of both netback runs to xen-netback.
+pub fn bench_net(rig: &Rig) -> Result<()> {
+    crate::tools::ensure(&[Tool {
+        probe: "iperf3",
+        package: "iperf3",
+    }])?;
+    let s = scenarios::BENCHES
+        .iter()
+        .find(|s| s.name == "bench-net")
+        .context("no bench-net scenario")?;
+    let o = rig.run(s, false)?;
+    verdict(s.name, &o)?;
+    let ours = bench_results(&o.log, "ours");
+    let linux = bench_results(&o.log, "linux");
+    let ours2 = bench_results(&o.log, "ours2");
+    if [&ours, &linux, &ours2].iter().any(|r| r.len() != 7) {
+        bail!(
+            "bench-net: incomplete results (netback {ours:?}, xen-netback {linux:?}, netback again {ours2:?})"
+        );
+    }
+    println!(
+        "rig-net (iperf3 and ping, PV domU <-> dom0 over xenbr0, QEMU TCG; run order: a warm-up \
+         on netback (not counted), netback, xen-netback, netback; ratios > 1 mean netback is \
+         better)"
+    );
+    println!(
+        "{:<11} {:>16} {:>16} {:>16} {:>7} {:>7}",
+        "test", "netback", "xen-netback", "netback again", "1st/k", "2nd/k"
+    );
+    for (((name, a, unit), (_, k, _)), (_, b, _)) in ours.iter().zip(&linux).zip(&ours2) {
+        // A round-trip time is better lower: its ratio is xen-netback's over ours.
+        let ratio = |x: f64| {
+            let (num, den) = if unit == "ms" { (*k, x) } else { (x, *k) };
+            if den > 0.0 {
+                num / den
+            } else {
+                f64::NAN
+            }
+        };
+        println!(
+            "{name:<11} {a:>9.3} {unit:<6} {k:>9.3} {unit:<6} {b:>9.3} {unit:<6} {:>7.2} {:>7.2}",
+            ratio(*a),
+            ratio(*b)
         );
     }
     Ok(())

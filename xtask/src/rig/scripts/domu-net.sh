@@ -1,20 +1,41 @@
-# domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24: ping dom0 (10.0.0.1), then two
+# domU test: eth0 on the vif (xen-netfront), 10.0.0.2/24 unless said: ping dom0 (10.0.0.1), then two
 # rounds, first with netfront's offloads (checksum, SG, TSO) and then with all of them off
 # (`ethtool -K`): in each, at once, receive MB MiB from dom0 and send MB MiB to dom0; the
 # checksums are printed for dom0 to compare. With `rignet=quick` on the command line: one
 # round of 4 MiB with the offloads on; with `rignet=sink`, only a listener that takes anything
-# until the domain is destroyed.
+# until the domain is destroyed; with `rignet=steady`, a ping every half second runs in the
+# background throughout (its count printed at the end) and two rounds go: `steady` of 32 MiB,
+# whose sending starts only once dom0's data comes (dom0 chooses when), then `after` of 4 MiB.
+# With `rignet=reattach`: a listener takes dom0's stream until eth0 goes (the vif detached),
+# then the vif that comes back is set up again, pings dom0 and a round `again` of 4 MiB goes.
+# `rigip=A.B.C.D` gives the guest another address; with `rigpeer=A.B.C.D` it also pings that
+# other guest (through netback twice: its TX ring, the bridge, the peer's RX ring) once the
+# peer answers, and prints the replies.
 set -e
+addr=10.0.0.2; peer=
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    rigip=*) addr=${w#rigip=} ;;
+    rigpeer=*) peer=${w#rigpeer=} ;;
+  esac
+done
 modprobe xen-netfront
 i=0; while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /sys/class/net/eth0 ] || { echo "DOMU: no eth0"; exit 1; }
 ip link set dev eth0 up
-ip addr add 10.0.0.2/24 dev eth0
+ip addr add "$addr/24" dev eth0
 echo "DOMU: eth0 $(cat /sys/class/net/eth0/address) mtu $(cat /sys/class/net/eth0/mtu)"
 ping -c 5 -W 3 10.0.0.1 > /tmp/ping 2>&1 || true
 sed 's/^/DOMU: /' /tmp/ping
 echo "DOMU-NET-PING replies=$(grep -c 'bytes from' /tmp/ping)"
 [ "$(grep -c 'bytes from' /tmp/ping)" -ge 3 ]
+if [ -n "$peer" ]; then
+  i=0
+  while [ $i -lt 30 ] && ! ping -c 1 -W 2 "$peer" > /dev/null 2>&1; do i=$((i+1)); done
+  ping -c 5 -W 3 "$peer" > /tmp/peerping 2>&1 || true
+  sed 's/^/DOMU: /' /tmp/peerping
+  echo "DOMU-NET-PEER-PING replies=$(grep -c 'bytes from' /tmp/peerping)"
+fi
 
 # round NAME MB INPORT OUTPORT
 round() {
@@ -26,6 +47,13 @@ round() {
   echo "DOMU-NET-LISTENING $1"
   dd if=/dev/urandom of="/tmp/out-$1" bs=1M count="$2" 2>/dev/null
   echo "DOMU-NET-OUT-MD5 $1 $(md5sum "/tmp/out-$1" | cut -d' ' -f1)"
+  if [ "$1" = steady ]; then
+    i=0
+    while [ "$(stat -c %s "/tmp/in-$1" 2>/dev/null || echo 0)" = 0 ]; do
+      i=$((i+1)); [ $i -gt 600 ] && { echo "DOMU: $1: nothing from dom0"; return 1; }
+      sleep 0.5
+    done
+  fi
   timeout 300 nc 10.0.0.1 "$4" < "/tmp/out-$1" > /dev/null &
   SND=$!
   i=0
@@ -46,6 +74,36 @@ if grep -q 'rignet=sink' /proc/cmdline; then
   echo "DOMU-NET-LISTENING sink"
   sleep 1000
   exit 1
+fi
+if grep -q 'rignet=reattach' /proc/cmdline; then
+  # Takes dom0's stream until the vif goes, then waits for it to come back.
+  sleep 1000 | nc -l -p 5010 > /dev/null &
+  echo "DOMU-NET-LISTENING reattach"
+  i=0; while [ -e /sys/class/net/eth0 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done
+  [ -e /sys/class/net/eth0 ] && { echo "DOMU: eth0 never went"; exit 1; }
+  echo "DOMU-NET-DETACHED"
+  i=0; dev=
+  while [ -z "$dev" ] && [ $i -lt 1200 ]; do
+    dev=$(ls /sys/class/net | grep '^eth' | head -1); sleep 0.1; i=$((i+1))
+  done
+  [ -n "$dev" ] || { echo "DOMU: no interface came back"; exit 1; }
+  ip link set dev "$dev" up
+  ip addr add "$addr/24" dev "$dev"
+  ping -c 5 -W 3 10.0.0.1 > /tmp/ping 2>&1 || true
+  echo "DOMU-NET-REATTACHED dev=$dev replies=$(grep -c 'bytes from' /tmp/ping)"
+  round again 4 5012 5011
+  exit 0
+fi
+if grep -q 'rignet=steady' /proc/cmdline; then
+  ping -i 0.5 10.0.0.1 > /tmp/bgping 2>&1 &
+  PING=$!
+  round steady 32 5006 5005
+  round after 4 5008 5007
+  kill $PING 2>/dev/null || true
+  sleep 1
+  last=$(sed -n 's/.*seq=\([0-9]*\).*/\1/p' /tmp/bgping | tail -1)
+  echo "DOMU-NET-BGPING sent=$(( ${last:-0} + 1 )) replies=$(grep -c 'bytes from' /tmp/bgping)"
+  exit 0
 fi
 if grep -q 'rignet=quick' /proc/cmdline; then
   round quick 4 5006 5005

@@ -74,3 +74,39 @@ noleaks() {
   log "blkback holds $fds descriptor(s) of $2 and $maps gntdev mapping(s)"
   [ "$fds" = 0 ] && [ "$maps" = 0 ] || fail "blkback leaks: $fds fds of $2, $maps gntdev maps"
 }
+
+# The net scenarios' rounds with a guest running /tests/net.sh (console in $CONS).
+# listen PORT NAME: dom0's listener for round NAME (start it before the round).
+# round NAME MB INPORT OUTPORT: what the guest sends arrives on INPORT (listening from before
+# the round), what dom0 sends goes to the guest's OUTPORT; both checksums compared.
+listen() {
+  # The listener's stdin never ends: busybox nc half-closes on stdin EOF.
+  sleep 1000 | nc -l -p "$1" > "/tmp/from-domu-$2" &
+  echo $! > "/tmp/listener-$2"
+}
+round() {
+  dd if=/dev/urandom of="/tmp/to-domu-$1" bs=1M count="$2" 2>/dev/null
+  sent=$(md5sum "/tmp/to-domu-$1" | cut -d' ' -f1)
+  waitfor "$CONS" "DOMU-NET-LISTENING $1" 240
+  t0=$(up)
+  ( timeout 300 nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
+  end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
+  while [ "$(stat -c %s "/tmp/from-domu-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "$1: only $(stat -c %s "/tmp/from-domu-$1") bytes from the guest"
+    grep -a -q 'DOMU-FAIL' "$CONS" && fail "the guest failed"
+    sleep 1
+  done
+  got=$(md5sum "/tmp/from-domu-$1" | cut -d' ' -f1)
+  # Closing the listener ends the guest's sender.
+  kill "$(cat "/tmp/listener-$1")" 2>/dev/null
+  waitfor "$CONS" "DOMU-NET-IN-MD5 $1" 120
+  tr -d '\r' < "$CONS" > /tmp/cons.txt
+  want=$(sed -n "s/.*DOMU-NET-OUT-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
+  ingot=$(sed -n "s/.*DOMU-NET-IN-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
+  log "offloads $1: $2 MiB each way by $(up) s (started $t0; includes the guest's dd)"
+  log "offloads $1: guest -> dom0: guest md5 $want, dom0 md5 $got"
+  [ -n "$want" ] && [ "$want" = "$got" ] || fail "offloads $1: guest -> dom0 checksum differs"
+  log "offloads $1: dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
+  [ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "offloads $1: dom0 -> guest checksum differs"
+  rm -f "/tmp/to-domu-$1" "/tmp/from-domu-$1"
+}

@@ -10,39 +10,6 @@ ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
 ip link set dev xenbr0 up || fail "xenbr0 up"
 netback > /tmp/netback.log 2>&1 &
 NB=$!
-# round NAME MB INPORT OUTPORT: what the guest sends arrives on INPORT (listening from before
-# the round), what dom0 sends goes to the guest's OUTPORT; both checksums compared.
-listen() {
-  # The listener's stdin never ends: busybox nc half-closes on stdin EOF.
-  sleep 1000 | nc -l -p "$1" > "/tmp/from-domu-$2" &
-  echo $! > "/tmp/listener-$2"
-}
-round() {
-  dd if=/dev/urandom of="/tmp/to-domu-$1" bs=1M count="$2" 2>/dev/null
-  sent=$(md5sum "/tmp/to-domu-$1" | cut -d' ' -f1)
-  waitfor "$CONS" "DOMU-NET-LISTENING $1" 240
-  t0=$(up)
-  ( timeout 300 nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
-  end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
-  while [ "$(stat -c %s "/tmp/from-domu-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
-    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "$1: only $(stat -c %s "/tmp/from-domu-$1") bytes from the guest"
-    grep -a -q 'DOMU-FAIL' "$CONS" && fail "the guest failed"
-    sleep 1
-  done
-  got=$(md5sum "/tmp/from-domu-$1" | cut -d' ' -f1)
-  # Closing the listener ends the guest's sender.
-  kill "$(cat "/tmp/listener-$1")" 2>/dev/null
-  waitfor "$CONS" "DOMU-NET-IN-MD5 $1" 120
-  tr -d '\r' < "$CONS" > /tmp/cons.txt
-  want=$(sed -n "s/.*DOMU-NET-OUT-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
-  ingot=$(sed -n "s/.*DOMU-NET-IN-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
-  log "offloads $1: $2 MiB each way by $(up) s (started $t0; includes the guest's dd)"
-  log "offloads $1: guest -> dom0: guest md5 $want, dom0 md5 $got"
-  [ -n "$want" ] && [ "$want" = "$got" ] || fail "offloads $1: guest -> dom0 checksum differs"
-  log "offloads $1: dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
-  [ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "offloads $1: dom0 -> guest checksum differs"
-  rm -f "/tmp/to-domu-$1" "/tmp/from-domu-$1"
-}
 CONS=/tmp/net1.cons
 listen 5001 on
 listen 5003 off
@@ -78,42 +45,49 @@ maps=$(grep -c gntdev "/proc/$NB/maps" 2>/dev/null)
 taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
 log "netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
 [ "$maps" = 0 ] && [ "$taps" = 0 ] || fail "netback leaks: $maps gntdev maps, $taps TAP fds"
-# A frontend on one event channel for both rings: netback restarted without offering split
-# event channels; a second guest pings and moves 4 MiB each way.
+# Frontends on one event channel for both rings: netback restarted without offering split
+# event channels; a second guest pings dom0 and a third guest, and moves 4 MiB each way.
 kill $NB; wait $NB 2>/dev/null
 log "netback restarted with --no-split-event-channels"
 netback --no-split-event-channels >> /tmp/netback.log 2>&1 &
 NB=$!
-CONS=/tmp/net2.cons
-listen 5005 quick
-domu net2 net "" "rignoblk rignet=quick"
-sed -i 's/^memory = .*/memory = 256/' /tmp/net2.cfg
-echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02' ]" >> /tmp/net2.cfg
-start_domu net2
-id2=$(xl domid net2)
-waitfor /tmp/netback.log 'connected, 1 queue, 1 event channel' 120
-log "netback: $(grep -a 'connected, 1 queue, 1 event channel' /tmp/netback.log | tail -1)"
-if xenstore-read "/local/domain/$id2/device/vif/0/event-channel-tx" > /dev/null 2>&1; then fail "net2 uses split event channels"; fi
-waitfor "$CONS" 'DOMU-NET-PING' 240
-replies=$(tr -d '\r' < "$CONS" | sed -n 's/.*DOMU-NET-PING replies=\([0-9]*\).*/\1/p' | tail -1)
-log "net2 ping replies: ${replies:-none}"
-[ "${replies:-0}" -ge 3 ] || fail "net2: fewer than 3 ping replies"
-round quick 4 5005 5006
-finish_domu net2 300
-waitfor /tmp/netback.log "TAP vif$id2.0 removed" 60
-if ip link show "vif$id2.0" > /dev/null 2>&1; then fail "TAP vif$id2.0 still exists"; fi
-kill -0 $NB || fail "netback died"
-# Domain death mid-transfer: a third guest is destroyed while dom0 streams to it; the vif is
-# released, its TAP gone, netback alive and holding nothing.
+# A third guest (10.0.0.3) comes first and only listens; it is destroyed mid-transfer below.
 CONS=/tmp/net3.cons
-domu net3 net "" "rignoblk rignet=sink"
+domu net3 net "" "rignoblk rignet=sink rigip=10.0.0.3"
 sed -i 's/^memory = .*/memory = 256/' /tmp/net3.cfg
 echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:03' ]" >> /tmp/net3.cfg
 start_domu net3
 id3=$(xl domid net3)
 waitfor "$CONS" 'DOMU-NET-LISTENING sink' 240
+# The second guest also pings the third: domU to domU through netback on both sides.
+CONS=/tmp/net2.cons
+listen 5005 quick
+domu net2 net "" "rignoblk rignet=quick rigpeer=10.0.0.3"
+sed -i 's/^memory = .*/memory = 256/' /tmp/net2.cfg
+echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02' ]" >> /tmp/net2.cfg
+start_domu net2
+id2=$(xl domid net2)
+waitfor /tmp/netback.log "vif/$id2/0: connected, 1 queue, 1 event channel" 120
+log "netback: $(grep -a "vif/$id2/0: connected, 1 queue, 1 event channel" /tmp/netback.log | tail -1)"
+if xenstore-read "/local/domain/$id2/device/vif/0/event-channel-tx" > /dev/null 2>&1; then fail "net2 uses split event channels"; fi
+waitfor "$CONS" 'DOMU-NET-PING' 240
+replies=$(tr -d '\r' < "$CONS" | sed -n 's/.*DOMU-NET-PING replies=\([0-9]*\).*/\1/p' | tail -1)
+log "net2 ping replies: ${replies:-none}"
+[ "${replies:-0}" -ge 3 ] || fail "net2: fewer than 3 ping replies"
+waitfor "$CONS" 'DOMU-NET-PEER-PING' 120
+replies=$(tr -d '\r' < "$CONS" | sed -n 's/.*DOMU-NET-PEER-PING replies=\([0-9]*\).*/\1/p' | tail -1)
+log "net2 -> net3 ping replies: ${replies:-none}"
+[ "${replies:-0}" -ge 3 ] || fail "net2: fewer than 3 ping replies from net3"
+round quick 4 5005 5006
+finish_domu net2 300
+waitfor /tmp/netback.log "TAP vif$id2.0 removed" 60
+if ip link show "vif$id2.0" > /dev/null 2>&1; then fail "TAP vif$id2.0 still exists"; fi
+kill -0 $NB || fail "netback died"
+# Domain death mid-transfer: the third guest is destroyed while dom0 streams to it; the vif is
+# released, its TAP gone, netback alive and holding nothing.
+CONS=/tmp/net3.cons
 # An endless stream, so the guest is always mid-transfer when it dies.
-( dd if=/dev/zero bs=64k 2>/dev/null | timeout 120 nc 10.0.0.2 5006 > /dev/null ) &
+( dd if=/dev/zero bs=64k 2>/dev/null | timeout 120 nc 10.0.0.3 5006 > /dev/null ) &
 DS=$!
 sleep 6
 log "xl destroy net3 mid-transfer"
