@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Verb {
-    /// Create a domain from an xl.cfg file (only the dry run, -n, is implemented yet).
+    /// Create a domain from an xl.cfg file (or, with -n, only print the configuration).
     Create {
         /// Leave the domain paused after it is created.
         #[arg(short = 'p')]
@@ -180,12 +180,28 @@ fn not_implemented(verb: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.verb {
         Verb::Create {
+            paused,
+            console,
             dry_run,
             print_cfg,
+            quiet,
             file,
             args,
-            ..
-        } => ops::create(dry_run, print_cfg, file, args),
+        } => {
+            if console && !dry_run {
+                eprintln!("fxl: create -c: attaching to the console is not implemented yet; use xl console");
+            }
+            ops::create(
+                ops::CreateOpts {
+                    dry_run,
+                    print_cfg,
+                    paused,
+                    quiet,
+                },
+                file,
+                args,
+            )
+        }
         Verb::List {
             long,
             json,

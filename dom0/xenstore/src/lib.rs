@@ -265,6 +265,15 @@ impl Xenstore {
         r
     }
 
+    /// `XS_INTRODUCE`: tells xenstored about domain `domid`, whose ring is the frame `mfn`
+    /// (an MFN for a PV guest, which xenstored maps by grant entry 1 where it can) with event
+    /// channel `port`.
+    pub fn introduce(&self, domid: u16, mfn: u64, port: u32) -> Result<(), Error> {
+        let p = format!("{domid}\0{mfn}\0{port}\0");
+        self.call(XsdSockmsgType::Introduce, NO_TX, p.as_bytes(), "")
+            .map(drop)
+    }
+
     /// `XS_TRANSACTION_START`.
     pub fn transaction_start(&self) -> Result<Tx, Error> {
         let r = self.call(XsdSockmsgType::TransactionStart, NO_TX, b"\0", "")?;

@@ -161,6 +161,19 @@ pub const ALL: &[Scenario] = &[
         xenstored: Xenstored::Ferrite,
     },
     Scenario {
+        // fxl's own domain builder: `fxl create` of a Debian PV domU with a disk on blkback.
+        name: "fxl-create",
+        essential: false,
+        timeout: Duration::from_secs(540),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl-create.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
         name: "net",
         essential: false,
         timeout: Duration::from_secs(780),

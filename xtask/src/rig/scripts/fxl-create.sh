@@ -1,0 +1,71 @@
+# Scenario fxl-create: `fxl create` builds Debian's Linux as a PV domU (fxl's own domain builder,
+# no libxl) with xvda on Ferrite's blkback; the guest reaches /init, passes the blk pattern test
+# (the same checks as scenario blk, lib.sh blk_verify), shows in `fxl list` and `xl list`, powers
+# off, and `fxl destroy` removes it as `xl list` and xenstore see. Then the same guest by
+# `xl create` in this boot, and create -> /init of both compared (FXL-CREATE-RATIO).
+. /rig/lib.sh
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=32 2>/dev/null
+blkback > /tmp/blkback.log 2>&1 &
+BB=$!
+domu f1 pattern "'format=raw, vdev=xvda, access=rw, script=ferrite-vbd, target=/tmp/disk.img'"
+
+# A kernel that is not one creates nothing and says why.
+echo junk > /tmp/junk.img
+fxl create -q /tmp/f1.cfg kernel='"/tmp/junk.img"' 2> /tmp/err && fail "fxl create of a junk kernel succeeded"
+log "junk kernel: $(cat /tmp/err)"
+[ "$(xl list | wc -l)" = 2 ] || fail "a domain was left after a failed create: $(xl list | tr '\n' ';')"
+
+log "fxl create f1"
+t0=$(up)
+fxl create -p /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
+t1=$(up)
+prefix "RIG: fxl create: " < /tmp/fxl.err
+id=$(fxl domid f1) || fail "fxl domid f1"
+log "f1 is domain $id (fxl create -p took $(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }") s)"
+xenstore-ls -p /local/domain/$id 2>&1 | head -60 | prefix "RIG: xs: "
+( xl console f1 </dev/null 2>&1 | tee /tmp/f1.cons | prefix "[f1] " ) &
+fxl unpause f1 || fail "fxl unpause f1"
+until_line /tmp/f1.cons 'DOMU-INIT-START' 120
+t2=$(up)
+fxl_s=$(awk "BEGIN { printf \"%.2f\", $t2 - $t0 }")
+log "FXL-CREATE-TIME fxl create -> /init: $fxl_s s"
+fxl list > /tmp/fxl.list || fail "fxl list"
+prefix "RIG: fxl list: " < /tmp/fxl.list
+awk -v id="$id" '$1 == "f1" && $2 == id { f = 1 } END { exit !f }' /tmp/fxl.list || fail "fxl list does not show f1"
+xl list > /tmp/xl.list; prefix "RIG: xl list: " < /tmp/xl.list
+awk -v id="$id" '$1 == "f1" && $2 == id { f = 1 } END { exit !f }' /tmp/xl.list || fail "xl list does not show f1"
+fxl block-list f1 | prefix "RIG: fxl block-list: "
+# The pattern test, then the guest powers off (no monitor: fxl leaves it shut down).
+waitfor /tmp/f1.cons 'DOMU-DONE' 300
+grep -a -q 'DOMU-PASS' /tmp/f1.cons || fail "f1 did not pass"
+end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+until fxl list --json f1 | grep -q '"shutdown": true'; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "f1 did not shut down: $(xl list | tr '\n' ';')"; sleep 0.5
+done
+log "f1 shut down: $(xl list f1 | tail -1)"
+vm=$(xenstore-read /local/domain/$id/vm)
+fxl destroy f1 2> /tmp/err || fail "fxl destroy f1: $(cat /tmp/err)"
+end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+while xl list | awk -v id="$id" 'NR>1 && $2 == id { f = 1 } END { exit !f }'; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "domain $id still in xl list: $(xl list | tr '\n' ';')"; sleep 1
+done
+for p in /local/domain/$id "$vm" /libxl/$id /local/domain/0/backend/console/$id /local/domain/0/backend/vbd/$id; do
+  xenstore-read "$p" > /dev/null 2>&1 && fail "$p still in xenstore after fxl destroy"
+done
+xl list | prefix "RIG: after fxl destroy: "
+blk_verify f1 /tmp/disk.img $BB
+
+# The same guest by xl, in this boot: create -> /init.
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=32 2>/dev/null
+sed 's/"f1"/"x1"/' /tmp/f1.cfg > /tmp/x1.cfg
+log "xl create x1"
+t0=$(up)
+xl create -p /tmp/x1.cfg || fail "xl create x1"
+( xl console x1 </dev/null 2>&1 | tee /tmp/x1.cons | prefix "[x1] " ) &
+xl unpause x1
+until_line /tmp/x1.cons 'DOMU-INIT-START' 120
+t3=$(up)
+xl_s=$(awk "BEGIN { printf \"%.2f\", $t3 - $t0 }")
+log "XL-CREATE-TIME xl create -> /init: $xl_s s"
+xl destroy x1
+log "FXL-CREATE-RATIO fxl/xl create -> /init: $fxl_s / $xl_s = $(awk "BEGIN { printf \"%.3f\", $fxl_s / $xl_s }")"
