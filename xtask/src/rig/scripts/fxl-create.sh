@@ -39,7 +39,7 @@ fxl block-list f1 | prefix "RIG: fxl block-list: "
 waitfor /tmp/f1.cons 'DOMU-DONE' 300
 grep -a -q 'DOMU-PASS' /tmp/f1.cons || fail "f1 did not pass"
 end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
-until fxl list --json f1 | grep -q '"shutdown": true'; do
+until fxl list --json f1 > /tmp/f1.json && grep -q '"shutdown": true' /tmp/f1.json; do
   [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "f1 did not shut down: $(xl list | tr '\n' ';')"; sleep 0.5
 done
 log "f1 shut down: $(xl list f1 | tail -1)"
