@@ -37,6 +37,9 @@ enum Verb {
         /// Quiet.
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Print the time each step of the build takes.
+        #[arg(short = 'v', long)]
+        verbose: bool,
         /// The config file (instead of the first positional argument).
         #[arg(short = 'f', long = "defconfig", value_name = "FILE")]
         file: Option<String>,
@@ -185,6 +188,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
             print_cfg,
             quiet,
+            verbose,
             file,
             args,
         } => {
@@ -197,6 +201,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     print_cfg,
                     paused,
                     quiet,
+                    verbose,
                 },
                 file,
                 args,

@@ -35,6 +35,8 @@ pub struct CreateOpts {
     pub paused: bool,
     /// `-q`.
     pub quiet: bool,
+    /// `-v`: each step's time on stderr.
+    pub verbose: bool,
 }
 
 /// `create`: the dry run prints the configuration; otherwise the domain is built
@@ -55,7 +57,7 @@ pub fn create(o: CreateOpts, file: Option<String>, mut args: Vec<String>) -> Res
     }
     let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
     let cfg = DomainConfig::parse(&file, &text, &args)?;
-    let c = crate::build::domain::create(&cfg, o.paused)?;
+    let c = crate::build::domain::create(&cfg, o.paused, o.verbose)?;
     if !o.quiet {
         eprintln!(
             "fxl: domain {} ({}) created in {:.2} s{}",

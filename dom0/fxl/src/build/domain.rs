@@ -31,12 +31,26 @@ const SSIDREF_DOMU: u32 = 12;
 /// Pages in a 2 MiB superpage (`SUPERPAGE_2MB_NR_PFNS`).
 const SUPERPAGE_PAGES: u64 = 512;
 
-/// Progress lines on a terminal, nothing otherwise.
+/// Progress lines on a terminal, nothing otherwise; with `verbose`, each step's time.
 struct Progress {
     on: bool,
+    verbose: bool,
+    last: std::cell::Cell<Instant>,
 }
 
 impl Progress {
+    /// With `verbose`: the time since the previous step, for the step `what` just done.
+    fn took(&self, what: &str) {
+        let now = Instant::now();
+        if self.verbose {
+            self.done();
+            eprintln!(
+                "fxl: {what}: {:.3} s",
+                now.duration_since(self.last.get()).as_secs_f64()
+            );
+        }
+        self.last.set(now);
+    }
     fn say(&self, what: &str) {
         if self.on {
             eprint!("\r\x1b[Kfxl: {what}");
@@ -139,10 +153,12 @@ fn prepare(cfg: &DomainConfig, progress: &Progress) -> Result<Prepared> {
 }
 
 /// `fxl create` without `-n`: builds the domain and, unless `paused`, starts it.
-pub fn create(cfg: &DomainConfig, paused: bool) -> Result<Created> {
+pub fn create(cfg: &DomainConfig, paused: bool, verbose: bool) -> Result<Created> {
     let t0 = Instant::now();
     let progress = Progress {
         on: std::io::stderr().is_terminal(),
+        verbose,
+        last: std::cell::Cell::new(t0),
     };
     let pc = Privcmd::open()
         .context("cannot open /dev/xen/privcmd (is this a Xen dom0, and are you root?)")?;
@@ -167,9 +183,11 @@ pub fn create(cfg: &DomainConfig, paused: bool) -> Result<Created> {
         grant_opts: xen_abi::domctl::xen_domctl_grant_version(2),
         ..Default::default()
     };
+    progress.took("checking the name");
     let op = pc
         .domctl(Domctl::Createdomain, DomId(0xffff), &mut cd)
         .context("createdomain")?;
+    progress.took("createdomain");
     let domid = op.domain;
     match build(&pc, &xs, cfg, &prep, domid, &uuid, paused, &progress) {
         Ok(()) => {
@@ -327,23 +345,41 @@ fn build(
         &mut XenDomctlAddressSize { size: 64 },
     )
     .context("set_address_size")?;
+    progress.took("build_pre (max_vcpus .. set_address_size)");
 
     // meminit_pv.
     let p2m = populate(pc, domid, prep.nr_pages, progress)?;
+    progress.took("populate_physmap");
 
     // The image: kernel, ramdisk, the magic pages and page tables, the p2m.
     progress.say("loading the kernel");
-    let kbytes = image::kernel_bytes(&prep.elf, &prep.kernel, l.kernel.vstart, l.kernel.pages)
+    let pieces = image::kernel_pieces(&prep.elf, &prep.kernel, l.kernel.vstart, l.kernel.pages)
         .context("loading the kernel")?;
     {
         let mut m = map(pc, domid, &p2m, l.kernel.pfn.0, l.kernel.pages).context("kernel")?;
-        m.write_bytes(0, &kbytes);
+        progress.took("mapping the kernel's frames");
+        let zeros = vec![0u8; 1 << 16];
+        for (off, p) in pieces {
+            match p {
+                image::KernelPiece::File(r) => m.write_bytes(off, &prep.elf[r]),
+                image::KernelPiece::Zero(mut n) => {
+                    let mut at = off;
+                    while n > 0 {
+                        let k = n.min(zeros.len());
+                        m.write_bytes(at, &zeros[..k]);
+                        (at, n) = (at + k, n - k);
+                    }
+                }
+            }
+        }
+        progress.took("copying the kernel");
     }
     let ramdisk_len = prep.ramdisk.as_ref().map_or(0, |r| r.len() as u64);
     if let (Some(rd), Some(seg)) = (&prep.ramdisk, l.ramdisk) {
         progress.say("loading the ramdisk");
         let mut m = map(pc, domid, &p2m, seg.pfn.0, seg.pages).context("ramdisk")?;
         m.write_bytes(0, rd);
+        progress.took("mapping and copying the ramdisk");
     }
     let (pt, p2m_pt) = image::page_tables(l, &p2m).context("page tables")?;
     {
@@ -387,6 +423,7 @@ fn build(
         m.write_bytes(0, image::shared_info().as_bytes());
     }
     // Every mapping is gone: Xen types the tables only when nothing else maps them writable.
+    progress.took("p2m, page tables, start_info, shared_info");
     let l4 = p2m[l.page_tables.pfn.0 as usize];
     pc.pin_l4_table(domid, l4)
         .context("mmuext_op PIN_L4_TABLE")?;
@@ -430,6 +467,7 @@ fn build(
         write_tx(xs, &xs::vif_entries(n, h as u32, v, &mac, be))
             .with_context(|| format!("xenstore: vif {h}"))?;
     }
+    progress.took("xenstore");
     if !paused {
         pc.domctl(Domctl::Unpausedomain, domid, &mut ())
             .context("unpausedomain")?;

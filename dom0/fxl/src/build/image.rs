@@ -29,35 +29,79 @@ const DR7_DEFAULT: u64 = 0x400;
 /// `rflags` with interrupts enabled.
 const RFLAGS_IF: u64 = 1 << 9;
 
-/// The kernel segment's bytes (`pages` pages from `vstart`): every `PT_LOAD` segment's file
-/// bytes at its address, the rest zero (bss), as `elf_load_binary` into a zeroed segment.
+/// One write of the kernel segment: at `offset`, either bytes of the ELF file or zeros.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelPiece {
+    /// `elf[range]` goes at the offset.
+    File(std::ops::Range<usize>),
+    /// This many zero bytes go at the offset.
+    Zero(usize),
+}
+
+/// How the kernel segment (`pages` pages from `vstart`) is filled, as `elf_load_binary` into a
+/// zeroed segment: every `PT_LOAD` segment's file bytes at its address, zeros everywhere else
+/// (bss and gaps). Sorted by offset, covering the whole segment exactly once.
+pub fn kernel_pieces(
+    elf: &[u8],
+    img: &XenImage,
+    vstart: u64,
+    pages: u64,
+) -> Result<Vec<(usize, KernelPiece)>, ImageError> {
+    let len = usize::try_from(pages * PAGE).map_err(|_| ImageError::Segment(0))?;
+    let mut files = Vec::new();
+    for (n, s) in img.segments.iter().enumerate() {
+        let bad = || ImageError::Segment(n);
+        let off = img
+            .segment_vaddr(s)
+            .checked_sub(vstart)
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or_else(bad)?;
+        let fo = usize::try_from(s.offset).map_err(|_| bad())?;
+        let fs = usize::try_from(s.filesz).map_err(|_| bad())?;
+        let memsz = usize::try_from(s.memsz).map_err(|_| bad())?;
+        let fend = fo
+            .checked_add(fs)
+            .filter(|e| *e <= elf.len())
+            .ok_or_else(bad)?;
+        if off.checked_add(memsz.max(fs)).is_none_or(|e| e > len) {
+            return Err(bad());
+        }
+        files.push((off, fo..fend));
+    }
+    files.sort_by_key(|(off, _)| *off);
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for (n, (off, r)) in files.into_iter().enumerate() {
+        if off < at {
+            return Err(ImageError::Segment(n));
+        }
+        if off > at {
+            out.push((at, KernelPiece::Zero(off - at)));
+        }
+        at = off + r.len();
+        if !r.is_empty() {
+            out.push((off, KernelPiece::File(r)));
+        }
+    }
+    if at < len {
+        out.push((at, KernelPiece::Zero(len - at)));
+    }
+    Ok(out)
+}
+
+/// The kernel segment's bytes, whole (what [`kernel_pieces`] writes).
+#[cfg(test)]
 pub fn kernel_bytes(
     elf: &[u8],
     img: &XenImage,
     vstart: u64,
     pages: u64,
 ) -> Result<Vec<u8>, ImageError> {
-    let len = usize::try_from(pages * PAGE).map_err(|_| ImageError::Segment(0))?;
-    let mut out = vec![0u8; len];
-    for (n, s) in img.segments.iter().enumerate() {
-        let off = img
-            .segment_vaddr(s)
-            .checked_sub(vstart)
-            .and_then(|o| usize::try_from(o).ok())
-            .ok_or(ImageError::Segment(n))?;
-        let (fo, fs) = (
-            usize::try_from(s.offset).map_err(|_| ImageError::Segment(n))?,
-            usize::try_from(s.filesz).map_err(|_| ImageError::Segment(n))?,
-        );
-        let src = fo
-            .checked_add(fs)
-            .and_then(|e| elf.get(fo..e))
-            .ok_or(ImageError::Segment(n))?;
-        let memsz = usize::try_from(s.memsz).map_err(|_| ImageError::Segment(n))?;
-        if off.checked_add(memsz.max(fs)).is_none_or(|e| e > len) {
-            return Err(ImageError::Segment(n));
+    let mut out = vec![0u8; (pages * PAGE) as usize];
+    for (off, p) in kernel_pieces(elf, img, vstart, pages)? {
+        if let KernelPiece::File(r) = p {
+            out[off..off + r.len()].copy_from_slice(&elf[r]);
         }
-        out[off..off + fs].copy_from_slice(src);
     }
     Ok(out)
 }
@@ -334,6 +378,45 @@ mod tests {
             })
         );
         assert_eq!(g[1], None);
+    }
+
+    #[test]
+    fn kernel_pieces_put_segments_at_their_addresses_and_zero_the_rest() {
+        use kernel_image::elf::Segment;
+        let mut img = XenImage {
+            virt_base: VB,
+            ..XenImage::default()
+        };
+        let seg = |paddr: u64, offset: u64, filesz: u64, memsz: u64| Segment {
+            offset,
+            filesz,
+            memsz,
+            paddr,
+        };
+        // Two segments out of order, the second with bss.
+        img.segments.push(seg(0x1000, 8, 4, 4)).expect("room");
+        img.segments.push(seg(0, 0, 8, 0x20)).expect("room");
+        let elf: Vec<u8> = (1..=12).collect();
+        let p = kernel_pieces(&elf, &img, VB, 2).expect("fits");
+        assert_eq!(
+            p,
+            [
+                (0, KernelPiece::File(0..8)),
+                (8, KernelPiece::Zero(0x1000 - 8)),
+                (0x1000, KernelPiece::File(8..12)),
+                (0x1004, KernelPiece::Zero(0x2000 - 0x1004)),
+            ]
+        );
+        let b = kernel_bytes(&elf, &img, VB, 2).expect("fits");
+        assert_eq!(&b[..9], &[1, 2, 3, 4, 5, 6, 7, 8, 0]);
+        assert_eq!(&b[0x1000..0x1005], &[9, 10, 11, 12, 0]);
+        // A segment beyond the kernel segment, or beyond the file, is refused.
+        assert_eq!(
+            kernel_pieces(&elf, &img, VB, 1),
+            Err(ImageError::Segment(0))
+        );
+        img.segments[0].filesz = 100;
+        assert!(kernel_pieces(&elf, &img, VB, 2).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ log "junk kernel: $(cat /tmp/err)"
 
 log "fxl create f1"
 t0=$(up)
-fxl create -p /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
+fxl create -v -p /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
 t1=$(up)
 prefix "RIG: fxl create: " < /tmp/fxl.err
 id=$(fxl domid f1) || fail "fxl domid f1"
