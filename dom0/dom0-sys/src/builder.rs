@@ -11,6 +11,7 @@ use std::io;
 use xen_abi::arch_x86::VcpuGuestContext;
 use xen_abi::domctl::{Domctl, XenDomctlVcpucontext};
 use xen_abi::event_channel::{EvtchnAllocUnbound, EvtchnOp};
+use xen_abi::grant_table::{GnttabOp, GnttabSetupTable};
 use xen_abi::memory::{E820Entry, XenForeignMemoryMap, XenMem, XenMemoryMap, XenMemoryReservation};
 use xen_abi::types::{DomId, Mfn, Port, PAGE_SIZE};
 use xen_abi::xen::{Hypercall, MmuextCmd, MmuextOp};
@@ -155,6 +156,35 @@ impl Privcmd {
         // Xen only reads, live (boxed) for the call.
         unsafe { self.domctl_raw(Domctl::Setvcpucontext, domid, &arg)? };
         Ok(())
+    }
+
+    /// `GNTTABOP_setup_table` for `domid`: the frame of its grant table's first page (an MFN
+    /// for a PV domain), as libxenguest's fallback when `XENMEM_acquire_resource` is missing.
+    /// Xen's per-op `GNTST_*` failure comes back as `Err` with that status in the message.
+    pub fn gnttab_first_frame(&self, domid: DomId) -> io::Result<Mfn> {
+        let mut frame = [0u64; 1];
+        prefault(frame.as_mut_bytes());
+        let mut arg = GnttabSetupTable {
+            dom: domid,
+            nr_frames: 1,
+            frame_list: frame.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        // SAFETY: one gnttab_setup_table, live for the call; its one handle, `frame_list`,
+        // points to `frame`, room for the `nr_frames` (1) frame Xen writes.
+        unsafe {
+            self.hypercall(
+                Hypercall::GrantTableOp as u64,
+                [GnttabOp::SetupTable as u64, &raw mut arg as u64, 1, 0, 0],
+            )?
+        };
+        if arg.status != 0 {
+            return Err(io::Error::other(format!(
+                "GNTTABOP_setup_table: status {}",
+                arg.status
+            )));
+        }
+        Ok(Mfn(frame[0]))
     }
 
     /// Maps `num` frames of resource `type`/`id` of `domid` from frame `idx`

@@ -484,7 +484,9 @@ fn start_time() -> String {
 }
 
 /// Grant entries 0 (console) and 1 (xenstore), through the guest's grant table mapped with
-/// `XENMEM_acquire_resource` (`xc_dom_gnttab_seed`).
+/// `XENMEM_acquire_resource` (`xc_dom_gnttab_seed`); where Xen lacks it (`EOPNOTSUPP`), the
+/// table's first frame from `GNTTABOP_setup_table`, mapped as a foreign frame (libxenguest's
+/// fallback).
 fn seed_grants(
     pc: &Privcmd,
     domid: DomId,
@@ -492,9 +494,19 @@ fn seed_grants(
     store: (Mfn, DomId),
 ) -> Result<()> {
     let entries = image::seed_grants(domid, console, store);
-    let mut m = pc
-        .map_resource(domid, XENMEM_RESOURCE_GRANT_TABLE, 0, 0, 1)
-        .context("grant seeding: XENMEM_acquire_resource of the grant table (the GNTTABOP_setup_table fallback is not implemented)")?;
+    let mut m = match pc.map_resource(domid, XENMEM_RESOURCE_GRANT_TABLE, 0, 0, 1) {
+        Ok(m) => m,
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            let frame = pc
+                .gnttab_first_frame(domid)
+                .context("grant seeding: GNTTABOP_setup_table")?;
+            pc.map_foreign(domid, &[frame], true)
+                .map_err(|e| anyhow!("grant seeding: mapping grant frame {:#x}: {e}", frame.0))?
+        }
+        Err(e) => {
+            return Err(e).context("grant seeding: XENMEM_acquire_resource of the grant table")
+        }
+    };
     for (i, e) in entries.iter().enumerate() {
         if let Some(e) = e {
             m.write_bytes(i * 8, e.as_bytes());
