@@ -4,6 +4,7 @@
 //! guest's contents from [`super::image`], the xenstore entries from [`super::xs`]. Any
 //! failure after `createdomain` destroys the half-built domain and names the step.
 
+use super::cache;
 use super::image::{self, StartInfoInput};
 use super::layout::{input, unpack_kernel};
 use super::xs::{self, Entry, Facts};
@@ -130,17 +131,37 @@ struct Prepared {
     ramdisk: Option<Vec<u8>>,
     layout: DomuLayout,
     nr_pages: u64,
+    /// Where to keep the unpacked kernel once the domain is built (a cache miss).
+    cache_entry: Option<std::path::PathBuf>,
 }
 
 fn prepare(cfg: &DomainConfig, progress: &Progress) -> Result<Prepared> {
     let read = |p: &str| std::fs::read(p).with_context(|| format!("cannot read {p}"));
-    progress.say(&format!("loading {}", cfg.kernel));
-    let file = read(&cfg.kernel)?;
-    progress.say(&format!("decompressing {}", cfg.kernel));
-    let elf_bytes = unpack_kernel(&cfg.kernel, &file).map_err(|e| anyhow!("{e}"))?;
+    let entry = cache::entry(std::path::Path::new(cache::DIR), &cfg.kernel);
+    let cached = entry
+        .as_deref()
+        .and_then(cache::load)
+        .filter(|e| elf::parse(e).is_ok());
+    let (elf_bytes, cache_entry) = match cached {
+        Some(e) => {
+            progress.took("reading the unpacked kernel from the cache");
+            (e, None)
+        }
+        None => {
+            progress.say(&format!("loading {}", cfg.kernel));
+            let file = read(&cfg.kernel)?;
+            progress.took("reading the kernel");
+            progress.say(&format!("decompressing {}", cfg.kernel));
+            let e = unpack_kernel(&cfg.kernel, &file).map_err(|e| anyhow!("{e}"))?;
+            progress.took("decompressing the kernel");
+            // A plain ELF gains nothing from the cache.
+            (e, entry.filter(|_| !file.starts_with(b"\x7fELF")))
+        }
+    };
     let kernel =
         elf::parse(&elf_bytes).map_err(|e| anyhow!("{}: not a PV kernel: {e:?}", cfg.kernel))?;
     let ramdisk = cfg.ramdisk.as_deref().map(read).transpose()?;
+    progress.took("parsing the kernel, reading the ramdisk");
     let i = input(&kernel, ramdisk.as_deref(), cfg.memory_mib);
     let layout = layout::domu(&i).map_err(|e| anyhow!("the layout does not fit: {e:?}"))?;
     Ok(Prepared {
@@ -149,6 +170,7 @@ fn prepare(cfg: &DomainConfig, progress: &Progress) -> Result<Prepared> {
         ramdisk,
         layout,
         nr_pages: i.nr_pages,
+        cache_entry,
     })
 }
 
@@ -191,10 +213,15 @@ pub fn create(cfg: &DomainConfig, paused: bool, verbose: bool) -> Result<Created
     let domid = op.domain;
     match build(&pc, &xs, cfg, &prep, domid, &uuid, paused, &progress) {
         Ok(()) => {
+            let seconds = t0.elapsed().as_secs_f64();
+            if let Some(e) = &prep.cache_entry {
+                cache::store(e, &prep.elf);
+                progress.took("keeping the unpacked kernel in the cache");
+            }
             progress.done();
             Ok(Created {
                 domid: domid.0,
-                seconds: t0.elapsed().as_secs_f64(),
+                seconds,
             })
         }
         Err(e) => {
@@ -377,9 +404,13 @@ fn build(
     let ramdisk_len = prep.ramdisk.as_ref().map_or(0, |r| r.len() as u64);
     if let (Some(rd), Some(seg)) = (&prep.ramdisk, l.ramdisk) {
         progress.say("loading the ramdisk");
-        let mut m = map(pc, domid, &p2m, seg.pfn.0, seg.pages).context("ramdisk")?;
+        // Only the pages the file fills (the segment is sized as libxenguest unpacks a gzip
+        // ramdisk; fxl leaves that to the guest).
+        let pages = (rd.len() as u64).div_ceil(PAGE).min(seg.pages);
+        let mut m = map(pc, domid, &p2m, seg.pfn.0, pages).context("ramdisk")?;
+        progress.took("mapping the ramdisk's frames");
         m.write_bytes(0, rd);
-        progress.took("mapping and copying the ramdisk");
+        progress.took("copying the ramdisk");
     }
     let (pt, p2m_pt) = image::page_tables(l, &p2m).context("page tables")?;
     {
@@ -435,6 +466,7 @@ fn build(
         (console_mfn, DomId(cons_dom)),
         (store_mfn, DomId(xs_dom)),
     )?;
+    progress.took("pin, setvcpucontext, grant seeding");
 
     // libxl__domain_make's and libxl__build_post's xenstore transactions, then INTRODUCE.
     progress.say("writing xenstore");

@@ -68,4 +68,20 @@ t3=$(up)
 xl_s=$(awk "BEGIN { printf \"%.2f\", $t3 - $t0 }")
 log "XL-CREATE-TIME xl create -> /init: $xl_s s"
 xl destroy x1
-log "FXL-CREATE-RATIO fxl/xl create -> /init: $fxl_s / $xl_s = $(awk "BEGIN { printf \"%.3f\", $fxl_s / $xl_s }")"
+waitgone x1 60 || fail "x1 not gone after xl destroy"
+
+# fxl again, now with the unpacked kernel in fxl's cache (/var/cache/fxl/kernels).
+dd if=/dev/zero of=/tmp/disk.img bs=1M count=32 2>/dev/null
+sed 's/"f1"/"f2"/' /tmp/f1.cfg > /tmp/f2.cfg
+log "fxl create f2 (kernel cached: $(ls /var/cache/fxl/kernels 2>&1 | tr '\n' ' '))"
+t0=$(up)
+fxl create -v -p /tmp/f2.cfg 2> /tmp/fxl.err || fail "fxl create f2: $(cat /tmp/fxl.err)"
+prefix "RIG: fxl create: " < /tmp/fxl.err
+( xl console f2 </dev/null 2>&1 | tee /tmp/f2.cons | prefix "[f2] " ) &
+fxl unpause f2 || fail "fxl unpause f2"
+until_line /tmp/f2.cons 'DOMU-INIT-START' 120
+t4=$(up)
+warm_s=$(awk "BEGIN { printf \"%.2f\", $t4 - $t0 }")
+log "FXL-CREATE-TIME (kernel cached) fxl create -> /init: $warm_s s"
+fxl destroy f2 || fail "fxl destroy f2"
+log "FXL-CREATE-RATIO fxl/xl create -> /init: first $fxl_s / $xl_s = $(awk "BEGIN { printf \"%.3f\", $fxl_s / $xl_s }"), kernel cached $warm_s / $xl_s = $(awk "BEGIN { printf \"%.3f\", $warm_s / $xl_s }")"
