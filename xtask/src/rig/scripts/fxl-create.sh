@@ -61,6 +61,7 @@ sed 's/"f1"/"x1"/' /tmp/f1.cfg > /tmp/x1.cfg
 log "xl create x1"
 t0=$(up)
 xl create -p /tmp/x1.cfg || fail "xl create x1"
+log "xl create -p x1 took $(awk "BEGIN { printf \"%.2f\", $(up) - $t0 }") s"
 ( xl console x1 </dev/null 2>&1 | tee /tmp/x1.cons | prefix "[x1] " ) &
 xl unpause x1
 until_line /tmp/x1.cons 'DOMU-INIT-START' 120
