@@ -22,7 +22,7 @@ use xen_abi::domctl::{
 use xen_abi::io::ring::RingMemory;
 use xen_abi::memory::{E820Entry, E820_RAM, XENMEM_RESOURCE_GRANT_TABLE};
 use xen_abi::types::{DomId, Mfn};
-use xenstore::{Xenstore, NO_TX};
+use xenstore::{Node, Xenstore, NO_TX};
 use zerocopy::IntoBytes;
 
 /// `LIBXL_MAXMEM_CONSTANT` (KiB).
@@ -184,7 +184,7 @@ pub fn create(cfg: &DomainConfig, paused: bool, verbose: bool) -> Result<Created
     };
     let pc = Privcmd::open()
         .context("cannot open /dev/xen/privcmd (is this a Xen dom0, and are you root?)")?;
-    let xs = Xenstore::open().context("cannot connect to xenstored")?;
+    let xs = crate::ops::xenstore()?;
     let prep = prepare(cfg, &progress)?;
     if name_taken(&pc, &xs, &cfg.name) {
         bail!("domain name '{}' is already in use", cfg.name);
@@ -304,16 +304,17 @@ fn populate(pc: &Privcmd, domid: DomId, nr_pages: u64, progress: &Progress) -> R
     Ok(p2m)
 }
 
+/// Writes `entries` in one transaction, all requests sent before any reply is read.
 fn write_tx(xs: &Xenstore, entries: &[Entry]) -> Result<(), xenstore::Error> {
-    xs.transaction(|tx| {
-        for e in entries {
-            xs.write(tx, &e.path, e.value.as_bytes())?;
-            if let Some(p) = &e.perms {
-                xs.set_perms(tx, &e.path, p)?;
-            }
-        }
-        Ok(())
-    })
+    let nodes: Vec<Node<'_>> = entries
+        .iter()
+        .map(|e| Node {
+            path: &e.path,
+            value: e.value.as_bytes(),
+            perms: e.perms.as_deref(),
+        })
+        .collect();
+    xs.transaction(|tx| xs.write_nodes(tx, &nodes))
 }
 
 #[allow(clippy::too_many_arguments)]
