@@ -124,6 +124,36 @@ fn backend_domid(b: Option<&str>) -> Result<u16> {
     }
 }
 
+/// What `create` can build, checked before the domain exists: disks go to the `phy` backend
+/// (blkback, or Linux's `xen-blkback`), which serves raw images and block devices; `qdisk`
+/// (QEMU), `tap` and `standalone` (libxl takes it only for virtio disks) are refused, as are
+/// other formats; backends are named by domain ID.
+fn check_devices(cfg: &DomainConfig) -> Result<()> {
+    use crate::config::{BackendType, DiskFormat};
+    for d in &cfg.disks {
+        match d.backendtype {
+            None | Some(BackendType::Phy) => {}
+            Some(t) => bail!(
+                "disk {}: backendtype={}: fxl create writes disks for the phy backend only",
+                d.vdev,
+                t.name()
+            ),
+        }
+        if d.format != DiskFormat::Raw {
+            bail!(
+                "disk {}: format={}: the phy backend serves raw images and block devices only",
+                d.vdev,
+                d.format.name()
+            );
+        }
+        backend_domid(d.backend.as_deref()).with_context(|| format!("disk {}", d.vdev))?;
+    }
+    for (h, v) in cfg.vifs.iter().enumerate() {
+        backend_domid(v.backend.as_deref()).with_context(|| format!("vif {h}"))?;
+    }
+    Ok(())
+}
+
 /// Everything read and planned before the domain exists: a bad kernel creates nothing.
 struct Prepared {
     elf: Vec<u8>,
@@ -185,6 +215,7 @@ pub fn create(cfg: &DomainConfig, paused: bool, verbose: bool) -> Result<Created
     let pc = Privcmd::open()
         .context("cannot open /dev/xen/privcmd (is this a Xen dom0, and are you root?)")?;
     let xs = crate::ops::xenstore()?;
+    check_devices(cfg)?;
     let prep = prepare(cfg, &progress)?;
     if name_taken(&pc, &xs, &cfg.name) {
         bail!("domain name '{}' is already in use", cfg.name);
@@ -560,6 +591,32 @@ mod tests {
         let u = random_uuid().expect("urandom");
         assert_eq!(u[6] >> 4, 4);
         assert_eq!(u[8] >> 6, 2);
+    }
+
+    #[test]
+    fn check_devices_refuses_what_phy_cannot_serve() {
+        let cfg = |disk: &str| {
+            let text = format!("name = \"g\"\nkernel = \"/k\"\ndisk = [\"{disk}\"]\n");
+            crate::config::DomainConfig::parse("g.cfg", &text, &[]).expect("parses")
+        };
+        assert!(check_devices(&cfg("vdev=xvda, target=/d.img")).is_ok());
+        assert!(check_devices(&cfg("backendtype=phy, vdev=xvda, target=/d.img")).is_ok());
+        let e =
+            check_devices(&cfg("backendtype=qdisk, vdev=xvda, target=/d.img")).expect_err("qdisk");
+        assert_eq!(
+            format!("{e:#}"),
+            "disk xvda: backendtype=qdisk: fxl create writes disks for the phy backend only"
+        );
+        let e = check_devices(&cfg("format=qcow2, vdev=xvda, target=/d.img")).expect_err("qcow2");
+        assert_eq!(
+            format!("{e:#}"),
+            "disk xvda: format=qcow2: the phy backend serves raw images and block devices only"
+        );
+        let e = check_devices(&cfg("backend=dd, vdev=xvda, target=/d.img")).expect_err("name");
+        assert!(
+            format!("{e:#}").starts_with("disk xvda: backend=dd"),
+            "{e:#}"
+        );
     }
 
     #[test]
