@@ -16,8 +16,8 @@ use kernel_image::layout::{self, DomuLayout, PAGE};
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 use xen_abi::domctl::{
-    Domctl, XenDomctlAddressSize, XenDomctlCreatedomain, XenDomctlMaxMem, XenDomctlMaxVcpus,
-    XenDomctlTscInfo,
+    DomInfFlags, Domctl, XenDomctlAddressSize, XenDomctlCreatedomain, XenDomctlMaxMem,
+    XenDomctlMaxVcpus, XenDomctlTscInfo,
 };
 use xen_abi::io::ring::RingMemory;
 use xen_abi::memory::{E820Entry, E820_RAM, XENMEM_RESOURCE_GRANT_TABLE};
@@ -257,12 +257,22 @@ pub fn create(cfg: &DomainConfig, paused: bool, verbose: bool) -> Result<Created
         }
         Err(e) => {
             progress.done();
-            if let Err(d) = crate::ops::destroy(&domid.0.to_string()) {
-                eprintln!(
-                    "fxl: destroying the half-built domain {} failed: {d:#}",
-                    domid.0
-                );
+            // As `fxl destroy` (devices closed, directories removed); where that stops short
+            // (nothing in xenstore yet), the domain and whatever directories it has.
+            if crate::ops::destroy(&domid.0.to_string()).is_err() {
                 let _ = pc.domctl(Domctl::Destroydomain, domid, &mut ());
+                let _ = xs.rm(NO_TX, &format!("/local/domain/{}", domid.0));
+                let _ = xs.rm(NO_TX, &format!("/libxl/{}", domid.0));
+                let _ = xs.rm(NO_TX, &format!("/vm/{}", uuid_string(&uuid)));
+                let gone = pc.getdomaininfo(domid).map_or(true, |d| {
+                    d.domain != domid || d.flags & DomInfFlags::DYING.bits() != 0
+                });
+                if !gone {
+                    eprintln!(
+                        "fxl: warning: the half-built domain {} is still there",
+                        domid.0
+                    );
+                }
             }
             Err(e.context(format!(
                 "creating domain {} failed; it was destroyed",

@@ -15,6 +15,17 @@ fxl create -q /tmp/f1.cfg kernel='"/tmp/junk.img"' 2> /tmp/err && fail "fxl crea
 log "junk kernel: $(cat /tmp/err)"
 [ "$(xl list | wc -l)" = 2 ] || fail "a domain was left after a failed create: $(xl list | tr '\n' ';')"
 
+# A failure after createdomain: more memory than Xen has. The half-built domain is destroyed and
+# the message names the step.
+fxl create -q /tmp/f1.cfg memory=3000 2> /tmp/err && fail "fxl create of a 3000 MiB domain succeeded"
+log "3000 MiB: $(cat /tmp/err)"
+grep -q 'populate_physmap' /tmp/err && grep -q 'it was destroyed' /tmp/err || fail "fxl create 3000 MiB: wrong message: $(cat /tmp/err)"
+end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))
+until [ "$(xl list | wc -l)" = 2 ]; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "the half-built domain stayed: $(xl list | tr '\n' ';')"; sleep 0.5
+done
+[ -z "$(xenstore-ls /local/domain 2>/dev/null | grep -v '^0 ' | grep '^[0-9]')" ] || fail "xenstore kept a directory of the half-built domain: $(xenstore-list /local/domain | tr '\n' ' ')"
+
 log "fxl create f1"
 t0=$(up)
 fxl create -v -p /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
