@@ -29,7 +29,7 @@ const HYPERVISOR_DOMCTL: u64 = 36;
 /// present and writable before Xen reads or writes there: Xen never faults a dom0 page in, and
 /// a page not yet touched (fresh from `mmap`, as large allocations are) makes the hypercall fail
 /// with `EFAULT`.
-fn prefault(buf: &mut [u8]) {
+pub(crate) fn prefault(buf: &mut [u8]) {
     let touch = |b: &mut u8| {
         let v = *b;
         *std::hint::black_box(b) = v;
@@ -70,7 +70,7 @@ impl Privcmd {
     /// # Safety
     /// Every guest handle in `arg` must point to memory of this process valid for what the
     /// sub-op reads and writes there, for the duration of the call.
-    unsafe fn domctl_raw<T: IntoBytes + Immutable>(
+    pub(crate) unsafe fn domctl_raw<T: IntoBytes + Immutable>(
         &self,
         cmd: Domctl,
         domain: DomId,

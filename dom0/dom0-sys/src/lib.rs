@@ -7,6 +7,7 @@
 //! as `/usr/include/xen/sys/{evtchn,gntdev,gntalloc,privcmd}.h`.
 
 pub mod blockio;
+pub mod builder;
 pub mod ctl;
 pub mod evtchn;
 pub mod file;

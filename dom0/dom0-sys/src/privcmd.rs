@@ -44,6 +44,11 @@ impl Privcmd {
         Ok(Privcmd { file })
     }
 
+    /// The open device.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
     /// `xen_version(XENVER_version, NULL)`: the hypervisor's (major, minor).
     pub fn xen_version(&self) -> io::Result<(u16, u16)> {
         // SAFETY: XENVER_version takes no buffer (its argument is NULL), so the hypervisor
@@ -242,6 +247,13 @@ pub struct ForeignMapping {
 }
 
 crate::shared_pages_owner!(ForeignMapping);
+
+impl ForeignMapping {
+    /// Takes ownership of a privcmd mapping the kernel has filled.
+    pub(crate) fn from_pages(pages: SharedPages) -> ForeignMapping {
+        ForeignMapping { pages }
+    }
+}
 
 impl Drop for ForeignMapping {
     fn drop(&mut self) {

@@ -105,7 +105,8 @@ impl DiskFormat {
         ("vhd", DiskFormat::Vhd),
         ("qed", DiskFormat::Qed),
     ];
-    fn name(self) -> &'static str {
+    /// Its xl.cfg name.
+    pub fn name(self) -> &'static str {
         DiskFormat::ALL
             .iter()
             .find(|(_, f)| *f == self)
@@ -134,7 +135,8 @@ impl BackendType {
         ("tap", BackendType::Tap),
         ("standalone", BackendType::Standalone),
     ];
-    fn name(self) -> &'static str {
+    /// Its xl.cfg name.
+    pub fn name(self) -> &'static str {
         BackendType::ALL
             .iter()
             .find(|(_, f)| *f == self)

@@ -20,7 +20,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Verb {
-    /// Create a domain from an xl.cfg file (only the dry run, -n, is implemented yet).
+    /// Create a domain from an xl.cfg file (or, with -n, only print the configuration).
     Create {
         /// Leave the domain paused after it is created.
         #[arg(short = 'p')]
@@ -37,6 +37,9 @@ enum Verb {
         /// Quiet.
         #[arg(short = 'q', long)]
         quiet: bool,
+        /// Print the time each step of the build takes.
+        #[arg(short = 'v', long)]
+        verbose: bool,
         /// The config file (instead of the first positional argument).
         #[arg(short = 'f', long = "defconfig", value_name = "FILE")]
         file: Option<String>,
@@ -180,12 +183,30 @@ fn not_implemented(verb: &str) -> anyhow::Result<()> {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.verb {
         Verb::Create {
+            paused,
+            console,
             dry_run,
             print_cfg,
+            quiet,
+            verbose,
             file,
             args,
-            ..
-        } => ops::create(dry_run, print_cfg, file, args),
+        } => {
+            if console && !dry_run {
+                eprintln!("fxl: create -c: attaching to the console is not implemented yet; use xl console");
+            }
+            ops::create(
+                ops::CreateOpts {
+                    dry_run,
+                    print_cfg,
+                    paused,
+                    quiet,
+                    verbose,
+                },
+                file,
+                args,
+            )
+        }
         Verb::List {
             long,
             json,

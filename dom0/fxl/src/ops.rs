@@ -20,39 +20,67 @@ fn privcmd() -> Result<Privcmd> {
     Privcmd::open().context("cannot open /dev/xen/privcmd (is this a Xen dom0, and are you root?)")
 }
 
-fn xenstore() -> Result<Xenstore> {
+/// xenstored's socket where there is one (as libxenstore's `xs_open`: one hop, where
+/// `/dev/xen/xenbus` relays every message through dom0's kernel and the ring), else the device.
+pub(crate) fn xenstore() -> Result<Xenstore> {
+    if let Ok(s) = std::os::unix::net::UnixStream::connect("/run/xenstored/socket") {
+        if let Ok(r) = s.try_clone() {
+            return Ok(Xenstore::over(Box::new(r), Box::new(s)));
+        }
+    }
     Xenstore::open().context("cannot connect to xenstored")
 }
 
-/// `create`: only the dry run.
-pub fn create(
-    dry_run: bool,
-    print_cfg: bool,
-    file: Option<String>,
-    args: Vec<String>,
-) -> Result<()> {
-    let text = create_output(dry_run, print_cfg, file, args)?;
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(())
+/// How `create` was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOpts {
+    /// `-n`: parse and print, create nothing.
+    pub dry_run: bool,
+    /// `--print-cfg` (with `-n`).
+    pub print_cfg: bool,
+    /// `-p`: leave the domain paused.
+    pub paused: bool,
+    /// `-q`.
+    pub quiet: bool,
+    /// `-v`: each step's time on stderr.
+    pub verbose: bool,
 }
 
-/// What `create` prints: the configuration (JSON, or xl.cfg with `print_cfg`) on a dry run.
-fn create_output(
-    dry_run: bool,
-    print_cfg: bool,
-    file: Option<String>,
-    mut args: Vec<String>,
-) -> Result<String> {
+/// `create`: the dry run prints the configuration; otherwise the domain is built
+/// ([`crate::build::domain`]) and started unless paused.
+pub fn create(o: CreateOpts, file: Option<String>, mut args: Vec<String>) -> Result<()> {
     let file = match file {
         Some(f) => f,
         None if !args.is_empty() && !args[0].contains('=') => args.remove(0),
         None => bail!("create: no config file given"),
     };
+    if o.dry_run {
+        let text = create_output(o.print_cfg, &file, &args)?;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(());
+    }
+    if !o.quiet {
+        eprintln!("Parsing config from {file}");
+    }
     let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
     let cfg = DomainConfig::parse(&file, &text, &args)?;
-    if !dry_run {
-        bail!("create: creating domains is not implemented yet in fxl (the configuration is valid; -n prints it)");
+    let c = crate::build::domain::create(&cfg, o.paused, o.verbose)?;
+    if !o.quiet {
+        eprintln!(
+            "fxl: domain {} ({}) created in {:.2} s{}",
+            c.domid,
+            cfg.name,
+            c.seconds,
+            if o.paused { ", paused" } else { "" }
+        );
     }
+    Ok(())
+}
+
+/// What a dry run prints: the configuration (JSON, or xl.cfg with `print_cfg`).
+fn create_output(print_cfg: bool, file: &str, args: &[String]) -> Result<String> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {file}"))?;
+    let cfg = DomainConfig::parse(file, &text, args)?;
     Ok(if print_cfg {
         cfg.to_xl_cfg()
     } else {
@@ -1170,8 +1198,7 @@ mod tests {
 
     #[test]
     fn create_dry_run_prints_json_and_cfg() {
-        let json = create_output(true, false, None, vec![PVLINUX.into(), "vcpus=3".into()])
-            .expect("dry run");
+        let json = create_output(false, PVLINUX, &["vcpus=3".into()]).expect("dry run");
         let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
         assert_eq!(
             (v["name"].as_str(), v["vcpus"].as_u64()),
@@ -1182,19 +1209,20 @@ mod tests {
         if std::fs::metadata("/boot/vmlinuz").is_err() {
             assert!(v["layout"].is_null(), "{json}");
         }
-        let cfg = create_output(true, true, Some(PVLINUX.into()), vec![]).expect("dry run");
+        let cfg = create_output(true, PVLINUX, &[]).expect("dry run");
         let back = DomainConfig::parse("printed", &cfg, &[]).expect("parses back");
         assert_eq!(back.name, "example.pvlinux");
     }
 
     #[test]
-    fn create_without_dry_run_is_not_implemented() {
-        let e = create_output(false, false, Some(PVLINUX.into()), vec![]).expect_err("no builder");
-        assert!(e.to_string().contains("not implemented yet"), "{e}");
-        let e = create_output(true, false, None, vec!["memory=1".into()]).expect_err("no file");
+    fn create_without_a_file_or_with_a_missing_one_is_an_error() {
+        let dry = CreateOpts {
+            dry_run: true,
+            ..CreateOpts::default()
+        };
+        let e = create(dry, None, vec!["memory=1".into()]).expect_err("no file");
         assert!(e.to_string().contains("no config file"), "{e}");
-        let e = create_output(true, false, Some("/nonexistent.cfg".into()), vec![])
-            .expect_err("no file");
+        let e = create_output(false, "/nonexistent.cfg", &[]).expect_err("no file");
         assert!(
             e.to_string().contains("cannot read /nonexistent.cfg"),
             "{e}"

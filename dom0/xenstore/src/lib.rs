@@ -57,6 +57,18 @@ impl Error {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tx(pub u32);
 
+/// One node for [`Xenstore::write_nodes`]: its path and value, and permissions to set after
+/// the write (otherwise it keeps what it has, or inherits its parent's when new).
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    /// Absolute path.
+    pub path: &'a str,
+    /// Value.
+    pub value: &'a [u8],
+    /// `XS_SET_PERMS` after the write.
+    pub perms: Option<&'a [Perm]>,
+}
+
 /// No transaction.
 pub const NO_TX: Tx = Tx(0);
 
@@ -166,6 +178,81 @@ impl Xenstore {
         Ok(reply.payload)
     }
 
+    /// Sends every request of `reqs` (type, payload, path for messages) before reading any
+    /// reply, then reads the replies in order (xenstored answers a connection's requests in
+    /// order): one round trip instead of one per request. Every reply is read; the first
+    /// error is returned.
+    fn call_many(&self, tx: Tx, reqs: &[(XsdSockmsgType, Vec<u8>, &str)]) -> Result<(), Error> {
+        let replies = self
+            .replies
+            .lock()
+            .map_err(|_| Error::Protocol("poisoned".into()))?;
+        {
+            let mut w = self
+                .writer
+                .lock()
+                .map_err(|_| Error::Protocol("poisoned".into()))?;
+            for (op, payload, _) in reqs {
+                let req_id = self.next_req.fetch_add(1, Ordering::Relaxed);
+                let bytes = wire::encode(*op, req_id, tx.0, payload)
+                    .map_err(|e| Error::Protocol(e.to_string()))?;
+                w.write_all(&bytes)?;
+            }
+            w.flush()?;
+        }
+        let mut first = None;
+        for (op, _, path) in reqs {
+            let name = op.c_name();
+            let reply = match replies.recv_timeout(REPLY_TIMEOUT) {
+                Ok(m) => m,
+                Err(RecvTimeoutError::Timeout) => return Err(Error::Timeout(name)),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Protocol("connection closed".into()))
+                }
+            };
+            let err = if reply.kind == XsdSockmsgType::Error as u32 {
+                let s = wire::first_string(&reply.payload);
+                let errno = xen_abi::io::xs_wire::xsd_error_from_string(&s).unwrap_or(Errno::EIO);
+                Some(Error::Xenstore {
+                    op: name,
+                    path: (*path).into(),
+                    errno,
+                })
+            } else if reply.kind != *op as u32 {
+                Some(Error::Protocol(format!(
+                    "{name}: reply of type {} (req {})",
+                    reply.kind, reply.req_id
+                )))
+            } else {
+                None
+            };
+            if first.is_none() {
+                first = err;
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Writes many nodes in one round trip (see [`Node`]): each `XS_WRITE`, then its
+    /// `XS_SET_PERMS` where it has permissions, all sent before any reply is read.
+    pub fn write_nodes(&self, tx: Tx, nodes: &[Node<'_>]) -> Result<(), Error> {
+        let mut reqs = Vec::with_capacity(nodes.len() * 2);
+        for n in nodes {
+            let mut p = wire::path(n.path);
+            p.extend_from_slice(n.value);
+            reqs.push((XsdSockmsgType::Write, p, n.path));
+            if let Some(perms) = n.perms {
+                let mut p = wire::path(n.path);
+                for perm in perms {
+                    p.extend_from_slice(perm.to_string().as_bytes());
+                    p.push(0);
+                }
+                reqs.push((XsdSockmsgType::SetPerms, p, n.path));
+            }
+        }
+        self.call_many(tx, &reqs)
+    }
+
     /// `XS_READ`.
     pub fn read(&self, tx: Tx, path: &str) -> Result<Vec<u8>, Error> {
         self.call(XsdSockmsgType::Read, tx, &wire::path(path), path)
@@ -263,6 +350,15 @@ impl Xenstore {
             w.remove(token);
         }
         r
+    }
+
+    /// `XS_INTRODUCE`: tells xenstored about domain `domid`, whose ring is the frame `mfn`
+    /// (an MFN for a PV guest, which xenstored maps by grant entry 1 where it can) with event
+    /// channel `port`.
+    pub fn introduce(&self, domid: u16, mfn: u64, port: u32) -> Result<(), Error> {
+        let p = format!("{domid}\0{mfn}\0{port}\0");
+        self.call(XsdSockmsgType::Introduce, NO_TX, p.as_bytes(), "")
+            .map(drop)
     }
 
     /// `XS_TRANSACTION_START`.

@@ -159,3 +159,44 @@ fn oversized_header_is_rejected() {
     m[12..16].copy_from_slice(&5000u32.to_le_bytes());
     assert!(wire::read_message(&mut &m[..]).is_err());
 }
+
+#[test]
+fn write_nodes_pipelines_and_reports_the_first_error() {
+    let xs = client();
+    let perms = [Perm {
+        access: wire::Access::None,
+        domid: 0,
+    }];
+    let ok = [
+        Node {
+            path: "/a",
+            value: b"1",
+            perms: None,
+        },
+        Node {
+            path: "/b",
+            value: b"2",
+            perms: None,
+        },
+    ];
+    xs.write_nodes(NO_TX, &ok).unwrap();
+    assert_eq!(xs.read_string(NO_TX, "/a").unwrap(), "1");
+    assert_eq!(xs.read_string(NO_TX, "/b").unwrap(), "2");
+    // The toy daemon has no SET_PERMS: ENOSYS, after which the next write still lands and
+    // the connection stays in step.
+    let mixed = [
+        Node {
+            path: "/c",
+            value: b"3",
+            perms: Some(&perms),
+        },
+        Node {
+            path: "/d",
+            value: b"4",
+            perms: None,
+        },
+    ];
+    let e = xs.write_nodes(NO_TX, &mixed).unwrap_err();
+    assert_eq!(e.errno(), Some(Errno::ENOSYS));
+    assert_eq!(xs.read_string(NO_TX, "/d").unwrap(), "4");
+}

@@ -223,6 +223,10 @@ pub struct DomuLayout {
     pub p2m_outside: bool,
     /// Page-table pages that map an `INIT_P2M` p2m (inside `p2m.pages`), 0 without one.
     pub p2m_pt_pages: u64,
+    /// The initial mapping's page tables (in `page_tables`).
+    pub pt_map: PtMapping,
+    /// With `INIT_P2M`: the tables that map the p2m there (after the p2m, in `p2m`).
+    pub p2m_map: Option<PtMapping>,
 }
 
 impl DomuLayout {
@@ -317,49 +321,152 @@ impl Alloc {
     }
 }
 
-/// One mapping's page-table levels (`struct xc_dom_x86_mapping`): inclusive `[from, to]` per
-/// level, 4-level x86-64 with 48-bit addresses.
-#[derive(Clone, Copy, Default)]
-struct Mapping {
-    lvls: [(u64, u64, u64); 4],
-    pgtables: u64,
+/// One level of a [`PtMapping`]: the virtual range its tables cover (`[from, to]`, inclusive,
+/// 48-bit), the PFN of its first table and how many tables (`struct xc_dom_x86_mapping_lvl`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtLevel {
+    /// First address covered.
+    pub from: u64,
+    /// Last address covered.
+    pub to: u64,
+    /// The first table's PFN (the others follow).
+    pub pfn: Pfn,
+    /// Tables at this level (0: an earlier mapping's tables cover the range).
+    pub tables: u64,
+}
+
+/// One mapping of the initial page tables (`struct xc_dom_x86_mapping`): the area `[from, to]`
+/// (inclusive, 48-bit) mapped to the PFNs from `pfn` up, and its tables per level (`lvls[0]`
+/// the L1s .. `lvls[3]` the L4, which only the first mapping has).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PtMapping {
+    /// First address mapped.
+    pub from: u64,
+    /// Last address mapped.
+    pub to: u64,
+    /// PFN mapped at `from`.
+    pub pfn: Pfn,
+    /// Tables of this mapping, all levels.
+    pub tables: u64,
+    /// L1 .. L4.
+    pub lvls: [PtLevel; 4],
 }
 
 const VADDR_MASK: u64 = (1 << 48) - 1;
 
 /// `count_pgtables`: the tables mapping `[from, to]` (`to` inclusive), less those an earlier
-/// mapping already has; the L4 belongs to the first mapping only.
-fn count_pgtables(from: u64, to: u64, earlier: Option<&Mapping>) -> Mapping {
-    let mut m = Mapping::default();
-    let (from, to) = (from & VADDR_MASK, to & VADDR_MASK);
+/// mapping already has; the L4 belongs to the first mapping only. The tables are numbered from
+/// `pfn` (top level first).
+fn count_pgtables(from: u64, to: u64, earlier: Option<&PtMapping>, pfn: u64) -> PtMapping {
+    let mut m = PtMapping {
+        from: from & VADDR_MASK,
+        to: to & VADDR_MASK,
+        ..PtMapping::default()
+    };
     if earlier.is_none() {
-        m.lvls[3] = (0, VADDR_MASK, 1);
-        m.pgtables = 1;
+        m.lvls[3] = PtLevel {
+            from: 0,
+            to: VADDR_MASK,
+            pfn: Pfn(pfn),
+            tables: 1,
+        };
+        m.tables = 1;
+    } else {
+        m.lvls[3].pfn = Pfn(pfn);
     }
     for l in (0..3).rev() {
         let bits = 12 + (l as u32 + 1) * 9;
         let mask = (1u64 << bits) - 1;
-        let (mut lo, mut hi) = (from & !mask, to | mask);
+        let (mut lo, mut hi) = (m.from & !mask, m.to | mask);
         if let Some(e) = earlier {
-            let (elo, ehi, _) = e.lvls[l];
-            if elo != ehi {
-                if lo >= elo && hi <= ehi {
+            let el = e.lvls[l];
+            if el.from != el.to {
+                if lo >= el.from && hi <= el.to {
                     (lo, hi) = (0, 0);
                 } else {
-                    if lo >= elo && lo <= ehi {
-                        lo = ehi + 1;
+                    if lo >= el.from && lo <= el.to {
+                        lo = el.to + 1;
                     }
-                    if hi >= elo && hi <= ehi {
-                        hi = elo - 1;
+                    if hi >= el.from && hi <= el.to {
+                        hi = el.from - 1;
                     }
                 }
             }
         }
         let n = if lo < hi { ((hi - lo) >> bits) + 1 } else { 0 };
-        m.lvls[l] = (lo, hi, n);
-        m.pgtables += n;
+        m.lvls[l] = PtLevel {
+            from: lo,
+            to: hi,
+            pfn: Pfn(pfn + m.tables),
+            tables: n,
+        };
+        m.tables += n;
     }
     m
+}
+
+/// `_PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED`: an L1 entry (read-only for page-table pages).
+pub const PT_L1_PROT: u64 = 0x23;
+/// `_PAGE_PRESENT | _PAGE_RW | _PAGE_ACCESSED | _PAGE_DIRTY | _PAGE_USER`: L2..L4 entries.
+pub const PT_UPPER_PROT: u64 = 0x67;
+/// `_PAGE_RW`.
+const PAGE_RW: u64 = 0x2;
+
+impl DomuLayout {
+    /// The mappings of the initial page tables: the initial mapping, then (with `INIT_P2M`) the
+    /// p2m's.
+    pub fn pt_mappings(&self) -> impl Iterator<Item = &PtMapping> + '_ {
+        core::iter::once(&self.pt_map).chain(self.p2m_map.as_ref())
+    }
+
+    /// Every entry of the initial page tables, as libxenguest's `setup_pgtables_pv` writes them:
+    /// `set(table_pfn, index, entry)` for each present entry (every other entry is zero). `mfn`
+    /// gives the machine frame of a PFN (the p2m); `None` is an error. L1 entries that map a
+    /// page-table page are read-only, as Xen requires to pin the tables.
+    pub fn page_table_entries(
+        &self,
+        mut mfn: impl FnMut(Pfn) -> Option<u64>,
+        mut set: impl FnMut(Pfn, usize, u64),
+    ) -> Result<(), LayoutError> {
+        let maps: heapless::Vec<PtMapping, 2> = self.pt_mappings().copied().collect();
+        let is_table = |pfn: u64| {
+            maps.iter()
+                .any(|m| pfn >= m.lvls[3].pfn.0 && pfn < m.lvls[3].pfn.0 + m.tables)
+        };
+        for l in (0..4).rev() {
+            let shift = 12 + 9 * l as u32;
+            for m1 in &maps {
+                let (from, to) = (m1.lvls[l].from, m1.lvls[l].to);
+                for m2 in &maps {
+                    let (cfrom, cto, cpfn) = if l > 0 {
+                        let c = m2.lvls[l - 1];
+                        if c.tables == 0 {
+                            continue;
+                        }
+                        (c.from, c.to, c.pfn.0)
+                    } else {
+                        (m2.from, m2.to, m2.pfn.0)
+                    };
+                    if cfrom >= to || cto <= from {
+                        continue;
+                    }
+                    let start = from.max(cfrom);
+                    let (p_s, p_e) = ((start - from) >> shift, (to.min(cto) - from) >> shift);
+                    let first = ((start - cfrom) >> shift) + cpfn;
+                    for (pfn, p) in (first..).zip(p_s..=p_e) {
+                        let frame = mfn(Pfn(pfn)).ok_or(LayoutError::Overflow)?;
+                        let mut prot = if l > 0 { PT_UPPER_PROT } else { PT_L1_PROT };
+                        if l == 0 && is_table(pfn) {
+                            prot &= !PAGE_RW;
+                        }
+                        let table = Pfn(m1.lvls[l].pfn.0 + p / 512);
+                        set(table, (p % 512) as usize, (frame << 12) | prot);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Computes a domU's layout as libxenguest's `xc_dom_build_image` does for a 64-bit PV guest.
@@ -412,8 +519,8 @@ pub fn domu(i: &DomuInput) -> Result<DomuLayout, LayoutError> {
                 have: i.nr_pages,
             });
         }
-        let m = count_pgtables(i.virt_base, try_end, None);
-        pages = m.pgtables + extra;
+        let m = count_pgtables(i.virt_base, try_end, None, a.pfn_end);
+        pages = m.tables + extra;
         if a.virt_end + pages * PAGE <= try_end + 1 {
             break (m, try_end);
         }
@@ -422,7 +529,11 @@ pub fn domu(i: &DomuInput) -> Result<DomuLayout, LayoutError> {
     if i.virt_base < hv.end && hv.start < l.virt_pgtab_end {
         return Err(o);
     }
-    l.page_tables = a.segment(None, first.pgtables * PAGE)?;
+    l.page_tables = a.segment(None, first.tables * PAGE)?;
+    l.pt_map = PtMapping {
+        pfn: Pfn(0),
+        ..first
+    };
     l.boot_stack = a.segment(None, PAGE)?;
     l.virt_alloc_end = a.virt_end;
     a.pad(l.virt_pgtab_end)?;
@@ -437,10 +548,15 @@ pub fn domu(i: &DomuInput) -> Result<DomuLayout, LayoutError> {
                 have: i.nr_pages,
             });
         }
-        let m = count_pgtables(base, to, Some(&first));
+        let mut m = count_pgtables(base, to, Some(&first), a.pfn_end);
         l.p2m_outside = true;
-        l.p2m_pt_pages = m.pgtables;
-        l.p2m = a.segment(None, p2m_bytes + m.pgtables * PAGE)?;
+        l.p2m_pt_pages = m.tables;
+        m.pfn = Pfn(a.pfn_end);
+        for lvl in &mut m.lvls {
+            lvl.pfn = Pfn(lvl.pfn.0 + p2m_bytes / PAGE);
+        }
+        l.p2m_map = Some(m);
+        l.p2m = a.segment(None, p2m_bytes + m.tables * PAGE)?;
         l.mfn_list = base;
     } else {
         l.mfn_list = l.p2m.vstart;
@@ -568,6 +684,73 @@ mod tests {
                 "phys2mach"
             ]
         );
+    }
+
+    /// Walks the tables `page_table_entries` wrote, from the L4 at `l4`, for `va`.
+    fn walk(
+        tables: &std::collections::BTreeMap<(u64, usize), u64>,
+        mfn_to_pfn: impl Fn(u64) -> u64,
+        l4: Pfn,
+        va: u64,
+    ) -> Option<u64> {
+        let mut table = l4.0;
+        for l in (0..4).rev() {
+            let idx = ((va >> (12 + 9 * l)) & 511) as usize;
+            let e = *tables.get(&(table, idx))?;
+            if l == 0 {
+                return Some(e);
+            }
+            assert_eq!(e & 0xfff, PT_UPPER_PROT, "upper entry prot");
+            table = mfn_to_pfn(e >> 12);
+        }
+        None
+    }
+
+    #[test]
+    fn page_table_entries_map_the_initial_mapping_and_the_p2m() {
+        let vb = 0xffff_ffff_8000_0000;
+        let l = domu(&DomuInput {
+            virt_base: vb,
+            kstart: vb + 0x100_0000,
+            kend: vb + 0x4a0_0000,
+            nr_pages: 40960,
+            ramdisk_len: 596 * PAGE,
+            unmapped_initrd: true,
+            p2m_base: Some(0x80_0000_0000),
+        })
+        .unwrap();
+        const OFF: u64 = 0x10_0000;
+        let mut tables = std::collections::BTreeMap::new();
+        l.page_table_entries(
+            |p| Some(p.0 + OFF),
+            |t, i, e| {
+                assert!(i < 512);
+                assert!(tables.insert((t.0, i), e).is_none(), "entry written twice");
+            },
+        )
+        .unwrap();
+        let back = |m: u64| m - OFF;
+        // Every table page is used, and lies in page_tables or after the p2m.
+        let used: std::collections::BTreeSet<u64> = tables.keys().map(|k| k.0).collect();
+        assert_eq!(used.len() as u64, l.page_tables.pages + l.p2m_pt_pages);
+        let pt = l.page_tables.pfn.0..l.page_tables.pfn.0 + l.page_tables.pages;
+        let p2m_data = l.p2m.pages - l.p2m_pt_pages;
+        let p2mt = l.p2m.pfn.0 + p2m_data..l.p2m.pfn.0 + l.p2m.pages;
+        assert!(used.iter().all(|t| pt.contains(t) || p2mt.contains(t)));
+        // The initial mapping: PFN n at virt_base + n pages; table pages read-only.
+        for va in (vb..l.virt_pgtab_end).step_by(PAGE as usize) {
+            let pfn = (va - vb) / PAGE;
+            let e = walk(&tables, back, l.page_tables.pfn, va).unwrap();
+            assert_eq!(back(e >> 12), pfn, "va {va:#x}");
+            let ro = pt.contains(&pfn) || p2mt.contains(&pfn);
+            assert_eq!(e & 0xfff, if ro { 0x21 } else { PT_L1_PROT }, "va {va:#x}");
+        }
+        assert!(walk(&tables, back, l.page_tables.pfn, l.virt_pgtab_end).is_none());
+        // The p2m at INIT_P2M: its data pages, then its own tables (read-only).
+        for n in 0..p2m_data {
+            let e = walk(&tables, back, l.page_tables.pfn, l.mfn_list + n * PAGE).unwrap();
+            assert_eq!(back(e >> 12), l.p2m.pfn.0 + n);
+        }
     }
 
     #[test]

@@ -173,6 +173,33 @@ pub const ALL: &[Scenario] = &[
         xenstored: Xenstored::Ferrite,
     },
     Scenario {
+        // fxl's own domain builder: `fxl create` of a Debian PV domU with a disk on blkback.
+        name: "fxl-create",
+        essential: false,
+        timeout: Duration::from_secs(540),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl-create.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
+        // The same with Ferrite's xenstored as dom0's only one: fxl's INTRODUCE, xenconsoled,
+        // blkback and xl all on it.
+        name: "fxl-create-xenstored",
+        essential: false,
+        timeout: Duration::from_secs(540),
+        dom0_modules: &[],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_fio: false,
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl-create.sh"),
+        xenstored: Xenstored::Ferrite,
+    },
+    Scenario {
         name: "net",
         // 193-220 s on the project's machine (2026-12-06).
         essential: true,

@@ -29,20 +29,5 @@ log "no such domain: $(tr "\n" " " < /tmp/peek.err)"
 grep -q '#0: No such process' /tmp/peek.err || fail "console-peek: a missing domain is not ESRCH"
 finish_domu blk1 300
 tr -d '\r' < /tmp/blk1.cons | grep -a -q -F -x -- "$peeked" || fail "console-peek's line '$peeked' is not in the guest's console"
-sum=$(grep -a 'DOMU-DISK-MD5' /tmp/blk1.cons | tail -1 | awk '{print $NF}' | tr -d '\r')
-img=$(md5sum /tmp/disk.img | cut -d' ' -f1)
-log "image md5 dom0=$img domU=$sum"
-[ -n "$sum" ] && [ "$sum" = "$img" ] || fail "image checksum differs"
-xenstore-ls /local/domain/0/backend 2>/dev/null | head -5
-kill -0 $BB || fail "blkback died"
-# blkfront and blkback agreed on persistent grants: requests were served in the guest's own
-# mapped pages, and every mapping went with the device.
-waitfor /tmp/blkback.log ': released' 30
-grep -q 'persistent grants on' /tmp/blkback.log || fail "persistent grants not negotiated"
-pg=$(grep -a 'persistent grants: ' /tmp/blkback.log | tail -1)
-log "$pg"
-mapped=$(echo "$pg" | sed -n 's/.*grants: \([0-9]*\) mapped, \([0-9]*\) requests in place.*/\1/p')
-inplace=$(echo "$pg" | sed -n 's/.*grants: \([0-9]*\) mapped, \([0-9]*\) requests in place.*/\2/p')
-[ "${mapped:-0}" -gt 0 ] && [ "${inplace:-0}" -gt 0 ] || fail "no request served in persistent grants"
-noleaks $BB /tmp/disk.img
+blk_verify blk1 /tmp/disk.img $BB
 sed 's/^/BLKBACK: /' /tmp/blkback.log | tail -20

@@ -110,3 +110,33 @@ round() {
   [ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "offloads $1: dom0 -> guest checksum differs"
   rm -f "/tmp/to-domu-$1" "/tmp/from-domu-$1"
 }
+
+# blk_verify NAME IMAGE BLKBACK_PID: after the `pattern` domU test in NAME passed on blkback: the
+# disk's MD5 in the guest equals IMAGE's; blkfront and blkback used persistent grants; the
+# device was released and blkback holds nothing of it (shared by `blk` and `fxl-create`).
+blk_verify() {
+  sum=$(grep -a 'DOMU-DISK-MD5' "/tmp/$1.cons" | tail -1 | awk '{print $NF}' | tr -d '\r')
+  img=$(md5sum "$2" | cut -d' ' -f1)
+  log "image md5 dom0=$img domU=$sum"
+  [ -n "$sum" ] && [ "$sum" = "$img" ] || fail "image checksum differs"
+  xenstore-ls /local/domain/0/backend 2>/dev/null | head -5
+  kill -0 "$3" || fail "blkback died"
+  # blkfront and blkback agreed on persistent grants: requests were served in the guest's own
+  # mapped pages, and every mapping went with the device.
+  waitfor /tmp/blkback.log ': released' 30
+  grep -q 'persistent grants on' /tmp/blkback.log || fail "persistent grants not negotiated"
+  pg=$(grep -a 'persistent grants: ' /tmp/blkback.log | tail -1)
+  log "$pg"
+  mapped=$(echo "$pg" | sed -n 's/.*grants: \([0-9]*\) mapped, \([0-9]*\) requests in place.*/\1/p')
+  inplace=$(echo "$pg" | sed -n 's/.*grants: \([0-9]*\) mapped, \([0-9]*\) requests in place.*/\2/p')
+  [ "${mapped:-0}" -gt 0 ] && [ "${inplace:-0}" -gt 0 ] || fail "no request served in persistent grants"
+  noleaks "$3" "$2"
+}
+
+# until_line FILE PATTERN SECONDS: like waitfor, polling every 0.1 s (for timings).
+until_line() {
+  end=$(( $(cut -d. -f1 /proc/uptime) + $3 ))
+  until grep -a -q "$2" "$1" 2>/dev/null; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "no '$2' in $1 after $3 s"; sleep 0.1
+  done
+}
