@@ -133,6 +133,24 @@ blk_verify() {
   noleaks "$3" "$2"
 }
 
+# net_up: bridge xenbr0 (10.0.0.1/24) up and netback started (its pid in NB, its log in
+# /tmp/netback.log).
+net_up() {
+  brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
+  ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
+  ip link set dev xenbr0 up || fail "xenbr0 up"
+  netback > /tmp/netback.log 2>&1 &
+  NB=$!
+}
+
+# net_domu NAME EXTRA VIFSPEC: /tmp/NAME.cfg for a 256 MiB PV domU running /tests/net.sh, with
+# the domU command-line words EXTRA and one vif.
+net_domu() {
+  domu "$1" net "" "$2"
+  sed -i 's/^memory = .*/memory = 256/' "/tmp/$1.cfg"
+  echo "vif = [ '$3' ]" >> "/tmp/$1.cfg"
+}
+
 # until_line FILE PATTERN SECONDS: like waitfor, polling every 0.1 s (for timings).
 until_line() {
   end=$(( $(cut -d. -f1 /proc/uptime) + $3 ))

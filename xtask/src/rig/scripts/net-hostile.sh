@@ -6,17 +6,11 @@
 # hostile frontend reconnects each time), refuses to connect rings it cannot serve, stays up, and the good guest's transfers (one more
 # after the hostile guest is gone) and pings go on.
 . /rig/lib.sh
-brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
-ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
-ip link set dev xenbr0 up || fail "xenbr0 up"
-netback > /tmp/netback.log 2>&1 &
-NB=$!
+net_up
 CONS=/tmp/netg.cons
 listen 5005 steady
 listen 5007 after
-domu netg net "" "rignoblk rignet=steady"
-sed -i 's/^memory = .*/memory = 256/' /tmp/netg.cfg
-echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01' ]" >> /tmp/netg.cfg
+net_domu netg "rignoblk rignet=steady" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01"
 start_domu netg
 idg=$(xl domid netg)
 waitfor /tmp/netback.log "vif/$idg/0: connected, 1 queue" 120

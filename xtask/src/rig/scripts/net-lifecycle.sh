@@ -4,17 +4,11 @@
 # the guest fails cleanly, and the re-attached vif gets a new TAP, connects, answers pings and
 # moves 4 MiB each way with checksums compared.
 . /rig/lib.sh
-brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
-ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
-ip link set dev xenbr0 up || fail "xenbr0 up"
-netback > /tmp/netback.log 2>&1 &
-NB=$!
+net_up
 SPEC='bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01'
 CONS=/tmp/netl.cons
 listen 5011 again
-domu netl net "" "rignoblk rignet=reattach"
-sed -i 's/^memory = .*/memory = 256/' /tmp/netl.cfg
-echo "vif = [ '$SPEC' ]" >> /tmp/netl.cfg
+net_domu netl "rignoblk rignet=reattach" "$SPEC"
 start_domu netl
 id=$(xl domid netl)
 waitfor /tmp/netback.log "vif/$id/0: connected" 120

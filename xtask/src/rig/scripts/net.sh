@@ -5,17 +5,11 @@
 # with them off (`ethtool -K`); netback's log shows the handshake to Connected and the
 # teardown, and the TAP is gone with the domain.
 . /rig/lib.sh
-brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
-ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
-ip link set dev xenbr0 up || fail "xenbr0 up"
-netback > /tmp/netback.log 2>&1 &
-NB=$!
+net_up
 CONS=/tmp/net1.cons
 listen 5001 on
 listen 5003 off
-domu net1 net "" "rignoblk"
-sed -i 's/^memory = .*/memory = 256/' /tmp/net1.cfg
-echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01' ]" >> /tmp/net1.cfg
+net_domu net1 "rignoblk" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01"
 start_domu net1
 id=$(xl domid net1)
 tap="vif$id.0"
@@ -53,18 +47,14 @@ netback --no-split-event-channels >> /tmp/netback.log 2>&1 &
 NB=$!
 # A third guest (10.0.0.3) comes first and only listens; it is destroyed mid-transfer below.
 CONS=/tmp/net3.cons
-domu net3 net "" "rignoblk rignet=sink rigip=10.0.0.3"
-sed -i 's/^memory = .*/memory = 256/' /tmp/net3.cfg
-echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:03' ]" >> /tmp/net3.cfg
+net_domu net3 "rignoblk rignet=sink rigip=10.0.0.3" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:03"
 start_domu net3
 id3=$(xl domid net3)
 waitfor "$CONS" 'DOMU-NET-LISTENING sink' 240
 # The second guest also pings the third: domU to domU through netback on both sides.
 CONS=/tmp/net2.cons
 listen 5005 quick
-domu net2 net "" "rignoblk rignet=quick rigpeer=10.0.0.3"
-sed -i 's/^memory = .*/memory = 256/' /tmp/net2.cfg
-echo "vif = [ 'bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02' ]" >> /tmp/net2.cfg
+net_domu net2 "rignoblk rignet=quick rigpeer=10.0.0.3" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02"
 start_domu net2
 id2=$(xl domid net2)
 waitfor /tmp/netback.log "vif/$id2/0: connected, 1 queue, 1 event channel" 120
