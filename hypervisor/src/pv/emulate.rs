@@ -38,13 +38,11 @@ pub struct CpuidView {
     pub osxsave: bool,
 }
 
-/// The CPUID a PV guest sees: host values with the features a PV guest cannot use hidden and
-/// the hypervisor bit set; XSAVE and the AVX family as far as Ferrite switches their state, and
-/// leaf 0xD describing exactly those components; Xen's leaves at 0x40000000.
+/// The basic and extended CPUID leaves of the PV policy (`pv::cpu_policy` fills it from
+/// these): host values with the features a PV guest cannot use hidden and the hypervisor bit
+/// set; XSAVE and the AVX family as far as Ferrite switches their state, and leaf 0xD
+/// describing exactly those components. Xen's leaves at 0x40000000 are `xen_leaf`'s.
 pub fn guest_cpuid(leaf: u32, sub: u32, view: CpuidView) -> [u32; 4] {
-    if let Some(r) = xen_leaf(leaf) {
-        return r;
-    }
     let r = cpu::cpuid(leaf, sub);
     let (mut a, mut b, mut c, mut d) = (r.eax, r.ebx, r.ecx, r.edx);
     let xsave = view.xfeatures != 0;

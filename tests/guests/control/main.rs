@@ -1745,6 +1745,29 @@ fn cpu_policy(t: &mut Test) {
         -22,
         "get_cpu_featureset of index 9 is -EINVAL",
     );
+    let a = XenSysctlCpuFeatureset {
+        index: 2,
+        nr_features: 19,
+        features: UNMAPPED,
+    };
+    t.eq(
+        sysctl(GET_CPU_FEATURESET, &a, SV).0,
+        -14,
+        "get_cpu_featureset into an unmapped buffer is -EFAULT",
+    );
+    let a = XenSysctlCpuPolicy {
+        index: 4,
+        nr_leaves: 120,
+        nr_msrs: 2,
+        _rsvd: 0,
+        leaves: UNMAPPED,
+        msrs: UNMAPPED,
+    };
+    t.eq(
+        sysctl(GET_CPU_POLICY, &a, SV).0,
+        -14,
+        "get_cpu_policy into unmapped buffers is -EFAULT",
+    );
 
     // A domain's policy.
     let (rc, id, _) = create(0, &pv_config(1));
@@ -1806,6 +1829,16 @@ fn cpu_policy(t: &mut Test) {
         "leaf 4 subleaf 6 is -ERANGE, named",
     );
     t.eq(set(id, &[zero; 121], &[]).0, -7, "121 leaves is -E2BIG");
+    let a = XenDomctlCpuPolicy {
+        nr_leaves: 4,
+        leaves: UNMAPPED,
+        ..Default::default()
+    };
+    t.eq(
+        domctl(DOMCTL_SET_CPU_POLICY, id, &a, DV).0,
+        -14,
+        "set_cpu_policy from leaves at an unmapped address is -EFAULT",
+    );
     let bad_msr = [XenMsrEntry {
         idx: 0xce,
         flags: 1,
@@ -1958,7 +1991,30 @@ fn page_frame_info(t: &mut Test, id: u16, frames: [u64; 6]) {
         -7,
         "getpageframeinfo3 of 1025 frames is -E2BIG",
     );
+    let mut far = [u64::MAX >> 12, 1 << 40];
+    let q = XenDomctlGetpageframeinfo3 {
+        num: 2,
+        array: far.as_mut_ptr() as u64,
+    };
+    t.eq(
+        (domctl(GETPAGEFRAMEINFO3, id, &q, DV).0, far),
+        (0, [0xf << 28; 2]),
+        "getpageframeinfo3 of frames far past RAM: invalid (XTAB)",
+    );
+    let q = XenDomctlGetpageframeinfo3 {
+        num: 1,
+        array: UNMAPPED,
+    };
+    t.eq(
+        domctl(GETPAGEFRAMEINFO3, id, &q, DV).0,
+        -14,
+        "getpageframeinfo3 of an array at an unmapped address is -EFAULT",
+    );
 }
+
+/// An address in guest space that nothing maps.
+#[cfg(target_os = "none")]
+const UNMAPPED: u64 = 0x7000_0000_0000;
 
 /// `ioport_permission`: empty or wrapping ranges `-EINVAL`, ports the caller lacks (the
 /// hypervisor's serial port) `-EPERM`, others granted and taken back.
