@@ -316,9 +316,10 @@ pub fn schedule(frame: &mut TrapFrame) {
     let resched = NEED_RESCHED
         .get(cpu)
         .is_some_and(|f| f.swap(false, Ordering::Relaxed));
+    // Every return to a guest passes here: a plain load first, the swap only when set.
     if MIGRATE_PENDING
         .get(cpu)
-        .is_some_and(|f| f.swap(false, Ordering::AcqRel))
+        .is_some_and(|f| f.load(Ordering::Relaxed) && f.swap(false, Ordering::AcqRel))
     {
         migrate_out(cpu);
     }
