@@ -788,3 +788,33 @@ pub struct XenDomctlSetVirqHandler {
     pub virq: u32,
 }
 const _: () = assert!(size_of::<XenDomctlSetVirqHandler>() == 4);
+
+/// `xen_domctl_vcpu_msr`: one MSR of a vCPU.
+#[doc(alias = "xen_domctl_vcpu_msr")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlVcpuMsr {
+    pub index: u32,
+    /// Must be 0 (`set_vcpu_msrs`: `-EINVAL`).
+    pub reserved: u32,
+    pub value: u64,
+}
+const _: () = assert!(size_of::<XenDomctlVcpuMsr>() == 16);
+
+/// `xen_domctl_vcpu_msrs` (`XEN_DOMCTL_get_vcpu_msrs`/`set_vcpu_msrs`): a vCPU's MSRs for
+/// save and restore. A null `msrs` asks for the largest count; a `get` into too small an
+/// array is `-ENOBUFS` with the count needed.
+#[doc(alias = "xen_domctl_vcpu_msrs")]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+#[repr(C)]
+pub struct XenDomctlVcpuMsrs {
+    pub vcpu: u32,
+    pub msr_count: u32,
+    /// Guest handle to an array of [`XenDomctlVcpuMsr`].
+    pub msrs: u64,
+}
+const _: () = assert!(size_of::<XenDomctlVcpuMsrs>() == 16);

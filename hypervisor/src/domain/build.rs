@@ -470,6 +470,7 @@ fn construct(
         cpu_policy: spin::Mutex::new(None),
         time_offset: core::sync::atomic::AtomicI64::new(0),
         creation_finished: core::sync::atomic::AtomicBool::new(true),
+        log_dirty_progress: spin::Mutex::new(None),
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(if spec.privileged {
             Vec::new()
@@ -526,6 +527,7 @@ pub(super) fn vcpu_state(
         poll_deadline: None,
         iopl: 0,
         debug: Default::default(),
+        tsc_aux: 0,
         runstate: crate::domain::runstate::Runstate::new(
             if boot {
                 crate::domain::runstate::RUNNABLE

@@ -114,6 +114,9 @@ pub struct VcpuState {
     pub iopl: u8,
     /// The debug registers (`set_debugreg`), live in the CPU while a breakpoint is enabled.
     pub debug: crate::arch::x86_64::debugreg::DebugRegs,
+    /// `MSR_TSC_AUX` (what `rdtscp`/`rdpid` read), loaded into the CPU whenever the vCPU
+    /// runs, when the CPU has the register.
+    pub tsc_aux: u32,
     /// Runstate accounting.
     pub runstate: runstate::Runstate,
     /// The guest GDT's frames (`set_gdt`), each holding a descriptor-page type reference.
@@ -281,6 +284,8 @@ pub struct Domain {
     /// The toolstack's pause count first fell to 0 (Xen's `creation_finished`): the domain
     /// has run, and its CPU policy is fixed. Boot domains are finished from the start.
     pub creation_finished: core::sync::atomic::AtomicBool,
+    /// A dirty-bitmap read (`XEN_DOMCTL_shadow_op`) stopped halfway, to be resumed.
+    pub log_dirty_progress: Mutex<Option<crate::hypercall::paging::Progress>>,
     /// How far its destruction has got (resumed by each slice of `destroydomain`).
     #[cfg(target_os = "none")]
     pub teardown: Mutex<destroy::Teardown>,

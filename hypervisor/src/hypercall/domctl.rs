@@ -19,10 +19,10 @@ use xen_abi::domctl::{
     XenDomctlIomemPermission, XenDomctlIoportPermission, XenDomctlIrqPermission, XenDomctlMaxMem,
     XenDomctlMaxVcpus, XenDomctlNodeaffinity, XenDomctlSchedCredit2, XenDomctlSchedulerOp,
     XenDomctlSetVirqHandler, XenDomctlSetdomainhandle, XenDomctlSettimeoffset, XenDomctlTscInfo,
-    XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE, TSC_MODE_DEFAULT,
-    TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION, XEN_DOMCTL_SCHEDOP_GETINFO,
-    XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2, XEN_VCPUAFFINITY_HARD,
-    XEN_VCPUAFFINITY_SOFT,
+    XenDomctlVcpuMsrs, XenDomctlVcpuaffinity, XenDomctlVcpucontext, TSC_MODE_ALWAYS_EMULATE,
+    TSC_MODE_DEFAULT, TSC_MODE_NEVER_EMULATE, XEN_DOMCTL_INTERFACE_VERSION,
+    XEN_DOMCTL_SCHEDOP_GETINFO, XEN_DOMCTL_SCHEDOP_PUTINFO, XEN_SCHEDULER_CREDIT2,
+    XEN_VCPUAFFINITY_HARD, XEN_VCPUAFFINITY_SOFT,
 };
 use xen_abi::xen::XenctlBitmap;
 use xen_abi::{DomId, Errno, Gfn, Mfn, XenResult};
@@ -119,18 +119,7 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
             if !v.state.lock().initialised {
                 return Err(Errno::ENODATA);
             }
-            // `vcpu_pause`: the vCPU off its CPU while its state is read.
-            d.controller_pause.fetch_add(1, Ordering::AcqRel);
-            let start = crate::time::now();
-            while crate::sched::current_try(v.pcpu()) == Some((d.id.0, v.id.0))
-                && crate::time::now().saturating_sub(start) < 1_000_000_000
-            {
-                crate::sched::kick(v.pcpu());
-                core::hint::spin_loop();
-            }
-            let c = super::vcpu::get_context(v);
-            d.controller_pause.fetch_sub(1, Ordering::AcqRel);
-            crate::sched::kick(v.pcpu());
+            let c = with_vcpu_paused(&d, v, || super::vcpu::get_context(v));
             crate::pv::write_guest_struct(a.ctxt, &c)?;
             true
         }
@@ -406,6 +395,33 @@ fn domctl_op(caller: &Domain, arg: u64) -> XenResult<Outcome> {
                 32 => return Err(Errno::EOPNOTSUPP),
                 _ => return Err(Errno::EINVAL),
             }
+        }
+        (Some(Domctl::ShadowOp), Some(d)) => {
+            use super::paging::{shadow_op, Step};
+            let mut sc: xen_abi::domctl::XenDomctlShadowOp = op.arg().ok_or(Errno::EINVAL)?;
+            let preempt = super::Preempt::new();
+            match shadow_op(caller, &d, &mut sc, &mut || preempt.now()) {
+                Step::Again => return Ok(Outcome::resume(&[arg])),
+                // Written back whatever the result, as Xen's.
+                Step::Done(r) => {
+                    op.set_arg(&sc);
+                    crate::pv::write_guest_struct(arg, &op)?;
+                    r?;
+                    false
+                }
+            }
+        }
+        (Some(cmd @ (Domctl::GetVcpuMsrs | Domctl::SetVcpuMsrs)), Some(d)) => {
+            let mut a: XenDomctlVcpuMsrs = op.arg().ok_or(Errno::EINVAL)?;
+            let r = vcpu_msrs(&d, cmd == Domctl::GetVcpuMsrs, &mut a);
+            // `msr_count` goes back on success of a get and on every failure past the
+            // checks (Xen's `copyback`).
+            if r.copyback {
+                op.set_arg(&a);
+                crate::pv::write_guest_struct(arg, &op)?;
+            }
+            r.result?;
+            false
         }
         _ => {
             log_unsupported_once(op.cmd);
@@ -711,6 +727,125 @@ fn destroy(d: &Domain) -> bool {
         crate::event::send_global_virq(xen_abi::xen::VIRQ_DOM_EXC);
     }
     gone
+}
+
+/// `vcpu_pause(v)` around `f`: the toolstack's pause on `d` held while `v` is taken off its
+/// CPU (kicked until it is, for at most a second) and `f` reads or changes its state.
+fn with_vcpu_paused<R>(d: &Domain, v: &crate::domain::Vcpu, f: impl FnOnce() -> R) -> R {
+    d.controller_pause.fetch_add(1, Ordering::AcqRel);
+    let start = crate::time::now();
+    while crate::sched::current_try(v.pcpu()) == Some((d.id.0, v.id.0))
+        && crate::time::now().saturating_sub(start) < 1_000_000_000
+    {
+        crate::sched::kick(v.pcpu());
+        core::hint::spin_loop();
+    }
+    let r = f();
+    d.controller_pause.fetch_sub(1, Ordering::AcqRel);
+    crate::sched::kick(v.pcpu());
+    r
+}
+
+/// The MSRs `XEN_DOMCTL_get_vcpu_msrs` sends and `set_vcpu_msrs` takes, in Xen 4.17's
+/// order: `SPEC_CTRL`, `MISC_FEATURES_ENABLES`, `TSC_AUX` and AMD's four DR address masks.
+/// Each is sent only when the guest could read it and it is not 0.
+const VCPU_MSRS: [u32; 7] = [
+    0x48,
+    0x140,
+    crate::pv::emulate::MSR_TSC_AUX,
+    0xc001_1027,
+    0xc001_1019,
+    0xc001_101a,
+    0xc001_101b,
+];
+
+/// What [`vcpu_msrs`] answers, and whether the struct goes back (Xen's `copyback`).
+struct MsrsOutcome {
+    result: XenResult<()>,
+    copyback: bool,
+}
+
+/// `XEN_DOMCTL_get_vcpu_msrs`/`set_vcpu_msrs` (`arch/x86/domctl.c`) on a vCPU that is not
+/// the caller's own running one (`-EINVAL`) and exists (`-ESRCH`).
+fn vcpu_msrs(d: &Domain, get: bool, a: &mut XenDomctlVcpuMsrs) -> MsrsOutcome {
+    use crate::pv::emulate::{vcpu_rdmsr, vcpu_wrmsr};
+    use xen_abi::domctl::XenDomctlVcpuMsr;
+    let refuse = |e| MsrsOutcome {
+        result: Err(e),
+        copyback: false,
+    };
+    let Some(v) = d
+        .vcpus
+        .get(a.vcpu as usize)
+        .filter(|_| d.vcpus_ready.load(Ordering::Acquire))
+    else {
+        return refuse(Errno::ESRCH);
+    };
+    if crate::sched::current().is_some_and(|c| alloc::sync::Arc::ptr_eq(&c, v)) {
+        return refuse(Errno::EINVAL);
+    }
+    // No CPU here has AMD's DBEXT masks to offer beyond the array.
+    let nr_msrs = VCPU_MSRS.len() as u32;
+    if get {
+        if a.msrs == 0 {
+            a.msr_count = nr_msrs;
+            return MsrsOutcome {
+                result: Ok(()),
+                copyback: true,
+            };
+        }
+        let values = with_vcpu_paused(d, v, || VCPU_MSRS.map(|m| vcpu_rdmsr(d, v, m)));
+        let mut result = Ok(());
+        let mut i = 0u32;
+        for (index, value) in VCPU_MSRS.iter().zip(values) {
+            let Some(value) = value.filter(|&x| x != 0) else {
+                continue;
+            };
+            if i < a.msr_count && result.is_ok() {
+                let slot = a.msrs.wrapping_add(u64::from(i) * 16);
+                let m = XenDomctlVcpuMsr {
+                    index: *index,
+                    reserved: 0,
+                    value,
+                };
+                result = crate::pv::write_guest_struct(slot, &m);
+            }
+            i += 1;
+        }
+        if i > a.msr_count && result.is_ok() {
+            result = Err(Errno::ENOBUFS);
+        }
+        a.msr_count = i;
+        return MsrsOutcome {
+            result,
+            copyback: true,
+        };
+    }
+    if a.msr_count > nr_msrs {
+        return refuse(Errno::EINVAL);
+    }
+    let (done, result) = with_vcpu_paused(d, v, || {
+        for i in 0..a.msr_count {
+            let slot = a.msrs.wrapping_add(u64::from(i) * 16);
+            let m: XenDomctlVcpuMsr = match crate::pv::read_guest_struct(slot) {
+                Ok(m) => m,
+                Err(e) => return (i, Err(e)),
+            };
+            if m.reserved != 0
+                || !VCPU_MSRS.contains(&m.index)
+                || !vcpu_wrmsr(d, v, m.index, m.value, false)
+            {
+                return (i, Err(Errno::EINVAL));
+            }
+        }
+        (a.msr_count, Ok(()))
+    });
+    let failed = result.is_err();
+    a.msr_count = done;
+    MsrsOutcome {
+        result,
+        copyback: failed,
+    }
 }
 
 /// Sub-ops already logged as unsupported (bit `cmd`, for `cmd` < 128).

@@ -12,6 +12,7 @@ mod mca;
 mod memory;
 pub(crate) mod mmu;
 mod multicall;
+pub(crate) mod paging;
 mod physdev;
 mod platform;
 pub(crate) mod preempt;

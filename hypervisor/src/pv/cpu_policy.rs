@@ -78,6 +78,22 @@ pub fn featureset_by_index(i: u32) -> Option<&'static CpuPolicy> {
     }
 }
 
+/// Runs `f` with `d`'s CPU policy (the PV default until the toolstack sets one).
+pub fn with_policy<R>(d: &crate::domain::Domain, f: impl FnOnce(&CpuPolicy) -> R) -> R {
+    let p = d.cpu_policy.lock();
+    f(p.as_deref().unwrap_or(&system().pv_max))
+}
+
+/// Whether `d`'s policy offers `MSR_TSC_AUX`: it has RDTSCP (leaf 0x80000001 EDX bit 27) or
+/// RDPID (leaf 7:0 ECX bit 22), as Xen's `guest_rdmsr` asks.
+pub fn has_tsc_aux(d: &crate::domain::Domain) -> bool {
+    const RDTSCP: u32 = 1 << 27;
+    const RDPID: u32 = 1 << 22;
+    with_policy(d, |p| {
+        p.cpuid.lookup(0x8000_0001, 0)[3] & RDTSCP != 0 || p.cpuid.lookup(7, 0)[2] & RDPID != 0
+    })
+}
+
 /// What a guest's `cpuid(leaf, subleaf)` returns under `policy`: the policy's leaf, the Xen
 /// leaves (limited by the toolstack's `hv_limit`), OSXSAVE as the vCPU's view says, and leaf
 /// 0xd:0's size for the vCPU's XCR0.

@@ -164,13 +164,11 @@ pub fn forced_cpuid(frame: &mut TrapFrame) -> bool {
         }
     });
     let (leaf, sub) = (frame.rax as u32, frame.rcx as u32);
-    let default = &super::cpu_policy::system().pv_max;
     let r = match current.and_then(|v| v.domain()) {
-        Some(d) => {
-            let p = d.cpu_policy.lock();
-            super::cpu_policy::guest_leaf(p.as_deref().unwrap_or(default), leaf, sub, view)
-        }
-        None => super::cpu_policy::guest_leaf(default, leaf, sub, view),
+        Some(d) => super::cpu_policy::with_policy(&d, |p| {
+            super::cpu_policy::guest_leaf(p, leaf, sub, view)
+        }),
+        None => super::cpu_policy::guest_leaf(&super::cpu_policy::system().pv_max, leaf, sub, view),
     };
     frame.rax = u64::from(r[0]);
     frame.rbx = u64::from(r[1]);
@@ -205,6 +203,40 @@ pub(crate) fn gpr(frame: &mut TrapFrame, n: u8) -> &mut u64 {
 pub const MSR_MCG_CAP: u32 = 0x179;
 /// `MSR_IA32_MCG_STATUS`.
 pub const MSR_MCG_STATUS: u32 = 0x17a;
+
+/// `MSR_TSC_AUX`: what `rdtscp` and `rdpid` return, per vCPU.
+pub const MSR_TSC_AUX: u32 = 0xc000_0103;
+
+/// The MSRs a vCPU holds as its own state (Xen's `guest_rdmsr` for them), read for the guest
+/// or for the toolstack (`XEN_DOMCTL_get_vcpu_msrs`); `None` is the guest's #GP. So far
+/// `MSR_TSC_AUX`, offered when the domain's policy has RDTSCP or RDPID.
+pub fn vcpu_rdmsr(dom: &Domain, v: &Vcpu, msr: u32) -> Option<u64> {
+    match msr {
+        MSR_TSC_AUX if super::cpu_policy::has_tsc_aux(dom) => {
+            Some(u64::from(v.state.lock().tsc_aux))
+        }
+        _ => None,
+    }
+}
+
+/// Writes a vCPU's own MSR (Xen's `guest_wrmsr` for them); false is the guest's #GP (and the
+/// toolstack's `-EINVAL`). `current`: `v` runs on this CPU, so the register itself changes
+/// too. `MSR_TSC_AUX` takes 32-bit values only.
+pub fn vcpu_wrmsr(dom: &Domain, v: &Vcpu, msr: u32, value: u64, current: bool) -> bool {
+    match msr {
+        MSR_TSC_AUX if super::cpu_policy::has_tsc_aux(dom) => {
+            let Ok(aux) = u32::try_from(value) else {
+                return false;
+            };
+            v.state.lock().tsc_aux = aux;
+            if current {
+                guest::load_tsc_aux(aux);
+            }
+            true
+        }
+        _ => false,
+    }
+}
 
 /// CR4 as a PV guest sees it (`pv_guest_cr4`): PAE, MCE, OSFXSR, OSXMMEXCPT, and OSXSAVE
 /// ([`CR4_OSXSAVE`]) once the guest sets it.
@@ -277,20 +309,19 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
         // wrmsr
         (0x0f, 0x30) => {
             let value = (frame.rdx << 32) | (frame.rax & 0xffff_ffff);
-            let st = v.state.lock();
+            let segment = |which| set_segment_base(&v.state.lock(), which, value).is_ok();
             let ok = match frame.rcx as u32 {
-                MSR_FS_BASE => set_segment_base(&st, SEGBASE_FS, value).is_ok(),
-                MSR_GS_BASE => set_segment_base(&st, SEGBASE_GS_KERNEL, value).is_ok(),
-                MSR_SHADOW_GS_BASE => set_segment_base(&st, SEGBASE_GS_USER, value).is_ok(),
+                MSR_FS_BASE => segment(SEGBASE_FS),
+                MSR_GS_BASE => segment(SEGBASE_GS_KERNEL),
+                MSR_SHADOW_GS_BASE => segment(SEGBASE_GS_USER),
                 // EFER writes that change nothing; STAR, LSTAR, CSTAR, SFMASK and SYSENTER_*
                 // belong to the hypervisor: dropped, as Xen does.
                 0xc000_0080 => value == cpu::rdmsr(0xc000_0080),
                 0xc000_0081..=0xc000_0084 | 0x174..=0x176 => true,
                 // MCG_STATUS of the virtual machine-check architecture: only a clear.
                 MSR_MCG_STATUS => value == 0,
-                _ => false,
+                m => vcpu_wrmsr(dom, v, m, value, true),
             };
-            drop(st);
             if ok {
                 frame.rip = frame.rip.wrapping_add(2 + i as u64);
             }
@@ -306,7 +337,10 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 MSR_MCG_CAP | MSR_MCG_STATUS => 0,
                 // The PAT every CPU runs with, as Xen reports it.
                 crate::arch::x86_64::guest::MSR_PAT => crate::arch::x86_64::guest::XEN_MSR_PAT,
-                _ => return false,
+                m => match vcpu_rdmsr(dom, v, m) {
+                    Some(value) => value,
+                    None => return false,
+                },
             };
             frame.rax = value & 0xffff_ffff;
             frame.rdx = value >> 32;

@@ -297,6 +297,7 @@ fn load(v: &Vcpu) -> TrapFrame {
     let segs_ok = guest::load_segments(&st.segments);
     guest::fpu_restore(&st.fpu);
     crate::arch::x86_64::debugreg::load(&st.debug);
+    guest::load_tsc_aux(st.tsc_aux);
     cpu::set_ts(st.fpu_ts);
     let mut regs = st.regs;
     if !segs_ok {

@@ -1365,6 +1365,8 @@ extern "C" fn guest_main() {
     ioport_permission(&mut t);
     time_offset(&mut t);
     virq_handler(&mut t);
+    shadow_op(&mut t);
+    vcpu_msrs(&mut t);
 
     // unknown sub-ops and domains
     t.eq(
@@ -2104,6 +2106,264 @@ fn as_domu(t: &mut Test) {
         domctl(MAX_MEM, 1, &none, DV).0,
         -1,
         "domU: domctl max_mem of itself is -EPERM",
+    );
+}
+
+/// `shadow_op` as Debian's Xen 4.17 answers a PV domain (built without shadow paging: no
+/// log-dirty mode): refused without vCPUs and for the caller itself; enabling log-dirty
+/// `-EOPNOTSUPP`, the shadow sub-ops `-EINVAL`; the dirty bitmap read as all clear (bytes
+/// up to `pages` bits written, nothing past them), a bad buffer `-EFAULT`, a null one just
+/// the statistics (zero).
+#[cfg(target_os = "none")]
+fn shadow_op(t: &mut Test) {
+    use domu_frontends::abi::domctl::{XenDomctlShadowOp, XenDomctlShadowOpStats};
+    const SHADOW_OP: u32 = 10;
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for shadow_op");
+    let sh = |dom: u16, op: u32, mode: u32, dirty_bitmap: u64, pages: u64| {
+        let a = XenDomctlShadowOp {
+            op,
+            mode,
+            dirty_bitmap,
+            pages,
+            stats: XenDomctlShadowOpStats {
+                fault_count: 7,
+                dirty_count: 9,
+            },
+            ..Default::default()
+        };
+        let (rc, o) = domctl(SHADOW_OP, dom, &a, DV);
+        let o = o.arg::<XenDomctlShadowOp>().unwrap_or_default();
+        (rc, o.pages, o.stats.fault_count, o.stats.dirty_count)
+    };
+    t.eq(
+        sh(id, 12, 0, 0, 8).0,
+        -22,
+        "shadow_op PEEK of a domain without vCPUs is -EINVAL",
+    );
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 1 }, DV).0,
+        0,
+        "max_vcpus 1",
+    );
+    t.eq(
+        sh(0, 12, 0, 0, 8).0,
+        -22,
+        "shadow_op of the caller itself is -EINVAL",
+    );
+    t.eq(
+        sh(id, 2, 0, 0, 0).0,
+        -95,
+        "ENABLE_LOGDIRTY of a PV domain is -EOPNOTSUPP",
+    );
+    t.eq(
+        sh(id, 32, 4, 0, 0).0,
+        -95,
+        "ENABLE with LOG_DIRTY is -EOPNOTSUPP",
+    );
+    for (op, mode, what) in [
+        (32, 0, "shadow_op ENABLE without LOG_DIRTY is -EINVAL"),
+        (1, 0, "shadow_op ENABLE_TEST is -EINVAL"),
+        (0, 0, "shadow_op OFF is -EINVAL"),
+        (30, 0, "shadow_op GET_ALLOCATION is -EINVAL"),
+        (31, 0, "shadow_op SET_ALLOCATION is -EINVAL"),
+        (99, 0, "shadow_op of an unknown op is -EINVAL"),
+    ] {
+        t.eq(sh(id, op, mode, 0, 0).0, -22, what);
+    }
+    let mut bitmap = [0xa5u8; 64];
+    let r = sh(id, 12, 0, bitmap.as_mut_ptr() as u64, 100);
+    t.eq(
+        r,
+        (0, 100, 0, 0),
+        "PEEK of 100 pages: done, pages kept, statistics zero",
+    );
+    t.check(
+        bitmap[..13].iter().all(|&b| b == 0) && bitmap[13..].iter().all(|&b| b == 0xa5),
+        format_args!("PEEK cleared the 13 bytes of 100 bits and nothing after: {bitmap:02x?}"),
+    );
+    let mut bitmap = [0xa5u8; 64];
+    t.eq(
+        sh(id, 11, 1, bitmap.as_mut_ptr() as u64, 64 * 8),
+        (0, 512, 0, 0),
+        "CLEAN (final round) of 512 pages",
+    );
+    t.check(
+        bitmap.iter().all(|&b| b == 0),
+        format_args!("CLEAN cleared all 64 bytes"),
+    );
+    t.eq(
+        sh(id, 12, 2, bitmap.as_mut_ptr() as u64, 8).0,
+        -22,
+        "PEEK with an unknown mode flag is -EINVAL",
+    );
+    t.eq(
+        sh(id, 12, 0, UNMAPPED, 8).0,
+        -14,
+        "PEEK into an unmapped buffer is -EFAULT",
+    );
+    // (Past 2^40 Xen's answer depends on where the walk was preempted: it keeps its progress
+    // in a 40-bit field.)
+    t.eq(
+        sh(id, 11, 0, 0, (1 << 39) + 3).1,
+        (1 << 39) + 3,
+        "CLEAN with a null bitmap of 2^39+3 pages: pages kept",
+    );
+    t.eq(
+        sh(id, 11, 0, 0, u64::MAX).1,
+        0,
+        "CLEAN of 2^64-1 pages: 0 pages (Xen's leaf size wraps to 0 bytes)",
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "destroydomain after the shadow_op checks",
+    );
+}
+
+/// `get_vcpu_msrs`/`set_vcpu_msrs` as libxc's save and restore use them, and `MSR_TSC_AUX`,
+/// the one of them a PV guest has here (RDTSCP): the most a get sends (7), nothing for a new
+/// vCPU (every MSR 0), TSC_AUX set and read back, a too-small array `-ENOBUFS` with the count
+/// needed, refusals (`-EINVAL`: a reserved field, an MSR not on the list, a value TSC_AUX
+/// cannot hold — the count set before it written back; more than 7; this vCPU itself) and a
+/// missing vCPU `-ESRCH`. Then this domain's own TSC_AUX: `wrmsr`, `rdmsr` and `rdtscp` see it,
+/// a 33-bit value is #GP(0).
+#[cfg(target_os = "none")]
+fn vcpu_msrs(t: &mut Test) {
+    use domu_frontends::abi::domctl::{XenDomctlVcpuMsr, XenDomctlVcpuMsrs};
+    use domu_frontends::sys::traps;
+    const GET: u32 = 72;
+    const SET: u32 = 73;
+    const TSC_AUX: u32 = 0xc000_0103;
+    let (rc, id, _) = create(0, &pv_config(1));
+    t.eq(rc, 0, "createdomain for the vCPU MSRs");
+    t.eq(
+        domctl(MAX_VCPUS, id, &XenDomctlMaxVcpus { max: 1 }, DV).0,
+        0,
+        "max_vcpus 1",
+    );
+    let call = |dom: u16, cmd: u32, vcpu: u32, msr_count: u32, msrs: &mut [XenDomctlVcpuMsr]| {
+        let a = XenDomctlVcpuMsrs {
+            vcpu,
+            msr_count,
+            msrs: if msrs.is_empty() {
+                0
+            } else {
+                msrs.as_mut_ptr() as u64
+            },
+        };
+        let (rc, o) = domctl(cmd, dom, &a, DV);
+        (
+            rc,
+            o.arg::<XenDomctlVcpuMsrs>().unwrap_or_default().msr_count,
+        )
+    };
+    let msr = |index: u32, value: u64| XenDomctlVcpuMsr {
+        index,
+        reserved: 0,
+        value,
+    };
+    let mut buf = [XenDomctlVcpuMsr::default(); 8];
+    t.eq(
+        call(id, GET, 0, 0, &mut []),
+        (0, 7),
+        "get_vcpu_msrs with a null array: at most 7",
+    );
+    t.eq(
+        call(id, GET, 0, 8, &mut buf),
+        (0, 0),
+        "a new vCPU's MSRs are all 0: none sent",
+    );
+    t.eq(
+        call(id, GET, 1, 8, &mut buf).0,
+        -3,
+        "vCPU 1 of a 1-vCPU domain is -ESRCH",
+    );
+    buf[0] = msr(TSC_AUX, 0x1234_5678);
+    t.eq(call(id, SET, 0, 1, &mut buf), (0, 1), "set TSC_AUX");
+    t.eq(
+        call(id, GET, 0, 0, &mut buf),
+        (-105, 1),
+        "get into an array of 0 is -ENOBUFS, needing 1",
+    );
+    buf = [XenDomctlVcpuMsr::default(); 8];
+    t.eq(call(id, GET, 0, 8, &mut buf), (0, 1), "get sends one MSR");
+    t.eq(buf[0], msr(TSC_AUX, 0x1234_5678), "TSC_AUX as set");
+    buf[0] = msr(TSC_AUX, 5);
+    buf[1] = msr(TSC_AUX, 1 << 32);
+    t.eq(
+        call(id, SET, 0, 2, &mut buf),
+        (-22, 1),
+        "a 33-bit TSC_AUX is -EINVAL after the first entry (count 1 back)",
+    );
+    t.eq(call(id, GET, 0, 8, &mut buf), (0, 1), "get after it");
+    t.eq(
+        buf[0],
+        msr(TSC_AUX, 5),
+        "the entry before the bad one took effect",
+    );
+    buf[0] = XenDomctlVcpuMsr {
+        reserved: 1,
+        ..msr(TSC_AUX, 6)
+    };
+    t.eq(
+        call(id, SET, 0, 1, &mut buf),
+        (-22, 0),
+        "a reserved field set is -EINVAL",
+    );
+    buf[0] = msr(0xc000_0100, 0x1000);
+    t.eq(
+        call(id, SET, 0, 1, &mut buf),
+        (-22, 0),
+        "FS_BASE is not a vCPU MSR the toolstack sets: -EINVAL",
+    );
+    t.eq(
+        call(id, SET, 0, 8, &mut buf),
+        (-22, 8),
+        "setting 8 MSRs (more than 7) is -EINVAL",
+    );
+    t.eq(
+        call(id, SET, 0, 0, &mut buf),
+        (0, 0),
+        "setting none is done",
+    );
+    // The test runs on vCPU 0 (the boot vCPU).
+    t.eq(
+        call(0, GET, 0, 8, &mut buf).0,
+        -22,
+        "get_vcpu_msrs of the calling vCPU itself is -EINVAL",
+    );
+    t.eq(
+        domctl(DESTROYDOMAIN, id, &[0u8; 8], DV).0,
+        0,
+        "destroydomain after the vCPU MSR checks",
+    );
+
+    // This domain's own TSC_AUX.
+    t.eq(traps::install(&[]), 0, "set_trap_table for the MSR checks");
+    t.eq(
+        traps::wrmsr_safe(TSC_AUX, 0x5a).map(|x| x.vector),
+        None,
+        "wrmsr TSC_AUX",
+    );
+    t.eq(
+        traps::rdmsr_safe(TSC_AUX).ok(),
+        Some(0x5a),
+        "rdmsr TSC_AUX reads it back",
+    );
+    let mut aux = 0u32;
+    // SAFETY: RDTSCP is offered (this domain's TSC_AUX was just written); no memory is touched.
+    unsafe { core::arch::x86_64::__rdtscp(&mut aux) };
+    t.eq(aux, 0x5a, "rdtscp returns TSC_AUX");
+    t.eq(
+        traps::wrmsr_safe(TSC_AUX, 1 << 32).map(|x| (x.vector, x.error_code)),
+        Some((13, 0)),
+        "a 33-bit TSC_AUX is #GP(0)",
+    );
+    t.eq(
+        traps::rdmsr_safe(TSC_AUX).ok(),
+        Some(0x5a),
+        "and TSC_AUX is unchanged",
     );
 }
 

@@ -50,6 +50,8 @@ pub fn fragment() -> Fragment {
     layout!(f, XenDomctlAddressSize => "struct xen_domctl_address_size" { size });
     layout!(f, XenDomctlGetpageframeinfo3 => "struct xen_domctl_getpageframeinfo3" { num, array });
     layout!(f, XenDomctlSetVirqHandler => "struct xen_domctl_set_virq_handler" { virq });
+    layout!(f, XenDomctlVcpuMsr => "struct xen_domctl_vcpu_msr" { index, reserved, value });
+    layout!(f, XenDomctlVcpuMsrs => "struct xen_domctl_vcpu_msrs" { vcpu, msr_count, msrs });
     layout!(f, XenDomctlCpuPolicy => "struct xen_domctl_cpu_policy" {
         nr_leaves, nr_msrs, leaves, msrs, err_leaf, err_subleaf, err_msr, _pad
     });
