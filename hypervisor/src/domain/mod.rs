@@ -144,6 +144,15 @@ impl VcpuState {
     }
 }
 
+/// A dirty-bitmap read (`XEN_DOMCTL_shadow_op` PEEK/CLEAN) stopped halfway (Xen's
+/// `d->arch.paging.preempt`): who asked, which op, and how many bits are done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogDirtyProgress {
+    pub by: DomId,
+    pub op: u32,
+    pub done: u64,
+}
+
 /// A virtual CPU.
 /// [`Vcpu::migrate_to`] when no move is pending.
 pub const NO_MIGRATION: usize = usize::MAX;
@@ -285,7 +294,7 @@ pub struct Domain {
     /// has run, and its CPU policy is fixed. Boot domains are finished from the start.
     pub creation_finished: core::sync::atomic::AtomicBool,
     /// A dirty-bitmap read (`XEN_DOMCTL_shadow_op`) stopped halfway, to be resumed.
-    pub log_dirty_progress: Mutex<Option<crate::hypercall::paging::Progress>>,
+    pub log_dirty_progress: Mutex<Option<LogDirtyProgress>>,
     /// How far its destruction has got (resumed by each slice of `destroydomain`).
     #[cfg(target_os = "none")]
     pub teardown: Mutex<destroy::Teardown>,

@@ -8,7 +8,7 @@
 //! Ferrite has no shadow paging either, so this is also what it can honestly offer: live
 //! migration and save of a PV domain fail at the start, as on that Xen.
 
-use crate::domain::Domain;
+use crate::domain::{Domain, LogDirtyProgress as Progress};
 use xen_abi::domctl::{
     XenDomctlShadowOp, XenDomctlShadowOpStats, XEN_DOMCTL_SHADOW_ENABLE_LOG_DIRTY,
     XEN_DOMCTL_SHADOW_LOGDIRTY_FINAL, XEN_DOMCTL_SHADOW_OP_CLEAN, XEN_DOMCTL_SHADOW_OP_ENABLE,
@@ -24,15 +24,6 @@ const LEAVES: u64 = 512 * 512 * 512;
 const LEAF_BITS: u64 = 4096 * 8;
 /// Leaves between two preemption checks (Xen checks after each L3 slot: 512 leaves).
 const LEAVES_PER_CHECK: u64 = 512;
-
-/// A bitmap read stopped halfway (Xen's `d->arch.paging.preempt`): who asked, which op, and
-/// how many bits are done.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    pub by: DomId,
-    pub op: u32,
-    pub done: u64,
-}
 
 /// What a `shadow_op` did: finished (the struct is written back either way, as Xen's
 /// `copyback`), or stopped to be made again.

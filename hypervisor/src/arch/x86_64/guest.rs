@@ -727,6 +727,31 @@ pub fn copy_to_guest(va: u64, data: &[u8]) -> Result<(), GuestAccessError> {
     }
 }
 
+/// Whether the CPU has `MSR_TSC_AUX` (RDTSCP or RDPID), checked once.
+#[cfg(target_os = "none")]
+fn host_has_tsc_aux() -> bool {
+    static HAS: spin::Once<bool> = spin::Once::new();
+    *HAS.call_once(|| {
+        let ext = super::cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0001
+            && super::cpu::cpuid(0x8000_0001, 0).edx & (1 << 27) != 0;
+        ext || super::cpu::cpuid(7, 0).ecx & (1 << 22) != 0
+    })
+}
+
+/// Loads a vCPU's `MSR_TSC_AUX` into this CPU (Xen's `wrmsr_tsc_aux`), when the CPU has it.
+#[cfg(target_os = "none")]
+pub fn load_tsc_aux(value: u32) {
+    if host_has_tsc_aux() {
+        // SAFETY: the CPU has TSC_AUX (checked above); only `rdtscp`/`rdpid` read it, and
+        // the hypervisor uses neither.
+        unsafe { wrmsr(0xc000_0103, u64::from(value)) };
+    }
+}
+
+/// Host builds have no MSRs.
+#[cfg(not(target_os = "none"))]
+pub fn load_tsc_aux(_value: u32) {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -866,28 +891,3 @@ mod tests {
         assert!(!guest_range_ok(u64::MAX - 2, 8));
     }
 }
-
-/// Whether the CPU has `MSR_TSC_AUX` (RDTSCP or RDPID), checked once.
-#[cfg(target_os = "none")]
-fn host_has_tsc_aux() -> bool {
-    static HAS: spin::Once<bool> = spin::Once::new();
-    *HAS.call_once(|| {
-        let ext = super::cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0001
-            && super::cpu::cpuid(0x8000_0001, 0).edx & (1 << 27) != 0;
-        ext || super::cpu::cpuid(7, 0).ecx & (1 << 22) != 0
-    })
-}
-
-/// Loads a vCPU's `MSR_TSC_AUX` into this CPU (Xen's `wrmsr_tsc_aux`), when the CPU has it.
-#[cfg(target_os = "none")]
-pub fn load_tsc_aux(value: u32) {
-    if host_has_tsc_aux() {
-        // SAFETY: the CPU has TSC_AUX (checked above); only `rdtscp`/`rdpid` read it, and
-        // the hypervisor uses neither.
-        unsafe { wrmsr(0xc000_0103, u64::from(value)) };
-    }
-}
-
-/// Host builds have no MSRs.
-#[cfg(not(target_os = "none"))]
-pub fn load_tsc_aux(_value: u32) {}
