@@ -422,6 +422,7 @@ fn construct(
         lay.v_end,
         if img.hypercall_page.is_some() { ", hypercall page" } else { "" }
     );
+    let frame_span = super::FrameSpan::of(frames.iter().copied().chain([shared_info]));
     let d = Arc::new_cyclic(|dom| Domain {
         id: spec.id,
         name,
@@ -470,6 +471,7 @@ fn construct(
         cpu_policy: spin::Mutex::new(None),
         time_offset: core::sync::atomic::AtomicI64::new(0),
         creation_finished: core::sync::atomic::AtomicBool::new(true),
+        frame_span,
         log_dirty_progress: spin::Mutex::new(None),
         node_affinity: core::sync::atomic::AtomicU64::new(!0),
         e820: spin::Mutex::new(if spec.privileged {

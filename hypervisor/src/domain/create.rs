@@ -225,6 +225,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         cpu_policy: spin::Mutex::new(None),
         time_offset: core::sync::atomic::AtomicI64::new(0),
         creation_finished: AtomicBool::new(false),
+        frame_span: super::FrameSpan::of([shared_info]),
         log_dirty_progress: spin::Mutex::new(None),
         teardown: spin::Mutex::new(Default::default()),
     });

@@ -111,6 +111,11 @@ pub struct Teardown {
     freed: u64,
     retained: u64,
     typed: u64,
+    /// The end of the frames to walk (the domain's [`super::FrameSpan`], within RAM).
+    end: u64,
+    /// When the teardown began (system time, ns), and the slices it took so far.
+    started: u64,
+    slices: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,14 +123,14 @@ enum Stage {
     /// Nothing done yet.
     #[default]
     Start,
-    /// Unpinning the domain's pinned tables, from this frame up.
+    /// Unpinning the domain's pinned tables, from this frame up to `end`.
     Unpin(u64),
-    /// Giving up the domain's frames, from this frame up.
+    /// Giving up the domain's frames, from this frame up to `end`.
     Release(u64),
 }
 
-/// Frames of the walk between two questions whether to stop (a walk over all of RAM, twice,
-/// would otherwise run with interrupts off for as long as the host has memory).
+/// Frames of the walk between two questions whether to stop (a walk over a large domain's
+/// frames, twice, would otherwise run with interrupts off for as long as it has memory).
 const WALK_SLICE: u64 = 4096;
 
 /// Tears domain `id` down for `XEN_DOMCTL_destroydomain` (the caller paused it, so none of its
@@ -151,16 +156,21 @@ fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
     let ft = crate::mm::frame_table();
     let mut t = d.teardown.lock();
     let ram = crate::mm::ram_frames();
+    t.slices += 1;
     loop {
         match t.stage {
             Stage::Start => {
+                t.started = crate::time::now();
                 start(&d);
                 t.table_frames = crate::grant::domain_destroy(id);
-                t.stage = Stage::Unpin(0);
+                // Only where its frames lie: every frame it was given is in its span.
+                let span = d.frame_span.range();
+                t.end = span.end.min(ram);
+                t.stage = Stage::Unpin(span.start.min(t.end));
             }
             // Pins (`relinquish_memory`'s unpin pass): de-validates the page-table trees.
             Stage::Unpin(from) => {
-                let to = (from + WALK_SLICE).min(ram);
+                let to = (from + WALK_SLICE).min(t.end);
                 {
                     let _mmu = d.mmu.lock();
                     for m in (from..to).map(Mfn) {
@@ -169,15 +179,15 @@ fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
                         }
                     }
                 }
-                t.stage = if to == ram {
-                    Stage::Release(0)
+                t.stage = if to == t.end {
+                    Stage::Release(d.frame_span.range().start.min(t.end))
                 } else {
                     Stage::Unpin(to)
                 };
             }
             // Every frame it owns gives up its allocation reference.
             Stage::Release(from) => {
-                let to = (from + WALK_SLICE).min(ram);
+                let to = (from + WALK_SLICE).min(t.end);
                 for m in (from..to).map(Mfn) {
                     if ft.owner(m) != Some(id) || t.table_frames.contains(&m) || ft.count(m) == 0 {
                         continue;
@@ -193,10 +203,14 @@ fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
                         crate::grant::add_orphan(m, Some(id));
                     }
                 }
-                if to == ram {
+                if to == t.end {
+                    let took = Took {
+                        ms: crate::time::now().saturating_sub(t.started) / 1_000_000,
+                        slices: t.slices,
+                    };
                     let (freed, retained, typed) = (t.freed, t.retained, t.typed);
                     drop(t);
-                    finish(id, d, freed, retained, typed);
+                    finish(id, d, freed, retained, typed, took);
                     return true;
                 }
                 t.stage = Stage::Release(to);
@@ -241,7 +255,20 @@ fn start(d: &super::Domain) {
 
 /// The teardown's end: frames of domains that died earlier and were held by this one's page
 /// tables released, the count logged, the domain forgotten, and restarted if its module asked.
-fn finish(id: DomId, d: alloc::sync::Arc<super::Domain>, freed: u64, retained: u64, typed: u64) {
+/// How long a teardown took, in ms and slices (calls of `destroydomain`).
+struct Took {
+    ms: u64,
+    slices: u32,
+}
+
+fn finish(
+    id: DomId,
+    d: alloc::sync::Arc<super::Domain>,
+    freed: u64,
+    retained: u64,
+    typed: u64,
+    took: Took,
+) {
     crate::grant::reap_orphans();
     let record = RECORDS.lock().remove(&id);
     // Boot-module domains record the free frames before their build; the toolstack's do not.
@@ -250,11 +277,13 @@ fn finish(id: DomId, d: alloc::sync::Arc<super::Domain>, freed: u64, retained: u
         .map(|r| alloc::format!(" (before build {})", r.free_before))
         .unwrap_or_default();
     log::info!(
-        "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); free frames {}{}",
+        "d{}: destroyed: {} frames freed, {} still mapped by other domains ({} typed); {} ms in {} slice(s); free frames {}{}",
         id.0,
         freed,
         retained,
         typed,
+        took.ms,
+        took.slices,
         crate::mm::free_frames(),
         before
     );

@@ -144,6 +144,49 @@ impl VcpuState {
     }
 }
 
+/// The machine frames a domain has ever been given lie in `[lo, hi)`: its teardown walks only
+/// them (Xen walks the domain's page list; the frame table here has no per-domain list).
+#[derive(Debug)]
+pub struct FrameSpan {
+    lo: core::sync::atomic::AtomicU64,
+    hi: core::sync::atomic::AtomicU64,
+}
+
+impl FrameSpan {
+    /// A span holding `frames`.
+    pub fn of(frames: impl IntoIterator<Item = Mfn>) -> Self {
+        let s = FrameSpan {
+            lo: core::sync::atomic::AtomicU64::new(u64::MAX),
+            hi: core::sync::atomic::AtomicU64::new(0),
+        };
+        for m in frames {
+            s.note(m, 1);
+        }
+        s
+    }
+
+    /// Frames `first..first + n` were given to the domain.
+    pub fn note(&self, first: Mfn, n: u64) {
+        use core::sync::atomic::Ordering;
+        if n == 0 {
+            return;
+        }
+        self.lo.fetch_min(first.0, Ordering::AcqRel);
+        self.hi
+            .fetch_max(first.0.saturating_add(n), Ordering::AcqRel);
+    }
+
+    /// `[lo, hi)` (empty when nothing was given).
+    pub fn range(&self) -> core::ops::Range<u64> {
+        use core::sync::atomic::Ordering;
+        let (lo, hi) = (
+            self.lo.load(Ordering::Acquire),
+            self.hi.load(Ordering::Acquire),
+        );
+        lo.min(hi)..hi
+    }
+}
+
 /// A dirty-bitmap read (`XEN_DOMCTL_shadow_op` PEEK/CLEAN) stopped halfway (Xen's
 /// `d->arch.paging.preempt`): who asked, which op, and how many bits are done.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -293,6 +336,8 @@ pub struct Domain {
     /// The toolstack's pause count first fell to 0 (Xen's `creation_finished`): the domain
     /// has run, and its CPU policy is fixed. Boot domains are finished from the start.
     pub creation_finished: core::sync::atomic::AtomicBool,
+    /// Where its frames lie (see [`FrameSpan`]): every frame assigned to it is noted here.
+    pub frame_span: FrameSpan,
     /// A dirty-bitmap read (`XEN_DOMCTL_shadow_op`) stopped halfway, to be resumed.
     pub log_dirty_progress: Mutex<Option<LogDirtyProgress>>,
     /// How far its destruction has got (resumed by each slice of `destroydomain`).

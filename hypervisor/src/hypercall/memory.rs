@@ -152,6 +152,19 @@ fn extents(
                 let Some(first) = frames else {
                     break;
                 };
+                // `assign_pages` refuses a dying domain. The check, the span and the owner
+                // change are made under its state lock, which its teardown takes to mark it
+                // dying before it reads the span: no frame is given to a domain whose frames
+                // are being walked.
+                let state = dom.state.lock();
+                if *state == crate::domain::DomainState::Dying {
+                    drop(state);
+                    for j in 0..pages {
+                        let _ = crate::mm::free_frame(first + j);
+                    }
+                    break;
+                }
+                dom.frame_span.note(first, pages);
                 for j in 0..pages {
                     ft.assign(first + j, dom.id);
                     m2p_set(
@@ -159,6 +172,7 @@ fn extents(
                         pfn.map_or(INVALID_M2P_ENTRY, |p| Pfn(p.0.wrapping_add(j))),
                     );
                 }
+                drop(state);
                 dom.tot_pages.fetch_add(pages, Ordering::AcqRel);
                 crate::domain::claims::adjust(dom, pages as i64);
                 if write_guest_struct(slot, &first).is_err() {
@@ -309,6 +323,7 @@ fn exchange_extents(dom: &Domain, arg: u64) -> XenResult<bool> {
             result = Err(e);
             break;
         }
+        dom.frame_span.note(first, k);
         for i in 0..k {
             ft.assign(first + i, dom.id);
             m2p_set(first + i, Pfn(gpfn.0.wrapping_add(i)));
