@@ -111,6 +111,7 @@ pub const DOM0_BINARIES: &[(&str, &str)] = &[
     ("blkback", "blkback"),
     ("blkback", "blkfront-hostile"),
     ("dom0", "console-peek"),
+    ("dom0", "ptyrun"),
     ("netback", "netback"),
     ("netback", "netfront-hostile"),
     ("xenstored", "xenstored"),

@@ -45,15 +45,16 @@ start_domu() {
   xl unpause "$1"
 }
 
-# start_domu_tty NAME: start_domu, with `xl console`'s input from /tmp/NAME.in (a FIFO held
-# open): type into the guest's console with `echo LINE > /tmp/NAME.in`.
+# start_domu_tty NAME: start_domu, with `xl console` on a terminal (ptyrun: xenconsole forwards
+# what is typed only from a tty) whose input is /tmp/NAME.in (a FIFO held open): type into the
+# guest's console with `echo LINE > /tmp/NAME.in`.
 start_domu_tty() {
   log "xl create $1"
   xl create -p "/tmp/$1.cfg" || fail "xl create $1"
   log "$1 created"
   rm -f "/tmp/$1.in"; mkfifo "/tmp/$1.in"
   sleep 100000 > "/tmp/$1.in" &
-  ( xl console "$1" < "/tmp/$1.in" 2>&1 | tee "/tmp/$1.cons" | prefix "[$1] " ) &
+  ( ptyrun xl console "$1" < "/tmp/$1.in" 2>&1 | tr -d '\r' | tee "/tmp/$1.cons" | prefix "[$1] " ) &
   xl unpause "$1"
 }
 
