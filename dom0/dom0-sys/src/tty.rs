@@ -16,10 +16,12 @@ fn get(fd: RawFd) -> io::Result<libc::termios> {
     Ok(t)
 }
 
+/// Applies `t` at once, keeping what is queued (`TCSANOW`): a console's pty holds the guest's
+/// output from before the client came, which `TCSAFLUSH` would throw away.
 fn set(fd: RawFd, t: &libc::termios) -> io::Result<()> {
     // SAFETY: `t` points to a valid termios for the duration of the call; tcsetattr only reads
     // it and fails cleanly on a descriptor that is not a terminal.
-    if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, t) } < 0 {
+    if unsafe { libc::tcsetattr(fd, libc::TCSANOW, t) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
