@@ -1,6 +1,6 @@
 //! Safe wrappers for Linux's Xen devices, the only `unsafe` code on Ferrite's dom0 side:
 //! `/dev/xen/evtchn`, `/dev/xen/gntdev` (map, unmap, unmap-notify, grant copy),
-//! `/dev/xen/gntalloc`, `/dev/xen/privcmd` (hypercalls, foreign mappings), TAP devices, and the file operations a block backend
+//! `/dev/xen/gntalloc`, `/dev/xen/privcmd` (hypercalls, foreign mappings), TAP devices, raw terminals, and the file operations a block backend
 //! needs beyond `std` (hole punching, block-device discard).
 //!
 //! Every ioctl number and argument struct below is the one in the Linux UAPI headers Xen ships
@@ -15,6 +15,7 @@ pub mod gntalloc;
 pub mod gntdev;
 pub mod privcmd;
 pub mod tap;
+pub mod tty;
 pub mod xsd;
 
 use std::io;

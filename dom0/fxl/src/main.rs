@@ -5,6 +5,9 @@
 mod build;
 mod cfg;
 mod config;
+mod console;
+mod device;
+mod monitor;
 mod ops;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -28,6 +31,12 @@ enum Verb {
         /// Attach to the domain's console after it is created.
         #[arg(short = 'c')]
         console: bool,
+        /// Leave no monitor behind: nothing carries out on_poweroff/on_reboot/on_crash.
+        #[arg(short = 'e')]
+        no_monitor: bool,
+        /// Run the monitor in the foreground (this command returns when the domain is gone).
+        #[arg(short = 'F', conflicts_with = "no_monitor")]
+        foreground: bool,
         /// Dry run: parse the configuration and print it as JSON (schema in docs/fxl.md).
         #[arg(short = 'n', long = "dryrun")]
         dry_run: bool,
@@ -66,7 +75,7 @@ enum Verb {
         #[arg(short = 'c')]
         clear: bool,
     },
-    /// Attach to a domain's PV console (not implemented yet).
+    /// Attach to a domain's PV console (xenconsoled's pty); Ctrl-] detaches.
     Console {
         /// Console type (pv or serial).
         #[arg(short = 't')]
@@ -125,20 +134,26 @@ enum Verb {
         cpus_hard: String,
         cpus_soft: Option<String>,
     },
-    /// Set the number of online vCPUs (not implemented yet).
-    VcpuSet { domain: String, vcpus: u32 },
+    /// Set the number of online vCPUs (the guest brings them up or down).
+    VcpuSet {
+        /// Allow more vCPUs than the host has CPUs.
+        #[arg(short = 'i', long = "ignore-host")]
+        ignore_host: bool,
+        domain: String,
+        vcpus: u32,
+    },
     /// Set a domain's memory target, which its balloon driver follows (MEM: a number with an
     /// optional unit b, k, m (default), g, t).
     MemSet { domain: String, mem: String },
     /// Set a domain's maximum memory (MEM: a number with an optional unit b, k, m (default), g, t).
     MemMax { domain: String, mem: String },
-    /// Attach a disk to a domain (not implemented yet).
+    /// Attach a disk to a running domain.
     BlockAttach {
         domain: String,
         /// A disk spec (xl-disk-configuration).
         disk_spec: Vec<String>,
     },
-    /// Detach a disk (not implemented yet).
+    /// Detach a disk (its vdev, e.g. xvdb, or its number).
     BlockDetach {
         /// Force.
         #[arg(long)]
@@ -148,15 +163,15 @@ enum Verb {
     },
     /// List the disks of domains.
     BlockList { domains: Vec<String> },
-    /// Attach a network interface (not implemented yet).
+    /// Attach a network interface to a running domain.
     NetworkAttach {
         domain: String,
         /// A vif spec (xl-network-configuration).
         vif_spec: Vec<String>,
     },
-    /// Detach a network interface (not implemented yet).
+    /// Detach a network interface (its number or MAC).
     NetworkDetach { domain: String, device: String },
-    /// List a domain's network interfaces (not implemented yet).
+    /// List the network interfaces of domains.
     NetworkList { domains: Vec<String> },
     /// Print the ID of the domain called NAME.
     Domid { name: String },
@@ -169,6 +184,9 @@ enum Verb {
         short: bool,
         domains: Vec<String>,
     },
+    /// The monitor `create` starts for each domain (configuration as JSON on stdin).
+    #[command(hide = true)]
+    Monitor { domid: u16 },
     /// Print a completion script for SHELL.
     Completion {
         #[arg(value_enum)]
@@ -176,37 +194,36 @@ enum Verb {
     },
 }
 
-fn not_implemented(verb: &str) -> anyhow::Result<()> {
-    anyhow::bail!("{verb}: not implemented yet in fxl (see docs/fxl.md)")
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.verb {
         Verb::Create {
             paused,
             console,
+            no_monitor,
+            foreground,
             dry_run,
             print_cfg,
             quiet,
             verbose,
             file,
             args,
-        } => {
-            if console && !dry_run {
-                eprintln!("fxl: create -c: attaching to the console is not implemented yet; use xl console");
-            }
-            ops::create(
-                ops::CreateOpts {
-                    dry_run,
-                    print_cfg,
-                    paused,
-                    quiet,
-                    verbose,
+        } => ops::create(
+            ops::CreateOpts {
+                dry_run,
+                print_cfg,
+                paused,
+                console,
+                monitor: match (no_monitor, foreground) {
+                    (true, _) => ops::Monitor::None,
+                    (false, true) => ops::Monitor::Foreground,
+                    (false, false) => ops::Monitor::Background,
                 },
-                file,
-                args,
-            )
-        }
+                quiet,
+                verbose,
+            },
+            file,
+            args,
+        ),
         Verb::List {
             long,
             json,
@@ -227,7 +244,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "fxl", &mut std::io::stdout());
             Ok(())
         }
-        Verb::Console { .. } => not_implemented("console"),
+        Verb::Console { ty, num, domain } => console::console(&domain, ty.as_deref(), num),
+        Verb::Monitor { domid } => monitor::run(domid),
         Verb::Shutdown {
             all, wait, domain, ..
         } => ops::shutdown(domain.as_deref(), all, wait, false),
@@ -240,14 +258,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             cpus_hard,
             cpus_soft,
         } => ops::vcpu_pin(&domain, &vcpu, &cpus_hard, cpus_soft.as_deref()),
-        Verb::VcpuSet { .. } => not_implemented("vcpu-set"),
+        Verb::VcpuSet {
+            ignore_host,
+            domain,
+            vcpus,
+        } => device::vcpu_set(&domain, vcpus, ignore_host),
         Verb::MemSet { domain, mem } => ops::mem_set(&domain, &mem),
-        Verb::BlockAttach { .. } => not_implemented("block-attach"),
-        Verb::BlockDetach { .. } => not_implemented("block-detach"),
+        Verb::BlockAttach { domain, disk_spec } => device::block_attach(&domain, &disk_spec),
+        Verb::BlockDetach {
+            force,
+            domain,
+            device,
+        } => device::block_detach(&domain, &device, force),
         Verb::BlockList { domains } => ops::block_list(&domains),
-        Verb::NetworkAttach { .. } => not_implemented("network-attach"),
-        Verb::NetworkDetach { .. } => not_implemented("network-detach"),
-        Verb::NetworkList { .. } => not_implemented("network-list"),
+        Verb::NetworkAttach { domain, vif_spec } => device::network_attach(&domain, &vif_spec),
+        Verb::NetworkDetach { domain, device } => device::network_detach(&domain, &device),
+        Verb::NetworkList { domains } => device::network_list(&domains),
     }
 }
 
@@ -309,10 +335,28 @@ mod tests {
     }
 
     #[test]
-    fn cli_unimplemented_verb_fails() {
-        let cli = Cli::try_parse_from(["fxl", "network-list", "d"]).expect("parses");
-        let e = run(cli).expect_err("not implemented");
-        assert!(e.to_string().contains("network-list: not implemented yet"));
+    fn cli_create_monitor_flags() {
+        let cli = Cli::try_parse_from(["fxl", "create", "-e", "-c", "g.cfg"]).expect("parses");
+        assert!(matches!(
+            cli.verb,
+            Verb::Create {
+                no_monitor: true,
+                console: true,
+                ..
+            }
+        ));
+        let e = Cli::try_parse_from(["fxl", "create", "-e", "-F", "g.cfg"]).expect_err("both");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn cli_monitor_is_hidden() {
+        let c = Cli::command();
+        let m = c
+            .get_subcommands()
+            .find(|s| s.get_name() == "monitor")
+            .expect("monitor verb");
+        assert!(m.is_hide_set());
     }
 
     #[test]

@@ -16,7 +16,7 @@ const SHUTDOWN_CRASH: u32 = 3;
 /// `LIBXL_MAXMEM_CONSTANT`: libxl gives every domain this much (KiB) over its maximum.
 const MAXMEM_SLACK_KIB: u64 = 1024;
 
-fn privcmd() -> Result<Privcmd> {
+pub(crate) fn privcmd() -> Result<Privcmd> {
     Privcmd::open().context("cannot open /dev/xen/privcmd (is this a Xen dom0, and are you root?)")
 }
 
@@ -31,6 +31,18 @@ pub(crate) fn xenstore() -> Result<Xenstore> {
     Xenstore::open().context("cannot connect to xenstored")
 }
 
+/// Where the domain's monitor ([`crate::monitor`]) runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// A process of its own that outlives `create` (xl's default).
+    #[default]
+    Background,
+    /// `create` itself becomes the monitor (`-F`).
+    Foreground,
+    /// None (`-e`).
+    None,
+}
+
 /// How `create` was asked to run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CreateOpts {
@@ -40,6 +52,10 @@ pub struct CreateOpts {
     pub print_cfg: bool,
     /// `-p`: leave the domain paused.
     pub paused: bool,
+    /// `-c`: attach to its console.
+    pub console: bool,
+    /// The monitor that carries out `on_*` (`-e`: none, `-F`: this process).
+    pub monitor: Monitor,
     /// `-q`.
     pub quiet: bool,
     /// `-v`: each step's time on stderr.
@@ -64,7 +80,8 @@ pub fn create(o: CreateOpts, file: Option<String>, mut args: Vec<String>) -> Res
     }
     let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {file}"))?;
     let cfg = DomainConfig::parse(&file, &text, &args)?;
-    let c = crate::build::domain::create(&cfg, o.paused, o.verbose)?;
+    // With -c the domain starts once the console is attached, so none of its boot is missed.
+    let c = crate::build::domain::create(&cfg, o.paused || o.console, o.verbose)?;
     if !o.quiet {
         eprintln!(
             "fxl: domain {} ({}) created in {:.2} s{}",
@@ -73,6 +90,26 @@ pub fn create(o: CreateOpts, file: Option<String>, mut args: Vec<String>) -> Res
             c.seconds,
             if o.paused { ", paused" } else { "" }
         );
+    }
+    if o.monitor == Monitor::Background {
+        if let Err(e) = crate::monitor::spawn(c.domid, &cfg) {
+            eprintln!("fxl: warning: {e:#}: nothing will carry out on_poweroff/on_reboot/on_crash");
+        }
+    }
+    if o.console {
+        let domid = c.domid;
+        crate::console::attach(domid, || {
+            if o.paused {
+                return Ok(());
+            }
+            privcmd()?
+                .domctl(Domctl::Unpausedomain, DomId(domid), &mut ())
+                .with_context(|| format!("unpausedomain {domid}"))?;
+            Ok(())
+        })?;
+    }
+    if o.monitor == Monitor::Foreground {
+        crate::monitor::watch(c.domid, &cfg)?;
     }
     Ok(())
 }
@@ -143,7 +180,7 @@ pub struct ListEntry {
 }
 
 /// The domain handle as a UUID string.
-fn uuid_of(h: &[u8; 16]) -> String {
+pub(crate) fn uuid_of(h: &[u8; 16]) -> String {
     let x: Vec<String> = h.iter().map(|b| format!("{b:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
@@ -244,7 +281,7 @@ fn name_of(xs: &Xenstore, domid: u16) -> Option<String> {
 }
 
 /// Finds a domain by name or ID as xl does (all digits: an ID).
-fn find_domain(pc: &Privcmd, xs: &Xenstore, q: &str) -> Result<XenDomctlGetdomaininfo> {
+pub(crate) fn find_domain(pc: &Privcmd, xs: &Xenstore, q: &str) -> Result<XenDomctlGetdomaininfo> {
     if !q.is_empty() && q.bytes().all(|c| c.is_ascii_digit()) {
         let id: u16 = q
             .parse()
@@ -258,6 +295,12 @@ fn find_domain(pc: &Privcmd, xs: &Xenstore, q: &str) -> Result<XenDomctlGetdomai
     all.into_iter()
         .find(|d| name_of(xs, d.domain.0).as_deref() == Some(q))
         .ok_or_else(|| anyhow!("{q} is an invalid domain identifier (no domain has that name)"))
+}
+
+/// The ID of the domain named or numbered `q`.
+pub(crate) fn domain_id(q: &str) -> Result<u16> {
+    let (pc, xs) = (privcmd()?, xenstore()?);
+    Ok(find_domain(&pc, &xs, q)?.domain.0)
 }
 
 fn selected(pc: &Privcmd, xs: &Xenstore, qs: &[String]) -> Result<Vec<XenDomctlGetdomaininfo>> {
@@ -951,9 +994,6 @@ pub fn block_list(qs: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// How long `destroy` waits for a backend to close a device (libxl's `LIBXL_DESTROY_TIMEOUT`).
-const BACKEND_CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
 /// One device of a domain: its kind, frontend path and backend path.
 struct Device {
     kind: String,
@@ -1005,32 +1045,13 @@ pub fn destroy(q: &str) -> Result<()> {
     let _ = pc.domctl(Domctl::Pausedomain, d.domain, &mut ());
 
     let devs = devices(&xs, id);
-    let mut waiting = Vec::new();
-    for dev in &devs {
-        let Some(be) = &dev.backend else { continue };
-        if dev.kind == "console" {
-            continue;
-        }
-        let state: Option<u32> = xs.read_parse(NO_TX, &format!("{be}/state"));
-        if state.is_none() || state == Some(6) {
-            continue;
-        }
-        let _ = xs.transaction(|tx| {
-            xs.write(tx, &format!("{be}/online"), b"0")?;
-            xs.write(tx, &format!("{be}/state"), b"5")
-        });
-        waiting.push(be.clone());
-    }
-    let deadline = std::time::Instant::now() + BACKEND_CLOSE_TIMEOUT;
-    while !waiting.is_empty() && std::time::Instant::now() < deadline {
-        waiting.retain(|be| {
-            let state: Option<u32> = xs.read_parse(NO_TX, &format!("{be}/state"));
-            state.is_some_and(|s| s != 6)
-        });
-        if !waiting.is_empty() {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
+    let backends: Vec<String> = devs
+        .iter()
+        .filter(|d| d.kind != "console")
+        .filter_map(|d| d.backend.clone())
+        .collect();
+    let waiting =
+        crate::device::close_backends(&xs, &backends, crate::device::BACKEND_CLOSE_TIMEOUT);
     for be in &waiting {
         eprintln!("fxl: warning: backend {be} did not close within 10 s; removing it anyway");
     }
@@ -1042,16 +1063,7 @@ pub fn destroy(q: &str) -> Result<()> {
         .read_string(NO_TX, &format!("/local/domain/{id}/vm"))
         .ok();
     for dev in &devs {
-        let _ = xs.rm(NO_TX, &dev.frontend);
-        if let Some(be) = &dev.backend {
-            let _ = xs.rm(NO_TX, be);
-            // The per-domain backend directory (`…/backend/vbd/N`) once it is empty.
-            if let Some((parent, _)) = be.rsplit_once('/') {
-                if xs.directory(NO_TX, parent).is_ok_and(|l| l.is_empty()) {
-                    let _ = xs.rm(NO_TX, parent);
-                }
-            }
-        }
+        crate::device::remove_dirs(&xs, &dev.frontend, dev.backend.as_deref());
     }
     if let Some(vm) = vm.filter(|v| v.starts_with("/vm/")) {
         let _ = xs.rm(NO_TX, &vm);

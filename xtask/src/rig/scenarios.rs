@@ -202,6 +202,35 @@ pub const ALL: &[Scenario] = &[
         xenstored: Xenstored::Ferrite,
     },
     Scenario {
+        // fxl's console (`console`, `create -c`), its monitor (on_reboot restart, on_poweroff
+        // destroy) and device verbs (vcpu-set, block-*, network-*) on a domU fxl creates.
+        name: "fxl-verbs",
+        essential: false,
+        timeout: Duration::from_secs(900),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &[],
+        dom0_bins: &[],
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl-verbs.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
+        // 20 fxl create/destroy cycles (monitor and fxl destroy); nothing may leak.
+        name: "fxl-soak",
+        essential: false,
+        timeout: Duration::from_secs(1200),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &[],
+        dom0_bins: &[],
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/fxl-soak.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
         name: "net",
         // 193-220 s on the project's machine (2026-12-06).
         essential: true,
@@ -375,4 +404,5 @@ pub const DOMU_TESTS: &[(&str, &str)] = &[
     ("net", include_str!("scripts/domu-net.sh")),
     ("nethostile", include_str!("scripts/domu-nethostile.sh")),
     ("iperf", include_str!("scripts/domu-iperf.sh")),
+    ("shell", include_str!("scripts/domu-shell.sh")),
 ];

@@ -82,7 +82,7 @@ fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 }
 
 /// A random version-4 UUID, as libxl makes one.
-fn random_uuid() -> Result<[u8; 16]> {
+pub(crate) fn random_uuid() -> Result<[u8; 16]> {
     let mut u = random_bytes::<16>()?;
     u[6] = (u[6] & 0x0f) | 0x40;
     u[8] = (u[8] & 0x3f) | 0x80;
@@ -115,7 +115,7 @@ fn uuid_string(u: &[u8; 16]) -> String {
 }
 
 /// A backend named by `backend=` (a domain ID; names are not looked up yet), dom0 by default.
-fn backend_domid(b: Option<&str>) -> Result<u16> {
+pub(crate) fn backend_domid(b: Option<&str>) -> Result<u16> {
     match b {
         None => Ok(0),
         Some(s) => s
@@ -129,29 +129,46 @@ fn backend_domid(b: Option<&str>) -> Result<u16> {
 /// (QEMU), `tap` and `standalone` (libxl takes it only for virtio disks) are refused, as are
 /// other formats; backends are named by domain ID.
 fn check_devices(cfg: &DomainConfig) -> Result<()> {
-    use crate::config::{BackendType, DiskFormat};
     for d in &cfg.disks {
-        match d.backendtype {
-            None | Some(BackendType::Phy) => {}
-            Some(t) => bail!(
-                "disk {}: backendtype={}: fxl create writes disks for the phy backend only",
-                d.vdev,
-                t.name()
-            ),
-        }
-        if d.format != DiskFormat::Raw {
-            bail!(
-                "disk {}: format={}: the phy backend serves raw images and block devices only",
-                d.vdev,
-                d.format.name()
-            );
-        }
-        backend_domid(d.backend.as_deref()).with_context(|| format!("disk {}", d.vdev))?;
+        check_disk(d)?;
     }
     for (h, v) in cfg.vifs.iter().enumerate() {
         backend_domid(v.backend.as_deref()).with_context(|| format!("vif {h}"))?;
     }
     Ok(())
+}
+
+/// One disk of [`check_devices`] (also `block-attach`'s check).
+pub(crate) fn check_disk(d: &crate::config::Disk) -> Result<()> {
+    use crate::config::{BackendType, DiskFormat};
+    match d.backendtype {
+        None | Some(BackendType::Phy) => {}
+        Some(t) => bail!(
+            "disk {}: backendtype={}: fxl create writes disks for the phy backend only",
+            d.vdev,
+            t.name()
+        ),
+    }
+    if d.format != DiskFormat::Raw {
+        bail!(
+            "disk {}: format={}: the phy backend serves raw images and block devices only",
+            d.vdev,
+            d.format.name()
+        );
+    }
+    backend_domid(d.backend.as_deref()).with_context(|| format!("disk {}", d.vdev))?;
+    Ok(())
+}
+
+/// A random MAC in Xen's `00:16:3e` range, as libxl makes one for a vif without `mac=`.
+pub(crate) fn random_mac() -> Result<String> {
+    let r = random_bytes::<3>()?;
+    Ok(format!(
+        "00:16:3e:{:02x}:{:02x}:{:02x}",
+        r[0] & 0x7f,
+        r[1],
+        r[2]
+    ))
 }
 
 /// Everything read and planned before the domain exists: a bad kernel creates nothing.
@@ -346,7 +363,7 @@ fn populate(pc: &Privcmd, domid: DomId, nr_pages: u64, progress: &Progress) -> R
 }
 
 /// Writes `entries` in one transaction, all requests sent before any reply is read.
-fn write_tx(xs: &Xenstore, entries: &[Entry]) -> Result<(), xenstore::Error> {
+pub(crate) fn write_tx(xs: &Xenstore, entries: &[Entry]) -> Result<(), xenstore::Error> {
     let nodes: Vec<Node<'_>> = entries
         .iter()
         .map(|e| Node {
@@ -533,10 +550,7 @@ fn build(
         let be = backend_domid(v.backend.as_deref())?;
         let mac = match &v.mac {
             Some(m) => m.clone(),
-            None => {
-                let r = random_bytes::<3>()?;
-                format!("00:16:3e:{:02x}:{:02x}:{:02x}", r[0] & 0x7f, r[1], r[2])
-            }
+            None => random_mac()?,
         };
         write_tx(xs, &xs::vif_entries(n, h as u32, v, &mac, be))
             .with_context(|| format!("xenstore: vif {h}"))?;

@@ -153,11 +153,25 @@ pub fn console_entries(f: &Facts, backend_dom: u16) -> Vec<Entry> {
     l.0
 }
 
-/// `/libxl/N/device/KIND/ID`: where libxl keeps each device's frontend and backend paths.
+/// `/libxl/N/device/KIND/ID`: where libxl keeps each device's frontend and backend paths and a
+/// copy of every backend entry (`libxl__device_generic_add`); xl reads a device back from there
+/// (`xl block-list` of a disk without the copy's `type` lists nothing). Call it after the backend
+/// entries are in `l`.
 fn libxl_copy(l: &mut List, n: u16, kind: &str, id: u32, fe: &str, be: &str) {
     let base = format!("/libxl/{n}/device/{kind}/{id}");
+    let prefix = format!("{be}/");
+    let copies: Vec<(String, String)> =
+        l.0.iter()
+            .filter_map(|e| {
+                let key = e.path.strip_prefix(&prefix)?;
+                (key != "frontend").then(|| (key.to_owned(), e.value.clone()))
+            })
+            .collect();
     l.add(format!("{base}/frontend"), fe);
     l.add(format!("{base}/backend"), be);
+    for (k, v) in copies {
+        l.add(format!("{base}/{k}"), &v);
+    }
 }
 
 /// A hotplug script's path as libxl writes it: relative names are under `/etc/xen/scripts`.
@@ -430,6 +444,10 @@ mod tests {
             assert_eq!(v(&format!("{be}/{k}")), want, "{k}");
         }
         assert_eq!(v("/libxl/1/device/vbd/51712/frontend"), fe);
+        // libxl's copy of the backend entries, which xl reads the disk back from.
+        for (k, want) in want_be {
+            assert_eq!(v(&format!("/libxl/1/device/vbd/51712/{k}")), want, "{k}");
+        }
     }
 
     #[test]
@@ -448,5 +466,8 @@ mod tests {
         assert_eq!(v(&format!("{be}/type")), "vif");
         assert_eq!(v(&format!("{be}/hotplug-status")), "");
         assert_eq!(perms(find(&l, be)), "n0,r1");
+        assert_eq!(v("/libxl/1/device/vif/0/backend"), be);
+        assert_eq!(v("/libxl/1/device/vif/0/mac"), "00:16:3e:27:10:3b");
+        assert_eq!(v("/libxl/1/device/vif/0/bridge"), "xenbr0");
     }
 }

@@ -8,16 +8,7 @@
 . /rig/lib.sh
 cycles=200
 [ -s /rig/soak-cycles ] && cycles=$(cat /rig/soak-cycles)
-free_mb() { xl info | awk '/^free_memory/ {print $3}'; }
 ferrite_free() { xl dmesg | sed -n 's/.*free frames \([0-9]*\).*/\1/p' | tail -1; }
-evtchns() { grep -c 'xen-dyn' /proc/interrupts; }
-gnt_maps() {
-  n=0
-  for p in $(pidof xenstored xenconsoled); do
-    n=$((n + $(grep -c gntdev "/proc/$p/maps")))
-  done
-  echo $n
-}
 ferrite=0
 xl info | grep -q '^xen_extra .*ferrite' && ferrite=1
 domu soak none "" rignoblk

@@ -28,7 +28,7 @@ done
 
 log "fxl create f1"
 t0=$(up)
-fxl create -v -p /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
+fxl create -v -p -e /tmp/f1.cfg 2> /tmp/fxl.err || { cat /tmp/fxl.err; fail "fxl create f1: $(cat /tmp/fxl.err)"; }
 t1=$(up)
 prefix "RIG: fxl create: " < /tmp/fxl.err
 id=$(fxl domid f1) || fail "fxl domid f1"
@@ -46,7 +46,7 @@ awk -v id="$id" '$1 == "f1" && $2 == id { f = 1 } END { exit !f }' /tmp/fxl.list
 xl list > /tmp/xl.list; prefix "RIG: xl list: " < /tmp/xl.list
 awk -v id="$id" '$1 == "f1" && $2 == id { f = 1 } END { exit !f }' /tmp/xl.list || fail "xl list does not show f1"
 fxl block-list f1 | prefix "RIG: fxl block-list: "
-# The pattern test, then the guest powers off (no monitor: fxl leaves it shut down).
+# The pattern test, then the guest powers off (no monitor, `create -e`: it stays shut down).
 waitfor /tmp/f1.cons 'DOMU-DONE' 300
 grep -a -q 'DOMU-PASS' /tmp/f1.cons || fail "f1 did not pass"
 end=$(( $(cut -d. -f1 /proc/uptime) + 60 ))

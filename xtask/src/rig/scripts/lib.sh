@@ -171,3 +171,15 @@ until_line() {
     [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "no '$2' in $1 after $3 s"; sleep 0.1
   done
 }
+
+# Leak gauges of the soak scenarios: the hypervisor's free memory (MiB), dom0's event channels,
+# and the gntdev mappings held by xenstored, xenconsoled and the processes PID… named.
+free_mb() { xl info | awk '/^free_memory/ {print $3}'; }
+evtchns() { grep -c 'xen-dyn' /proc/interrupts; }
+gnt_maps() {
+  n=0
+  for p in $(pidof xenstored xenconsoled) "$@"; do
+    n=$((n + $(grep -c gntdev "/proc/$p/maps")))
+  done
+  echo $n
+}
