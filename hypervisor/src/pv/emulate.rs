@@ -406,8 +406,13 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
             handled
         }
         // xsetbv (Xen's `x86emul_write_xcr` and `handle_xsetbv`): #UD while the guest's CR4.OSXSAVE
-        // is clear; XCR0 only, valid and within what Ferrite switches, or #GP(0).
+        // is clear; XCR0 only, valid, within what Ferrite switches and within the components
+        // the domain's CPU policy offers (leaf 0xd:0, Xen's `xcr0_max`), or #GP(0).
         (0x0f, 0x01) if insn[i + 2] == 0xd1 => {
+            let xcr0_max = super::cpu_policy::with_policy(dom, |p| {
+                let l = p.cpuid.lookup(0xd, 0);
+                u64::from(l[0]) | (u64::from(l[3]) << 32)
+            });
             let mut st = v.state.lock();
             if !st.cr4_osxsave {
                 drop(st);
@@ -415,7 +420,9 @@ pub fn privileged(dom: &Domain, v: &Vcpu, frame: &mut TrapFrame) -> bool {
                 return true;
             }
             let value = (frame.rdx << 32) | (frame.rax & 0xffff_ffff);
-            let ok = frame.rcx as u32 == 0 && guest::set_guest_xcr0(&mut st.fpu, value);
+            let ok = frame.rcx as u32 == 0
+                && value & !xcr0_max == 0
+                && guest::set_guest_xcr0(&mut st.fpu, value);
             if ok {
                 frame.rip = frame.rip.wrapping_add(3 + i as u64);
             }

@@ -554,30 +554,63 @@ struct Page([u8; 4096]);
 #[cfg(target_os = "none")]
 static mut SCRATCH: Page = Page([0; 4096]);
 
-/// The kernel of a built domain, at 0x400000: `EVTCHNOP_send` on `port`, then
-/// `sched_op(SCHEDOP_shutdown, &reason)` with SHUTDOWN_reboot, then a loop; or, `crash`ing,
-/// `ud2` with no trap table.
+/// What the kernel of a built domain does.
 #[cfg(target_os = "none")]
-fn tiny_kernel(crash: bool, port: u32) -> [u8; 48] {
-    let mut k = [0u8; 48];
-    if crash {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// Sends an event and shuts down for reboot.
+    Reboot,
+    /// Crashes at once (`ud2` with no trap table).
+    Crash,
+    /// Sets CR4.OSXSAVE and XCR0 to x87|SSE|AVX, then as `Reboot`; a refused `xsetbv` (#GP with
+    /// no trap table) crashes it. `avx`: whether the toolstack left AVX in its CPU policy.
+    Xsetbv { avx: bool },
+}
+
+/// The kernel of a built domain, at 0x400000 (see [`Kernel`]): `EVTCHNOP_send` on `port`,
+/// then `sched_op(SCHEDOP_shutdown, &reason)` with SHUTDOWN_reboot, then a loop, with the
+/// `xsetbv` steps first or only a `ud2`.
+#[cfg(target_os = "none")]
+fn tiny_kernel(kind: Kernel, port: u32) -> [u8; 96] {
+    const PORT_AT: usize = 88;
+    const REASON_AT: usize = 92;
+    let mut k = [0u8; 96];
+    if kind == Kernel::Crash {
         k[..2].copy_from_slice(&[0x0f, 0x0b]);
         return k;
     }
+    let xsetbv: &[u8] = &[
+        0x0f, 0x20, 0xe0, // mov rax, cr4
+        0x48, 0x0f, 0xba, 0xe8, 0x12, // bts rax, 18 (OSXSAVE)
+        0x0f, 0x22, 0xe0, // mov cr4, rax
+        0x31, 0xc9, // xor ecx, ecx
+        0xb8, 0x07, 0, 0, 0, // mov eax, 7 (x87, SSE, AVX)
+        0x31, 0xd2, // xor edx, edx
+        0x0f, 0x01, 0xd1, // xsetbv
+    ];
+    let pre = if matches!(kind, Kernel::Xsetbv { .. }) {
+        xsetbv.len()
+    } else {
+        0
+    };
+    k[..pre].copy_from_slice(&xsetbv[..pre]);
+    // rip-relative displacements from the end of each `lea` (body offsets 17 and 36).
+    let d1 = (PORT_AT - (pre + 17)) as u8;
+    let d2 = (REASON_AT - (pre + 36)) as u8;
     let code = [
         0xb8, 0x20, 0, 0, 0, // mov eax, __HYPERVISOR_event_channel_op
         0xbf, 0x04, 0, 0, 0, // mov edi, EVTCHNOP_send
-        0x48, 0x8d, 0x35, 0x17, 0, 0, 0, // lea rsi, [rip + 23] (offset 40: the port)
+        0x48, 0x8d, 0x35, d1, 0, 0, 0, // lea rsi, [rip + d1] (the port)
         0x0f, 0x05, // syscall
         0xb8, 0x1d, 0, 0, 0, // mov eax, __HYPERVISOR_sched_op
         0xbf, 0x02, 0, 0, 0, // mov edi, SCHEDOP_shutdown
-        0x48, 0x8d, 0x35, 0x08, 0, 0, 0, // lea rsi, [rip + 8] (offset 44: the reason)
+        0x48, 0x8d, 0x35, d2, 0, 0, 0, // lea rsi, [rip + d2] (the reason)
         0x0f, 0x05, // syscall
         0xeb, 0xfe, // jmp .
     ];
-    k[..code.len()].copy_from_slice(&code);
-    k[40..44].copy_from_slice(&port.to_le_bytes());
-    k[44] = 1; // SHUTDOWN_reboot
+    k[pre..pre + code.len()].copy_from_slice(&code);
+    k[PORT_AT..PORT_AT + 4].copy_from_slice(&port.to_le_bytes());
+    k[REASON_AT] = 1; // SHUTDOWN_reboot
     k
 }
 
@@ -739,8 +772,15 @@ fn virq_handler(t: &mut Test) {
 /// reboot (or crashes), which `getdomaininfo` shows with the reason and `VIRQ_DOM_EXC` tells.
 /// Destroyed, every frame comes back.
 #[cfg(target_os = "none")]
-fn build_and_run(t: &mut Test, crash: bool) {
-    let what = if crash { "crashing" } else { "rebooting" };
+fn build_and_run(t: &mut Test, kind: Kernel) {
+    let what = match kind {
+        Kernel::Reboot => "rebooting",
+        Kernel::Crash => "crashing",
+        Kernel::Xsetbv { avx: true } => "xsetbv with AVX offered",
+        Kernel::Xsetbv { avx: false } => "xsetbv with AVX taken out of its policy",
+    };
+    // A refused xsetbv crashes the domain as `ud2` does.
+    let crash = matches!(kind, Kernel::Crash | Kernel::Xsetbv { avx: false });
     let none = [0u8; 8];
     let (_, pi) = sysctl(PHYSINFO, &none, SV);
     let free_before = pi.arg::<XenSysctlPhysinfo>().unwrap_or_default().free_pages;
@@ -825,7 +865,7 @@ fn build_and_run(t: &mut Test, crash: bool) {
         && poke(id, l3, &[(0, (l2 << 12) | pt)], &[])
         && poke(id, l2, &[(2, (l1 << 12) | pt)], &[])
         && poke(id, l1, &[(0, (code << 12) | 0x25)], &[])
-        && poke(id, code, &[], &tiny_kernel(crash, remote));
+        && poke(id, code, &[], &tiny_kernel(kind, remote));
     t.check(
         ok,
         format_args!("page tables and kernel written through foreign mappings"),
@@ -845,8 +885,11 @@ fn build_and_run(t: &mut Test, crash: bool) {
         0,
         "mmuext_op PIN_L4_TABLE of its L4 with foreigndom",
     );
-    if !crash {
+    if kind == Kernel::Reboot {
         page_frame_info(t, id, [l4, l3, l2, l1, code, big[0]]);
+    }
+    if kind == (Kernel::Xsetbv { avx: false }) {
+        take_avx_out(t, id);
     }
     // SAFETY: all-zero bytes are a valid `vcpu_guest_context` (plain integers).
     let mut ctx: domu_frontends::abi::arch_x86::VcpuGuestContext = unsafe { core::mem::zeroed() };
@@ -962,6 +1005,53 @@ fn build_and_run(t: &mut Test, crash: bool) {
     let free_after = pi.arg::<XenSysctlPhysinfo>().unwrap_or_default().free_pages;
     println!("control: free pages {free_before} before the {what} domain, {free_after} after");
 }
+/// The toolstack takes AVX out of domain `id`'s CPU policy: leaf 1's AVX flag and leaf 0xd's
+/// AVX state component, the rest as the domain has it.
+#[cfg(target_os = "none")]
+fn take_avx_out(t: &mut Test, id: u16) {
+    use domu_frontends::abi::arch_x86::{XenCpuidLeaf, XenMsrEntry};
+    use domu_frontends::abi::domctl::XenDomctlCpuPolicy;
+    const DOMCTL_GET_CPU_POLICY: u32 = 82;
+    const DOMCTL_SET_CPU_POLICY: u32 = 83;
+    let mut leaves = [XenCpuidLeaf::default(); 120];
+    let mut msrs = [XenMsrEntry::default(); 2];
+    let get = XenDomctlCpuPolicy {
+        nr_leaves: 120,
+        nr_msrs: 2,
+        leaves: leaves.as_mut_ptr() as u64,
+        msrs: msrs.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    let (rc, op) = domctl(DOMCTL_GET_CPU_POLICY, id, &get, DV);
+    let n = op.arg::<XenDomctlCpuPolicy>().unwrap_or_default().nr_leaves as usize;
+    t.eq(rc, 0, "get_cpu_policy of the domain to build");
+    let mut two = [XenCpuidLeaf::default(); 2];
+    for l in &leaves[..n.min(120)] {
+        match (l.leaf, l.subleaf) {
+            (1, _) => {
+                two[0] = XenCpuidLeaf {
+                    c: l.c & !(1 << 28),
+                    ..*l
+                }
+            }
+            (0xd, 0) => two[1] = XenCpuidLeaf { a: l.a & !4, ..*l },
+            _ => {}
+        }
+    }
+    let set = XenDomctlCpuPolicy {
+        nr_leaves: 2,
+        nr_msrs: 0,
+        leaves: two.as_mut_ptr() as u64,
+        msrs: 0,
+        ..Default::default()
+    };
+    t.eq(
+        domctl(DOMCTL_SET_CPU_POLICY, id, &set, DV).0,
+        0,
+        "set_cpu_policy without AVX (leaf 1 and leaf 0xd:0)",
+    );
+}
+
 #[cfg(target_os = "none")]
 static mut PIECES: [u8; 32768] = [0; 32768];
 
@@ -1357,8 +1447,18 @@ extern "C" fn guest_main() {
     );
 
     lifecycle(&mut t);
-    build_and_run(&mut t, false);
-    build_and_run(&mut t, true);
+    build_and_run(&mut t, Kernel::Reboot);
+    build_and_run(&mut t, Kernel::Crash);
+    // XCR0 is checked against the domain's policy (Xen's `xcr0_max`), not only against what
+    // the hypervisor switches: where the CPU has AVX, a policy without it refuses it.
+    let cpuid = sys::traps::fep_cpuid;
+    let avx = cpuid(1, 0)[2] & (1 << 28) != 0 && cpuid(0xd, 0)[0] & 4 != 0;
+    if avx {
+        build_and_run(&mut t, Kernel::Xsetbv { avx: true });
+        build_and_run(&mut t, Kernel::Xsetbv { avx: false });
+    } else {
+        println!("control: no AVX on this CPU: the xsetbv cases are skipped");
+    }
     scheduling(&mut t, pi.nr_cpus);
     migration(&mut t, pi.nr_cpus);
     cpu_policy(&mut t);
