@@ -11,7 +11,8 @@
 //! non-canonical address (279), PSE set on a live L2 entry (148), `MMU_MACHPHYS_UPDATE` of a
 //! frame not the guest's (113); grants: host+device mapping unmapped one side at a time (224,
 //! 394), `unmap_and_replace` moving a writable PTE under a read-only handle (234), a misaligned
-//! `contains_pte` address (227), a grant for another domain (316), read-only
+//! `contains_pte` address (227), a grant for another domain (316), a grant of RAM asking for
+//! uncached access (402, 154), read-only
 //! and writable mappings of one grant (230), swapping a grant in use (134), `cache_flush` of
 //! system frames (232), a 400-op copy chain run exactly once in order (318).
 #![cfg_attr(target_os = "none", no_std)]
@@ -23,7 +24,8 @@ use domu_frontends::{
     abi::grant_table::{
         GnttabCacheFlush, GnttabCopy, GnttabOp, GnttabUnmapAndReplace, GnttabUnmapGrantRef,
         GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP,
-        GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_WRITING,
+        GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PAT, GTF_PCD, GTF_PERMIT_ACCESS, GTF_PWT,
+        GTF_READING, GTF_WRITING,
     },
     abi::xen::{Hypercall, SifFlags},
     abi::{DomId, GrantHandle},
@@ -38,6 +40,13 @@ use domu_frontends::{
 
 #[cfg(target_os = "none")]
 const UVMF_INVLPG: u64 = 2;
+#[cfg(target_os = "none")]
+const PTE_PWT: u64 = 1 << 3;
+#[cfg(target_os = "none")]
+const PTE_PCD: u64 = 1 << 4;
+/// PAT in a 4 KiB entry (bit 7, PSE's place at the upper levels).
+#[cfg(target_os = "none")]
+const PTE_PAT: u64 = 1 << 7;
 #[cfg(target_os = "none")]
 const GENERAL_ERROR: i16 = -1;
 #[cfg(target_os = "none")]
@@ -603,6 +612,13 @@ fn unmap_op(handle: GrantHandle, host_addr: u64, dev_bus_addr: u64) -> i16 {
     u[0].status
 }
 
+/// The L1 entry that maps `va`.
+#[cfg(target_os = "none")]
+fn pte_of(va: u64) -> u64 {
+    let (pte, _) = mmu::pte_address(va);
+    mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize)
+}
+
 /// `GNTTABOP_unmap_and_replace`: `(rc, status)`.
 #[cfg(target_os = "none")]
 fn unmap_and_replace(handle: GrantHandle, host_addr: u64, new_addr: u64) -> (i64, i16) {
@@ -736,10 +752,6 @@ extern "C" fn guest_main() {
         (0, 0),
         "XSA-234: unmap_and_replace of x2's read-only grant with x1's PTE",
     );
-    let pte_of = |va: u64| {
-        let (pte, _) = mmu::pte_address(va);
-        mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize)
-    };
     t.eq(pte_of(x1), 0, "XSA-234: x1's PTE is zapped");
     t.eq(
         pte_of(x2) & (ADDR_MASK | 3),
@@ -804,6 +816,26 @@ extern "C" fn guest_main() {
         mmu::update_va_mapping(f, (f_mfn << 12) | PTE_RW, UVMF_INVLPG),
         0,
         "XSA-234: f writable again",
+    );
+    // And, as Xen's `replace_grant_pv_mapping`, `unmap_and_replace` takes `new_addr`'s entry
+    // before it checks `host_addr`: when the check fails, that entry is gone all the same.
+    let (_, st4, h4) = gnttab::map(me, 23, x1, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+    t.eq(st4, 0, "XSA-234: a mapped read-only at x1");
+    t.eq(
+        mmu::update_va_mapping(x3, (f_mfn << 12) | PTE_RO, UVMF_INVLPG),
+        0,
+        "XSA-234: x3 maps f read-only",
+    );
+    t.eq(
+        unmap_and_replace(h4, x2, x3),
+        (0, GENERAL_ERROR),
+        "XSA-234: unmap_and_replace naming x2, where nothing is mapped",
+    );
+    t.eq(pte_of(x3), 0, "XSA-234: x3's entry was taken all the same");
+    t.eq(
+        gnttab::unmap(h4, x1),
+        (0, 0),
+        "XSA-234: the handle still unmaps at x1",
     );
     let revoked = [22, 23, 25].iter().all(|&r| gt.end_access(r));
     t.check(revoked, format_args!("XSA-234: revoked"));
@@ -884,6 +916,31 @@ extern "C" fn guest_main() {
         "XSA-230: unmap the read-only one",
     );
     t.eq(gt.flags(21), GTF_PERMIT_ACCESS, "XSA-230: both bits clear");
+
+    // XSA-402 / 154: a grant of RAM whose entry asks for PWT, PCD and PAT is mapped write-back
+    // all the same (Xen gives a grant's cache attributes only to I/O frames): no domain gets a
+    // non-coherent mapping of RAM through a grant.
+    gt.grant(
+        28,
+        me,
+        a_mfn,
+        GTF_PERMIT_ACCESS | GTF_PWT | GTF_PCD | GTF_PAT,
+    );
+    let (_, st, hc) = gnttab::map(me, 28, x1, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+    t.eq(st, 0, "XSA-402: a grant asking for UC mapped");
+    let e = pte_of(x1);
+    t.eq(
+        (e & (ADDR_MASK | 1), e & (PTE_PWT | PTE_PCD | PTE_PAT)),
+        ((a_mfn << 12) | 1, 0),
+        "XSA-402: the grant mapping of RAM is write-back (no PWT, PCD, PAT)",
+    );
+    t.eq(
+        read_u64(x1 + 8),
+        0xa000_0001,
+        "XSA-402: and reads the frame",
+    );
+    t.eq(gnttab::unmap(hc, x1), (0, 0), "XSA-402: unmapped");
+    t.check(gt.end_access(28), format_args!("XSA-402: revoked"));
 
     // XSA-134: swapping a grant in use is GNTST_eagain; unused, the entries swap.
     gt.grant(26, me, a_mfn, GTF_PERMIT_ACCESS);
