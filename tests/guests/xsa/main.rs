@@ -529,10 +529,11 @@ fn max_mem(dom: u16, pages: u64) -> i64 {
     sys::hypercall_with(Hypercall::Domctl as u32, &mut op)
 }
 
-/// XSA-385: with its maximum reservation 8 frames above what it holds, the domain asks for
-/// extents of every order 0-63, one at a time up to the most a call may encode (`nr_extents`
-/// `2^26 - 1`): the counts whose frames would wrap 32-bit arithmetic. It gets exactly the
-/// extents that fit under the maximum and never holds more than it; what it got is given back.
+/// XSA-385: with its maximum reservation 8 frames above what it holds, the domain asks for 1,
+/// 7, 9 and `2^26 - 1` (the most a call may encode) extents of every order 0-63, by
+/// `increase_reservation` and by `populate_physmap`: counts and orders whose frames wrap 32-bit
+/// arithmetic. It gets exactly the extents that fit under the maximum and never holds more
+/// than it; what it got is given back after each call.
 #[cfg(target_os = "none")]
 fn memory_limit(t: &mut Test) {
     let cur = sys::memory::current();
