@@ -533,26 +533,36 @@ fn flush(addr: u64, contains_pte: bool) {
 }
 
 /// `create_grant_pv_mapping`: writes the grant PTE over whatever the slot held, releasing the
-/// old entry's references.
+/// old entry's references. The grant's cache attributes apply to I/O frames only: a frame of
+/// RAM is mapped write-back whatever the entry asks (`map_grant_ref` passes 0 for a page the
+/// granter owns), so that no domain gets a non-coherent mapping of RAM (XSA-154, 402).
 fn create_host_mapping(dom: &Domain, v: &Vcpu, m: &Mapping) -> Result<(), GnttabStatus> {
     let cpte = m.flags & GNTMAP_CONTAINS_PTE != 0;
     let ft = crate::mm::frame_table();
+    let cache_flags = if ft.owner(m.mfn) == Some(xen_abi::DomId::IO) {
+        m.cache_flags
+    } else {
+        0
+    };
     let _mmu = dom.mmu.lock();
     let (l1, index) = locate(dom, v, m.host_addr, cpte).map_err(|()| GnttabStatus::GeneralError)?;
     let old = frame_read_u64(l1, index * 8).map_err(|_| GnttabStatus::GeneralError)?;
-    frame_write_u64(l1, index * 8, grant_pte(m.mfn, m.flags, m.cache_flags))
+    frame_write_u64(l1, index * 8, grant_pte(m.mfn, m.flags, cache_flags))
         .map_err(|_| GnttabStatus::GeneralError)?;
     ft.put_l1e(old);
     flush(m.host_addr, cpte);
     Ok(())
 }
 
-/// `replace_grant_pv_mapping`: the slot must still map `mfn` with the grant's access; it is
-/// cleared, or with `new_addr` gets the entry moved from there.
+/// `replace_grant_pv_mapping`: the slot at `addr` must still map `mfn` with the grant's access
+/// (and, in Ferrite, `addr` be the address mapped: `recorded`); it is cleared, or with
+/// `new_addr` gets the entry moved from there. As Xen, `new_addr`'s entry is taken (its slot
+/// cleared) before `addr` is checked: if the check fails, the entry taken is released.
 fn replace_host_mapping(
     dom: &Domain,
     v: &Vcpu,
     addr: u64,
+    recorded: bool,
     mfn: Mfn,
     flags: u32,
     new_addr: u64,
@@ -562,23 +572,34 @@ fn replace_host_mapping(
         return Err(GnttabStatus::GeneralError);
     }
     let _mmu = dom.mmu.lock();
-    let (l1, index) = locate(dom, v, addr, cpte).map_err(|()| GnttabStatus::GeneralError)?;
-    let old = frame_read_u64(l1, index * 8).map_err(|_| GnttabStatus::GeneralError)?;
-    let want = grant_pte(mfn, flags, 0);
-    if pte_mfn(old) != mfn || (old ^ want) & (PTE_P | PTE_RW) != 0 {
-        return Err(GnttabStatus::GeneralError);
-    }
     let mut new = 0;
     if new_addr != 0 {
+        // `steal_linear_address`.
         let (nl1, nindex) =
             locate(dom, v, new_addr, false).map_err(|()| GnttabStatus::GeneralError)?;
         new = frame_read_u64(nl1, nindex * 8).map_err(|_| GnttabStatus::GeneralError)?;
         frame_write_u64(nl1, nindex * 8, 0).map_err(|_| GnttabStatus::GeneralError)?;
         flush(new_addr, false);
     }
-    frame_write_u64(l1, index * 8, new).map_err(|_| GnttabStatus::GeneralError)?;
-    flush(addr, cpte);
-    Ok(())
+    let r = (|| {
+        if !recorded {
+            return Err(GnttabStatus::GeneralError);
+        }
+        let (l1, index) = locate(dom, v, addr, cpte).map_err(|()| GnttabStatus::GeneralError)?;
+        let old = frame_read_u64(l1, index * 8).map_err(|_| GnttabStatus::GeneralError)?;
+        let want = grant_pte(mfn, flags, 0);
+        if pte_mfn(old) != mfn || (old ^ want) & (PTE_P | PTE_RW) != 0 {
+            return Err(GnttabStatus::GeneralError);
+        }
+        frame_write_u64(l1, index * 8, new).map_err(|_| GnttabStatus::GeneralError)?;
+        flush(addr, cpte);
+        Ok(())
+    })();
+    if r.is_err() {
+        // "If there was an error, we are still responsible for the stolen pte."
+        crate::mm::frame_table().put_l1e(new);
+    }
+    r
 }
 
 fn map_one(dom: &Domain, v: &Vcpu, op: &mut GnttabMapGrantRef) {
@@ -666,8 +687,16 @@ fn unmap_one(
     if let Some(m) = m {
         let host = m.flags & xen_abi::grant_table::GNTMAP_HOST_MAP != 0;
         let dev_ok = dev_bus_addr == 0 || dev_bus_addr == m.mfn.addr();
-        if host_addr != 0 && host && host_addr == m.host_addr && dev_ok {
-            replace_host_mapping(dom, v, host_addr, m.mfn, m.flags, new_addr.unwrap_or(0))?;
+        if host_addr != 0 && host && dev_ok {
+            replace_host_mapping(
+                dom,
+                v,
+                host_addr,
+                host_addr == m.host_addr,
+                m.mfn,
+                m.flags,
+                new_addr.unwrap_or(0),
+            )?;
         }
     }
     let u = with_hub(|h| match new_addr {

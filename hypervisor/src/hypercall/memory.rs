@@ -279,7 +279,9 @@ fn exchange_extents(dom: &Domain, arg: u64) -> XenResult<bool> {
             break;
         }
         let j = x.nr_exchanged / k;
-        // The frames given up: the domain's, allocated, referenced by nothing else.
+        // The frames given up: the domain's, referenced by nothing else, each taken at once
+        // (`steal_page`, XSA-287: a reference another vCPU takes meanwhile makes the steal
+        // fail, never the frame leave while mapped); handed back if the extent fails.
         let mut given: heapless::Vec<Mfn, 512> = heapless::Vec::new();
         for i in 0..k {
             let m: Mfn = match read_guest_struct(inr.extent_start.wrapping_add((j * k + i) * 8)) {
@@ -289,40 +291,34 @@ fn exchange_extents(dom: &Domain, arg: u64) -> XenResult<bool> {
                     break;
                 }
             };
-            let free_to_give = ft.owner(m) == Some(dom.id)
-                && ft.allocated(m)
-                && ft.count(m) == 1
-                && ft.type_state(m).count == 0
-                && m != dom.shared_info
-                && !given.contains(&m);
-            if !free_to_give {
+            if m == dom.shared_info || given.contains(&m) || !ft.steal(m, dom.id) {
                 result = Err(Errno::EINVAL);
                 break;
             }
             let _ = given.push(m);
         }
-        if result.is_err() {
-            break;
-        }
         let gpfn_slot = outr.extent_start.wrapping_add(j * 8);
-        let gpfn: Pfn = match read_guest_struct(gpfn_slot) {
-            Ok(g) => g,
+        let new = result.and_then(|_| {
+            let gpfn: Pfn = read_guest_struct(gpfn_slot)?;
+            let first = crate::mm::alloc_contiguous_zeroed(k, below).ok_or(Errno::ENOMEM)?;
+            if let Err(e) = write_guest_struct(gpfn_slot, &first) {
+                for i in 0..k {
+                    let _ = crate::mm::free_frame(first + i);
+                }
+                return Err(e);
+            }
+            Ok((first, gpfn))
+        });
+        let (first, gpfn) = match new {
+            Ok(n) => n,
             Err(e) => {
+                for &m in &given {
+                    ft.unsteal(m);
+                }
                 result = Err(e);
                 break;
             }
         };
-        let Some(first) = crate::mm::alloc_contiguous_zeroed(k, below) else {
-            result = Err(Errno::ENOMEM);
-            break;
-        };
-        if let Err(e) = write_guest_struct(gpfn_slot, &first) {
-            for i in 0..k {
-                let _ = crate::mm::free_frame(first + i);
-            }
-            result = Err(e);
-            break;
-        }
         dom.frame_span.note(first, k);
         for i in 0..k {
             ft.assign(first + i, dom.id);
@@ -330,7 +326,7 @@ fn exchange_extents(dom: &Domain, arg: u64) -> XenResult<bool> {
         }
         for &m in &given {
             // Freed (M2P invalidated) now: nothing else referenced it.
-            ft.release(m);
+            ft.free_stolen(m);
         }
         x.nr_exchanged += k;
     }

@@ -307,6 +307,50 @@ impl<M: PtMemory> FrameTable<'_, M> {
         self.put_page(mfn)
     }
 
+    /// Xen's `steal_page` (after XSA-287): takes frame `mfn` from `dom` if nothing but the
+    /// allocation references it. Its count goes from the allocation's alone to zero in one
+    /// atomic step, so no reference can be taken meanwhile ([`Self::get_page`] needs a non-zero
+    /// count) and none can be dropped under it ([`Self::release`] finds no allocation). The
+    /// frame then belongs to the caller, to hand back ([`Self::unsteal`]) or free
+    /// ([`Self::free_stolen`]). False, with nothing changed, if `dom` does not own it or
+    /// anything else holds a reference or a type use.
+    pub fn steal(&self, mfn: Mfn, dom: DomId) -> bool {
+        let Some(f) = self.info(mfn) else {
+            return false;
+        };
+        if f.owner.load(Ordering::Acquire) != owner_word(Some(dom))
+            || f.count
+                .compare_exchange(ALLOCATED | 1, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return false;
+        }
+        // A type use comes with a general reference, which the exchange above ruled out; a
+        // frame still typed (which would be a bookkeeping bug) is handed back, not freed.
+        if self.type_state(mfn).count != 0 {
+            self.unsteal(mfn);
+            return false;
+        }
+        true
+    }
+
+    /// Gives a frame taken by [`Self::steal`] back to its owner with its allocation reference.
+    pub fn unsteal(&self, mfn: Mfn) {
+        if let Some(f) = self.info(mfn) {
+            f.count.store(ALLOCATED | 1, Ordering::Release);
+        }
+    }
+
+    /// Frees a frame taken by [`Self::steal`] (through [`PtMemory::freed`]).
+    pub fn free_stolen(&self, mfn: Mfn) {
+        if let Some(f) = self.info(mfn) {
+            f.owner.store(OWNER_NONE, Ordering::Release);
+            f.type_info.store(0, Ordering::Release);
+            f.linear.store(0, Ordering::Release);
+            self.mem.freed(mfn);
+        }
+    }
+
     /// True while the owner holds its allocation reference.
     pub fn allocated(&self, mfn: Mfn) -> bool {
         self.info(mfn)
@@ -1145,6 +1189,35 @@ mod tests {
         assert_eq!(t.type_state(Mfn(20)).ty, PageType::None);
         // Updates to a page that is not a validated table are refused here.
         assert_eq!(t.mod_entry(Mfn(21), 0, 0, false, D), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn steal_takes_only_an_unreferenced_frame_and_shuts_out_new_references() {
+        let (frames, mem) = setup(100);
+        let t = FrameTable {
+            frames: &frames,
+            mem: &mem,
+        };
+        t.assign(Mfn(60), DomId(1));
+        assert!(!t.steal(Mfn(60), DomId(2)), "not the owner");
+        t.get_page(Mfn(60), DomId(1)).unwrap();
+        assert!(!t.steal(Mfn(60), DomId(1)), "a mapping holds it");
+        assert_eq!(t.count(Mfn(60)), 2, "nothing changed");
+        assert!(t.allocated(Mfn(60)));
+        t.put_page(Mfn(60));
+        assert!(t.steal(Mfn(60), DomId(1)));
+        assert_eq!(
+            t.get_page(Mfn(60), DomId(1)),
+            Err(Errno::EINVAL),
+            "no new reference"
+        );
+        assert!(!t.release(Mfn(60)), "nor a second giving back");
+        t.unsteal(Mfn(60));
+        assert_eq!((t.count(Mfn(60)), t.allocated(Mfn(60))), (1, true));
+        assert!(t.steal(Mfn(60), DomId(1)));
+        t.free_stolen(Mfn(60));
+        assert_eq!(t.owner(Mfn(60)), None);
+        assert_eq!(*mem.freed.borrow(), vec![Mfn(60)]);
     }
 
     #[test]

@@ -10,7 +10,10 @@
 //! priority of a port closed under FIFO, `-ENOSYS` for a priority under 2-level). Grants (XSA-218, 228, 236): vCPU 0 maps a grant of its own writable,
 //! writes through it and unmaps, while vCPU 1 maps it read-only, copies out of it and unmaps,
 //! for a second; afterwards the entry's busy bits are clear, it can be revoked, and the frame
-//! pins as an L1 (no page or type reference left behind or dropped twice).
+//! pins as an L1 (no page or type reference left behind or dropped twice). Page types
+//! (XSA-401): vCPU 0 pins a frame as an L1 while vCPU 1 maps it writable. Exchange (XSA-287):
+//! vCPU 0 gives a frame up by `XENMEM_exchange` over and over while vCPU 1 maps and unmaps it;
+//! a frame given up is never left mapped.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -32,7 +35,7 @@ use domu_frontends::{
     Test,
 };
 
-/// What vCPU 1 is to do: 0 wait, 1 events, 2 grants, 4 page types, 3 stop.
+/// What vCPU 1 is to do: 0 wait, 1 events, 2 grants, 4 page types, 5 exchange, 3 stop.
 #[cfg(target_os = "none")]
 static PHASE: AtomicU32 = AtomicU32::new(0);
 #[cfg(target_os = "none")]
@@ -232,6 +235,32 @@ fn types_ap() {
     }
 }
 
+/// The frame vCPU 0 offers to `XENMEM_exchange` (the one the last exchange gave it).
+#[cfg(target_os = "none")]
+static OFFERED: AtomicU64 = AtomicU64::new(0);
+
+#[cfg(target_os = "none")]
+fn exchange_ap() {
+    let x = AP_VA.load(Ordering::SeqCst);
+    while PHASE.load(Ordering::SeqCst) == 5 {
+        let f = OFFERED.load(Ordering::SeqCst);
+        match mmu::update_va_mapping(x, (f << 12) | PTE_RW, 2) {
+            0 => {
+                write_u64(x, 0x287);
+                let rc = mmu::update_va_mapping(x, 0, 2);
+                if rc != 0 {
+                    bad(15, rc);
+                }
+            }
+            // The frame was exchanged away (or was being) before the mapping could take a
+            // reference: "could not get page" (-EBUSY), or no longer the guest's (-EINVAL).
+            -16 | -22 => {}
+            rc => bad(15, rc),
+        }
+        AP_OPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// The FXSAVE image vCPU 1 takes before it runs any other instruction (XSA-165).
 #[cfg(target_os = "none")]
 #[repr(C, align(16))]
@@ -260,6 +289,7 @@ extern "C" fn ap_main() -> ! {
             1 => events_ap(),
             2 => grants_ap(),
             4 => types_ap(),
+            5 => exchange_ap(),
             3 => break,
             _ => core::hint::spin_loop(),
         }
@@ -526,6 +556,97 @@ struct TypesBuf([u8; 8192]);
 #[cfg(target_os = "none")]
 static mut TYPES_BUF: TypesBuf = TypesBuf([0; 8192]);
 
+/// XSA-287: vCPU 0 exchanges a frame it does not map (`XENMEM_exchange`, one frame for one)
+/// over and over, each time offering the frame the last exchange gave it, while vCPU 1 maps
+/// the offered frame writable, writes it and unmaps it. An exchange gives the frame up only if
+/// nothing maps it at that instant (`steal_page`), else it is -EINVAL with nothing exchanged:
+/// right after a successful exchange, vCPU 1's slot never maps the frame given up.
+#[cfg(target_os = "none")]
+fn exchange_race(t: &mut Test) {
+    let b = core::ptr::addr_of!(XCHG_BUF) as u64;
+    let (own, x) = (b, b + 4096);
+    let pfn = mmu::mfn_to_pfn(mmu::va_to_mfn(own));
+    let mut f = mmu::va_to_mfn(own);
+    t.eq(
+        mmu::update_va_mapping(own, 0, 2),
+        0,
+        "XSA-287: the offered frame unmapped",
+    );
+    OFFERED.store(f, Ordering::SeqCst);
+    AP_VA.store(x, Ordering::SeqCst);
+    let before = AP_OPS.load(Ordering::SeqCst);
+    PHASE.store(5, Ordering::SeqCst);
+    let until = events::system_time() + 1_000_000_000;
+    let (mut swapped, mut refused, mut odd, mut seen) = (0u64, 0u64, None, 0u64);
+    let (pte, _) = mmu::pte_address(x);
+    while events::system_time() < until {
+        let mut inputs = [f];
+        let (rc, done, out) = exchange(&mut inputs, pfn);
+        match (rc, done) {
+            (0, 1) => {
+                // vCPU 1's slot, read after the exchange: never the frame given up.
+                let e = mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize);
+                if e & 1 != 0 && (e & mmu::ADDR_MASK) >> 12 == f {
+                    seen += 1;
+                }
+                swapped += 1;
+                f = out;
+                OFFERED.store(f, Ordering::SeqCst);
+            }
+            (-22, 0) => refused += 1,
+            r => {
+                odd = Some(r);
+                break;
+            }
+        }
+    }
+    end_phase();
+    let done = AP_OPS.load(Ordering::SeqCst) - before;
+    println!("races: {swapped} exchanges, {refused} refused while mapped, {done} maps by vCPU 1");
+    t.eq(odd, None, "XSA-287: exchanges answer 0 or -EINVAL");
+    t.eq(
+        seen,
+        0,
+        "XSA-287: a frame given up is never left mapped by the other vCPU",
+    );
+    t.check(
+        swapped >= 10 && done >= 10,
+        format_args!("XSA-287: both vCPUs raced on the frame"),
+    );
+    t.eq(
+        mmu::update_va_mapping(own, (f << 12) | PTE_RW, 2),
+        0,
+        "XSA-287: the last frame maps in its place",
+    );
+    t.eq(mmu::mfn_to_pfn(f), pfn, "XSA-287: its M2P entry is the PFN");
+    write_u64(own, 0x2870);
+    t.eq(read_u64(own), 0x2870, "XSA-287: and it holds data");
+}
+
+/// `XENMEM_exchange` of the frames `inputs` for one frame, whose M2P entry becomes `gpfn`:
+/// (rc, nr_exchanged, the new frame).
+#[cfg(target_os = "none")]
+fn exchange(inputs: &mut [u64], gpfn: u64) -> (i64, u64, u64) {
+    let mut out = [gpfn];
+    let mut x = [0u8; 72];
+    x[..8].copy_from_slice(&(inputs.as_mut_ptr() as u64).to_le_bytes());
+    x[8..16].copy_from_slice(&(inputs.len() as u64).to_le_bytes());
+    x[24..26].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    x[32..40].copy_from_slice(&(out.as_mut_ptr() as u64).to_le_bytes());
+    x[40..48].copy_from_slice(&1u64.to_le_bytes());
+    x[56..58].copy_from_slice(&0x7ff0u16.to_le_bytes());
+    let rc = sys::hypercall_buf(
+        domu_frontends::abi::xen::Hypercall::MemoryOp as u32,
+        11,
+        &mut x,
+    );
+    let done = u64::from_le_bytes(x[64..72].try_into().unwrap_or([0; 8]));
+    (rc, done, out[0])
+}
+
+#[cfg(target_os = "none")]
+static mut XCHG_BUF: TypesBuf = TypesBuf([0; 8192]);
+
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -536,6 +657,7 @@ extern "C" fn guest_main() {
     start_ap(&mut t);
     events_race(&mut t);
     types_race(&mut t);
+    exchange_race(&mut t);
     grants_race(&mut t);
     t.eq(AP_DONE.load(Ordering::SeqCst), 1, "vCPU 1 finished");
     let b = AP_BAD.load(Ordering::SeqCst);

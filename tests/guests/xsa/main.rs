@@ -6,10 +6,13 @@
 //! MISC_ENABLE MSRs (351, 333), `mov ss; int3` with a sticky DR6.BD (265), polling every port
 //! (221), allocating ports until `-ENOSPC` (317), a failed FIFO `init_control` (188), an
 //! `XENMEM_exchange` whose restart point aims its lists at the hypervisor (212), reservations
-//! naming every NUMA node (231), a flush of a
+//! naming every NUMA node (231), extents of every order and count up to the maximum
+//! reservation (385), a flush of a
 //! non-canonical address (279), PSE set on a live L2 entry (148), `MMU_MACHPHYS_UPDATE` of a
 //! frame not the guest's (113); grants: host+device mapping unmapped one side at a time (224,
-//! 394), a misaligned `contains_pte` address (227), a grant for another domain (316), read-only
+//! 394), `unmap_and_replace` moving a writable PTE under a read-only handle (234), a misaligned
+//! `contains_pte` address (227), a grant for another domain (316), a grant of RAM asking for
+//! uncached access (402, 154), read-only
 //! and writable mappings of one grant (230), swapping a grant in use (134), `cache_flush` of
 //! system frames (232), a 400-op copy chain run exactly once in order (318).
 #![cfg_attr(target_os = "none", no_std)]
@@ -17,14 +20,16 @@
 
 #[cfg(target_os = "none")]
 use domu_frontends::{
+    abi::domctl::{XenDomctl, XenDomctlMaxMem, XEN_DOMCTL_INTERFACE_VERSION},
     abi::grant_table::{
-        GnttabCacheFlush, GnttabCopy, GnttabOp, GnttabUnmapGrantRef, GNTCOPY_DEST_GREF,
-        GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP, GNTMAP_HOST_MAP,
-        GNTMAP_READONLY, GTF_PERMIT_ACCESS, GTF_READING, GTF_WRITING,
+        GnttabCacheFlush, GnttabCopy, GnttabOp, GnttabUnmapAndReplace, GnttabUnmapGrantRef,
+        GNTCOPY_DEST_GREF, GNTCOPY_SOURCE_GREF, GNTMAP_CONTAINS_PTE, GNTMAP_DEVICE_MAP,
+        GNTMAP_HOST_MAP, GNTMAP_READONLY, GTF_PAT, GTF_PCD, GTF_PERMIT_ACCESS, GTF_PWT,
+        GTF_READING, GTF_WRITING,
     },
     abi::xen::{Hypercall, SifFlags},
     abi::{DomId, GrantHandle},
-    sys,
+    println, sys,
     sys::events,
     sys::gnttab::{self, Table},
     sys::mmu::{self, mmuext, ADDR_MASK, PTE_RO, PTE_RW},
@@ -35,6 +40,13 @@ use domu_frontends::{
 
 #[cfg(target_os = "none")]
 const UVMF_INVLPG: u64 = 2;
+#[cfg(target_os = "none")]
+const PTE_PWT: u64 = 1 << 3;
+#[cfg(target_os = "none")]
+const PTE_PCD: u64 = 1 << 4;
+/// PAT in a 4 KiB entry (bit 7, PSE's place at the upper levels).
+#[cfg(target_os = "none")]
+const PTE_PAT: u64 = 1 << 7;
 #[cfg(target_os = "none")]
 const GENERAL_ERROR: i16 = -1;
 #[cfg(target_os = "none")]
@@ -488,6 +500,103 @@ fn multicall_walks(t: &mut Test, pages: [u64; 4], d: u64) {
     t.check(ok, format_args!("XSA-286: the four frames writable again"));
 }
 
+/// `XENMEM_increase_reservation` (0) or `XENMEM_populate_physmap` (6) of `nr` extents of
+/// `2^order` frames for this domain, listed at `list` (only as many slots as are done are
+/// written; the rest need only lie in guest space).
+#[cfg(target_os = "none")]
+fn reserve_raw(cmd: u64, list: u64, nr: u64, order: u32) -> i64 {
+    let mut r = [0u8; 32];
+    r[..8].copy_from_slice(&list.to_le_bytes());
+    r[8..16].copy_from_slice(&nr.to_le_bytes());
+    r[16..20].copy_from_slice(&order.to_le_bytes());
+    r[24..26].copy_from_slice(&sys::memory::SELF.to_le_bytes());
+    sys::hypercall_buf(Hypercall::MemoryOp as u32, cmd, &mut r)
+}
+
+/// `XEN_DOMCTL_max_mem` of domain `dom`.
+#[cfg(target_os = "none")]
+fn max_mem(dom: u16, pages: u64) -> i64 {
+    let mut op = XenDomctl {
+        cmd: 11,
+        interface_version: XEN_DOMCTL_INTERFACE_VERSION,
+        domain: DomId(dom),
+        _pad: [0; 3],
+        u: [0; 16],
+    };
+    op.set_arg(&XenDomctlMaxMem {
+        max_memkb: pages * 4,
+    });
+    sys::hypercall_with(Hypercall::Domctl as u32, &mut op)
+}
+
+/// XSA-385: with its maximum reservation 8 frames above what it holds, the domain asks for 1,
+/// 7, 9 and `2^26 - 1` (the most a call may encode) extents of every order 0-63, by
+/// `increase_reservation` and by `populate_physmap`: counts and orders whose frames wrap 32-bit
+/// arithmetic. It gets exactly the extents that fit under the maximum and never holds more
+/// than it; what it got is given back after each call.
+#[cfg(target_os = "none")]
+fn memory_limit(t: &mut Test) {
+    let cur = sys::memory::current();
+    let max0 = sys::memory::of_domain(4, sys::memory::SELF);
+    println!("XSA-385: current reservation {cur}, maximum {max0}");
+    let (Ok(cur_p), Ok(max_p)) = (u64::try_from(cur), u64::try_from(max0)) else {
+        t.check(false, format_args!("XSA-385: reservations {cur} / {max0}"));
+        return;
+    };
+    t.eq(max_mem(0, cur_p + 8), 0, "XSA-385: max_mem 8 frames above");
+    t.eq(
+        sys::memory::of_domain(4, sys::memory::SELF),
+        cur + 8,
+        "XSA-385: the maximum reservation follows",
+    );
+    let mut list = [0u64; 16];
+    let mut odd = None;
+    let mut over = None;
+    'all: for cmd in [0u64, 6] {
+        for order in 0..64u32 {
+            for nr in [1u64, 7, 9, (1 << 26) - 1] {
+                let pfn0 = 0x4000_0000u64;
+                for (i, e) in list.iter_mut().enumerate() {
+                    *e = pfn0 + ((i as u64) << order.min(20));
+                }
+                let rc = reserve_raw(cmd, list.as_mut_ptr() as u64, nr, order);
+                // Whole extents, never more frames than the 8 the maximum leaves.
+                let fit = if order <= 3 { nr.min(8 >> order) } else { 0 };
+                let now = sys::memory::current();
+                if now > cur + 8 {
+                    over = Some((cmd, order, nr, now));
+                }
+                let back = match usize::try_from(rc) {
+                    Ok(n) if n <= 8 => {
+                        sys::memory::reservation(1, sys::memory::SELF, order, &mut list[..n])
+                    }
+                    _ => -1,
+                };
+                if rc != fit as i64 || back != rc || sys::memory::current() != cur {
+                    odd = Some((cmd, order, nr, rc, back));
+                    break 'all;
+                }
+            }
+        }
+    }
+    t.eq(
+        odd,
+        None,
+        "XSA-385: each call gets the extents that fit under the maximum, given back",
+    );
+    t.eq(
+        over,
+        None,
+        "XSA-385: never more than the maximum reservation",
+    );
+    t.eq(max_mem(0, max_p), 0, "XSA-385: max_mem as it was");
+    t.eq(
+        sys::memory::of_domain(4, sys::memory::SELF),
+        max0,
+        "XSA-385: the maximum reservation as it was",
+    );
+}
+
 #[cfg(target_os = "none")]
 fn unmap_op(handle: GrantHandle, host_addr: u64, dev_bus_addr: u64) -> i16 {
     let mut u = [GnttabUnmapGrantRef {
@@ -502,6 +611,27 @@ fn unmap_op(handle: GrantHandle, host_addr: u64, dev_bus_addr: u64) -> i16 {
         return rc as i16;
     }
     u[0].status
+}
+
+/// The L1 entry that maps `va`.
+#[cfg(target_os = "none")]
+fn pte_of(va: u64) -> u64 {
+    let (pte, _) = mmu::pte_address(va);
+    mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize)
+}
+
+/// `GNTTABOP_unmap_and_replace`: `(rc, status)`.
+#[cfg(target_os = "none")]
+fn unmap_and_replace(handle: GrantHandle, host_addr: u64, new_addr: u64) -> (i64, i16) {
+    let mut u = [GnttabUnmapAndReplace {
+        host_addr,
+        new_addr,
+        handle,
+        status: 0,
+        _pad: [0; 2],
+    }];
+    let rc = gnttab::op(GnttabOp::UnmapAndReplace, &mut u);
+    (rc, u[0].status)
 }
 
 #[cfg(target_os = "none")]
@@ -535,6 +665,7 @@ extern "C" fn guest_main() {
     sticky_dr6(&mut t);
     ports(&mut t);
     memory(&mut t, spare);
+    memory_limit(&mut t);
     // Pages 11-14: the last whole pages of the 64 KiB buffer (page 15 may run past its end).
     multicall_walks(&mut t, [page(11), page(12), page(13), page(14)], spare);
 
@@ -594,6 +725,121 @@ extern "C" fn guest_main() {
         "XSA-224: writable again",
     );
     t.check(gt.end_access(20), format_args!("XSA-224: revoked"));
+
+    // XSA-234: `unmap_and_replace` of a read-only mapping moves the PTE of a writable one
+    // (frame f) into its place; the emptied address is re-pointed at f read-only. An unmap of
+    // the writable handle there finds the frame but not its permissions: GNTST_general_error,
+    // and f keeps its writable reference (it cannot be pinned as an L1).
+    for i in 0..512 {
+        write_u64(f + i * 8, 0);
+    }
+    t.eq(
+        mmu::update_va_mapping(f, (f_mfn << 12) | PTE_RO, UVMF_INVLPG),
+        0,
+        "XSA-234: the kernel's own mapping of f read-only",
+    );
+    gt.grant(22, me, f_mfn, GTF_PERMIT_ACCESS);
+    gt.grant(23, me, a_mfn, GTF_PERMIT_ACCESS);
+    gt.grant(25, me, f_mfn, GTF_PERMIT_ACCESS);
+    let (_, st1, hw) = gnttab::map(me, 22, x1, GNTMAP_HOST_MAP);
+    let (_, st2, hr) = gnttab::map(me, 23, x2, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+    t.eq(
+        (st1, st2),
+        (0, 0),
+        "XSA-234: f mapped writable at x1, a read-only at x2",
+    );
+    t.eq(
+        unmap_and_replace(hr, x2, x1),
+        (0, 0),
+        "XSA-234: unmap_and_replace of x2's read-only grant with x1's PTE",
+    );
+    t.eq(pte_of(x1), 0, "XSA-234: x1's PTE is zapped");
+    t.eq(
+        pte_of(x2) & (ADDR_MASK | 3),
+        (f_mfn << 12) | 3,
+        "XSA-234: x2 maps f writable now",
+    );
+    write_u64(x2 + 8, 0x234);
+    t.eq(
+        read_u64(f + 8),
+        0x234,
+        "XSA-234: a write through x2 lands in f",
+    );
+    write_u64(x2 + 8, 0);
+    t.eq(
+        gt.flags(23),
+        GTF_PERMIT_ACCESS,
+        "XSA-234: a's grant is free",
+    );
+    t.eq(
+        mmu::update_va_mapping(x1, (f_mfn << 12) | PTE_RO, UVMF_INVLPG),
+        0,
+        "XSA-234: x1 re-pointed at f read-only",
+    );
+    t.eq(
+        gnttab::unmap(hw, x1),
+        (0, GENERAL_ERROR),
+        "XSA-234: unmap of the writable grant at a read-only PTE is GNTST_general_error",
+    );
+    t.eq(
+        mmuext(0, f_mfn, 0),
+        -22,
+        "XSA-234: f still has its writable reference: no L1 pin",
+    );
+    // Put the writable grant PTE back where its handle was mapped (through a second writable
+    // mapping of f at x1, replaced by x2's entry) and unmap it there: every reference goes.
+    t.eq(
+        mmu::update_va_mapping(x1, 0, UVMF_INVLPG),
+        0,
+        "XSA-234: x1 emptied",
+    );
+    let (_, st3, h3) = gnttab::map(me, 25, x1, GNTMAP_HOST_MAP);
+    t.eq(st3, 0, "XSA-234: f mapped writable at x1 again");
+    t.eq(
+        unmap_and_replace(h3, x1, x2),
+        (0, 0),
+        "XSA-234: that mapping replaced by x2's entry",
+    );
+    t.eq(pte_of(x2), 0, "XSA-234: x2's PTE is zapped");
+    t.eq(
+        gnttab::unmap(hw, x1),
+        (0, 0),
+        "XSA-234: the first writable grant unmaps at x1",
+    );
+    t.eq(
+        [22, 23, 25].map(|r| gt.flags(r)),
+        [GTF_PERMIT_ACCESS; 3],
+        "XSA-234: the busy bits clear",
+    );
+    t.eq(mmuext(0, f_mfn, 0), 0, "XSA-234: f now pins as an L1");
+    t.eq(mmuext(4, f_mfn, 0), 0, "XSA-234: unpinned");
+    t.eq(
+        mmu::update_va_mapping(f, (f_mfn << 12) | PTE_RW, UVMF_INVLPG),
+        0,
+        "XSA-234: f writable again",
+    );
+    // And, as Xen's `replace_grant_pv_mapping`, `unmap_and_replace` takes `new_addr`'s entry
+    // before it checks `host_addr`: when the check fails, that entry is gone all the same.
+    let (_, st4, h4) = gnttab::map(me, 23, x1, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+    t.eq(st4, 0, "XSA-234: a mapped read-only at x1");
+    t.eq(
+        mmu::update_va_mapping(x3, (f_mfn << 12) | PTE_RO, UVMF_INVLPG),
+        0,
+        "XSA-234: x3 maps f read-only",
+    );
+    t.eq(
+        unmap_and_replace(h4, x2, x3),
+        (0, GENERAL_ERROR),
+        "XSA-234: unmap_and_replace naming x2, where nothing is mapped",
+    );
+    t.eq(pte_of(x3), 0, "XSA-234: x3's entry was taken all the same");
+    t.eq(
+        gnttab::unmap(h4, x1),
+        (0, 0),
+        "XSA-234: the handle still unmaps at x1",
+    );
+    let revoked = [22, 23, 25].iter().all(|&r| gt.end_access(r));
+    t.check(revoked, format_args!("XSA-234: revoked"));
 
     // XSA-227: GNTMAP_contains_pte with a misaligned PTE address.
     for i in 0..512 {
@@ -671,6 +917,31 @@ extern "C" fn guest_main() {
         "XSA-230: unmap the read-only one",
     );
     t.eq(gt.flags(21), GTF_PERMIT_ACCESS, "XSA-230: both bits clear");
+
+    // XSA-402 / 154: a grant of RAM whose entry asks for PWT, PCD and PAT is mapped write-back
+    // all the same (Xen gives a grant's cache attributes only to I/O frames): no domain gets a
+    // non-coherent mapping of RAM through a grant.
+    gt.grant(
+        28,
+        me,
+        a_mfn,
+        GTF_PERMIT_ACCESS | GTF_PWT | GTF_PCD | GTF_PAT,
+    );
+    let (_, st, hc) = gnttab::map(me, 28, x1, GNTMAP_HOST_MAP | GNTMAP_READONLY);
+    t.eq(st, 0, "XSA-402: a grant asking for UC mapped");
+    let e = pte_of(x1);
+    t.eq(
+        (e & (ADDR_MASK | 1), e & (PTE_PWT | PTE_PCD | PTE_PAT)),
+        ((a_mfn << 12) | 1, 0),
+        "XSA-402: the grant mapping of RAM is write-back (no PWT, PCD, PAT)",
+    );
+    t.eq(
+        read_u64(x1 + 8),
+        0xa000_0001,
+        "XSA-402: and reads the frame",
+    );
+    t.eq(gnttab::unmap(hc, x1), (0, 0), "XSA-402: unmapped");
+    t.check(gt.end_access(28), format_args!("XSA-402: revoked"));
 
     // XSA-134: swapping a grant in use is GNTST_eagain; unused, the entries swap.
     gt.grant(26, me, a_mfn, GTF_PERMIT_ACCESS);
