@@ -593,10 +593,62 @@ pub fn fpu_restore(s: &FpuState) {
     }
 }
 
+/// AMD (and Hygon) CPUs without `RstrFpErrPtrs` (CPUID 0x80000008 EBX bit 2) save and restore
+/// the x87 FIP, FDP and FOP only while an x87 exception is pending (Xen's `cpu_bug_fpu_ptrs`):
+/// a restore would leave the previous vCPU's pointers in place (XSA-172).
+#[cfg(target_os = "none")]
+fn fpu_ptrs_bug() -> bool {
+    static BUG: spin::Once<bool> = spin::Once::new();
+    *BUG.call_once(|| {
+        let v = super::cpu::cpuid(0, 0);
+        // "AuthenticAMD" and "HygonGenuine", by their EBX words.
+        let amd_like = v.ebx == 0x6874_7541 || v.ebx == 0x6f67_7948;
+        let rstr = super::cpu::cpuid(0x8000_0000, 0).eax >= 0x8000_0008
+            && super::cpu::cpuid(0x8000_0008, 0).ebx & (1 << 2) != 0;
+        let bug = amd_like && !rstr;
+        if bug {
+            log::info!("x87: FIP/FDP/FOP scrubbed before each restore (no RstrFpErrPtrs)");
+        }
+        bug
+    })
+}
+
+/// Before a restore on a CPU with [`fpu_ptrs_bug`]: when the state to load has no unmasked
+/// exception pending (so its own pointers will not be loaded), x87 state of the hypervisor's
+/// making is loaded first (Xen's `fnclex; ffree %st(7); fildl`), so FIP/FDP/FOP never carry
+/// another vCPU's values.
+#[cfg(target_os = "none")]
+fn scrub_fpu_ptrs(s: &FpuState, xsave: bool) {
+    if !fpu_ptrs_bug() {
+        return;
+    }
+    let legacy = &s.area[0].0;
+    let fcw = u16::from_le_bytes([legacy[0], legacy[1]]);
+    let fsw = u16::from_le_bytes([legacy[2], legacy[3]]);
+    // With XSAVE, only when the x87 component is restored from the area (XSTATE_BV.FP).
+    let fp_restored = !xsave || s.area.get(8).is_some_and(|h| h.0[0] & 1 != 0);
+    if fp_restored && fsw & !fcw & 0x3f == 0 {
+        // SAFETY: x87 instructions with CR0.TS clear (a restore is under way); `fild` reads
+        // four bytes of the area, which is hypervisor memory; the state they leave is replaced
+        // by the restore that follows.
+        unsafe {
+            asm!(
+                "fnclex",
+                "ffree st(7)",
+                "fild dword ptr [{}]",
+                in(reg) legacy.as_ptr(),
+                options(nostack),
+            )
+        };
+    }
+}
+
 /// Loads `s` into the CPU; false if XRSTOR faulted (the fixup table resumed it).
 fn fpu_load(s: &FpuState) -> bool {
     let xf = xfeatures();
     let area = s.area.as_ptr().cast::<u8>();
+    #[cfg(target_os = "none")]
+    scrub_fpu_ptrs(s, xf != 0);
     if xf != 0 {
         let xcr0 = if xcr0_valid(s.xcr0, xf) {
             s.xcr0
