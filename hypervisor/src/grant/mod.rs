@@ -505,13 +505,17 @@ fn locate(dom: &Domain, v: &Vcpu, addr: u64, contains_pte: bool) -> Result<(Mfn,
 }
 
 /// The PTE flags of a grant mapping (Xen's `grant_to_pte_flags` + `adjust_guest_l1e`): present,
-/// accessed, dirty, user (the PV kernel runs in ring 3), writable unless read-only, the
-/// grant's cache attributes.
+/// accessed, dirty, not executable (where the CPU has NX), user (the PV kernel runs in ring 3),
+/// writable unless read-only, the guest's `GNTMAP_guest_avail` bits in the PTE's available bits
+/// 9–11 (`XENFEAT_gnttab_map_avail_bits`: Linux's gntdev asks for bit 9, its `_PAGE_SPECIAL`,
+/// so that `get_user_pages` finds the page behind a grant mapped into a process), the grant's
+/// cache attributes.
 fn grant_pte(mfn: Mfn, flags: u32, cache_flags: u16) -> u64 {
-    let mut pte = mfn.addr() | PTE_P | PTE_A | PTE_D | PTE_US;
+    let mut pte = mfn.addr() | PTE_P | PTE_A | PTE_D | PTE_US | nx();
     if flags & GNTMAP_READONLY == 0 {
         pte |= PTE_RW;
     }
+    pte |= (u64::from(flags >> xen_abi::grant_table::GNTMAP_GUEST_AVAIL0_BIT) << 9) & 0xe00;
     if cache_flags & GTF_PWT != 0 {
         pte |= PTE_PWT;
     }
@@ -522,6 +526,22 @@ fn grant_pte(mfn: Mfn, flags: u32, cache_flags: u16) -> u64 {
         pte |= PTE_PSE;
     }
     pte
+}
+
+/// `_PAGE_NX` when the CPU runs with EFER.NXE (set at boot where the CPU has NX), else 0.
+fn nx() -> u64 {
+    static NX: spin::Once<u64> = spin::Once::new();
+    *NX.call_once(|| {
+        #[cfg(target_os = "none")]
+        let on = crate::arch::x86_64::cpu::rdmsr(0xc000_0080) & (1 << 11) != 0;
+        #[cfg(not(target_os = "none"))]
+        let on = false;
+        if on {
+            crate::mm::typing::PTE_NX
+        } else {
+            0
+        }
+    })
 }
 
 fn flush(addr: u64, contains_pte: bool) {

@@ -282,10 +282,20 @@ extern "C" fn guest_main() {
     );
 
     // GNTMAP_contains_pte: host_addr is the PTE's machine address.
+    // With guest-available bits 0 and 2 (`GNTMAP_guest_avail0 << 0 | << 2`, as Linux's gntdev
+    // asks bit 0 for its `_PAGE_SPECIAL`): they land in the PTE's bits 9 and 11
+    // (`XENFEAT_gnttab_map_avail_bits`), and the mapping is not executable.
     let (pte, _) = mmu::pte_address(c2);
-    let (rc, st, hc) = gnttab::map(me, 10, pte, GNTMAP_HOST_MAP | GNTMAP_CONTAINS_PTE);
+    let avail = 5 << 16;
+    let (rc, st, hc) = gnttab::map(me, 10, pte, GNTMAP_HOST_MAP | GNTMAP_CONTAINS_PTE | avail);
     t.eq((rc, st), (0, 0), "map through GNTMAP_contains_pte");
     t.eq(read_u64(c2 + 8), 0xe000_0021, "the PTE maps A");
+    let written = mmu::read_table(pte >> 12, ((pte & 0xfff) / 8) as usize);
+    t.eq(
+        ((written >> 9) & 7, written >> 63),
+        (5, 1),
+        "the grant PTE holds the guest's available bits (9-11) and NX",
+    );
     t.eq(gnttab::unmap(hc, pte), (0, 0), "unmap through the PTE");
 
     // Revoke, then the grant is gone.
