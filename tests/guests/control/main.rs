@@ -2427,6 +2427,28 @@ fn vcpu_msrs(t: &mut Test) {
         (0, 0),
         "setting none is done",
     );
+    let at = |cmd: u32, msr_count: u32| {
+        let a = XenDomctlVcpuMsrs {
+            vcpu: 0,
+            msr_count,
+            msrs: UNMAPPED,
+        };
+        let (rc, o) = domctl(cmd, id, &a, DV);
+        (
+            rc,
+            o.arg::<XenDomctlVcpuMsrs>().unwrap_or_default().msr_count,
+        )
+    };
+    t.eq(
+        at(SET, 1),
+        (-14, 0),
+        "setting from an unmapped array is -EFAULT, none set",
+    );
+    t.eq(
+        at(GET, 8),
+        (-14, 1),
+        "getting into an unmapped array is -EFAULT, the count still given",
+    );
     // The test runs on vCPU 0 (the boot vCPU).
     t.eq(
         call(0, GET, 0, 8, &mut buf).0,
