@@ -80,6 +80,48 @@ fn linear_page_tables_refused_with_pv_linear_pt_0_xen() -> Result<()> {
     linear_pt_off(true)
 }
 
+/// `SCHEDOP_watchdog` firing: the timer guest (told `watchdog`) keeps a 2 s watchdog alive for
+/// 3 s, then stops kicking it; the watchdog shuts the initial domain down with
+/// `SHUTDOWN_watchdog` (on Ferrite the machine ends as after its crash, Xen reboots).
+fn watchdog_fires(xen: bool) -> Result<()> {
+    let name = if xen {
+        "watchdog_xen"
+    } else {
+        "watchdog_ferrite_smp1"
+    };
+    let mut b = Boot::new(name).module(guest("timer")?, "watchdog");
+    if xen {
+        b = b.on_xen();
+    }
+    let run = b.run()?;
+    run.line("watchdog: kicked for 3 s, alive; no more kicks")?;
+    anyhow::ensure!(
+        !run.log.contains("Test result:"),
+        "the watchdog did not end the domain\n{}",
+        run.tail()
+    );
+    if xen {
+        run.line("Watchdog timer fired for domain 0")?;
+        run.line("Hardware Dom0 shutdown: watchdog")?;
+    } else {
+        run.line("Watchdog timer 1 fired for d0")?;
+        run.line("d0: shutdown: Watchdog")?;
+        // `ExitCode::GuestCrash` (0x15) through QEMU's debug-exit device.
+        run.expect_exit(0x15 << 1 | 1)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn an_unkicked_watchdog_shuts_the_domain_down_ferrite() -> Result<()> {
+    watchdog_fires(false)
+}
+
+#[test]
+fn an_unkicked_watchdog_shuts_the_domain_down_xen() -> Result<()> {
+    watchdog_fires(true)
+}
+
 /// What the consread guest waits for, and what is typed then.
 const CONSREAD_PROMPT: &str = "consread: waiting for console input";
 const CONSREAD_INPUT: &[u8] = b"ferrite-input-42\n";
@@ -283,9 +325,11 @@ pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, 
     let generations = run.log.matches("hcfuzz: seed=").count();
     let steps = run.log.matches(" hostile ").count();
     let calls = hcfuzz_calls(&run.log, true);
+    // Generations stuck in code of their own choosing, ended by their watchdog.
+    let watchdogs = run.log.matches("Watchdog timer").count();
     eprintln!(
         "hcfuzz hostile seed {seed}: {generations} generations, {steps} hostile steps, \
-         at least {calls} calls"
+         at least {calls} calls, {watchdogs} ended by a watchdog"
     );
     anyhow::ensure!(
         generations >= 2 && steps >= 10,

@@ -467,6 +467,7 @@ fn construct(
         by_toolstack: false,
         tsc: spin::Mutex::new((0, 1)),
         outstanding: core::sync::atomic::AtomicU64::new(0),
+        watchdogs: spin::Mutex::new(Default::default()),
         teardown: spin::Mutex::new(Default::default()),
         cpu_policy: spin::Mutex::new(None),
         time_offset: core::sync::atomic::AtomicI64::new(0),

@@ -227,6 +227,7 @@ pub fn create(id: DomId, cfg: &XenDomctlCreatedomain) -> XenResult<Arc<Domain>> 
         creation_finished: AtomicBool::new(false),
         frame_span: super::FrameSpan::of([shared_info]),
         log_dirty_progress: spin::Mutex::new(None),
+        watchdogs: spin::Mutex::new(Default::default()),
         teardown: spin::Mutex::new(Default::default()),
     });
     // No wallclock yet: vCPU 0's context publishes it (`hypercall::vcpu::set_context`).

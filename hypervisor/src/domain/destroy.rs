@@ -188,21 +188,27 @@ fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
             // Every frame it owns gives up its allocation reference.
             Stage::Release(from) => {
                 let to = (from + WALK_SLICE).min(t.end);
-                for m in (from..to).map(Mfn) {
-                    if ft.owner(m) != Some(id) || t.table_frames.contains(&m) || ft.count(m) == 0 {
-                        continue;
+                // One TLB shootdown for the slice's frees, before any of them is reused.
+                crate::mm::batch_frees(WALK_SLICE as usize, || {
+                    for m in (from..to).map(Mfn) {
+                        if ft.owner(m) != Some(id)
+                            || t.table_frames.contains(&m)
+                            || ft.count(m) == 0
+                        {
+                            continue;
+                        }
+                        if ft.type_state(m).count != 0 {
+                            t.typed += 1;
+                        }
+                        // The frame table frees it (M2P entry invalidated) at its last put.
+                        if ft.release(m) {
+                            t.freed += 1;
+                        } else {
+                            t.retained += 1;
+                            crate::grant::add_orphan(m, Some(id));
+                        }
                     }
-                    if ft.type_state(m).count != 0 {
-                        t.typed += 1;
-                    }
-                    // The frame table frees it (M2P entry invalidated) at its last put.
-                    if ft.release(m) {
-                        t.freed += 1;
-                    } else {
-                        t.retained += 1;
-                        crate::grant::add_orphan(m, Some(id));
-                    }
-                }
+                });
                 if to == t.end {
                     let took = Took {
                         ms: crate::time::now().saturating_sub(t.started) / 1_000_000,

@@ -10,6 +10,7 @@ pub mod create;
 pub mod destroy;
 pub mod ioports;
 pub mod runstate;
+pub mod watchdog;
 
 use crate::arch::x86_64::guest::{FpuState, SegmentState};
 use crate::arch::x86_64::idt::TrapFrame;
@@ -340,6 +341,8 @@ pub struct Domain {
     pub frame_span: FrameSpan,
     /// A dirty-bitmap read (`XEN_DOMCTL_shadow_op`) stopped halfway, to be resumed.
     pub log_dirty_progress: Mutex<Option<LogDirtyProgress>>,
+    /// Its two watchdogs (`SCHEDOP_watchdog`).
+    pub watchdogs: Mutex<watchdog::Watchdogs>,
     /// How far its destruction has got (resumed by each slice of `destroydomain`).
     #[cfg(target_os = "none")]
     pub teardown: Mutex<destroy::Teardown>,

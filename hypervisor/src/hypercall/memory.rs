@@ -52,7 +52,13 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> Outco
         return Outcome::Done(Ok(start));
     };
     let target = target.as_deref().unwrap_or(dom);
-    match extents(dom, target, op, &r, start) {
+    // Frames given back go to the allocator after one TLB shootdown for the call, not one each.
+    let done = if op == Reservation::Decrease {
+        crate::mm::batch_frees(64, || extents(dom, target, op, &r, start))
+    } else {
+        extents(dom, target, op, &r, start)
+    };
+    match done {
         Ok((done, false)) => Outcome::Done(Ok(done)),
         Ok((done, true)) => {
             let cmd = op.sub_op() as u64 | (done << xen_abi::memory::MEMOP_EXTENT_SHIFT);

@@ -16,7 +16,7 @@ pub(crate) mod paging;
 mod physdev;
 mod platform;
 pub(crate) mod preempt;
-mod sched;
+pub(crate) mod sched;
 mod sysctl;
 pub(crate) mod vcpu;
 mod version;

@@ -4,7 +4,7 @@
 use crate::arch::x86_64::exit::ExitCode;
 use crate::domain::{Domain, DomainState, Vcpu};
 use crate::pv::read_guest_struct;
-use xen_abi::sched::{SchedOp, SchedPoll, SchedShutdown, ShutdownReason};
+use xen_abi::sched::{SchedOp, SchedPoll, SchedShutdown, SchedWatchdog, ShutdownReason};
 use xen_abi::{Errno, XenResult};
 
 /// `sched_op(cmd, arg)`.
@@ -35,6 +35,11 @@ pub fn sched_op(dom: &Domain, v: &Vcpu, cmd: u64, arg: u64) -> XenResult<u64> {
         SchedOp::ShutdownCode => {
             let _: SchedShutdown = read_guest_struct(arg)?;
             Ok(0)
+        }
+        // SCHEDOP_watchdog
+        SchedOp::Watchdog => {
+            let w: SchedWatchdog = read_guest_struct(arg)?;
+            crate::domain::watchdog::op(dom, w.id, w.timeout)
         }
         _ => Err(Errno::ENOSYS),
     }

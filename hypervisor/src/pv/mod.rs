@@ -330,6 +330,7 @@ pub fn trap(trap: Trap, frame: &mut TrapFrame) {
 /// domain (`VIRQ_CONSOLE`, polled on CPU 0).
 fn timer_tick() {
     crate::time::tick();
+    crate::domain::watchdog::tick();
     crate::arch::x86_64::trap::report_hypervisor_db();
     if percpu::cpu_index() == 0 && crate::console::poll_input() {
         crate::event::send_global_virq(xen_abi::xen::VIRQ_CONSOLE);

@@ -19,6 +19,12 @@
 //! events; `stack_switch` and `set_segment_base` with such values. Each such step is logged
 //! first (`hcfuzz: #N hostile ...`). The harness rebuilds it after each death (`restarts=N`);
 //! with `reseed` each generation mixes the TSC into its seed and prints the seed it used.
+//!
+//! A generation can also end up running code of its own choosing for good (a handler or
+//! callback at an address whose bytes loop, say): as on Xen, nothing in the hypervisor is wrong
+//! then, and only time ends it. So it holds a domain watchdog (`SCHEDOP_watchdog`, 2 s), kicked
+//! every 500 ms from its loop and taken again when a fuzzed call stopped it: a generation stuck
+//! anywhere is shut down (`SHUTDOWN_watchdog`) and rebuilt like any other death.
 #![cfg_attr(target_os = "none", no_std)]
 #![cfg_attr(target_os = "none", no_main)]
 
@@ -937,6 +943,41 @@ fn hostile(w: &World, rng: &mut Rng, calls: u64) {
     }
 }
 
+/// Seconds a generation may go without kicking its watchdog.
+#[cfg(target_os = "none")]
+const WATCHDOG_S: u32 = 2;
+
+/// The generation's watchdog (see the module comment): its id (0: none held).
+#[cfg(target_os = "none")]
+struct Watchdog {
+    id: u32,
+    next_kick: u64,
+}
+
+#[cfg(target_os = "none")]
+impl Watchdog {
+    /// Kicks it every 500 ms; takes one again if a fuzzed call stopped it (none while fuzzed
+    /// calls hold both: they expire or get stopped by others).
+    fn kick(&mut self, w: &World) {
+        let now = w.now();
+        if now < self.next_kick {
+            return;
+        }
+        self.next_kick = now + 500_000_000;
+        if self.id == 0 || sched_watchdog(self.id, WATCHDOG_S) != 0 {
+            let r = sched_watchdog(0, WATCHDOG_S);
+            self.id = u32::try_from(r).unwrap_or(0);
+        }
+    }
+}
+
+/// `SCHEDOP_watchdog(id, timeout)`.
+#[cfg(target_os = "none")]
+fn sched_watchdog(id: u32, timeout: u32) -> i64 {
+    let arg = (u64::from(timeout) << 32) | u64::from(id);
+    sys::hypercall_ints(29, [6, core::ptr::addr_of!(arg) as u64, 0, 0, 0])
+}
+
 #[cfg(target_os = "none")]
 #[no_mangle]
 extern "C" fn guest_main() {
@@ -958,10 +999,15 @@ extern "C" fn guest_main() {
         w.own_lo, w.own_hi, w.max_mfn, w.base
     );
     let deadline = w.now() + seconds * 1_000_000_000;
+    let mut watchdog = Watchdog {
+        id: 0,
+        next_kick: 0,
+    };
     let mut calls = 0u64;
     let mut fifo = false;
     let mut gnttab_v2 = false;
     while w.now() < deadline {
+        watchdog.kick(&w);
         // Now and then a grant entry of its own: random flags, domain and frame — as a v1
         // entry (8 bytes) or a v2 one (16: full page, sub-page or transitive), whichever
         // version is in force (the hypervisor reads the table either way).
