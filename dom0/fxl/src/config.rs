@@ -775,7 +775,7 @@ pub fn parse_vif(spec: &str) -> Result<Vif, String> {
             "vifname" => v.vifname = Some(val),
             "backend" => v.backend = Some(val),
             "rate" => {
-                check_rate(&val)?;
+                parse_rate(&val)?;
                 v.rate = Some(val);
             }
             "gatewaydev" | "netdev" => v.gatewaydev = Some(val),
@@ -803,32 +803,81 @@ pub fn parse_vif(spec: &str) -> Result<Vif, String> {
     Ok(v)
 }
 
-/// `rate=`: `N{B,b,KB,Kb,MB,Mb,GB,Gb}/s[@N{s,ms,us}]`.
-fn check_rate(r: &str) -> Result<(), String> {
-    let bad = || {
-        format!(
-            "rate: expected e.g. \"10Mb/s\" or \"10Mb/s@20ms\", got {}",
-            quote(r)
-        )
-    };
+/// `rate=` as xl reads it (`xlu_vif_parse_rate`): `RATE[@INTERVAL]`, RATE matching
+/// `^[0-9]+[GMK]?[Bb]/s$` (a number C's `strtoull` reads with base 0 — a leading 0 is octal —
+/// from 1 to 2^32-1, times 10^9, 10^6 or 10^3, over 8 for bits), INTERVAL matching
+/// `^[0-9]+[mu]?s?$` (1 to 2^32-1 seconds, or ms with `m`, µs with `u`; 50 ms when absent).
+/// Returns what libxl writes to the vif's backend `rate` node: the bytes per interval and
+/// the interval in µs.
+pub fn parse_rate(r: &str) -> Result<(u64, u32), String> {
+    let bad = |what: &str| format!("rate: {what} in {} (e.g. \"10Mb/s@20ms\")", quote(r));
     let (rate, interval) = r.split_once('@').map_or((r, None), |(a, b)| (a, Some(b)));
-    let rate = rate.strip_suffix("/s").ok_or_else(bad)?;
-    let digits = rate.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    if digits == 0
+    if rate.is_empty() {
+        return Err(bad("no rate specified"));
+    }
+    // `^[0-9]+[GMK]?[Bb]/s$`
+    let unit = rate.trim_start_matches(|c: char| c.is_ascii_digit());
+    if unit.len() == rate.len()
         || !matches!(
-            &rate[digits..],
-            "B" | "b" | "KB" | "Kb" | "MB" | "Mb" | "GB" | "Gb"
+            unit,
+            "B/s" | "b/s" | "GB/s" | "Gb/s" | "MB/s" | "Mb/s" | "KB/s" | "Kb/s"
         )
     {
-        return Err(bad());
+        return Err(bad("invalid rate"));
     }
+    let (n, rest) = strtoull_base0(rate);
+    if n == 0 || n > u64::from(u32::MAX) {
+        return Err(bad("rate overflow"));
+    }
+    let mut bytes = n * match rest.as_bytes().first() {
+        Some(b'G') => 1_000_000_000,
+        Some(b'M') => 1_000_000,
+        Some(b'K') => 1_000,
+        _ => 1,
+    };
+    let rb = rest.as_bytes();
+    if rb.first() == Some(&b'b') || rb.get(1) == Some(&b'b') {
+        bytes /= 8;
+    }
+    let mut usecs: u64 = 50_000;
     if let Some(i) = interval {
-        let d = i.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if d == 0 || !matches!(&i[d..], "s" | "ms" | "us") {
-            return Err(bad());
+        // `^[0-9]+[mu]?s?$`
+        let unit = i.trim_start_matches(|c: char| c.is_ascii_digit());
+        if unit.len() == i.len() || !matches!(unit, "" | "s" | "m" | "ms" | "u" | "us") {
+            return Err(bad("invalid replenishment interval"));
+        }
+        let (n, rest) = strtoull_base0(i);
+        if n == 0 || n > u64::from(u32::MAX) {
+            return Err(bad("replenishment interval overflow"));
+        }
+        usecs = n * match rest.as_bytes().first() {
+            Some(b's') | None => 1_000_000,
+            Some(b'm') => 1_000,
+            _ => 1,
+        };
+        if usecs > u64::from(u32::MAX) {
+            return Err(bad("replenishment interval overflow"));
         }
     }
-    Ok(())
+    if bytes > u64::MAX / usecs {
+        return Err(bad("rate overflow"));
+    }
+    Ok((bytes * usecs / 1_000_000, usecs as u32))
+}
+
+/// C's `strtoull(s, &end, 0)` over a string that starts with decimal digits: a leading 0 makes
+/// it octal (stopping at 8 or 9). Returns the value (saturated) and what follows.
+fn strtoull_base0(s: &str) -> (u64, &str) {
+    let (radix, digits): (u64, fn(&u8) -> bool) = if s.starts_with('0') {
+        (8, |b| (b'0'..=b'7').contains(b))
+    } else {
+        (10, |b| b.is_ascii_digit())
+    };
+    let end = s.bytes().take_while(digits).count();
+    let n = s.as_bytes()[..end].iter().fold(0u64, |n, b| {
+        n.saturating_mul(radix).saturating_add(u64::from(b - b'0'))
+    });
+    (n, &s[end..])
 }
 
 impl fmt::Display for Vif {

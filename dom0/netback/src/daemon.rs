@@ -4,7 +4,8 @@
 //! features before `InitWait`; connecting reads the frontend's rings, event channels and
 //! features and starts the vif's two threads ([`crate::vif`]).
 
-use crate::vif::{Connection, Ports, Rings};
+use crate::credit::Credit;
+use crate::vif::{Connection, Ports, Rings, VifOptions};
 use crate::vnet::{RxOffers, VNET_HDR_LEN};
 use anyhow::{bail, Context, Result};
 use dom0_sys::gntdev::Gntdev;
@@ -178,17 +179,27 @@ impl Backend for Netback {
             }
         }
         tap.set_offload(offload).context("TUNSETOFFLOAD")?;
+        // The guest's transmit limit (libxl writes it from `rate=`), read at each connection.
+        let rate = xs.read_string(NO_TX, &format!("{}/rate", dev.backend)).ok();
+        let credit = Credit::from_node(rate.as_deref(), 0);
+        if rate.is_some() && !credit.is_limited() {
+            log::warn!(
+                "{}: rate {:?} is not <bytes>,<usec>: traffic unlimited",
+                dev.backend,
+                rate.as_deref().unwrap_or_default()
+            );
+        }
         let conn = Connection::connect(
             &dev.backend,
             dev.domid,
             &self.gntdev,
             Arc::clone(tap),
             rings,
-            offers,
+            VifOptions { offers, credit },
             broken,
         )?;
         log::info!(
-            "{}: connected, 1 queue, {} event channel(s), sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}",
+            "{}: connected, 1 queue, {} event channel(s), sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}{}",
             dev.backend,
             match ports {
                 Ports::Split { .. } => 2,
@@ -198,7 +209,10 @@ impl Backend for Netback {
             u8::from(offers.gso_tcpv4),
             u8::from(offers.gso_tcpv6),
             u8::from(csum),
-            u8::from(flag("feature-rx-notify"))
+            u8::from(flag("feature-rx-notify")),
+            rate.filter(|_| credit.is_limited())
+                .map(|r| format!(", TX rate limit {r} (bytes,usec)"))
+                .unwrap_or_default()
         );
         Ok(conn)
     }

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod chan;
+pub mod credit;
 pub mod daemon;
 pub mod rx;
 pub mod tx;

@@ -7,7 +7,9 @@
 //! [`crate::tx`], all the batch's packets grant-copied in one ioctl, each behind room for its
 //! vnet header, written to the TAP one by one, and every consumed slot answered once, in one
 //! push. A fatal request disables the vif (the loop closes the device), as Linux's
-//! `xenvif_fatal_tx_err`.
+//! `xenvif_fatal_tx_err`. With a rate limit ([`crate::credit`]) only the packets within the
+//! credit are handled; the rest keep their slots (copies held here, unanswered, so the ring
+//! stays full for the guest) until the window's refill.
 //!
 //! The thread does not sleep while either ring has work; then it waits for an event on either
 //! channel (one descriptor when both rings share a channel, [`crate::chan`]) or, when it holds
@@ -19,6 +21,7 @@
 //! what follows, and a frame that waits longer than [`RX_DRAIN`] is dropped (XSA-392).
 
 use crate::chan::VifChannel;
+use crate::credit::Credit;
 use crate::rx::{self, RxPacket, RxSlot};
 use crate::tx::{self, TxItem, TxPacket};
 use crate::vnet::{self, RxOffers, VnetHdr, VNET_HDR_LEN};
@@ -69,6 +72,15 @@ pub enum Ports {
     },
     /// `event-channel`, for both rings.
     Single(Port),
+}
+
+/// What the vif was set up with: the offloads the frontend takes, and its transmit limit.
+#[derive(Clone, Copy, Debug)]
+pub struct VifOptions {
+    /// The GSO and checksum offloads the frontend accepts on RX.
+    pub offers: RxOffers,
+    /// The `rate` limit on what the guest sends.
+    pub credit: Credit,
 }
 
 /// The frontend's rings and event channels.
@@ -144,9 +156,10 @@ impl Connection {
         gntdev: &Arc<Gntdev>,
         tap: Arc<Tap>,
         rings: Rings,
-        offers: RxOffers,
+        opts: VifOptions,
         broken: Broken,
     ) -> Result<Connection> {
+        let VifOptions { offers, credit } = opts;
         let (txc, rxc) = match rings.ports {
             Ports::Split { tx, rx } => {
                 let (te, tp) = bind(domid, tx)?;
@@ -175,6 +188,7 @@ impl Connection {
             tap: Arc::clone(&tap),
             broken: broken.clone(),
             counters: Arc::clone(&counters),
+            credit,
         };
         let rxw = RxWorker {
             name: name.to_string(),
@@ -246,6 +260,25 @@ struct TxWorker {
     tap: Arc<Tap>,
     broken: Broken,
     counters: Arc<Counters>,
+    /// The `rate` limit.
+    credit: Credit,
+}
+
+/// What the TX side holds between passes: requests taken from the ring and not yet handled
+/// (held back by the rate limit), and the limit's state.
+struct TxState {
+    held: Vec<NetifTxRequest>,
+    credit: Credit,
+    /// The clock the credit counts in (µs since this).
+    epoch: Instant,
+    /// Held back until then.
+    until: Option<Instant>,
+}
+
+impl TxState {
+    fn now_us(&self) -> u64 {
+        self.epoch.elapsed().as_micros() as u64
+    }
 }
 
 /// What a pass over one ring did.
@@ -267,11 +300,17 @@ enum Step {
 fn run(tx: TxWorker, rx: RxWorker) {
     let mut tx_bulk = vec![0u8; TX_BULK];
     let mut st = RxState::new();
+    let mut ts = TxState {
+        held: Vec::new(),
+        credit: tx.credit,
+        epoch: Instant::now(),
+        until: None,
+    };
     let txfd = tx.q.evtchn().fd();
     let rxfd = rx.q.evtchn().fd();
     let tapfd = tx.tap.as_raw_fd();
     while !tx.q.is_stopped() && !rx.q.is_stopped() {
-        let t = tx.step(&mut tx_bulk);
+        let t = tx.step(&mut tx_bulk, &mut ts);
         if t == Step::Broken {
             return;
         }
@@ -289,7 +328,12 @@ fn run(tx: TxWorker, rx: RxWorker) {
         if st.frames.is_empty() {
             fds.push(tapfd);
         }
-        let ready = match dom0_sys::poll_readable_any(&fds, IDLE_MS) {
+        // Held back by the rate limit: wake for the refill.
+        let wait = ts.until.map_or(IDLE_MS, |t| {
+            let left = t.saturating_duration_since(Instant::now());
+            (left.as_millis() as i32 + 1).min(IDLE_MS)
+        });
+        let ready = match dom0_sys::poll_readable_any(&fds, wait) {
             Ok(r) => r,
             Err(e) => {
                 log::warn!("{}: poll: {e}", tx.name);
@@ -326,18 +370,53 @@ fn take_event<Req: RingEntry, Rsp: RingEntry>(
 }
 
 impl TxWorker {
-    /// Takes what the frontend published and handles it, without waiting.
-    fn step(&self, bulk: &mut [u8]) -> Step {
-        let (reqs, more) = self.q.take(RING_SLOTS);
+    /// Takes what the frontend published and handles it, without waiting: all of it, or with
+    /// a rate limit the packets the credit covers (Linux charges each packet's first-slot
+    /// `size` before looking further, dropped ones too); the rest stay in `ts.held`.
+    fn step(&self, bulk: &mut [u8], ts: &mut TxState) -> Step {
+        if ts.until.is_some_and(|t| Instant::now() < t) {
+            return Step::Idle;
+        }
+        ts.until = None;
+        let (taken, more) = self.q.take(RING_SLOTS - ts.held.len());
         if self.q.is_broken() {
             log::warn!("{}: TX ring broken; disabling the vif", self.name);
             self.broken.signal();
             return Step::Broken;
         }
-        if reqs.is_empty() {
+        ts.held.extend(taken);
+        if ts.held.is_empty() {
             return if more { Step::Busy } else { Step::Idle };
         }
-        let (items, fatal) = tx::decode_all(&reqs);
+        let (mut items, mut fatal) = tx::decode_all(&ts.held);
+        if ts.credit.is_limited() {
+            let now = ts.now_us();
+            let mut at = 0;
+            let mut admitted = 0;
+            for (_, used) in &items {
+                let size = u64::from(ts.held[at].size);
+                if let Err(t) = ts.credit.take(size, now) {
+                    ts.until = Some(ts.epoch + Duration::from_micros(t));
+                    break;
+                }
+                at += used;
+                admitted += 1;
+            }
+            if admitted < items.len() {
+                // The fatal request (if any) lies beyond: met when its turn comes.
+                items.truncate(admitted);
+                fatal = None;
+            }
+        }
+        let consumed: usize = items.iter().map(|(_, used)| used).sum();
+        let reqs: Vec<NetifTxRequest> = if fatal.is_some() {
+            std::mem::take(&mut ts.held)
+        } else {
+            ts.held.drain(..consumed).collect()
+        };
+        if items.is_empty() && fatal.is_none() {
+            return Step::Idle;
+        }
         let statuses = self.send_all(&items, bulk);
         let mut rsps = Vec::with_capacity(reqs.len());
         for ((item, _), status) in items.iter().zip(statuses) {

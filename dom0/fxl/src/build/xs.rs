@@ -3,7 +3,7 @@
 //! device code; reference/toolstack-abi.md §2.5): pure lists, one per transaction, that
 //! [`super::domain`] writes.
 
-use crate::config::{Disk, DomainConfig, Vif};
+use crate::config::{parse_rate, Disk, DomainConfig, Vif};
 use xenstore::wire::{Access, Perm};
 
 /// One node: its path, value and, where libxl sets them, its permissions (otherwise it
@@ -287,6 +287,10 @@ pub fn vif_entries(n: u16, handle: u32, v: &Vif, mac: &str, backend_dom: u16) ->
     if let Some(mtu) = v.mtu {
         l.add(format!("{be}/mtu"), &mtu.to_string());
     }
+    // libxl: `rate` = "<bytes per interval>,<interval µs>", the guest's transmit limit.
+    if let Some((bytes, usecs)) = v.rate.as_deref().and_then(|r| parse_rate(r).ok()) {
+        l.add(format!("{be}/rate"), &format!("{bytes},{usecs}"));
+    }
     l.add(format!("{be}/handle"), &handle.to_string());
     l.add(format!("{be}/type"), "vif");
     l.add(format!("{be}/hotplug-status"), "");
@@ -469,5 +473,22 @@ mod tests {
         assert_eq!(v("/libxl/1/device/vif/0/backend"), be);
         assert_eq!(v("/libxl/1/device/vif/0/mac"), "00:16:3e:27:10:3b");
         assert_eq!(v("/libxl/1/device/vif/0/bridge"), "xenbr0");
+        assert!(
+            !l.iter().any(|e| e.path == format!("{be}/rate")),
+            "no rate unless given"
+        );
+    }
+
+    #[test]
+    fn a_vif_rate_becomes_libxl_s_backend_rate_node() {
+        let vif = Vif {
+            rate: Some("4Mb/s@20ms".into()),
+            ..Vif::default()
+        };
+        let l = vif_entries(1, 0, &vif, "00:16:3e:27:10:3b", 0);
+        assert_eq!(
+            find(&l, "/local/domain/0/backend/vif/1/0/rate").value,
+            "10000,20000"
+        );
     }
 }

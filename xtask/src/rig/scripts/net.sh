@@ -40,7 +40,10 @@ taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
 log "netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
 [ "$maps" = 0 ] && [ "$taps" = 0 ] || fail "netback leaks: $maps gntdev maps, $taps TAP fds"
 # Frontends on one event channel for both rings: netback restarted without offering split
-# event channels; a second guest pings dom0 and a third guest, and moves 4 MiB each way.
+# event channels; a second guest pings dom0 and a third guest, and moves 4 MiB each way, its
+# sending limited by `rate=4Mb/s@20ms` (xl writes `rate` = 10000,20000: 10 kB per 20 ms):
+# what it sends must come at no more than 500 kB/s (15 % allowed for the sampling), what it
+# receives is not limited.
 kill $NB; wait $NB 2>/dev/null
 log "netback restarted with --no-split-event-channels"
 netback --no-split-event-channels >> /tmp/netback.log 2>&1 &
@@ -54,12 +57,13 @@ waitfor "$CONS" 'DOMU-NET-LISTENING sink' 240
 # The second guest also pings the third: domU to domU through netback on both sides.
 CONS=/tmp/net2.cons
 listen 5005 quick
-net_domu net2 "rignoblk rignet=quick rigpeer=10.0.0.3" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02"
+net_domu net2 "rignoblk rignet=quick rigpeer=10.0.0.3" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:02,rate=4Mb/s@20ms"
 start_domu net2
 id2=$(xl domid net2)
 waitfor /tmp/netback.log "vif/$id2/0: connected, 1 queue, 1 event channel" 120
 log "netback: $(grep -a "vif/$id2/0: connected, 1 queue, 1 event channel" /tmp/netback.log | tail -1)"
 if xenstore-read "/local/domain/$id2/device/vif/0/event-channel-tx" > /dev/null 2>&1; then fail "net2 uses split event channels"; fi
+grep -a "vif/$id2/0: connected.*TX rate limit 10000,20000 " /tmp/netback.log > /dev/null || fail "netback did not take net2's rate limit"
 waitfor "$CONS" 'DOMU-NET-PING' 240
 replies=$(tr -d '\r' < "$CONS" | sed -n 's/.*DOMU-NET-PING replies=\([0-9]*\).*/\1/p' | tail -1)
 log "net2 ping replies: ${replies:-none}"
@@ -69,6 +73,7 @@ replies=$(tr -d '\r' < "$CONS" | sed -n 's/.*DOMU-NET-PEER-PING replies=\([0-9]*
 log "net2 -> net3 ping replies: ${replies:-none}"
 [ "${replies:-0}" -ge 3 ] || fail "net2: fewer than 3 ping replies from net3"
 round quick 4 5005 5006
+[ "$ROUND_KBS" -le 575 ] || fail "net2 sent at $ROUND_KBS kB/s, over its 500 kB/s limit"
 finish_domu net2 300
 waitfor /tmp/netback.log "TAP vif$id2.0 removed" 60
 if ip link show "vif$id2.0" > /dev/null 2>&1; then fail "TAP vif$id2.0 still exists"; fi
