@@ -1,6 +1,8 @@
 //! TAP devices (`/dev/net/tun`) for network backends: a non-persistent `IFF_TAP | IFF_NO_PI |
-//! IFF_VNET_HDR` interface (gone when the descriptor closes), its `virtio_net_hdr` size and
-//! offloads, and frame-at-a-time reads and writes (`linux/if_tun.h`, `drivers/net/tun.c`).
+//! IFF_VNET_HDR | IFF_MULTI_QUEUE` interface (gone when its last queue's descriptor closes),
+//! more queues attached to it ([`Tap::attach_queue`]: the kernel spreads what it sends out by
+//! flow), its `virtio_net_hdr` size and offloads, and frame-at-a-time reads and writes
+//! (`linux/if_tun.h`, `drivers/net/tun.c`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -16,6 +18,9 @@ const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 const IFF_VNET_HDR: libc::c_short = 0x4000;
+const IFF_MULTI_QUEUE: libc::c_short = 0x0100;
+/// The flags every queue of our TAPs is opened with.
+const FLAGS: libc::c_short = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
 
 /// `TUN_F_CSUM`: the device may hand us packets with a partial checksum.
 pub const TUN_F_CSUM: u32 = 0x01;
@@ -35,7 +40,8 @@ struct IfReq {
     pad: [u8; 22],
 }
 
-/// One TAP interface, removed when this is dropped.
+/// One queue of a TAP interface (the first, from [`Tap::create`], or another from
+/// [`Tap::attach_queue`]); the interface is removed when its last queue is dropped.
 #[derive(Debug)]
 pub struct Tap {
     file: File,
@@ -52,6 +58,17 @@ impl Tap {
                 format!("'{name}' is not a valid interface name"),
             ));
         }
+        Tap::open(name)
+    }
+
+    /// Another queue of this interface: frames written to it go out of the same interface,
+    /// and the kernel hands each frame for us to one queue, by flow.
+    pub fn attach_queue(&self) -> io::Result<Tap> {
+        Tap::open(&self.name)
+    }
+
+    /// Opens `/dev/net/tun` and attaches it to interface `name` (made if it does not exist).
+    fn open(name: &str) -> io::Result<Tap> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -59,7 +76,7 @@ impl Tap {
             .open("/dev/net/tun")?;
         let mut req = IfReq {
             name: [0; 16],
-            flags: IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
+            flags: FLAGS,
             pad: [0; 22],
         };
         req.name[..name.len()].copy_from_slice(name.as_bytes());

@@ -16,10 +16,10 @@ use xen_abi::types::{GrantRef, Port};
 use xenbus_backend::driver::{self, Backend, Broken, DeviceInfo};
 use xenstore::{Tx, Xenstore, NO_TX};
 
-/// The features written before `InitWait` (reference netif.md §1.2), and
-/// `feature-split-event-channels` unless `--no-split-event-channels`. No multi-queue, control
-/// ring, XDP headroom or multicast control (yet): a frontend then uses one queue and no
-/// filtering.
+/// The features written before `InitWait` (reference netif.md §1.2), then
+/// `multi-queue-max-queues` and `feature-split-event-channels` unless
+/// `--no-split-event-channels`. No control ring, XDP headroom or multicast control (yet): a
+/// frontend then uses no filtering.
 const FEATURES: &[(&str, &str)] = &[
     ("feature-sg", "1"),
     ("feature-gso-tcpv4", "1"),
@@ -34,13 +34,16 @@ pub struct Netback {
     gntdev: Arc<Gntdev>,
     /// Offer `feature-split-event-channels`.
     split: bool,
+    /// `multi-queue-max-queues`: the most queues a frontend may use.
+    max_queues: u32,
 }
 
 impl std::fmt::Debug for Netback {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "1 queue per vif, split event channels {}, TAP with vnet headers",
+            "up to {} queue(s) per vif, split event channels {}, TAP with vnet headers",
+            self.max_queues,
             if self.split { "offered" } else { "not offered" }
         )
     }
@@ -113,6 +116,11 @@ impl Backend for Netback {
             for (k, v) in FEATURES {
                 xs.write(t, &format!("{be}/{k}"), v.as_bytes())?;
             }
+            xs.write(
+                t,
+                &format!("{be}/multi-queue-max-queues"),
+                self.max_queues.to_string().as_bytes(),
+            )?;
             if self.split {
                 xs.write(t, &format!("{be}/feature-split-event-channels"), b"1")?;
             }
@@ -137,30 +145,44 @@ impl Backend for Netback {
     ) -> Result<Connection> {
         let fe = &dev.frontend;
         let read_u32 = |k: &str| -> Option<u32> { xs.read_parse(NO_TX, &format!("{fe}/{k}")) };
-        let need =
-            |k: &str| read_u32(k).with_context(|| format!("{fe}/{k} missing or not a number"));
         let flag = |k: &str| read_u32(k).unwrap_or(0) == 1;
-        if let Some(q) = read_u32("multi-queue-num-queues") {
-            if q != 1 {
-                bail!("{fe}: {q} queues (1 offered)");
-            }
+        // Linux's `connect()`: the frontend's count, 1 if absent; above what was offered (or 0)
+        // it is refused. One queue keeps its keys in the frontend's directory, several each in
+        // `queue-N/`.
+        let nq = read_u32("multi-queue-num-queues").unwrap_or(1);
+        if nq == 0 || nq > self.max_queues {
+            bail!(
+                "{fe}: the frontend asks for {nq} queues (1 to {} offered)",
+                self.max_queues
+            );
         }
         if !flag("request-rx-copy") {
             bail!("{fe}: request-rx-copy is not 1 (flipping is not supported)");
         }
-        // The split pair first, as Linux's `connect_data_rings()`.
-        let ports = match (read_u32("event-channel-tx"), read_u32("event-channel-rx")) {
-            (Some(tx), Some(rx)) if self.split => Ports::Split {
-                tx: Port(tx),
-                rx: Port(rx),
-            },
-            _ => Ports::Single(Port(need("event-channel")?)),
-        };
-        let rings = Rings {
-            tx_ref: GrantRef(need("tx-ring-ref")?),
-            rx_ref: GrantRef(need("rx-ring-ref")?),
-            ports,
-        };
+        let mut rings = Vec::with_capacity(nq as usize);
+        for q in 0..nq {
+            let dir = if nq == 1 {
+                fe.clone()
+            } else {
+                format!("{fe}/queue-{q}")
+            };
+            let get = |k: &str| -> Option<u32> { xs.read_parse(NO_TX, &format!("{dir}/{k}")) };
+            let need =
+                |k: &str| get(k).with_context(|| format!("{dir}/{k} missing or not a number"));
+            // The split pair first, as Linux's `connect_data_rings()`.
+            let ports = match (get("event-channel-tx"), get("event-channel-rx")) {
+                (Some(tx), Some(rx)) if self.split => Ports::Split {
+                    tx: Port(tx),
+                    rx: Port(rx),
+                },
+                _ => Ports::Single(Port(need("event-channel")?)),
+            };
+            rings.push(Rings {
+                tx_ref: GrantRef(need("tx-ring-ref")?),
+                rx_ref: GrantRef(need("rx-ring-ref")?),
+                ports,
+            });
+        }
         let sg = flag("feature-sg");
         let offers = RxOffers {
             gso_tcpv4: sg && flag("feature-gso-tcpv4"),
@@ -189,22 +211,31 @@ impl Backend for Netback {
                 rate.as_deref().unwrap_or_default()
             );
         }
+        // Queue 0 is the device's TAP; each further queue of the frontend gets one of its own.
+        let mut taps = vec![Arc::clone(tap)];
+        for _ in 1..nq {
+            taps.push(Arc::new(
+                tap.attach_queue().context("attaching a TAP queue")?,
+            ));
+        }
         let conn = Connection::connect(
             &dev.backend,
             dev.domid,
             &self.gntdev,
-            Arc::clone(tap),
-            rings,
+            taps,
+            &rings,
             VifOptions { offers, credit },
             broken,
         )?;
         log::info!(
-            "{}: connected, 1 queue, {} event channel(s), sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}{}",
+            "{}: connected, {nq} queue{}, {} event channel(s){}, sg {}, gso v4 {} v6 {}, csum offload {}, rx-notify {}{}",
             dev.backend,
-            match ports {
+            if nq == 1 { "" } else { "s" },
+            match rings[0].ports {
                 Ports::Split { .. } => 2,
                 Ports::Single(_) => 1,
             },
+            if nq == 1 { "" } else { " each" },
             u8::from(sg),
             u8::from(offers.gso_tcpv4),
             u8::from(offers.gso_tcpv6),
@@ -229,8 +260,13 @@ impl Backend for Netback {
     }
 }
 
-/// Runs the daemon until xenstore goes away.
-pub fn run(split: bool) -> Result<()> {
+/// Runs the daemon until xenstore goes away, offering `max_queues` queues per vif.
+pub fn run(split: bool, max_queues: u32) -> Result<()> {
     let gntdev = Gntdev::open().context("opening /dev/xen/gntdev")?;
-    driver::run(Netback { gntdev, split }).context("serving backend/vif")
+    driver::run(Netback {
+        gntdev,
+        split,
+        max_queues: max_queues.max(1),
+    })
+    .context("serving backend/vif")
 }

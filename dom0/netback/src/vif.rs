@@ -138,115 +138,170 @@ fn bump(c: &AtomicU64, n: u64) {
     c.fetch_add(n, Ordering::Relaxed);
 }
 
-/// A connected vif: its two queues and its thread.
+/// One queue of a connected vif: its two rings, their counters and its thread.
+struct QueueConn {
+    /// Names it in the log: the vif's name, with `/queue-N` when there are several.
+    name: String,
+    tx: Arc<TxQueue>,
+    rx: Arc<RxQueue>,
+    counters: Arc<Counters>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A connected vif: one or more queues (netif multi-queue), each with its TX and RX rings,
+/// its own queue of the TAP and its own thread.
 pub struct Connection {
     name: String,
     tap: Arc<Tap>,
-    tx: Arc<TxQueue>,
-    rx: Arc<RxQueue>,
-    threads: Vec<JoinHandle<()>>,
-    counters: Arc<Counters>,
+    queues: Vec<QueueConn>,
 }
 
 impl Connection {
-    /// Maps both rings, binds the event channels and starts the vif's thread.
+    /// For each queue `i`: maps both rings of `rings[i]`, binds its event channels and starts
+    /// its thread over TAP queue `taps[i]` (`taps[0]` is the device's own, kept after a
+    /// disconnect).
     pub fn connect(
         name: &str,
         domid: DomId,
         gntdev: &Arc<Gntdev>,
-        tap: Arc<Tap>,
-        rings: Rings,
+        taps: Vec<Arc<Tap>>,
+        rings: &[Rings],
         opts: VifOptions,
         broken: Broken,
     ) -> Result<Connection> {
         let VifOptions { offers, credit } = opts;
-        let (txc, rxc) = match rings.ports {
-            Ports::Split { tx, rx } => {
-                let (te, tp) = bind(domid, tx)?;
-                let (re, rp) = bind(domid, rx)?;
-                (VifChannel::own(te, tp), VifChannel::own(re, rp))
-            }
-            Ports::Single(port) => {
-                let (e, p) = bind(domid, port)?;
-                VifChannel::shared(e, p)
-            }
-        };
-        let tx: Arc<TxQueue> = Arc::new(
-            map_queue(&format!("{name} tx"), gntdev, domid, rings.tx_ref, txc)
-                .context("TX ring")?,
-        );
-        let rx: Arc<RxQueue> = Arc::new(
-            map_queue(&format!("{name} rx"), gntdev, domid, rings.rx_ref, rxc)
-                .context("RX ring")?,
-        );
-        let counters = Arc::new(Counters::default());
-        let txw = TxWorker {
-            name: name.to_string(),
-            domid,
-            q: Arc::clone(&tx),
-            gntdev: Arc::clone(gntdev),
-            tap: Arc::clone(&tap),
-            broken: broken.clone(),
-            counters: Arc::clone(&counters),
-            credit,
-        };
-        let rxw = RxWorker {
-            name: name.to_string(),
-            domid,
-            q: Arc::clone(&rx),
-            gntdev: Arc::clone(gntdev),
-            tap: Arc::clone(&tap),
-            broken,
-            offers,
-            counters: Arc::clone(&counters),
-        };
-        let threads = vec![std::thread::Builder::new()
-            .name("netback-vif".into())
-            .spawn(move || run(txw, rxw))
-            .context("starting the vif's thread")?];
-        Ok(Connection {
+        let tap = taps.first().cloned().context("no TAP queue")?;
+        anyhow::ensure!(taps.len() == rings.len(), "one TAP queue per ring pair");
+        // Built up queue by queue: if one fails, dropping this stops those already running.
+        let mut conn = Connection {
             name: name.to_string(),
             tap,
-            tx,
-            rx,
-            threads,
-            counters,
-        })
+            queues: Vec::with_capacity(rings.len()),
+        };
+        for (i, (r, tap)) in rings.iter().zip(taps).enumerate() {
+            let qname = if rings.len() == 1 {
+                name.to_string()
+            } else {
+                format!("{name}/queue-{i}")
+            };
+            let (txc, rxc) = match r.ports {
+                Ports::Split { tx, rx } => {
+                    let (te, tp) = bind(domid, tx)?;
+                    let (re, rp) = bind(domid, rx)?;
+                    (VifChannel::own(te, tp), VifChannel::own(re, rp))
+                }
+                Ports::Single(port) => {
+                    let (e, p) = bind(domid, port)?;
+                    VifChannel::shared(e, p)
+                }
+            };
+            let tx: Arc<TxQueue> = Arc::new(
+                map_queue(&format!("{qname} tx"), gntdev, domid, r.tx_ref, txc)
+                    .with_context(|| format!("{qname}: TX ring"))?,
+            );
+            let rx: Arc<RxQueue> = Arc::new(
+                map_queue(&format!("{qname} rx"), gntdev, domid, r.rx_ref, rxc)
+                    .with_context(|| format!("{qname}: RX ring"))?,
+            );
+            let counters = Arc::new(Counters::default());
+            let txw = TxWorker {
+                name: qname.clone(),
+                domid,
+                q: Arc::clone(&tx),
+                gntdev: Arc::clone(gntdev),
+                tap: Arc::clone(&tap),
+                broken: broken.clone(),
+                counters: Arc::clone(&counters),
+                credit,
+            };
+            let rxw = RxWorker {
+                name: qname.clone(),
+                domid,
+                q: Arc::clone(&rx),
+                gntdev: Arc::clone(gntdev),
+                tap,
+                broken: broken.clone(),
+                offers,
+                counters: Arc::clone(&counters),
+            };
+            let mut q = QueueConn {
+                name: qname,
+                tx,
+                rx,
+                counters,
+                thread: None,
+            };
+            q.thread = Some(
+                std::thread::Builder::new()
+                    .name("netback-vif".into())
+                    .spawn(move || run(txw, rxw))
+                    .context("starting the queue's thread")?,
+            );
+            conn.queues.push(q);
+        }
+        Ok(conn)
     }
 
-    /// Stops the thread, logs the counters, and unmaps the rings and unbinds the event
-    /// channels (when the queues go); returns the TAP, which stays with the device.
+    /// Stops the threads, logs the counters, and unmaps the rings and unbinds the event
+    /// channels (when the queues go); returns the device's TAP (its first queue), which stays
+    /// with the device; the other TAP queues are closed.
     pub fn disconnect(mut self) -> Arc<Tap> {
         self.stop();
         Arc::clone(&self.tap)
     }
 
     fn stop(&mut self) {
-        self.tx.stop();
-        self.rx.stop();
-        for h in self.threads.drain(..) {
-            let _ = h.join();
+        for q in &self.queues {
+            q.tx.stop();
+            q.rx.stop();
         }
-        let c = &self.counters;
+        for q in &mut self.queues {
+            if let Some(h) = q.thread.take() {
+                let _ = h.join();
+            }
+        }
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let sum = |f: fn(&Counters) -> &AtomicU64| -> u64 {
+            self.queues.iter().map(|q| l(f(&q.counters))).sum()
+        };
+        let several = self.queues.len() > 1;
+        for q in self.queues.iter().filter(|_| several) {
+            let c = &q.counters;
+            log::info!(
+                "{}: TX {} packets {} bytes ({}); RX {} packets {} bytes ({})",
+                q.name,
+                l(&c.tx_packets),
+                l(&c.tx_bytes),
+                q.tx.stats(),
+                l(&c.rx_packets),
+                l(&c.rx_bytes),
+                q.rx.stats()
+            );
+        }
+        let stats = |i: usize| {
+            self.queues
+                .get(i)
+                .filter(|_| !several)
+                .map(|q| format!(" ({}; {})", q.tx.stats(), q.rx.stats()))
+                .unwrap_or_default()
+        };
         log::info!(
-            "{}: TX {} packets {} bytes {} dropped ({}); RX {} packets {} bytes {} dropped ({})",
+            "{}: TX {} packets {} bytes {} dropped; RX {} packets {} bytes {} dropped{}",
             self.name,
-            l(&c.tx_packets),
-            l(&c.tx_bytes),
-            l(&c.tx_dropped),
-            self.tx.stats(),
-            l(&c.rx_packets),
-            l(&c.rx_bytes),
-            l(&c.rx_dropped),
-            self.rx.stats()
+            sum(|c| &c.tx_packets),
+            sum(|c| &c.tx_bytes),
+            sum(|c| &c.tx_dropped),
+            sum(|c| &c.rx_packets),
+            sum(|c| &c.rx_bytes),
+            sum(|c| &c.rx_dropped),
+            stats(0)
         );
     }
 }
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
+        if self.queues.iter().any(|q| q.thread.is_some()) {
             self.stop();
         }
     }

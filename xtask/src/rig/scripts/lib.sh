@@ -155,13 +155,13 @@ blk_verify() {
   noleaks "$3" "$2"
 }
 
-# net_up: bridge xenbr0 (10.0.0.1/24) up and netback started (its pid in NB, its log in
-# /tmp/netback.log).
+# net_up [NETBACK-OPTION…]: bridge xenbr0 (10.0.0.1/24) up and netback started with the options
+# (its pid in NB, its log in /tmp/netback.log).
 net_up() {
   brctl addbr xenbr0 2>/dev/null || ip link add name xenbr0 type bridge || fail "no bridge"
   ip addr add 10.0.0.1/24 dev xenbr0 || fail "address on xenbr0"
   ip link set dev xenbr0 up || fail "xenbr0 up"
-  netback > /tmp/netback.log 2>&1 &
+  netback "$@" > /tmp/netback.log 2>&1 &
   NB=$!
 }
 

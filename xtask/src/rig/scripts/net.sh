@@ -3,18 +3,25 @@
 # TAP vif<domid>.0 and adds it to xenbr0): the guest pings dom0, then data goes each way at
 # once over TCP (busybox nc), checksums compared: 32 MiB with netfront's offloads on, 8 MiB
 # with them off (`ethtool -K`); netback's log shows the handshake to Connected and the
-# teardown, and the TAP is gone with the domain.
+# teardown, and the TAP is gone with the domain. This first guest has 2 vCPUs and netback
+# offers 2 queues (`--max-queues 2`): netfront uses both, each with its rings, event channels,
+# TAP queue and thread.
 . /rig/lib.sh
-net_up
+net_up --max-queues 2
 CONS=/tmp/net1.cons
 listen 5001 on
 listen 5003 off
 net_domu net1 "rignoblk" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01"
+sed -i 's/^vcpus = .*/vcpus = 2/' /tmp/net1.cfg
 start_domu net1
 id=$(xl domid net1)
 tap="vif$id.0"
-waitfor /tmp/netback.log 'connected, 1 queue' 120
-log "netback: $(grep -a 'connected, 1 queue' /tmp/netback.log | tail -1)"
+waitfor /tmp/netback.log 'connected, 2 queues' 120
+log "netback: $(grep -a 'connected, 2 queues' /tmp/netback.log | tail -1)"
+[ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/multi-queue-max-queues")" = 2 ] || fail "multi-queue-max-queues is not 2"
+[ "$(xenstore-read "/local/domain/$id/device/vif/0/multi-queue-num-queues")" = 2 ] || fail "netfront does not use 2 queues"
+xenstore-ls "/local/domain/$id/device/vif/0/queue-1" > /dev/null 2>&1 || fail "no queue-1 keys"
+[ "$(ls /sys/class/net/$tap/queues 2>/dev/null | grep -c '^tx-')" -ge 2 ] || fail "$tap has fewer than 2 TAP queues"
 ip link show "$tap" > /tmp/tap.show 2>&1 || fail "no TAP $tap"
 log "$tap: $(head -1 /tmp/tap.show)"
 brctl show xenbr0 2>/dev/null | prefix "RIG: "
@@ -34,7 +41,8 @@ waitfor /tmp/netback.log "TAP $tap removed" 30
 if ip link show "$tap" > /dev/null 2>&1; then fail "TAP $tap still exists"; fi
 log "$tap gone"
 kill -0 $NB || fail "netback died"
-grep -a 'TX .* packets' /tmp/netback.log | tail -1 | prefix "RIG: counters: "
+grep -a 'TX .* packets' /tmp/netback.log | tail -3 | prefix "RIG: counters: "
+grep -a -q "vif/$id/0/queue-1: TX" /tmp/netback.log || fail "no counters of queue 1"
 maps=$(grep -c gntdev "/proc/$NB/maps" 2>/dev/null)
 taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
 log "netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
