@@ -1,7 +1,8 @@
 //! The device verbs, as libxl adds and removes PV devices in xenstore (reference/toolstack-abi.md
 //! §2.5, §3): `block-attach`/`block-detach`, `network-attach`/`network-detach`/`network-list`,
 //! and `vcpu-set` (`cpu/N/availability`); and the closing of a device's backend that `destroy`
-//! shares. No hotplug script is run: Ferrite's blkback and netback need none.
+//! shares. A new device's hotplug script runs once its backend is in `InitWait`, a device's
+//! `remove`/`offline` once its backend closed ([`crate::hotplug`]).
 
 use crate::build::domain::{backend_domid, check_disk, random_mac, write_tx};
 use crate::build::xs;
@@ -45,6 +46,14 @@ pub fn close_backends(xs: &Xenstore, backends: &[String], timeout: Duration) -> 
         }
     }
     waiting
+}
+
+/// Runs a device's hotplug script with `remove`/`offline` (its backend closed); a failure is
+/// reported and the removal goes on, as libxl's.
+pub fn hotplug_remove(xs: &Xenstore, be: &str) {
+    if let Err(e) = crate::hotplug::run(xs, be, crate::hotplug::Action::Remove) {
+        eprintln!("fxl: warning: {e:#}");
+    }
 }
 
 /// Removes a device's frontend and backend directories, and the per-domain backend directory
@@ -95,6 +104,7 @@ fn detach(xs: &Xenstore, id: u16, kind: &str, devid: u32, force: bool) -> Result
     } else {
         let _ = xs.write(NO_TX, &format!("{be}/online"), b"0");
     }
+    hotplug_remove(xs, &be);
     remove_dirs(xs, &fe, Some(&be));
     let _ = xs.rm(NO_TX, &rec);
     Ok(())
@@ -124,6 +134,17 @@ pub fn block_attach(q: &str, spec: &[String]) -> Result<()> {
     let be = backend_domid(disk.backend.as_deref())?;
     write_tx(&xs, &xs::vbd_entries(id, &disk, be))
         .with_context(|| format!("xenstore: disk {}", disk.vdev))?;
+    hotplug_new(&xs, id, "vbd", disk.devid, be)
+}
+
+/// Runs a newly written device's hotplug script (after its backend's `InitWait`); if that
+/// fails, the device is taken away again, as libxl does, and the error returned.
+fn hotplug_new(xs: &Xenstore, id: u16, kind: &str, devid: u32, be: u16) -> Result<()> {
+    let path = format!("/local/domain/{be}/backend/{kind}/{id}/{devid}");
+    if let Err(e) = crate::hotplug::add(xs, &path) {
+        let _ = detach(xs, id, kind, devid, true);
+        return Err(e.context(format!("{kind} {devid} of domain {id} was not attached")));
+    }
     Ok(())
 }
 
@@ -166,7 +187,7 @@ pub fn network_attach(q: &str, spec: &[String]) -> Result<()> {
     let be = backend_domid(vif.backend.as_deref())?;
     write_tx(&xs, &xs::vif_entries(id, devid, &vif, &mac, be))
         .with_context(|| format!("xenstore: vif {devid}"))?;
-    Ok(())
+    hotplug_new(&xs, id, "vif", devid, be)
 }
 
 /// `network-detach DOMAIN DEVID|MAC`.

@@ -7,6 +7,7 @@ mod cfg;
 mod config;
 mod console;
 mod device;
+mod hotplug;
 mod monitor;
 mod ops;
 

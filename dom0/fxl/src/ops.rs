@@ -1032,7 +1032,7 @@ fn devices(xs: &Xenstore, id: u16) -> Vec<Device> {
 
 /// `destroy DOMAIN`, as libxl's `libxl_domain_destroy`: pause; each device's backend told to
 /// close (`online=0`, `state=5`) and given 10 s to reach `Closed` (the console is removed at
-/// once); `destroydomain`; then the backend, `/vm/<uuid>`, `/local/domain/N` and `/libxl/N`
+/// once), then its hotplug script run with `remove`/`offline`; `destroydomain`; then the backend, `/vm/<uuid>`, `/local/domain/N` and `/libxl/N`
 /// directories and xl's saved configuration are removed.
 pub fn destroy(q: &str) -> Result<()> {
     let (pc, xs) = (privcmd()?, xenstore()?);
@@ -1054,6 +1054,9 @@ pub fn destroy(q: &str) -> Result<()> {
         crate::device::close_backends(&xs, &backends, crate::device::BACKEND_CLOSE_TIMEOUT);
     for be in &waiting {
         eprintln!("fxl: warning: backend {be} did not close within 10 s; removing it anyway");
+    }
+    for be in &backends {
+        crate::device::hotplug_remove(&xs, be);
     }
 
     pc.domctl(Domctl::Destroydomain, d.domain, &mut ())

@@ -158,6 +158,20 @@ pub const ALL: &[Scenario] = &[
         xenstored: Xenstored::C,
     },
     Scenario {
+        // fxl's hotplug scripts with Linux's in-kernel blkback and netback.
+        name: "fxl-hotplug",
+        essential: false,
+        timeout: Duration::from_secs(900),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &[],
+        dom0_bins: &[],
+        dom0_extra_modules: &["xen-blkback", "xen-netback"],
+        script: include_str!("scripts/fxl-hotplug.sh"),
+        xenstored: Xenstored::C,
+    },
+    Scenario {
         // The same with Ferrite's xenstored as dom0's only one: xl, fxl, xenconsoled and blkback
         // all on it.
         name: "fxl-xenstored",

@@ -556,6 +556,12 @@ fn build(
             .with_context(|| format!("xenstore: vif {h}"))?;
     }
     progress.took("xenstore");
+    // Each vbd's and vif's hotplug script, once its backend is in InitWait (libxl's
+    // `libxl__wait_device_connection` then `device_hotplug`).
+    for be in crate::hotplug::backends(xs, n) {
+        crate::hotplug::add(xs, &be)?;
+    }
+    progress.took("hotplug scripts");
     if !paused {
         pc.domctl(Domctl::Unpausedomain, domid, &mut ())
             .context("unpausedomain")?;
