@@ -284,6 +284,20 @@ pub const ALL: &[Scenario] = &[
         script: include_str!("scripts/net-lifecycle.sh"),
         xenstored: Xenstored::C,
     },
+    Scenario {
+        // 256 MiB each way (issue #20).
+        name: "net-big",
+        essential: false,
+        timeout: Duration::from_secs(1500),
+        dom0_modules: &["tun", "bridge"],
+        dom0_vcpus: 1,
+        needs_domu: true,
+        domu_bins: &[],
+        dom0_bins: &[],
+        dom0_extra_modules: &[],
+        script: include_str!("scripts/net-big.sh"),
+        xenstored: Xenstored::C,
+    },
 ];
 
 /// Diagnostics, run only by name (`cargo xtask rig --scenario stress`), never by `rig`/`test`.

@@ -102,8 +102,10 @@ round() {
   sent=$(md5sum "/tmp/to-domu-$1" | cut -d' ' -f1)
   waitfor "$CONS" "DOMU-NET-LISTENING $1" 240
   t0=$(up)
-  ( timeout 300 nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
-  end=$(( $(cut -d. -f1 /proc/uptime) + 300 ))
+  # 300 s, and 3 s more per MiB (256 MiB under TCG).
+  limit=$((300 + $2 * 3))
+  ( timeout $limit nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
+  end=$(( $(cut -d. -f1 /proc/uptime) + limit ))
   first=; tfirst=
   while :; do
     have=$(stat -c %s "/tmp/from-domu-$1" 2>/dev/null || echo 0)
@@ -121,7 +123,7 @@ round() {
   got=$(md5sum "/tmp/from-domu-$1" | cut -d' ' -f1)
   # Closing the listener ends the guest's sender.
   kill "$(cat "/tmp/listener-$1")" 2>/dev/null
-  waitfor "$CONS" "DOMU-NET-IN-MD5 $1" 120
+  waitfor "$CONS" "DOMU-NET-IN-MD5 $1" $((120 + $2 / 2))
   tr -d '\r' < "$CONS" > /tmp/cons.txt
   want=$(sed -n "s/.*DOMU-NET-OUT-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
   ingot=$(sed -n "s/.*DOMU-NET-IN-MD5 $1 \([0-9a-f]*\).*/\1/p" /tmp/cons.txt | tail -1)
