@@ -44,6 +44,11 @@ macro_rules! out {
     };
 }
 
+/// Asks for a dump (as the serial key does): each CPU gives its part at its next tick.
+pub fn request() {
+    REQUESTED.fetch_add(1, Ordering::AcqRel);
+}
+
 /// From every tick: if a dump was asked for since this CPU last gave one, give it.
 pub fn tick(frame: &TrapFrame, in_guest: bool) {
     let cpu = crate::arch::x86_64::percpu::cpu_index() as usize;

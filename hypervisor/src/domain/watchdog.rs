@@ -144,10 +144,13 @@ pub fn tick() {
             continue;
         }
         log::warn!(
-            "Watchdog timer {} fired for d{}",
+            "Watchdog timer {} fired for d{}; the state dump follows (where each CPU was)",
             fired.trailing_zeros() + 1,
             d.id.0
         );
+        // What the domain was doing when it stopped kicking: each CPU says what it runs at
+        // its next tick, CPU 0 every vCPU's state.
+        crate::debug::request();
         crate::hypercall::sched::shutdown(&d, xen_abi::sched::ShutdownReason::Watchdog);
     }
     NEXT_DUE.fetch_min(next, Ordering::AcqRel);
