@@ -18,8 +18,8 @@ use xenstore::{Tx, Xenstore, NO_TX};
 
 /// The features written before `InitWait` (reference netif.md §1.2), then
 /// `multi-queue-max-queues` and `feature-split-event-channels` unless
-/// `--no-split-event-channels`. No control ring, XDP headroom or multicast control (yet): a
-/// frontend then uses no filtering.
+/// `--no-split-event-channels`. No control ring or XDP headroom (yet); multicast control
+/// without the dynamic variant (`request-multicast-control` is read at connection).
 const FEATURES: &[(&str, &str)] = &[
     ("feature-sg", "1"),
     ("feature-gso-tcpv4", "1"),
@@ -27,6 +27,7 @@ const FEATURES: &[(&str, &str)] = &[
     ("feature-ipv6-csum-offload", "1"),
     ("feature-rx-copy", "1"),
     ("feature-rx-flip", "0"),
+    ("feature-multicast-control", "1"),
 ];
 
 /// netback as a [`Backend`] of the discovery loop.
@@ -224,7 +225,11 @@ impl Backend for Netback {
             &self.gntdev,
             taps,
             &rings,
-            VifOptions { offers, credit },
+            VifOptions {
+                offers,
+                credit,
+                multicast_control: flag("request-multicast-control"),
+            },
             broken,
         )?;
         log::info!(

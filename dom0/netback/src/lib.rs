@@ -9,6 +9,7 @@
 pub mod chan;
 pub mod credit;
 pub mod daemon;
+pub mod mcast;
 pub mod rx;
 pub mod tx;
 pub mod vif;

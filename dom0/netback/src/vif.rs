@@ -22,6 +22,7 @@
 
 use crate::chan::VifChannel;
 use crate::credit::Credit;
+use crate::mcast::McastFilter;
 use crate::rx::{self, RxPacket, RxSlot};
 use crate::tx::{self, TxItem, TxPacket};
 use crate::vnet::{self, RxOffers, VnetHdr, VNET_HDR_LEN};
@@ -81,6 +82,8 @@ pub struct VifOptions {
     pub offers: RxOffers,
     /// The `rate` limit on what the guest sends.
     pub credit: Credit,
+    /// The frontend's `request-multicast-control`: filter multicast frames by its list.
+    pub multicast_control: bool,
 }
 
 /// The frontend's rings and event channels.
@@ -169,7 +172,13 @@ impl Connection {
         opts: VifOptions,
         broken: Broken,
     ) -> Result<Connection> {
-        let VifOptions { offers, credit } = opts;
+        let VifOptions {
+            offers,
+            credit,
+            multicast_control,
+        } = opts;
+        // The multicast list is the vif's, whichever queue's TX ring changes it.
+        let mcast = Arc::new(McastFilter::new(multicast_control));
         let tap = taps.first().cloned().context("no TAP queue")?;
         anyhow::ensure!(taps.len() == rings.len(), "one TAP queue per ring pair");
         // Built up queue by queue: if one fails, dropping this stops those already running.
@@ -213,6 +222,7 @@ impl Connection {
                 broken: broken.clone(),
                 counters: Arc::clone(&counters),
                 credit,
+                mcast: Arc::clone(&mcast),
             };
             let rxw = RxWorker {
                 name: qname.clone(),
@@ -223,6 +233,7 @@ impl Connection {
                 broken: broken.clone(),
                 offers,
                 counters: Arc::clone(&counters),
+                mcast: Arc::clone(&mcast),
             };
             let mut q = QueueConn {
                 name: qname,
@@ -317,6 +328,8 @@ struct TxWorker {
     counters: Arc<Counters>,
     /// The `rate` limit.
     credit: Credit,
+    /// The multicast list MCAST_ADD/DEL requests change.
+    mcast: Arc<McastFilter>,
 }
 
 /// What the TX side holds between passes: requests taken from the ring and not yet handled
@@ -552,7 +565,14 @@ impl TxWorker {
                         NETIF_RSP_ERROR
                     }
                 },
-                TxItem::Mcast { .. } => NETIF_RSP_OKAY,
+                TxItem::Mcast { op, addr, .. } => {
+                    if self.mcast.apply(*op, *addr) {
+                        NETIF_RSP_OKAY
+                    } else {
+                        log::debug!("{}: multicast list full", self.name);
+                        NETIF_RSP_ERROR
+                    }
+                }
                 TxItem::Dropped { why, .. } => {
                     log::debug!("{}: TX packet dropped: {why}", self.name);
                     bump(&self.counters.tx_dropped, 1);
@@ -602,6 +622,8 @@ struct RxWorker {
     broken: Broken,
     offers: RxOffers,
     counters: Arc<Counters>,
+    /// Which multicast frames go to the guest.
+    mcast: Arc<McastFilter>,
 }
 
 /// A frame read from the TAP into the batch buffer, waiting for slots.
@@ -708,6 +730,10 @@ impl RxWorker {
         let Ok(hdr) = <&[u8; VNET_HDR_LEN]>::try_from(&*hdr) else {
             return Read::Dropped;
         };
+        if !self.mcast.admits(frame) {
+            bump(&self.counters.rx_dropped, 1);
+            return Read::Dropped;
+        }
         let hdr = VnetHdr::from_bytes(hdr);
         let len = frame.len();
         match vnet::rx_meta(&hdr, frame, self.offers) {

@@ -528,6 +528,45 @@ fn main() -> Result<()> {
         ],
         &[ok(a), NULL, NULL, NULL, ok(b)],
     )?;
+    // The multicast list holds 64 addresses (Linux's XEN_NETBK_MCAST_MAX): 65 adds of
+    // different addresses, the last answered ERROR; then 64 deletes empty it again.
+    let listed = |t, i: u8| {
+        extra(NetifExtraInfo::with_mcast(
+            t,
+            0,
+            NetifExtraMcast {
+                addr: [0x01, 0, 0x5e, 0, 1, i],
+            },
+        ))
+    };
+    for (name, t, n, last_ok) in [
+        (
+            "65 multicast adds",
+            XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
+            65u8,
+            false,
+        ),
+        (
+            "64 multicast deletes",
+            XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
+            64,
+            true,
+        ),
+    ] {
+        let (mut reqs, mut want) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let id = f.id();
+            reqs.push(tx(g, 0, NETTXF_EXTRA_INFO, id, 60));
+            reqs.push(listed(t, i));
+            want.push(if i + 1 < n || last_ok {
+                ok(id)
+            } else {
+                err(id)
+            });
+            want.push(NULL);
+        }
+        f.expect(&mut c, name, &reqs, &want)?;
+    }
     // Checksum offload or GSO asked for an ARP frame: dropped, answered OKAY (as Linux).
     f.expect(
         &mut c,
