@@ -5,7 +5,8 @@
 //! `add` (vbd) or `online type_if=vif` (vif) and, when the device goes after its backend
 //! closed, with `remove` or `offline type_if=vif`; the environment names the device
 //! (`XENBUS_TYPE`, `XENBUS_PATH` relative to this domain's home, `XENBUS_BASE_PATH=backend`,
-//! `script`, and for a vif `netdev`, its `gatewaydev`). A script gets 40 s
+//! `script`, and for a vif `netdev`, its `gatewaydev`, and `vif`, the kernel netback's
+//! interface `vif<domid>.<devid>`). A script gets 40 s
 //! (`LIBXL_HOTPLUG_TIMEOUT`) and is killed after that; its output goes to fxl's stderr.
 //!
 //! This is what lets Linux's in-kernel backends serve fxl's domains: `block` sets up the loop
@@ -86,6 +87,9 @@ pub fn invocation(
                 "netdev".to_string(),
                 gatewaydev.unwrap_or_default().to_string(),
             ));
+            // The kernel netback's interface (`libxl__device_nic_devname`, a PV nic):
+            // vif-common.sh requires it.
+            env.push(("vif".to_string(), format!("vif{domid}.{devid}")));
             let verb = if a == Action::Add {
                 "online"
             } else {
@@ -236,6 +240,7 @@ mod tests {
         let inv = invocation(be, 0, s, Some("eth1"), Action::Add).expect("vif");
         assert_eq!(inv.args, ["online", "type_if=vif"]);
         assert_eq!(env(&inv, "netdev").as_deref(), Some("eth1"));
+        assert_eq!(env(&inv, "vif").as_deref(), Some("vif3.0"));
         assert_eq!(env(&inv, "XENBUS_PATH").as_deref(), Some("backend/vif/3/0"));
         let off = invocation(be, 0, s, None, Action::Remove).expect("vif");
         assert_eq!(off.args, ["offline", "type_if=vif"]);

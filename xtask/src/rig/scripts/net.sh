@@ -15,6 +15,8 @@ net_domu net1 "rignoblk" "bridge=xenbr0,script=ferrite-vif,mac=00:16:3e:00:00:01
 sed -i 's/^vcpus = .*/vcpus = 2/' /tmp/net1.cfg
 start_domu net1
 id=$(xl domid net1)
+# (lib.sh's waitgone sets `id` too.)
+id1=$id
 tap="vif$id.0"
 waitfor /tmp/netback.log 'connected, 2 queues' 120
 log "netback: $(grep -a 'connected, 2 queues' /tmp/netback.log | tail -1)"
@@ -42,7 +44,7 @@ if ip link show "$tap" > /dev/null 2>&1; then fail "TAP $tap still exists"; fi
 log "$tap gone"
 kill -0 $NB || fail "netback died"
 grep -a 'TX .* packets' /tmp/netback.log | tail -3 | prefix "RIG: counters: "
-grep -a -q "vif/$id/0/queue-1: TX" /tmp/netback.log || fail "no counters of queue 1"
+grep -a -q "vif/$id1/0/queue-1: TX" /tmp/netback.log || fail "no counters of queue 1"
 maps=$(grep -c gntdev "/proc/$NB/maps" 2>/dev/null)
 taps=$(ls -l "/proc/$NB/fd" 2>/dev/null | grep -c 'net/tun')
 log "netback holds $maps gntdev mapping(s) and $taps TAP descriptor(s)"
