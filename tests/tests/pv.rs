@@ -325,7 +325,8 @@ pub fn hcfuzz_hostile(seed: u64, seconds: u64, restarts: u32) -> Result<(usize, 
     let generations = run.log.matches("hcfuzz: seed=").count();
     let steps = run.log.matches(" hostile ").count();
     let calls = hcfuzz_calls(&run.log, true);
-    // Generations stuck in code of their own choosing, ended by their watchdog.
+    // Generations ended by a watchdog: the stall guard (one stuck in code of its own
+    // choosing), or one a fuzzed SCHEDOP_watchdog armed (a short timeout kills it soon).
     let watchdogs = run.log.matches("Watchdog timer").count();
     eprintln!(
         "hcfuzz hostile seed {seed}: {generations} generations, {steps} hostile steps, \
