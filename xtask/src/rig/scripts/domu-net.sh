@@ -42,33 +42,33 @@ round() {
   ethtool -k eth0 2>/dev/null | grep -E '^(tx-checksumming|scatter-gather|tcp-segmentation-offload|rx-checksumming):' | tr '\n' ' ' | sed "s/^/DOMU: $1 offloads: /"; echo
   # The listener's stdin never ends: busybox nc half-closes on stdin EOF, which would end
   # the sender early.
-  sleep 1000 | nc -l -p "$3" > "/tmp/in-$1" &
+  sleep 1000 | nc -l -p "$3" > "${RDIR:-/tmp}/in-$1" &
   LST=$!
   echo "DOMU-NET-LISTENING $1"
-  dd if=/dev/urandom of="/tmp/out-$1" bs=1M count="$2" 2>/dev/null
-  echo "DOMU-NET-OUT-MD5 $1 $(md5sum "/tmp/out-$1" | cut -d' ' -f1)"
+  dd if=/dev/urandom of="${RDIR:-/tmp}/out-$1" bs=1M count="$2" 2>/dev/null
+  echo "DOMU-NET-OUT-MD5 $1 $(md5sum "${RDIR:-/tmp}/out-$1" | cut -d' ' -f1)"
   if [ "$1" = steady ]; then
     i=0
-    while [ "$(stat -c %s "/tmp/in-$1" 2>/dev/null || echo 0)" = 0 ]; do
+    while [ "$(stat -c %s "${RDIR:-/tmp}/in-$1" 2>/dev/null || echo 0)" = 0 ]; do
       i=$((i+1)); [ $i -gt 600 ] && { echo "DOMU: $1: nothing from dom0"; return 1; }
       sleep 0.5
     done
   fi
   # 300 s, and 3 s more per MiB (256 MiB under TCG).
   limit=$((300 + $2 * 3))
-  timeout $limit nc 10.0.0.1 "$4" < "/tmp/out-$1" > /dev/null &
+  timeout $limit nc 10.0.0.1 "$4" < "${RDIR:-/tmp}/out-$1" > /dev/null &
   SND=$!
   i=0
-  while [ "$(stat -c %s "/tmp/in-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
-    i=$((i+1)); [ $i -gt $limit ] && { echo "DOMU: $1: only $(stat -c %s "/tmp/in-$1") bytes from dom0"; return 1; }
+  while [ "$(stat -c %s "${RDIR:-/tmp}/in-$1" 2>/dev/null || echo 0)" -lt $(($2 * 1048576)) ]; do
+    i=$((i+1)); [ $i -gt $limit ] && { echo "DOMU: $1: only $(stat -c %s "${RDIR:-/tmp}/in-$1") bytes from dom0"; return 1; }
     sleep 1
   done
-  echo "DOMU-NET-IN-MD5 $1 $(md5sum "/tmp/in-$1" | cut -d' ' -f1)"
+  echo "DOMU-NET-IN-MD5 $1 $(md5sum "${RDIR:-/tmp}/in-$1" | cut -d' ' -f1)"
   kill $LST 2>/dev/null || true
   # The sender ends when dom0, having everything, closes its listener.
   wait $SND || true
   echo "DOMU-NET-SENT $1"
-  rm -f "/tmp/in-$1" "/tmp/out-$1"
+  rm -f "${RDIR:-/tmp}/in-$1" "${RDIR:-/tmp}/out-$1"
 }
 if grep -q 'rignet=sink' /proc/cmdline; then
   # Takes whatever dom0 sends until dom0 destroys this domain.
@@ -112,6 +112,9 @@ if grep -q 'rignet=quick' /proc/cmdline; then
   exit 0
 fi
 if grep -q 'rignet=big' /proc/cmdline; then
+  # 256 MiB each way at once: both files in a tmpfs of their own (the root's is half of RAM).
+  mkdir -p /big && mount -t tmpfs -o size=600m tmpfs /big
+  RDIR=/big
   round big 256 5006 5005
   exit 0
 fi

@@ -94,21 +94,21 @@ noleaks() {
 # the round), what dom0 sends goes to the guest's OUTPORT; both checksums compared.
 listen() {
   # The listener's stdin never ends: busybox nc half-closes on stdin EOF.
-  sleep 1000 | nc -l -p "$1" > "/tmp/from-domu-$2" &
+  sleep 1000 | nc -l -p "$1" > "${RDIR:-/tmp}/from-domu-$2" &
   echo $! > "/tmp/listener-$2"
 }
 round() {
-  dd if=/dev/urandom of="/tmp/to-domu-$1" bs=1M count="$2" 2>/dev/null
-  sent=$(md5sum "/tmp/to-domu-$1" | cut -d' ' -f1)
+  dd if=/dev/urandom of="${RDIR:-/tmp}/to-domu-$1" bs=1M count="$2" 2>/dev/null
+  sent=$(md5sum "${RDIR:-/tmp}/to-domu-$1" | cut -d' ' -f1)
   waitfor "$CONS" "DOMU-NET-LISTENING $1" 240
   t0=$(up)
   # 300 s, and 3 s more per MiB (256 MiB under TCG).
   limit=$((300 + $2 * 3))
-  ( timeout $limit nc 10.0.0.2 "$4" < "/tmp/to-domu-$1" > /dev/null ) &
+  ( timeout $limit nc 10.0.0.2 "$4" < "${RDIR:-/tmp}/to-domu-$1" > /dev/null ) &
   end=$(( $(cut -d. -f1 /proc/uptime) + limit ))
   first=; tfirst=
   while :; do
-    have=$(stat -c %s "/tmp/from-domu-$1" 2>/dev/null || echo 0)
+    have=$(stat -c %s "${RDIR:-/tmp}/from-domu-$1" 2>/dev/null || echo 0)
     if [ -z "$first" ] && [ "$have" -gt 0 ]; then first=$have; tfirst=$(up); fi
     [ "$have" -ge $(($2 * 1048576)) ] && break
     [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "$1: only $have bytes from the guest"
@@ -120,7 +120,7 @@ round() {
   ROUND_KBS=$(awk -v b=$(($2 * 1048576 - first)) -v t0="$tfirst" -v t1="$(up)" \
     'BEGIN { d = t1 - t0; if (d < 0.2) d = 0.2; printf "%d", b / d / 1000 }')
   log "offloads $1: guest -> dom0 at $ROUND_KBS kB/s after its first $first bytes"
-  got=$(md5sum "/tmp/from-domu-$1" | cut -d' ' -f1)
+  got=$(md5sum "${RDIR:-/tmp}/from-domu-$1" | cut -d' ' -f1)
   # Closing the listener ends the guest's sender.
   kill "$(cat "/tmp/listener-$1")" 2>/dev/null
   waitfor "$CONS" "DOMU-NET-IN-MD5 $1" $((120 + $2 / 2))
@@ -132,7 +132,7 @@ round() {
   [ -n "$want" ] && [ "$want" = "$got" ] || fail "offloads $1: guest -> dom0 checksum differs"
   log "offloads $1: dom0 -> guest: dom0 md5 $sent, guest md5 $ingot"
   [ -n "$ingot" ] && [ "$ingot" = "$sent" ] || fail "offloads $1: dom0 -> guest checksum differs"
-  rm -f "/tmp/to-domu-$1" "/tmp/from-domu-$1"
+  rm -f "${RDIR:-/tmp}/to-domu-$1" "${RDIR:-/tmp}/from-domu-$1"
 }
 
 # blk_verify NAME IMAGE BLKBACK_PID: after the `pattern` domU test in NAME passed on blkback: the
