@@ -8,8 +8,10 @@
 #   releases it); network-attach gives it a NIC with the MAC asked for, network-detach removes
 #   it; block-list and network-list print what xl's print.
 # - on_reboot="restart": the guest reboots, the monitor destroys it and builds it again (a new
-#   domid, /init again); on_poweroff="destroy": it powers off and the monitor destroys it (gone
-#   from xl list and xenstore, and no fxl process left).
+#   domid, /init again); on_crash="rename-restart": its kernel crashes (sysrq c), the monitor
+#   keeps the crashed domain as v1-<UTC time> (xl list shows it crashed) and builds v1 again;
+#   on_poweroff="destroy": it powers off and the monitor destroys it (gone from xl list and
+#   xenstore, and no fxl process left).
 . /rig/lib.sh
 blkback > /tmp/blkback.log 2>&1 &
 BB=$!
@@ -17,7 +19,7 @@ net_up
 dd if=/dev/zero of=/tmp/hp.img bs=1M count=8 2>/dev/null
 printf 'ferrite-hotplug1' | dd of=/tmp/hp.img conv=notrunc 2>/dev/null
 domu v1 shell "" rignoblk
-printf 'maxvcpus = 2\non_reboot = "restart"\n' >> /tmp/v1.cfg
+printf 'maxvcpus = 2\non_reboot = "restart"\non_crash = "rename-restart"\n' >> /tmp/v1.cfg
 cat /tmp/v1.cfg | prefix "RIG: v1.cfg: "
 # The consoles' stdin: a FIFO this shell keeps open for writing (and reading, so opening it
 # never blocks).
@@ -137,6 +139,27 @@ console 3
 waitfor /tmp/v1.c3 'DOMU-INIT-START' 180
 waitfor /tmp/v1.c3 'DOMU-SHELL-READY' 60
 ask 'echo DOMU-REBORN $((2+3))' 'DOMU-REBORN 5' 60 /tmp/v1.c3
+
+# on_crash="rename-restart": the crashed domain stays under a new name, v1 is built again.
+log "sysrq crash in v1"
+printf 'echo c > /proc/sysrq-trigger\n' >&3
+end=$(( $(cut -d. -f1 /proc/uptime) + 180 ))
+until cid=$(fxl domid v1 2>/dev/null) && [ "$cid" != "$nid" ]; do
+  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "v1 was not restarted after its crash: $(xl list | tr '\n' ';')"; sleep 1
+done
+kept=$(xl list | awk -v id="$nid" 'NR>1 && $2 == id { print $1, $5 }')
+log "v1 restarted as domain $cid after its crash; domain $nid kept: $kept"
+case "$kept" in
+  v1-20[0-9][0-9][01][0-9][0-3][0-9]T[0-2][0-9][0-5][0-9]Z\ *c*) ;;
+  *) fail "the crashed domain $nid is not kept as v1-<time>, crashed: '$kept'" ;;
+esac
+fxl destroy "$nid" || fail "fxl destroy of the kept domain $nid"
+ended $CPID 30 || fail "fxl console did not end when the crashed domain was destroyed"
+nid=$cid
+console 4
+waitfor /tmp/v1.c4 'DOMU-INIT-START' 180
+waitfor /tmp/v1.c4 'DOMU-SHELL-READY' 60
+ask 'echo DOMU-THIRD $((3+4))' 'DOMU-THIRD 7' 60 /tmp/v1.c4
 
 # on_poweroff="destroy": gone, everywhere; the monitor and the console end.
 log "poweroff -f in v1"
