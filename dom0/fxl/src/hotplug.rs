@@ -182,21 +182,6 @@ pub fn execute(inv: &Invocation, timeout: Duration) -> Result<()> {
     }
 }
 
-/// The backend paths of a domain's vbds and vifs that hotplug scripts concern, from libxl's
-/// record (`/libxl/<id>/device/<type>/<devid>/backend`).
-pub fn backends(xs: &Xenstore, id: u16) -> Vec<String> {
-    let mut out = Vec::new();
-    for kind in ["vbd", "vif"] {
-        let base = format!("/libxl/{id}/device/{kind}");
-        for dev in xs.directory(NO_TX, &base).unwrap_or_default() {
-            if let Ok(be) = xs.read_string(NO_TX, &format!("{base}/{dev}/backend")) {
-                out.push(be);
-            }
-        }
-    }
-    out
-}
-
 /// What `create` and the attach verbs do for each new device: wait for its backend's
 /// `InitWait`, then run its script with `add`/`online`.
 pub fn add(xs: &Xenstore, be: &str) -> Result<()> {

@@ -995,13 +995,14 @@ pub fn block_list(qs: &[String]) -> Result<()> {
 }
 
 /// One device of a domain: its kind, frontend path and backend path.
-struct Device {
-    kind: String,
-    frontend: String,
-    backend: Option<String>,
+pub(crate) struct Device {
+    pub(crate) kind: String,
+    pub(crate) frontend: String,
+    pub(crate) backend: Option<String>,
 }
 
-fn devices(xs: &Xenstore, id: u16) -> Vec<Device> {
+/// A domain's devices, from libxl's record and the frontend's directory.
+pub(crate) fn devices(xs: &Xenstore, id: u16) -> Vec<Device> {
     let mut out = Vec::new();
     for base in [
         format!("/libxl/{id}/device"),

@@ -196,6 +196,19 @@ mod tests {
     }
 
     #[test]
+    fn absurd_rates_saturate_instead_of_overflowing() {
+        let mut c = Credit::from_node(Some("18446744073709551615,18446744073709551615"), 5);
+        assert_eq!(c.take(1, 5), Ok(()));
+        let mut c = Credit::from_node(Some("0,18446744073709551615"), u64::MAX - 1);
+        assert_eq!(
+            c.take(60, u64::MAX - 1),
+            Err(u64::MAX),
+            "a window that never ends"
+        );
+        assert_eq!(c.take(60, u64::MAX), Err(u64::MAX));
+    }
+
+    #[test]
     fn idle_time_does_not_bank_more_than_the_burst() {
         let mut c = Credit::new(200_000, 1_000, 0);
         assert_eq!(c.take(200_000, 0), Ok(()));

@@ -150,23 +150,13 @@ impl Backend for Netback {
         // Linux's `connect()`: the frontend's count, 1 if absent; above what was offered (or 0)
         // it is refused. One queue keeps its keys in the frontend's directory, several each in
         // `queue-N/`.
-        let nq = read_u32("multi-queue-num-queues").unwrap_or(1);
-        if nq == 0 || nq > self.max_queues {
-            bail!(
-                "{fe}: the frontend asks for {nq} queues (1 to {} offered)",
-                self.max_queues
-            );
-        }
+        let dirs = queue_dirs(fe, read_u32("multi-queue-num-queues"), self.max_queues)?;
+        let nq = dirs.len() as u32;
         if !flag("request-rx-copy") {
             bail!("{fe}: request-rx-copy is not 1 (flipping is not supported)");
         }
-        let mut rings = Vec::with_capacity(nq as usize);
-        for q in 0..nq {
-            let dir = if nq == 1 {
-                fe.clone()
-            } else {
-                format!("{fe}/queue-{q}")
-            };
+        let mut rings = Vec::with_capacity(dirs.len());
+        for dir in &dirs {
             let get = |k: &str| -> Option<u32> { xs.read_parse(NO_TX, &format!("{dir}/{k}")) };
             let need =
                 |k: &str| get(k).with_context(|| format!("{dir}/{k} missing or not a number"));
@@ -265,6 +255,21 @@ impl Backend for Netback {
     }
 }
 
+/// Where each queue's keys are (Linux's `connect()`): the frontend's
+/// `multi-queue-num-queues` (absent: 1) must be 1 to `max`; one queue keeps its keys in the
+/// frontend's directory `fe`, several each in `fe/queue-N`.
+pub fn queue_dirs(fe: &str, asked: Option<u32>, max: u32) -> Result<Vec<String>> {
+    let n = asked.unwrap_or(1);
+    if n == 0 || n > max {
+        bail!("{fe}: the frontend asks for {n} queues (1 to {max} offered)");
+    }
+    Ok(if n == 1 {
+        vec![fe.to_string()]
+    } else {
+        (0..n).map(|q| format!("{fe}/queue-{q}")).collect()
+    })
+}
+
 /// Runs the daemon until xenstore goes away, offering `max_queues` queues per vif.
 pub fn run(split: bool, max_queues: u32) -> Result<()> {
     let gntdev = Gntdev::open().context("opening /dev/xen/gntdev")?;
@@ -274,4 +279,27 @@ pub fn run(split: bool, max_queues: u32) -> Result<()> {
         max_queues: max_queues.max(1),
     })
     .context("serving backend/vif")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_directories_as_linux_reads_them() {
+        let fe = "/local/domain/3/device/vif/0";
+        assert_eq!(queue_dirs(fe, None, 4).unwrap(), [fe]);
+        assert_eq!(queue_dirs(fe, Some(1), 4).unwrap(), [fe]);
+        assert_eq!(
+            queue_dirs(fe, Some(2), 2).unwrap(),
+            [format!("{fe}/queue-0"), format!("{fe}/queue-1")]
+        );
+        for bad in [0, 3, u32::MAX] {
+            let e = queue_dirs(fe, Some(bad), 2).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("asks for {bad} queues (1 to 2 offered)")),
+                "{e}"
+            );
+        }
+    }
 }

@@ -343,6 +343,21 @@ struct TxState {
     until: Option<Instant>,
 }
 
+/// The instant `us` µs after `epoch` (the credit's clock); a refill further away than an
+/// hour (a `rate` with an absurd interval) is taken as an hour away, so no sum overflows.
+fn credit_deadline(epoch: Instant, us: u64) -> Instant {
+    let hour = Duration::from_secs(3600);
+    let far = Instant::now() + hour;
+    epoch
+        .checked_add(Duration::from_micros(us))
+        .map_or(far, |t| t.min(far))
+}
+
+/// A `poll` timeout (ms) for a wait of `left`: rounded up, and at most [`IDLE_MS`].
+fn poll_ms(left: Duration) -> i32 {
+    (left.as_millis() + 1).min(IDLE_MS as u128) as i32
+}
+
 impl TxState {
     fn now_us(&self) -> u64 {
         self.epoch.elapsed().as_micros() as u64
@@ -399,7 +414,7 @@ fn run(tx: TxWorker, rx: RxWorker) {
         // Held back by the rate limit: wake for the refill.
         let wait = ts.until.map_or(IDLE_MS, |t| {
             let left = t.saturating_duration_since(Instant::now());
-            (left.as_millis() as i32 + 1).min(IDLE_MS)
+            poll_ms(left)
         });
         let ready = match dom0_sys::poll_readable_any(&fds, wait) {
             Ok(r) => r,
@@ -464,7 +479,7 @@ impl TxWorker {
             for (_, used) in &items {
                 let size = u64::from(ts.held[at].size);
                 if let Err(t) = ts.credit.take(size, now) {
-                    ts.until = Some(ts.epoch + Duration::from_micros(t));
+                    ts.until = Some(credit_deadline(ts.epoch, t));
                     break;
                 }
                 at += used;
@@ -847,4 +862,26 @@ enum Read {
     Dropped,
     /// Nothing waiting.
     Empty,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credit_deadlines_never_overflow_and_poll_waits_stay_short() {
+        let epoch = Instant::now();
+        assert_eq!(
+            credit_deadline(epoch, 20_000),
+            epoch + Duration::from_micros(20_000)
+        );
+        for us in [u64::MAX, u64::MAX / 2, 1 << 60] {
+            let d = credit_deadline(epoch, us);
+            assert!(d <= Instant::now() + Duration::from_secs(3600), "{us}");
+        }
+        assert_eq!(poll_ms(Duration::ZERO), 1);
+        assert_eq!(poll_ms(Duration::from_micros(1500)), 2);
+        assert_eq!(poll_ms(Duration::from_secs(3600)), IDLE_MS);
+        assert_eq!(poll_ms(Duration::MAX), IDLE_MS);
+    }
 }

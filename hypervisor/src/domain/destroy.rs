@@ -188,8 +188,8 @@ fn run(id: DomId, preempt: &mut dyn FnMut() -> bool) -> bool {
             // Every frame it owns gives up its allocation reference.
             Stage::Release(from) => {
                 let to = (from + WALK_SLICE).min(t.end);
-                // One TLB shootdown for the slice's frees, before any of them is reused.
-                crate::mm::batch_frees(WALK_SLICE as usize, || {
+                // The slice's frees go after one TLB shootdown per batch, before any is reused.
+                crate::mm::batch_frees(|| {
                     for m in (from..to).map(Mfn) {
                         if ft.owner(m) != Some(id)
                             || t.table_frames.contains(&m)

@@ -98,6 +98,21 @@ impl Watchdogs {
 /// (a deadline since moved or stopped): the tick then finds nothing and recomputes it.
 static NEXT_DUE: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// The least time between two state dumps asked for by watchdogs (ns).
+const DUMP_INTERVAL: u64 = 10_000_000_000;
+
+/// When a watchdog last asked for a dump (0: never).
+static LAST_DUMP: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a watchdog firing at `now` may ask for a dump (and, if so, that it did).
+fn may_dump(now: u64) -> bool {
+    let last = LAST_DUMP.load(Ordering::Acquire);
+    (last == 0 || now.saturating_sub(last) >= DUMP_INTERVAL)
+        && LAST_DUMP
+            .compare_exchange(last, now.max(1), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+}
+
 /// `SCHEDOP_watchdog` for `dom`.
 #[cfg(target_os = "none")]
 pub fn op(dom: &super::Domain, id: u32, timeout: u32) -> Result<u64, Errno> {
@@ -115,8 +130,11 @@ pub fn op(dom: &super::Domain, id: u32, timeout: u32) -> Result<u64, Errno> {
 /// `domain_watchdog_timeout`: not one already shutting down or dying).
 #[cfg(target_os = "none")]
 pub fn tick() {
-    let now = crate::time::now();
     let due = NEXT_DUE.load(Ordering::Acquire);
+    if due == u64::MAX {
+        return;
+    }
+    let now = crate::time::now();
     if now < due
         || NEXT_DUE
             .compare_exchange(due, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
@@ -149,8 +167,11 @@ pub fn tick() {
             d.id.0
         );
         // What the domain was doing when it stopped kicking: each CPU says what it runs at
-        // its next tick, CPU 0 every vCPU's state.
-        crate::debug::request();
+        // its next tick, CPU 0 every vCPU's state. A guest can fire its watchdog at will (one
+        // armed for 0 s), so at most one dump in [`DUMP_INTERVAL`].
+        if may_dump(now) {
+            crate::debug::request();
+        }
         crate::hypercall::sched::shutdown(&d, xen_abi::sched::ShutdownReason::Watchdog);
     }
     NEXT_DUE.fetch_min(next, Ordering::AcqRel);
@@ -200,6 +221,16 @@ mod tests {
         assert_eq!(w.op(0, 1, 0), Ok(ENOSPC_AS_U32), "both still in use");
         assert_eq!(w.op(2, 1, 0), Ok(0), "a kick re-arms an expired one");
         assert_eq!(w.next(), Some(S));
+    }
+
+    #[test]
+    fn watchdog_dumps_are_at_most_one_per_interval() {
+        let t0 = 5 * S;
+        assert!(may_dump(t0), "the first");
+        assert!(!may_dump(t0 + 1));
+        assert!(!may_dump(t0 + DUMP_INTERVAL - 1));
+        assert!(may_dump(t0 + DUMP_INTERVAL));
+        assert!(!may_dump(t0), "time going back asks for none");
     }
 
     #[test]

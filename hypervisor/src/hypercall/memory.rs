@@ -52,9 +52,9 @@ pub fn reservation(dom: &Domain, op: Reservation, arg: u64, start: u64) -> Outco
         return Outcome::Done(Ok(start));
     };
     let target = target.as_deref().unwrap_or(dom);
-    // Frames given back go to the allocator after one TLB shootdown for the call, not one each.
+    // Frames given back go to the allocator after one TLB shootdown per batch, not one each.
     let done = if op == Reservation::Decrease {
-        crate::mm::batch_frees(64, || extents(dom, target, op, &r, start))
+        crate::mm::batch_frees(|| extents(dom, target, op, &r, start))
     } else {
         extents(dom, target, op, &r, start)
     };

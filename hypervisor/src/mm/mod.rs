@@ -65,15 +65,22 @@ impl typing::PtMemory for DirectMem {
     }
     fn freed(&self, mfn: Mfn) {
         guest::m2p_set(mfn, guest::INVALID_M2P_ENTRY);
-        if let Some(batch) = FREE_BATCH
-            .get(this_cpu())
-            .and_then(|b| b.lock().as_mut().map(|v| v.push(mfn)))
-        {
-            return batch;
+        if let Some(slot) = FREE_BATCH.get(this_cpu()) {
+            let mut g = slot.lock();
+            if let Some(batch) = g.as_mut() {
+                if batch.push(mfn).is_ok() {
+                    return;
+                }
+                // Full: this batch goes now, and the frame starts the next one.
+                let full = core::mem::take(batch);
+                let _ = batch.push(mfn);
+                drop(g);
+                free_after_shootdown(&full);
+                return;
+            }
         }
         // No CPU may keep a stale mapping of a frame that goes to someone else.
-        self.flush_tlbs();
-        let _ = free_frame(mfn);
+        free_after_shootdown(&[mfn]);
     }
     fn io_allowed(&self, mfn: Mfn) -> bool {
         // Within the physical address width (the hardware domain's `iomem_caps` end there:
@@ -97,21 +104,36 @@ impl typing::PtMemory for DirectMem {
     }
 }
 
+/// Frames a batch holds before it is freed (one shootdown per this many frees at most): 4 KiB
+/// a CPU, and nothing allocated while a frame is freed.
+const FREE_BATCH_LEN: usize = 512;
+
 /// Frames freed on a CPU while [`batch_frees`] runs there: they go back to the allocator
-/// after one TLB shootdown for all of them, not one each.
-static FREE_BATCH: [spin::Mutex<Option<alloc::vec::Vec<Mfn>>>; layout::MAX_CPUS] =
+/// after one TLB shootdown for each [`FREE_BATCH_LEN`] of them, not one each.
+static FREE_BATCH: [spin::Mutex<Option<heapless::Vec<Mfn, FREE_BATCH_LEN>>>; layout::MAX_CPUS] =
     [const { spin::Mutex::new(None) }; layout::MAX_CPUS];
 
 fn this_cpu() -> usize {
     crate::arch::x86_64::percpu::cpu_index() as usize
 }
 
-/// Runs `f` with the frames it frees held back until it returns, then makes one TLB
-/// shootdown and frees them all (a domain's teardown frees thousands of frames per slice, and
+/// No CPU may keep a stale mapping of a frame that goes to someone else: one shootdown, then
+/// `frames` back to the allocator.
+fn free_after_shootdown(frames: &[Mfn]) {
+    if frames.is_empty() {
+        return;
+    }
+    typing::PtMemory::flush_tlbs(&DirectMem);
+    for &m in frames {
+        let _ = free_frame(m);
+    }
+}
+
+/// Runs `f` with the frames it frees held back, [`FREE_BATCH_LEN`] at a time, each batch
+/// freed after one TLB shootdown (a domain's teardown frees thousands of frames per slice, and
 /// a shootdown per frame was most of its cost). Nothing else runs on this CPU meanwhile (the
-/// hypervisor is not preempted), so only `f`'s frees are held. `capacity`: the frames `f` may
-/// free, reserved up front.
-pub fn batch_frees<R>(capacity: usize, f: impl FnOnce() -> R) -> R {
+/// hypervisor is not preempted), so only `f`'s frees are held; a nested call joins the batch.
+pub fn batch_frees<R>(f: impl FnOnce() -> R) -> R {
     let Some(slot) = FREE_BATCH.get(this_cpu()) else {
         return f();
     };
@@ -121,16 +143,11 @@ pub fn batch_frees<R>(capacity: usize, f: impl FnOnce() -> R) -> R {
             drop(s);
             return f();
         }
-        *s = Some(alloc::vec::Vec::with_capacity(capacity));
+        *s = Some(heapless::Vec::new());
     }
     let r = f();
     let frames = slot.lock().take().unwrap_or_default();
-    if !frames.is_empty() {
-        typing::PtMemory::flush_tlbs(&DirectMem);
-        for m in frames {
-            let _ = free_frame(m);
-        }
-    }
+    free_after_shootdown(&frames);
     r
 }
 

@@ -558,8 +558,10 @@ fn build(
     progress.took("xenstore");
     // Each vbd's and vif's hotplug script, once its backend is in InitWait (libxl's
     // `libxl__wait_device_connection` then `device_hotplug`).
-    for be in crate::hotplug::backends(xs, n) {
-        crate::hotplug::add(xs, &be)?;
+    for d in crate::ops::devices(xs, n) {
+        if let Some(be) = d.backend.filter(|_| d.kind == "vbd" || d.kind == "vif") {
+            crate::hotplug::add(xs, &be)?;
+        }
     }
     progress.took("hotplug scripts");
     if !paused {

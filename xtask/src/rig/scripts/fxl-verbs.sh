@@ -40,6 +40,14 @@ ended() {
     [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && return 1; sleep 0.5
   done
 }
+# rebuilt OLD WHY: waits up to 180 s for v1 to be a domain other than OLD, whose ID it leaves
+# in `new` (fails with WHY otherwise).
+rebuilt() {
+  end=$(( $(cut -d. -f1 /proc/uptime) + 180 ))
+  until new=$(fxl domid v1 2>/dev/null) && [ "$new" != "$1" ]; do
+    [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "$2: $(xl list | tr '\n' ';')"; sleep 1
+  done
+}
 # fields FILE: FILE's words, one line each as it has them (compares xl's tables field by field).
 fields() { awk '{ $1 = $1; print }' "$1"; }
 # console N: a new `fxl console v1` reading the FIFO, its output in /tmp/v1.cN (PID in CPID).
@@ -127,10 +135,8 @@ ask 'echo DOMU-AGAIN $((40+2))' 'DOMU-AGAIN 42' 60 /tmp/v1.c2
 # on_reboot="restart": a new domain, through /init again; the old one and its console gone.
 log "reboot -f in v1"
 printf 'reboot -f\n' >&3
-end=$(( $(cut -d. -f1 /proc/uptime) + 180 ))
-until nid=$(fxl domid v1 2>/dev/null) && [ "$nid" != "$id" ]; do
-  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "v1 was not restarted: $(xl list | tr '\n' ';')"; sleep 1
-done
+rebuilt "$id" "v1 was not restarted"
+nid=$new
 log "v1 restarted as domain $nid"
 ended $CPID 30 || fail "fxl console did not end when its domain died"
 xenstore-read /local/domain/$id/name > /dev/null 2>&1 && fail "domain $id is still in xenstore"
@@ -143,10 +149,8 @@ ask 'echo DOMU-REBORN $((2+3))' 'DOMU-REBORN 5' 60 /tmp/v1.c3
 # on_crash="rename-restart": the crashed domain stays under a new name, v1 is built again.
 log "sysrq crash in v1"
 printf 'echo c > /proc/sysrq-trigger\n' >&3
-end=$(( $(cut -d. -f1 /proc/uptime) + 180 ))
-until cid=$(fxl domid v1 2>/dev/null) && [ "$cid" != "$nid" ]; do
-  [ "$(cut -d. -f1 /proc/uptime)" -gt $end ] && fail "v1 was not restarted after its crash: $(xl list | tr '\n' ';')"; sleep 1
-done
+rebuilt "$nid" "v1 was not restarted after its crash"
+cid=$new
 kept=$(xl list | awk -v id="$nid" 'NR>1 && $2 == id { print $1, $5 }')
 log "v1 restarted as domain $cid after its crash; domain $nid kept: $kept"
 case "$kept" in
